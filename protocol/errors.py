@@ -1,0 +1,196 @@
+"""Stable error codes, close codes and the one exception tree.
+
+Server, SDK and browser client all speak these codes; the browser's copy is
+checked against this module by a test. Codes never change meaning once shipped.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum, StrEnum
+from typing import ClassVar
+
+__all__ = [
+    "AlreadyJoined",
+    "BacklineError",
+    "BadField",
+    "BadFrame",
+    "BadToken",
+    "CloseCode",
+    "Conflict",
+    "Duplicate",
+    "ErrorCode",
+    "Forbidden",
+    "Internal",
+    "LimitExceeded",
+    "NotFound",
+    "NotJoined",
+    "NothingToUndo",
+    "OutOfRange",
+    "TokenExpired",
+    "TooLarge",
+    "Unauthorized",
+    "Unavailable",
+    "UnknownType",
+    "WrongSession",
+    "error_for_code",
+]
+
+
+class ErrorCode(StrEnum):
+    """Codes carried by `error` and `reject` frames."""
+
+    BAD_FRAME = "bad_frame"  # not msgpack, or not a map with a string "type"
+    UNKNOWN_TYPE = "unknown_type"  # message or op type we do not know
+    BAD_FIELD = "bad_field"  # missing field, wrong type, unknown field
+    OUT_OF_RANGE = "out_of_range"  # right type, value outside its range
+    NOT_FOUND = "not_found"  # reference to an entity that does not exist
+    CONFLICT = "conflict"  # id already exists, or the edit no longer applies
+    TOO_LARGE = "too_large"  # frame, string or collection above its limit
+    LIMIT_EXCEEDED = "limit_exceeded"  # project would exceed an entity limit
+    FORBIDDEN = "forbidden"  # role does not allow this
+    NOT_JOINED = "not_joined"  # session message before hello
+    ALREADY_JOINED = "already_joined"  # second hello on one connection
+    NOTHING_TO_UNDO = "nothing_to_undo"  # undo/redo stack empty
+    DUPLICATE = "duplicate"  # op id already seen from this client
+    UNAUTHORIZED = "unauthorized"  # token refused (also sent as a close code)
+    UNAVAILABLE = "unavailable"  # store unreachable or failing; retry later
+    INTERNAL = "internal"  # a bug on our side; logged with context
+
+
+class CloseCode(IntEnum):
+    """WebSocket close codes the server uses (application range 4000-4999)."""
+
+    SERVER_SHUTDOWN = 4000  # server is stopping; reconnect elsewhere or later
+    HELLO_TIMEOUT = 4001  # no hello within the allowed time
+    PROTOCOL_VIOLATION = 4002  # too many bad frames in a row
+    SLOW_CONSUMER = 4008  # outgoing buffer overflowed; reconnect and resume
+    BAD_TOKEN = 4401  # token missing, malformed or wrongly signed
+    TOKEN_EXPIRED = 4402  # token signature fine but past its expiry
+    WRONG_SESSION = 4403  # token is for another session
+
+
+class BacklineError(Exception):
+    """Base of every error that crosses the wire.
+
+    Each subclass carries a stable `code`; the `message` is for humans.
+    """
+
+    code: ClassVar[ErrorCode] = ErrorCode.INTERNAL
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r})"
+
+
+class BadFrame(BacklineError):
+    code = ErrorCode.BAD_FRAME
+
+
+class UnknownType(BacklineError):
+    code = ErrorCode.UNKNOWN_TYPE
+
+
+class BadField(BacklineError):
+    code = ErrorCode.BAD_FIELD
+
+
+class OutOfRange(BacklineError):
+    code = ErrorCode.OUT_OF_RANGE
+
+
+class NotFound(BacklineError):
+    code = ErrorCode.NOT_FOUND
+
+
+class Conflict(BacklineError):
+    code = ErrorCode.CONFLICT
+
+
+class TooLarge(BacklineError):
+    code = ErrorCode.TOO_LARGE
+
+
+class LimitExceeded(BacklineError):
+    code = ErrorCode.LIMIT_EXCEEDED
+
+
+class Forbidden(BacklineError):
+    code = ErrorCode.FORBIDDEN
+
+
+class NotJoined(BacklineError):
+    code = ErrorCode.NOT_JOINED
+
+
+class AlreadyJoined(BacklineError):
+    code = ErrorCode.ALREADY_JOINED
+
+
+class NothingToUndo(BacklineError):
+    code = ErrorCode.NOTHING_TO_UNDO
+
+
+class Duplicate(BacklineError):
+    code = ErrorCode.DUPLICATE
+
+
+class Unavailable(BacklineError):
+    code = ErrorCode.UNAVAILABLE
+
+
+class Internal(BacklineError):
+    code = ErrorCode.INTERNAL
+
+
+class Unauthorized(BacklineError):
+    """A token was refused; `close_code` says why the connection is closed."""
+
+    code = ErrorCode.UNAUTHORIZED
+    close_code: ClassVar[CloseCode] = CloseCode.BAD_TOKEN
+
+
+class BadToken(Unauthorized):
+    close_code = CloseCode.BAD_TOKEN
+
+
+class TokenExpired(Unauthorized):
+    close_code = CloseCode.TOKEN_EXPIRED
+
+
+class WrongSession(Unauthorized):
+    close_code = CloseCode.WRONG_SESSION
+
+
+_BY_CODE: dict[ErrorCode, type[BacklineError]] = {
+    cls.code: cls
+    for cls in (
+        BadFrame,
+        UnknownType,
+        BadField,
+        OutOfRange,
+        NotFound,
+        Conflict,
+        TooLarge,
+        LimitExceeded,
+        Forbidden,
+        NotJoined,
+        AlreadyJoined,
+        NothingToUndo,
+        Duplicate,
+        Unavailable,
+        Unauthorized,
+        Internal,
+    )
+}
+
+
+def error_for_code(code: str, message: str) -> BacklineError:
+    """Rebuild the typed exception for a code received over the wire."""
+    try:
+        cls = _BY_CODE[ErrorCode(code)]
+    except ValueError:
+        cls = Internal
+    return cls(message)

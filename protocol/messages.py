@@ -1,0 +1,278 @@
+"""Message types and validation of every client message at the boundary.
+
+`parse_client(message)` turns a decoded map into a typed, fully checked
+message, or raises a `BacklineError` with a stable code. Server frames are
+built by the helpers at the bottom so their field names live in one place.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from .errors import BadField, OutOfRange, TooLarge, UnknownType
+from .limits import DEFAULT_LIMITS, Limits
+from .model import check_id
+
+__all__ = [
+    "Batch",
+    "Chat",
+    "ClientType",
+    "Hello",
+    "OpMessage",
+    "Ping",
+    "Presence",
+    "Redo",
+    "Role",
+    "ServerType",
+    "Undo",
+    "parse_client",
+]
+
+
+class ClientType(StrEnum):
+    HELLO = "hello"
+    OP = "op"
+    UNDO = "undo"
+    REDO = "redo"
+    PRESENCE = "presence"
+    CHAT = "chat"
+    PING = "ping"
+    BYE = "bye"
+
+
+class ServerType(StrEnum):
+    WELCOME = "welcome"
+    OPS = "ops"
+    REJECT = "reject"
+    PRESENCE = "presence"
+    CHAT = "chat"
+    PONG = "pong"
+    ERROR = "error"
+
+
+class Role(StrEnum):
+    OWNER = "owner"
+    EDITOR = "editor"
+    VIEWER = "viewer"
+
+    @property
+    def can_edit(self) -> bool:
+        return self is not Role.VIEWER
+
+
+_COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
+MAX_TOKEN_LEN = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class Hello:
+    session: str
+    token: str
+    name: str
+    color: str | None
+    client: str | None  # resume as this client id (keeps undo history and op ids)
+    version: int | None  # last version seen; the server sends what is missing
+
+
+@dataclass(frozen=True, slots=True)
+class OpMessage:
+    seq: int
+    ops: list[Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Undo:
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class Redo:
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class Presence:
+    state: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Chat:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Ping:
+    t0: float
+
+
+@dataclass(frozen=True, slots=True)
+class Bye:
+    pass
+
+
+ClientMessage = Hello | OpMessage | Undo | Redo | Presence | Chat | Ping | Bye
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """One accepted edit: the unit of versioning, storage and broadcast."""
+
+    version: int
+    by: str  # client id of the author
+    seq: int  # the author's op sequence number (its ack key)
+    ops: list[Any]
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"v": self.version, "by": self.by, "seq": self.seq, "ops": self.ops}
+
+    @classmethod
+    def from_wire(cls, data: dict[str, Any]) -> Batch:
+        return cls(data["v"], data["by"], data["seq"], data["ops"])
+
+
+def _keys(message: dict[str, Any], required: set[str], optional: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+    kind = message["type"]
+    missing = required - message.keys()
+    if missing:
+        raise BadField(f"{kind} is missing {', '.join(sorted(missing))}")
+    extra = message.keys() - required - optional - {"type"}
+    if extra:
+        raise BadField(f"{kind} has unknown key(s) {', '.join(sorted(map(str, extra)))}")
+
+
+def _str(name: str, value: Any, max_len: int, *, empty: bool = False) -> str:
+    if type(value) is not str:
+        raise BadField(f"{name} must be a string")
+    if len(value) > max_len:
+        raise TooLarge(f"{name} is longer than {max_len} characters")
+    if not value and not empty:
+        raise OutOfRange(f"{name} must not be empty")
+    return value
+
+
+def _seq(value: Any) -> int:
+    if type(value) is not int:
+        raise BadField("seq must be an integer")
+    if not 1 <= value < 2**53:
+        raise OutOfRange("seq must be between 1 and 2**53")
+    return value
+
+
+def _color(value: Any) -> str:
+    if type(value) is not str or not _COLOR_RE.match(value):
+        raise BadField("color must look like '#ff8800'")
+    return value
+
+
+def check_session_name(value: Any, limits: Limits = DEFAULT_LIMITS) -> str:
+    return check_id(value, limits, "session")
+
+
+def parse_client(message: dict[str, Any], limits: Limits = DEFAULT_LIMITS) -> ClientMessage:
+    """Check a decoded client frame completely and return its typed form."""
+    kind = message["type"]
+    if kind == "op":
+        _keys(message, {"seq", "ops"})
+        ops = message["ops"]
+        if type(ops) is not list:
+            raise BadField("ops must be a list")
+        if not ops:
+            raise BadField("ops must hold at least one op")
+        if len(ops) > limits.max_ops_per_batch:
+            raise TooLarge(f"at most {limits.max_ops_per_batch} ops per message")
+        return OpMessage(_seq(message["seq"]), ops)
+    if kind == "presence":
+        _keys(message, {"state"})
+        return Presence(check_presence(message["state"], limits))
+    if kind == "ping":
+        _keys(message, {"t0"})
+        t0 = message["t0"]
+        if type(t0) not in (int, float):
+            raise BadField("t0 must be a number")
+        return Ping(float(t0))
+    if kind == "hello":
+        _keys(message, {"session", "token", "name"}, {"client", "version", "color"})
+        client = message.get("client")
+        version = message.get("version")
+        if version is not None and (type(version) is not int or version < 0):
+            raise BadField("version must be a non-negative integer")
+        color = message.get("color")
+        return Hello(
+            session=check_session_name(message["session"], limits),
+            token=_str("token", message["token"], MAX_TOKEN_LEN),
+            name=_str("name", message["name"], limits.max_name_len),
+            color=None if color is None else _color(color),
+            client=None if client is None else check_id(client, limits, "client"),
+            version=version,
+        )
+    if kind == "undo":
+        _keys(message, {"seq"})
+        return Undo(_seq(message["seq"]))
+    if kind == "redo":
+        _keys(message, {"seq"})
+        return Redo(_seq(message["seq"]))
+    if kind == "chat":
+        _keys(message, {"text"})
+        return Chat(_str("text", message["text"], limits.max_chat_len))
+    if kind == "bye":
+        _keys(message, set())
+        return Bye()
+    raise UnknownType(f"unknown message type {kind[:32]!r}")
+
+
+PRESENCE_FIELDS = ("name", "color", "cursor", "selection", "listening", "playing")
+
+
+def check_presence(state: Any, limits: Limits = DEFAULT_LIMITS) -> dict[str, Any]:
+    """Presence is free-form in `cursor` but every known key is typed."""
+    if type(state) is not dict:
+        raise BadField("presence state must be a map")
+    out: dict[str, Any] = {}
+    for key, value in state.items():
+        if key == "name":
+            out[key] = _str("name", value, limits.max_name_len)
+        elif key == "color":
+            out[key] = _color(value)
+        elif key in ("listening", "playing"):
+            if type(value) is not bool:
+                raise BadField(f"{key} must be true or false")
+            out[key] = value
+        elif key == "selection":
+            if type(value) is not list or len(value) > 256:
+                raise BadField("selection must be a list of at most 256 ids")
+            out[key] = [check_id(v, limits, "selection id") for v in value]
+        elif key == "cursor":
+            out[key] = _check_cursor(value)
+        else:
+            raise BadField(f"unknown presence key {str(key)[:32]!r}")
+    return out
+
+
+def _check_cursor(value: Any) -> Any:
+    """A cursor is null or a small map of strings/numbers: {"view": "grid", "x": 3, ...}."""
+    if value is None:
+        return None
+    if type(value) is not dict or len(value) > 8:
+        raise BadField("cursor must be null or a map of at most 8 entries")
+    for key, item in value.items():
+        if type(item) not in (str, int, float, bool) or (type(item) is str and len(item) > 64):
+            raise BadField(f"cursor.{key} must be a short string, a number or a bool")
+    return value
+
+
+# -- server frames -------------------------------------------------------------
+
+
+def error_frame(code: str, message: str) -> dict[str, Any]:
+    return {"type": "error", "code": code, "message": message}
+
+
+def reject_frame(seq: int, code: str, message: str) -> dict[str, Any]:
+    return {"type": "reject", "seq": seq, "code": code, "message": message}
+
+
+def ops_frame(batches: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"type": "ops", "batches": batches}

@@ -1,0 +1,364 @@
+"""The shared music project: entities, their fields and every field's range.
+
+A `Document` is plain data (dicts, lists, ints, floats, strings, bools) so it
+encodes to msgpack and JSON without conversion. Only `ops.apply` mutates it;
+this module defines the shape, the validators and the canonical encoding.
+
+Time positions are integer ticks at `PPQ` (960) per quarter note.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import BadField, OutOfRange, TooLarge
+from .limits import DEFAULT_LIMITS, Limits
+
+__all__ = [
+    "KINDS",
+    "MODES",
+    "PPQ",
+    "PROJECT_ID",
+    "SCHEMAS",
+    "TRACK_KINDS",
+    "Document",
+    "FieldSpec",
+    "check_id",
+]
+
+PPQ = 960
+PROJECT_ID = "project"
+TRACK_KINDS = ("drums", "instrument", "audio")
+METER_DENOMINATORS = (1, 2, 4, 8, 16, 32)
+MODES = ("major", "minor", "dorian", "phrygian", "lydian", "mixolydian", "locrian")
+KINDS = ("track", "pattern", "note", "clip")
+
+_ID_RE = re.compile(r"^[A-Za-z0-9_.:\-]+$")
+_KEY_RE = re.compile(r"^[A-G](#|b)? (" + "|".join(MODES) + r")$")
+
+Validator = Callable[[str, Any, Limits], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSpec:
+    """How one field is checked; `ref` names the kind a reference points to."""
+
+    check: Validator
+    default: Any = None  # None: required on insert (unless `derive` fills it)
+    ref: str | None = None
+    settable: bool = True
+
+
+# -- validators: each returns the normalised value or raises ------------------
+
+
+def _type_name(value: Any) -> str:
+    return type(value).__name__
+
+
+def int_in(lo: int | Callable[[Limits], int], hi: int | Callable[[Limits], int]) -> Validator:
+    def check(name: str, value: Any, limits: Limits) -> int:
+        if type(value) is not int:
+            raise BadField(f"{name} must be an integer, not {_type_name(value)}")
+        low = lo(limits) if callable(lo) else lo
+        high = hi(limits) if callable(hi) else hi
+        if not low <= value <= high:
+            raise OutOfRange(f"{name} must be between {low} and {high}, got {value}")
+        return value
+
+    return check
+
+
+def float_in(lo: float, hi: float) -> Validator:
+    def check(name: str, value: Any, limits: Limits) -> float:
+        if type(value) not in (int, float):
+            raise BadField(f"{name} must be a number, not {_type_name(value)}")
+        number = float(value)
+        if not lo <= number <= hi:  # also rejects NaN
+            raise OutOfRange(f"{name} must be between {lo} and {hi}, got {value}")
+        return number
+
+    return check
+
+
+def boolean(name: str, value: Any, limits: Limits) -> bool:
+    if type(value) is not bool:
+        raise BadField(f"{name} must be true or false, not {_type_name(value)}")
+    return value
+
+
+def text(name: str, value: Any, limits: Limits) -> str:
+    if type(value) is not str:
+        raise BadField(f"{name} must be a string, not {_type_name(value)}")
+    if len(value) > limits.max_name_len:
+        raise TooLarge(f"{name} is longer than {limits.max_name_len} characters")
+    return value
+
+
+def one_of(*choices: Any) -> Validator:
+    def check(name: str, value: Any, limits: Limits) -> Any:
+        if type(value) not in {type(c) for c in choices} or value not in choices:
+            raise OutOfRange(f"{name} must be one of {', '.join(map(str, choices))}")
+        return value
+
+    return check
+
+
+def reference(name: str, value: Any, limits: Limits) -> str:
+    return check_id(value, limits, name)
+
+
+def check_id(value: Any, limits: Limits = DEFAULT_LIMITS, name: str = "id") -> str:
+    """An entity id: 1..max_id_len characters of ``[A-Za-z0-9_.:-]``."""
+    if type(value) is not str:
+        raise BadField(f"{name} must be a string id, not {_type_name(value)}")
+    if not value or len(value) > limits.max_id_len:
+        raise OutOfRange(f"{name} must be 1 to {limits.max_id_len} characters")
+    if not _ID_RE.match(value):
+        raise BadField(f"{name} may only hold letters, digits and _ . : -")
+    return value
+
+
+def meter(name: str, value: Any, limits: Limits) -> list[int]:
+    if type(value) is not list or len(value) != 2:
+        raise BadField(f"{name} must be [numerator, denominator]")
+    num = int_in(1, 32)(f"{name} numerator", value[0], limits)
+    den = one_of(*METER_DENOMINATORS)(f"{name} denominator", value[1], limits)
+    return [num, den]
+
+
+def key_signature(name: str, value: Any, limits: Limits) -> str:
+    if type(value) is not str:
+        raise BadField(f"{name} must be a string like 'C major', not {_type_name(value)}")
+    if not _KEY_RE.match(value):
+        raise OutOfRange(f"{name} must look like 'C major', 'F# minor' or 'Bb dorian'")
+    return value
+
+
+def _record(name: str, value: Any, keys: tuple[str, ...]) -> dict[str, Any]:
+    if type(value) is not dict:
+        raise BadField(f"{name} must be a map with keys {', '.join(keys)}")
+    if set(value) != set(keys):
+        raise BadField(f"{name} must have exactly the keys {', '.join(keys)}")
+    return value
+
+
+def loop_region(name: str, value: Any, limits: Limits) -> dict[str, Any]:
+    rec = _record(name, value, ("start", "end", "on"))
+    tick = int_in(0, lambda lim: lim.max_tick)
+    start = tick(f"{name}.start", rec["start"], limits)
+    end = tick(f"{name}.end", rec["end"], limits)
+    if end <= start:
+        raise OutOfRange(f"{name}.end must be after {name}.start")
+    return {"start": start, "end": end, "on": boolean(f"{name}.on", rec["on"], limits)}
+
+
+def transport(name: str, value: Any, limits: Limits) -> dict[str, Any]:
+    """Playing flag plus the anchor: `beat` happens at server time `time` (µs)."""
+    rec = _record(name, value, ("playing", "beat", "time"))
+    return {
+        "playing": boolean(f"{name}.playing", rec["playing"], limits),
+        "beat": float_in(0.0, 1e9)(f"{name}.beat", rec["beat"], limits),
+        "time": int_in(0, 2**62)(f"{name}.time", rec["time"], limits),
+    }
+
+
+def velocity_or_off(name: str, value: Any, limits: Limits) -> int:
+    return int_in(0, 127)(name, value, limits)
+
+
+def lanes(name: str, value: Any, limits: Limits) -> list[dict[str, Any]]:
+    """Lanes of a pattern; the pattern's `length` is checked by the op engine."""
+    if type(value) is not list:
+        raise BadField(f"{name} must be a list of lanes")
+    if len(value) > limits.max_lanes:
+        raise TooLarge(f"{name} has more than {limits.max_lanes} lanes")
+    out = []
+    for i, lane in enumerate(value):
+        rec = _record(f"{name}[{i}]", lane, ("sound", "steps"))
+        steps = rec["steps"]
+        if type(steps) is not list:
+            raise BadField(f"{name}[{i}].steps must be a list of velocities")
+        if len(steps) > limits.max_steps:
+            raise TooLarge(f"{name}[{i}].steps has more than {limits.max_steps} steps")
+        out.append(
+            {
+                "sound": int_in(0, 127)(f"{name}[{i}].sound", rec["sound"], limits),
+                "steps": [velocity_or_off(f"{name}[{i}].steps", s, limits) for s in steps],
+            }
+        )
+    return out
+
+
+def _max_tick(lim: Limits) -> int:
+    return lim.max_tick
+
+
+def _max_steps(lim: Limits) -> int:
+    return lim.max_steps
+
+
+# -- schemas -------------------------------------------------------------------
+
+DEFAULT_TRANSPORT = {"playing": False, "beat": 0.0, "time": 0}
+
+PROJECT_SCHEMA: dict[str, FieldSpec] = {
+    "name": FieldSpec(text, "Untitled"),
+    "tempo": FieldSpec(float_in(20.0, 999.0), 120.0),
+    "meter": FieldSpec(meter, [4, 4]),
+    "swing": FieldSpec(float_in(0.0, 1.0), 0.0),
+    "key": FieldSpec(key_signature, "C major"),
+    "loop": FieldSpec(loop_region, {"start": 0, "end": 4 * 4 * PPQ, "on": False}),
+    "transport": FieldSpec(transport, DEFAULT_TRANSPORT),
+}
+
+SCHEMAS: dict[str, dict[str, FieldSpec]] = {
+    "track": {
+        "name": FieldSpec(text, "Track"),
+        "kind": FieldSpec(one_of(*TRACK_KINDS), "instrument"),
+        "instrument": FieldSpec(int_in(0, 127), 0),
+        "volume": FieldSpec(float_in(0.0, 2.0), 1.0),
+        "pan": FieldSpec(float_in(-1.0, 1.0), 0.0),
+        "mute": FieldSpec(boolean, False),
+        "solo": FieldSpec(boolean, False),
+    },
+    "pattern": {
+        "track": FieldSpec(reference, ref="track"),
+        "name": FieldSpec(text, "Pattern"),
+        "length": FieldSpec(int_in(1, _max_steps), 16),
+        "steps_per_beat": FieldSpec(int_in(1, 16), 4),
+        "lanes": FieldSpec(lanes, []),
+    },
+    "note": {
+        "track": FieldSpec(reference, ref="track"),
+        "pitch": FieldSpec(int_in(0, 127)),
+        "start": FieldSpec(int_in(0, _max_tick)),
+        "dur": FieldSpec(int_in(1, _max_tick), PPQ // 4),
+        "vel": FieldSpec(int_in(1, 127), 100),
+    },
+    "clip": {
+        "track": FieldSpec(reference, ref="track"),
+        "pattern": FieldSpec(reference, ref="pattern"),
+        "start": FieldSpec(int_in(0, _max_tick)),
+        "length": FieldSpec(int_in(1, _max_tick)),
+    },
+}
+SCHEMAS["project"] = PROJECT_SCHEMA
+
+TABLE_OF = {"track": "tracks", "pattern": "patterns", "note": "notes", "clip": "clips"}
+
+
+def default_project() -> dict[str, Any]:
+    return {name: _copy(spec.default) for name, spec in PROJECT_SCHEMA.items()}
+
+
+def _copy(value: Any) -> Any:
+    """Deep copy of plain data (dicts, lists, scalars); much faster than copy.deepcopy."""
+    if type(value) is dict:
+        return {k: _copy(v) for k, v in value.items()}
+    if type(value) is list:
+        return [_copy(v) for v in value]
+    return value
+
+
+copy_value = _copy
+
+
+class Document:
+    """One project. Mutate only through `backline.protocol.ops.apply`."""
+
+    __slots__ = (
+        "clips",
+        "kind_of",
+        "limits",
+        "notes",
+        "patterns",
+        "project",
+        "track_order",
+        "tracks",
+    )
+
+    def __init__(self, limits: Limits = DEFAULT_LIMITS) -> None:
+        self.limits = limits
+        self.project: dict[str, Any] = default_project()
+        self.tracks: dict[str, dict[str, Any]] = {}
+        self.track_order: list[str] = []
+        self.patterns: dict[str, dict[str, Any]] = {}
+        self.notes: dict[str, dict[str, Any]] = {}
+        self.clips: dict[str, dict[str, Any]] = {}
+        self.kind_of: dict[str, str] = {}  # entity id -> kind, for every entity
+
+    def table(self, kind: str) -> dict[str, dict[str, Any]]:
+        tables: dict[str, dict[str, dict[str, Any]]] = {
+            "track": self.tracks,
+            "pattern": self.patterns,
+            "note": self.notes,
+            "clip": self.clips,
+        }
+        return tables[kind]
+
+    def get(self, entity_id: str) -> dict[str, Any] | None:
+        """The entity's fields (including `id`), the project for ``"project"``."""
+        if entity_id == PROJECT_ID:
+            return self.project
+        kind = self.kind_of.get(entity_id)
+        return None if kind is None else self.table(kind)[entity_id]
+
+    def count(self, kind: str) -> int:
+        return len(self.table(kind))
+
+    # -- canonical form -------------------------------------------------------
+
+    def to_data(self) -> dict[str, Any]:
+        """Plain data with a canonical order: tracks in track order, others by id."""
+
+        def sorted_table(table: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+            return [_sorted_fields(table[i]) for i in sorted(table)]
+
+        return {
+            "project": _sorted_fields(self.project),
+            "tracks": [_sorted_fields(self.tracks[i]) for i in self.track_order],
+            "patterns": sorted_table(self.patterns),
+            "notes": sorted_table(self.notes),
+            "clips": sorted_table(self.clips),
+        }
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any], limits: Limits = DEFAULT_LIMITS) -> Document:
+        """Rebuild from `to_data()` output (trusted: snapshots from the server or store)."""
+        doc = cls(limits)
+        doc.project = _copy(data["project"])
+        for kind, key in (
+            ("track", "tracks"),
+            ("pattern", "patterns"),
+            ("note", "notes"),
+            ("clip", "clips"),
+        ):
+            table = doc.table(kind)
+            for entity in data[key]:
+                ent = _copy(entity)
+                table[ent["id"]] = ent
+                doc.kind_of[ent["id"]] = kind
+        doc.track_order = [t["id"] for t in data["tracks"]]
+        return doc
+
+    def copy(self) -> Document:
+        return Document.from_data(self.to_data(), self.limits)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Document) and self.to_data() == other.to_data()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return (
+            f"<Document tracks={len(self.tracks)} patterns={len(self.patterns)} "
+            f"notes={len(self.notes)} clips={len(self.clips)}>"
+        )
+
+
+def _sorted_fields(entity: dict[str, Any]) -> dict[str, Any]:
+    return {k: _copy(entity[k]) for k in sorted(entity)}
