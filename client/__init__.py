@@ -1,1 +1,32 @@
-"""Backline."""
+"""Backline's Python SDK: join a session, mirror its project, edit it live.
+
+async with backline.client.connect(url, session="jam", token=token, name="me") as s:
+    track = s.add_track("Bass")
+    s.add_note(track.id, pitch=36, start=0, dur=480)
+"""
+
+from .bot import Bot
+from .session import (
+    ChatMessage,
+    ConnectionChanged,
+    Edit,
+    Event,
+    PresenceChanged,
+    Rejected,
+    RemoteEdit,
+    Session,
+    connect,
+)
+
+__all__ = [
+    "Bot",
+    "ChatMessage",
+    "ConnectionChanged",
+    "Edit",
+    "Event",
+    "PresenceChanged",
+    "Rejected",
+    "RemoteEdit",
+    "Session",
+    "connect",
+]

@@ -9,14 +9,43 @@ import msgpack
 from .errors import BadFrame, TooLarge
 from .limits import DEFAULT_LIMITS, Limits
 
-__all__ = ["SUBPROTOCOL", "decode", "encode"]
+__all__ = ["SUBPROTOCOL", "decode", "encode", "encode_array", "encode_spliced", "decode_record"]
 
 SUBPROTOCOL = "backline.v1"
 
 
 def encode(message: Any) -> bytes:
     """Encode one message (a map of plain data)."""
-    return msgpack.packb(message, use_bin_type=True)  # type: ignore[no-any-return]
+    return msgpack.packb(message, use_bin_type=True)
+
+
+_packer = msgpack.Packer(use_bin_type=True)
+
+
+def encode_spliced(message: dict[str, Any], raw: dict[str, bytes]) -> bytes:
+    """Encode a map whose `raw` values are already msgpack bytes.
+
+    Lets the server encode a record or a snapshot once and reuse the bytes in
+    every frame that carries it (store, broadcast, welcome).
+    """
+    parts = [_packer.pack_map_header(len(message) + len(raw))]
+    for key, value in message.items():
+        parts.append(_packer.pack(key))
+        parts.append(_packer.pack(value))
+    for key, value in raw.items():
+        parts.append(_packer.pack(key))
+        parts.append(value)
+    return b"".join(parts)
+
+
+def encode_array(items: list[bytes]) -> bytes:
+    """A msgpack array from already-encoded items."""
+    return _packer.pack_array_header(len(items)) + b"".join(items)
+
+
+def decode_record(data: bytes) -> Any:
+    """Decode trusted msgpack written by the server itself (stored batches, snapshots)."""
+    return msgpack.unpackb(data, raw=False)
 
 
 def decode(frame: bytes, limits: Limits = DEFAULT_LIMITS) -> dict[str, Any]:
@@ -29,7 +58,6 @@ def decode(frame: bytes, limits: Limits = DEFAULT_LIMITS) -> dict[str, Any]:
             raw=False,
             strict_map_key=True,
             use_list=True,
-            max_buffer_size=limits.max_frame_bytes,
         )
     except Exception as exc:  # msgpack raises many unrelated types for bad input
         raise BadFrame(f"frame is not valid msgpack ({type(exc).__name__})") from None

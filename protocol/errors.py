@@ -64,6 +64,7 @@ class CloseCode(IntEnum):
     HELLO_TIMEOUT = 4001  # no hello within the allowed time
     PROTOCOL_VIOLATION = 4002  # too many bad frames in a row
     SLOW_CONSUMER = 4008  # outgoing buffer overflowed; reconnect and resume
+    REPLACED = 4009  # the same client connected again; this older connection ends
     BAD_TOKEN = 4401  # token missing, malformed or wrongly signed
     TOKEN_EXPIRED = 4402  # token signature fine but past its expiry
     WRONG_SESSION = 4403  # token is for another session

@@ -167,7 +167,8 @@ def transport(name: str, value: Any, limits: Limits) -> dict[str, Any]:
 
 
 def velocity_or_off(name: str, value: Any, limits: Limits) -> int:
-    return int_in(0, 127)(name, value, limits)
+    velocity: int = int_in(0, 127)(name, value, limits)
+    return velocity
 
 
 def lanes(name: str, value: Any, limits: Limits) -> list[dict[str, Any]]:

@@ -16,7 +16,7 @@ from .messages import Batch
 from .model import Document
 from .ops import Op, apply_all
 
-__all__ = ["Pending", "Replica"]
+__all__ = ["Pending", "Replica", "reset_replica"]
 
 
 @dataclass(slots=True)
@@ -93,3 +93,16 @@ class Replica:
                     pending.inverse = apply_all(self.doc, pending.ops)
                 except BacklineError:
                     pending.inverse = None
+
+
+def reset_replica(replica: Replica, doc: Document, version: int, acked_seq: int) -> list[int]:
+    """Start over from a snapshot: drop my edits it already holds, replay the rest.
+
+    Returns the seqs that were dropped because the snapshot includes them.
+    """
+    dropped = [p.seq for p in replica.pending if p.seq <= acked_seq]
+    replica.doc = doc
+    replica.version = version
+    replica.pending = [Pending(p.seq, p.ops, None) for p in replica.pending if p.seq > acked_seq]
+    replica._replay()
+    return dropped

@@ -1,0 +1,66 @@
+"""A base class that makes a headless bot a few lines of code.
+
+class Echo(Bot):
+    async def on_chat(self, s, chat):
+        await s.chat(f"you said {chat.text}")
+
+asyncio.run(Echo().run(url, session="jam", token=token))
+"""
+
+from __future__ import annotations
+
+from .session import (
+    ChatMessage,
+    ConnectionChanged,
+    PresenceChanged,
+    Rejected,
+    RemoteEdit,
+    Session,
+    connect,
+)
+
+__all__ = ["Bot"]
+
+
+class Bot:
+    """Override the `on_*` hooks you need; each runs in order, one event at a time."""
+
+    name = "bot"
+    color: str | None = None
+
+    async def on_start(self, s: Session) -> None:
+        """Called once joined, with the full project in `s.project`."""
+
+    async def on_edit(self, s: Session, event: RemoteEdit) -> None:
+        """Called for every accepted batch (check `event.mine` to skip your own)."""
+
+    async def on_reject(self, s: Session, event: Rejected) -> None:
+        """Called when the server refused one of this bot's edits."""
+
+    async def on_presence(self, s: Session, event: PresenceChanged) -> None:
+        pass
+
+    async def on_chat(self, s: Session, chat: ChatMessage) -> None:
+        pass
+
+    async def on_connection(self, s: Session, event: ConnectionChanged) -> None:
+        pass
+
+    async def run(self, url: str, *, session: str, token: str) -> None:
+        """Join and dispatch events to the hooks until the session closes."""
+        async with connect(
+            url, session=session, token=token, name=self.name, color=self.color
+        ) as s:
+            events = s.events()
+            await self.on_start(s)
+            async for event in events:
+                if isinstance(event, RemoteEdit):
+                    await self.on_edit(s, event)
+                elif isinstance(event, Rejected):
+                    await self.on_reject(s, event)
+                elif isinstance(event, PresenceChanged):
+                    await self.on_presence(s, event)
+                elif isinstance(event, ChatMessage):
+                    await self.on_chat(s, event)
+                else:
+                    await self.on_connection(s, event)

@@ -1,0 +1,159 @@
+"""`backline`: serve, mint tokens, print a project, run a bundled bot."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Coroutine, Sequence
+from pathlib import Path
+from typing import Any
+
+from backline.protocol.errors import BacklineError
+from backline.protocol.messages import Role
+from backline.protocol.tokens import ANY_SESSION, mint
+
+__all__ = ["main"]
+
+
+def _run(coro: Coroutine[Any, Any, None]) -> None:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency where it builds
+        asyncio.run(coro)
+    else:
+        uvloop.run(coro)
+
+
+def _secret(args: argparse.Namespace) -> bytes:
+    if args.secret:
+        return str(args.secret).encode()
+    path = Path(args.data_dir) / "secret"
+    if not path.exists():
+        raise SystemExit(
+            f"backline: no secret at {path}; start `backline serve` once with this --data-dir, "
+            "or pass --secret / BACKLINE_SECRET"
+        )
+    return path.read_text().strip().encode()
+
+
+def _token_for(args: argparse.Namespace) -> str:
+    if args.token:
+        return str(args.token)
+    return mint(_secret(args), args.session, Role.OWNER, int(time.time()) + 300)
+
+
+def _cmd_serve(args: argparse.Namespace) -> None:
+    from backline.server.app import run
+    from backline.server.config import settings_from_args
+
+    settings = settings_from_args(args)
+    _run(run(settings))
+
+
+def _cmd_token(args: argparse.Namespace) -> None:
+    expires = None if args.ttl is None else int(time.time()) + int(args.ttl)
+    print(mint(_secret(args), args.session, Role(args.role), expires))
+
+
+def _cmd_state(args: argparse.Namespace) -> None:
+    from .session import connect
+
+    async def main() -> None:
+        async with connect(
+            args.url,
+            session=args.session,
+            token=_token_for(args),
+            name="backline state",
+            reconnect=False,
+        ) as s:
+            data = s.project.to_data()
+            data["version"] = s.version
+            json.dump(data, sys.stdout, indent=None if args.compact else 2)
+            sys.stdout.write("\n")
+
+    _run(main())
+
+
+def _cmd_bot(args: argparse.Namespace) -> None:
+    from .bots import BOTS
+
+    bot = BOTS[args.bot]()
+    if args.name:
+        bot.name = args.name
+    _run(bot.run(args.url, session=args.session, token=_token_for(args)))
+
+
+def _add_auth(p: argparse.ArgumentParser, env: dict[str, str]) -> None:
+    p.add_argument(
+        "--token", default=env.get("BACKLINE_TOKEN"), help="token (else minted from the secret)"
+    )
+    p.add_argument(
+        "--secret", default=env.get("BACKLINE_SECRET"), help="server secret to mint a token"
+    )
+    p.add_argument(
+        "--data-dir", default=env.get("BACKLINE_DATA_DIR", "data"), help="where the secret is"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from backline.server.config import add_serve_arguments
+
+    from .bots import BOTS
+
+    env = dict(os.environ)
+    parser = argparse.ArgumentParser(prog="backline", description="Real-time music collaboration.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run a server (embedded SQLite store by default)")
+    add_serve_arguments(serve, env)
+    serve.set_defaults(func=_cmd_serve)
+
+    token = sub.add_parser("token", help="mint an access token")
+    token.add_argument("--session", required=True, help=f"session name, or {ANY_SESSION!r} for all")
+    token.add_argument("--role", choices=[r.value for r in Role], default="editor")
+    token.add_argument(
+        "--ttl", type=int, default=None, help="seconds until it expires (default never)"
+    )
+    token.add_argument("--secret", default=env.get("BACKLINE_SECRET"))
+    token.add_argument("--data-dir", default=env.get("BACKLINE_DATA_DIR", "data"))
+    token.set_defaults(func=_cmd_token)
+
+    state = sub.add_parser("state", help="print a session's project as JSON")
+    state.add_argument("url", help="server websocket URL, e.g. ws://127.0.0.1:8765")
+    state.add_argument("--session", required=True)
+    state.add_argument("--compact", action="store_true", help="one line of JSON")
+    _add_auth(state, env)
+    state.set_defaults(func=_cmd_state)
+
+    bot = sub.add_parser("bot", help="run a bundled bot")
+    bot.add_argument("bot", choices=sorted(BOTS), help="which bot")
+    bot.add_argument("url", help="server websocket URL")
+    bot.add_argument("--session", required=True)
+    bot.add_argument("--name", default=None, help="display name")
+    _add_auth(bot, env)
+    bot.set_defaults(func=_cmd_bot)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=getattr(logging, str(getattr(args, "log_level", "INFO")).upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("websockets").setLevel(logging.WARNING)
+    try:
+        args.func(args)
+    except BacklineError as exc:
+        raise SystemExit(f"backline: {exc.code.value}: {exc.message}") from None
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,666 @@
+"""The Python SDK: a live, optimistic mirror of one session's project.
+
+    async with connect(url, session="jam", token=token, name="bot") as s:
+        drums = s.add_track("Drums", kind="drums")
+        await s.set_tempo(96)            # awaiting an edit waits for the server's ack
+
+Edits apply locally at once and are sent; `await`-ing the returned `Edit`
+waits for the acknowledgement (the server stored it) and raises the typed
+`BacklineError` if the server rejected it. The connection heals itself:
+after a drop the SDK reconnects with backoff, catches up from its last
+version and resends what was never acknowledged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import random
+import secrets
+from collections.abc import AsyncIterator, Generator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection
+from websockets.asyncio.client import connect as ws_connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.protocol import State
+
+from backline.protocol.codec import SUBPROTOCOL, decode, encode
+from backline.protocol.errors import (
+    BacklineError,
+    BadToken,
+    CloseCode,
+    TokenExpired,
+    Unauthorized,
+    Unavailable,
+    WrongSession,
+    error_for_code,
+)
+from backline.protocol.messages import Batch, Role
+from backline.protocol.model import PPQ, PROJECT_ID, Document
+from backline.protocol.ops import Op
+from backline.protocol.replica import Replica, reset_replica
+
+__all__ = [
+    "ChatMessage",
+    "ConnectionChanged",
+    "Edit",
+    "Event",
+    "PresenceChanged",
+    "Rejected",
+    "RemoteEdit",
+    "Session",
+    "connect",
+]
+
+log = logging.getLogger("backline.client")
+
+_FATAL_CLOSE = {
+    CloseCode.BAD_TOKEN: BadToken,
+    CloseCode.TOKEN_EXPIRED: TokenExpired,
+    CloseCode.WRONG_SESSION: WrongSession,
+}
+
+
+# -- events -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteEdit:
+    """A batch the server accepted (`mine` when this client authored it)."""
+
+    batch: Batch
+    mine: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    seq: int
+    error: BacklineError
+
+    @property
+    def code(self) -> str:
+        return self.error.code.value
+
+
+@dataclass(frozen=True, slots=True)
+class PresenceChanged:
+    peers: dict[str, dict[str, Any]]  # client id -> presence (only the ones online)
+    changed: list[dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMessage:
+    by: str
+    name: str
+    text: str
+    time: int
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionChanged:
+    state: str  # connected | reconnecting | closed
+    reason: str = ""
+
+
+Event = RemoteEdit | Rejected | PresenceChanged | ChatMessage | ConnectionChanged
+
+
+class Edit:
+    """One submitted edit. `await edit` returns its version once stored, or raises."""
+
+    __slots__ = ("_future", "id", "seq")
+
+    def __init__(self, seq: int, future: asyncio.Future[int], entity_id: str | None = None) -> None:
+        self.seq = seq
+        self.id = entity_id  # the new entity's id for add_* helpers
+        self._future = future
+
+    def __await__(self) -> Generator[Any, None, int]:
+        return self._future.__await__()
+
+    @property
+    def done(self) -> bool:
+        return self._future.done()
+
+    def __repr__(self) -> str:
+        return f"<Edit seq={self.seq} id={self.id!r} done={self.done}>"
+
+
+# -- the session ----------------------------------------------------------------
+
+
+@dataclass
+class _Options:
+    url: str
+    session: str
+    token: str
+    name: str
+    color: str | None
+    reconnect: bool
+    max_backoff: float
+    open_timeout: float
+
+
+class Session:
+    """A connected participant. Use `connect()` rather than constructing this."""
+
+    def __init__(self, options: _Options) -> None:
+        self._o = options
+        self.client_id = ""
+        self.role = Role.VIEWER
+        self.replica = Replica(Document())
+        self.peers: dict[str, dict[str, Any]] = {}
+        self.chat_history: list[ChatMessage] = []
+        self._ws: ClientConnection | None = None
+        self._seq = itertools.count(1)
+        self._ids = itertools.count(1)
+        self._salt = secrets.token_hex(2)
+        self._outbox: dict[int, dict[str, Any]] = {}  # unacknowledged messages, by seq
+        self._waiters: dict[int, asyncio.Future[int]] = {}
+        self._subscribers: list[asyncio.Queue[Event]] = []
+        self._version_waiters: list[tuple[int, asyncio.Future[None]]] = []
+        self._reader: asyncio.Task[None] | None = None
+        self._connected = asyncio.Event()
+        self._closed = False
+        self._fatal: BacklineError | None = None
+        self._presence_pending: dict[str, Any] = {}
+        self._presence_handle: asyncio.TimerHandle | None = None
+        self.server_time_at_welcome = 0
+        self._need_snapshot = False
+
+    # -- state --------------------------------------------------------------
+
+    @property
+    def project(self) -> Document:
+        """The live mirror: confirmed state plus my unacknowledged edits."""
+        return self.replica.doc
+
+    @property
+    def version(self) -> int:
+        """The last version confirmed by the server."""
+        return self.replica.version
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    def tracks(self) -> list[dict[str, Any]]:
+        doc = self.project
+        return [doc.tracks[t] for t in doc.track_order]
+
+    # -- connection lifecycle ---------------------------------------------
+
+    async def _open(self) -> None:
+        """Connect and complete hello/welcome once; raises on failure."""
+        o = self._o
+        try:
+            ws = await ws_connect(
+                o.url,
+                subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
+                compression=None,
+                open_timeout=o.open_timeout,
+                max_size=None,
+                ping_interval=20,
+                ping_timeout=20,
+            )
+        except InvalidStatus as exc:
+            raise Unavailable(
+                f"server refused the websocket: HTTP {exc.response.status_code}"
+            ) from exc
+        except (OSError, TimeoutError) as exc:
+            raise Unavailable(f"cannot reach {o.url}: {exc}") from exc
+        hello: dict[str, Any] = {
+            "type": "hello",
+            "session": o.session,
+            "token": o.token,
+            "name": o.name,
+        }
+        if o.color:
+            hello["color"] = o.color
+        if self.client_id:
+            hello["client"] = self.client_id
+            if not self._need_snapshot:
+                hello["version"] = self.replica.version
+        try:
+            await ws.send(encode(hello))
+            while True:
+                raw = await asyncio.wait_for(ws.recv(), o.open_timeout)
+                message = decode(raw) if isinstance(raw, bytes) else {}
+                if message.get("type") == "welcome":
+                    break
+                if message.get("type") == "error":
+                    # a refused token is followed by a close whose code says why
+                    log.warning("server error before welcome: %s", message.get("message"))
+        except ConnectionClosed as exc:
+            raise self._close_error(exc) from None
+        except TimeoutError:
+            await ws.close()
+            raise Unavailable("no welcome from the server in time") from None
+        self._ws = ws
+        self._on_welcome(message)
+        for out in self._outbox.values():  # resend what was never acknowledged, in order
+            await ws.send(encode(out))
+        self._connected.set()
+        self._emit(ConnectionChanged("connected"))
+
+    def _close_error(self, exc: ConnectionClosed) -> BacklineError:
+        code = exc.rcvd.code if exc.rcvd is not None else 1006
+        reason = exc.rcvd.reason if exc.rcvd is not None else "connection lost"
+        fatal = _FATAL_CLOSE.get(code)  # type: ignore[call-overload]
+        if fatal is not None:
+            return fatal(reason)  # type: ignore[no-any-return]
+        return Unavailable(f"connection closed ({code} {reason})")
+
+    def _on_welcome(self, message: dict[str, Any]) -> None:
+        self.client_id = message["client"]
+        self.replica.client = self.client_id
+        self.role = Role(message["role"])
+        self.server_time_at_welcome = message["time"]
+        if message.get("batches") is not None:
+            for wire in message["batches"]:
+                self._confirm(Batch.from_wire(wire))
+        else:
+            doc = Document.from_data(message["snapshot"])
+            acked = reset_replica(self.replica, doc, message["version"], message["seq"])
+            self._need_snapshot = False
+            for seq in acked:
+                self._resolve(seq, message["version"])
+        self.peers = {p["client"]: p for p in message["peers"] if p.get("online", True)}
+        self.chat_history = [
+            ChatMessage(c["by"], c["name"], c["text"], c["time"]) for c in message["chat"]
+        ]
+        self._wake_version_waiters()
+
+    async def _run(self) -> None:
+        """Read frames; on a drop, reconnect with backoff until closed or refused."""
+        backoff = 0.05
+        while not self._closed:
+            ws = self._ws
+            assert ws is not None
+            try:
+                async for raw in ws:
+                    if isinstance(raw, bytes):
+                        self._handle(decode(raw))
+                exc: ConnectionClosed | None = None
+            except ConnectionClosed as closed:
+                exc = closed
+            except BacklineError as desync:  # desync or undecodable frame: start over
+                log.error("resyncing after %s", desync)
+                self._need_snapshot = True
+                await ws.close()
+                exc = None
+            self._connected.clear()
+            if self._closed:
+                break
+            error = self._close_error(exc) if exc is not None else Unavailable("resync")
+            if (
+                isinstance(error, Unauthorized)
+                or not self._o.reconnect
+                or (
+                    exc is not None and exc.rcvd is not None and exc.rcvd.code == CloseCode.REPLACED
+                )
+            ):
+                self._fail(error)
+                return
+            self._emit(ConnectionChanged("reconnecting", error.message))
+            while not self._closed:
+                await asyncio.sleep(backoff * (0.5 + random.random()))
+                backoff = min(backoff * 2, self._o.max_backoff)
+                try:
+                    await self._open()
+                except Unauthorized as refused:
+                    self._fail(refused)
+                    return
+                except BacklineError as failed:
+                    log.info("reconnect to %s failed: %s", self._o.url, failed.message)
+                    continue
+                backoff = 0.05
+                break
+
+    def _fail(self, error: BacklineError) -> None:
+        self._fatal = error
+        self._closed = True
+        for future in self._waiters.values():
+            if not future.done():
+                future.set_exception(error)
+        self._emit(ConnectionChanged("closed", error.message))
+
+    async def close(self) -> None:
+        """Leave the session (unacknowledged edits are dropped)."""
+        if self._closed and self._reader is None:
+            return
+        self._closed = True
+        if self._presence_handle is not None:
+            self._presence_handle.cancel()
+        if self._ws is not None and self._ws.protocol.state is State.OPEN:
+            with contextlib.suppress(ConnectionClosed):
+                await self._ws.send(encode({"type": "bye"}))
+            await self._ws.close()
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+            self._reader = None
+        error = Unavailable("session closed")
+        for future in self._waiters.values():
+            if not future.done():
+                future.set_exception(error)
+        self._emit(ConnectionChanged("closed", "closed by this client"))
+
+    # -- incoming frames ----------------------------------------------------
+
+    def _handle(self, message: dict[str, Any]) -> None:
+        kind = message["type"]
+        if kind == "ops":
+            for wire in message["batches"]:
+                self._confirm(Batch.from_wire(wire))
+            self._wake_version_waiters()
+        elif kind == "reject":
+            seq = message["seq"]
+            error = error_for_code(message["code"], message["message"])
+            if self.replica.reject(seq) is not None or seq in self._outbox:
+                self._outbox.pop(seq, None)
+                future = self._waiters.pop(seq, None)
+                if future is not None and not future.done():
+                    future.set_exception(error)
+                self._emit(Rejected(seq, error))
+        elif kind == "presence":
+            for peer in message["peers"]:
+                if peer["client"] == self.client_id:
+                    continue
+                if peer.get("online", True):
+                    self.peers[peer["client"]] = peer
+                else:
+                    self.peers.pop(peer["client"], None)
+            self._emit(PresenceChanged(dict(self.peers), message["peers"]))
+        elif kind == "chat":
+            chat = ChatMessage(message["by"], message["name"], message["text"], message["time"])
+            self.chat_history.append(chat)
+            del self.chat_history[:-100]
+            self._emit(chat)
+        elif kind == "error":
+            log.warning("server error: %s: %s", message.get("code"), message.get("message"))
+
+    def _confirm(self, batch: Batch) -> None:
+        if batch.version <= self.replica.version:
+            return  # already have it (catch-up overlap)
+        mine = batch.by == self.client_id
+        self.replica.confirm(batch)
+        if mine:
+            self._resolve(batch.seq, batch.version)
+        self._emit(RemoteEdit(batch, mine))
+
+    def _resolve(self, seq: int, version: int) -> None:
+        self._outbox.pop(seq, None)
+        future = self._waiters.pop(seq, None)
+        if future is not None and not future.done():
+            future.set_result(version)
+
+    def _emit(self, event: Event) -> None:
+        for queue in self._subscribers:
+            queue.put_nowait(event)
+
+    def _wake_version_waiters(self) -> None:
+        keep = []
+        for version, future in self._version_waiters:
+            if self.replica.version >= version:
+                if not future.done():
+                    future.set_result(None)
+            else:
+                keep.append((version, future))
+        self._version_waiters = keep
+
+    # -- events and waiting -------------------------------------------------
+
+    async def events(self) -> AsyncIterator[Event]:
+        """Every event from now on, in order, until the session closes."""
+        queue: asyncio.Queue[Event] = asyncio.Queue()
+        self._subscribers.append(queue)
+        try:
+            while True:
+                event = await queue.get()
+                yield event
+                if isinstance(event, ConnectionChanged) and event.state == "closed":
+                    return
+        finally:
+            self._subscribers.remove(queue)
+
+    async def wait_version(self, version: int) -> None:
+        """Wait until the server's version `version` has been applied here."""
+        if self.replica.version >= version:
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._version_waiters.append((version, future))
+        await future
+
+    async def synced(self) -> None:
+        """Wait until every edit sent so far was acknowledged or rejected."""
+        pending = [f for f in self._waiters.values() if not f.done()]
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    # -- sending ----------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._fatal is not None:
+            raise self._fatal
+        if self._closed:
+            raise Unavailable("session is closed")
+
+    def _new_future(self, seq: int) -> asyncio.Future[int]:
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        future.add_done_callback(_retrieve)
+        self._waiters[seq] = future
+        return future
+
+    def _post(self, message: dict[str, Any]) -> None:
+        self._outbox[message["seq"]] = message
+        ws = self._ws
+        if ws is not None and self._connected.is_set():
+            task = asyncio.ensure_future(_send_quietly(ws, encode(message)))
+            _tasks.add(task)
+            task.add_done_callback(_tasks.discard)
+
+    def edit(self, ops: list[Op], entity_id: str | None = None) -> Edit:
+        """Apply ops atomically here and send them; raises at once if invalid here."""
+        self._check_open()
+        seq = next(self._seq)
+        self.replica.local(seq, ops)
+        future = self._new_future(seq)
+        self._post({"type": "op", "seq": seq, "ops": ops})
+        return Edit(seq, future, entity_id)
+
+    async def undo(self) -> int:
+        """Undo my last edit (as a new edit); returns its version. Raises NothingToUndo."""
+        return await self._history("undo")
+
+    async def redo(self) -> int:
+        return await self._history("redo")
+
+    async def _history(self, kind: str) -> int:
+        self._check_open()
+        seq = next(self._seq)
+        self.replica.track(seq)
+        future = self._new_future(seq)
+        self._post({"type": kind, "seq": seq})
+        return await future
+
+    def new_id(self) -> str:
+        """A fresh entity id no other client can produce."""
+        return f"{self.client_id}:{self._salt}{next(self._ids):x}"
+
+    # -- musical helpers ------------------------------------------------------
+
+    def set(self, entity_id: str, field: str, value: Any) -> Edit:
+        """Set one field (last writer wins): `s.set(track, "volume", 0.8)`."""
+        return self.edit([{"op": "set", "id": entity_id, "field": field, "value": value}])
+
+    def set_tempo(self, bpm: float) -> Edit:
+        return self.set(PROJECT_ID, "tempo", float(bpm))
+
+    def set_meter(self, numerator: int, denominator: int) -> Edit:
+        return self.set(PROJECT_ID, "meter", [numerator, denominator])
+
+    def set_swing(self, amount: float) -> Edit:
+        return self.set(PROJECT_ID, "swing", float(amount))
+
+    def set_key(self, key: str) -> Edit:
+        return self.set(PROJECT_ID, "key", key)
+
+    def set_loop(self, start: int, end: int, on: bool = True) -> Edit:
+        """Loop region in ticks (960 per quarter note)."""
+        return self.set(PROJECT_ID, "loop", {"start": start, "end": end, "on": on})
+
+    def add_track(
+        self,
+        name: str = "Track",
+        *,
+        kind: str = "instrument",
+        index: int | None = None,
+        **fields: Any,
+    ) -> Edit:
+        """Add a track (kind: drums, instrument or audio); `edit.id` is its id."""
+        entity_id = self.new_id()
+        op: Op = {
+            "op": "insert",
+            "kind": "track",
+            "id": entity_id,
+            "value": {"name": name, "kind": kind, **fields},
+        }
+        if index is not None:
+            op["index"] = index
+        return self.edit([op], entity_id)
+
+    def add_pattern(
+        self,
+        track: str,
+        *,
+        sounds: Sequence[int] = (),
+        length: int = 16,
+        steps_per_beat: int = 4,
+        name: str = "Pattern",
+    ) -> Edit:
+        """A step pattern with one empty lane per sound (GM drum note numbers)."""
+        entity_id = self.new_id()
+        lanes = [{"sound": sound, "steps": [0] * length} for sound in sounds]
+        value = {
+            "track": track,
+            "name": name,
+            "length": length,
+            "steps_per_beat": steps_per_beat,
+            "lanes": lanes,
+        }
+        return self.edit(
+            [{"op": "insert", "kind": "pattern", "id": entity_id, "value": value}], entity_id
+        )
+
+    def set_step(self, pattern: str, lane: int, step: int, velocity: int = 100) -> Edit:
+        """Set one step's velocity (0 turns it off)."""
+        op: Op = {
+            "op": "set",
+            "id": pattern,
+            "field": "steps",
+            "at": [lane, step],
+            "value": velocity,
+        }
+        return self.edit([op])
+
+    def add_note(
+        self, track: str, pitch: int, start: int, dur: int = PPQ // 4, vel: int = 100
+    ) -> Edit:
+        """A note; `start` and `dur` in ticks (960 per quarter note)."""
+        entity_id = self.new_id()
+        value = {"track": track, "pitch": pitch, "start": start, "dur": dur, "vel": vel}
+        return self.edit(
+            [{"op": "insert", "kind": "note", "id": entity_id, "value": value}], entity_id
+        )
+
+    def add_clip(self, track: str, pattern: str, start: int, length: int | None = None) -> Edit:
+        entity_id = self.new_id()
+        value: dict[str, Any] = {"track": track, "pattern": pattern, "start": start}
+        if length is not None:
+            value["length"] = length
+        return self.edit(
+            [{"op": "insert", "kind": "clip", "id": entity_id, "value": value}], entity_id
+        )
+
+    def move_track(self, track: str, index: int) -> Edit:
+        return self.edit([{"op": "move", "id": track, "index": index}])
+
+    def remove(self, entity_id: str) -> Edit:
+        """Delete an entity; a track takes its patterns, clips and notes with it."""
+        return self.edit([{"op": "delete", "id": entity_id}])
+
+    # -- presence and chat ------------------------------------------------------
+
+    def set_presence(self, **state: Any) -> None:
+        """Update my presence (cursor, selection, listening, playing, name, color).
+
+        Coalesced: at most about 30 updates per second reach the server.
+        """
+        self._presence_pending.update(state)
+        if self._presence_handle is None:
+            loop = asyncio.get_running_loop()
+            self._presence_handle = loop.call_later(1 / 30, self._flush_presence)
+
+    def _flush_presence(self) -> None:
+        self._presence_handle = None
+        state, self._presence_pending = self._presence_pending, {}
+        ws = self._ws
+        if state and ws is not None and self._connected.is_set():
+            task = asyncio.ensure_future(
+                _send_quietly(ws, encode({"type": "presence", "state": state}))
+            )
+            _tasks.add(task)
+            task.add_done_callback(_tasks.discard)
+
+    async def chat(self, text: str) -> None:
+        self._check_open()
+        if self._ws is not None:
+            with contextlib.suppress(ConnectionClosed):
+                await self._ws.send(encode({"type": "chat", "text": text}))
+
+
+_tasks: set[asyncio.Future[None]] = set()
+
+
+def _retrieve(future: asyncio.Future[int]) -> None:
+    """Mark a rejected edit's exception as seen: rejects also arrive as events."""
+    if not future.cancelled():
+        future.exception()
+
+
+async def _send_quietly(ws: ClientConnection, data: bytes) -> None:
+    """Send, ignoring a closed connection: the outbox resends after reconnecting."""
+    with contextlib.suppress(ConnectionClosed):
+        await ws.send(data)
+
+
+@contextlib.asynccontextmanager
+async def connect(
+    url: str,
+    *,
+    session: str,
+    token: str,
+    name: str = "python",
+    color: str | None = None,
+    reconnect: bool = True,
+    max_backoff: float = 5.0,
+    open_timeout: float = 10.0,
+) -> AsyncIterator[Session]:
+    """Join `session` at `url` (``ws://host:port``) and keep a live mirror of it.
+
+    Raises `Unauthorized` (BadToken, TokenExpired, WrongSession) when the token
+    is refused and `Unavailable` when the server cannot be reached.
+    """
+    s = Session(_Options(url, session, token, name, color, reconnect, max_backoff, open_timeout))
+    await s._open()
+    s._reader = asyncio.get_running_loop().create_task(s._run(), name=f"backline reader {session}")
+    try:
+        yield s
+    finally:
+        await s.close()

@@ -1,0 +1,186 @@
+"""Testing helpers, public so that tests, benchmarks and users share them.
+
+`ServerProcess` runs a real `backline serve` in a child process on a free
+port, reads the URL it prints, and can stop it gracefully, `kill -9` it, or
+start it again on the same data dir and port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection
+from websockets.asyncio.client import connect as ws_connect
+
+from backline.protocol.codec import SUBPROTOCOL, decode, encode
+from backline.protocol.limits import Limits
+from backline.protocol.messages import Role
+from backline.protocol.tokens import mint
+
+__all__ = ["RawClient", "ServerProcess"]
+
+_LISTENING = re.compile(r"Backline listening on (http://\S+) \(websocket (ws://\S+)\)")
+
+
+class ServerProcess:
+    """A real server process for tests and load tests."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        secret: str = "test-secret",
+        store: str = "sqlite",
+        extra_args: Sequence[str] = (),
+        env: dict[str, str] | None = None,
+        start_timeout: float = 20.0,
+        cpu: int | None = None,
+    ) -> None:
+        self.data_dir = Path(data_dir)
+        self.secret = secret
+        self.store = store
+        self.extra_args = list(extra_args)
+        self.env = env
+        self.start_timeout = start_timeout
+        self.cpu = cpu
+        self.port = 0
+        self.http_url = ""
+        self.url = ""
+        self.proc: subprocess.Popen[str] | None = None
+        self.log_path = self.data_dir / "server.log"
+
+    def token(
+        self, session: str, role: Role | str = Role.EDITOR, expires: int | None = None
+    ) -> str:
+        return mint(self.secret.encode(), session, role, expires)
+
+    def start(self) -> ServerProcess:
+        """Start (or restart, on the same port) and wait until it listens."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        cmd = [
+            sys.executable, "-m", "backline.server",
+            "--host", "127.0.0.1", "--port", str(self.port),
+            "--data-dir", str(self.data_dir), "--store", self.store,
+            "--secret", self.secret, *self.extra_args,
+        ]  # fmt: skip
+        if self.cpu is not None:
+            cmd = ["taskset", "-c", str(self.cpu), *cmd]
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **(self.env or {})}
+        log = self.log_path.open("a")
+        self.proc = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=log, text=True, env=env, start_new_session=True
+        )
+        log.close()
+        deadline = time.monotonic() + self.start_timeout
+        assert self.proc.stdout is not None
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline()
+            if not line:
+                break
+            match = _LISTENING.search(line)
+            if match:
+                self.http_url, self.url = match.group(1), match.group(2)
+                self.port = int(self.url.rsplit(":", 1)[1])
+                return self
+        code = self.proc.poll()
+        self.kill()
+        tail = self.log_path.read_text()[-3000:]
+        raise RuntimeError(f"server did not start (exit {code}); see {self.log_path}:\n{tail}")
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown code runs at all."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+        self._close_pipe()
+
+    def stop(self, timeout: float = 20.0) -> int:
+        """SIGTERM and wait for a graceful exit; returns the exit code."""
+        if self.proc is None:
+            return 0
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+                raise RuntimeError(f"server ignored SIGTERM for {timeout} s") from None
+        self._close_pipe()
+        return self.proc.returncode
+
+    async def astop(self, timeout: float = 20.0) -> int:
+        return await asyncio.to_thread(self.stop, timeout)
+
+    async def astart(self) -> ServerProcess:
+        return await asyncio.to_thread(self.start)
+
+    def _close_pipe(self) -> None:
+        if self.proc is not None and self.proc.stdout is not None:
+            with contextlib.suppress(OSError):
+                self.proc.stdout.close()
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def __enter__(self) -> ServerProcess:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+_UNLIMITED = Limits(max_frame_bytes=1 << 30)
+
+
+class RawClient:
+    """A bare websocket speaking msgpack frames, for protocol-level tests."""
+
+    def __init__(self, ws: ClientConnection) -> None:
+        self.ws = ws
+
+    @classmethod
+    async def open(cls, url: str, **kwargs: Any) -> RawClient:
+        ws = await ws_connect(
+            url, subprotocols=[SUBPROTOCOL], compression=None, max_size=None, **kwargs  # type: ignore[list-item]
+        )
+        return cls(ws)
+
+    async def send(self, message: Any) -> None:
+        await self.ws.send(message if isinstance(message, bytes | str) else encode(message))
+
+    async def recv(self, timeout: float = 10.0) -> dict[str, Any]:
+        raw = await asyncio.wait_for(self.ws.recv(), timeout)
+        assert isinstance(raw, bytes)
+        return decode(raw, _UNLIMITED)
+
+    async def recv_type(self, kind: str, timeout: float = 10.0) -> dict[str, Any]:
+        """Next frame of type `kind`, skipping presence and chat frames."""
+        while True:
+            message = await self.recv(timeout)
+            if message["type"] == kind:
+                return message
+            if message["type"] not in ("presence", "chat"):
+                raise AssertionError(f"expected {kind!r}, got {message}")
+
+    async def hello(self, session: str, token: str, name: str = "raw", **extra: Any) -> dict[str, Any]:
+        await self.send({"type": "hello", "session": session, "token": token, "name": name, **extra})
+        return await self.recv_type("welcome")

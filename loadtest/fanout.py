@@ -1,0 +1,224 @@
+"""Edit fan-out benchmark: deliveries per second and edit round trip.
+
+    python -m loadtest.fanout                  # both configs, 8 s each
+    python -m loadtest.fanout --config 1x50 --seconds 20 --store memory
+
+Starts a real server process (pinned to CPU 0 with taskset when there are two
+or more cores) and drives it from this process (uvloop, raw websocket clients
+speaking the real protocol, pinned to CPU 1). Every client of a session sends
+edits closed-loop with a fixed window of unacknowledged edits; every accepted
+edit is delivered to every member of its session. It reports:
+
+- deliveries/s: edits delivered to clients (one edit seen by 50 members = 50);
+- round trip p50/p99: from sending an edit to receiving its acknowledgement,
+  which the server only sends once the edit is stored (SQLite group commit);
+- server CPU (from /proc) so figures can be normalised per core.
+
+Results go to loadtest/results/fanout-<time>.json and are printed as a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection, connect
+
+from backline.client.testing import ServerProcess
+from backline.protocol.codec import SUBPROTOCOL, encode
+from backline.protocol.limits import Limits
+
+RESULTS = Path(__file__).parent / "results"
+_UNLIMITED = Limits(max_frame_bytes=1 << 30)
+
+
+@dataclass
+class Result:
+    config: str
+    store: str
+    sessions: int
+    clients_per_session: int
+    window: int
+    seconds: float
+    edits_acked: int
+    deliveries: int
+    deliveries_per_s: float
+    edits_per_s: float
+    rtt_p50_ms: float
+    rtt_p99_ms: float
+    server_cpu_percent: float
+    deliveries_per_server_cpu_s: float
+
+
+class Client:
+    """One raw protocol client: sends edits, counts deliveries, times its acks."""
+
+    def __init__(self, ws: ClientConnection, sends: bool) -> None:
+        self.ws = ws
+        self.sends = sends
+        self.client = ""
+        self.seq = 0
+        self.sent_at: dict[int, float] = {}
+        self.rtts: list[float] = []
+        self.deliveries = 0
+        self.acked = 0
+        self.window_free = asyncio.Event()
+        self.window_free.set()
+
+    async def hello(self, session: str, token: str, name: str) -> None:
+        await self.ws.send(encode({"type": "hello", "session": session, "token": token, "name": name}))
+        while True:
+            message = _decode(await self.ws.recv())
+            if message["type"] == "welcome":
+                self.client = message["client"]
+                return
+
+    async def read(self, measuring: list[bool]) -> None:
+        async for raw in self.ws:
+            message = _decode(raw)
+            if message["type"] != "ops":
+                continue
+            now = time.perf_counter()
+            for batch in message["batches"]:
+                if measuring[0]:
+                    self.deliveries += 1
+                if batch["by"] == self.client:
+                    sent = self.sent_at.pop(batch["seq"], None)
+                    if sent is not None and measuring[0]:
+                        self.rtts.append(now - sent)
+                        self.acked += 1
+                    self.window_free.set()
+
+    async def write(self, window: int, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            if len(self.sent_at) >= window:
+                self.window_free.clear()
+                await self.window_free.wait()
+                continue
+            self.seq += 1
+            tempo = 60.0 + (self.seq % 100)
+            frame = encode(
+                {"type": "op", "seq": self.seq, "ops": [{"op": "set", "id": "project", "field": "tempo", "value": tempo}]}
+            )
+            self.sent_at[self.seq] = time.perf_counter()
+            await self.ws.send(frame)
+
+
+def _decode(raw: Any) -> dict[str, Any]:
+    import msgpack
+
+    return msgpack.unpackb(raw, raw=False)  # type: ignore[no-any-return]
+
+
+def _cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def run_config(
+    server: ServerProcess, sessions: int, per_session: int, seconds: float, window: int, senders: int
+) -> Result:
+    clients: list[Client] = []
+    for s in range(sessions):
+        name = f"bench-{sessions}x{per_session}-{s}"
+        token = server.token(name)
+        for c in range(per_session):
+            ws = await connect(server.url, subprotocols=[SUBPROTOCOL], compression=None, max_size=None)  # type: ignore[list-item]
+            client = Client(ws, sends=c < senders)
+            await client.hello(name, token, f"c{c}")
+            clients.append(client)
+    measuring = [False]
+    stop = asyncio.Event()
+    readers = [asyncio.create_task(c.read(measuring)) for c in clients]
+    writers = [asyncio.create_task(c.write(window, stop)) for c in clients if c.sends]
+    await asyncio.sleep(1.0)  # warm up
+    measuring[0] = True
+    cpu0, t0 = _cpu_seconds(server.pid), time.perf_counter()
+    await asyncio.sleep(seconds)
+    measuring[0] = False
+    cpu1, t1 = _cpu_seconds(server.pid), time.perf_counter()
+    stop.set()
+    for c in clients:
+        c.window_free.set()
+    await asyncio.gather(*writers, return_exceptions=True)
+    for c in clients:
+        await c.ws.close()
+    await asyncio.gather(*readers, return_exceptions=True)
+    elapsed = t1 - t0
+    rtts = sorted(r for c in clients for r in c.rtts)
+    deliveries = sum(c.deliveries for c in clients)
+    cpu = cpu1 - cpu0
+    return Result(
+        config=f"{sessions}x{per_session}",
+        store=server.store,
+        sessions=sessions,
+        clients_per_session=per_session,
+        window=window,
+        seconds=round(elapsed, 2),
+        edits_acked=sum(c.acked for c in clients),
+        deliveries=deliveries,
+        deliveries_per_s=round(deliveries / elapsed),
+        edits_per_s=round(sum(c.acked for c in clients) / elapsed),
+        rtt_p50_ms=round(statistics.median(rtts) * 1000, 2) if rtts else float("nan"),
+        rtt_p99_ms=round(rtts[int(len(rtts) * 0.99) - 1] * 1000, 2) if rtts else float("nan"),
+        server_cpu_percent=round(100 * cpu / elapsed, 1),
+        deliveries_per_server_cpu_s=round(deliveries / cpu) if cpu > 0 else 0,
+    )
+
+
+CONFIGS = {"1x50": (1, 50), "50x4": (50, 4)}
+
+
+async def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m loadtest.fanout", description=__doc__.split("\n")[0])
+    parser.add_argument("--config", choices=sorted(CONFIGS), action="append", help="default: all")
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--store", choices=("sqlite", "memory"), default="sqlite")
+    parser.add_argument("--window", type=int, default=4, help="unacknowledged edits per sender")
+    parser.add_argument("--senders", type=int, default=4, help="clients per session that send")
+    args = parser.parse_args(argv)
+    pin = (os.cpu_count() or 1) >= 2
+    if pin:
+        os.sched_setaffinity(0, {1})
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        server = ServerProcess(Path(tmp) / "data", store=args.store, cpu=0 if pin else None).start()
+        try:
+            for name in args.config or sorted(CONFIGS):
+                sessions, per_session = CONFIGS[name]
+                print(f"running {name} for {args.seconds:.0f} s …", file=sys.stderr, flush=True)
+                results.append(
+                    await run_config(server, sessions, per_session, args.seconds, args.window, args.senders)
+                )
+        finally:
+            server.stop()
+    header = f"{'config':>6} {'store':>6} {'deliv/s':>9} {'edits/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'srv cpu':>8} {'deliv/cpu-s':>11}"
+    print(header)
+    for r in results:
+        print(
+            f"{r.config:>6} {r.store:>6} {r.deliveries_per_s:>9} {r.edits_per_s:>8} {r.rtt_p50_ms:>7} "
+            f"{r.rtt_p99_ms:>7} {r.server_cpu_percent:>7}% {r.deliveries_per_server_cpu_s:>11}"
+        )
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / f"fanout-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out.write_text(json.dumps([asdict(r) for r in results], indent=2))
+    print(f"wrote {out}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover
+        asyncio.run(main())
+    else:
+        uvloop.run(main())

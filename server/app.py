@@ -1,0 +1,194 @@
+"""The server process: websocket endpoint, HTTP routes, store, graceful shutdown.
+
+`serve(settings)` is the library entry point (an async context manager);
+`run(settings)` is what `backline serve` calls: it adds signal handling and
+prints where to connect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import http
+import json
+import logging
+import os
+import secrets
+import signal
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from websockets.asyncio.server import Server, ServerConnection
+from websockets.asyncio.server import serve as ws_serve
+from websockets.datastructures import Headers
+from websockets.http11 import Request, Response
+
+from backline.protocol.codec import SUBPROTOCOL
+from backline.protocol.errors import CloseCode
+from backline.protocol.messages import Role
+from backline.protocol.tokens import mint
+
+from .config import Settings
+from .connection import handle_connection
+from .hub import Hub
+from .store import MemoryStore, Store
+
+__all__ = ["Running", "load_secret", "run", "serve"]
+
+log = logging.getLogger("backline.server")
+
+
+@dataclass(slots=True)
+class Running:
+    """A started server: where it listens and what it holds."""
+
+    settings: Settings
+    hub: Hub
+    store: Store
+    ws_server: Server
+    secret: bytes
+    host: str
+    port: int
+
+    @property
+    def http_url(self) -> str:
+        if self.settings.public_url:
+            return self.settings.public_url.rstrip("/")
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return "ws" + self.http_url[4:] if self.http_url.startswith("http") else self.http_url
+
+    def token(self, session: str, role: Role = Role.OWNER, expires: int | None = None) -> str:
+        return mint(self.secret, session, role, expires)
+
+
+def load_secret(settings: Settings) -> bytes:
+    """The token secret: configured, or kept in <data_dir>/secret (created once)."""
+    if settings.secret:
+        return settings.secret.encode()
+    path = settings.data_dir / "secret"
+    if path.exists():
+        return path.read_text().strip().encode()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_hex(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(value + "\n")
+    log.info("created a new token secret in %s", path)
+    return value.encode()
+
+
+def open_store(settings: Settings) -> Store:
+    if settings.store == "memory":
+        return MemoryStore()
+    from .sqlite_store import SQLiteStore
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return SQLiteStore(Path(settings.data_dir), synchronous=settings.sqlite_synchronous)
+
+
+_INDEX = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Backline</title>
+<style>body{font:16px/1.5 system-ui,sans-serif;max-width:40em;margin:3em auto;color:#111}
+code{background:#eee;padding:0 .3em}</style></head>
+<body><h1>Backline</h1>
+<p>This server hosts shared music sessions over the <code>backline.v1</code> websocket
+protocol at this address. Join from Python:</p>
+<pre><code>async with backline.client.connect(URL, session="jam", token=TOKEN, name="me") as s:
+    await s.set_tempo(96)</code></pre>
+<p>Mint a token with <code>backline token --session jam --role editor</code>.</p>
+</body></html>
+"""
+
+
+def _response(status: http.HTTPStatus, body: bytes, content_type: str) -> Response:
+    headers = Headers(
+        [
+            ("Content-Type", content_type),
+            ("Content-Length", str(len(body))),
+            ("Cache-Control", "no-store"),
+        ]
+    )
+    return Response(status.value, status.phrase, headers, body)
+
+
+@contextlib.asynccontextmanager
+async def serve(settings: Settings) -> AsyncIterator[Running]:
+    """Run a server until the context exits; shutdown drains every session first."""
+    secret = load_secret(settings)
+    store = open_store(settings)
+    hub = Hub(store, settings)
+
+    async def routes(connection: ServerConnection, request: Request) -> Response | None:
+        path = request.path.split("?", 1)[0]
+        if request.headers.get("Upgrade", "").lower() == "websocket":
+            return None
+        if path == "/healthz":
+            store_ok = await store.healthy()
+            body = {
+                "status": "ok" if store_ok and not hub.closing else "degraded",
+                "store": store_ok,
+            }
+            body.update(hub.health())
+            status = (
+                http.HTTPStatus.OK
+                if body["status"] == "ok"
+                else http.HTTPStatus.SERVICE_UNAVAILABLE
+            )
+            return _response(status, json.dumps(body).encode(), "application/json")
+        if path in ("/", "/index.html"):
+            return _response(http.HTTPStatus.OK, _INDEX.encode(), "text/html; charset=utf-8")
+        return _response(http.HTTPStatus.NOT_FOUND, b"not found\n", "text/plain")
+
+    async def handler(ws: ServerConnection) -> None:
+        await handle_connection(ws, hub, secret)
+
+    ws_server = await ws_serve(
+        handler,
+        settings.host,
+        settings.port,
+        subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
+        compression=None,  # per-message deflate costs more CPU than it saves here
+        process_request=routes,
+        max_size=settings.limits.max_frame_bytes
+        * 4,  # bigger: closed 1009; in between: error frame
+        ping_interval=20,
+        ping_timeout=20,
+        close_timeout=5,
+    )
+    sock = next(iter(ws_server.sockets))
+    host, port = sock.getsockname()[:2]
+    running = Running(settings, hub, store, ws_server, secret, str(host), int(port))
+    try:
+        yield running
+    finally:
+        log.info("shutting down: draining %d sessions", len(hub.sessions))
+        ws_server.close(close_connections=False)
+        await hub.close()
+        for connection in list(ws_server.connections):
+            await connection.close(int(CloseCode.SERVER_SHUTDOWN), "server shutting down")
+        await ws_server.wait_closed()
+        await store.close()
+        log.info("stopped")
+
+
+async def run(settings: Settings) -> None:
+    """`backline serve`: serve until SIGTERM or SIGINT, then shut down cleanly."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with serve(settings) as running:
+        link = f"{running.http_url}/#session={settings.default_session}"
+        token = running.token(settings.default_session, Role.OWNER)
+        print(f"Backline listening on {running.http_url} (websocket {running.ws_url})", flush=True)
+        print(f"Store: {settings.store} in {settings.data_dir.resolve()}", flush=True)
+        print(f"Owner link: {link}&token={token}", flush=True)
+        sys.stdout.flush()
+        await stop.wait()
+        print("Shutting down…", flush=True)

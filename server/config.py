@@ -1,0 +1,110 @@
+"""Server settings: one frozen object built from CLI flags and BACKLINE_* env vars."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from backline.protocol.limits import DEFAULT_LIMITS, Limits
+
+__all__ = ["Settings", "add_serve_arguments", "settings_from_args"]
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8765  # 0 picks a free port (printed at start)
+    data_dir: Path = Path("data")
+    store: str = "sqlite"  # sqlite | memory
+    secret: str | None = None  # HMAC secret; None: read or create <data_dir>/secret
+    public_url: str | None = None  # base URL printed in join links
+    default_session: str = "jam"  # session of the owner link printed at start
+    sqlite_synchronous: str = "FULL"  # FULL survives power loss; NORMAL only crashes
+    hello_timeout: float = 10.0  # seconds to wait for hello
+    max_bad_frames: int = 100  # consecutive bad frames before closing
+    send_buffer_bytes: int = 4 * 1024 * 1024  # outgoing buffer above which a client is too slow
+    snapshot_every: int = 500  # versions between snapshots
+    idle_unload: float = 30.0  # seconds a session with nobody in it stays loaded
+    presence_interval: float = 1 / 30  # coalescing window for presence (s)
+    limits: Limits = field(default_factory=lambda: DEFAULT_LIMITS)
+
+
+_ENV = "BACKLINE_"
+
+
+def add_serve_arguments(parser: argparse.ArgumentParser, env: Mapping[str, str]) -> None:
+    """Flags for `backline serve`; each defaults to its BACKLINE_* variable."""
+    d = Settings()
+
+    def opt(name: str, default: object) -> str | None:
+        value = env.get(_ENV + name.upper().replace("-", "_"))
+        return value if value is not None else (None if default is None else str(default))
+
+    parser.add_argument("--host", default=opt("host", d.host), help="address to listen on")
+    parser.add_argument("--port", type=int, default=opt("port", d.port), help="0 = any free port")
+    parser.add_argument(
+        "--data-dir", default=opt("data-dir", d.data_dir), help="where the store and secret live"
+    )
+    parser.add_argument(
+        "--store", choices=("sqlite", "memory"), default=opt("store", d.store), help="op store"
+    )
+    parser.add_argument("--secret", default=opt("secret", None), help="token HMAC secret")
+    parser.add_argument("--public-url", default=opt("public-url", None), help="URL in join links")
+    parser.add_argument(
+        "--session",
+        dest="default_session",
+        default=opt("session", d.default_session),
+        help="session named in the owner link printed at start",
+    )
+    parser.add_argument(
+        "--sqlite-synchronous",
+        choices=("FULL", "NORMAL"),
+        default=opt("sqlite-synchronous", d.sqlite_synchronous),
+        help="FULL: fsync each group commit (survives power loss); NORMAL: survives crashes only",
+    )
+    parser.add_argument(
+        "--snapshot-every",
+        type=int,
+        default=opt("snapshot-every", d.snapshot_every),
+        help="versions between snapshots",
+    )
+    parser.add_argument(
+        "--send-buffer",
+        type=int,
+        default=opt("send-buffer", d.send_buffer_bytes),
+        help="bytes queued to one client before it is closed as too slow",
+    )
+    parser.add_argument(
+        "--max-frame",
+        type=int,
+        default=opt("max-frame", d.limits.max_frame_bytes),
+        help="largest accepted frame in bytes",
+    )
+    parser.add_argument(
+        "--log-level", default=opt("log-level", "INFO"), help="DEBUG, INFO, WARNING, ERROR"
+    )
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    return Settings(
+        host=args.host,
+        port=int(args.port),
+        data_dir=Path(args.data_dir),
+        store=args.store,
+        secret=args.secret,
+        public_url=args.public_url,
+        default_session=args.default_session,
+        sqlite_synchronous=args.sqlite_synchronous,
+        snapshot_every=int(args.snapshot_every),
+        send_buffer_bytes=int(args.send_buffer),
+        limits=Limits(max_frame_bytes=int(args.max_frame)),
+    )
+
+
+def parse_serve_args(argv: Sequence[str] | None = None) -> Settings:
+    parser = argparse.ArgumentParser(prog="backline serve")
+    add_serve_arguments(parser, os.environ)
+    return settings_from_args(parser.parse_args(argv))

@@ -1,0 +1,204 @@
+"""One websocket connection: hello and token check, then dispatch to its session.
+
+Every bad frame is answered with an `error` frame (or a `reject` when it was an
+edit with a usable `seq`) and changes nothing. Only abuse, many bad frames in
+a row, ends the connection, with a close code that says why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import secrets
+import time
+import zlib
+
+from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed
+
+from backline.protocol.codec import decode, encode
+from backline.protocol.errors import (
+    AlreadyJoined,
+    BacklineError,
+    BadFrame,
+    CloseCode,
+    Forbidden,
+    NotJoined,
+    Unauthorized,
+    Unavailable,
+)
+from backline.protocol.limits import Limits
+from backline.protocol.messages import (
+    Bye,
+    Chat,
+    Hello,
+    OpMessage,
+    Ping,
+    Presence,
+    Redo,
+    Undo,
+    error_frame,
+    parse_client,
+    reject_frame,
+)
+from backline.protocol.tokens import verify
+
+from .fanout import Peer, send
+from .hub import Hub
+from .session import Member, Session, server_time_us
+
+__all__ = ["handle_connection"]
+
+log = logging.getLogger("backline.connection")
+
+PALETTE = ("#e6194b", "#3cb44b", "#ffe119", "#4363d8", "#f58231", "#911eb4", "#46f0f0", "#f032e6")
+_labels = itertools.count(1)
+
+
+class _Conn:
+    def __init__(self, ws: ServerConnection, hub: Hub, secret: bytes) -> None:
+        self.ws = ws
+        self.hub = hub
+        self.secret = secret
+        self.settings = hub.settings
+        self.limits: Limits = hub.settings.limits
+        self.peer = Peer(ws, f"conn {next(_labels)}")
+        self.bad_frames = 0
+        self.member: Member | None = None
+        self.session: Session | None = None
+
+    def send(self, frame: bytes) -> None:
+        send(self.peer, frame, self.settings.send_buffer_bytes)
+
+    def error(self, exc: BacklineError) -> None:
+        self.send(encode(error_frame(exc.code.value, exc.message)))
+
+    def bad(self, exc: BacklineError, raw: object = None) -> None:
+        """Answer a bad frame; close after too many in a row."""
+        seq = (
+            raw.get("seq")
+            if isinstance(raw, dict) and raw.get("type") in ("op", "undo", "redo")
+            else None
+        )
+        if type(seq) is int:
+            self.send(encode(reject_frame(seq, exc.code.value, exc.message)))
+        else:
+            self.error(exc)
+        self.bad_frames += 1
+        if self.bad_frames > self.settings.max_bad_frames:
+            log.warning(
+                "%s: closing after %d bad frames in a row", self.peer.label, self.bad_frames
+            )
+            self.peer.close_soon(CloseCode.PROTOCOL_VIOLATION, "too many bad frames")
+
+    def decode(self, raw: str | bytes) -> dict[str, object]:
+        if isinstance(raw, str):
+            raise BadFrame("frames must be binary msgpack, not text")
+        return decode(raw, self.limits)
+
+    async def wait_hello(self) -> Hello | None:
+        deadline = time.monotonic() + self.settings.hello_timeout
+        while True:
+            try:
+                raw = await asyncio.wait_for(self.ws.recv(), deadline - time.monotonic())
+            except TimeoutError:
+                await self.ws.close(int(CloseCode.HELLO_TIMEOUT), "no hello in time")
+                return None
+            message: dict[str, object] | None = None
+            try:
+                message = self.decode(raw)
+                parsed = parse_client(message, self.limits)
+                if not isinstance(parsed, Hello):
+                    raise NotJoined("send hello before anything else")
+                return parsed
+            except BacklineError as exc:
+                self.bad(exc, message)
+                if not self.peer.open:
+                    return None
+
+    async def join(self, hello: Hello) -> bool:
+        try:
+            claims = verify(self.secret, hello.token, hello.session, time.time())
+        except Unauthorized as exc:
+            log.info("%s: refused for session %s: %s", self.peer.label, hello.session, exc.message)
+            self.error(exc)
+            await self.ws.close(int(exc.close_code), exc.message)
+            return False
+        if self.hub.closing:
+            self.error(Unavailable("server is shutting down"))
+            await self.ws.close(int(CloseCode.SERVER_SHUTDOWN), "server is shutting down")
+            return False
+        client = hello.client or "c" + secrets.token_hex(4)
+        self.session = await self.hub.session(hello.session)
+        self.member = Member(
+            peer=self.peer,
+            client=client,
+            name=hello.name,
+            color=hello.color or PALETTE[zlib.crc32(client.encode()) % len(PALETTE)],
+            role=claims.role,
+        )
+        self.peer.label = f"{hello.session}/{client}"
+        await self.session.join(self.member, hello)
+        return True
+
+    def dispatch(self, message: dict[str, object]) -> None:
+        assert self.session is not None and self.member is not None
+        parsed = parse_client(message, self.limits)
+        member = self.member
+        if isinstance(parsed, Ping):
+            now = server_time_us()
+            self.send(encode({"type": "pong", "t0": parsed.t0, "t1": now, "t2": server_time_us()}))
+        elif isinstance(parsed, OpMessage | Undo | Redo):
+            if not member.role.can_edit:
+                raise Forbidden(f"a {member.role.value} cannot edit this session")
+            if self.hub.closing:
+                raise Unavailable("server is shutting down; resend after reconnecting")
+            if isinstance(parsed, OpMessage):
+                self.session.submit(member, "op", parsed.seq, parsed.ops)
+            else:
+                self.session.submit(
+                    member, "undo" if isinstance(parsed, Undo) else "redo", parsed.seq, []
+                )
+        elif isinstance(parsed, Presence):
+            self.session.update_presence(member, parsed.state)
+        elif isinstance(parsed, Chat):
+            self.session.post_chat(member, parsed.text)
+        elif isinstance(parsed, Bye):
+            self.peer.close_soon(1000, "bye")
+        elif isinstance(parsed, Hello):
+            raise AlreadyJoined("this connection already joined a session")
+
+    async def run(self) -> None:
+        hello = await self.wait_hello()
+        if hello is None or not await self.join(hello):
+            return
+        self.bad_frames = 0
+        async for raw in self.ws:
+            message: dict[str, object] | None = None
+            try:
+                message = self.decode(raw)
+                self.dispatch(message)
+            except BacklineError as exc:
+                self.bad(exc, message)
+            else:
+                self.bad_frames = 0
+
+    def finish(self) -> None:
+        if self.session is not None and self.member is not None:
+            self.session.leave(self.member)
+
+
+async def handle_connection(ws: ServerConnection, hub: Hub, secret: bytes) -> None:
+    conn = _Conn(ws, hub, secret)
+    hub.connections += 1
+    try:
+        await conn.run()
+    except ConnectionClosed:
+        pass
+    except Exception:
+        log.exception("%s: connection handler failed", conn.peer.label)
+        await ws.close(1011, "internal error")
+    finally:
+        hub.connections -= 1
+        conn.finish()

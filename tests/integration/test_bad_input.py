@@ -1,0 +1,220 @@
+"""Every class of bad input gets a stable error code and changes nothing for anyone."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import msgpack
+import pytest
+from websockets.exceptions import ConnectionClosed
+
+from backline.client import connect
+from backline.client.testing import RawClient, ServerProcess
+from backline.protocol.codec import encode
+from backline.protocol.errors import CloseCode
+
+
+SESSION = "jam"
+OpenRaw = Callable[[], Awaitable[RawClient]]
+
+
+async def joined(raw: OpenRaw, server: ServerProcess, role: str = "editor") -> RawClient:
+    client = await raw()
+    await client.hello(SESSION, server.token(SESSION, role))
+    return client
+
+
+async def setup_track(client: RawClient) -> None:
+    await client.send(
+        {"type": "op", "seq": 1, "ops": [{"op": "insert", "kind": "track", "id": "t1", "value": {}}]}
+    )
+    ack = await client.recv_type("ops")
+    assert ack["batches"][0]["v"] == 1
+
+
+BAD_FRAMES: list[tuple[str, Any, str]] = [
+    ("not msgpack", b"\xc1\xc1\xc1", "bad_frame"),
+    ("truncated msgpack", encode({"type": "op", "seq": 2})[:-3], "bad_frame"),
+    ("not a map", encode([1, 2, 3]), "bad_frame"),
+    ("no type", encode({"seq": 1}), "bad_frame"),
+    ("non-string type", encode({"type": 7}), "bad_frame"),
+    ("integer map keys", msgpack.packb({1: 2, "type": "chat"}), "bad_frame"),
+    ("text frame", "hello", "bad_frame"),
+    ("unknown type", {"type": "explode"}, "unknown_type"),
+    ("missing field", {"type": "chat"}, "bad_field"),
+    ("unknown field", {"type": "chat", "text": "x", "extra": 1}, "bad_field"),
+    ("wrong field type", {"type": "chat", "text": 5}, "bad_field"),
+    ("empty chat", {"type": "chat", "text": ""}, "out_of_range"),
+    ("second hello", {"type": "hello", "session": SESSION, "token": "x", "name": "n"}, "already_joined"),
+    ("bad presence", {"type": "presence", "state": {"color": "red"}}, "bad_field"),
+    ("huge integer", msgpack.packb({"type": "ping", "t0": 2**64 - 1}), None),
+    ("deep nesting", msgpack.packb({"type": "chat", "text": [[[[[[[[[]]]]]]]]]}), "bad_field"),
+]
+
+BAD_OPS: list[tuple[str, Any, str]] = [
+    ("ops not a list", {"type": "op", "seq": 5, "ops": {}}, "bad_field"),
+    ("empty ops", {"type": "op", "seq": 5, "ops": []}, "bad_field"),
+    ("unknown op", {"type": "op", "seq": 5, "ops": [{"op": "explode"}]}, "bad_field"),
+    ("wrong value type", {"type": "op", "seq": 5, "ops": [{"op": "set", "id": "project", "field": "tempo", "value": "fast"}]}, "bad_field"),
+    ("bool for int", {"type": "op", "seq": 5, "ops": [{"op": "set", "id": "t1", "field": "instrument", "value": True}]}, "bad_field"),
+    ("tempo too high", {"type": "op", "seq": 5, "ops": [{"op": "set", "id": "project", "field": "tempo", "value": 1000}]}, "out_of_range"),
+    ("pitch out of range", {"type": "op", "seq": 5, "ops": [{"op": "insert", "kind": "note", "id": "n1", "value": {"track": "t1", "pitch": 128, "start": 0}}]}, "out_of_range"),
+    ("missing reference", {"type": "op", "seq": 5, "ops": [{"op": "insert", "kind": "note", "id": "n1", "value": {"track": "nope", "pitch": 60, "start": 0}}]}, "not_found"),
+    ("delete missing", {"type": "op", "seq": 5, "ops": [{"op": "delete", "id": "ghost"}]}, "not_found"),
+    ("duplicate id", {"type": "op", "seq": 5, "ops": [{"op": "insert", "kind": "track", "id": "t1", "value": {}}]}, "conflict"),
+    ("unknown field", {"type": "op", "seq": 5, "ops": [{"op": "set", "id": "t1", "field": "colour", "value": 1}]}, "bad_field"),
+    ("half-valid batch", {"type": "op", "seq": 5, "ops": [{"op": "set", "id": "project", "field": "tempo", "value": 90}, {"op": "set", "id": "project", "field": "swing", "value": 7}]}, "out_of_range"),
+    ("too many ops", {"type": "op", "seq": 5, "ops": [{"op": "delete", "id": "x"}] * 1001}, "too_large"),
+    ("name too long", {"type": "op", "seq": 5, "ops": [{"op": "set", "id": "t1", "field": "name", "value": "x" * 65}]}, "too_large"),
+    ("seq not an int", {"type": "op", "seq": "five", "ops": [{"op": "delete", "id": "t1"}]}, "bad_field"),
+    ("seq already used", {"type": "op", "seq": 1, "ops": [{"op": "set", "id": "t1", "field": "mute", "value": True}]}, "duplicate"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("label", "frame", "code"), BAD_FRAMES, ids=[b[0] for b in BAD_FRAMES])
+async def test_bad_frames_get_error_frames(
+    server: ServerProcess, raw: OpenRaw, label: str, frame: Any, code: str | None
+) -> None:
+    """A malformed frame is answered with `error` + stable code; the connection stays usable."""
+    client = await joined(raw, server)
+    watcher = await joined(raw, server, "viewer")
+    await client.send(frame)
+    if code is None:  # a valid frame with an extreme value: answered normally
+        assert (await client.recv_type("pong"))["t0"] == float(2**64 - 1)
+    else:
+        error = await client.recv_type("error")
+        assert error["code"] == code, error
+        assert isinstance(error["message"], str) and error["message"]
+    await setup_track(client)  # still joined and editing
+    batches = (await watcher.recv_type("ops"))["batches"]
+    assert [b["v"] for b in batches] == [1]  # the watcher saw only the valid edit
+
+
+@pytest.mark.parametrize(("label", "frame", "code"), BAD_OPS, ids=[b[0] for b in BAD_OPS])
+async def test_bad_edits_are_rejected_and_change_nothing(
+    server: ServerProcess, raw: OpenRaw, label: str, frame: Any, code: str
+) -> None:
+    """An invalid edit gets `reject` (or `error` without a usable seq); no version is used."""
+    client = await joined(raw, server)
+    watcher = await joined(raw, server, "viewer")
+    await setup_track(client)
+    assert (await watcher.recv_type("ops"))["batches"][0]["v"] == 1
+    await client.send(frame)
+    reply = await client.recv()
+    while reply["type"] == "presence":
+        reply = await client.recv()
+    assert reply["type"] in ("reject", "error"), reply
+    assert reply["code"] == code, reply
+    if reply["type"] == "reject":
+        assert reply["seq"] == frame["seq"]
+    # the next valid edit gets version 2: nothing was applied in between
+    await client.send(
+        {"type": "op", "seq": 6, "ops": [{"op": "set", "id": "t1", "field": "name", "value": "ok"}]}
+    )
+    assert (await client.recv_type("ops"))["batches"][0]["v"] == 2
+    batches = (await watcher.recv_type("ops"))["batches"]
+    assert [(b["v"], b["seq"]) for b in batches] == [(2, 6)]
+    async with connect(server.url, session=SESSION, token=server.token(SESSION)) as s:
+        assert s.project.tracks["t1"]["name"] == "ok"
+        assert s.project.project["tempo"] == 120.0 and s.project.project["swing"] == 0.0
+        assert list(s.project.notes) == []
+
+
+async def test_oversized_frame(server: ServerProcess, raw: OpenRaw) -> None:
+    """A frame above max_frame_bytes gets `too_large`; one above 4x is closed with 1009."""
+    client = await joined(raw, server)
+    await client.send({"type": "chat", "text": "x" * 600_000})
+    assert (await client.recv_type("error"))["code"] == "too_large"
+    await client.send({"type": "chat", "text": "x" * 3_000_000})
+    with pytest.raises(ConnectionClosed) as info:
+        await client.recv_type("never")
+    assert info.value.rcvd is not None and info.value.rcvd.code == 1009
+
+
+async def test_messages_before_hello(server: ServerProcess, raw: OpenRaw) -> None:
+    """Anything before hello is `not_joined`; a later hello still works."""
+    client = await raw()
+    await client.send({"type": "op", "seq": 1, "ops": [{"op": "delete", "id": "x"}]})
+    reply = await client.recv()
+    assert reply["type"] == "reject" and reply["code"] == "not_joined"
+    await client.send({"type": "chat", "text": "hi"})
+    assert (await client.recv())["code"] == "not_joined"
+    welcome = await client.hello(SESSION, server.token(SESSION))
+    assert welcome["version"] == 0
+
+
+@pytest.mark.parametrize(
+    ("token_kind", "close_code"),
+    [("garbage", CloseCode.BAD_TOKEN), ("wrong secret", CloseCode.BAD_TOKEN),
+     ("expired", CloseCode.TOKEN_EXPIRED), ("other session", CloseCode.WRONG_SESSION)],
+)  # fmt: skip
+async def test_bad_tokens_are_refused_at_hello(
+    server: ServerProcess, raw: OpenRaw, token_kind: str, close_code: CloseCode
+) -> None:
+    """A refused token gets `unauthorized` and a close code that says why."""
+    from backline.protocol.tokens import mint
+
+    token = {
+        "garbage": "not-a-token",
+        "wrong secret": mint(b"other", SESSION, "owner"),
+        "expired": server.token(SESSION, "owner", expires=int(time.time()) - 1),
+        "other session": server.token("elsewhere", "owner"),
+    }[token_kind]
+    client = await raw()
+    await client.send({"type": "hello", "session": SESSION, "token": token, "name": "x"})
+    assert (await client.recv())["code"] == "unauthorized"
+    with pytest.raises(ConnectionClosed) as info:
+        await client.recv()
+    assert info.value.rcvd is not None and info.value.rcvd.code == close_code
+
+
+async def test_sdk_raises_typed_error_for_expired_token(server: ServerProcess) -> None:
+    """The SDK turns a refused token into TokenExpired instead of retrying forever."""
+    from backline.protocol.errors import TokenExpired
+
+    token = server.token(SESSION, "owner", expires=int(time.time()) - 1)
+    with pytest.raises(TokenExpired):
+        async with connect(server.url, session=SESSION, token=token):
+            pass
+
+
+async def test_abuse_is_closed_with_protocol_violation(server: ServerProcess, raw: OpenRaw) -> None:
+    """More than 100 bad frames in a row close the connection with 4002; others are fine."""
+    client = await joined(raw, server)
+    other = await joined(raw, server)
+    for _ in range(101):
+        await client.send(b"\xc1")
+    with pytest.raises(ConnectionClosed) as info:
+        while True:
+            await client.recv()
+    assert info.value.rcvd is not None and info.value.rcvd.code == CloseCode.PROTOCOL_VIOLATION
+    await setup_track(other)
+
+
+async def test_stalled_reader_is_closed_and_room_keeps_going(tmp_path: Any) -> None:
+    """A client that stops reading is closed with 4008 while a fast client keeps its pace."""
+    with ServerProcess(tmp_path / "d", extra_args=["--send-buffer", "65536"]) as server:
+        token = server.token(SESSION)
+        stalled_client = await RawClient.open(server.url, max_queue=1)
+        stalled = stalled_client.ws
+        await stalled_client.hello(SESSION, token)
+        stalled.transport.pause_reading()  # the kernel buffers fill, then the server's
+        async with connect(server.url, session=SESSION, token=token, name="fast") as fast:
+            track = fast.add_track("x")
+            await track
+            big = "y" * 60
+            for i in range(3000):
+                fast.set(track.id or "", "name", f"{big}{i}")
+                if i % 50 == 0:
+                    await fast.synced()
+            await fast.synced()
+            assert fast.project.tracks[track.id or ""]["name"] == f"{big}2999"
+        stalled.transport.resume_reading()
+        with pytest.raises(ConnectionClosed) as info:
+            while True:
+                await asyncio.wait_for(stalled.recv(), 30)
+        assert info.value.rcvd is not None and info.value.rcvd.code == CloseCode.SLOW_CONSUMER
+        await stalled.close()
