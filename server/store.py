@@ -68,7 +68,7 @@ class MemoryStore:
         last = log.batches[-1].version if log.batches else log.snapshot_version
         for b in batches:
             if b.version != last + 1:
-                raise ValueError(f"session {session}: version {b.version} after {last}")
+                raise StoreUnavailable(f"session {session}: version {b.version} after {last}")
             last = b.version
         log.batches.extend(batches)
 
