@@ -49,6 +49,7 @@ __all__ = [
     "ConnectionChanged",
     "Edit",
     "Event",
+    "EventStream",
     "PresenceChanged",
     "Rejected",
     "RemoteEdit",
@@ -145,6 +146,41 @@ class _Options:
     open_timeout: float
 
 
+class EventStream:
+    """An async iterator over one subscriber's events; see `Session.events`."""
+
+    def __init__(self, registry: list[EventStream]) -> None:
+        self._registry = registry
+        self._queue: asyncio.Queue[Event] = asyncio.Queue()
+        self._done = False
+
+    def put(self, event: Event) -> None:
+        self._queue.put_nowait(event)
+
+    def __aiter__(self) -> EventStream:
+        return self
+
+    async def __anext__(self) -> Event:
+        if self._done and self._queue.empty():
+            raise StopAsyncIteration
+        event = await self._queue.get()
+        if isinstance(event, ConnectionChanged) and event.state == "closed":
+            self.close()
+        return event
+
+    def close(self) -> None:
+        """Stop receiving events; already queued ones can still be read."""
+        if not self._done:
+            self._done = True
+            self._registry.remove(self)
+
+    async def __aenter__(self) -> EventStream:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()
+
+
 class Session:
     """A connected participant. Use `connect()` rather than constructing this."""
 
@@ -161,7 +197,7 @@ class Session:
         self._salt = secrets.token_hex(2)
         self._outbox: dict[int, dict[str, Any]] = {}  # unacknowledged messages, by seq
         self._waiters: dict[int, asyncio.Future[int]] = {}
-        self._subscribers: list[asyncio.Queue[Event]] = []
+        self._subscribers: list[EventStream] = []
         self._version_waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._reader: asyncio.Task[None] | None = None
         self._connected = asyncio.Event()
@@ -401,8 +437,8 @@ class Session:
             future.set_result(version)
 
     def _emit(self, event: Event) -> None:
-        for queue in self._subscribers:
-            queue.put_nowait(event)
+        for stream in list(self._subscribers):
+            stream.put(event)
 
     def _wake_version_waiters(self) -> None:
         keep = []
@@ -416,18 +452,17 @@ class Session:
 
     # -- events and waiting -------------------------------------------------
 
-    async def events(self) -> AsyncIterator[Event]:
-        """Every event from now on, in order, until the session closes."""
-        queue: asyncio.Queue[Event] = asyncio.Queue()
-        self._subscribers.append(queue)
-        try:
-            while True:
-                event = await queue.get()
-                yield event
-                if isinstance(event, ConnectionChanged) and event.state == "closed":
-                    return
-        finally:
-            self._subscribers.remove(queue)
+    def events(self) -> EventStream:
+        """Every event from this call on, in order, until the session closes.
+
+        The stream subscribes at once, so events that happen before the first
+        ``async for`` step are not missed. Close it (or use it as an async
+        context manager) when you stop reading early; it is closed for you when
+        the session closes.
+        """
+        stream = EventStream(self._subscribers)
+        self._subscribers.append(stream)
+        return stream
 
     async def wait_version(self, version: int) -> None:
         """Wait until the server's version `version` has been applied here."""

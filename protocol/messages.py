@@ -162,7 +162,7 @@ def _seq(value: Any) -> int:
 
 
 def _color(value: Any) -> str:
-    if type(value) is not str or not _COLOR_RE.match(value):
+    if type(value) is not str or not _COLOR_RE.fullmatch(value):
         raise BadField("color must look like '#ff8800'")
     return value
 

@@ -76,10 +76,10 @@ def float_in(lo: float, hi: float) -> Validator:
     def check(name: str, value: Any, limits: Limits) -> float:
         if type(value) not in (int, float):
             raise BadField(f"{name} must be a number, not {_type_name(value)}")
-        number = float(value)
-        if not lo <= number <= hi:  # also rejects NaN
+        # Compare before float(): float() of a huge int raises OverflowError.
+        if not lo <= value <= hi:  # also rejects NaN
             raise OutOfRange(f"{name} must be between {lo} and {hi}, got {value}")
-        return number
+        return float(value)
 
     return check
 
@@ -99,8 +99,12 @@ def text(name: str, value: Any, limits: Limits) -> str:
 
 
 def one_of(*choices: Any) -> Validator:
+    types = {type(c) for c in choices}
+
     def check(name: str, value: Any, limits: Limits) -> Any:
-        if type(value) not in {type(c) for c in choices} or value not in choices:
+        if type(value) not in types:  # wrong type is bad_field, as everywhere else
+            raise BadField(f"{name} must be one of {', '.join(map(str, choices))}")
+        if value not in choices:
             raise OutOfRange(f"{name} must be one of {', '.join(map(str, choices))}")
         return value
 
@@ -117,7 +121,7 @@ def check_id(value: Any, limits: Limits = DEFAULT_LIMITS, name: str = "id") -> s
         raise BadField(f"{name} must be a string id, not {_type_name(value)}")
     if not value or len(value) > limits.max_id_len:
         raise OutOfRange(f"{name} must be 1 to {limits.max_id_len} characters")
-    if not _ID_RE.match(value):
+    if not _ID_RE.fullmatch(value):  # match() lets a trailing newline through
         raise BadField(f"{name} may only hold letters, digits and _ . : -")
     return value
 
@@ -133,7 +137,7 @@ def meter(name: str, value: Any, limits: Limits) -> list[int]:
 def key_signature(name: str, value: Any, limits: Limits) -> str:
     if type(value) is not str:
         raise BadField(f"{name} must be a string like 'C major', not {_type_name(value)}")
-    if not _KEY_RE.match(value):
+    if not _KEY_RE.fullmatch(value):
         raise OutOfRange(f"{name} must look like 'C major', 'F# minor' or 'Bb dorian'")
     return value
 

@@ -50,7 +50,8 @@ def mint(secret: bytes, session: str, role: Role | str, expires: int | None = No
 def verify(secret: bytes, token: str, session: str, now: float) -> Claims:
     """Check signature, expiry and session; raise a typed `Unauthorized` otherwise."""
     parts = token.split(".")
-    if len(parts) != 3 or parts[0] != _PREFIX:
+    # Tokens are ASCII; compare_digest raises TypeError on non-ASCII strings.
+    if not token.isascii() or len(parts) != 3 or parts[0] != _PREFIX:
         raise BadToken("token is malformed")
     payload, signature = parts[1], parts[2]
     if not hmac.compare_digest(_sign(secret, payload), signature):

@@ -11,15 +11,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 
 from websockets.asyncio.server import ServerConnection
 from websockets.protocol import State
 
 from backline.protocol.errors import CloseCode
 
-__all__ = ["Peer", "send"]
+__all__ = ["Peer", "send", "stats"]
 
 log = logging.getLogger("backline.fanout")
+
+stats: Counter[str] = Counter()
+"""Process-wide fan-out counters, reported by /healthz."""
 
 
 class Peer:
@@ -55,6 +59,7 @@ def send(peer: Peer, frame: bytes, max_buffer: int) -> bool:
         return False
     ws = peer.ws
     if ws.transport.get_write_buffer_size() > max_buffer:
+        stats["slow_consumers_closed"] += 1
         log.warning("%s: closing slow consumer (more than %d bytes queued)", peer.label, max_buffer)
         peer.close_soon(CloseCode.SLOW_CONSUMER, "too slow: outgoing buffer overflowed")
         return False

@@ -10,6 +10,7 @@ from typing import Any
 from backline.protocol.codec import decode_record
 from backline.protocol.messages import Batch
 
+from . import fanout
 from .config import Settings
 from .sequencer import Sequencer
 from .session import Session
@@ -138,7 +139,7 @@ class Hub:
         return {
             "sessions": len(self.sessions),
             "connections": self.connections,
-            "counters": dict(self.metrics.counters),
+            "counters": {**self.metrics.counters, **fanout.stats},
         }
 
 

@@ -191,8 +191,14 @@ async def test_undo_skipped_when_inverse_no_longer_applies(server: ServerProcess
             await a.undo()
         assert info.value.code == ErrorCode.CONFLICT
         assert "skipped" in info.value.message
-        version = await a.undo()  # the next entry (the note insert) is undone instead
+        with pytest.raises(BacklineError) as info:
+            await a.undo()  # the note's insert: deleting it again cannot apply either
+        assert info.value.code == ErrorCode.CONFLICT
+        version = await a.undo()  # the next entry, the track insert, is undone
         assert version == a.version
+        assert track.id not in a.project.tracks
+        await b.wait_version(version)
+        assert canonical(a) == canonical(b)
 
 
 async def test_reconnect_resumes_without_loss_or_duplicates(server: ServerProcess) -> None:
