@@ -27,6 +27,7 @@ from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.protocol import State
+from websockets.typing import Subprotocol
 
 from backline.protocol.codec import SUBPROTOCOL, decode, encode
 from backline.protocol.errors import (
@@ -236,7 +237,7 @@ class Session:
         try:
             ws = await ws_connect(
                 o.url,
-                subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
+                subprotocols=[Subprotocol(SUBPROTOCOL)],
                 compression=None,
                 open_timeout=o.open_timeout,
                 max_size=None,

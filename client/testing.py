@@ -22,6 +22,7 @@ from typing import Any
 
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
+from websockets.typing import Subprotocol
 
 from backline.protocol.codec import SUBPROTOCOL, decode, encode
 from backline.protocol.limits import Limits
@@ -160,7 +161,11 @@ class RawClient:
     @classmethod
     async def open(cls, url: str, **kwargs: Any) -> RawClient:
         ws = await ws_connect(
-            url, subprotocols=[SUBPROTOCOL], compression=None, max_size=None, **kwargs  # type: ignore[list-item]
+            url,
+            subprotocols=[Subprotocol(SUBPROTOCOL)],
+            compression=None,
+            max_size=None,
+            **kwargs,
         )
         return cls(ws)
 
@@ -181,6 +186,10 @@ class RawClient:
             if message["type"] not in ("presence", "chat"):
                 raise AssertionError(f"expected {kind!r}, got {message}")
 
-    async def hello(self, session: str, token: str, name: str = "raw", **extra: Any) -> dict[str, Any]:
-        await self.send({"type": "hello", "session": session, "token": token, "name": name, **extra})
+    async def hello(
+        self, session: str, token: str, name: str = "raw", **extra: Any
+    ) -> dict[str, Any]:
+        await self.send(
+            {"type": "hello", "session": session, "token": token, "name": name, **extra}
+        )
         return await self.recv_type("welcome")

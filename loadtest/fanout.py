@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.typing import Subprotocol
 
 from backline.client.testing import ServerProcess
 from backline.protocol.codec import SUBPROTOCOL, encode
@@ -75,7 +76,9 @@ class Client:
         self.window_free.set()
 
     async def hello(self, session: str, token: str, name: str) -> None:
-        await self.ws.send(encode({"type": "hello", "session": session, "token": token, "name": name}))
+        await self.ws.send(
+            encode({"type": "hello", "session": session, "token": token, "name": name})
+        )
         while True:
             message = _decode(await self.ws.recv())
             if message["type"] == "welcome":
@@ -107,7 +110,11 @@ class Client:
             self.seq += 1
             tempo = 60.0 + (self.seq % 100)
             frame = encode(
-                {"type": "op", "seq": self.seq, "ops": [{"op": "set", "id": "project", "field": "tempo", "value": tempo}]}
+                {
+                    "type": "op",
+                    "seq": self.seq,
+                    "ops": [{"op": "set", "id": "project", "field": "tempo", "value": tempo}],
+                }
             )
             self.sent_at[self.seq] = time.perf_counter()
             await self.ws.send(frame)
@@ -126,14 +133,24 @@ def _cpu_seconds(pid: int) -> float:
 
 
 async def run_config(
-    server: ServerProcess, sessions: int, per_session: int, seconds: float, window: int, senders: int
+    server: ServerProcess,
+    sessions: int,
+    per_session: int,
+    seconds: float,
+    window: int,
+    senders: int,
 ) -> Result:
     clients: list[Client] = []
-    for s in range(sessions):
-        name = f"bench-{sessions}x{per_session}-{s}"
+    for index in range(sessions):
+        name = f"bench-{sessions}x{per_session}-{index}"
         token = server.token(name)
         for c in range(per_session):
-            ws = await connect(server.url, subprotocols=[SUBPROTOCOL], compression=None, max_size=None)  # type: ignore[list-item]
+            ws = await connect(
+                server.url,
+                subprotocols=[Subprotocol(SUBPROTOCOL)],
+                compression=None,
+                max_size=None,
+            )
             client = Client(ws, sends=c < senders)
             await client.hello(name, token, f"c{c}")
             clients.append(client)
@@ -148,11 +165,11 @@ async def run_config(
     measuring[0] = False
     cpu1, t1 = _cpu_seconds(server.pid), time.perf_counter()
     stop.set()
-    for c in clients:
-        c.window_free.set()
+    for client in clients:
+        client.window_free.set()
     await asyncio.gather(*writers, return_exceptions=True)
-    for c in clients:
-        await c.ws.close()
+    for client in clients:
+        await client.ws.close()
     await asyncio.gather(*readers, return_exceptions=True)
     elapsed = t1 - t0
     rtts = sorted(r for c in clients for r in c.rtts)
@@ -180,7 +197,9 @@ CONFIGS = {"1x50": (1, 50), "50x4": (50, 4)}
 
 
 async def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m loadtest.fanout", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m loadtest.fanout", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--config", choices=sorted(CONFIGS), action="append", help="default: all")
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--store", choices=("sqlite", "memory"), default="sqlite")
@@ -198,7 +217,9 @@ async def main(argv: list[str] | None = None) -> None:
                 sessions, per_session = CONFIGS[name]
                 print(f"running {name} for {args.seconds:.0f} s …", file=sys.stderr, flush=True)
                 results.append(
-                    await run_config(server, sessions, per_session, args.seconds, args.window, args.senders)
+                    await run_config(
+                        server, sessions, per_session, args.seconds, args.window, args.senders
+                    )
                 )
         finally:
             server.stop()

@@ -9,7 +9,7 @@ import msgpack
 from .errors import BadFrame, TooLarge
 from .limits import DEFAULT_LIMITS, Limits
 
-__all__ = ["SUBPROTOCOL", "decode", "encode", "encode_array", "encode_spliced", "decode_record"]
+__all__ = ["SUBPROTOCOL", "decode", "decode_record", "encode", "encode_array", "encode_spliced"]
 
 SUBPROTOCOL = "backline.v1"
 

@@ -24,6 +24,7 @@ from websockets.asyncio.server import Server, ServerConnection
 from websockets.asyncio.server import serve as ws_serve
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
+from websockets.typing import Subprotocol
 
 from backline.protocol.codec import SUBPROTOCOL
 from backline.protocol.errors import CloseCode
@@ -152,7 +153,7 @@ async def serve(settings: Settings) -> AsyncIterator[Running]:
         handler,
         settings.host,
         settings.port,
-        subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
+        subprotocols=[Subprotocol(SUBPROTOCOL)],
         compression=None,  # per-message deflate costs more CPU than it saves here
         process_request=routes,
         max_size=settings.limits.max_frame_bytes

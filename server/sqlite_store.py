@@ -145,7 +145,9 @@ class SQLiteStore:
             (session, version),
         ).fetchall()
         if rows:
-            return None if rows[0][0] != version + 1 else [StoredBatch(v, bytes(d)) for v, d in rows]
+            return (
+                None if rows[0][0] != version + 1 else [StoredBatch(v, bytes(d)) for v, d in rows]
+            )
         return None if self._last_version(db, session) > version else []
 
     def _save_snapshot(self, session: str, version: int, snapshot: bytes) -> None:
@@ -175,9 +177,11 @@ class SQLiteStore:
             db.execute("DELETE FROM snapshots WHERE session = ?", (session,))
 
     def _sessions(self) -> list[str]:
-        rows = self._conn().execute(
-            "SELECT session FROM batches UNION SELECT session FROM snapshots ORDER BY 1"
-        ).fetchall()
+        rows = (
+            self._conn()
+            .execute("SELECT session FROM batches UNION SELECT session FROM snapshots ORDER BY 1")
+            .fetchall()
+        )
         return [str(r[0]) for r in rows]
 
     def _ping(self) -> None:

@@ -16,7 +16,9 @@ from backline.client.testing import RawClient, ServerProcess
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[ServerProcess]:
     """A real `backline serve` process with a SQLite store in a fresh data dir."""
-    proc = ServerProcess(tmp_path / "data", store=os.environ.get("BACKLINE_TEST_STORE", "sqlite")).start()
+    proc = ServerProcess(
+        tmp_path / "data", store=os.environ.get("BACKLINE_TEST_STORE", "sqlite")
+    ).start()
     try:
         yield proc
     finally:

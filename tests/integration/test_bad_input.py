@@ -19,7 +19,6 @@ from backline.client.testing import RawClient, ServerProcess
 from backline.protocol.codec import encode
 from backline.protocol.errors import CloseCode
 
-
 SESSION = "jam"
 OpenRaw = Callable[[], Awaitable[RawClient]]
 
@@ -32,7 +31,11 @@ async def joined(raw: OpenRaw, server: ServerProcess, role: str = "editor") -> R
 
 async def setup_track(client: RawClient) -> None:
     await client.send(
-        {"type": "op", "seq": 1, "ops": [{"op": "insert", "kind": "track", "id": "t1", "value": {}}]}
+        {
+            "type": "op",
+            "seq": 1,
+            "ops": [{"op": "insert", "kind": "track", "id": "t1", "value": {}}],
+        }
     )
     ack = await client.recv_type("ops")
     assert ack["batches"][0]["v"] == 1
@@ -51,7 +54,11 @@ BAD_FRAMES: list[tuple[str, Any, str]] = [
     ("unknown field", {"type": "chat", "text": "x", "extra": 1}, "bad_field"),
     ("wrong field type", {"type": "chat", "text": 5}, "bad_field"),
     ("empty chat", {"type": "chat", "text": ""}, "out_of_range"),
-    ("second hello", {"type": "hello", "session": SESSION, "token": "x", "name": "n"}, "already_joined"),
+    (
+        "second hello",
+        {"type": "hello", "session": SESSION, "token": "x", "name": "n"},
+        "already_joined",
+    ),
     ("bad presence", {"type": "presence", "state": {"color": "red"}}, "bad_field"),
     ("huge integer", msgpack.packb({"type": "ping", "t0": 2**64 - 1}), None),
     ("deep nesting", msgpack.packb({"type": "chat", "text": [[[[[[[[[]]]]]]]]]}), "bad_field"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import random
 import subprocess
@@ -13,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from backline.client import Rejected, RemoteEdit, connect
+from backline.client import Edit, Rejected, RemoteEdit, connect
 from backline.client.session import Session
 from backline.client.testing import ServerProcess
 from backline.protocol.codec import decode_record, encode
@@ -107,7 +108,9 @@ async def test_viewer_cannot_edit(server: ServerProcess) -> None:
     """A viewer's edit is rejected with `forbidden` and nobody's project changes."""
     async with (
         connect(server.url, session=SESSION, token=server.token(SESSION), name="ed") as editor,
-        connect(server.url, session=SESSION, token=server.token(SESSION, "viewer"), name="v") as viewer,
+        connect(
+            server.url, session=SESSION, token=server.token(SESSION, "viewer"), name="v"
+        ) as viewer,
     ):
         await editor.set_tempo(100)
         await viewer.wait_version(editor.version)
@@ -235,27 +238,31 @@ async def test_kill_9_loses_no_acknowledged_edit(server: ServerProcess, tmp_path
     """kill -9 during an edit storm: after restart every acked op is there, versions gap-free."""
     token = server.token(SESSION)
     acked: dict[str, int] = {}
-    s = None
-    async with connect(server.url, session=SESSION, token=token, name="storm", reconnect=False) as s:
+    async with connect(
+        server.url, session=SESSION, token=token, name="storm", reconnect=False
+    ) as s:
         track = s.add_track("Storm")
         await track
+
+        enough = asyncio.Event()
+
+        def record(edit: Edit, future: asyncio.Future[int]) -> None:
+            if not future.cancelled() and future.exception() is None:
+                acked[edit.id or ""] = future.result()
+                if len(acked) >= 300:
+                    enough.set()
 
         async def storm() -> None:
             i = 0
             while True:
                 edit = s.add_note(track.id or "", i % 128, i)
                 i += 1
-                edit._future.add_done_callback(
-                    lambda f, e=edit: acked.__setitem__(e.id or "", f.result())
-                    if not f.cancelled() and f.exception() is None
-                    else None
-                )
+                edit._future.add_done_callback(functools.partial(record, edit))
                 if i % 20 == 0:
-                    await asyncio.sleep(0.001)
+                    await asyncio.sleep(0)  # let acks in while the storm goes on
 
         task = asyncio.create_task(storm())
-        while len(acked) < 300:
-            await asyncio.sleep(0.01)
+        await asyncio.wait_for(enough.wait(), 60)
         server.kill()
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -275,7 +282,9 @@ async def test_kill_9_loses_no_acknowledged_edit(server: ServerProcess, tmp_path
         loaded = await store.load(SESSION)
         assert loaded is not None
         versions = [b.version for b in loaded.batches]
-        assert versions == list(range(loaded.snapshot_version + 1, loaded.snapshot_version + 1 + len(versions)))
+        assert versions == list(
+            range(loaded.snapshot_version + 1, loaded.snapshot_version + 1 + len(versions))
+        )
         assert all(decode_record(b.data)["v"] == b.version for b in loaded.batches)
     finally:
         await store.close()
@@ -339,8 +348,15 @@ async def test_bot_keeps_hihat_lane_filled(server: ServerProcess) -> None:
     bot_task = asyncio.create_task(HiHatBot().run(server.url, session=SESSION, token=token))
     try:
         async with connect(server.url, session=SESSION, token=token, name="drummer") as s:
-            while not any(p.get("name") == "hi-hat bot" for p in s.peers.values()):
-                await asyncio.sleep(0.01)
+            async with s.events() as joins:  # the bot must be in before the pattern
+
+                def bot_here() -> bool:
+                    return any(p.get("name") == "hi-hat bot" for p in s.peers.values())
+
+                if not bot_here():
+                    async for _ in joins:
+                        if bot_here():
+                            break
             drums = s.add_track("Drums", kind="drums")
             pattern = s.add_pattern(drums.id or "", sounds=[36], length=16)
             await pattern

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from backline.protocol.errors import Conflict, Duplicate, NothingToUndo, NotFound
+from backline.protocol.errors import Conflict, Duplicate, NotFound, NothingToUndo
 from backline.server.sequencer import Sequencer
 
 
