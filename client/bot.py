@@ -9,6 +9,8 @@ asyncio.run(Echo().run(url, session="jam", token=token))
 
 from __future__ import annotations
 
+import logging
+
 from .session import (
     ChatMessage,
     ConnectionChanged,
@@ -20,6 +22,8 @@ from .session import (
 )
 
 __all__ = ["Bot"]
+
+log = logging.getLogger("backline.bot")
 
 
 class Bot:
@@ -52,6 +56,7 @@ class Bot:
             url, session=session, token=token, name=self.name, color=self.color
         ) as s:
             events = s.events()
+            log.info("%s joined session %s at v%d", self.name, session, s.version)
             await self.on_start(s)
             async for event in events:
                 if isinstance(event, RemoteEdit):

@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import os
+import signal
 import sys
 import time
 from collections.abc import Coroutine, Sequence
@@ -41,10 +42,14 @@ def _secret(args: argparse.Namespace) -> bytes:
     return path.read_text().strip().encode()
 
 
-def _token_for(args: argparse.Namespace) -> str:
+def _token_for(args: argparse.Namespace, role: Role) -> str:
+    """The given token, or one minted from the secret with the least role the command needs.
+
+    No expiry: a bot must be able to reconnect hours later with the same token.
+    """
     if args.token:
         return str(args.token)
-    return mint(_secret(args), args.session, Role.OWNER, int(time.time()) + 300)
+    return mint(_secret(args), args.session, role)
 
 
 def _cmd_serve(args: argparse.Namespace) -> None:
@@ -67,7 +72,7 @@ def _cmd_state(args: argparse.Namespace) -> None:
         async with connect(
             args.url,
             session=args.session,
-            token=_token_for(args),
+            token=_token_for(args, Role.VIEWER),
             name="backline state",
             reconnect=False,
         ) as s:
@@ -85,7 +90,21 @@ def _cmd_bot(args: argparse.Namespace) -> None:
     bot = BOTS[args.bot]()
     if args.name:
         bot.name = args.name
-    _run(bot.run(args.url, session=args.session, token=_token_for(args)))
+    token = _token_for(args, Role.EDITOR)
+
+    async def main() -> None:
+        # SIGTERM/SIGINT leave the session cleanly (the others see the bot go) and exit 0
+        task = asyncio.current_task()
+        assert task is not None
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, task.cancel)
+        try:
+            await bot.run(args.url, session=args.session, token=token)
+        except asyncio.CancelledError:
+            logging.getLogger("backline.bot").info("%s stopped", bot.name)
+
+    _run(main())
 
 
 def _add_auth(p: argparse.ArgumentParser, env: dict[str, str]) -> None:

@@ -112,7 +112,12 @@ Event = RemoteEdit | Rejected | PresenceChanged | ChatMessage | ConnectionChange
 
 
 class Edit:
-    """One submitted edit. `await edit` returns its version once stored, or raises."""
+    """One submitted edit. `await edit` returns its version once stored, or raises.
+
+    When the acknowledgement arrives folded into a snapshot (after a long
+    disconnect) the exact version is unknown; the snapshot's version, an upper
+    bound, is returned instead.
+    """
 
     __slots__ = ("_future", "id", "seq")
 

@@ -41,7 +41,7 @@ class ServerProcess:
         self,
         data_dir: Path,
         *,
-        secret: str = "test-secret",
+        secret: str | None = "test-secret",
         store: str = "sqlite",
         extra_args: Sequence[str] = (),
         env: dict[str, str] | None = None,
@@ -60,10 +60,13 @@ class ServerProcess:
         self.url = ""
         self.proc: subprocess.Popen[str] | None = None
         self.log_path = self.data_dir / "server.log"
+        self.owner_link = ""  # the join link the server prints at start
 
     def token(
         self, session: str, role: Role | str = Role.EDITOR, expires: int | None = None
     ) -> str:
+        if self.secret is None:
+            raise RuntimeError("this server made its own secret; use the owner link's token")
         return mint(self.secret.encode(), session, role, expires)
 
     def start(self) -> ServerProcess:
@@ -73,7 +76,8 @@ class ServerProcess:
             sys.executable, "-m", "backline.server",
             "--host", "127.0.0.1", "--port", str(self.port),
             "--data-dir", str(self.data_dir), "--store", self.store,
-            "--secret", self.secret, *self.extra_args,
+            *(["--secret", self.secret] if self.secret is not None else []),
+            *self.extra_args,
         ]  # fmt: skip
         if self.cpu is not None:
             cmd = ["taskset", "-c", str(self.cpu), *cmd]
@@ -93,6 +97,8 @@ class ServerProcess:
             if match:
                 self.http_url, self.url = match.group(1), match.group(2)
                 self.port = int(self.url.rsplit(":", 1)[1])
+            elif line.startswith("Owner link: ") and self.url:
+                self.owner_link = line.removeprefix("Owner link: ").strip()
                 return self
         code = self.proc.poll()
         self.kill()

@@ -202,7 +202,12 @@ async def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--config", choices=sorted(CONFIGS), action="append", help="default: all")
     parser.add_argument("--seconds", type=float, default=8.0)
-    parser.add_argument("--store", choices=("sqlite", "memory"), default="sqlite")
+    parser.add_argument(
+        "--store",
+        choices=("sqlite", "memory"),
+        action="append",
+        help="default: memory (the no-durability baseline) then sqlite",
+    )
     parser.add_argument("--window", type=int, default=4, help="unacknowledged edits per sender")
     parser.add_argument("--senders", type=int, default=4, help="clients per session that send")
     args = parser.parse_args(argv)
@@ -210,19 +215,25 @@ async def main(argv: list[str] | None = None) -> None:
     if pin:
         os.sched_setaffinity(0, {1})
     results = []
-    with tempfile.TemporaryDirectory() as tmp:
-        server = ServerProcess(Path(tmp) / "data", store=args.store, cpu=0 if pin else None).start()
-        try:
-            for name in args.config or sorted(CONFIGS):
-                sessions, per_session = CONFIGS[name]
-                print(f"running {name} for {args.seconds:.0f} s …", file=sys.stderr, flush=True)
-                results.append(
-                    await run_config(
-                        server, sessions, per_session, args.seconds, args.window, args.senders
+    for store in args.store or ["memory", "sqlite"]:
+        with tempfile.TemporaryDirectory() as tmp:
+            server = ServerProcess(Path(tmp) / "data", store=store, cpu=0 if pin else None)
+            server.start()
+            try:
+                for name in args.config or sorted(CONFIGS):
+                    sessions, per_session = CONFIGS[name]
+                    print(
+                        f"running {name} on {store} for {args.seconds:.0f} s …",
+                        file=sys.stderr,
+                        flush=True,
                     )
-                )
-        finally:
-            server.stop()
+                    results.append(
+                        await run_config(
+                            server, sessions, per_session, args.seconds, args.window, args.senders
+                        )
+                    )
+            finally:
+                server.stop()
     header = f"{'config':>6} {'store':>6} {'deliv/s':>9} {'edits/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'srv cpu':>8} {'deliv/cpu-s':>11}"
     print(header)
     for r in results:
@@ -230,6 +241,14 @@ async def main(argv: list[str] | None = None) -> None:
             f"{r.config:>6} {r.store:>6} {r.deliveries_per_s:>9} {r.edits_per_s:>8} {r.rtt_p50_ms:>7} "
             f"{r.rtt_p99_ms:>7} {r.server_cpu_percent:>7}% {r.deliveries_per_server_cpu_s:>11}"
         )
+    baseline = {r.config: r for r in results if r.store == "memory"}
+    for r in results:
+        base = baseline.get(r.config)
+        if r.store != "memory" and base is not None and base.deliveries_per_s:
+            print(
+                f"{r.config}: {r.store} delivers {r.deliveries_per_s / base.deliveries_per_s:.2f}x"
+                f" the in-memory baseline; p50 {r.rtt_p50_ms / base.rtt_p50_ms:.2f}x"
+            )
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"fanout-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.write_text(json.dumps([asdict(r) for r in results], indent=2))

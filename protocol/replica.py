@@ -84,7 +84,7 @@ class Replica:
         for pending in reversed(self.pending):
             if pending.inverse is not None:
                 # An inverse may itself be a batch; wrapping it in another would be nested.
-                apply(self.doc, pending.inverse)
+                apply_all(self.doc, [pending.inverse])
                 pending.inverse = None
 
     def _replay(self) -> None:

@@ -86,11 +86,13 @@ def load_secret(settings: Settings) -> bytes:
 
 def open_store(settings: Settings) -> Store:
     if settings.store == "memory":
-        return MemoryStore()
+        return MemoryStore(retain=settings.catch_up)
     from .sqlite_store import SQLiteStore
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return SQLiteStore(Path(settings.data_dir), synchronous=settings.sqlite_synchronous)
+    return SQLiteStore(
+        Path(settings.data_dir), retain=settings.catch_up, synchronous=settings.sqlite_synchronous
+    )
 
 
 _INDEX = """<!doctype html>

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,12 +27,45 @@ class Settings:
     max_bad_frames: int = 100  # consecutive bad frames before closing
     send_buffer_bytes: int = 4 * 1024 * 1024  # outgoing buffer above which a client is too slow
     snapshot_every: int = 500  # versions between snapshots
+    catch_up: int = 1000  # recent batches a reconnecting client can get instead of a snapshot
     idle_unload: float = 30.0  # seconds a session with nobody in it stays loaded
     presence_interval: float = 1 / 30  # coalescing window for presence (s)
     limits: Limits = field(default_factory=lambda: DEFAULT_LIMITS)
 
 
 _ENV = "BACKLINE_"
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise ValueError(text)
+    return value
+
+
+_port.__name__ = "port (0-65535)"
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise ValueError(text)
+    return value
+
+
+_positive.__name__ = "positive integer"
+
+
+def _one_of(*allowed: str) -> Callable[[str], str]:
+    """A `type=` that also checks env-provided defaults, which `choices=` skips."""
+
+    def check(text: str) -> str:
+        if text not in allowed:
+            raise ValueError(text)
+        return text
+
+    check.__name__ = "choice (" + ", ".join(allowed) + ")"
+    return check
 
 
 def add_serve_arguments(parser: argparse.ArgumentParser, env: Mapping[str, str]) -> None:
@@ -44,12 +77,16 @@ def add_serve_arguments(parser: argparse.ArgumentParser, env: Mapping[str, str])
         return value if value is not None else (None if default is None else str(default))
 
     parser.add_argument("--host", default=opt("host", d.host), help="address to listen on")
-    parser.add_argument("--port", type=int, default=opt("port", d.port), help="0 = any free port")
+    parser.add_argument("--port", type=_port, default=opt("port", d.port), help="0 = any free port")
     parser.add_argument(
         "--data-dir", default=opt("data-dir", d.data_dir), help="where the store and secret live"
     )
     parser.add_argument(
-        "--store", choices=("sqlite", "memory"), default=opt("store", d.store), help="op store"
+        "--store",
+        type=_one_of("sqlite", "memory"),
+        metavar="{sqlite,memory}",
+        default=opt("store", d.store),
+        help="op store",
     )
     parser.add_argument("--secret", default=opt("secret", None), help="token HMAC secret")
     parser.add_argument("--public-url", default=opt("public-url", None), help="URL in join links")
@@ -61,25 +98,32 @@ def add_serve_arguments(parser: argparse.ArgumentParser, env: Mapping[str, str])
     )
     parser.add_argument(
         "--sqlite-synchronous",
-        choices=("FULL", "NORMAL"),
+        type=_one_of("FULL", "NORMAL"),
+        metavar="{FULL,NORMAL}",
         default=opt("sqlite-synchronous", d.sqlite_synchronous),
         help="FULL: fsync each group commit (survives power loss); NORMAL: survives crashes only",
     )
     parser.add_argument(
         "--snapshot-every",
-        type=int,
+        type=_positive,
         default=opt("snapshot-every", d.snapshot_every),
         help="versions between snapshots",
     )
     parser.add_argument(
+        "--catch-up",
+        type=_positive,
+        default=opt("catch-up", d.catch_up),
+        help="recent batches kept for reconnecting clients; older ones get a snapshot",
+    )
+    parser.add_argument(
         "--send-buffer",
-        type=int,
+        type=_positive,
         default=opt("send-buffer", d.send_buffer_bytes),
         help="bytes queued to one client before it is closed as too slow",
     )
     parser.add_argument(
         "--max-frame",
-        type=int,
+        type=_positive,
         default=opt("max-frame", d.limits.max_frame_bytes),
         help="largest accepted frame in bytes",
     )
@@ -99,6 +143,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         default_session=args.default_session,
         sqlite_synchronous=args.sqlite_synchronous,
         snapshot_every=int(args.snapshot_every),
+        catch_up=int(args.catch_up),
         send_buffer_bytes=int(args.send_buffer),
         limits=Limits(max_frame_bytes=int(args.max_frame)),
     )

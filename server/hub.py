@@ -79,7 +79,7 @@ class Hub:
 
     async def _load(self, name: str) -> Session:
         limits = self.settings.limits
-        sequencer = Sequencer(limits)
+        sequencer = Sequencer(limits, self.settings.catch_up)
         loaded = await self.store.load(name)
         if loaded is not None:
             snapshot = None if loaded.snapshot is None else decode_record(loaded.snapshot)

@@ -43,11 +43,11 @@ def _ops_of(op: Op) -> list[Any]:
 class Sequencer:
     """Session state plus everything needed to order, undo and roll back edits."""
 
-    def __init__(self, limits: Limits = DEFAULT_LIMITS) -> None:
+    def __init__(self, limits: Limits = DEFAULT_LIMITS, catch_up: int = RECENT_BATCHES) -> None:
         self.doc = Document(limits)
         self.version = 0
         self.last_seq: dict[str, int] = {}  # client -> highest accepted seq
-        self.recent: deque[Batch] = deque(maxlen=RECENT_BATCHES)
+        self.recent: deque[Batch] = deque(maxlen=catch_up)
         self._history: dict[str, _History] = {}
         # state of the round in progress, for rollback
         self._round: list[tuple[Batch, Op]] = []

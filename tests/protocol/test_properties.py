@@ -48,7 +48,7 @@ SETTINGS = settings(
 )
 
 MAX_TICK = DEFAULT_LIMITS.max_tick
-ID_POOL = list("abcdefghijkl")  # small, so clients collide on ids
+ID_POOL = list("abcdefghijklmnop")  # small, so clients collide on ids
 ERROR_CODES = {code.value for code in ErrorCode}
 
 Draw = Callable[[st.SearchStrategy[Any]], Any]
@@ -153,58 +153,88 @@ def any_id(draw: Draw, doc: Document) -> Any:
     return draw(st.sampled_from(ID_POOL))
 
 
-def new_id(draw: Draw, doc: Document) -> Any:
-    """Usually an id not taken yet; sometimes a taken or bad one."""
+def new_id(draw: Draw, doc: Document, clean: bool = False) -> Any:
+    """Usually an id not taken yet; sometimes (never when `clean`) a taken or bad one."""
     free = [i for i in ID_POOL if i not in doc.kind_of]
-    if free and draw(st.integers(0, 3)):
+    if free and (clean or draw(st.integers(0, 3))):
         return draw(st.sampled_from(free))
     return any_id(draw, doc)
 
 
-def ref_to(draw: Draw, doc: Document, kind: str) -> Any:
+def ref_to(draw: Draw, doc: Document, kind: str, clean: bool = False) -> Any:
     """Usually an existing entity of `kind`; sometimes anything else."""
     targets = sorted(doc.table(kind))
-    if targets and draw(st.integers(0, 7)):
+    if targets and (clean or draw(st.integers(0, 7))):
         return draw(st.sampled_from(targets))
     return any_id(draw, doc)
 
 
-def lanes_value(draw: Draw, length: Any) -> Any:
+def lanes_value(draw: Draw, length: Any, clean: bool = False) -> Any:
     size = length if type(length) is int and 0 <= length <= 20 else 16
-    if draw(st.integers(0, 9)) == 0:
-        size += draw(st.sampled_from([-1, 1]))
+    if not clean and draw(st.integers(0, 9)) == 0:
+        size = max(size + draw(st.sampled_from([-1, 1])), 0)
+    velocity = st.integers(0, 127) if clean else st.integers(-1, 128)
     lane = st.fixed_dictionaries(
-        {
-            "sound": st.integers(-1, 128),
-            "steps": st.lists(st.integers(-1, 128), min_size=max(size, 0), max_size=max(size, 0)),
-        }
+        {"sound": velocity, "steps": st.lists(velocity, min_size=size, max_size=size)}
     )
     return draw(st.lists(lane, max_size=3))
 
 
-def field_value(draw: Draw, doc: Document, kind: str, name: str, length: Any = 16) -> Any:
-    if draw(st.integers(0, 11)) == 0:
+def _passes(kind: str, name: str, value: Any) -> bool:
+    try:
+        SCHEMAS[kind][name].check(name, value, DEFAULT_LIMITS)
+    except BacklineError:
+        return False
+    return True
+
+
+# The same values, kept only when the schema's own validator accepts them.
+VALID = {
+    (kind, name): strategy.filter(lambda v, kind=kind, name=name: _passes(kind, name, v))
+    for (kind, name), strategy in STATIC.items()
+}
+
+
+def field_value(
+    draw: Draw, doc: Document, kind: str, name: str, length: Any = 16, clean: bool = False
+) -> Any:
+    """A value for one schema field: mostly valid, sometimes out of range, rarely junk."""
+    roll = 19 if clean else draw(st.integers(0, 19))
+    if roll == 0:
         return draw(JUNK)
     spec = SCHEMAS[kind][name]
     if spec.ref is not None:
-        return ref_to(draw, doc, spec.ref)
+        return ref_to(draw, doc, spec.ref, clean)
     if (kind, name) == ("pattern", "lanes"):
-        return lanes_value(draw, length)
-    return draw(STATIC[kind, name])
+        return lanes_value(draw, length, clean)
+    return draw(STATIC[kind, name] if roll < 4 else VALID[kind, name])
+
+
+def insert_op(draw: Draw, doc: Document, kind: str, clean: bool = False) -> Op:
+    """Insert a `kind`: required fields usually given, optional ones sometimes."""
+    value: dict[str, Any] = {}
+    for name, spec in SCHEMAS[kind].items():
+        wanted = spec.default is None and not (kind == "clip" and name == "length")
+        if (clean and wanted) or draw(st.integers(0, 9)) < (9 if wanted else 3):
+            length = value.get("length", 16)
+            value[name] = field_value(draw, doc, kind, name, length, clean)
+    if not clean and draw(st.integers(0, 19)) == 0:
+        value[draw(st.sampled_from(["id", "colour"]))] = 1
+    op: Op = {"op": "insert", "kind": kind, "id": new_id(draw, doc, clean), "value": value}
+    if (kind == "track" or not clean) and draw(st.integers(0, 3)) == 0:
+        low, high = (0, len(doc.track_order)) if clean else (-1, len(doc.track_order) + 1)
+        op["index"] = draw(st.integers(low, high))
+    return op
+
+
+EDITING = ["set"] * 4 + ["insert"] * 4 + ["step"] * 2 + ["delete", "move", "junk"]
+BUILDING = ["insert"] * 8 + ["set", "step", "delete", "move"]
 
 
 @st.composite
-def ops_on(draw: Draw, doc: Document, batch: bool = True) -> Any:
+def ops_on(draw: Draw, doc: Document, batch: bool = True, building: bool = False) -> Any:
     """One op, plausible for `doc` most of the time; covers every op type and entity kind."""
-    which = draw(
-        st.sampled_from(
-            ["set"] * 4
-            + ["insert"] * 4
-            + ["step"] * 2
-            + ["delete", "move", "junk"]
-            + (["batch"] if batch else [])
-        )
-    )
+    which = draw(st.sampled_from([*(BUILDING if building else EDITING), *(["batch"] * batch)]))
     if which == "set":
         target = PROJECT_ID if draw(st.integers(0, 4)) == 0 else any_id(draw, doc)
         kind = PROJECT_ID if target == PROJECT_ID else doc.kind_of.get(target, "track")
@@ -227,18 +257,7 @@ def ops_on(draw: Draw, doc: Document, batch: bool = True) -> Any:
         value = draw(st.integers(-1, 128)) if draw(st.integers(0, 9)) else draw(JUNK)
         return {"op": "set", "id": target, "field": "steps", "at": at, "value": value}
     if which == "insert":
-        kind = draw(st.sampled_from(KINDS))
-        value: dict[str, Any] = {}
-        for name, spec in SCHEMAS[kind].items():
-            wanted = spec.default is None and not (kind == "clip" and name == "length")
-            if draw(st.integers(0, 9)) < (9 if wanted else 3):
-                value[name] = field_value(draw, doc, kind, name, value.get("length", 16))
-        if draw(st.integers(0, 19)) == 0:
-            value[draw(st.sampled_from(["id", "colour"]))] = 1
-        op: Op = {"op": "insert", "kind": kind, "id": new_id(draw, doc), "value": value}
-        if draw(st.integers(0, 3)) == 0:
-            op["index"] = draw(st.integers(-1, len(doc.track_order) + 1))
-        return op
+        return insert_op(draw, doc, draw(st.sampled_from(KINDS)))
     if which == "delete":
         return {"op": "delete", "id": any_id(draw, doc)}
     if which == "move":
@@ -261,11 +280,18 @@ def ops_on(draw: Draw, doc: Document, batch: bool = True) -> Any:
 
 @st.composite
 def documents(draw: Draw) -> Document:
-    """A random project: the valid ones among a few random ops on an empty document."""
+    """A random project: inserts of each kind in turn, then a few random edits.
+
+    Only the ops that apply count, so the result is always a reachable state.
+    """
     doc = Document()
-    for _ in range(draw(st.integers(0, 24))):
+    for kind, most in (("track", 4), ("pattern", 3), ("note", 3), ("clip", 3)):
+        for _ in range(draw(st.integers(0, most))):
+            with contextlib.suppress(BacklineError):  # e.g. a pattern before any track
+                apply(doc, insert_op(draw, doc, kind, clean=True))
+    for _ in range(draw(st.integers(0, 6))):
         with contextlib.suppress(BacklineError):
-            apply(doc, draw(ops_on(doc)))
+            apply(doc, draw(ops_on(doc, building=True)))
     return doc
 
 

@@ -1,0 +1,81 @@
+"""`backline serve` settings: flags, their BACKLINE_* equivalents, and clear refusals."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+
+from backline.server.config import Settings, add_serve_arguments, settings_from_args
+
+
+def parse(argv: list[str], env: dict[str, str] | None = None) -> Settings:
+    parser = argparse.ArgumentParser(prog="backline serve", exit_on_error=False)
+    add_serve_arguments(parser, env or {})
+    return settings_from_args(parser.parse_args(argv))
+
+
+def test_defaults_are_local_and_durable() -> None:
+    s = parse([])
+    assert (s.host, s.port, s.store, s.data_dir) == ("127.0.0.1", 8765, "sqlite", Path("data"))
+    assert s.sqlite_synchronous == "FULL"
+    assert s.secret is None
+
+
+def test_flags() -> None:
+    s = parse(
+        [
+            "--host", "::1", "--port", "0", "--data-dir", "/tmp/x", "--store", "memory",
+            "--secret", "k", "--snapshot-every", "10", "--catch-up", "7",
+            "--send-buffer", "1024", "--max-frame", "4096",
+        ]
+    )  # fmt: skip
+    assert (s.host, s.port, s.data_dir, s.store, s.secret) == (
+        "::1",
+        0,
+        Path("/tmp/x"),
+        "memory",
+        "k",
+    )
+    assert (s.snapshot_every, s.catch_up, s.send_buffer_bytes) == (10, 7, 1024)
+    assert s.limits.max_frame_bytes == 4096
+
+
+def test_environment_equivalents_and_flag_precedence() -> None:
+    env = {
+        "BACKLINE_HOST": "0.0.0.0",
+        "BACKLINE_PORT": "9000",
+        "BACKLINE_DATA_DIR": "/srv/backline",
+        "BACKLINE_STORE": "memory",
+        "BACKLINE_SECRET": "from-env",
+        "BACKLINE_CATCH_UP": "50",
+        "BACKLINE_SQLITE_SYNCHRONOUS": "NORMAL",
+    }
+    s = parse([], env)
+    assert (s.host, s.port, s.data_dir, s.store, s.secret) == (
+        "0.0.0.0", 9000, Path("/srv/backline"), "memory", "from-env",
+    )  # fmt: skip
+    assert (s.catch_up, s.sqlite_synchronous) == (50, "NORMAL")
+    assert parse(["--port", "9100"], env).port == 9100  # the flag wins
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "message"),
+    [
+        (["--port", "70000"], {}, "--port"),
+        (["--port", "http"], {}, "--port"),
+        ([], {"BACKLINE_PORT": "-1"}, "--port"),
+        (["--snapshot-every", "0"], {}, "--snapshot-every"),
+        ([], {"BACKLINE_CATCH_UP": "none"}, "--catch-up"),
+        (["--send-buffer", "-5"], {}, "--send-buffer"),
+        (["--store", "postgres"], {}, "--store"),
+        ([], {"BACKLINE_STORE": "postgres"}, "--store"),
+        (["--sqlite-synchronous", "OFF"], {}, "--sqlite-synchronous"),
+    ],
+)
+def test_bad_values_are_refused_naming_the_flag(
+    argv: list[str], env: dict[str, str], message: str
+) -> None:
+    with pytest.raises(argparse.ArgumentError, match=message):
+        parse(argv, env)
