@@ -16,6 +16,8 @@ from .errors import BadField, OutOfRange, TooLarge, UnknownType
 from .limits import DEFAULT_LIMITS, Limits
 from .model import check_id
 
+MAX_RTT_US = 60_000_000  # a reported round trip above a minute is nonsense
+
 __all__ = [
     "Batch",
     "Chat",
@@ -106,6 +108,7 @@ class Chat:
 @dataclass(frozen=True, slots=True)
 class Ping:
     t0: float
+    rtt: float | None = None  # the client's current round-trip estimate (µs), for the lead
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,11 +191,17 @@ def parse_client(message: dict[str, Any], limits: Limits = DEFAULT_LIMITS) -> Cl
         _keys(message, {"state"})
         return Presence(check_presence(message["state"], limits))
     if kind == "ping":
-        _keys(message, {"t0"})
+        _keys(message, {"t0"}, {"rtt"})
         t0 = message["t0"]
-        if type(t0) not in (int, float):
+        if type(t0) not in (int, float) or t0 != t0:
             raise BadField("t0 must be a number")
-        return Ping(float(t0))
+        rtt = message.get("rtt")
+        if rtt is not None:
+            if type(rtt) not in (int, float):
+                raise BadField("rtt must be a number of microseconds")
+            if not 0 <= rtt <= MAX_RTT_US:
+                raise OutOfRange(f"rtt must be between 0 and {MAX_RTT_US} µs")
+        return Ping(float(t0), None if rtt is None else float(rtt))
     if kind == "hello":
         _keys(message, {"session", "token", "name"}, {"client", "version", "color"})
         client = message.get("client")

@@ -14,7 +14,7 @@ from typing import Any
 from .errors import BacklineError, Internal
 from .messages import Batch
 from .model import Document
-from .ops import Op, apply, apply_all
+from .ops import Op, apply_all
 
 __all__ = ["Pending", "Replica", "reset_replica"]
 
@@ -49,8 +49,15 @@ class Replica:
             raise Internal(f"expected version {self.version + 1}, got {batch.version}")
         mine = batch.by == self.client
         head = self.pending[0] if self.pending else None
-        if mine and head is not None and head.seq == batch.seq and head.inverse is not None:
-            # Our oldest edit was applied by the server on the very state we applied it on.
+        if (
+            mine
+            and head is not None
+            and head.seq == batch.seq
+            and head.inverse is not None
+            and head.ops == batch.ops
+        ):
+            # Our oldest edit was applied by the server, unchanged (not re-resolved, as
+            # transport intents and tempo changes are), on the very state we applied it on.
             self.pending.pop(0)
         elif not self.pending:
             self._apply_confirmed(batch)

@@ -29,6 +29,7 @@ class Settings:
     snapshot_every: int = 500  # versions between snapshots
     catch_up: int = 1000  # recent batches a reconnecting client can get instead of a snapshot
     idle_unload: float = 30.0  # seconds a session with nobody in it stays loaded
+    lead_ms: float = 200.0  # least time between a play request and the downbeat
     presence_interval: float = 1 / 30  # coalescing window for presence (s)
     limits: Limits = field(default_factory=lambda: DEFAULT_LIMITS)
 
@@ -116,6 +117,12 @@ def add_serve_arguments(parser: argparse.ArgumentParser, env: Mapping[str, str])
         help="recent batches kept for reconnecting clients; older ones get a snapshot",
     )
     parser.add_argument(
+        "--lead",
+        type=_positive,
+        default=opt("lead", int(d.lead_ms)),
+        help="ms between a play request and the start, at least (more for slow participants)",
+    )
+    parser.add_argument(
         "--send-buffer",
         type=_positive,
         default=opt("send-buffer", d.send_buffer_bytes),
@@ -144,6 +151,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         sqlite_synchronous=args.sqlite_synchronous,
         snapshot_every=int(args.snapshot_every),
         catch_up=int(args.catch_up),
+        lead_ms=float(args.lead),
         send_buffer_bytes=int(args.send_buffer),
         limits=Limits(max_frame_bytes=int(args.max_frame)),
     )

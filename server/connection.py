@@ -148,6 +148,8 @@ class _Conn:
         member = self.member
         if isinstance(parsed, Ping):
             now = server_time_us()
+            if parsed.rtt is not None:
+                member.rtt_us = parsed.rtt
             self.send(encode({"type": "pong", "t0": parsed.t0, "t1": now, "t2": server_time_us()}))
         elif isinstance(parsed, OpMessage | Undo | Redo):
             if not member.role.can_edit:

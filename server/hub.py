@@ -103,6 +103,7 @@ class Hub:
             snapshot_every=self.settings.snapshot_every,
             presence_interval=self.settings.presence_interval,
             chat_history=limits.chat_history,
+            min_lead_us=int(self.settings.lead_ms * 1000),
             on_idle=self._idle,
             metrics=self.metrics,
         )

@@ -16,6 +16,8 @@ from backline.protocol.limits import DEFAULT_LIMITS, Limits
 from backline.protocol.messages import Batch
 from backline.protocol.model import Document
 from backline.protocol.ops import Op, apply, apply_all
+from backline.protocol.timeline import DEFAULT_LEAD_US
+from backline.protocol.transport import resolve, without_transport
 
 __all__ = ["Sequencer", "UndoEntry"]
 
@@ -77,21 +79,31 @@ class Sequencer:
 
     # -- one round: submit*, then commit() or rollback() --------------------------
 
-    def submit(self, client: str, seq: int, ops: list[Any]) -> Batch:
-        """Validate and apply a client's edit; raises a `BacklineError` and changes nothing."""
+    def submit(
+        self, client: str, seq: int, ops: list[Any], now: int = 0, lead_us: int = DEFAULT_LEAD_US
+    ) -> Batch:
+        """Validate and apply a client's edit; raises a `BacklineError` and changes nothing.
+
+        Transport intents resolve against server time ``now`` (µs) and start
+        ``lead_us`` ahead. Transport moves are not undoable: undo never moves
+        the playhead, so a play/stop/seek leaves the undo history alone.
+        """
         self._check_seq(client, seq)
+        ops = resolve(self.doc, ops, now, lead_us)
         inverse = apply_all(self.doc, ops)
         history = self._touch(client)
-        history.undo.append(UndoEntry(inverse, self.version + 1))
-        del history.undo[:-UNDO_DEPTH]
-        history.redo.clear()
+        undoable = without_transport(inverse)
+        if undoable is not None:
+            history.undo.append(UndoEntry(undoable, self.version + 1))
+            del history.undo[:-UNDO_DEPTH]
+            history.redo.clear()
         return self._accept(client, seq, ops, inverse)
 
-    def undo(self, client: str, seq: int) -> Batch:
-        return self._step(client, seq, redo=False)
+    def undo(self, client: str, seq: int, now: int = 0) -> Batch:
+        return self._step(client, seq, now, redo=False)
 
-    def redo(self, client: str, seq: int) -> Batch:
-        return self._step(client, seq, redo=True)
+    def redo(self, client: str, seq: int, now: int = 0) -> Batch:
+        return self._step(client, seq, now, redo=True)
 
     def commit(self) -> list[Batch]:
         """The round is durable: forget what rollback would need."""
@@ -156,7 +168,7 @@ class Sequencer:
         self._round.append((batch, inverse))
         return batch
 
-    def _step(self, client: str, seq: int, *, redo: bool) -> Batch:
+    def _step(self, client: str, seq: int, now: int, *, redo: bool) -> Batch:
         self._check_seq(client, seq)
         history = self._history.get(client)
         source = None if history is None else (history.redo if redo else history.undo)
@@ -166,12 +178,13 @@ class Sequencer:
         history = self._touch(client)
         source = history.redo if redo else history.undo
         entry = source.pop()
-        ops = _ops_of(entry.inverse)
+        # a tempo or meter change while playing re-anchors, as for any edit
+        ops = resolve(self.doc, _ops_of(entry.inverse), now, DEFAULT_LEAD_US)
         try:
             inverse = apply_all(self.doc, ops)
         except BacklineError as exc:
             raise Conflict(f"{word} of v{entry.version} skipped: {exc.message}") from None
         target = history.undo if redo else history.redo
-        target.append(UndoEntry(inverse, self.version + 1))
+        target.append(UndoEntry(without_transport(inverse) or inverse, self.version + 1))
         del target[:-UNDO_DEPTH]
         return self._accept(client, seq, ops, inverse)

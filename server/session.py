@@ -20,6 +20,7 @@ from typing import Any
 from backline.protocol.codec import encode, encode_array, encode_spliced
 from backline.protocol.errors import BacklineError, CloseCode, Unavailable
 from backline.protocol.messages import Batch, Hello, Role, error_frame, reject_frame
+from backline.protocol.timeline import DEFAULT_LEAD_US, lead_for
 
 from .fanout import Peer, send
 from .sequencer import Sequencer
@@ -45,6 +46,7 @@ class Member:
     color: str
     role: Role
     state: dict[str, Any] = field(default_factory=dict)  # presence beyond name/colour
+    rtt_us: float = 0.0  # round trip the client last reported with its ping
 
     def presence(self, online: bool = True) -> dict[str, Any]:
         entry: dict[str, Any] = {"client": self.client, "name": self.name, "color": self.color}
@@ -80,6 +82,7 @@ class Session:
         snapshot_every: int,
         presence_interval: float,
         chat_history: int,
+        min_lead_us: int = DEFAULT_LEAD_US,
         on_idle: Callable[[Session], None],
         metrics: Any = None,
     ) -> None:
@@ -89,6 +92,7 @@ class Session:
         self.members: dict[str, Member] = {}
         self.chat: deque[dict[str, Any]] = deque(maxlen=chat_history)
         self._send_buffer = send_buffer
+        self._min_lead_us = min_lead_us
         self._snapshot_every = snapshot_every
         self._last_snapshot = sequencer.version
         self._presence_interval = presence_interval
@@ -178,16 +182,17 @@ class Session:
 
     async def _round(self) -> None:
         submissions, self._inbox = self._inbox, []
+        now, lead = server_time_us(), self.lead_us()
         accepted: list[Batch] = []
         rejects: list[tuple[Member, int, BacklineError]] = []
         for sub in submissions:
             try:
                 if sub.kind == "op":
-                    batch = self.seq.submit(sub.member.client, sub.seq, sub.ops)
+                    batch = self.seq.submit(sub.member.client, sub.seq, sub.ops, now, lead)
                 elif sub.kind == "undo":
-                    batch = self.seq.undo(sub.member.client, sub.seq)
+                    batch = self.seq.undo(sub.member.client, sub.seq, now)
                 else:
-                    batch = self.seq.redo(sub.member.client, sub.seq)
+                    batch = self.seq.redo(sub.member.client, sub.seq, now)
             except BacklineError as exc:
                 rejects.append((sub.member, sub.seq, exc))
             else:
@@ -224,6 +229,11 @@ class Session:
         joins, self._joins = self._joins, []
         for join in joins:
             self._welcome(join)
+
+    def lead_us(self) -> int:
+        """How far ahead a play starts: the minimum, or more for a slow participant."""
+        slowest = max((m.rtt_us for m in self.members.values()), default=0.0)
+        return lead_for(slowest, self._min_lead_us)
 
     async def _snapshot(self) -> None:
         try:
