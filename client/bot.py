@@ -9,11 +9,14 @@ asyncio.run(Echo().run(url, session="jam", token=token))
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 
 from .session import (
     ChatMessage,
     ConnectionChanged,
+    EventStream,
     PresenceChanged,
     Rejected,
     RemoteEdit,
@@ -50,22 +53,45 @@ class Bot:
     async def on_connection(self, s: Session, event: ConnectionChanged) -> None:
         pass
 
+    async def main(self, s: Session) -> None:
+        """Runs alongside the event hooks for the bot's whole life (e.g. a beat loop).
+
+        Override it for work driven by time rather than by events; the default
+        does nothing. An exception here ends the bot.
+        """
+
     async def run(self, url: str, *, session: str, token: str) -> None:
-        """Join and dispatch events to the hooks until the session closes."""
+        """Join, run `main` and dispatch events to the hooks until the session closes."""
         async with connect(
             url, session=session, token=token, name=self.name, color=self.color
         ) as s:
             events = s.events()
             log.info("%s joined session %s at v%d", self.name, session, s.version)
             await self.on_start(s)
-            async for event in events:
-                if isinstance(event, RemoteEdit):
-                    await self.on_edit(s, event)
-                elif isinstance(event, Rejected):
-                    await self.on_reject(s, event)
-                elif isinstance(event, PresenceChanged):
-                    await self.on_presence(s, event)
-                elif isinstance(event, ChatMessage):
-                    await self.on_chat(s, event)
-                else:
-                    await self.on_connection(s, event)
+            main = asyncio.create_task(self.main(s), name=f"{self.name} main")
+            try:
+                await self._dispatch(s, events, main)
+            finally:
+                main.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await main
+
+    async def _dispatch(self, s: Session, events: EventStream, main: asyncio.Task[None]) -> None:
+        def main_done(task: asyncio.Task[None]) -> None:
+            if not task.cancelled() and task.exception() is not None:
+                events.close()  # ends the loop below; the exception is raised after it
+
+        main.add_done_callback(main_done)
+        async for event in events:
+            if isinstance(event, RemoteEdit):
+                await self.on_edit(s, event)
+            elif isinstance(event, Rejected):
+                await self.on_reject(s, event)
+            elif isinstance(event, PresenceChanged):
+                await self.on_presence(s, event)
+            elif isinstance(event, ChatMessage):
+                await self.on_chat(s, event)
+            else:
+                await self.on_connection(s, event)
+        if main.done() and not main.cancelled() and main.exception() is not None:
+            raise main.exception()  # type: ignore[misc]

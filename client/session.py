@@ -44,6 +44,11 @@ from backline.protocol.messages import Batch, Role
 from backline.protocol.model import PPQ, PROJECT_ID, Document
 from backline.protocol.ops import Op
 from backline.protocol.replica import Replica, reset_replica
+from backline.protocol.timeline import DEFAULT_LEAD_US
+from backline.protocol.transport import resolve
+
+from .clock import Clock
+from .musical_time import SessionTimeline, Tick
 
 __all__ = [
     "ChatMessage",
@@ -150,6 +155,8 @@ class _Options:
     reconnect: bool
     max_backoff: float
     open_timeout: float
+    clock_interval: float = 1.0  # seconds between clock exchanges once synced
+    clock_burst: int = 8  # exchanges right after connecting
 
 
 class EventStream:
@@ -157,7 +164,7 @@ class EventStream:
 
     def __init__(self, registry: list[EventStream]) -> None:
         self._registry = registry
-        self._queue: asyncio.Queue[Event] = asyncio.Queue()
+        self._queue: asyncio.Queue[Event | None] = asyncio.Queue()  # None: the end
         self._done = False
 
     def put(self, event: Event) -> None:
@@ -167,18 +174,20 @@ class EventStream:
         return self
 
     async def __anext__(self) -> Event:
-        if self._done and self._queue.empty():
-            raise StopAsyncIteration
         event = await self._queue.get()
+        if event is None:
+            self._queue.put_nowait(None)  # stays ended for any later reader
+            raise StopAsyncIteration
         if isinstance(event, ConnectionChanged) and event.state == "closed":
             self.close()
         return event
 
     def close(self) -> None:
-        """Stop receiving events; already queued ones can still be read."""
+        """Stop receiving events; already queued ones are still read, then iteration ends."""
         if not self._done:
             self._done = True
             self._registry.remove(self)
+            self._queue.put_nowait(None)
 
     async def __aenter__(self) -> EventStream:
         return self
@@ -213,6 +222,11 @@ class Session:
         self._presence_handle: asyncio.TimerHandle | None = None
         self.server_time_at_welcome = 0
         self._need_snapshot = False
+        self.clock = Clock()
+        """This client's estimate of the server clock (µs): `now()`, `offset`, `rtt`, `synced`."""
+        self.timeline = SessionTimeline(lambda: self.replica.doc, self.clock)
+        """The shared transport read through `clock`: `beat_at`, `time_at`, `next_bar`, …"""
+        self._clock_task: asyncio.Task[None] | None = None
 
     # -- state --------------------------------------------------------------
 
@@ -284,6 +298,7 @@ class Session:
             raise Unavailable("no welcome from the server in time") from None
         self._ws = ws
         self._on_welcome(message)
+        self._start_clock(ws)
         for out in self._outbox.values():  # resend what was never acknowledged, in order
             await ws.send(encode(out))
         self._connected.set()
@@ -316,6 +331,27 @@ class Session:
             ChatMessage(c["by"], c["name"], c["text"], c["time"]) for c in message["chat"]
         ]
         self._wake_version_waiters()
+        self.timeline.notice()
+
+    def _start_clock(self, ws: ClientConnection) -> None:
+        """Sync the clock on this connection: a burst now, then every `clock_interval`."""
+        if self._clock_task is not None:
+            self._clock_task.cancel()
+        self.clock.reset()  # a new connection may reach a server with another clock
+        self._clock_task = asyncio.get_running_loop().create_task(self._sync_clock(ws))
+
+    async def _sync_clock(self, ws: ClientConnection) -> None:
+        o = self._o
+        sent = 0
+        with contextlib.suppress(ConnectionClosed):
+            while True:
+                ping: dict[str, Any] = {"type": "ping", "t0": self.clock.local()}
+                if self.clock.synced:
+                    ping["rtt"] = self.clock.rtt
+                await ws.send(encode(ping))
+                sent += 1
+                # pacing, not synchronisation: exchanges spread over time sample more paths
+                await asyncio.sleep(0.02 if sent < o.clock_burst else o.clock_interval)
 
     async def _run(self) -> None:
         """Read frames; on a drop, reconnect with backoff until closed or refused."""
@@ -378,6 +414,8 @@ class Session:
         self._closed = True
         if self._presence_handle is not None:
             self._presence_handle.cancel()
+        if self._clock_task is not None:
+            self._clock_task.cancel()
         if self._ws is not None and self._ws.protocol.state is State.OPEN:
             with contextlib.suppress(ConnectionClosed):
                 await self._ws.send(encode({"type": "bye"}))
@@ -397,14 +435,18 @@ class Session:
 
     def _handle(self, message: dict[str, Any]) -> None:
         kind = message["type"]
-        if kind == "ops":
+        if kind == "pong":
+            self.clock.add(message["t0"], message["t1"], message["t2"], self.clock.local())
+        elif kind == "ops":
             for wire in message["batches"]:
                 self._confirm(Batch.from_wire(wire))
             self._wake_version_waiters()
+            self.timeline.notice()
         elif kind == "reject":
             seq = message["seq"]
             error = error_for_code(message["code"], message["message"])
             if self.replica.reject(seq) is not None or seq in self._outbox:
+                self.timeline.notice()
                 self._outbox.pop(seq, None)
                 future = self._waiters.pop(seq, None)
                 if future is not None and not future.done():
@@ -510,7 +552,10 @@ class Session:
         """Apply ops atomically here and send them; raises at once if invalid here."""
         self._check_open()
         seq = next(self._seq)
-        self.replica.local(seq, ops)
+        # transport intents and tempo changes while playing: the server decides the exact
+        # times; until its answer, this client's best guess is applied
+        self.replica.local(seq, resolve(self.project, ops, int(self.clock.now()), DEFAULT_LEAD_US))
+        self.timeline.notice()
         future = self._new_future(seq)
         self._post({"type": "op", "seq": seq, "ops": ops})
         return Edit(seq, future, entity_id)
@@ -539,6 +584,26 @@ class Session:
     def set(self, entity_id: str, field: str, value: Any) -> Edit:
         """Set one field (last writer wins): `s.set(track, "volume", 0.8)`."""
         return self.edit([{"op": "set", "id": entity_id, "field": field, "value": value}])
+
+    # -- transport ------------------------------------------------------------
+
+    def play(self) -> Edit:
+        """Start everyone together: on the next bar line, a lead time ahead (the server
+        picks the time; 200 ms or more when someone's connection is slow)."""
+        return self.edit([{"op": "play"}])
+
+    def stop(self) -> Edit:
+        """Stop where the music is now."""
+        return self.edit([{"op": "stop"}])
+
+    def seek(self, beat: float) -> Edit:
+        """Move the playhead to ``beat`` (quarter notes from 0); while playing, everyone
+        continues from there after the lead time."""
+        return self.edit([{"op": "seek", "beat": float(beat)}])
+
+    def beats(self, subdivision: int = 1, lookahead: float = 0.0) -> AsyncIterator[Tick]:
+        """Ticks on the shared grid while playing; see `SessionTimeline.beats`."""
+        return self.timeline.beats(subdivision, lookahead)
 
     def set_tempo(self, bpm: float) -> Edit:
         return self.set(PROJECT_ID, "tempo", float(bpm))
@@ -692,13 +757,19 @@ async def connect(
     reconnect: bool = True,
     max_backoff: float = 5.0,
     open_timeout: float = 10.0,
+    clock_interval: float = 1.0,
 ) -> AsyncIterator[Session]:
     """Join `session` at `url` (``ws://host:port``) and keep a live mirror of it.
 
     Raises `Unauthorized` (BadToken, TokenExpired, WrongSession) when the token
     is refused and `Unavailable` when the server cannot be reached.
+    ``clock_interval`` is the time between clock-sync exchanges once synced.
     """
-    s = Session(_Options(url, session, token, name, color, reconnect, max_backoff, open_timeout))
+    s = Session(
+        _Options(
+            url, session, token, name, color, reconnect, max_backoff, open_timeout, clock_interval
+        )
+    )
     await s._open()
     s._reader = asyncio.get_running_loop().create_task(s._run(), name=f"backline reader {session}")
     try:

@@ -14,7 +14,7 @@ from typing import Any
 from .errors import BacklineError, Internal
 from .messages import Batch
 from .model import Document
-from .ops import Op, apply_all
+from .ops import Op, apply, apply_all
 
 __all__ = ["Pending", "Replica", "reset_replica"]
 
@@ -91,7 +91,7 @@ class Replica:
         for pending in reversed(self.pending):
             if pending.inverse is not None:
                 # An inverse may itself be a batch; wrapping it in another would be nested.
-                apply_all(self.doc, [pending.inverse])
+                apply(self.doc, pending.inverse)
                 pending.inverse = None
 
     def _replay(self) -> None:

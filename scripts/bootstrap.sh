@@ -22,4 +22,16 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   "$VENV/bin/python" -m pip install -q -e "$ROOT${extras:+[$extras]}"
   echo "$want" > "$stamp"
 fi
+# The browser tests (tests/web) drive Debian's Chromium through Playwright;
+# Playwright's own browser download cannot be used, so never run `playwright install`.
+if [ "$extras" = "test" ] && ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "bootstrap: installing chromium for the browser tests (apt-get install -y chromium)" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+  else
+    echo "bootstrap: chromium not found; the browser tests need it: run as root" \
+      "'apt-get update && apt-get install -y chromium'" >&2
+    exit 1
+  fi
+fi
 export PATH="$VENV/bin:$PATH"

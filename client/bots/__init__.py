@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from ..bot import Bot
 from .hihat import HiHatBot
+from .metronome import MetronomeBot
 
-__all__ = ["BOTS", "HiHatBot"]
+__all__ = ["BOTS", "HiHatBot", "MetronomeBot"]
 
-BOTS: dict[str, type[Bot]] = {"hihat": HiHatBot}
+BOTS: dict[str, type[Bot]] = {"hihat": HiHatBot, "metronome": MetronomeBot}

@@ -426,11 +426,23 @@ def deliver(client: SimClient, server: SimServer) -> None:
 def edit(draw: Draw, client: SimClient) -> None:
     replica = client.replica
     client.seq += 1
-    if draw(st.integers(0, 7)) == 0:
+    if draw(st.sampled_from(["op"] * 7 + ["undo"])) == "undo":
         replica.track(client.seq)
         client.to_server.append(encode({"type": "undo", "seq": client.seq}))
         return
-    ops = draw(st.lists(ops_on(replica.doc, batch=False), min_size=1, max_size=3))
+    # Each op is drawn against the state the ops before it leave, so multi-op edits
+    # (insert a track, then a pattern on it...) are often valid as a whole.
+    style = draw(st.sampled_from(["edit", "build", "clean"]))
+    scratch = replica.doc.copy()
+    ops: list[Any] = []
+    for _ in range(draw(st.integers(1, 4))):
+        if style == "clean":
+            op = insert_op(draw, scratch, draw(st.sampled_from(KINDS)), clean=True)
+        else:
+            op = draw(ops_on(scratch, False, style == "build"))
+        with contextlib.suppress(BacklineError):
+            apply(scratch, op)
+        ops.append(op)
     before, pending = snapshot(replica.doc), len(replica.pending)
     try:
         replica.local(client.seq, ops)
