@@ -179,6 +179,11 @@ class DelayProxy:
     def jitter_ms(self) -> float:
         return self._jitter_ms
 
+    @property
+    def active_connections(self) -> int:
+        """Connections currently proxied, so tests can wait for teardown."""
+        return len(self._links)
+
     def set_delay(self, rtt_ms: float, jitter_ms: float) -> None:
         """Change the path; applies to data read from now on (queued data keeps
         its due time, so order is preserved)."""

@@ -125,3 +125,39 @@ def test_restore_and_replay_rebuild_state() -> None:
     with pytest.raises(ValueError, match="gap"):
         other.replay(batches[1])
     del snap
+
+
+def test_transport_is_resolved_in_server_order_and_not_undoable() -> None:
+    """Play is stored as a plain transport set; undo skips it and never moves the playhead."""
+    seq = Sequencer()
+    seq.submit("a", 1, tempo(100))
+    played = seq.submit("b", 1, [{"op": "play"}], now=1_000_000, lead_us=300_000)
+    assert played.ops == [
+        {
+            "op": "set",
+            "id": "project",
+            "field": "transport",
+            "value": {"playing": True, "beat": 0.0, "time": 1_300_000},
+        }
+    ]
+    with pytest.raises(NothingToUndo):
+        seq.undo("b", 2, now=2_000_000)  # b only pressed play
+    # a's tempo change is undone while playing: re-anchored, the position stays continuous
+    undone = seq.undo("a", 2, now=1_900_000)
+    assert [op["field"] for op in undone.ops] == ["transport", "tempo"]
+    assert undone.ops[0]["value"] == {"playing": True, "beat": 1.0, "time": 1_900_000}
+    assert seq.doc.project["tempo"] == 120.0
+    assert seq.doc.project["transport"]["playing"] is True
+    # a replica replaying the stored batches gets the same document without any clock
+    replay = Sequencer()
+    for batch in seq.commit():
+        replay.replay(batch)
+    assert replay.doc.to_data() == seq.doc.to_data()
+
+
+def test_rollback_restores_the_transport_too() -> None:
+    seq = Sequencer()
+    seq.submit("a", 1, [{"op": "play"}], now=10, lead_us=5)
+    seq.rollback()
+    assert seq.doc.project["transport"] == {"playing": False, "beat": 0.0, "time": 0}
+    assert seq.version == 0
