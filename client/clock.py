@@ -38,7 +38,7 @@ class ClockSample:
 class Clock:
     """Server time as this client best knows it. All times are in microseconds."""
 
-    SYNCED_AFTER = 4  # samples before the estimate is trusted
+    SYNCED_AFTER = 8  # samples before the estimate is trusted
 
     def __init__(self, window: int = 32, local: Callable[[], float] = monotonic_us) -> None:
         self.local = local
@@ -75,6 +75,11 @@ class Clock:
     def synced(self) -> bool:
         """False while too few exchanges have completed to trust `now()`."""
         return self._synced.is_set()
+
+    @property
+    def latest(self) -> ClockSample | None:
+        """The newest exchange (what a naive estimator would use)."""
+        return self._samples[-1] if self._samples else None
 
     @property
     def samples(self) -> int:

@@ -156,7 +156,7 @@ class _Options:
     max_backoff: float
     open_timeout: float
     clock_interval: float = 1.0  # seconds between clock exchanges once synced
-    clock_burst: int = 8  # exchanges right after connecting
+    clock_burst: int = 16  # exchanges right after connecting
 
 
 class EventStream:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import os
 import subprocess
@@ -12,6 +13,7 @@ import time
 import pytest
 
 from backline.client import connect
+from backline.client.delay_proxy import DelayProxy
 from backline.client.session import Session
 from backline.client.testing import RawClient, ServerProcess
 from backline.protocol.errors import Forbidden
@@ -229,3 +231,35 @@ async def test_clock_resyncs_after_reconnect(server: ServerProcess) -> None:
         assert s.clock.samples < 8  # a fresh window on the new connection
         await s.clock.wait_synced()
         assert abs(s.clock.offset) <= s.clock.rtt / 2 + 1
+
+
+@pytest.mark.parametrize(("rtt_ms", "jitter_ms"), [(40.0, 10.0), (150.0, 30.0)])
+async def test_clock_through_a_jittered_wan_path(
+    server: ServerProcess, rtt_ms: float, jitter_ms: float
+) -> None:
+    """Through a proxy adding delay and jitter, every client's estimate stays within
+    half its best round trip of the truth (0: all processes share CLOCK_MONOTONIC),
+    and the round trip it measured reflects the path."""
+    token = server.token(SESSION)
+    async with (
+        DelayProxy("127.0.0.1", server.port, rtt_ms=rtt_ms, jitter_ms=jitter_ms, seed=3) as proxy,
+        contextlib.AsyncExitStack() as stack,
+    ):
+        clients = [
+            await stack.enter_async_context(
+                connect(proxy.url(), session=SESSION, token=token, name=f"c{i}")
+            )
+            for i in range(3)
+        ]
+        await asyncio.gather(*(s.clock.wait_synced() for s in clients))
+        for s in clients:
+            assert (rtt_ms - jitter_ms) * 1000 <= s.clock.rtt <= (rtt_ms + jitter_ms + 20) * 1000
+            assert abs(s.clock.offset) <= s.clock.rtt / 2 + 1
+            assert abs(s.clock.now() - local_us()) <= jitter_ms * 1000
+        # and they agree on where the music is
+        await clients[0].play()
+        await asyncio.gather(*(s.wait_version(clients[0].version) for s in clients))
+        positions = [s.timeline.beat_at(s.clock.now()) for s in clients]
+        tempo_beats_per_us = clients[0].timeline.current.tempo / 60_000_000
+        spread_us = (max(positions) - min(positions)) / tempo_beats_per_us
+        assert spread_us <= 2 * jitter_ms * 1000 + 50_000  # includes the time between reads

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from backline.protocol.codec import decode, decode_record, encode
@@ -44,6 +44,8 @@ from backline.protocol.replica import Replica
 SETTINGS = settings(
     max_examples=200,
     deadline=None,
+    # No explain phase: on these long st.data() runs it takes minutes to add little.
+    phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 

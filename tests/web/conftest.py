@@ -1,0 +1,130 @@
+"""Browser fixtures: Debian's Chromium driven by Playwright, and the web client served locally.
+
+Playwright's own browser builds cannot be downloaded here, so the tests drive
+the system Chromium (``apt-get install -y chromium``; ``bash scripts/test``
+installs it). Never run ``playwright install``. ``BACKLINE_CHROMIUM`` overrides
+the executable.
+
+- ``browser`` (session): one headless Chromium for the whole run; Playwright
+  gives it a fresh temporary profile (user-data dir) and deletes it afterwards.
+- ``page`` (function): a page in its own browser context, so cookies, storage
+  and cache never leak from one test to the next.
+- ``web_server`` (session): base URL of an HTTP server on 127.0.0.1 serving
+  ``client/web`` (as installed: ``backline.client``'s ``web`` folder). ES modules
+  only load over HTTP, not from ``file://`` pages.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import threading
+from collections.abc import Iterator
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, Page, Playwright, sync_playwright
+
+import backline.client
+
+WEB_ROOT = Path(backline.client.__file__).resolve().parent / "web"
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def find_chromium() -> str | None:
+    """The system Chromium: ``BACKLINE_CHROMIUM`` if set, else ``chromium`` on PATH."""
+    override = os.environ.get("BACKLINE_CHROMIUM")
+    if override:
+        return override if os.access(override, os.X_OK) else None
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    path = find_chromium()
+    if path is None:
+        # Fail, not skip: a skipped browser suite looks green while testing nothing.
+        pytest.fail(
+            "Chromium not found: the browser tests need Debian's chromium. Install it with "
+            "`apt-get install -y chromium` (as root), or run `bash scripts/test`, which "
+            "installs it. Do not use `playwright install`: its download does not work here.",
+            pytrace=False,
+        )
+    return path
+
+
+@pytest.fixture(scope="session")
+def playwright_driver() -> Iterator[Playwright]:
+    driver = sync_playwright().start()
+    try:
+        yield driver
+    finally:
+        driver.stop()
+
+
+@pytest.fixture(scope="session")
+def browser(playwright_driver: Playwright, chromium_path: str) -> Iterator[Browser]:
+    instance = playwright_driver.chromium.launch(
+        executable_path=chromium_path, headless=True, args=CHROMIUM_ARGS
+    )
+    try:
+        yield instance
+    finally:
+        instance.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context()
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
+
+
+class _StaticHandler(SimpleHTTPRequestHandler):
+    """Serves files with the MIME types browsers insist on for modules, uncached, quietly."""
+
+    extensions_map = {
+        **SimpleHTTPRequestHandler.extensions_map,
+        ".js": "text/javascript",
+        ".mjs": "text/javascript",
+        ".json": "application/json",
+        ".html": "text/html; charset=utf-8",
+        ".css": "text/css",
+    }
+
+    def end_headers(self) -> None:
+        self.send_header("Cache-Control", "no-store")
+        super().end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # keep pytest output to failures
+
+
+@pytest.fixture(scope="session")
+def web_server() -> Iterator[str]:
+    """Base URL (no trailing slash) of ``client/web`` served on a free loopback port."""
+    handler = functools.partial(_StaticHandler, directory=str(WEB_ROOT))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, name="web-server", daemon=True)
+    thread.start()
+    try:
+        host, port = server.server_address[:2]
+        yield f"http://{host!s}:{port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
