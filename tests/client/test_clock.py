@@ -70,7 +70,7 @@ def test_impossible_stamps_are_ignored_and_reset_forgets() -> None:
     assert clock.add(10, 5, 4, 20) is None  # server answered before receiving
     assert clock.add(10, 100, 200, 5) is None  # received before sent
     assert clock.samples == 0
-    for _ in range(5):
+    for _ in range(Clock.SYNCED_AFTER):
         exchange(clock, local, offset=77, up=10, down=10)
     assert clock.synced
     clock.reset()

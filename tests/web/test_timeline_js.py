@@ -198,7 +198,8 @@ def test_vectors_file_is_current(vectors: dict[str, Any]) -> None:
 
 def test_python_matches_vectors(vectors: dict[str, Any]) -> None:
     outcomes = [run_python(case) for case in vectors["cases"]]
-    assert report(vectors, outcomes) == []
+    problems = report(vectors, outcomes)
+    assert not problems, "\n".join(problems)
 
 
 def test_javascript_matches_vectors(page: Page, web_server: str, vectors: dict[str, Any]) -> None:
@@ -211,7 +212,8 @@ def test_javascript_matches_vectors(page: Page, web_server: str, vectors: dict[s
             "names": vectors["js_names"],
         },
     )
-    assert report(vectors, outcomes) == []
+    problems = report(vectors, outcomes)
+    assert not problems, f"{len(problems)} of {len(outcomes)} cases differ:\n" + "\n".join(problems)
 
 
 def test_javascript_module_shape(page: Page, web_server: str) -> None:
