@@ -190,10 +190,13 @@ def _passes(kind: str, name: str, value: Any) -> bool:
     return True
 
 
+def _valid(kind: str, name: str, strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return strategy.filter(lambda value: _passes(kind, name, value))
+
+
 # The same values, kept only when the schema's own validator accepts them.
-VALID = {
-    (kind, name): strategy.filter(lambda v, kind=kind, name=name: _passes(kind, name, v))
-    for (kind, name), strategy in STATIC.items()
+VALID: dict[tuple[str, str], st.SearchStrategy[Any]] = {
+    (kind, name): _valid(kind, name, strategy) for (kind, name), strategy in STATIC.items()
 }
 
 

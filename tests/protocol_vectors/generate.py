@@ -127,7 +127,9 @@ def timeline(
 def build_timeline(spec: dict[str, Any]) -> Timeline:
     """The Timeline a case's ``timeline`` describes, built positionally as the JS does."""
     numerator, denominator = spec["meter"]
-    return Timeline(spec["tempo"], (numerator, denominator), spec["playing"], spec["beat"], spec["time"])
+    return Timeline(
+        spec["tempo"], (numerator, denominator), spec["playing"], spec["beat"], spec["time"]
+    )
 
 
 def plain(value: Any) -> Any:
@@ -165,7 +167,9 @@ def call(case: dict[str, Any]) -> Any:
     return member(*args) if callable(member) else member
 
 
-def case(fn: str, args: list[Any] | None = None, tl: dict[str, Any] | None = None) -> dict[str, Any]:
+def case(
+    fn: str, args: list[Any] | None = None, tl: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """A case with its expected outcome, computed by the Python implementation."""
     out: dict[str, Any] = {"fn": fn}
     if tl is not None:
@@ -395,7 +399,9 @@ def cases() -> Iterator[dict[str, Any]]:
     )
 
     for beat, meter in [(0.0, (4, 4)), (3.9999999999, (4, 4)), (4.0000000001, (4, 4))]:
-        yield case("Timeline.started", [big, DEFAULT_LEAD_US], timeline(120.0, meter, False, beat, 0))
+        yield case(
+            "Timeline.started", [big, DEFAULT_LEAD_US], timeline(120.0, meter, False, beat, 0)
+        )
     for beat, meter in [(5.3, (7, 8)), (2.9999999999, (6, 8)), (0.5, (2, 2))]:
         yield case("Timeline.started", [big + 17, 350_000], timeline(97.5, meter, False, beat, 5))
     yield case("Timeline.started", [big + 5, DEFAULT_LEAD_US], playing)

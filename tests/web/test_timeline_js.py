@@ -245,7 +245,9 @@ def test_javascript_module_shape(page: Page, web_server: str) -> None:
         ]
     )
     assert shape["frozen"] is True
-    assert shape["text"] == str(py_timeline.Timeline(120.0, (6, 8), True, 0.0, 0).bar_beat_at(1_250_000))
+    assert shape["text"] == str(
+        py_timeline.Timeline(120.0, (6, 8), True, 0.0, 0).bar_beat_at(1_250_000)
+    )
     assert set(shape["methods"]) >= {
         "beatAt",
         "timeAt",
