@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from .codec import encode
 from .errors import BadField, OutOfRange, TooLarge, UnknownType
 from .limits import DEFAULT_LIMITS, Limits
 from .model import check_id
@@ -206,8 +207,10 @@ def parse_client(message: dict[str, Any], limits: Limits = DEFAULT_LIMITS) -> Cl
         _keys(message, {"session", "token", "name"}, {"client", "version", "color"})
         client = message.get("client")
         version = message.get("version")
-        if version is not None and (type(version) is not int or version < 0):
+        if version is not None and type(version) is not int:
             raise BadField("version must be a non-negative integer")
+        if version is not None and version < 0:
+            raise OutOfRange("version must be a non-negative integer")
         color = message.get("color")
         return Hello(
             session=check_session_name(message["session"], limits),
@@ -250,13 +253,17 @@ def check_presence(state: Any, limits: Limits = DEFAULT_LIMITS) -> dict[str, Any
                 raise BadField(f"{key} must be true or false")
             out[key] = value
         elif key == "selection":
-            if type(value) is not list or len(value) > 256:
+            if type(value) is not list:
                 raise BadField("selection must be a list of at most 256 ids")
+            if len(value) > 256:
+                raise TooLarge("selection must be a list of at most 256 ids")
             out[key] = [check_id(v, limits, "selection id") for v in value]
         elif key == "cursor":
             out[key] = _check_cursor(value)
         else:
             raise BadField(f"unknown presence key {str(key)[:32]!r}")
+    if len(encode(out)) > limits.max_presence_bytes:
+        raise TooLarge(f"presence state is larger than {limits.max_presence_bytes} bytes")
     return out
 
 
@@ -264,11 +271,15 @@ def _check_cursor(value: Any) -> Any:
     """A cursor is null or a small map of strings/numbers: {"view": "grid", "x": 3, ...}."""
     if value is None:
         return None
-    if type(value) is not dict or len(value) > 8:
+    if type(value) is not dict:
         raise BadField("cursor must be null or a map of at most 8 entries")
+    if len(value) > 8:
+        raise TooLarge("cursor must be null or a map of at most 8 entries")
     for key, item in value.items():
-        if type(item) not in (str, int, float, bool) or (type(item) is str and len(item) > 64):
+        if type(item) not in (str, int, float, bool):
             raise BadField(f"cursor.{key} must be a short string, a number or a bool")
+        if type(item) is str and len(item) > 64:
+            raise TooLarge(f"cursor.{key} is longer than 64 characters")
     return value
 
 

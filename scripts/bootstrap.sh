@@ -27,7 +27,8 @@ fi
 if [ "$extras" = "test" ] && ! command -v chromium >/dev/null 2>&1; then
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
     echo "bootstrap: installing chromium for the browser tests (apt-get install -y chromium)" >&2
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+    apt-get update -qq  # separate commands: set -e does not stop on the left of an &&
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
   else
     echo "bootstrap: chromium not found; the browser tests need it: run as root" \
       "'apt-get update && apt-get install -y chromium'" >&2

@@ -5,18 +5,28 @@ the system Chromium (``apt-get install -y chromium``; ``bash scripts/test``
 installs it). Never run ``playwright install``. ``BACKLINE_CHROMIUM`` overrides
 the executable.
 
-- ``browser`` (session): one headless Chromium for the whole run; Playwright
-  gives it a fresh temporary profile (user-data dir) and deletes it afterwards.
+- ``browser``: one headless Chromium shared by the session's browser tests;
+  Playwright gives it a fresh temporary profile (user-data dir) and deletes it
+  when it closes.
 - ``page`` (function): a page in its own browser context, so cookies, storage
   and cache never leak from one test to the next.
 - ``web_server`` (session): base URL of an HTTP server on 127.0.0.1 serving
   ``client/web`` (as installed: ``backline.client``'s ``web`` folder). ES modules
   only load over HTTP, not from ``file://`` pages.
+
+Browser tests must be plain (sync) functions, and the browser is closed as soon
+as the next test is not one of tests/web: while Playwright's sync API runs, its
+event loop counts as *running* in the main thread (it lives in a greenlet), so
+``asyncio.run`` and every pytest-asyncio test or fixture would fail with "cannot
+be called from a running event loop". (A ``package`` scope would not do: a
+folder without ``__init__.py`` is no package, so it means the whole session.)
+A browser test that needs a backline server uses the sync ``server`` fixture.
 """
 
 from __future__ import annotations
 
 import functools
+import inspect
 import os
 import shutil
 import threading
@@ -64,28 +74,63 @@ def chromium_path() -> str:
     return path
 
 
-@pytest.fixture(scope="session")
-def playwright_driver() -> Iterator[Playwright]:
-    driver = sync_playwright().start()
+class _SharedBrowser:
+    """The Playwright driver and Chromium, launched on first use and closed on demand."""
+
+    def __init__(self) -> None:
+        self._driver: Playwright | None = None
+        self._browser: Browser | None = None
+
+    def get(self, executable: str) -> Browser:
+        if self._browser is None:
+            self._driver = sync_playwright().start()
+            self._browser = self._driver.chromium.launch(
+                executable_path=executable, headless=True, args=CHROMIUM_ARGS
+            )
+        return self._browser
+
+    def close(self) -> None:
+        browser, driver = self._browser, self._driver
+        self._browser = self._driver = None
+        try:
+            if browser is not None:
+                browser.close()
+        finally:
+            if driver is not None:
+                driver.stop()  # this is what gives the thread its event loop back
+
+
+_SHARED = _SharedBrowser()
+_WEB_TESTS = Path(__file__).resolve().parent
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """After a browser test's own teardown: close the browser unless a browser test follows."""
     try:
-        yield driver
+        return (yield)
     finally:
-        driver.stop()
+        if nextitem is None or not nextitem.path.resolve().is_relative_to(_WEB_TESTS):
+            _SHARED.close()
 
 
 @pytest.fixture(scope="session")
-def browser(playwright_driver: Playwright, chromium_path: str) -> Iterator[Browser]:
-    instance = playwright_driver.chromium.launch(
-        executable_path=chromium_path, headless=True, args=CHROMIUM_ARGS
-    )
+def _shared_browser() -> Iterator[_SharedBrowser]:
     try:
-        yield instance
+        yield _SHARED
     finally:
-        instance.close()
+        _SHARED.close()  # in case the run stopped early
 
 
 @pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
+def browser(_shared_browser: _SharedBrowser, chromium_path: str) -> Browser:
+    return _shared_browser.get(chromium_path)
+
+
+@pytest.fixture
+def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
+    if inspect.iscoroutinefunction(getattr(request, "function", None)):
+        pytest.fail("browser tests must be plain (sync) functions: see tests/web/conftest.py")
     context = browser.new_context()
     try:
         yield context.new_page()

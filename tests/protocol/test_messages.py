@@ -1,0 +1,462 @@
+"""Client messages checked at the boundary, server frames, and the stable error codes."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+
+from backline.protocol import errors
+from backline.protocol.codec import decode, encode
+from backline.protocol.errors import BacklineError, CloseCode, ErrorCode, error_for_code
+from backline.protocol.limits import DEFAULT_LIMITS, Limits
+from backline.protocol.messages import (
+    MAX_RTT_US,
+    MAX_TOKEN_LEN,
+    Batch,
+    Bye,
+    Chat,
+    ClientType,
+    Hello,
+    OpMessage,
+    Ping,
+    Presence,
+    Redo,
+    Role,
+    ServerType,
+    Undo,
+    error_frame,
+    ops_frame,
+    parse_client,
+    reject_frame,
+)
+
+BAD = ErrorCode.BAD_FIELD
+RANGE = ErrorCode.OUT_OF_RANGE
+LARGE = ErrorCode.TOO_LARGE
+
+OP = {"op": "delete", "id": "n1"}
+
+# The first sample of each type holds exactly its required keys.
+VALID: dict[ClientType, list[tuple[dict[str, Any], Any]]] = {
+    ClientType.HELLO: [
+        (
+            {"type": "hello", "session": "jam", "token": "t", "name": "Ann"},
+            Hello("jam", "t", "Ann", None, None, None),
+        ),
+        (
+            {
+                "type": "hello",
+                "session": "s" * 64,
+                "token": "t" * MAX_TOKEN_LEN,
+                "name": "n" * 64,
+                "color": "#A0b1C2",
+                "client": "c:1",
+                "version": 0,
+            },
+            Hello("s" * 64, "t" * MAX_TOKEN_LEN, "n" * 64, "#A0b1C2", "c:1", 0),
+        ),
+        (
+            {
+                "type": "hello",
+                "session": "jam",
+                "token": "t",
+                "name": "Ann",
+                "color": None,
+                "client": None,
+                "version": None,
+            },
+            Hello("jam", "t", "Ann", None, None, None),
+        ),
+    ],
+    ClientType.OP: [
+        ({"type": "op", "seq": 1, "ops": [OP]}, OpMessage(1, [OP])),
+        ({"type": "op", "seq": 2**53 - 1, "ops": [OP] * 1000}, OpMessage(2**53 - 1, [OP] * 1000)),
+        # op contents are the op engine's business, not the message parser's
+        ({"type": "op", "seq": 5, "ops": ["junk"]}, OpMessage(5, ["junk"])),
+    ],
+    ClientType.UNDO: [
+        ({"type": "undo", "seq": 1}, Undo(1)),
+        ({"type": "undo", "seq": 2**53 - 1}, Undo(2**53 - 1)),
+    ],
+    ClientType.REDO: [({"type": "redo", "seq": 7}, Redo(7))],
+    ClientType.PRESENCE: [
+        ({"type": "presence", "state": {}}, Presence({})),
+        (
+            {
+                "type": "presence",
+                "state": {
+                    "name": "Ann",
+                    "color": "#ff8800",
+                    "cursor": {"view": "grid", "x": 3, "y": 1.5, "on": True},
+                    "selection": ["t1", "p:2"],
+                    "listening": True,
+                    "playing": False,
+                },
+            },
+            Presence(
+                {
+                    "name": "Ann",
+                    "color": "#ff8800",
+                    "cursor": {"view": "grid", "x": 3, "y": 1.5, "on": True},
+                    "selection": ["t1", "p:2"],
+                    "listening": True,
+                    "playing": False,
+                }
+            ),
+        ),
+        ({"type": "presence", "state": {"cursor": None}}, Presence({"cursor": None})),
+        (
+            {"type": "presence", "state": {"selection": ["t"] * 256}},
+            Presence({"selection": ["t"] * 256}),
+        ),
+    ],
+    ClientType.CHAT: [
+        ({"type": "chat", "text": "hi"}, Chat("hi")),
+        ({"type": "chat", "text": "x" * 1000}, Chat("x" * 1000)),
+    ],
+    ClientType.PING: [
+        ({"type": "ping", "t0": 12}, Ping(12.0)),
+        ({"type": "ping", "t0": 1.5, "rtt": 2000}, Ping(1.5, 2000.0)),
+        ({"type": "ping", "t0": -1.0, "rtt": 0}, Ping(-1.0, 0.0)),
+        ({"type": "ping", "t0": 0, "rtt": MAX_RTT_US}, Ping(0.0, float(MAX_RTT_US))),
+        ({"type": "ping", "t0": 0, "rtt": None}, Ping(0.0, None)),
+    ],
+    ClientType.BYE: [({"type": "bye"}, Bye())],
+}
+
+
+def test_samples_cover_every_client_type() -> None:
+    assert set(VALID) == set(ClientType)
+    assert {t.value for t in ClientType} == {
+        "hello",
+        "op",
+        "undo",
+        "redo",
+        "presence",
+        "chat",
+        "ping",
+        "bye",
+    }
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        pytest.param(m, e, id=f"{t.value}-{i}")
+        for t, samples in VALID.items()
+        for i, (m, e) in enumerate(samples)
+    ],
+)
+def test_valid_messages_parse(message: dict[str, Any], expected: Any) -> None:
+    """A valid frame decodes and parses into its typed, normalised form."""
+    parsed = parse_client(decode(encode(message)))
+    assert parsed == expected
+    assert type(parsed) is type(expected)
+    if isinstance(parsed, Ping):
+        assert type(parsed.t0) is float
+
+
+def refused(message: dict[str, Any], code: ErrorCode, limits: Limits = DEFAULT_LIMITS) -> None:
+    with pytest.raises(BacklineError) as info:
+        parse_client(message, limits)
+    assert info.value.code is code, info.value.message
+
+
+@pytest.mark.parametrize(
+    ("message", "key"),
+    [
+        pytest.param(VALID[t][0][0], key, id=f"{t.value}-{key}")
+        for t in ClientType
+        for key in VALID[t][0][0]
+        if key != "type"
+    ],
+)
+def test_missing_field_is_bad_field(message: dict[str, Any], key: str) -> None:
+    refused({k: v for k, v in message.items() if k != key}, BAD)
+
+
+@pytest.mark.parametrize("kind", list(ClientType))
+@pytest.mark.parametrize("extra", ["extra", "Type", "seq2"])
+def test_unknown_key_is_bad_field(kind: ClientType, extra: str) -> None:
+    """A typo never silently does nothing."""
+    refused({**VALID[kind][0][0], extra: 1}, BAD)
+
+
+@pytest.mark.parametrize("kind", ["nope", "HELLO", "", "welcome", "ops", "pong", "x" * 5000])
+def test_unknown_type(kind: str) -> None:
+    with pytest.raises(BacklineError) as info:
+        parse_client({"type": kind})
+    assert info.value.code is ErrorCode.UNKNOWN_TYPE
+    assert len(info.value.message) < 100  # the echoed type is truncated
+
+
+HELLO = VALID[ClientType.HELLO][0][0]
+
+
+def _presence(**state: Any) -> dict[str, Any]:
+    return {"type": "presence", "state": state}
+
+
+BAD_FIELDS: list[tuple[str, dict[str, Any], ErrorCode]] = [
+    # hello
+    ("session-int", {**HELLO, "session": 5}, BAD),
+    ("session-empty", {**HELLO, "session": ""}, RANGE),
+    ("session-long", {**HELLO, "session": "s" * 65}, RANGE),
+    ("session-chars", {**HELLO, "session": "my jam"}, BAD),
+    ("session-newline", {**HELLO, "session": "jam\n"}, BAD),
+    ("token-int", {**HELLO, "token": 5}, BAD),
+    ("token-bytes", {**HELLO, "token": b"t"}, BAD),
+    ("token-empty", {**HELLO, "token": ""}, RANGE),
+    ("token-long", {**HELLO, "token": "t" * (MAX_TOKEN_LEN + 1)}, LARGE),
+    ("name-none", {**HELLO, "name": None}, BAD),
+    ("name-empty", {**HELLO, "name": ""}, RANGE),
+    ("name-long", {**HELLO, "name": "n" * 65}, LARGE),
+    ("color-word", {**HELLO, "color": "red"}, BAD),
+    ("color-int", {**HELLO, "color": 0xFF8800}, BAD),
+    ("color-short", {**HELLO, "color": "#ff880"}, BAD),
+    ("color-newline", {**HELLO, "color": "#ff8800\n"}, BAD),
+    ("client-empty", {**HELLO, "client": ""}, RANGE),
+    ("client-chars", {**HELLO, "client": "a b"}, BAD),
+    ("client-int", {**HELLO, "client": 3}, BAD),
+    ("version-negative", {**HELLO, "version": -1}, RANGE),
+    ("version-str", {**HELLO, "version": "1"}, BAD),
+    ("version-bool", {**HELLO, "version": True}, BAD),
+    ("version-float", {**HELLO, "version": 1.0}, BAD),
+    # op
+    ("op-seq-zero", {"type": "op", "seq": 0, "ops": [OP]}, RANGE),
+    ("op-seq-negative", {"type": "op", "seq": -1, "ops": [OP]}, RANGE),
+    ("op-seq-huge", {"type": "op", "seq": 2**53, "ops": [OP]}, RANGE),
+    ("op-seq-float", {"type": "op", "seq": 1.0, "ops": [OP]}, BAD),
+    ("op-seq-bool", {"type": "op", "seq": True, "ops": [OP]}, BAD),
+    ("op-seq-str", {"type": "op", "seq": "1", "ops": [OP]}, BAD),
+    ("op-ops-map", {"type": "op", "seq": 1, "ops": OP}, BAD),
+    ("op-ops-none", {"type": "op", "seq": 1, "ops": None}, BAD),
+    ("op-ops-empty", {"type": "op", "seq": 1, "ops": []}, BAD),
+    ("op-ops-too-many", {"type": "op", "seq": 1, "ops": [OP] * 1001}, LARGE),
+    # undo / redo
+    ("undo-seq-zero", {"type": "undo", "seq": 0}, RANGE),
+    ("undo-seq-float", {"type": "undo", "seq": 2.0}, BAD),
+    ("redo-seq-huge", {"type": "redo", "seq": 2**53}, RANGE),
+    ("redo-seq-none", {"type": "redo", "seq": None}, BAD),
+    # presence
+    ("presence-list", {"type": "presence", "state": []}, BAD),
+    ("presence-none", {"type": "presence", "state": None}, BAD),
+    ("presence-unknown-key", _presence(mood="happy"), BAD),
+    ("presence-name-int", _presence(name=5), BAD),
+    ("presence-name-empty", _presence(name=""), RANGE),
+    ("presence-name-long", _presence(name="n" * 65), LARGE),
+    ("presence-color", _presence(color="#12345g"), BAD),
+    ("presence-listening-int", _presence(listening=1), BAD),
+    ("presence-playing-str", _presence(playing="yes"), BAD),
+    ("presence-selection-str", _presence(selection="t1"), BAD),
+    ("presence-selection-bad-id", _presence(selection=["a b"]), BAD),
+    ("presence-selection-empty-id", _presence(selection=[""]), RANGE),
+    ("presence-selection-too-many", _presence(selection=["t"] * 257), LARGE),
+    ("presence-cursor-list", _presence(cursor=[1, 2]), BAD),
+    ("presence-cursor-nested", _presence(cursor={"x": [1]}), BAD),
+    ("presence-cursor-null-value", _presence(cursor={"x": None}), BAD),
+    ("presence-cursor-too-many", _presence(cursor={str(i): i for i in range(9)}), LARGE),
+    ("presence-cursor-long-str", _presence(cursor={"view": "v" * 65}), LARGE),
+    # chat
+    ("chat-empty", {"type": "chat", "text": ""}, RANGE),
+    ("chat-long", {"type": "chat", "text": "x" * 1001}, LARGE),
+    ("chat-int", {"type": "chat", "text": 5}, BAD),
+    # ping
+    ("ping-str", {"type": "ping", "t0": "1"}, BAD),
+    ("ping-none", {"type": "ping", "t0": None}, BAD),
+    ("ping-bool", {"type": "ping", "t0": True}, BAD),
+    ("ping-nan", {"type": "ping", "t0": math.nan}, BAD),
+    ("ping-rtt-str", {"type": "ping", "t0": 1, "rtt": "5"}, BAD),
+    ("ping-rtt-bool", {"type": "ping", "t0": 1, "rtt": True}, BAD),
+    ("ping-rtt-negative", {"type": "ping", "t0": 1, "rtt": -1}, RANGE),
+    ("ping-rtt-huge", {"type": "ping", "t0": 1, "rtt": MAX_RTT_US + 1}, RANGE),
+    ("ping-rtt-nan", {"type": "ping", "t0": 1, "rtt": math.nan}, RANGE),
+]
+
+
+@pytest.mark.parametrize(
+    ("message", "code"), [pytest.param(m, c, id=name) for name, m, c in BAD_FIELDS]
+)
+def test_bad_fields_have_stable_codes(message: dict[str, Any], code: ErrorCode) -> None:
+    """Wrong type: bad_field; right type out of range: out_of_range; over a limit: too_large."""
+    refused(message, code)
+
+
+def test_every_client_type_has_refusal_cases() -> None:
+    covered = {m["type"] for _, m, _ in BAD_FIELDS}
+    assert covered | {"bye"} == {t.value for t in ClientType}
+
+
+@pytest.mark.parametrize(
+    ("limits", "ok", "bad"),
+    [
+        pytest.param(
+            Limits(max_ops_per_batch=2),
+            {"type": "op", "seq": 1, "ops": [OP] * 2},
+            {"type": "op", "seq": 1, "ops": [OP] * 3},
+            id="max_ops_per_batch",
+        ),
+        pytest.param(
+            Limits(max_chat_len=5),
+            {"type": "chat", "text": "x" * 5},
+            {"type": "chat", "text": "x" * 6},
+            id="max_chat_len",
+        ),
+        pytest.param(
+            Limits(max_name_len=3), {**HELLO, "name": "abc"}, {**HELLO, "name": "abcd"}, id="name"
+        ),
+        pytest.param(
+            Limits(max_name_len=3), _presence(name="abc"), _presence(name="abcd"), id="presence"
+        ),
+        pytest.param(
+            Limits(max_presence_bytes=64),
+            _presence(cursor={"a": "x" * 40}),
+            _presence(cursor={"a": "x" * 40, "b": "y" * 20}),
+            id="max_presence_bytes",
+        ),
+    ],
+)
+def test_configured_limits_are_too_large(limits: Limits, ok: dict[str, Any], bad: Any) -> None:
+    parse_client(ok, limits)
+    refused(bad, LARGE, limits)
+
+
+@pytest.mark.parametrize(
+    ("limits", "ok", "bad"),
+    [
+        (Limits(max_id_len=3), {**HELLO, "session": "abc"}, {**HELLO, "session": "abcd"}),
+        (Limits(max_id_len=3), {**HELLO, "client": "abc"}, {**HELLO, "client": "abcd"}),
+        (Limits(max_id_len=3), _presence(selection=["abc"]), _presence(selection=["abcd"])),
+    ],
+)
+def test_configured_id_length(limits: Limits, ok: dict[str, Any], bad: dict[str, Any]) -> None:
+    parse_client(ok, limits)
+    refused(bad, RANGE, limits)
+
+
+def test_default_presence_byte_limit() -> None:
+    """Each key is within its own limit, but together they exceed max_presence_bytes."""
+    state = {"name": "n" * 64, "selection": [f"{i:032x}" for i in range(64)]}
+    assert len(encode(state)) > DEFAULT_LIMITS.max_presence_bytes
+    refused(_presence(**state), LARGE)
+
+
+# -- server frames -------------------------------------------------------------------
+
+
+def test_error_frame_shape() -> None:
+    frame = error_frame(ErrorCode.NOT_JOINED, "say hello first")
+    assert frame == {"type": "error", "code": "not_joined", "message": "say hello first"}
+    assert decode(encode(frame)) == frame
+
+
+def test_reject_frame_shape() -> None:
+    frame = reject_frame(42, ErrorCode.CONFLICT, "gone")
+    assert frame == {"type": "reject", "seq": 42, "code": "conflict", "message": "gone"}
+    assert decode(encode(frame)) == frame
+
+
+def test_ops_frame_shape() -> None:
+    batches = [Batch(1, "c1", 3, [OP]).to_wire(), Batch(2, "c2", 1, [OP, OP]).to_wire()]
+    frame = ops_frame(batches)
+    assert frame == {"type": "ops", "batches": batches}
+    assert batches[0] == {"v": 1, "by": "c1", "seq": 3, "ops": [OP]}
+    assert decode(encode(frame)) == frame
+
+
+def test_frame_types_are_server_types() -> None:
+    for frame in (error_frame("x", "y"), reject_frame(1, "x", "y"), ops_frame([])):
+        assert ServerType(frame["type"])
+    assert {t.value for t in ServerType} == {
+        "welcome",
+        "ops",
+        "reject",
+        "presence",
+        "chat",
+        "pong",
+        "error",
+    }
+
+
+def test_batch_wire_roundtrip() -> None:
+    batch = Batch(9, "c:1", 4, [OP, {"op": "move", "id": "t", "index": 0}])
+    assert Batch.from_wire(decode(encode({"type": "x", **batch.to_wire()}))) == batch
+
+
+def test_roles() -> None:
+    assert [r.value for r in Role] == ["owner", "editor", "viewer"]
+    assert Role.OWNER.can_edit and Role.EDITOR.can_edit
+    assert not Role.VIEWER.can_edit
+
+
+# -- error codes -----------------------------------------------------------------------
+
+
+def test_error_codes_never_change() -> None:
+    """Clients match on these strings; a rename is a breaking protocol change."""
+    assert {c.name: c.value for c in ErrorCode} == {
+        "BAD_FRAME": "bad_frame",
+        "UNKNOWN_TYPE": "unknown_type",
+        "BAD_FIELD": "bad_field",
+        "OUT_OF_RANGE": "out_of_range",
+        "NOT_FOUND": "not_found",
+        "CONFLICT": "conflict",
+        "TOO_LARGE": "too_large",
+        "LIMIT_EXCEEDED": "limit_exceeded",
+        "FORBIDDEN": "forbidden",
+        "NOT_JOINED": "not_joined",
+        "ALREADY_JOINED": "already_joined",
+        "NOTHING_TO_UNDO": "nothing_to_undo",
+        "DUPLICATE": "duplicate",
+        "UNAUTHORIZED": "unauthorized",
+        "UNAVAILABLE": "unavailable",
+        "INTERNAL": "internal",
+    }
+
+
+def test_close_codes_never_change() -> None:
+    assert {c.name: int(c) for c in CloseCode} == {
+        "SERVER_SHUTDOWN": 4000,
+        "HELLO_TIMEOUT": 4001,
+        "PROTOCOL_VIOLATION": 4002,
+        "SLOW_CONSUMER": 4008,
+        "REPLACED": 4009,
+        "BAD_TOKEN": 4401,
+        "TOKEN_EXPIRED": 4402,
+        "WRONG_SESSION": 4403,
+    }
+    assert all(4000 <= c <= 4999 for c in CloseCode)
+
+
+def _error_classes() -> list[type[BacklineError]]:
+    return [
+        cls
+        for name in errors.__all__
+        if isinstance(cls := getattr(errors, name), type)
+        and issubclass(cls, BacklineError)
+        and cls is not BacklineError
+    ]
+
+
+def test_every_code_has_an_exception_class() -> None:
+    codes = {cls.code for cls in _error_classes()}
+    assert codes == set(ErrorCode)
+
+
+@pytest.mark.parametrize("code", list(ErrorCode))
+def test_error_for_code_rebuilds_the_typed_exception(code: ErrorCode) -> None:
+    """What the SDK raises for a received code carries the same code and message."""
+    exc = error_for_code(code.value, "why")
+    assert exc.code is code
+    assert exc.message == "why"
+    assert isinstance(exc, BacklineError)
+    assert repr(exc) == f"{type(exc).__name__}('why')"
+
+
+@pytest.mark.parametrize("code", ["", "nope", "BAD_FIELD", "4401"])
+def test_unknown_codes_become_internal(code: str) -> None:
+    exc = error_for_code(code, "m")
+    assert type(exc) is errors.Internal
+    assert exc.code is ErrorCode.INTERNAL
