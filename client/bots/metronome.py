@@ -45,4 +45,3 @@ class MetronomeBot(Bot):
             del self.ticks[:-64], self.late_us[:-64]
             accent = " ●" if tick.position.beat == 1 and tick.position.fraction == 0 else ""
             self.out(f"{tick}{accent}")
-

@@ -31,7 +31,7 @@ def snapshot(doc: Document) -> tuple[dict[str, Any], bytes]:
 
 
 def apply_and_undo(doc: Document, op: Any) -> Op:
-    """Apply `op`, check its inverse restores `doc` exactly and that redo gets back; return it."""
+    """Apply `op`; check its inverse restores `doc` exactly and redo gets back. Leaves `op` applied."""
     before = snapshot(doc)
     inverse = apply(doc, op)
     after = snapshot(doc)
