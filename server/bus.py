@@ -1,0 +1,106 @@
+"""The bus: presence and chat between the server processes of one session.
+
+Edits go through the store's log, in order and durably; presence and chat do
+not need either, so they travel on a lighter bus. Each message is tagged with
+the publishing process (``node``), and a process drops its own echoes. The
+bus also keeps the short chat history that late joiners see.
+
+`MemoryNetwork` connects the buses of processes living in one Python process
+(the embedded default has exactly one), and lets tests run several nodes
+without Redis; `backline.server.redis_bus.RedisBus` is the same over Redis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from backline.protocol.codec import decode_record, encode
+from backline.protocol.errors import Unavailable
+
+__all__ = ["Bus", "BusUnavailable", "Handler", "MemoryBus", "MemoryNetwork"]
+
+Handler = Callable[[dict[str, Any]], None]
+"""Called with each message another node published (its ``"o"`` is the origin node)."""
+
+
+class BusUnavailable(Unavailable):
+    """The bus could not deliver or read; local members are unaffected."""
+
+
+class Bus(Protocol):
+    node: str
+
+    async def publish(self, session: str, message: dict[str, Any]) -> None:
+        """Send to every other node subscribed to `session` (best effort, at most once)."""
+        ...
+
+    async def subscribe(self, session: str, handler: Handler) -> None:
+        """Deliver `session`'s messages from other nodes to `handler` until unsubscribed."""
+        ...
+
+    async def unsubscribe(self, session: str) -> None: ...
+
+    async def add_chat(self, session: str, entry: dict[str, Any], keep: int) -> None:
+        """Append to the session's chat history, keeping the last `keep` entries."""
+        ...
+
+    async def chat_history(self, session: str, count: int) -> list[dict[str, Any]]:
+        """The last `count` chat entries, oldest first."""
+        ...
+
+    async def healthy(self) -> bool: ...
+    async def close(self) -> None: ...
+
+
+class MemoryNetwork:
+    """The shared medium of in-process buses."""
+
+    def __init__(self) -> None:
+        self.subscribers: dict[str, dict[str, Handler]] = {}  # session -> node -> handler
+        self.chat: dict[str, deque[dict[str, Any]]] = {}
+
+    def bus(self, node: str) -> MemoryBus:
+        return MemoryBus(node, self)
+
+
+class MemoryBus:
+    def __init__(self, node: str, network: MemoryNetwork | None = None) -> None:
+        self.node = node
+        self.network = network or MemoryNetwork()
+
+    async def publish(self, session: str, message: dict[str, Any]) -> None:
+        # the same encoding as on Redis, so a message that cannot travel fails here too
+        payload = encode({**message, "o": self.node})
+        loop = asyncio.get_running_loop()
+        for node, handler in list(self.network.subscribers.get(session, {}).items()):
+            if node != self.node:
+                loop.call_soon(handler, decode_record(payload))
+
+    async def subscribe(self, session: str, handler: Handler) -> None:
+        self.network.subscribers.setdefault(session, {})[self.node] = handler
+
+    async def unsubscribe(self, session: str) -> None:
+        nodes = self.network.subscribers.get(session, {})
+        nodes.pop(self.node, None)
+        if not nodes:
+            self.network.subscribers.pop(session, None)
+
+    async def add_chat(self, session: str, entry: dict[str, Any], keep: int) -> None:
+        history = self.network.chat.setdefault(session, deque())
+        history.append(dict(entry))
+        while len(history) > keep:
+            history.popleft()
+
+    async def chat_history(self, session: str, count: int) -> list[dict[str, Any]]:
+        history = self.network.chat.get(session, deque())
+        return [dict(e) for e in list(history)[-count:]] if count > 0 else []
+
+    async def healthy(self) -> bool:
+        return True
+
+    async def close(self) -> None:
+        for session in list(self.network.subscribers):
+            await self.unsubscribe(session)
