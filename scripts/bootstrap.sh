@@ -35,4 +35,18 @@ if [ "$extras" = "test" ] && ! command -v chromium >/dev/null 2>&1; then
     exit 1
   fi
 fi
+# The Redis tests (tests/server/test_redis_*.py, the Redis params of the store and
+# bus suites) start their own redis-server processes on free loopback ports; the
+# Debian package's own service is not used.
+if [ "$extras" = "test" ] && ! command -v redis-server >/dev/null 2>&1; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "bootstrap: installing redis-server for the Redis tests (apt-get install -y redis-server)" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server
+  else
+    echo "bootstrap: redis-server not found; the Redis tests need it: run as root" \
+      "'apt-get update && apt-get install -y redis-server'" >&2
+    exit 1
+  fi
+fi
 export PATH="$VENV/bin:$PATH"

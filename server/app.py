@@ -27,10 +27,11 @@ from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
 from backline.protocol.codec import SUBPROTOCOL
-from backline.protocol.errors import CloseCode
+from backline.protocol.errors import CloseCode, Unavailable
 from backline.protocol.messages import Role
 from backline.protocol.tokens import mint
 
+from .bus import Bus, MemoryBus
 from .config import Settings
 from .connection import handle_connection
 from .hub import Hub
@@ -84,15 +85,53 @@ def load_secret(settings: Settings) -> bytes:
     return value.encode()
 
 
-def open_store(settings: Settings) -> Store:
+def open_store(settings: Settings, node: str) -> tuple[Store, Bus]:
+    """The store and bus `settings` ask for: Redis when a URL is given, else embedded."""
+    if settings.redis_url:
+        from .redis_bus import RedisBus
+        from .redis_store import RedisStore
+
+        return RedisStore(settings.redis_url, node=node), RedisBus(settings.redis_url, node=node)
+    bus = MemoryBus(node)
     if settings.store == "memory":
-        return MemoryStore(retain=settings.catch_up)
+        return MemoryStore(), bus
     from .sqlite_store import SQLiteStore
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return SQLiteStore(
-        Path(settings.data_dir), retain=settings.catch_up, synchronous=settings.sqlite_synchronous
-    )
+    return SQLiteStore(Path(settings.data_dir), synchronous=settings.sqlite_synchronous), bus
+
+
+def _redacted(url: str) -> str:
+    """The URL without its password, for logs."""
+    if "@" not in url:
+        return url
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
+
+
+async def log_redis_persistence(store: Store) -> None:
+    """Say how durable Redis is; acknowledged edits survive a Redis restart only with AOF."""
+    persistence = getattr(store, "persistence", None)
+    if persistence is None:
+        return
+    try:
+        found: dict[str, str] = await persistence()
+    except Unavailable as exc:
+        log.warning("redis: cannot read persistence settings: %s", exc)
+        return
+    log.info("redis persistence: %s", ", ".join(f"{k}={v}" for k, v in sorted(found.items())))
+    if found.get("appendonly") != "yes":
+        log.warning(
+            "redis: AOF is off (appendonly=%s): acknowledged edits can be lost if Redis "
+            "restarts; set appendonly yes and appendfsync always (or everysec)",
+            found.get("appendonly", "unknown"),
+        )
+    elif found.get("appendfsync") not in ("always", None):
+        log.warning(
+            "redis: appendfsync=%s: up to a second of acknowledged edits can be lost on a "
+            "power failure; appendfsync always closes that window",
+            found.get("appendfsync"),
+        )
 
 
 _INDEX = """<!doctype html>
@@ -124,18 +163,23 @@ def _response(status: http.HTTPStatus, body: bytes, content_type: str) -> Respon
 async def serve(settings: Settings) -> AsyncIterator[Running]:
     """Run a server until the context exits; shutdown drains every session first."""
     secret = load_secret(settings)
-    store = open_store(settings)
-    hub = Hub(store, settings)
+    node = settings.node_id or secrets.token_hex(4)
+    store, bus = open_store(settings, node)
+    await log_redis_persistence(store)
+    hub = Hub(store, bus, settings)
 
     async def routes(connection: ServerConnection, request: Request) -> Response | None:
         path = request.path.split("?", 1)[0]
         if request.headers.get("Upgrade", "").lower() == "websocket":
             return None
         if path == "/healthz":
-            store_ok = await store.healthy()
+            store_ok = hub.store_ok and await store.healthy()
+            bus_ok = await bus.healthy()
             body = {
-                "status": "ok" if store_ok and not hub.closing else "degraded",
+                "status": "ok" if store_ok and bus_ok and not hub.closing else "degraded",
                 "store": store_ok,
+                "bus": bus_ok,
+                "node": node,
             }
             body.update(hub.health())
             status = (
@@ -176,6 +220,7 @@ async def serve(settings: Settings) -> AsyncIterator[Running]:
         for connection in list(ws_server.connections):
             await connection.close(int(CloseCode.SERVER_SHUTDOWN), "server shutting down")
         await ws_server.wait_closed()
+        await bus.close()
         await store.close()
         log.info("stopped")
 
@@ -190,7 +235,10 @@ async def run(settings: Settings) -> None:
         link = f"{running.http_url}/#session={settings.default_session}"
         token = running.token(settings.default_session, Role.OWNER)
         print(f"Backline listening on {running.http_url} (websocket {running.ws_url})", flush=True)
-        print(f"Store: {settings.store} in {settings.data_dir.resolve()}", flush=True)
+        if settings.redis_url:
+            print(f"Store: redis at {_redacted(settings.redis_url)}", flush=True)
+        else:
+            print(f"Store: {settings.store} in {settings.data_dir.resolve()}", flush=True)
         print(f"Owner link: {link}&token={token}", flush=True)
         sys.stdout.flush()
         await stop.wait()

@@ -18,7 +18,9 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8765  # 0 picks a free port (printed at start)
     data_dir: Path = Path("data")
-    store: str = "sqlite"  # sqlite | memory
+    store: str = "sqlite"  # sqlite | memory (ignored when redis_url is set)
+    redis_url: str | None = None  # redis://host:port/db: store and bus on Redis
+    node_id: str | None = None  # this process's name among several; random if unset
     secret: str | None = None  # HMAC secret; None: read or create <data_dir>/secret
     public_url: str | None = None  # base URL printed in join links
     default_session: str = "jam"  # session of the owner link printed at start
@@ -89,6 +91,15 @@ def add_serve_arguments(parser: argparse.ArgumentParser, env: Mapping[str, str])
         default=opt("store", d.store),
         help="op store",
     )
+    parser.add_argument(
+        "--redis",
+        dest="redis_url",
+        default=env.get(_ENV + "REDIS_URL"),
+        help="redis://HOST:PORT/DB: keep sessions in Redis so several processes serve them",
+    )
+    parser.add_argument(
+        "--node-id", default=opt("node-id", None), help="this process's name (default: random)"
+    )
     parser.add_argument("--secret", default=opt("secret", None), help="token HMAC secret")
     parser.add_argument("--public-url", default=opt("public-url", None), help="URL in join links")
     parser.add_argument(
@@ -145,6 +156,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         port=int(args.port),
         data_dir=Path(args.data_dir),
         store=args.store,
+        redis_url=args.redis_url or None,
+        node_id=args.node_id,
         secret=args.secret,
         public_url=args.public_url,
         default_session=args.default_session,

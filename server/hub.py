@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import Counter
 from typing import Any
 
 from backline.protocol.codec import decode_record
-from backline.protocol.messages import Batch
+from backline.protocol.errors import BacklineError
 
 from . import fanout
+from .bus import Bus, BusUnavailable
 from .config import Settings
 from .sequencer import Sequencer
 from .session import Session
@@ -42,15 +44,20 @@ class Metrics:
 
 
 class Hub:
-    def __init__(self, store: Store, settings: Settings) -> None:
+    """Loads sessions on first use, follows their logs, unloads them when idle."""
+
+    def __init__(self, store: Store, bus: Bus, settings: Settings) -> None:
         self.store = store
+        self.bus = bus
         self.settings = settings
         self.sessions: dict[str, Session] = {}
         self.connections = 0
         self.metrics = Metrics()
+        self.store_ok = True  # False while the follower cannot read the log
         self._loading: dict[str, asyncio.Future[Session]] = {}
         self._unload_timers: dict[str, asyncio.TimerHandle] = {}
         self.closing = False
+        self._follower = asyncio.get_running_loop().create_task(self._follow(), name="follower")
 
     async def session(self, name: str) -> Session:
         """The live session `name`, loaded from the store (or created) on first use."""
@@ -74,6 +81,7 @@ class Hub:
         finally:
             del self._loading[name]
         self.sessions[name] = session
+        self.store.wake_tail()  # follow the new session's log from now on
         future.set_result(session)
         return session
 
@@ -81,32 +89,89 @@ class Hub:
         limits = self.settings.limits
         sequencer = Sequencer(limits, self.settings.catch_up)
         loaded = await self.store.load(name)
+        position = None
         if loaded is not None:
-            snapshot = None if loaded.snapshot is None else decode_record(loaded.snapshot)
-            sequencer.restore(snapshot, loaded.snapshot_version)
-            for stored in loaded.batches:
-                sequencer.replay(Batch.from_wire(decode_record(stored.data)))
+            if loaded.snapshot is not None:
+                sequencer.restore(decode_record(loaded.snapshot))
+            position = loaded.after
+            rejected = 0
+            for entry in loaded.entries:
+                try:
+                    sequencer.apply_entry(decode_record(entry.data))
+                except BacklineError:
+                    rejected += 1
+                position = entry.id
             log.info(
-                "session %s: loaded v%d (snapshot v%d + %d batches)",
+                "session %s: loaded v%d (%s + %d entries, %d of them rejected)",
                 name,
                 sequencer.version,
-                loaded.snapshot_version,
-                len(loaded.batches),
+                "no snapshot" if loaded.snapshot is None else f"snapshot after {loaded.after}",
+                len(loaded.entries),
+                rejected,
             )
         else:
             log.info("session %s: created", name)
-        return Session(
+        chat: list[dict[str, Any]] = []
+        try:
+            chat = await self.bus.chat_history(name, limits.chat_history)
+        except BusUnavailable as exc:
+            log.warning("session %s: chat history unavailable: %s", name, exc)
+        session = Session(
             name,
             self.store,
+            self.bus,
             sequencer,
+            position,
             send_buffer=self.settings.send_buffer_bytes,
             snapshot_every=self.settings.snapshot_every,
             presence_interval=self.settings.presence_interval,
+            chat=chat,
             chat_history=limits.chat_history,
             min_lead_us=int(self.settings.lead_ms * 1000),
             on_idle=self._idle,
             metrics=self.metrics,
         )
+        try:
+            await self.bus.subscribe(name, session.on_bus)
+        except BusUnavailable as exc:
+            log.warning("session %s: bus unavailable, presence stays local: %s", name, exc)
+        session.resync = self._resync
+        return session
+
+    async def _follow(self) -> None:
+        """Feed every loaded session the entries appended to its log, in order."""
+        backoff = 0.05
+        while True:
+            positions = {name: s.position_delivered for name, s in self.sessions.items()}
+            try:
+                news = await self.store.tail(positions, timeout=1.0)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # StoreUnavailable, or a bug: keep following
+                if self.store_ok:
+                    log.warning("store unreachable, edits are refused until it is back: %s", exc)
+                self.store_ok = False
+                await asyncio.sleep(backoff)  # backoff before retrying, not synchronisation
+                backoff = min(backoff * 2, 2.0)
+                continue
+            if not self.store_ok:
+                log.warning("store reachable again")
+            self.store_ok, backoff = True, 0.05
+            for name, entries in news.items():
+                session = self.sessions.get(name)
+                if session is None or session.position_delivered != positions.get(name):
+                    continue  # unloaded or reloaded meanwhile
+                session.deliver(entries)
+                if entries:
+                    session.position_delivered = entries[-1].id
+
+    def _resync(self, session: Session) -> None:
+        """A session fell behind a trim: drop it; the next join loads it afresh."""
+        if self.sessions.get(session.name) is session:
+            del self.sessions[session.name]
+            task = asyncio.get_running_loop().create_task(session.close(timeout=0))
+            _tasks.add(task)
+            task.add_done_callback(_tasks.discard)
 
     def _idle(self, session: Session) -> None:
         if self.closing or session.name in self._unload_timers:
@@ -135,6 +200,9 @@ class Hub:
         await asyncio.gather(*(s.close() for s in self.sessions.values()))
         if _tasks:
             await asyncio.gather(*_tasks)
+        self._follower.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._follower
 
     def health(self) -> dict[str, Any]:
         return {

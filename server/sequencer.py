@@ -1,8 +1,13 @@
-"""The authority of one session: orders edits, versions them, keeps undo history.
+"""The authority of one session: decides each logged edit, versions it, keeps undo history.
 
-Pure and synchronous (no I/O): the async session driver feeds it submissions,
-stores what it accepted, and calls `rollback` if the store refused them, so
-the in-memory document never runs ahead of what is durable.
+Pure and synchronous (no I/O). The session feeds it the entries of the store's
+log in log order, after they are durable; so the in-memory document never runs
+ahead of what is stored, and nothing ever needs rolling back.
+
+A log entry is a map: ``k`` (``op``, ``undo`` or ``redo``), ``by`` (client),
+``seq``, ``ops`` (for ``op``), ``now`` (the proposing server's clock, µs) and
+``lead`` (µs) — everything a decision depends on, so replaying it anywhere
+decides the same.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from backline.protocol.errors import BacklineError, Conflict, Duplicate, Nothing
 from backline.protocol.limits import DEFAULT_LIMITS, Limits
 from backline.protocol.messages import Batch
 from backline.protocol.model import Document
-from backline.protocol.ops import Op, apply, apply_all
+from backline.protocol.ops import Op, apply_all
 from backline.protocol.timeline import DEFAULT_LEAD_US
 from backline.protocol.transport import resolve, without_transport
 
@@ -43,7 +48,13 @@ def _ops_of(op: Op) -> list[Any]:
 
 
 class Sequencer:
-    """Session state plus everything needed to order, undo and roll back edits."""
+    """Session state and everything that decides an edit's fate, deterministically.
+
+    Every server process holding a session runs one of these over the same log
+    of entries in the same order; since nothing here reads a clock, a random
+    source or any process-local state, all of them reach the same versions,
+    document and undo stacks, and agree on every accept and reject.
+    """
 
     def __init__(self, limits: Limits = DEFAULT_LIMITS, catch_up: int = RECENT_BATCHES) -> None:
         self.doc = Document(limits)
@@ -51,33 +62,52 @@ class Sequencer:
         self.last_seq: dict[str, int] = {}  # client -> highest accepted seq
         self.recent: deque[Batch] = deque(maxlen=catch_up)
         self._history: dict[str, _History] = {}
-        # state of the round in progress, for rollback
-        self._round: list[tuple[Batch, Op]] = []
-        self._saved_history: dict[str, tuple[list[UndoEntry], list[UndoEntry]]] = {}
-        self._saved_seq: dict[str, int | None] = {}
 
-    # -- loading ----------------------------------------------------------------
-
-    def restore(self, snapshot: dict[str, Any] | None, snapshot_version: int) -> None:
-        """Start from a stored snapshot (see `snapshot()`), before `replay`."""
-        if snapshot is not None:
-            self.doc = Document.from_data(snapshot["doc"], self.doc.limits)
-            self.last_seq = dict(snapshot.get("seqs", {}))
-        self.version = snapshot_version
-
-    def replay(self, batch: Batch) -> None:
-        """Re-apply a stored batch at load time (it was valid when accepted)."""
-        if batch.version != self.version + 1:
-            raise ValueError(f"stored log has a gap: v{self.version} then v{batch.version}")
-        apply_all(self.doc, batch.ops)
-        self.version = batch.version
-        self.last_seq[batch.by] = max(batch.seq, self.last_seq.get(batch.by, 0))
-        self.recent.append(batch)
+    # -- state ------------------------------------------------------------------
 
     def snapshot(self) -> dict[str, Any]:
-        return {"doc": self.doc.to_data(), "seqs": dict(self.last_seq)}
+        """Everything that decides future entries: document, version, seqs, undo stacks."""
+        return {
+            "doc": self.doc.to_data(),
+            "version": self.version,
+            "seqs": dict(self.last_seq),
+            "history": {
+                client: {
+                    "undo": [[e.inverse, e.version] for e in h.undo],
+                    "redo": [[e.inverse, e.version] for e in h.redo],
+                }
+                for client, h in self._history.items()
+                if h.undo or h.redo
+            },
+        }
 
-    # -- one round: submit*, then commit() or rollback() --------------------------
+    def restore(self, snapshot: dict[str, Any]) -> None:
+        """Continue from `snapshot()`'s output (the catch-up window starts empty)."""
+        self.doc = Document.from_data(snapshot["doc"], self.doc.limits)
+        self.version = int(snapshot["version"])
+        self.last_seq = dict(snapshot["seqs"])
+        self._history = {
+            client: _History(
+                [UndoEntry(op, v) for op, v in h["undo"]],
+                [UndoEntry(op, v) for op, v in h["redo"]],
+            )
+            for client, h in snapshot["history"].items()
+        }
+        self.recent.clear()
+
+    # -- entries ------------------------------------------------------------------
+
+    def apply_entry(self, entry: dict[str, Any]) -> Batch:
+        """Decide one log entry (see the module docstring); raises a `BacklineError` and changes
+        nothing when it is rejected."""
+        kind = entry["k"]
+        if kind == "op":
+            return self.submit(entry["by"], entry["seq"], entry["ops"], entry["now"], entry["lead"])
+        if kind == "undo":
+            return self.undo(entry["by"], entry["seq"], entry["now"])
+        if kind == "redo":
+            return self.redo(entry["by"], entry["seq"], entry["now"])
+        raise ValueError(f"unknown entry kind {kind!r}")
 
     def submit(
         self, client: str, seq: int, ops: list[Any], now: int = 0, lead_us: int = DEFAULT_LEAD_US
@@ -91,47 +121,19 @@ class Sequencer:
         self._check_seq(client, seq)
         ops = resolve(self.doc, ops, now, lead_us)
         inverse = apply_all(self.doc, ops)
-        history = self._touch(client)
+        history = self._history.setdefault(client, _History())
         undoable = without_transport(inverse)
         if undoable is not None:
             history.undo.append(UndoEntry(undoable, self.version + 1))
             del history.undo[:-UNDO_DEPTH]
             history.redo.clear()
-        return self._accept(client, seq, ops, inverse)
+        return self._accept(client, seq, ops)
 
     def undo(self, client: str, seq: int, now: int = 0) -> Batch:
         return self._step(client, seq, now, redo=False)
 
     def redo(self, client: str, seq: int, now: int = 0) -> Batch:
         return self._step(client, seq, now, redo=True)
-
-    def commit(self) -> list[Batch]:
-        """The round is durable: forget what rollback would need."""
-        batches = [batch for batch, _ in self._round]
-        self.recent.extend(batches)
-        self._round.clear()
-        self._saved_history.clear()
-        self._saved_seq.clear()
-        return batches
-
-    def rollback(self) -> list[Batch]:
-        """The round could not be stored: undo all of it, exactly."""
-        undone = [batch for batch, _ in self._round]
-        for _batch, inverse in reversed(self._round):
-            apply(self.doc, inverse)
-        if self._round:
-            self.version = self._round[0][0].version - 1
-        for client, (undo, redo) in self._saved_history.items():
-            self._history[client] = _History(undo, redo)
-        for client, last in self._saved_seq.items():
-            if last is None:
-                self.last_seq.pop(client, None)
-            else:
-                self.last_seq[client] = last
-        self._round.clear()
-        self._saved_history.clear()
-        self._saved_seq.clear()
-        return undone
 
     # -- catch-up -------------------------------------------------------------
 
@@ -153,19 +155,11 @@ class Sequencer:
         if seq <= last:
             raise Duplicate(f"op {seq} was already handled (last accepted is {last})")
 
-    def _touch(self, client: str) -> _History:
-        history = self._history.setdefault(client, _History())
-        if client not in self._saved_history:
-            self._saved_history[client] = (list(history.undo), list(history.redo))
-        return history
-
-    def _accept(self, client: str, seq: int, ops: list[Any], inverse: Op) -> Batch:
-        if client not in self._saved_seq:
-            self._saved_seq[client] = self.last_seq.get(client)
+    def _accept(self, client: str, seq: int, ops: list[Any]) -> Batch:
         self.last_seq[client] = seq
         self.version += 1
         batch = Batch(self.version, client, seq, ops)
-        self._round.append((batch, inverse))
+        self.recent.append(batch)
         return batch
 
     def _step(self, client: str, seq: int, now: int, *, redo: bool) -> Batch:
@@ -173,18 +167,18 @@ class Sequencer:
         history = self._history.get(client)
         source = None if history is None else (history.redo if redo else history.undo)
         word = "redo" if redo else "undo"
-        if not source:
+        if history is None or not source:
             raise NothingToUndo(f"nothing to {word}")
-        history = self._touch(client)
-        source = history.redo if redo else history.undo
-        entry = source.pop()
+        entry = source[-1]
         # a tempo or meter change while playing re-anchors, as for any edit
-        ops = resolve(self.doc, _ops_of(entry.inverse), now, DEFAULT_LEAD_US)
         try:
+            ops = resolve(self.doc, _ops_of(entry.inverse), now, DEFAULT_LEAD_US)
             inverse = apply_all(self.doc, ops)
         except BacklineError as exc:
+            source.pop()  # skipped for good: it can never apply again
             raise Conflict(f"{word} of v{entry.version} skipped: {exc.message}") from None
+        source.pop()
         target = history.undo if redo else history.redo
         target.append(UndoEntry(without_transport(inverse) or inverse, self.version + 1))
         del target[:-UNDO_DEPTH]
-        return self._accept(client, seq, ops, inverse)
+        return self._accept(client, seq, ops)

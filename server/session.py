@@ -1,15 +1,30 @@
-"""One live session: its members, its writer loop, presence and chat.
+"""One live session on this server process: members, the edit pipeline, presence, chat.
 
-Every edit goes through a single writer task per session. Each round it takes
-everything submitted since the last round, sequences it, stores it with one
-append (the store group-commits across sessions) and only then broadcasts one
-frame to every member: the author's copy is its acknowledgement. Joins are
-answered between rounds, when the document equals what is stored.
+Edits take two steps, each in one task per session:
+
+1. The **proposer** takes everything this process's members submitted since
+   its last round and appends it, as entries, to the session's log in the
+   store (one call; the SQLite store also groups calls across sessions into
+   one commit). If the store fails, every author gets `reject unavailable`.
+2. The **applier** receives the log's entries in log order — this process's
+   and every other process's — from the hub's follower, decides each with the
+   deterministic `Sequencer`, and sends one `ops` frame with the accepted
+   batches to every local member. The author's copy is its acknowledgement;
+   an entry of ours is only acknowledged once our append of it has returned.
+   Rejected entries of ours get a `reject` frame.
+
+Because only durable entries are ever applied, the document never runs ahead
+of the store, and every process computes the same versions. Joins are
+answered by the applier between entries, so a welcome shows exactly a prefix
+of the log. Presence and chat go to local members directly and to other
+processes over the bus.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import logging
 import time
 from collections import deque
@@ -17,18 +32,22 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from backline.protocol.codec import encode, encode_array, encode_spliced
+from backline.protocol.codec import decode_record, encode, encode_array, encode_spliced
 from backline.protocol.errors import BacklineError, CloseCode, Unavailable
 from backline.protocol.messages import Batch, Hello, Role, error_frame, reject_frame
 from backline.protocol.timeline import DEFAULT_LEAD_US, lead_for
 
+from .bus import Bus, BusUnavailable
 from .fanout import Peer, send
 from .sequencer import Sequencer
-from .store import Store, StoredBatch
+from .store import Entry, EntryId, Store
 
 __all__ = ["Member", "Session", "server_time_us"]
 
 log = logging.getLogger("backline.session")
+
+HEARTBEAT = 5.0  # seconds between re-announcements of this node's members to other nodes
+PEER_TIMEOUT = 15.0  # a remote member not re-announced for this long is gone
 
 
 def server_time_us() -> int:
@@ -65,10 +84,24 @@ class _Submission:
 
 
 @dataclass(slots=True)
+class _Proposal:
+    member: Member
+    seq: int
+    stored: asyncio.Future[None]  # done once our append returned (exception: it failed)
+
+
+@dataclass(slots=True)
 class _Join:
     member: Member
     hello: Hello
     done: asyncio.Future[None]
+
+
+@dataclass(slots=True)
+class _RemotePeer:
+    presence: dict[str, Any]
+    node: str
+    seen: float
 
 
 class Session:
@@ -76,44 +109,58 @@ class Session:
         self,
         name: str,
         store: Store,
+        bus: Bus,
         sequencer: Sequencer,
+        position: EntryId | None,
         *,
         send_buffer: int,
         snapshot_every: int,
         presence_interval: float,
+        chat: list[dict[str, Any]],
         chat_history: int,
-        min_lead_us: int = DEFAULT_LEAD_US,
         on_idle: Callable[[Session], None],
+        min_lead_us: int = DEFAULT_LEAD_US,
         metrics: Any = None,
     ) -> None:
         self.name = name
         self.store = store
+        self.bus = bus
+        self.node = bus.node
         self.seq = sequencer
+        self.position = position  # the last log entry applied here
+        self.position_delivered = position  # the last one handed to the applier (by the hub)
         self.members: dict[str, Member] = {}
-        self.chat: deque[dict[str, Any]] = deque(maxlen=chat_history)
+        self.remote: dict[str, _RemotePeer] = {}  # members on other processes
+        self.chat: deque[dict[str, Any]] = deque(chat, maxlen=chat_history)
+        self._chat_keep = chat_history
         self._send_buffer = send_buffer
         self._min_lead_us = min_lead_us
         self._snapshot_every = snapshot_every
-        self._last_snapshot = sequencer.version
         self._presence_interval = presence_interval
         self._presence_dirty: dict[str, dict[str, Any]] = {}
         self._presence_timer: asyncio.TimerHandle | None = None
         self._inbox: list[_Submission] = []
-        self._joins: list[_Join] = []
         self._wake = asyncio.Event()
+        self._proposals: dict[int, _Proposal] = {}
+        self._numbers = itertools.count(1)
+        self._incoming: asyncio.Queue[list[Entry] | _Join | None] = asyncio.Queue()
+        self._drained = asyncio.Event()
         self._closing = False
         self.busy = False
+        self.resync: Callable[[Session], None] | None = None  # set by the hub
         self._on_idle = on_idle
         self.metrics = metrics
-        self._task = asyncio.get_running_loop().create_task(self._run(), name=f"session {name}")
+        loop = asyncio.get_running_loop()
+        self._proposer = loop.create_task(self._propose_loop(), name=f"propose {name}")
+        self._applier = loop.create_task(self._apply_loop(), name=f"apply {name}")
+        self._heartbeat = loop.create_task(self._heartbeat_loop(), name=f"heartbeat {name}")
 
     # -- called by connections ----------------------------------------------
 
     async def join(self, member: Member, hello: Hello) -> None:
         """Queue a join; returns once the welcome was sent."""
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._joins.append(_Join(member, hello, done))
-        self._wake.set()
+        self._incoming.put_nowait(_Join(member, hello, done))
         await done
 
     def submit(self, member: Member, kind: str, seq: int, ops: list[Any]) -> None:
@@ -141,107 +188,186 @@ class Session:
 
     def post_chat(self, member: Member, text: str) -> None:
         entry = {"by": member.client, "name": member.name, "text": text, "time": server_time_us()}
-        self.chat.append(entry)
-        frame = encode({"type": "chat", **entry})
-        for other in list(self.members.values()):
-            send(other.peer, frame, self._send_buffer)
+        self._chat_local(entry)
+        self._background(self._publish({"t": "chat", "entry": entry}))
+        self._background(self._store_chat(entry))
 
     @property
     def idle(self) -> bool:
-        return not self.members and not self._joins and not self._inbox and not self.busy
-
-    async def close(self) -> None:
-        """Finish the round in progress and the queued work, then stop."""
-        self._closing = True
-        self._wake.set()
-        await self._task
-        if self._presence_timer is not None:
-            self._presence_timer.cancel()
-
-    # -- writer loop ------------------------------------------------------------
-
-    async def _run(self) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            if not self._inbox and not self._joins:
-                if self._closing:
-                    return
-                continue
-            self.busy = True
-            try:
-                await self._round()
-            except Exception:  # a bug: log it, keep the session alive
-                log.exception("session %s: round failed", self.name)
-            finally:
-                self.busy = False
-            if self._inbox or self._joins:
-                self._wake.set()
-            elif not self.members:
-                self._on_idle(self)
-
-    async def _round(self) -> None:
-        submissions, self._inbox = self._inbox, []
-        now, lead = server_time_us(), self.lead_us()
-        accepted: list[Batch] = []
-        rejects: list[tuple[Member, int, BacklineError]] = []
-        for sub in submissions:
-            try:
-                if sub.kind == "op":
-                    batch = self.seq.submit(sub.member.client, sub.seq, sub.ops, now, lead)
-                elif sub.kind == "undo":
-                    batch = self.seq.undo(sub.member.client, sub.seq, now)
-                else:
-                    batch = self.seq.redo(sub.member.client, sub.seq, now)
-            except BacklineError as exc:
-                rejects.append((sub.member, sub.seq, exc))
-            else:
-                accepted.append(batch)
-        if accepted:
-            records = [encode(batch.to_wire()) for batch in accepted]
-            started = time.perf_counter()
-            try:
-                await self.store.append(
-                    self.name,
-                    [StoredBatch(b.version, r) for b, r in zip(accepted, records, strict=True)],
-                )
-            except Unavailable as exc:
-                log.warning(
-                    "session %s: store refused %d batches: %s", self.name, len(accepted), exc
-                )
-                self.seq.rollback()
-                by_client = {s.member.client: s.member for s in submissions}
-                rejects += [(by_client[b.by], b.seq, exc) for b in accepted]
-            else:
-                self.seq.commit()
-                self._observe("store_seconds", time.perf_counter() - started)
-                frame = encode_spliced({"type": "ops"}, {"batches": encode_array(records)})
-                for member in list(self.members.values()):
-                    send(member.peer, frame, self._send_buffer)
-                self._observe("fanout_seconds", time.perf_counter() - started)
-                self._count("ops_accepted", len(accepted))
-                if self.seq.version - self._last_snapshot >= self._snapshot_every:
-                    await self._snapshot()
-        for member, seq, error in rejects:
-            self._count("ops_rejected", 1, code=error.code.value)
-            frame = encode(reject_frame(seq, error.code.value, error.message))
-            send(member.peer, frame, self._send_buffer)
-        joins, self._joins = self._joins, []
-        for join in joins:
-            self._welcome(join)
+        return (
+            not self.members
+            and not self._inbox
+            and not self._proposals
+            and not self.busy
+            and self._incoming.empty()
+        )
 
     def lead_us(self) -> int:
         """How far ahead a play starts: the minimum, or more for a slow participant."""
         slowest = max((m.rtt_us for m in self.members.values()), default=0.0)
         return lead_for(slowest, self._min_lead_us)
 
-    async def _snapshot(self) -> None:
+    # -- called by the hub's follower ---------------------------------------
+
+    def deliver(self, entries: list[Entry] | None) -> None:
+        """The log's next entries (None: our position was trimmed away)."""
+        self._incoming.put_nowait(entries)
+
+    async def close(self, timeout: float = 10.0) -> None:
+        """Store what was submitted, wait (bounded) until it is applied and acknowledged."""
+        self._closing = True
+        self._wake.set()
+        await self._proposer
+        if self._proposals:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._drained.wait(), timeout)
+        self._applier.cancel()
+        self._heartbeat.cancel()
+        for task in (self._applier, self._heartbeat):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._presence_timer is not None:
+            self._presence_timer.cancel()
+        with contextlib.suppress(BusUnavailable):
+            await self.bus.unsubscribe(self.name)
+
+    # -- step 1: propose ----------------------------------------------------------
+
+    async def _propose_loop(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            if not self._inbox:
+                if self._closing:
+                    return
+                continue
+            self.busy = True
+            try:
+                await self._propose()
+            except Exception:  # a bug: log it, keep the session alive
+                log.exception("session %s: proposing failed", self.name)
+            finally:
+                self.busy = False
+            if self._inbox:
+                self._wake.set()
+
+    async def _propose(self) -> None:
+        submissions, self._inbox = self._inbox, []
+        now, lead = server_time_us(), self.lead_us()
+        loop = asyncio.get_running_loop()
+        entries: list[bytes] = []
+        mine: list[_Proposal] = []
+        for sub in submissions:
+            number = next(self._numbers)
+            entry: dict[str, Any] = {
+                "k": sub.kind,
+                "by": sub.member.client,
+                "seq": sub.seq,
+                "now": now,
+                "lead": lead,
+                "o": self.node,
+                "p": number,
+            }
+            if sub.kind == "op":
+                entry["ops"] = sub.ops
+            entries.append(encode(entry))
+            proposal = _Proposal(sub.member, sub.seq, loop.create_future())
+            self._proposals[number] = proposal
+            mine.append(proposal)
+        started = time.perf_counter()
         try:
-            await self.store.save_snapshot(self.name, self.seq.version, encode(self.seq.snapshot()))
+            await self.store.append(self.name, entries)
         except Unavailable as exc:
-            log.warning("session %s: snapshot at v%d failed: %s", self.name, self.seq.version, exc)
+            log.warning("session %s: store refused %d edits: %s", self.name, len(entries), exc)
+            for proposal in mine:
+                proposal.stored.set_exception(exc)
+                proposal.stored.exception()  # consumed: the applier checks it
+                self._count("ops_rejected", 1, code=exc.code.value)
+                frame = encode(reject_frame(proposal.seq, exc.code.value, exc.message))
+                send(proposal.member.peer, frame, self._send_buffer)
+            # if the store did write them after all, the applier will still see them
+            self._forget_failed()
+            return
+        self._observe("store_seconds", time.perf_counter() - started)
+        for proposal in mine:
+            proposal.stored.set_result(None)
+
+    def _forget_failed(self) -> None:
+        """Drop failed proposals that no applier round references any more."""
+        for number in [n for n, p in self._proposals.items() if p.stored.done()]:
+            if self._proposals[number].stored.exception() is not None:
+                del self._proposals[number]
+        if not self._proposals:
+            self._drained.set()
+
+    # -- step 2: apply ------------------------------------------------------------
+
+    async def _apply_loop(self) -> None:
+        while True:
+            item = await self._incoming.get()
+            try:
+                if isinstance(item, _Join):
+                    self._welcome(item)
+                elif item is None:
+                    self._trimmed()
+                else:
+                    await self._apply(item)
+            except Exception:  # a bug: log it, keep the session alive
+                log.exception("session %s: applying failed", self.name)
+
+    async def _apply(self, entries: list[Entry]) -> None:
+        started = time.perf_counter()
+        accepted: list[Batch] = []
+        records: list[bytes] = []
+        rejects: list[tuple[_Proposal, BacklineError]] = []
+        waits: list[asyncio.Future[None]] = []
+        for stored in entries:
+            entry = decode_record(stored.data)
+            proposal = self._proposals.pop(entry["p"], None) if entry["o"] == self.node else None
+            try:
+                batch = self.seq.apply_entry(entry)
+            except BacklineError as exc:
+                if proposal is not None and not _failed(proposal):
+                    rejects.append((proposal, exc))
+            else:
+                accepted.append(batch)
+                records.append(encode(batch.to_wire()))
+                if self.seq.version % self._snapshot_every == 0 and entry["o"] == self.node:
+                    self._background(self._snapshot(stored.id, encode(self.seq.snapshot())))
+            if proposal is not None and not proposal.stored.done():
+                waits.append(proposal.stored)
+            self.position = stored.id
+        if waits:  # acknowledge only what our own append call has confirmed
+            await asyncio.gather(*waits, return_exceptions=True)
+        if accepted:
+            frame = encode_spliced({"type": "ops"}, {"batches": encode_array(records)})
+            for member in list(self.members.values()):
+                send(member.peer, frame, self._send_buffer)
+            self._count("ops_accepted", len(accepted))
+        for proposal, error in rejects:
+            self._count("ops_rejected", 1, code=error.code.value)
+            frame = encode(reject_frame(proposal.seq, error.code.value, error.message))
+            send(proposal.member.peer, frame, self._send_buffer)
+        self._observe("apply_seconds", time.perf_counter() - started)
+        if not self._proposals:
+            self._drained.set()
         else:
-            self._last_snapshot = self.seq.version
+            self._drained.clear()
+            self._forget_failed()
+
+    def _trimmed(self) -> None:
+        """We lagged behind a trim: the document here is stale. Reload from the store."""
+        log.error("session %s: fell behind the log's trim point; reloading", self.name)
+        for member in list(self.members.values()):
+            member.peer.close_soon(CloseCode.SERVER_SHUTDOWN, "resync: reconnect to resume")
+        if self.resync is not None:
+            self.resync(self)
+
+    async def _snapshot(self, after: EntryId, snapshot: bytes) -> None:
+        try:
+            await self.store.save_snapshot(self.name, after, snapshot)
+        except Unavailable as exc:
+            log.warning("session %s: snapshot after %s failed: %s", self.name, after, exc)
 
     def _welcome(self, join: _Join) -> None:
         member, hello = join.member, join.hello
@@ -257,7 +383,7 @@ class Session:
             "version": self.seq.version,
             "seq": self.seq.last_seq.get(member.client, 0),
             "time": server_time_us(),
-            "peers": [m.presence() for m in self.members.values() if m is not member],
+            "peers": self._peers(exclude=member.client),
             "chat": list(self.chat),
         }
         if catch_up is None:
@@ -283,7 +409,17 @@ class Session:
         if not join.done.done():
             join.done.set_result(None)
 
-    # -- presence ---------------------------------------------------------------
+    # -- presence and chat --------------------------------------------------------
+
+    def _peers(self, exclude: str) -> list[dict[str, Any]]:
+        local = [m.presence() for m in self.members.values() if m.client != exclude]
+        known = {p["client"] for p in local} | {exclude}
+        remote = [
+            r.presence
+            for client, r in self.remote.items()
+            if client not in known and r.presence.get("online", True)
+        ]
+        return local + remote
 
     def _schedule_presence(self) -> None:
         if self._presence_timer is None:
@@ -295,9 +431,72 @@ class Session:
         if not self._presence_dirty:
             return
         peers, self._presence_dirty = list(self._presence_dirty.values()), {}
+        self._send_presence(peers)
+        self._background(self._publish({"t": "presence", "peers": peers}))
+
+    def _send_presence(self, peers: list[dict[str, Any]]) -> None:
         frame = encode({"type": "presence", "peers": peers})
         for member in list(self.members.values()):
             send(member.peer, frame, self._send_buffer)
+
+    def _chat_local(self, entry: dict[str, Any]) -> None:
+        self.chat.append(entry)
+        frame = encode({"type": "chat", **entry})
+        for other in list(self.members.values()):
+            send(other.peer, frame, self._send_buffer)
+
+    def on_bus(self, message: dict[str, Any]) -> None:
+        """A message another process published for this session."""
+        kind, node, now = message.get("t"), str(message.get("o")), time.monotonic()
+        if kind == "chat":
+            self._chat_local(message["entry"])
+        elif kind in ("presence", "hb"):
+            changed = []
+            for peer in message["peers"]:
+                client = peer["client"]
+                if client in self.members:
+                    continue  # that client is connected here now
+                known = self.remote.get(client)
+                if not peer.get("online", True):
+                    if known is not None and known.node == node:
+                        del self.remote[client]
+                        changed.append(peer)
+                    continue
+                if known is None or known.presence != peer or kind == "presence":
+                    changed.append(peer)
+                self.remote[client] = _RemotePeer(peer, node, now)
+            if changed:
+                self._send_presence(changed)
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT)  # a period, not a synchronisation
+            if self.members:
+                peers = [m.presence() for m in self.members.values()]
+                await self._publish({"t": "hb", "peers": peers})
+            cutoff = time.monotonic() - PEER_TIMEOUT
+            gone = [c for c, r in self.remote.items() if r.seen < cutoff]
+            if gone:
+                offline = [{**self.remote.pop(c).presence, "online": False} for c in gone]
+                self._send_presence(offline)
+
+    async def _publish(self, message: dict[str, Any]) -> None:
+        try:
+            await self.bus.publish(self.name, message)
+        except BusUnavailable as exc:
+            self._count("bus_errors", 1)
+            log.debug("session %s: bus publish failed: %s", self.name, exc)
+
+    async def _store_chat(self, entry: dict[str, Any]) -> None:
+        try:
+            await self.bus.add_chat(self.name, entry, self._chat_keep)
+        except BusUnavailable as exc:
+            log.warning("session %s: chat history not stored: %s", self.name, exc)
+
+    def _background(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        _tasks.add(task)
+        task.add_done_callback(_tasks.discard)
 
     # -- metrics ----------------------------------------------------------------
 
@@ -308,6 +507,13 @@ class Session:
     def _count(self, name: str, n: int, **labels: str) -> None:
         if self.metrics is not None:
             self.metrics.count(name, n, **labels)
+
+
+def _failed(proposal: _Proposal) -> bool:
+    return proposal.stored.done() and proposal.stored.exception() is not None
+
+
+_tasks: set[asyncio.Task[Any]] = set()
 
 
 def error_bytes(exc: BacklineError) -> bytes:

@@ -1,5 +1,6 @@
 """The embedded durable store: one SQLite file in the data dir.
 
+It keeps each session's log of entries (see `store.py`) and its snapshot.
 Every append waits for a real commit (WAL, ``synchronous=FULL`` by default), so an
 acknowledged batch survives ``kill -9`` and power loss. Commits are grouped: all
 appends that arrive while a commit is in flight — from every session on this
@@ -13,14 +14,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-import threading
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from .store import Loaded, StoredBatch, StoreUnavailable
+from .store import Entry, EntryId, Loaded, StoreUnavailable, Trimmed, int_id
 
 __all__ = ["SQLiteStore"]
 
@@ -29,16 +30,17 @@ log = logging.getLogger("backline.store")
 T = TypeVar("T")
 
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS batches (
+CREATE TABLE IF NOT EXISTS entries (
     session TEXT NOT NULL,
-    version INTEGER NOT NULL,
+    id INTEGER NOT NULL,
     data BLOB NOT NULL,
-    PRIMARY KEY (session, version)
+    PRIMARY KEY (session, id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS snapshots (
     session TEXT PRIMARY KEY,
-    version INTEGER NOT NULL,
-    data BLOB NOT NULL
+    after INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    trimmed INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 """
 
@@ -48,26 +50,35 @@ FILENAME = "backline.db"
 @dataclass(slots=True)
 class _Append:
     session: str
-    batches: Sequence[StoredBatch]
-    future: asyncio.Future[None]
+    entries: Sequence[bytes]
+    future: asyncio.Future[list[EntryId]]
 
 
 class SQLiteStore:
-    """Op log and snapshots for every session in ``<data_dir>/backline.db``."""
+    """Entry logs and snapshots for every session in ``<data_dir>/backline.db``.
 
-    def __init__(self, data_dir: Path, retain: int = 1000, synchronous: str = "FULL") -> None:
+    One process writes the file, so it knows where every log ends: `tail`
+    answers from the entries it appended itself, kept in memory, and reads the
+    file only for a position older than that cache.
+    """
+
+    def __init__(self, data_dir: Path, synchronous: str = "FULL", cache: int = 4096) -> None:
         if synchronous.upper() not in ("FULL", "NORMAL", "EXTRA"):
             raise ValueError(f"synchronous must be FULL, NORMAL or EXTRA, not {synchronous!r}")
         self.path = Path(data_dir) / FILENAME
-        self.retain = retain
         self.commits = 0
         self._synchronous = synchronous.upper()
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="backline-sqlite")
         self._db: sqlite3.Connection | None = None
-        self._opened = threading.Event()
+        self._next_id: dict[str, int] = {}  # worker thread only
         self._pending: list[_Append] = []
         self._flusher: asyncio.Task[None] | None = None
         self._closed = False
+        # event-loop side: where each known log ends, and its newest entries
+        self._end: dict[str, int] = {}
+        self._recent: dict[str, deque[tuple[int, bytes]]] = {}
+        self._cache = cache
+        self._news = asyncio.Event()
 
     # -- worker-thread side -------------------------------------------------------
 
@@ -81,89 +92,94 @@ class SQLiteStore:
             self._db = db
         return self._db
 
-    def _last_version(self, db: sqlite3.Connection, session: str) -> int:
+    def _last_id(self, db: sqlite3.Connection, session: str) -> int:
+        cached = self._next_id.get(session)
+        if cached is not None:
+            return cached - 1
         row = db.execute(
-            "SELECT max(v) FROM (SELECT max(version) AS v FROM batches WHERE session = ?"
-            " UNION ALL SELECT version FROM snapshots WHERE session = ?)",
+            "SELECT max(v) FROM (SELECT max(id) AS v FROM entries WHERE session = ?"
+            " UNION ALL SELECT after FROM snapshots WHERE session = ?)",
             (session, session),
         ).fetchone()
         return int(row[0]) if row and row[0] is not None else 0
 
-    def _commit(self, appends: list[tuple[str, Sequence[StoredBatch]]]) -> list[str | None]:
-        """Write all appends in one transaction; per append, None or why it was refused."""
+    def _commit(self, appends: list[tuple[str, Sequence[bytes]]]) -> list[list[int]]:
+        """Write every append in one transaction; their ids, in order."""
         db = self._conn()
-        outcome: list[str | None] = []
+        ids: list[list[int]] = []
+        assigned: dict[str, int] = {}
         db.execute("BEGIN IMMEDIATE")
         try:
-            last: dict[str, int] = {}
-            for session, batches in appends:
-                expected = last.get(session)
-                if expected is None:
-                    expected = self._last_version(db, session)
-                problem = None
-                for b in batches:
-                    if b.version != expected + 1:
-                        problem = f"session {session}: version {b.version} after {expected}"
-                        break
-                    expected = b.version
-                if problem is None:
-                    db.executemany(
-                        "INSERT INTO batches (session, version, data) VALUES (?, ?, ?)",
-                        [(session, b.version, b.data) for b in batches],
-                    )
-                    last[session] = expected
-                outcome.append(problem)
+            for session, entries in appends:
+                first = assigned.get(session, self._last_id(db, session)) + 1
+                these = list(range(first, first + len(entries)))
+                db.executemany(
+                    "INSERT INTO entries (session, id, data) VALUES (?, ?, ?)",
+                    [(session, i, d) for i, d in zip(these, entries, strict=True)],
+                )
+                assigned[session] = these[-1] if these else first - 1
+                ids.append(these)
             db.execute("COMMIT")
         except BaseException:
             if db.in_transaction:
                 db.execute("ROLLBACK")
             raise
-        return outcome
+        for session, last in assigned.items():
+            self._next_id[session] = last + 1
+        return ids
 
-    def _load(self, session: str) -> Loaded | None:
+    def _trimmed(self, db: sqlite3.Connection, session: str) -> int:
+        row = db.execute("SELECT trimmed FROM snapshots WHERE session = ?", (session,)).fetchone()
+        return 0 if row is None else int(row[0])
+
+    def _read(self, session: str, after: int, count: int) -> list[tuple[int, bytes]] | None:
+        db = self._conn()
+        if after < self._trimmed(db, session):
+            return None
+        rows = db.execute(
+            "SELECT id, data FROM entries WHERE session = ? AND id > ? ORDER BY id LIMIT ?",
+            (session, after, count),
+        ).fetchall()
+        return [(int(i), bytes(d)) for i, d in rows]
+
+    def _load(self, session: str) -> tuple[Loaded | None, int]:
         db = self._conn()
         snap = db.execute(
-            "SELECT version, data FROM snapshots WHERE session = ?", (session,)
+            "SELECT after, data FROM snapshots WHERE session = ?", (session,)
         ).fetchone()
         since = 0 if snap is None else int(snap[0])
         rows = db.execute(
-            "SELECT version, data FROM batches WHERE session = ? AND version > ? ORDER BY version",
+            "SELECT id, data FROM entries WHERE session = ? AND id > ? ORDER BY id",
             (session, since),
         ).fetchall()
+        end = self._last_id(db, session)
         if snap is None and not rows:
-            return None
-        return Loaded(
-            since,
+            return None, end
+        loaded = Loaded(
             None if snap is None else bytes(snap[1]),
-            [StoredBatch(int(v), bytes(d)) for v, d in rows],
+            None if snap is None else str(since),
+            [Entry(str(i), bytes(d)) for i, d in rows],
         )
+        return loaded, end
 
-    def _read_since(self, session: str, version: int) -> list[StoredBatch] | None:
-        db = self._conn()
-        rows = db.execute(
-            "SELECT version, data FROM batches WHERE session = ? AND version > ? ORDER BY version",
-            (session, version),
-        ).fetchall()
-        if rows:
-            return (
-                None if rows[0][0] != version + 1 else [StoredBatch(v, bytes(d)) for v, d in rows]
-            )
-        return None if self._last_version(db, session) > version else []
-
-    def _save_snapshot(self, session: str, version: int, snapshot: bytes) -> None:
+    def _save_snapshot(self, session: str, after: int, snapshot: bytes) -> None:
         db = self._conn()
         db.execute("BEGIN IMMEDIATE")
         try:
-            db.execute(
-                "INSERT INTO snapshots (session, version, data) VALUES (?, ?, ?)"
-                " ON CONFLICT (session) DO UPDATE SET version = excluded.version,"
-                " data = excluded.data WHERE excluded.version > snapshots.version",
-                (session, version, snapshot),
-            )
-            db.execute(
-                "DELETE FROM batches WHERE session = ? AND version <= ?",
-                (session, version - self.retain),
-            )
+            row = db.execute("SELECT after FROM snapshots WHERE session = ?", (session,)).fetchone()
+            if row is None:
+                db.execute(
+                    "INSERT INTO snapshots (session, after, data, trimmed) VALUES (?, ?, ?, 0)",
+                    (session, after, snapshot),
+                )
+            elif after > int(row[0]):
+                previous = int(row[0])
+                db.execute(
+                    "UPDATE snapshots SET after = ?, data = ?, trimmed = max(trimmed, ?)"
+                    " WHERE session = ?",
+                    (after, snapshot, previous, session),
+                )
+                db.execute("DELETE FROM entries WHERE session = ? AND id <= ?", (session, previous))
             db.execute("COMMIT")
         except BaseException:
             if db.in_transaction:
@@ -173,13 +189,14 @@ class SQLiteStore:
     def _delete(self, session: str) -> None:
         db = self._conn()
         with db:
-            db.execute("DELETE FROM batches WHERE session = ?", (session,))
+            db.execute("DELETE FROM entries WHERE session = ?", (session,))
             db.execute("DELETE FROM snapshots WHERE session = ?", (session,))
+        self._next_id.pop(session, None)
 
     def _sessions(self) -> list[str]:
         rows = (
             self._conn()
-            .execute("SELECT session FROM batches UNION SELECT session FROM snapshots ORDER BY 1")
+            .execute("SELECT session FROM entries UNION SELECT session FROM snapshots ORDER BY 1")
             .fetchall()
         )
         return [str(r[0]) for r in rows]
@@ -205,51 +222,100 @@ class SQLiteStore:
         except RuntimeError as exc:  # executor shut down under us
             raise StoreUnavailable(str(exc)) from exc
 
-    async def load(self, session: str) -> Loaded | None:
-        return await self._run(self._load, session)
-
-    async def append(self, session: str, batches: Sequence[StoredBatch]) -> None:
-        """Return once ``batches`` are committed; raise StoreUnavailable otherwise."""
+    async def append(self, session: str, entries: Sequence[bytes]) -> list[EntryId]:
+        """Return the ids once ``entries`` are committed; raise StoreUnavailable otherwise."""
         if self._closed:
             raise StoreUnavailable("the store is closed")
-        if not batches:
-            return
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append(_Append(session, batches, future))
+        if not entries:
+            return []
+        future: asyncio.Future[list[EntryId]] = asyncio.get_running_loop().create_future()
+        self._pending.append(_Append(session, entries, future))
         if self._flusher is None:
             self._flusher = asyncio.create_task(self._flush())
-        await future
+        return await future
 
     async def _flush(self) -> None:
         try:
             while self._pending:
                 group, self._pending = self._pending, []
                 try:
-                    outcome = await self._run(self._commit, [(a.session, a.batches) for a in group])
+                    ids = await self._run(self._commit, [(a.session, a.entries) for a in group])
                 except StoreUnavailable as exc:
                     for a in group:
                         if not a.future.done():
                             a.future.set_exception(StoreUnavailable(exc.message))
                     continue
                 self.commits += 1
-                for a, problem in zip(group, outcome, strict=True):
-                    if a.future.done():
-                        continue
-                    if problem is None:
-                        a.future.set_result(None)
-                    else:
-                        a.future.set_exception(StoreUnavailable(problem))
+                for a, these in zip(group, ids, strict=True):
+                    self._remember(a.session, these, a.entries)
+                    if not a.future.done():
+                        a.future.set_result([str(i) for i in these])
+                self._news.set()
         finally:
             self._flusher = None
 
-    async def read_since(self, session: str, version: int) -> list[StoredBatch] | None:
-        return await self._run(self._read_since, session, version)
+    def _remember(self, session: str, ids: list[int], entries: Sequence[bytes]) -> None:
+        recent = self._recent.get(session)
+        if recent is None:
+            recent = self._recent[session] = deque(maxlen=self._cache)
+        recent.extend(zip(ids, entries, strict=True))
+        if ids:
+            self._end[session] = ids[-1]
 
-    async def save_snapshot(self, session: str, version: int, snapshot: bytes) -> None:
-        await self._run(self._save_snapshot, session, version, snapshot)
+    async def read(self, session: str, after: EntryId | None, count: int = 1000) -> list[Entry]:
+        rows = await self._run(self._read, session, int_id(after), count)
+        if rows is None:
+            raise Trimmed(f"session {session}: entries after {after} were trimmed")
+        return [Entry(str(i), d) for i, d in rows]
+
+    async def tail(
+        self, positions: Mapping[str, EntryId | None], timeout: float
+    ) -> dict[str, list[Entry] | None]:
+        self._news.clear()
+        found = await self._news_at(positions)
+        if not found:
+            try:
+                await asyncio.wait_for(self._news.wait(), timeout)
+            except TimeoutError:
+                return {}
+            found = await self._news_at(positions)
+        return found
+
+    async def _news_at(
+        self, positions: Mapping[str, EntryId | None]
+    ) -> dict[str, list[Entry] | None]:
+        found: dict[str, list[Entry] | None] = {}
+        for session, position in positions.items():
+            after = int_id(position)
+            end = self._end.get(session)
+            if end is not None and after >= end:
+                continue  # this process is the only writer: nothing newer exists
+            recent = self._recent.get(session)
+            if recent and recent[0][0] <= after + 1:
+                found[session] = [Entry(str(i), d) for i, d in recent if i > after][:1000]
+                continue
+            rows = await self._run(self._read, session, after, 1000)
+            if rows is None or rows:
+                found[session] = None if rows is None else [Entry(str(i), d) for i, d in rows]
+            if rows is not None and not rows and session not in self._end:
+                self._end[session] = after
+        return found
+
+    def wake_tail(self) -> None:
+        self._news.set()
+
+    async def load(self, session: str) -> Loaded | None:
+        loaded, end = await self._run(self._load, session)
+        self._end[session] = end
+        return loaded
+
+    async def save_snapshot(self, session: str, after: EntryId, snapshot: bytes) -> None:
+        await self._run(self._save_snapshot, session, int_id(after), snapshot)
 
     async def delete(self, session: str) -> None:
         await self._run(self._delete, session)
+        self._end.pop(session, None)
+        self._recent.pop(session, None)
 
     async def sessions(self) -> list[str]:
         return await self._run(self._sessions)
@@ -267,6 +333,7 @@ class SQLiteStore:
             return
         if self._flusher is not None:
             await asyncio.shield(self._flusher)
+        self._news.set()
         try:
             await asyncio.get_running_loop().run_in_executor(self._executor, self._close)
         finally:

@@ -1,89 +1,188 @@
-"""The op-log store interface and the in-memory implementation."""
+"""The session log interface, and the in-memory implementation.
+
+A store keeps, per session, an ordered log of *entries*: edit proposals
+exactly as servers submitted them, valid or not. The log is the order. Every
+server process applies the entries in log order with the same deterministic
+validation (`Sequencer.apply_entry`), so all of them compute the same versions
+and the same project, and each acknowledges or rejects its own clients' edits
+when it reads them back. With one process (memory, SQLite) the log has one
+writer; with Redis it has many.
+
+Beside the log, a snapshot: the sequencer's state after some entry. Saving a
+snapshot drops the entries the *previous* snapshot covered, so a reader that
+lags by less than one snapshot interval never misses an entry.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from backline.protocol.errors import Unavailable
 
-__all__ = ["Loaded", "MemoryStore", "Store", "StoreUnavailable", "StoredBatch"]
+__all__ = ["Entry", "EntryId", "Loaded", "MemoryStore", "Store", "StoreUnavailable"]
+
+EntryId = str
+"""Opaque to callers; ordered by the store that issued it."""
 
 
 class StoreUnavailable(Unavailable):
-    """The store could not do what was asked; nothing of that call was stored."""
+    """The store could not do what was asked. For `append`: nothing was appended,
+    unless the store's reply itself was lost (then the entries may show up later)."""
 
 
 @dataclass(frozen=True, slots=True)
-class StoredBatch:
-    version: int
+class Entry:
+    id: EntryId
     data: bytes
 
 
 @dataclass(frozen=True, slots=True)
 class Loaded:
-    snapshot_version: int
     snapshot: bytes | None
-    batches: list[StoredBatch]
+    after: EntryId | None  # the snapshot covers every entry up to and including this one
+    entries: list[Entry]  # every entry after `after`, in order
 
 
 class Store(Protocol):
-    async def load(self, session: str) -> Loaded | None: ...
-    async def append(self, session: str, batches: Sequence[StoredBatch]) -> None: ...
-    async def read_since(self, session: str, version: int) -> list[StoredBatch] | None: ...
-    async def save_snapshot(self, session: str, version: int, snapshot: bytes) -> None: ...
+    async def append(self, session: str, entries: Sequence[bytes]) -> list[EntryId]:
+        """Durably append, in order, as one unit; return their ids once stored."""
+        ...
+
+    async def read(self, session: str, after: EntryId | None, count: int = 1000) -> list[Entry]:
+        """Up to `count` entries after `after` (None: from the start), in order.
+
+        Raises `Trimmed` when entries right after `after` were dropped.
+        """
+        ...
+
+    async def tail(
+        self, positions: Mapping[str, EntryId | None], timeout: float
+    ) -> dict[str, list[Entry] | None]:
+        """Wait until some session has entries after its position, at most `timeout`
+        seconds, and return what is there (sessions without news are left out).
+
+        A session maps to None when entries after its position were trimmed:
+        its reader fell too far behind and must load the session again.
+        """
+        ...
+
+    def wake_tail(self) -> None:
+        """Make a `tail` in progress return now (the positions changed)."""
+        ...
+
+    async def load(self, session: str) -> Loaded | None:
+        """The latest snapshot and every entry after it; None for a new session."""
+        ...
+
+    async def save_snapshot(self, session: str, after: EntryId, snapshot: bytes) -> None:
+        """Keep `snapshot` as covering the entries up to `after` (ignored if an equal or
+        later one exists), then drop the entries the previous snapshot covered."""
+        ...
+
     async def delete(self, session: str) -> None: ...
     async def sessions(self) -> list[str]: ...
     async def healthy(self) -> bool: ...
     async def close(self) -> None: ...
 
 
+class Trimmed(StoreUnavailable):
+    """The entries after the given position are gone: load the session again."""
+
+
+# -- in memory -----------------------------------------------------------------
+
+
 @dataclass
 class _Log:
-    batches: list[StoredBatch] = field(default_factory=list)
-    snapshot_version: int = 0
+    entries: list[tuple[int, bytes]] = field(default_factory=list)
+    next_id: int = 1
     snapshot: bytes | None = None
+    snapshot_after: int = 0
+    trimmed_upto: int = 0  # every entry with an id up to this one was dropped
+
+
+def int_id(entry_id: EntryId | None) -> int:
+    return 0 if entry_id is None else int(entry_id)
 
 
 class MemoryStore:
-    def __init__(self, retain: int = 1000) -> None:
-        self.retain = retain
+    """One process, nothing kept across restarts: for tests and benchmarks."""
+
+    def __init__(self) -> None:
         self._logs: dict[str, _Log] = {}
+        self._news = asyncio.Event()
+
+    async def append(self, session: str, entries: Sequence[bytes]) -> list[EntryId]:
+        await asyncio.sleep(0)  # a store answers later, never synchronously
+        log = self._logs.setdefault(session, _Log())
+        ids = []
+        for data in entries:
+            log.entries.append((log.next_id, data))
+            ids.append(str(log.next_id))
+            log.next_id += 1
+        self._news.set()
+        return ids
+
+    def _after(self, session: str, after: EntryId | None, count: int) -> list[Entry] | None:
+        log = self._logs.get(session)
+        if log is None:
+            return []
+        position = int_id(after)
+        if position < log.trimmed_upto:
+            return None
+        return [Entry(str(i), d) for i, d in log.entries if i > position][:count]
+
+    async def read(self, session: str, after: EntryId | None, count: int = 1000) -> list[Entry]:
+        found = self._after(session, after, count)
+        if found is None:
+            raise Trimmed(f"session {session}: entries after {after} were trimmed")
+        return found
+
+    async def tail(
+        self, positions: Mapping[str, EntryId | None], timeout: float
+    ) -> dict[str, list[Entry] | None]:
+        self._news.clear()
+        found = self._news_at(positions)
+        if not found:
+            try:
+                await asyncio.wait_for(self._news.wait(), timeout)
+            except TimeoutError:
+                return {}
+            found = self._news_at(positions)
+        return found
+
+    def _news_at(self, positions: Mapping[str, EntryId | None]) -> dict[str, list[Entry] | None]:
+        found: dict[str, list[Entry] | None] = {}
+        for session, position in positions.items():
+            entries = self._after(session, position, 1000)
+            if entries is None or entries:
+                found[session] = entries
+        return found
+
+    def wake_tail(self) -> None:
+        self._news.set()
 
     async def load(self, session: str) -> Loaded | None:
         log = self._logs.get(session)
         if log is None:
             return None
-        return Loaded(
-            log.snapshot_version,
-            log.snapshot,
-            [b for b in log.batches if b.version > log.snapshot_version],
-        )
+        after = str(log.snapshot_after) if log.snapshot is not None else None
+        entries = [Entry(str(i), d) for i, d in log.entries if i > log.snapshot_after]
+        return Loaded(log.snapshot, after, entries)
 
-    async def append(self, session: str, batches: Sequence[StoredBatch]) -> None:
-        await asyncio.sleep(0)
+    async def save_snapshot(self, session: str, after: EntryId, snapshot: bytes) -> None:
         log = self._logs.setdefault(session, _Log())
-        last = log.batches[-1].version if log.batches else log.snapshot_version
-        for b in batches:
-            if b.version != last + 1:
-                raise StoreUnavailable(f"session {session}: version {b.version} after {last}")
-            last = b.version
-        log.batches.extend(batches)
-
-    async def read_since(self, session: str, version: int) -> list[StoredBatch] | None:
-        log = self._logs.get(session)
-        if log is None:
-            return []
-        if log.batches and log.batches[0].version > version + 1:
-            return None
-        return [b for b in log.batches if b.version > version]
-
-    async def save_snapshot(self, session: str, version: int, snapshot: bytes) -> None:
-        log = self._logs.setdefault(session, _Log())
-        log.snapshot_version, log.snapshot = version, snapshot
-        log.batches = [b for b in log.batches if b.version > version - self.retain]
+        position = int_id(after)
+        if log.snapshot is not None and position <= log.snapshot_after:
+            return
+        previous = log.snapshot_after
+        log.snapshot, log.snapshot_after = snapshot, position
+        if previous:
+            log.entries = [(i, d) for i, d in log.entries if i > previous]
+            log.trimmed_upto = max(log.trimmed_upto, previous)
 
     async def delete(self, session: str) -> None:
         self._logs.pop(session, None)
@@ -95,4 +194,4 @@ class MemoryStore:
         return True
 
     async def close(self) -> None:
-        pass
+        self._news.set()

@@ -1,10 +1,12 @@
-"""The session authority without any I/O: versions, duplicates, undo, rollback, catch-up."""
+"""The session authority without any I/O: versions, duplicates, undo, snapshots, catch-up."""
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 
-from backline.protocol.errors import Conflict, Duplicate, NotFound, NothingToUndo
+from backline.protocol.errors import BacklineError, Conflict, Duplicate, NotFound, NothingToUndo
 from backline.server.sequencer import Sequencer
 
 
@@ -23,7 +25,7 @@ def test_versions_are_gap_free_and_rejects_take_none() -> None:
     with pytest.raises(NotFound):
         seq.submit("a", 2, [{"op": "delete", "id": "nope"}])
     assert seq.submit("b", 1, tempo(99)).version == 2
-    assert [b.version for b in seq.commit()] == [1, 2]
+    assert [b.version for b in seq.recent] == [1, 2]
 
 
 def test_duplicate_seq_is_refused() -> None:
@@ -79,22 +81,16 @@ def test_undo_skipped_when_target_was_deleted() -> None:
         seq.undo("a", 5)
 
 
-def test_rollback_restores_everything() -> None:
-    """A round the store refused is undone exactly: document, version, seqs and undo stacks."""
+def test_rejects_change_nothing_and_seqs_stay_usable() -> None:
+    """A rejected edit consumes no version and its seq can be used again."""
     seq = Sequencer()
     seq.submit("a", 1, track("t1"))
-    seq.commit()
     doc, version = seq.doc.to_data(), seq.version
-    seq.submit("a", 2, tempo(90))
-    seq.submit("b", 1, [{"op": "delete", "id": "t1"}])
-    seq.undo("a", 3)
-    undone = seq.rollback()
-    assert [b.version for b in undone] == [2, 3, 4]
+    with pytest.raises(NotFound):
+        seq.submit("a", 2, [{"op": "delete", "id": "zz"}])
     assert seq.doc.to_data() == doc and seq.version == version
     assert seq.last_seq == {"a": 1}
-    seq.submit("a", 2, tempo(91))  # seq 2 is usable again: it was never accepted
-    seq.undo("a", 3)  # and undo history is the committed one
-    assert seq.doc.project["tempo"] == 120.0
+    assert seq.submit("a", 2, tempo(91)).version == 2
 
 
 def test_since_serves_recent_batches_or_asks_for_snapshot() -> None:
@@ -102,29 +98,50 @@ def test_since_serves_recent_batches_or_asks_for_snapshot() -> None:
     seq = Sequencer()
     for i in range(1, 6):
         seq.submit("a", i, tempo(100 + i))
-    seq.commit()
     assert [b.version for b in seq.since(2) or []] == [3, 4, 5]
     assert seq.since(5) == []
     assert seq.since(9) is None  # a client from another timeline gets a snapshot
 
 
-def test_restore_and_replay_rebuild_state() -> None:
-    """Snapshot + replayed batches give the same document, version and seqs."""
-    seq = Sequencer()
-    seq.submit("a", 1, track("t1"))
-    seq.submit("a", 2, tempo(140))
-    snap, snap_version = seq.snapshot(), 1
-    batches = seq.commit()
-    other = Sequencer()
-    first = Sequencer()
-    first.submit("a", 1, track("t1"))
-    other.restore(first.snapshot(), snap_version)
-    other.replay(batches[1])
-    assert other.doc.to_data() == seq.doc.to_data()
-    assert other.version == 2 and other.last_seq == {"a": 2}
-    with pytest.raises(ValueError, match="gap"):
-        other.replay(batches[1])
-    del snap
+def test_snapshot_and_entries_rebuild_identical_state() -> None:
+    """Snapshot (with undo stacks) + the entries after it decide exactly as the original did."""
+    entries = [
+        {"k": "op", "by": "a", "seq": 1, "ops": track("t1"), "now": 0, "lead": 0},
+        {"k": "op", "by": "a", "seq": 2, "ops": tempo(140), "now": 0, "lead": 0},
+        {"k": "op", "by": "b", "seq": 1, "ops": [{"op": "play"}], "now": 5, "lead": 7},
+        {"k": "op", "by": "b", "seq": 1, "ops": tempo(1), "now": 0, "lead": 0},  # duplicate
+        {"k": "undo", "by": "a", "seq": 3, "now": 9, "lead": 0},
+        {"k": "redo", "by": "a", "seq": 4, "now": 11, "lead": 0},
+        {"k": "undo", "by": "a", "seq": 5, "now": 12, "lead": 0},
+    ]
+    original = Sequencer()
+    outcomes = []
+    snapshot = None
+    for i, entry in enumerate(entries):
+        if i == 3:
+            snapshot = original.snapshot()
+        try:
+            outcomes.append(original.apply_entry(entry).version)
+        except BacklineError as exc:
+            outcomes.append(type(exc).__name__)
+    assert outcomes == [1, 2, 3, "Duplicate", 4, 5, 6]
+    assert snapshot is not None
+    copy = Sequencer()
+    copy.restore(encode_roundtrip(snapshot))
+    for entry in entries[3:]:
+        with contextlib.suppress(BacklineError):
+            copy.apply_entry(entry)
+    assert copy.doc.to_data() == original.doc.to_data()
+    assert copy.version == original.version and copy.last_seq == original.last_seq
+    assert copy.snapshot() == original.snapshot()
+
+
+def encode_roundtrip(data: dict[str, object]) -> dict[str, object]:
+    """As a snapshot travels through a store."""
+    from backline.protocol.codec import decode_record, encode
+
+    result: dict[str, object] = decode_record(encode(data))
+    return result
 
 
 def test_transport_is_resolved_in_server_order_and_not_undoable() -> None:
@@ -148,16 +165,11 @@ def test_transport_is_resolved_in_server_order_and_not_undoable() -> None:
     assert undone.ops[0]["value"] == {"playing": True, "beat": 1.0, "time": 1_900_000}
     assert seq.doc.project["tempo"] == 120.0
     assert seq.doc.project["transport"]["playing"] is True
-    # a replica replaying the stored batches gets the same document without any clock
-    replay = Sequencer()
-    for batch in seq.commit():
-        replay.replay(batch)
-    assert replay.doc.to_data() == seq.doc.to_data()
+    # the stored batches are plain: applying them needs no clock
+    from backline.protocol.model import Document
+    from backline.protocol.ops import apply_all
 
-
-def test_rollback_restores_the_transport_too() -> None:
-    seq = Sequencer()
-    seq.submit("a", 1, [{"op": "play"}], now=10, lead_us=5)
-    seq.rollback()
-    assert seq.doc.project["transport"] == {"playing": False, "beat": 0.0, "time": 0}
-    assert seq.version == 0
+    replica = Document()
+    for batch in seq.recent:
+        apply_all(replica, batch.ops)
+    assert replica.to_data() == seq.doc.to_data()
