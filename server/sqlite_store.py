@@ -292,7 +292,12 @@ class SQLiteStore:
                 continue  # this process is the only writer: nothing newer exists
             recent = self._recent.get(session)
             if recent and recent[0][0] <= after + 1:
-                found[session] = [Entry(str(i), d) for i, d in recent if i > after][:1000]
+                start = after + 1 - recent[0][0]  # ids are consecutive
+                # index from the nearer end: a follower is usually only a few entries behind
+                found[session] = [
+                    Entry(str(recent[j][0]), recent[j][1])
+                    for j in range(start, min(len(recent), start + 1000))
+                ]
                 continue
             rows = await self._run(self._read, session, after, 1000)
             if rows is None or rows:

@@ -133,7 +133,10 @@ class MemoryStore:
         position = int_id(after)
         if position < log.trimmed_upto:
             return None
-        return [Entry(str(i), d) for i, d in log.entries if i > position][:count]
+        if not log.entries:
+            return []
+        start = max(0, position + 1 - log.entries[0][0])  # ids are consecutive
+        return [Entry(str(i), d) for i, d in log.entries[start : start + count]]
 
     async def read(self, session: str, after: EntryId | None, count: int = 1000) -> list[Entry]:
         found = self._after(session, after, count)

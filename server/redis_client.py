@@ -1,0 +1,110 @@
+"""What `RedisStore` and `RedisBus` share: connection settings, key names, error text.
+
+Every key of a session carries the session id as its Redis Cluster hash tag
+(``bl:{session}:log``, ``bl:{session}:snap``, ...), so one session's keys live in
+one slot and a Lua script or a MULTI may touch them all.
+
+Connections never retry a command by themselves (``retries=0``): a retried
+append whose reply was lost would be appended twice. A pooled connection that
+Redis closed (a restart) is noticed and replaced when it is taken from the
+pool, before anything is sent on it; the callers retry whatever failed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from redis.asyncio import ConnectionPool, Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import NoScriptError
+
+__all__ = [
+    "CONNECT_TIMEOUT",
+    "COMMAND_TIMEOUT",
+    "KINDS",
+    "Script",
+    "check_prefix",
+    "connect",
+    "open_pool",
+    "redacted",
+    "session_key",
+    "text",
+]
+
+CONNECT_TIMEOUT = 2.0  # seconds to open a TCP connection to Redis
+COMMAND_TIMEOUT = 5.0  # seconds to wait for the reply to an ordinary command
+
+KINDS = ("log", "snap", "trim", "chat")
+"""The suffixes of a session's keys: entry stream, snapshot, trim point, chat history."""
+
+
+def check_prefix(prefix: str) -> str:
+    if not prefix or any(c in prefix for c in "{}"):
+        raise ValueError(f"a Redis key prefix must be non-empty and brace-free, not {prefix!r}")
+    return prefix
+
+
+def session_key(prefix: str, session: str, kind: str) -> str:
+    """The key of one of `session`'s values; `kind` is one of `KINDS` (or ``bus``)."""
+    if not session:
+        # "{}" is not a hash tag: the session's keys would scatter over the slots
+        raise ValueError("a session id must not be empty")
+    return f"{prefix}:{{{session}}}:{kind}"
+
+
+def redacted(url: str) -> str:
+    """`url` without its password, for error messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{parts.username or ''}:***@{host}"
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def open_pool(url: str, *, name: str, command_timeout: float | None = COMMAND_TIMEOUT) -> Any:
+    """A pool of RESP2 connections to `url` that never retry a command by themselves.
+
+    `command_timeout` None leaves reads unbounded: for connections that block
+    on purpose (XREAD BLOCK, SUBSCRIBE), whose callers bound each wait themselves.
+    """
+    return ConnectionPool.from_url(
+        url,
+        protocol=2,
+        socket_timeout=command_timeout,
+        socket_connect_timeout=CONNECT_TIMEOUT,
+        socket_keepalive=True,
+        retry=Retry(NoBackoff(), 0),
+        client_name=name,
+    )
+
+
+def connect(url: str, *, name: str) -> Redis:
+    return Redis(connection_pool=open_pool(url, name=name))
+
+
+def text(value: Any) -> str:
+    """A reply that Redis sends as a bulk string, as `str`."""
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class Script:
+    """A Lua script run by EVALSHA, loaded again (EVAL) when Redis forgot it (a restart)."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.sha = hashlib.sha1(source.encode()).hexdigest()
+
+    async def __call__(self, redis: Redis, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        try:
+            return await redis.execute_command("EVALSHA", self.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            return await redis.execute_command("EVAL", self.source, len(keys), *keys, *args)
