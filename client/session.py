@@ -147,7 +147,7 @@ class Edit:
 
 @dataclass
 class _Options:
-    url: str
+    urls: list[str]
     session: str
     token: str
     name: str
@@ -200,7 +200,10 @@ class Session:
     """A connected participant. Use `connect()` rather than constructing this."""
 
     def __init__(self, options: _Options) -> None:
+        if not options.urls:
+            raise ValueError("connect() needs at least one server URL")
         self._o = options
+        self._url_index = 0
         self.client_id = ""
         self.role = Role.VIEWER
         self.replica = Replica(Document())
@@ -241,6 +244,11 @@ class Session:
         return self.replica.version
 
     @property
+    def url(self) -> str:
+        """The server this session is using (or trying) now."""
+        return self._o.urls[self._url_index % len(self._o.urls)]
+
+    @property
     def connected(self) -> bool:
         return self._connected.is_set()
 
@@ -255,7 +263,7 @@ class Session:
         o = self._o
         try:
             ws = await ws_connect(
-                o.url,
+                self.url,
                 subprotocols=[Subprotocol(SUBPROTOCOL)],
                 compression=None,
                 open_timeout=o.open_timeout,
@@ -268,7 +276,7 @@ class Session:
                 f"server refused the websocket: HTTP {exc.response.status_code}"
             ) from exc
         except (OSError, TimeoutError) as exc:
-            raise Unavailable(f"cannot reach {o.url}: {exc}") from exc
+            raise Unavailable(f"cannot reach {self.url}: {exc}") from exc
         hello: dict[str, Any] = {
             "type": "hello",
             "session": o.session,
@@ -384,6 +392,12 @@ class Session:
             ):
                 self._fail(error)
                 return
+            if (
+                exc is not None
+                and exc.rcvd is not None
+                and exc.rcvd.code == CloseCode.SERVER_SHUTDOWN
+            ):
+                self._url_index += 1  # that server is going away: resume on the next one
             self._emit(ConnectionChanged("reconnecting", error.message))
             while not self._closed:
                 await asyncio.sleep(backoff * (0.5 + random.random()))
@@ -394,7 +408,8 @@ class Session:
                     self._fail(refused)
                     return
                 except BacklineError as failed:
-                    log.info("reconnect to %s failed: %s", self._o.url, failed.message)
+                    log.info("reconnect to %s failed: %s", self.url, failed.message)
+                    self._url_index += 1  # try the next server, if there are several
                     continue
                 backoff = 0.05
                 break
@@ -748,7 +763,7 @@ async def _send_quietly(ws: ClientConnection, data: bytes) -> None:
 
 @contextlib.asynccontextmanager
 async def connect(
-    url: str,
+    url: str | Sequence[str],
     *,
     session: str,
     token: str,
@@ -762,15 +777,32 @@ async def connect(
     """Join `session` at `url` (``ws://host:port``) and keep a live mirror of it.
 
     Raises `Unauthorized` (BadToken, TokenExpired, WrongSession) when the token
-    is refused and `Unavailable` when the server cannot be reached.
-    ``clock_interval`` is the time between clock-sync exchanges once synced.
+    is refused and `Unavailable` when the server cannot be reached. With several
+    URLs (processes serving the same sessions), the first that answers is used
+    and a dropped connection resumes on the next. ``clock_interval`` is the time
+    between clock-sync exchanges once synced.
     """
     s = Session(
         _Options(
-            url, session, token, name, color, reconnect, max_backoff, open_timeout, clock_interval
+            [url] if isinstance(url, str) else list(url),
+            session,
+            token,
+            name,
+            color,
+            reconnect,
+            max_backoff,
+            open_timeout,
+            clock_interval,
         )
     )
-    await s._open()
+    for attempt in range(len(s._o.urls)):
+        try:
+            await s._open()
+            break
+        except Unavailable:
+            if attempt == len(s._o.urls) - 1:
+                raise
+            s._url_index += 1
     s._reader = asyncio.get_running_loop().create_task(s._run(), name=f"backline reader {session}")
     try:
         yield s

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import random
 import re
 import signal
 import subprocess
@@ -25,11 +26,14 @@ from websockets.asyncio.client import connect as ws_connect
 from websockets.typing import Subprotocol
 
 from backline.protocol.codec import SUBPROTOCOL, decode, encode
+from backline.protocol.errors import BacklineError
 from backline.protocol.limits import Limits
 from backline.protocol.messages import Role
 from backline.protocol.tokens import mint
 
-__all__ = ["RawClient", "ServerProcess"]
+from .session import Session
+
+__all__ = ["RawClient", "ServerProcess", "random_edit"]
 
 _LISTENING = re.compile(r"Backline listening on (http://\S+) \(websocket (ws://\S+)\)")
 
@@ -199,3 +203,34 @@ class RawClient:
             {"type": "hello", "session": session, "token": token, "name": name, **extra}
         )
         return await self.recv_type("welcome")
+
+
+def random_edit(s: Session, rng: random.Random, tracks: list[str]) -> None:
+    """One random edit that is valid locally (it may still be rejected by the server).
+
+    For convergence tests and benchmarks: tracks, notes, volumes, tempo, moves, deletes.
+    """
+    doc = s.project
+    live = [t for t in tracks if t in doc.tracks]
+    choice = rng.random()
+    try:
+        if not live or choice < 0.1:
+            tracks.append(s.add_track(f"t{rng.randrange(100)}", kind="drums").id or "")
+        elif choice < 0.45:
+            s.add_note(rng.choice(live), rng.randrange(128), rng.randrange(0, 3840 * 4, 240))
+        elif choice < 0.6:
+            s.set(rng.choice(live), "volume", round(rng.random() * 2, 3))
+        elif choice < 0.7:
+            s.set_tempo(rng.choice([90, 100, 120, 128, 140]))
+        elif choice < 0.8 and doc.notes:
+            s.set(rng.choice(sorted(doc.notes)), "vel", rng.randrange(1, 128))
+        elif choice < 0.87 and doc.notes:
+            s.remove(rng.choice(sorted(doc.notes)))
+        elif choice < 0.92 and len(live) > 1:
+            s.move_track(rng.choice(live), rng.randrange(len(doc.track_order)))
+        elif choice < 0.95 and len(live) > 3:
+            s.remove(rng.choice(live))
+        else:
+            s.set(rng.choice(live), "mute", rng.random() < 0.5)
+    except BacklineError:
+        pass  # invalid against this client's current view; skip it

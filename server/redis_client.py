@@ -23,8 +23,8 @@ from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError
 
 __all__ = [
-    "CONNECT_TIMEOUT",
     "COMMAND_TIMEOUT",
+    "CONNECT_TIMEOUT",
     "KINDS",
     "Script",
     "check_prefix",
@@ -70,7 +70,9 @@ def redacted(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-def open_pool(url: str, *, name: str, command_timeout: float | None = COMMAND_TIMEOUT) -> Any:
+def open_pool(
+    url: str, *, name: str, command_timeout: float | None = COMMAND_TIMEOUT
+) -> ConnectionPool:
     """A pool of RESP2 connections to `url` that never retry a command by themselves.
 
     `command_timeout` None leaves reads unbounded: for connections that block

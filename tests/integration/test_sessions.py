@@ -16,7 +16,7 @@ import pytest
 
 from backline.client import Edit, Rejected, RemoteEdit, connect
 from backline.client.session import Session
-from backline.client.testing import ServerProcess
+from backline.client.testing import ServerProcess, random_edit
 from backline.protocol.codec import decode_record, encode
 from backline.protocol.errors import BacklineError, ErrorCode, Forbidden, NothingToUndo
 from backline.protocol.model import PROJECT_ID
@@ -26,34 +26,6 @@ SESSION = "jam"
 
 def canonical(s: Session) -> bytes:
     return encode(s.project.to_data())
-
-
-def random_edit(s: Session, rng: random.Random, tracks: list[str]) -> None:
-    """One random edit that is valid locally (it may still be rejected by the server)."""
-    doc = s.project
-    live = [t for t in tracks if t in doc.tracks]
-    choice = rng.random()
-    try:
-        if not live or choice < 0.1:
-            tracks.append(s.add_track(f"t{rng.randrange(100)}", kind="drums").id or "")
-        elif choice < 0.45:
-            s.add_note(rng.choice(live), rng.randrange(128), rng.randrange(0, 3840 * 4, 240))
-        elif choice < 0.6:
-            s.set(rng.choice(live), "volume", round(rng.random() * 2, 3))
-        elif choice < 0.7:
-            s.set_tempo(rng.choice([90, 100, 120, 128, 140]))
-        elif choice < 0.8 and doc.notes:
-            s.set(rng.choice(sorted(doc.notes)), "vel", rng.randrange(1, 128))
-        elif choice < 0.87 and doc.notes:
-            s.remove(rng.choice(sorted(doc.notes)))
-        elif choice < 0.92 and len(live) > 1:
-            s.move_track(rng.choice(live), rng.randrange(len(doc.track_order)))
-        elif choice < 0.95 and len(live) > 3:
-            s.remove(rng.choice(live))
-        else:
-            s.set(rng.choice(live), "mute", rng.random() < 0.5)
-    except BacklineError:
-        pass  # invalid against this client's current view; skip it
 
 
 async def test_three_clients_converge_after_1000_concurrent_edits(server: ServerProcess) -> None:

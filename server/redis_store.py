@@ -1,0 +1,434 @@
+"""The session log on Redis, shared by every server process (see `store.py`).
+
+Keys of session ``s`` (prefix ``bl``), all in the slot of the hash tag ``{s}``:
+
+- ``bl:{s}:log``: a Redis Stream, one entry per appended item (field ``d``);
+  entry ids are the stream ids (``"<ms>-<seq>"``), so the stream is the order.
+- ``bl:{s}:snap``: a hash, ``after`` (an entry id) and ``data`` (the snapshot).
+- ``bl:{s}:trim``: the id of the newest entry dropped from the log. A reader at
+  a position before it has missed entries and must load the session again.
+
+Durability is Redis's: an append returns once Redis has replied, which with
+``appendonly yes`` and ``appendfsync always`` means the entries are in the AOF
+on disk (``everysec`` may lose the last second on a crash of the machine, and
+without AOF a restart loses everything since the last RDB save). `persistence()`
+reports the settings so the server can warn.
+
+Appends, reads, loads and snapshot saves are Lua scripts: each is atomic and one
+round trip. `tail` blocks on its own connection with one XREAD BLOCK over every
+session it follows; `wake_tail` ends that wait with CLIENT UNBLOCK, sent on
+another connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from redis.asyncio import ConnectionPool, Redis
+from redis.exceptions import RedisError, ResponseError
+
+from .redis_client import (
+    COMMAND_TIMEOUT,
+    KINDS,
+    Script,
+    check_prefix,
+    open_pool,
+    redacted,
+    session_key,
+    text,
+)
+from .store import Entry, EntryId, Loaded, StoreUnavailable, Trimmed
+
+__all__ = ["RedisStore"]
+
+log = logging.getLogger("backline.store")
+
+HEALTH_TIMEOUT = 1.0  # seconds a PING may take before `healthy()` says no
+UNBLOCK_ATTEMPTS = 50  # CLIENT UNBLOCK tries while the XREAD has not blocked yet ...
+UNBLOCK_RETRY = 0.002  # ... this many seconds apart
+POLL_BLOCK = 0.05  # longest XREAD BLOCK when CLIENT UNBLOCK is refused (seconds)
+
+_STREAM_ID = re.compile(r"(\d+)(?:-(\d+))?")
+
+# KEYS: log; ARGV: the entries. Returns their ids.
+_APPEND = Script(
+    """
+local ids = {}
+for i = 1, #ARGV do
+  ids[i] = redis.call('XADD', KEYS[1], '*', 'd', ARGV[i])
+end
+return ids
+"""
+)
+
+# KEYS: log, trim; ARGV: first id ('-' or '(<id>'), count. Returns {trim point, entries}.
+_READ = Script(
+    """
+return {redis.call('GET', KEYS[2]), redis.call('XRANGE', KEYS[1], ARGV[1], '+', 'COUNT', ARGV[2])}
+"""
+)
+
+# KEYS: log, snap. Returns {number of keys that exist, after, snapshot, entries after it}.
+_LOAD = Script(
+    """
+local snap = redis.call('HMGET', KEYS[2], 'after', 'data')
+local first = '-'
+if snap[1] then first = '(' .. snap[1] end
+return {redis.call('EXISTS', KEYS[1], KEYS[2]), snap[1], snap[2],
+        redis.call('XRANGE', KEYS[1], first, '+')}
+"""
+)
+
+# KEYS: snap, log, trim; ARGV: after, snapshot. Ids arrive in canonical form
+# ("<ms>-<seq>", no leading zeros), so comparing lengths, then digits, is exact.
+_SAVE_SNAPSHOT = Script(
+    """
+local function later(a, b)
+  local am, as = string.match(a, '^(%d+)-(%d+)$')
+  local bm, bs = string.match(b, '^(%d+)-(%d+)$')
+  if #am ~= #bm then return #am > #bm end
+  if am ~= bm then return am > bm end
+  if #as ~= #bs then return #as > #bs end
+  return as > bs
+end
+local previous = redis.call('HGET', KEYS[1], 'after')
+if previous and not later(ARGV[1], previous) then return 0 end
+redis.call('HSET', KEYS[1], 'after', ARGV[1], 'data', ARGV[2])
+if previous then
+  redis.call('XTRIM', KEYS[2], 'MINID', previous)
+  redis.call('XDEL', KEYS[2], previous)
+  redis.call('SET', KEYS[3], previous)
+end
+return 1
+"""
+)
+
+
+def _position(entry_id: EntryId | None) -> tuple[int, int]:
+    """A stream id as numbers; None (the start of the log) is 0-0."""
+    if entry_id is None:
+        return (0, 0)
+    match = _STREAM_ID.fullmatch(entry_id)
+    if match is None:
+        raise ValueError(f"not a Redis stream id: {entry_id!r}")
+    return (int(match.group(1)), int(match.group(2) or 0))
+
+
+def _canonical(entry_id: EntryId | None) -> str:
+    ms, seq = _position(entry_id)
+    return f"{ms}-{seq}"
+
+
+def _entries(items: Any) -> list[Entry]:
+    """Entries from a raw XRANGE / XREAD reply: ``[[id, [field, value, ...]], ...]``."""
+    found = []
+    for entry_id, fields in items:
+        values = dict(zip(fields[::2], fields[1::2], strict=True))
+        found.append(Entry(text(entry_id), bytes(values[b"d"])))
+    return found
+
+
+class _Wait:
+    """One `tail` call in progress, so that `wake_tail` can end it."""
+
+    __slots__ = ("client_id", "woken")
+
+    def __init__(self) -> None:
+        self.woken = asyncio.Event()
+        self.client_id: int | None = None  # of the connection blocked in XREAD, while it is
+
+
+class RedisStore:
+    """Entry logs and snapshots of every session, in Redis at `url`.
+
+    Args:
+        url: ``redis://[[user]:password@]host[:port][/db]`` (or ``rediss://``).
+        node: this server process's name; shows in ``CLIENT LIST``.
+        prefix: the first part of every key, so several deployments can share a Redis.
+        tail_count: the most entries `tail` returns per session at once.
+    """
+
+    def __init__(self, url: str, *, node: str, prefix: str = "bl", tail_count: int = 1000) -> None:
+        self.url = url
+        self.node = node
+        self.prefix = check_prefix(prefix)
+        self.tail_count = tail_count
+        self._pool: ConnectionPool = open_pool(url, name=f"backline-store-{node}")
+        self._redis = Redis(connection_pool=self._pool)
+        # XREAD BLOCK holds its connection; each wait is bounded by `tail` itself
+        self._blocking: ConnectionPool = open_pool(
+            url, name=f"backline-tail-{node}", command_timeout=None
+        )
+        self._waits: set[_Wait] = set()
+        self._unblocking: set[asyncio.Task[None]] = set()
+        self._unblock_refused = False
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"RedisStore({redacted(self.url)!r}, node={self.node!r}, prefix={self.prefix!r})"
+
+    def _key(self, session: str, kind: str) -> str:
+        return session_key(self.prefix, session, kind)
+
+    def _unavailable(self, what: str, exc: BaseException) -> StoreUnavailable:
+        detail = str(exc) or type(exc).__name__
+        return StoreUnavailable(f"Redis at {redacted(self.url)}: {what} failed: {detail}")
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreUnavailable(f"Redis store for {redacted(self.url)} is closed")
+
+    async def _run(
+        self, what: str, script: Script, keys: Sequence[str], args: Sequence[Any]
+    ) -> Any:
+        self._check_open()
+        try:
+            return await script(self._redis, keys, args)
+        except (RedisError, OSError) as exc:
+            raise self._unavailable(what, exc) from exc
+
+    # -- the log -----------------------------------------------------------------
+
+    async def append(self, session: str, entries: Sequence[bytes]) -> list[EntryId]:
+        """Append `entries` as one unit (one Lua script); return their stream ids.
+
+        Returns once Redis replied; what that means on disk depends on its
+        ``appendfsync`` (see the module docstring).
+        """
+        key = self._key(session, "log")
+        if not entries:
+            self._check_open()
+            return []
+        ids = await self._run(f"append to {key}", _APPEND, [key], list(entries))
+        return [text(i) for i in ids]
+
+    async def read(self, session: str, after: EntryId | None, count: int = 1000) -> list[Entry]:
+        first = "-" if after is None else f"({_canonical(after)}"
+        keys = [self._key(session, "log"), self._key(session, "trim")]
+        trimmed, items = await self._run(f"read {keys[0]}", _READ, keys, [first, count])
+        if trimmed is not None and _position(text(trimmed)) > _position(after):
+            raise Trimmed(
+                f"session {session}: the entries after {after} were trimmed (up to {text(trimmed)})"
+            )
+        return _entries(items)
+
+    async def tail(
+        self, positions: Mapping[str, EntryId | None], timeout: float
+    ) -> dict[str, list[Entry] | None]:
+        """See `Store.tail`. Raises `StoreUnavailable` when Redis fails or does not
+        answer within `timeout` plus a few seconds; the next call connects again."""
+        self._check_open()
+        wait = _Wait()  # registered before the first await: a wake from now on counts
+        self._waits.add(wait)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max(timeout, 0.0)
+        try:
+            while True:
+                block = 0.0 if wait.woken.is_set() else max(deadline - loop.time(), 0.0)
+                if self._unblock_refused:
+                    block = min(block, POLL_BLOCK)
+                found = await self._tail_once(positions, block, wait)
+                if found or wait.woken.is_set() or loop.time() >= deadline:
+                    return found
+        finally:
+            self._waits.discard(wait)
+
+    async def _tail_once(
+        self, positions: Mapping[str, EntryId | None], block: float, wait: _Wait
+    ) -> dict[str, list[Entry] | None]:
+        """One XREAD (blocking up to `block` seconds), then the trim points.
+
+        The three commands go out in one write: CLIENT ID (so `wake_tail` knows
+        whom to unblock), XREAD BLOCK, and MGET of the trim points, which Redis runs
+        right after the XREAD returns. A trim point is set in the same script that
+        trims, so any entry the XREAD missed shows as a trim point past the
+        position: no entry is skipped silently, at no extra round trip.
+        """
+        if not positions:
+            if block > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wait.woken.wait(), block)
+            return {}
+        sessions = list(positions)
+        logs = [self._key(s, "log") for s in sessions]
+        xread: list[Any] = ["XREAD", "COUNT", self.tail_count]
+        if block > 0:
+            xread += ["BLOCK", max(1, math.ceil(block * 1000))]
+        xread += ["STREAMS", *logs, *(_canonical(positions[s]) for s in sessions)]
+        commands = [("CLIENT", "ID"), xread, ("MGET", *(self._key(s, "trim") for s in sessions))]
+        try:
+            async with asyncio.timeout(block + COMMAND_TIMEOUT):
+                conn = await self._blocking.get_connection()
+                try:
+                    await conn.send_packed_command(conn.pack_commands(commands))
+                    wait.client_id = int(await conn.read_response())
+                    if wait.woken.is_set():
+                        self._unblock(wait)
+                    streams = await conn.read_response()
+                    wait.client_id = None
+                    marks = await conn.read_response()
+                except BaseException:
+                    # replies may still be pending on it: never hand it out again as is
+                    await conn.disconnect(nowait=True)
+                    raise
+                finally:
+                    wait.client_id = None
+                    await self._blocking.release(conn)
+        except TimeoutError as exc:
+            late = TimeoutError(f"no reply within {block + COMMAND_TIMEOUT:.1f} s")
+            raise self._unavailable("tail", late) from exc
+        except (RedisError, OSError) as exc:
+            raise self._unavailable("tail", exc) from exc
+        found: dict[str, list[Entry] | None] = {}
+        by_key = {key.encode(): session for key, session in zip(logs, sessions, strict=True)}
+        for key, items in streams or ():
+            found[by_key[bytes(key)]] = _entries(items)
+        for session, mark in zip(sessions, marks, strict=True):
+            if mark is not None and _position(text(mark)) > _position(positions[session]):
+                found[session] = None
+        return found
+
+    def wake_tail(self) -> None:
+        for wait in list(self._waits):
+            if not wait.woken.is_set():
+                wait.woken.set()
+                if wait.client_id is not None:
+                    self._unblock(wait)
+
+    def _unblock(self, wait: _Wait) -> None:
+        if wait.client_id is None or self._closed:
+            return
+        task = asyncio.get_running_loop().create_task(self._send_unblock(wait, wait.client_id))
+        self._unblocking.add(task)
+        task.add_done_callback(self._unblocking.discard)
+
+    async def _send_unblock(self, wait: _Wait, client_id: int) -> None:
+        for _ in range(UNBLOCK_ATTEMPTS):
+            if wait.client_id != client_id:
+                return  # the XREAD has replied
+            try:
+                if await self._redis.execute_command("CLIENT", "UNBLOCK", client_id):
+                    return
+            except ResponseError as exc:
+                # CLIENT disabled (some managed Redis): wait in short blocks instead
+                if not self._unblock_refused:
+                    log.warning(
+                        "Redis at %s refused CLIENT UNBLOCK (%s): tail polls every %.0f ms",
+                        redacted(self.url), exc, POLL_BLOCK * 1000,
+                    )  # fmt: skip
+                self._unblock_refused = True
+                return
+            except (RedisError, OSError) as exc:
+                # the blocked read fails on its own, or ends at its timeout
+                log.debug("CLIENT UNBLOCK on %s failed: %s", redacted(self.url), exc)
+                return
+            # Redis has not run the XREAD yet (it arrived on another connection)
+            await asyncio.sleep(UNBLOCK_RETRY)
+
+    # -- snapshots and sessions ----------------------------------------------------
+
+    async def load(self, session: str) -> Loaded | None:
+        keys = [self._key(session, "log"), self._key(session, "snap")]
+        exists, after, snapshot, items = await self._run(f"load {keys[0]}", _LOAD, keys, [])
+        if not exists:
+            return None
+        return Loaded(
+            None if snapshot is None else bytes(snapshot),
+            None if after is None else text(after),
+            _entries(items),
+        )
+
+    async def save_snapshot(self, session: str, after: EntryId, snapshot: bytes) -> None:
+        keys = [self._key(session, k) for k in ("snap", "log", "trim")]
+        await self._run(
+            f"save snapshot {keys[0]}", _SAVE_SNAPSHOT, keys, [_canonical(after), snapshot]
+        )
+
+    async def delete(self, session: str) -> None:
+        """Remove every key of `session`, its chat history included."""
+        self._check_open()
+        keys = [self._key(session, kind) for kind in KINDS]
+        try:
+            await self._redis.execute_command("DEL", *keys)
+        except (RedisError, OSError) as exc:
+            raise self._unavailable(f"delete {session}", exc) from exc
+
+    async def sessions(self) -> list[str]:
+        """Every session with a log or a snapshot, sorted (SCAN: no long block of Redis)."""
+        self._check_open()
+        head = f"{self.prefix}:{{"
+        pattern = re.sub(r"([*?\[\]\\])", r"\\\1", head) + "*"
+        found: set[str] = set()
+        cursor = 0
+        try:
+            while True:
+                cursor, keys = await self._redis.execute_command(
+                    "SCAN", cursor, "MATCH", pattern, "COUNT", 1000
+                )
+                for raw in keys:
+                    key = text(raw)
+                    for tail in ("}:log", "}:snap"):
+                        if key.endswith(tail) and len(key) > len(head) + len(tail):
+                            found.add(key[len(head) : -len(tail)])
+                if int(cursor) == 0:
+                    return sorted(found)
+        except (RedisError, OSError) as exc:
+            raise self._unavailable("scan for sessions", exc) from exc
+
+    # -- the server ----------------------------------------------------------------
+
+    async def healthy(self) -> bool:
+        """Whether Redis answers a PING within `HEALTH_TIMEOUT` seconds."""
+        if self._closed:
+            return False
+        try:
+            async with asyncio.timeout(HEALTH_TIMEOUT):
+                await self._redis.execute_command("PING")
+        except (RedisError, OSError, TimeoutError):
+            return False
+        return True
+
+    async def persistence(self) -> dict[str, str]:
+        """Redis's ``appendonly``, ``appendfsync`` and ``save`` settings.
+
+        Where CONFIG is disabled (some managed Redis), reports ``appendonly`` from
+        INFO persistence and leaves out what it cannot learn.
+        """
+        self._check_open()
+        settings: dict[str, str] = {}
+        try:
+            for name in ("appendonly", "appendfsync", "save"):
+                try:
+                    reply = await self._redis.execute_command("CONFIG", "GET", name)
+                except ResponseError:
+                    break
+                if not isinstance(reply, dict):
+                    reply = dict(zip(reply[::2], reply[1::2], strict=True))
+                settings.update((text(k), text(v)) for k, v in reply.items())
+            if "appendonly" not in settings:
+                info = await self._redis.execute_command("INFO", "persistence")
+                if isinstance(info, dict) and "aof_enabled" in info:
+                    settings["appendonly"] = "yes" if int(info["aof_enabled"]) else "no"
+        except (RedisError, OSError) as exc:
+            raise self._unavailable("read the persistence settings", exc) from exc
+        return settings
+
+    async def close(self) -> None:
+        """End every `tail` and close the connections; the store is unusable after."""
+        if self._closed:
+            return
+        self.wake_tail()
+        if self._unblocking:
+            await asyncio.wait(set(self._unblocking), timeout=HEALTH_TIMEOUT)
+        self._closed = True
+        for task in list(self._unblocking):
+            task.cancel()
+        await asyncio.gather(*self._unblocking, return_exceptions=True)
+        await self._pool.disconnect()
+        await self._blocking.disconnect()
