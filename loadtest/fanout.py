@@ -1,18 +1,25 @@
-"""Edit fan-out benchmark: deliveries per second and edit round trip.
+"""Edit fan-out benchmark: deliveries per second and edit round trip, per backend.
 
-    python -m loadtest.fanout                  # both configs, 8 s each
-    python -m loadtest.fanout --config 1x50 --seconds 20 --store memory
+    python -m loadtest.fanout                  # all configs and backends, 8 s each
+    python -m loadtest.fanout --config 1x50 --seconds 20 --backend sqlite
 
-Starts a real server process (pinned to CPU 0 with taskset when there are two
-or more cores) and drives it from this process (uvloop, raw websocket clients
-speaking the real protocol, pinned to CPU 1). Every client of a session sends
-edits closed-loop with a fixed window of unacknowledged edits; every accepted
-edit is delivered to every member of its session. It reports:
+Backends, all measured with the same clients in the same run:
+``memory`` (one process, nothing stored: the baseline), ``sqlite`` (one
+process, the embedded durable store), ``redis`` (one process on a real
+redis-server with AOF ``appendfsync always``) and ``redis2`` (two processes on
+that Redis; each session's members are spread over both).
+
+Server processes and redis-server are pinned to CPU 0 and this process (uvloop,
+raw websocket clients speaking the real protocol) to CPU 1 when there are two
+or more cores. Every sending client keeps a fixed window of unacknowledged
+edits; every accepted edit is delivered to every member of its session. It
+reports:
 
 - deliveries/s: edits delivered to clients (one edit seen by 50 members = 50);
 - round trip p50/p99: from sending an edit to receiving its acknowledgement,
-  which the server only sends once the edit is stored (SQLite group commit);
-- server CPU (from /proc) so figures can be normalised per core.
+  which is only sent once the edit is stored;
+- server CPU (server processes plus redis-server, from /proc);
+- ratios against the memory baseline, and what Redis adds per edit over SQLite.
 
 Results go to loadtest/results/fanout-<time>.json and are printed as a table.
 """
@@ -21,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import statistics
@@ -35,6 +43,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.typing import Subprotocol
 
 from backline.client.testing import ServerProcess
+from backline.client.testing_redis import RedisServer
 from backline.protocol.codec import SUBPROTOCOL, encode
 from backline.protocol.limits import Limits
 
@@ -133,20 +142,23 @@ def _cpu_seconds(pid: int) -> float:
 
 
 async def run_config(
-    server: ServerProcess,
+    servers: list[ServerProcess],
+    backend: str,
     sessions: int,
     per_session: int,
     seconds: float,
     window: int,
     senders: int,
+    extra_pids: list[int],
 ) -> Result:
     clients: list[Client] = []
     for index in range(sessions):
         name = f"bench-{sessions}x{per_session}-{index}"
-        token = server.token(name)
+        token = servers[0].token(name)
         for c in range(per_session):
+            # with several processes, the members of one session are spread over them
             ws = await connect(
-                server.url,
+                servers[c % len(servers)].url,
                 subprotocols=[Subprotocol(SUBPROTOCOL)],
                 compression=None,
                 max_size=None,
@@ -160,10 +172,11 @@ async def run_config(
     writers = [asyncio.create_task(c.write(window, stop)) for c in clients if c.sends]
     await asyncio.sleep(1.0)  # warm up
     measuring[0] = True
-    cpu0, t0 = _cpu_seconds(server.pid), time.perf_counter()
+    pids = [s.pid for s in servers] + extra_pids
+    cpu0, t0 = sum(_cpu_seconds(p) for p in pids), time.perf_counter()
     await asyncio.sleep(seconds)
     measuring[0] = False
-    cpu1, t1 = _cpu_seconds(server.pid), time.perf_counter()
+    cpu1, t1 = sum(_cpu_seconds(p) for p in pids), time.perf_counter()
     stop.set()
     for client in clients:
         client.window_free.set()
@@ -177,7 +190,7 @@ async def run_config(
     cpu = cpu1 - cpu0
     return Result(
         config=f"{sessions}x{per_session}",
-        store=server.store,
+        store=backend,
         sessions=sessions,
         clients_per_session=per_session,
         window=window,
@@ -194,6 +207,30 @@ async def run_config(
 
 
 CONFIGS = {"1x50": (1, 50), "50x4": (50, 4)}
+BACKENDS = ("memory", "sqlite", "redis", "redis2")
+
+
+def _start_backend(
+    backend: str, tmp: Path, stack: contextlib.ExitStack, cpu: int | None
+) -> tuple[list[ServerProcess], list[int]]:
+    """The server processes for `backend`, and other pids whose CPU counts (redis-server)."""
+    if backend in ("memory", "sqlite"):
+        server = ServerProcess(tmp / "data", store=backend, cpu=cpu).start()
+        stack.callback(server.stop)
+        return [server], []
+    redis = RedisServer(tmp / "redis").start()
+    stack.callback(redis.stop)
+    servers = []
+    for i in range(2 if backend == "redis2" else 1):
+        server = ServerProcess(
+            tmp / f"node{i}", extra_args=["--redis", redis.url, "--node-id", f"n{i}"], cpu=cpu
+        ).start()
+        stack.callback(server.stop)
+        servers.append(server)
+    assert redis.proc is not None
+    if cpu is not None:
+        os.sched_setaffinity(redis.proc.pid, {cpu})
+    return servers, [redis.proc.pid]
 
 
 async def main(argv: list[str] | None = None) -> None:
@@ -203,10 +240,10 @@ async def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--config", choices=sorted(CONFIGS), action="append", help="default: all")
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument(
-        "--store",
-        choices=("sqlite", "memory"),
+        "--backend",
+        choices=BACKENDS,
         action="append",
-        help="default: memory (the no-durability baseline) then sqlite",
+        help="default: memory (the no-durability baseline), sqlite, redis, redis2",
     )
     parser.add_argument("--window", type=int, default=4, help="unacknowledged edits per sender")
     parser.add_argument("--senders", type=int, default=4, help="clients per session that send")
@@ -215,33 +252,44 @@ async def main(argv: list[str] | None = None) -> None:
     if pin:
         os.sched_setaffinity(0, {1})
     results = []
-    for store in args.store or ["memory", "sqlite"]:
-        with tempfile.TemporaryDirectory() as tmp:
-            server = ServerProcess(Path(tmp) / "data", store=store, cpu=0 if pin else None)
-            server.start()
-            try:
-                for name in args.config or sorted(CONFIGS):
-                    sessions, per_session = CONFIGS[name]
-                    print(
-                        f"running {name} on {store} for {args.seconds:.0f} s …",
-                        file=sys.stderr,
-                        flush=True,
+    for backend in args.backend or list(BACKENDS):
+        with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
+            servers, extra_pids = _start_backend(backend, Path(tmp), stack, cpu=0 if pin else None)
+            for name in args.config or sorted(CONFIGS):
+                sessions, per_session = CONFIGS[name]
+                print(
+                    f"running {name} on {backend} for {args.seconds:.0f} s …",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                results.append(
+                    await run_config(
+                        servers,
+                        backend,
+                        sessions,
+                        per_session,
+                        args.seconds,
+                        args.window,
+                        args.senders,
+                        extra_pids,
                     )
-                    results.append(
-                        await run_config(
-                            server, sessions, per_session, args.seconds, args.window, args.senders
-                        )
-                    )
-            finally:
-                server.stop()
-    header = f"{'config':>6} {'store':>6} {'deliv/s':>9} {'edits/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'srv cpu':>8} {'deliv/cpu-s':>11}"
+                )
+    header = f"{'config':>6} {'backend':>7} {'deliv/s':>9} {'edits/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'srv cpu':>8} {'deliv/cpu-s':>11}"
     print(header)
     for r in results:
         print(
-            f"{r.config:>6} {r.store:>6} {r.deliveries_per_s:>9} {r.edits_per_s:>8} {r.rtt_p50_ms:>7} "
+            f"{r.config:>6} {r.store:>7} {r.deliveries_per_s:>9} {r.edits_per_s:>8} {r.rtt_p50_ms:>7} "
             f"{r.rtt_p99_ms:>7} {r.server_cpu_percent:>7}% {r.deliveries_per_server_cpu_s:>11}"
         )
     baseline = {r.config: r for r in results if r.store == "memory"}
+    sqlite = {r.config: r for r in results if r.store == "sqlite"}
+    for r in results:
+        base = sqlite.get(r.config)
+        if r.store.startswith("redis") and base is not None and base.rtt_p50_ms:
+            print(
+                f"{r.config}: {r.store} adds {r.rtt_p50_ms - base.rtt_p50_ms:+.2f} ms p50 and "
+                f"{r.rtt_p99_ms - base.rtt_p99_ms:+.2f} ms p99 per edit over sqlite"
+            )
     for r in results:
         base = baseline.get(r.config)
         if r.store != "memory" and base is not None and base.deliveries_per_s:
