@@ -66,6 +66,8 @@ class Result:
     rtt_p50_ms: float
     rtt_p99_ms: float
     server_cpu_percent: float
+    redis_cpu_percent: float
+    redis_cpu_us_per_edit: float
     deliveries_per_server_cpu_s: float
 
 
@@ -172,11 +174,13 @@ async def run_config(
     writers = [asyncio.create_task(c.write(window, stop)) for c in clients if c.sends]
     await asyncio.sleep(1.0)  # warm up
     measuring[0] = True
-    pids = [s.pid for s in servers] + extra_pids
+    pids = [s.pid for s in servers]
     cpu0, t0 = sum(_cpu_seconds(p) for p in pids), time.perf_counter()
+    rcpu0 = sum(_cpu_seconds(p) for p in extra_pids)
     await asyncio.sleep(seconds)
     measuring[0] = False
     cpu1, t1 = sum(_cpu_seconds(p) for p in pids), time.perf_counter()
+    rcpu1 = sum(_cpu_seconds(p) for p in extra_pids)
     stop.set()
     for client in clients:
         client.window_free.set()
@@ -187,6 +191,7 @@ async def run_config(
     elapsed = t1 - t0
     rtts = sorted(r for c in clients for r in c.rtts)
     deliveries = sum(c.deliveries for c in clients)
+    acked = sum(c.acked for c in clients)
     cpu = cpu1 - cpu0
     return Result(
         config=f"{sessions}x{per_session}",
@@ -195,13 +200,15 @@ async def run_config(
         clients_per_session=per_session,
         window=window,
         seconds=round(elapsed, 2),
-        edits_acked=sum(c.acked for c in clients),
+        edits_acked=acked,
         deliveries=deliveries,
         deliveries_per_s=round(deliveries / elapsed),
-        edits_per_s=round(sum(c.acked for c in clients) / elapsed),
+        edits_per_s=round(acked / elapsed),
         rtt_p50_ms=round(statistics.median(rtts) * 1000, 2) if rtts else float("nan"),
         rtt_p99_ms=round(rtts[int(len(rtts) * 0.99) - 1] * 1000, 2) if rtts else float("nan"),
         server_cpu_percent=round(100 * cpu / elapsed, 1),
+        redis_cpu_percent=round(100 * (rcpu1 - rcpu0) / elapsed, 1),
+        redis_cpu_us_per_edit=round(1e6 * (rcpu1 - rcpu0) / max(1, acked), 1),
         deliveries_per_server_cpu_s=round(deliveries / cpu) if cpu > 0 else 0,
     )
 
@@ -274,12 +281,13 @@ async def main(argv: list[str] | None = None) -> None:
                         extra_pids,
                     )
                 )
-    header = f"{'config':>6} {'backend':>7} {'deliv/s':>9} {'edits/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'srv cpu':>8} {'deliv/cpu-s':>11}"
+    header = f"{'config':>6} {'backend':>7} {'deliv/s':>9} {'edits/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'srv cpu':>8} {'deliv/cpu-s':>11} {'redis cpu':>9} {'µs/edit':>8}"
     print(header)
     for r in results:
         print(
             f"{r.config:>6} {r.store:>7} {r.deliveries_per_s:>9} {r.edits_per_s:>8} {r.rtt_p50_ms:>7} "
             f"{r.rtt_p99_ms:>7} {r.server_cpu_percent:>7}% {r.deliveries_per_server_cpu_s:>11}"
+            f" {r.redis_cpu_percent:>8}% {r.redis_cpu_us_per_edit:>8}"
         )
     baseline = {r.config: r for r in results if r.store == "memory"}
     sqlite = {r.config: r for r in results if r.store == "sqlite"}

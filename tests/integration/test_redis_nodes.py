@@ -257,3 +257,17 @@ async def test_snapshot_trims_the_log_and_late_joiners_get_the_exact_project(
     finally:
         for node in nodes:
             node.stop()
+
+
+async def test_start_logs_persistence_and_warns_without_aof(tmp_path: Path) -> None:
+    with RedisServer(tmp_path / "redis", appendonly=False) as redis:
+        node = ServerProcess(tmp_path / "node", extra_args=["--redis", redis.url]).start()
+        try:
+            token = node.token(SESSION)
+            async with connect(node.url, session=SESSION, token=token, name="a") as a:
+                await a.set_tempo(99)  # it works, it just is not durable across restarts
+        finally:
+            node.stop()
+        log = node.log_path.read_text()
+        assert "redis persistence: appendfsync=" in log
+        assert "AOF is off" in log
