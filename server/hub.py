@@ -133,6 +133,7 @@ class Hub:
         )
         try:
             await self.bus.subscribe(name, session.on_bus)
+            await session.announce()
         except BusUnavailable as exc:
             log.warning("session %s: bus unavailable, presence stays local: %s", name, exc)
         session.resync = self._resync

@@ -450,6 +450,10 @@ class Session:
         kind, node, now = message.get("t"), str(message.get("o")), time.monotonic()
         if kind == "chat":
             self._chat_local(message["entry"])
+        elif kind == "sync":  # a process just loaded this session: tell it who is here
+            if self.members:
+                peers = [m.presence() for m in self.members.values()]
+                self._background(self._publish({"t": "hb", "peers": peers}))
         elif kind in ("presence", "hb"):
             changed = []
             for peer in message["peers"]:
@@ -467,6 +471,10 @@ class Session:
                 self.remote[client] = _RemotePeer(peer, node, now)
             if changed:
                 self._send_presence(changed)
+
+    async def announce(self) -> None:
+        """Ask the other processes for their members (we just loaded the session)."""
+        await self._publish({"t": "sync"})
 
     async def _heartbeat_loop(self) -> None:
         while True:

@@ -124,6 +124,11 @@ async def test_presence_and_chat_cross_nodes(nodes: list[ServerProcess]) -> None
                 break
         async with connect(nodes[2].url, session=SESSION, token=token, name="cy") as cy:
             assert [c.text for c in cy.chat_history] == ["over the bus"]
+            async with cy.events() as seen:  # a fresh process learns who is on the others
+                if {p["name"] for p in cy.peers.values()} != {"ann", "bob"}:
+                    async for _ in seen:
+                        if {p["name"] for p in cy.peers.values()} == {"ann", "bob"}:
+                            break
             assert {p["name"] for p in cy.peers.values()} == {"ann", "bob"}
 
 
