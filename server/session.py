@@ -142,6 +142,7 @@ class Session:
         self._inbox: list[_Submission] = []
         self._wake = asyncio.Event()
         self._proposals: dict[int, _Proposal] = {}
+        self._snapshots: set[asyncio.Task[None]] = set()  # being saved
         self._numbers = itertools.count(1)
         self._incoming: asyncio.Queue[list[Entry] | _Join | None] = asyncio.Queue()
         self._drained = asyncio.Event()
@@ -223,6 +224,8 @@ class Session:
                 await asyncio.wait_for(self._drained.wait(), timeout)
         self._applier.cancel()
         self._heartbeat.cancel()
+        if self._snapshots:  # a snapshot being saved spares the next load a replay
+            await asyncio.wait(self._snapshots, timeout=timeout)
         for task in (self._applier, self._heartbeat):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -333,7 +336,8 @@ class Session:
                 accepted.append(batch)
                 records.append(encode(batch.to_wire()))
                 if self.seq.version % self._snapshot_every == 0 and entry["o"] == self.node:
-                    self._background(self._snapshot(stored.id, encode(self.seq.snapshot())))
+                    snap = self._snapshot(stored.id, encode(self.seq.snapshot()))
+                    self._snapshots.add(asyncio.get_running_loop().create_task(snap))
             if proposal is not None and not proposal.stored.done():
                 waits.append(proposal.stored)
             self.position = stored.id
@@ -368,6 +372,10 @@ class Session:
             await self.store.save_snapshot(self.name, after, snapshot)
         except Unavailable as exc:
             log.warning("session %s: snapshot after %s failed: %s", self.name, after, exc)
+        finally:
+            task = asyncio.current_task()
+            if task is not None:
+                self._snapshots.discard(task)  # type: ignore[arg-type]
 
     def _welcome(self, join: _Join) -> None:
         member, hello = join.member, join.hello
