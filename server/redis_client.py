@@ -4,6 +4,10 @@ Every key of a session carries the session id as its Redis Cluster hash tag
 (``bl:{session}:log``, ``bl:{session}:snap``, ...), so one session's keys live in
 one slot and a Lua script or a MULTI may touch them all.
 
+Concurrent calls run on different pooled connections, so Redis may see them in
+any order; `CallOrder` makes the calls for one session go out one after the
+other, in the order they were made (as the memory and SQLite stores do).
+
 Connections never retry a command by themselves (``retries=0``): a retried
 append whose reply was lost would be appended twice. A pooled connection that
 Redis closed (a restart) is noticed and replaced when it is taken from the
@@ -12,12 +16,15 @@ pool, before anything is sent on it; the callers retry whatever failed.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from redis.asyncio import ConnectionPool, Redis
+from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError
@@ -26,9 +33,11 @@ __all__ = [
     "COMMAND_TIMEOUT",
     "CONNECT_TIMEOUT",
     "KINDS",
+    "CallOrder",
     "Script",
     "check_prefix",
-    "connect",
+    "checkout",
+    "execute",
     "open_pool",
     "redacted",
     "session_key",
@@ -89,8 +98,16 @@ def open_pool(
     )
 
 
-def connect(url: str, *, name: str) -> Redis:
-    return Redis(connection_pool=open_pool(url, name=name))
+async def execute(redis: Redis, *args: Any) -> Any:
+    """``redis.execute_command(*args)``: the raw reply (redis-py leaves it untyped)."""
+    run: Callable[..., Awaitable[Any]] = redis.execute_command
+    return await run(*args)
+
+
+async def checkout(pool: ConnectionPool) -> AbstractConnection:
+    """A connected connection of `pool`, for the caller alone until released."""
+    get: Callable[[], Awaitable[AbstractConnection]] = pool.get_connection
+    return await get()
 
 
 def text(value: Any) -> str:
@@ -107,6 +124,30 @@ class Script:
 
     async def __call__(self, redis: Redis, keys: Sequence[str], args: Sequence[Any]) -> Any:
         try:
-            return await redis.execute_command("EVALSHA", self.sha, len(keys), *keys, *args)
+            return await execute(redis, "EVALSHA", self.sha, len(keys), *keys, *args)
         except NoScriptError:
-            return await redis.execute_command("EVAL", self.source, len(keys), *keys, *args)
+            return await execute(redis, "EVAL", self.source, len(keys), *keys, *args)
+
+
+class CallOrder:
+    """Runs the calls made for one session one after another, in call order.
+
+    Calls for different sessions still run concurrently.
+    """
+
+    def __init__(self) -> None:
+        self._last: dict[str, asyncio.Future[None]] = {}  # the newest call per session
+
+    @contextlib.asynccontextmanager
+    async def __call__(self, session: str) -> AsyncIterator[None]:
+        previous = self._last.get(session)
+        mine: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._last[session] = mine
+        try:
+            if previous is not None:
+                await asyncio.wait([previous])  # unlike `await previous`, never cancels it
+            yield
+        finally:
+            mine.set_result(None)
+            if self._last.get(session) is mine:
+                del self._last[session]

@@ -15,9 +15,11 @@ without AOF a restart loses everything since the last RDB save). `persistence()`
 reports the settings so the server can warn.
 
 Appends, reads, loads and snapshot saves are Lua scripts: each is atomic and one
-round trip. `tail` blocks on its own connection with one XREAD BLOCK over every
+round trip, and a process's appends and snapshots of one session reach Redis in
+call order. `tail` blocks on its own connection with one XREAD BLOCK over every
 session it follows; `wake_tail` ends that wait with CLIENT UNBLOCK, sent on
-another connection.
+another connection. (That XREAD spans sessions, so on Redis Cluster it needs the
+followed sessions on one shard; everything else stays within one session's slot.)
 """
 
 from __future__ import annotations
@@ -36,8 +38,11 @@ from redis.exceptions import RedisError, ResponseError
 from .redis_client import (
     COMMAND_TIMEOUT,
     KINDS,
+    CallOrder,
     Script,
     check_prefix,
+    checkout,
+    execute,
     open_pool,
     redacted,
     session_key,
@@ -67,21 +72,37 @@ return ids
 """
 )
 
+# Scripts return entries flat, {id, data, id, data, ...}: a third of the reply
+# elements of XRANGE's, and parsing the reply is most of a read's cost.
+_FLAT = """
+local function flat(items)
+  local out = {}
+  for i, item in ipairs(items) do
+    out[2 * i - 1] = item[1]
+    out[2 * i] = item[2][2]
+  end
+  return out
+end
+"""
+
 # KEYS: log, trim; ARGV: first id ('-' or '(<id>'), count. Returns {trim point, entries}.
 _READ = Script(
-    """
-return {redis.call('GET', KEYS[2]), redis.call('XRANGE', KEYS[1], ARGV[1], '+', 'COUNT', ARGV[2])}
+    _FLAT
+    + """
+local trimmed = redis.call('GET', KEYS[2])
+return {trimmed, flat(redis.call('XRANGE', KEYS[1], ARGV[1], '+', 'COUNT', ARGV[2]))}
 """
 )
 
 # KEYS: log, snap. Returns {number of keys that exist, after, snapshot, entries after it}.
 _LOAD = Script(
-    """
+    _FLAT
+    + """
 local snap = redis.call('HMGET', KEYS[2], 'after', 'data')
 local first = '-'
 if snap[1] then first = '(' .. snap[1] end
 return {redis.call('EXISTS', KEYS[1], KEYS[2]), snap[1], snap[2],
-        redis.call('XRANGE', KEYS[1], first, '+')}
+        flat(redis.call('XRANGE', KEYS[1], first, '+'))}
 """
 )
 
@@ -125,6 +146,11 @@ def _canonical(entry_id: EntryId | None) -> str:
     return f"{ms}-{seq}"
 
 
+def _flat_entries(items: Any) -> list[Entry]:
+    """Entries from a script's reply: ``[id, data, id, data, ...]``."""
+    return [Entry(text(i), bytes(d)) for i, d in zip(items[::2], items[1::2], strict=True)]
+
+
 def _entries(items: Any) -> list[Entry]:
     """Entries from a raw XRANGE / XREAD reply: ``[[id, [field, value, ...]], ...]``."""
     found = []
@@ -152,20 +178,35 @@ class RedisStore:
         node: this server process's name; shows in ``CLIENT LIST``.
         prefix: the first part of every key, so several deployments can share a Redis.
         tail_count: the most entries `tail` returns per session at once.
+        command_timeout: seconds to wait for Redis's reply to a command (beyond the
+            wait a `tail` asks for) before giving up with `StoreUnavailable`.
     """
 
-    def __init__(self, url: str, *, node: str, prefix: str = "bl", tail_count: int = 1000) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        node: str,
+        prefix: str = "bl",
+        tail_count: int = 1000,
+        command_timeout: float = COMMAND_TIMEOUT,
+    ) -> None:
         self.url = url
         self.node = node
         self.prefix = check_prefix(prefix)
         self.tail_count = tail_count
-        self._pool: ConnectionPool = open_pool(url, name=f"backline-store-{node}")
+        self.command_timeout = command_timeout
+        self._pool: ConnectionPool = open_pool(
+            url, name=f"backline-store-{node}", command_timeout=command_timeout
+        )
         self._redis = Redis(connection_pool=self._pool)
         # XREAD BLOCK holds its connection; each wait is bounded by `tail` itself
         self._blocking: ConnectionPool = open_pool(
             url, name=f"backline-tail-{node}", command_timeout=None
         )
+        self._in_order = CallOrder()  # appends, snapshots and deletes of a session
         self._waits: set[_Wait] = set()
+        self._wake_pending = False  # a wake came while no tail was in progress
         self._unblocking: set[asyncio.Task[None]] = set()
         self._unblock_refused = False
         self._closed = False
@@ -198,14 +239,16 @@ class RedisStore:
     async def append(self, session: str, entries: Sequence[bytes]) -> list[EntryId]:
         """Append `entries` as one unit (one Lua script); return their stream ids.
 
-        Returns once Redis replied; what that means on disk depends on its
-        ``appendfsync`` (see the module docstring).
+        Appends to one session enter the log in call order. Returns once Redis
+        replied; what that means on disk depends on its ``appendfsync`` (see the
+        module docstring).
         """
         key = self._key(session, "log")
         if not entries:
             self._check_open()
             return []
-        ids = await self._run(f"append to {key}", _APPEND, [key], list(entries))
+        async with self._in_order(session):
+            ids = await self._run(f"append to {key}", _APPEND, [key], list(entries))
         return [text(i) for i in ids]
 
     async def read(self, session: str, after: EntryId | None, count: int = 1000) -> list[Entry]:
@@ -216,15 +259,19 @@ class RedisStore:
             raise Trimmed(
                 f"session {session}: the entries after {after} were trimmed (up to {text(trimmed)})"
             )
-        return _entries(items)
+        return _flat_entries(items)
 
     async def tail(
         self, positions: Mapping[str, EntryId | None], timeout: float
     ) -> dict[str, list[Entry] | None]:
         """See `Store.tail`. Raises `StoreUnavailable` when Redis fails or does not
-        answer within `timeout` plus a few seconds; the next call connects again."""
+        answer within `timeout` plus `command_timeout`; the next call connects again."""
         self._check_open()
         wait = _Wait()  # registered before the first await: a wake from now on counts
+        if self._wake_pending:
+            # the positions may predate that wake (a tail created as a task, not yet started)
+            self._wake_pending = False
+            wait.woken.set()
         self._waits.add(wait)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + max(timeout, 0.0)
@@ -263,8 +310,8 @@ class RedisStore:
         xread += ["STREAMS", *logs, *(_canonical(positions[s]) for s in sessions)]
         commands = [("CLIENT", "ID"), xread, ("MGET", *(self._key(s, "trim") for s in sessions))]
         try:
-            async with asyncio.timeout(block + COMMAND_TIMEOUT):
-                conn = await self._blocking.get_connection()
+            async with asyncio.timeout(block + self.command_timeout):
+                conn = await checkout(self._blocking)
                 try:
                     await conn.send_packed_command(conn.pack_commands(commands))
                     wait.client_id = int(await conn.read_response())
@@ -281,7 +328,7 @@ class RedisStore:
                     wait.client_id = None
                     await self._blocking.release(conn)
         except TimeoutError as exc:
-            late = TimeoutError(f"no reply within {block + COMMAND_TIMEOUT:.1f} s")
+            late = TimeoutError(f"no reply within {block + self.command_timeout:.1f} s")
             raise self._unavailable("tail", late) from exc
         except (RedisError, OSError) as exc:
             raise self._unavailable("tail", exc) from exc
@@ -295,6 +342,10 @@ class RedisStore:
         return found
 
     def wake_tail(self) -> None:
+        """End the `tail` in progress now; with none in progress, the next one returns
+        after a single non-blocking read."""
+        if not self._waits:
+            self._wake_pending = True
         for wait in list(self._waits):
             if not wait.woken.is_set():
                 wait.woken.set()
@@ -313,7 +364,7 @@ class RedisStore:
             if wait.client_id != client_id:
                 return  # the XREAD has replied
             try:
-                if await self._redis.execute_command("CLIENT", "UNBLOCK", client_id):
+                if await execute(self._redis, "CLIENT", "UNBLOCK", client_id):
                     return
             except ResponseError as exc:
                 # CLIENT disabled (some managed Redis): wait in short blocks instead
@@ -341,21 +392,22 @@ class RedisStore:
         return Loaded(
             None if snapshot is None else bytes(snapshot),
             None if after is None else text(after),
-            _entries(items),
+            _flat_entries(items),
         )
 
     async def save_snapshot(self, session: str, after: EntryId, snapshot: bytes) -> None:
         keys = [self._key(session, k) for k in ("snap", "log", "trim")]
-        await self._run(
-            f"save snapshot {keys[0]}", _SAVE_SNAPSHOT, keys, [_canonical(after), snapshot]
-        )
+        args = [_canonical(after), snapshot]
+        async with self._in_order(session):
+            await self._run(f"save snapshot {keys[0]}", _SAVE_SNAPSHOT, keys, args)
 
     async def delete(self, session: str) -> None:
         """Remove every key of `session`, its chat history included."""
         self._check_open()
         keys = [self._key(session, kind) for kind in KINDS]
         try:
-            await self._redis.execute_command("DEL", *keys)
+            async with self._in_order(session):
+                await execute(self._redis, "DEL", *keys)
         except (RedisError, OSError) as exc:
             raise self._unavailable(f"delete {session}", exc) from exc
 
@@ -368,8 +420,8 @@ class RedisStore:
         cursor = 0
         try:
             while True:
-                cursor, keys = await self._redis.execute_command(
-                    "SCAN", cursor, "MATCH", pattern, "COUNT", 1000
+                cursor, keys = await execute(
+                    self._redis, "SCAN", cursor, "MATCH", pattern, "COUNT", 1000
                 )
                 for raw in keys:
                     key = text(raw)
@@ -389,7 +441,7 @@ class RedisStore:
             return False
         try:
             async with asyncio.timeout(HEALTH_TIMEOUT):
-                await self._redis.execute_command("PING")
+                await execute(self._redis, "PING")
         except (RedisError, OSError, TimeoutError):
             return False
         return True
@@ -405,14 +457,14 @@ class RedisStore:
         try:
             for name in ("appendonly", "appendfsync", "save"):
                 try:
-                    reply = await self._redis.execute_command("CONFIG", "GET", name)
+                    reply = await execute(self._redis, "CONFIG", "GET", name)
                 except ResponseError:
                     break
                 if not isinstance(reply, dict):
                     reply = dict(zip(reply[::2], reply[1::2], strict=True))
                 settings.update((text(k), text(v)) for k, v in reply.items())
             if "appendonly" not in settings:
-                info = await self._redis.execute_command("INFO", "persistence")
+                info = await execute(self._redis, "INFO", "persistence")
                 if isinstance(info, dict) and "aof_enabled" in info:
                     settings["appendonly"] = "yes" if int(info["aof_enabled"]) else "no"
         except (RedisError, OSError) as exc:

@@ -78,6 +78,7 @@ class SQLiteStore:
         self._end: dict[str, int] = {}
         self._recent: dict[str, deque[tuple[int, bytes]]] = {}
         self._cache = cache
+        self._trim: dict[str, int] = {}  # known trim points
         self._news = asyncio.Event()
 
     # -- worker-thread side -------------------------------------------------------
@@ -142,7 +143,7 @@ class SQLiteStore:
         ).fetchall()
         return [(int(i), bytes(d)) for i, d in rows]
 
-    def _load(self, session: str) -> tuple[Loaded | None, int]:
+    def _load(self, session: str) -> tuple[Loaded | None, int, int]:
         db = self._conn()
         snap = db.execute(
             "SELECT after, data FROM snapshots WHERE session = ?", (session,)
@@ -154,15 +155,16 @@ class SQLiteStore:
         ).fetchall()
         end = self._last_id(db, session)
         if snap is None and not rows:
-            return None, end
+            return None, end, self._trimmed(db, session)
         loaded = Loaded(
             None if snap is None else bytes(snap[1]),
             None if snap is None else str(since),
             [Entry(str(i), bytes(d)) for i, d in rows],
         )
-        return loaded, end
+        return loaded, end, self._trimmed(db, session)
 
-    def _save_snapshot(self, session: str, after: int, snapshot: bytes) -> None:
+    def _save_snapshot(self, session: str, after: int, snapshot: bytes) -> int:
+        """Returns the session's trim point afterwards."""
         db = self._conn()
         db.execute("BEGIN IMMEDIATE")
         try:
@@ -180,11 +182,13 @@ class SQLiteStore:
                     (after, snapshot, previous, session),
                 )
                 db.execute("DELETE FROM entries WHERE session = ? AND id <= ?", (session, previous))
+            trimmed = self._trimmed(db, session)
             db.execute("COMMIT")
         except BaseException:
             if db.in_transaction:
                 db.execute("ROLLBACK")
             raise
+        return trimmed
 
     def _delete(self, session: str) -> None:
         db = self._conn()
@@ -287,6 +291,9 @@ class SQLiteStore:
         found: dict[str, list[Entry] | None] = {}
         for session, position in positions.items():
             after = int_id(position)
+            if after < self._trim.get(session, 0):
+                found[session] = None
+                continue
             end = self._end.get(session)
             if end is not None and after >= end:
                 continue  # this process is the only writer: nothing newer exists
@@ -310,17 +317,23 @@ class SQLiteStore:
         self._news.set()
 
     async def load(self, session: str) -> Loaded | None:
-        loaded, end = await self._run(self._load, session)
+        loaded, end, trimmed = await self._run(self._load, session)
         self._end[session] = end
+        self._trim[session] = trimmed
         return loaded
 
     async def save_snapshot(self, session: str, after: EntryId, snapshot: bytes) -> None:
-        await self._run(self._save_snapshot, session, int_id(after), snapshot)
+        trimmed = await self._run(self._save_snapshot, session, int_id(after), snapshot)
+        self._trim[session] = trimmed
+        recent = self._recent.get(session)
+        while recent and recent[0][0] <= trimmed:
+            recent.popleft()  # the cache never serves what the file no longer has
 
     async def delete(self, session: str) -> None:
         await self._run(self._delete, session)
         self._end.pop(session, None)
         self._recent.pop(session, None)
+        self._trim.pop(session, None)
 
     async def sessions(self) -> list[str]:
         return await self._run(self._sessions)

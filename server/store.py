@@ -8,6 +8,10 @@ and the same project, and each acknowledges or rejects its own clients' edits
 when it reads them back. With one process (memory, SQLite) the log has one
 writer; with Redis it has many.
 
+A process's calls for one session take effect in the order it made them
+(an append, then a snapshot, then another append): stores keep that order
+even when calls overlap.
+
 Beside the log, a snapshot: the sequencer's state after some entry. Saving a
 snapshot drops the entries the *previous* snapshot covered, so a reader that
 lags by less than one snapshot interval never misses an entry.
@@ -22,7 +26,7 @@ from typing import Protocol
 
 from backline.protocol.errors import Unavailable
 
-__all__ = ["Entry", "EntryId", "Loaded", "MemoryStore", "Store", "StoreUnavailable"]
+__all__ = ["Entry", "EntryId", "Loaded", "MemoryStore", "Store", "StoreUnavailable", "Trimmed"]
 
 EntryId = str
 """Opaque to callers; ordered by the store that issued it."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection
 
 from backline.client.testing import RawClient, ServerProcess
+from backline.client.testing_redis import RedisServer
 
 
 @pytest.fixture
@@ -38,3 +40,27 @@ async def raw(server: ServerProcess) -> AsyncIterator[Any]:
     yield open_raw
     for ws in opened:
         await ws.close()
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """One real redis-server (AOF, fsync always) for every test that only needs a Redis.
+
+    Tests share it through distinct key prefixes (`redis_prefix`); a test that
+    stops, kills or reconfigures Redis uses `own_redis` instead.
+    """
+    with RedisServer(tmp_path_factory.mktemp("redis")) as redis:
+        yield redis
+
+
+@pytest.fixture
+def redis_prefix() -> str:
+    """A key prefix no other test uses."""
+    return f"t{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A redis-server for this test alone, to stop, kill and restart."""
+    with RedisServer(tmp_path / "redis") as redis:
+        yield redis

@@ -1,203 +1,278 @@
-"""One contract for every store, run against each; plus SQLite durability under kill -9."""
+"""The `Store` contract, one suite run against every implementation.
+
+Entry ids are opaque: the tests only compare them for equality and use them as
+positions, never parse or order them themselves.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
-import textwrap
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from backline.server.sqlite_store import SQLiteStore
-from backline.server.store import MemoryStore, Store, StoredBatch, StoreUnavailable
+from backline.client.testing_redis import RedisServer
+from backline.server.store import Entry, MemoryStore, Store, StoreUnavailable, Trimmed
+
+WAIT = 10.0  # seconds: the bound on anything that should happen "at once"
 
 
-def batches(first: int, count: int, tag: str = "x") -> list[StoredBatch]:
-    return [StoredBatch(v, f"{tag}{v}".encode()) for v in range(first, first + count)]
-
-
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "redis"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    s: Store = MemoryStore(retain=10) if request.param == "memory" else SQLiteStore(tmp_path, 10)
-    yield s
-    await s.close()
+    s: Store
+    if request.param == "memory":
+        s = MemoryStore()
+    elif request.param == "sqlite":
+        from backline.server.sqlite_store import SQLiteStore
+
+        s = SQLiteStore(tmp_path)
+    else:
+        from backline.server.redis_store import RedisStore
+
+        redis: RedisServer = request.getfixturevalue("redis_server")
+        s = RedisStore(redis.url, node="test", prefix=request.getfixturevalue("redis_prefix"))
+    try:
+        yield s
+    finally:
+        await s.close()
 
 
-async def test_unknown_session_loads_as_none(store: Store) -> None:
+def data(count: int, tag: str = "e") -> list[bytes]:
+    return [f"{tag}{i}".encode() for i in range(count)]
+
+
+async def filled(store: Store, session: str, count: int, tag: str = "e") -> list[Entry]:
+    """Append `count` entries to `session` in one call; return them as stored."""
+    items = data(count, tag)
+    ids = await store.append(session, items)
+    return [Entry(i, d) for i, d in zip(ids, items, strict=True)]
+
+
+# -- append and read ---------------------------------------------------------------
+
+
+async def test_an_unknown_session_has_nothing(store: Store) -> None:
+    """A session nobody appended to loads as None, reads as empty and is not listed."""
     assert await store.load("nope") is None
-    assert await store.read_since("nope", 0) == []
+    assert await store.read("nope", None) == []
     assert await store.sessions() == []
 
 
-async def test_append_then_load_returns_batches_in_order(store: Store) -> None:
-    await store.append("a", batches(1, 3))
-    await store.append("a", batches(4, 2))
+async def test_append_returns_one_id_per_entry_in_log_order(store: Store) -> None:
+    """`append` returns an id per entry; `read` gives the entries back in append order."""
+    first = await filled(store, "a", 3, "x")
+    second = await filled(store, "a", 2, "y")
+    assert await store.read("a", None) == first + second
+    assert len({e.id for e in first + second}) == 5
+
+
+async def test_ids_are_positions_in_the_log(store: Store) -> None:
+    """Reading after an entry's id gives exactly the entries appended after it."""
+    entries = await filled(store, "a", 3) + await filled(store, "a", 3, "f")
+    for i, entry in enumerate(entries):
+        assert await store.read("a", entry.id) == entries[i + 1 :]
+
+
+async def test_read_count_bounds_the_result(store: Store) -> None:
+    """`read` returns at most `count` entries, the oldest first."""
+    entries = await filled(store, "a", 7)
+    assert await store.read("a", None, count=2) == entries[:2]
+    assert await store.read("a", entries[1].id, count=3) == entries[2:5]
+    assert await store.read("a", entries[4].id, count=100) == entries[5:]
+
+
+async def test_entry_data_round_trips_any_bytes(store: Store) -> None:
+    """Empty, binary and large entries come back byte for byte."""
+    items = [b"", bytes(range(256)), b"\r\n*1\r\n$3\r\nSET", b"\x00" * 300_000]
+    ids = await store.append("a", items)
+    assert [e.data for e in await store.read("a", None)] == items
+    assert [e.id for e in await store.read("a", None)] == ids
+
+
+async def test_sessions_are_independent_and_listed(store: Store) -> None:
+    """Each session has its own log; `sessions` lists every session with entries."""
+    a = await filled(store, "a", 2, "a")
+    b = await filled(store, "b", 3, "b")
+    assert await store.read("a", None) == a
+    assert await store.read("b", None) == b
+    assert sorted(await store.sessions()) == ["a", "b"]
+
+
+async def test_concurrent_appends_each_stay_in_one_piece(store: Store) -> None:
+    """The entries of one `append` call are contiguous in the log, whatever runs beside it."""
+    batches = [data(4, f"b{n}-") for n in range(20)]
+    await asyncio.gather(*(store.append("a", batch) for batch in batches))
+    log = [e.data for e in await store.read("a", None)]
+    assert sorted(log) == sorted(item for batch in batches for item in batch)
+    for batch in batches:
+        start = log.index(batch[0])
+        assert log[start : start + 4] == batch
+
+
+async def test_concurrent_appends_land_in_call_order(store: Store) -> None:
+    """Appends to one session made at once by one process enter the log in call order."""
+    batches = [data(2, f"b{n}-") for n in range(30)]
+    await asyncio.gather(*(store.append("a", batch) for batch in batches))
+    log = [e.data for e in await store.read("a", None)]
+    assert log == [item for batch in batches for item in batch]
+
+
+# -- tail --------------------------------------------------------------------------------
+
+
+async def test_tail_returns_news_of_several_sessions_at_once(store: Store) -> None:
+    """One `tail` reports every followed session with entries after its position."""
+    a = await filled(store, "a", 3, "a")
+    b = await filled(store, "b", 2, "b")
+    found = await asyncio.wait_for(
+        store.tail({"a": a[0].id, "b": None, "c": None}, timeout=WAIT), WAIT
+    )
+    assert found == {"a": a[1:], "b": b}
+
+
+async def test_tail_returns_at_once_when_news_is_there(store: Store) -> None:
+    """`tail` does not wait when a session already has entries after its position."""
+    a = await filled(store, "a", 2)
+    started = time.monotonic()
+    assert await store.tail({"a": None}, timeout=30) == {"a": a}
+    assert time.monotonic() - started < WAIT
+
+
+async def test_tail_times_out_empty(store: Store) -> None:
+    """With nothing after any position, `tail` returns {} after about `timeout` seconds."""
+    a = await filled(store, "a", 1)
+    started = time.monotonic()
+    assert await store.tail({"a": a[-1].id, "b": None}, timeout=0.3) == {}
+    assert 0.25 <= time.monotonic() - started < WAIT
+
+
+async def test_tail_wakes_up_for_an_append(store: Store) -> None:
+    """A waiting `tail` returns the entries appended while it waits."""
+    a = await filled(store, "a", 1)
+    waiting = asyncio.create_task(store.tail({"a": a[-1].id}, timeout=30))
+    await asyncio.sleep(0)  # the tail starts waiting
+    more = await filled(store, "a", 2, "more")
+    assert await asyncio.wait_for(waiting, WAIT) == {"a": more}
+
+
+async def test_wake_tail_ends_a_waiting_tail_promptly(store: Store) -> None:
+    """`wake_tail` makes a `tail` in progress return now, with whatever it has."""
+    a = await filled(store, "a", 1)
+    waiting = asyncio.create_task(store.tail({"a": a[-1].id}, timeout=30))
+    await asyncio.sleep(0)  # the tail has started
+    started = time.monotonic()
+    store.wake_tail()
+    assert await asyncio.wait_for(waiting, WAIT) == {}
+    assert time.monotonic() - started < 2.0
+
+
+async def test_tail_reports_a_trimmed_position_as_none(store: Store) -> None:
+    """A position before the trim point maps to None; a later one gets its entries."""
+    a = await filled(store, "a", 4)
+    await store.save_snapshot("a", a[0].id, b"s0")
+    await store.save_snapshot("a", a[1].id, b"s1")  # drops a[0]
+    found = await asyncio.wait_for(store.tail({"a": None}, timeout=WAIT), WAIT)
+    assert found == {"a": None}
+    found = await asyncio.wait_for(store.tail({"a": a[0].id}, timeout=WAIT), WAIT)
+    assert found == {"a": a[1:]}
+
+
+async def test_tail_of_no_session_waits_for_its_timeout(store: Store) -> None:
+    """Following nothing, `tail` still waits (up to `timeout`) and returns {}."""
+    started = time.monotonic()
+    assert await store.tail({}, timeout=0.2) == {}
+    assert 0.15 <= time.monotonic() - started < WAIT
+
+
+# -- snapshots and trimming --------------------------------------------------------------
+
+
+async def test_load_without_a_snapshot_gives_every_entry(store: Store) -> None:
+    """Before any snapshot, `load` returns no snapshot and the whole log."""
+    a = await filled(store, "a", 3)
     loaded = await store.load("a")
     assert loaded is not None
-    assert loaded.snapshot is None and loaded.snapshot_version == 0
-    assert loaded.batches == batches(1, 5)
+    assert (loaded.snapshot, loaded.after, loaded.entries) == (None, None, a)
 
 
-async def test_sessions_are_independent(store: Store) -> None:
-    await store.append("a", batches(1, 2, "a"))
-    await store.append("b", batches(1, 3, "b"))
-    assert await store.sessions() == ["a", "b"]
-    la, lb = await store.load("a"), await store.load("b")
-    assert la is not None and lb is not None
-    assert la.batches == batches(1, 2, "a") and lb.batches == batches(1, 3, "b")
-
-
-async def test_version_gap_or_repeat_is_refused_and_stores_nothing(store: Store) -> None:
-    await store.append("a", batches(1, 2))
-    with pytest.raises(StoreUnavailable):
-        await store.append("a", batches(4, 1))  # gap
-    with pytest.raises(StoreUnavailable):
-        await store.append("a", batches(2, 2))  # repeat
-    loaded = await store.load("a")
-    assert loaded is not None and loaded.batches == batches(1, 2)
-
-
-async def test_snapshot_trims_log_but_keeps_retained_tail(store: Store) -> None:
-    await store.append("a", batches(1, 30))
-    await store.save_snapshot("a", 25, b"snap25")
+async def test_load_gives_the_snapshot_and_the_entries_after_it(store: Store) -> None:
+    """`load` returns the latest snapshot, the id it covers, and every later entry."""
+    a = await filled(store, "a", 5)
+    await store.save_snapshot("a", a[2].id, b"snap")
     loaded = await store.load("a")
     assert loaded is not None
-    assert (loaded.snapshot_version, loaded.snapshot) == (25, b"snap25")
-    assert loaded.batches == batches(26, 5)
-    # retain=10: versions 16..30 are kept, so a client at v15 can still catch up
-    assert await store.read_since("a", 15) == batches(16, 15)
-    assert await store.read_since("a", 30) == []
-    # older than the retained tail: the caller must send a snapshot
-    assert await store.read_since("a", 3) is None
-    await store.append("a", batches(31, 1))
-    assert await store.read_since("a", 30) == batches(31, 1)
+    assert (loaded.snapshot, loaded.after, loaded.entries) == (b"snap", a[2].id, a[3:])
 
 
-async def test_delete_forgets_session(store: Store) -> None:
-    await store.append("a", batches(1, 2))
-    await store.save_snapshot("a", 2, b"s")
+async def test_an_older_or_equal_snapshot_is_ignored(store: Store) -> None:
+    """A snapshot covering no more than the kept one changes nothing."""
+    a = await filled(store, "a", 4)
+    await store.save_snapshot("a", a[2].id, b"s2")
+    await store.save_snapshot("a", a[1].id, b"s1")
+    await store.save_snapshot("a", a[2].id, b"s2 again")
+    loaded = await store.load("a")
+    assert loaded is not None
+    assert (loaded.snapshot, loaded.after, loaded.entries) == (b"s2", a[2].id, a[3:])
+    assert await store.read("a", None) == a  # nothing was trimmed either
+
+
+async def test_a_snapshot_drops_only_what_the_previous_one_covered(store: Store) -> None:
+    """Saving a snapshot trims up to the previous snapshot; readers behind it get `Trimmed`."""
+    a = await filled(store, "a", 6)
+    await store.save_snapshot("a", a[1].id, b"s1")
+    assert await store.read("a", None) == a  # the first snapshot trims nothing
+    await store.save_snapshot("a", a[3].id, b"s3")
+    # a reader at the previous snapshot still has every entry it needs
+    assert await store.read("a", a[1].id) == a[2:]
+    with pytest.raises(Trimmed):
+        await store.read("a", a[0].id)
+    with pytest.raises(Trimmed):
+        await store.read("a", None)
+    loaded = await store.load("a")
+    assert loaded is not None
+    assert (loaded.snapshot, loaded.after, loaded.entries) == (b"s3", a[3].id, a[4:])
+    more = await filled(store, "a", 1, "more")
+    assert await store.read("a", a[5].id) == more
+
+
+async def test_concurrent_snapshots_take_effect_in_call_order(store: Store) -> None:
+    """Snapshots saved at once by one process apply in call order, each trimming in turn."""
+    a = await filled(store, "a", 12)
+    await asyncio.gather(*(store.save_snapshot("a", e.id, b"s" + e.data) for e in a[1::2]))
+    loaded = await store.load("a")
+    assert loaded is not None
+    assert (loaded.snapshot, loaded.after, loaded.entries) == (b"s" + a[11].data, a[11].id, [])
+    assert await store.read("a", a[9].id) == a[10:]  # trimmed up to the second newest
+    with pytest.raises(Trimmed):
+        await store.read("a", a[8].id)
+
+
+def test_trimmed_is_a_kind_of_store_unavailable() -> None:
+    """Code that handles `StoreUnavailable` also handles `Trimmed`."""
+    assert issubclass(Trimmed, StoreUnavailable)
+
+
+# -- the rest --------------------------------------------------------------------------------
+
+
+async def test_delete_forgets_the_session_entirely(store: Store) -> None:
+    """After `delete` the session is new again: no entries, no snapshot, no trim point."""
+    a = await filled(store, "a", 3)
+    await store.save_snapshot("a", a[0].id, b"s0")
+    await store.save_snapshot("a", a[1].id, b"s1")
+    await filled(store, "b", 1)
     await store.delete("a")
     assert await store.load("a") is None
-    assert await store.sessions() == []
-    await store.append("a", batches(1, 1))
+    assert await store.read("a", None) == []
+    assert await store.sessions() == ["b"]
+    again = await filled(store, "a", 2, "again")
+    assert await store.read("a", None) == again
+    loaded = await store.load("a")
+    assert loaded is not None and (loaded.snapshot, loaded.entries) == (None, again)
 
 
 async def test_healthy(store: Store) -> None:
+    """A working store says it is healthy."""
     assert await store.healthy()
-
-
-async def test_sqlite_groups_concurrent_appends_into_few_commits(tmp_path: Path) -> None:
-    store = SQLiteStore(tmp_path)
-    try:
-        await asyncio.gather(*(store.append(f"s{i}", batches(1, 1)) for i in range(200)))
-        # all 200 sessions' appends arrived in one loop turn: one commit, not 200
-        assert store.commits <= 2
-        assert len(await store.sessions()) == 200
-    finally:
-        await store.close()
-
-
-async def test_sqlite_one_bad_append_does_not_fail_its_group(tmp_path: Path) -> None:
-    store = SQLiteStore(tmp_path)
-    try:
-        await store.append("a", batches(1, 1))
-        results = await asyncio.gather(
-            store.append("a", batches(5, 1)),
-            store.append("b", batches(1, 1)),
-            store.append("a", batches(2, 1)),
-            return_exceptions=True,
-        )
-        assert isinstance(results[0], StoreUnavailable)
-        assert results[1:] == [None, None]
-        la = await store.load("a")
-        assert la is not None and la.batches == batches(1, 2)
-    finally:
-        await store.close()
-
-
-async def test_sqlite_reopen_sees_everything(tmp_path: Path) -> None:
-    store = SQLiteStore(tmp_path, retain=5)
-    await store.append("a", batches(1, 20))
-    await store.save_snapshot("a", 12, b"snap")
-    await store.close()
-    with pytest.raises(StoreUnavailable):
-        await store.append("a", batches(21, 1))
-    again = SQLiteStore(tmp_path, retain=5)
-    try:
-        loaded = await again.load("a")
-        assert loaded is not None
-        assert (loaded.snapshot_version, loaded.snapshot) == (12, b"snap")
-        assert loaded.batches == batches(13, 8)
-    finally:
-        await again.close()
-
-
-async def test_sqlite_error_is_store_unavailable(tmp_path: Path) -> None:
-    (tmp_path / "backline.db").write_bytes(b"this is not a database" * 100)
-    store = SQLiteStore(tmp_path)
-    try:
-        with pytest.raises(StoreUnavailable):
-            await store.append("a", batches(1, 1))
-        assert not await store.healthy()
-    finally:
-        await store.close()
-
-
-def test_sqlite_rejects_unknown_synchronous_mode(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="synchronous"):
-        SQLiteStore(tmp_path, synchronous="OFF")
-
-
-_WRITER = textwrap.dedent(
-    """
-    import asyncio, sys
-    from pathlib import Path
-    from backline.server.sqlite_store import SQLiteStore
-    from backline.server.store import StoredBatch
-
-    async def main() -> None:
-        store = SQLiteStore(Path(sys.argv[1]))
-        v = 0
-        while True:
-            group = [StoredBatch(v + i + 1, b"%d" % (v + i + 1)) for i in range(3)]
-            await store.append("s", group)
-            v += 3
-            print(v, flush=True)  # acknowledged: everything up to v is committed
-
-    asyncio.run(main())
-    """
-)
-
-
-async def test_sqlite_kill_9_loses_no_acknowledged_batch(tmp_path: Path) -> None:
-    proc = subprocess.Popen(
-        [sys.executable, "-c", _WRITER, str(tmp_path)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    acked = 0
-    try:
-        while acked < 300:
-            line = await asyncio.to_thread(proc.stdout.readline)
-            assert line, "writer exited early"
-            acked = int(line)
-    finally:
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-        proc.stdout.close()
-    store = SQLiteStore(tmp_path)
-    try:
-        loaded = await store.load("s")
-        assert loaded is not None
-        versions = [b.version for b in loaded.batches]
-        assert versions == list(range(1, len(versions) + 1))  # gap-free
-        assert len(versions) >= acked  # nothing acknowledged is missing
-        assert all(b.data == b"%d" % b.version for b in loaded.batches)
-    finally:
-        await store.close()

@@ -1,0 +1,349 @@
+"""The bus over Redis pub/sub: presence and chat between server processes.
+
+Each session has a channel, ``bl:{session}:bus``. Messages are msgpack maps
+(`backline.protocol.codec.encode`) carrying the publishing node in ``"o"``; a
+node drops its own echoes. Chat history is a list beside the session's log,
+``bl:{session}:chat``, trimmed to the last entries on every push.
+
+One connection per node subscribes to every session the node follows, and one
+reader task dispatches what arrives to the handlers. When the connection fails
+(Redis restarts, the network drops), the reader logs one WARNING, reconnects
+with exponential backoff and subscribes to every session again; messages
+published meanwhile are lost, as pub/sub promises nothing more.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from typing import Any
+
+from redis.asyncio import ConnectionPool, Redis
+from redis.asyncio.connection import AbstractConnection
+from redis.exceptions import RedisError
+
+from backline.protocol.codec import decode_record, encode
+
+from .bus import BusUnavailable, Handler
+from .redis_client import (
+    COMMAND_TIMEOUT,
+    CONNECT_TIMEOUT,
+    CallOrder,
+    check_prefix,
+    checkout,
+    execute,
+    open_pool,
+    redacted,
+    session_key,
+)
+
+__all__ = ["RedisBus"]
+
+log = logging.getLogger("backline.bus")
+
+HEALTH_TIMEOUT = 1.0  # seconds a PING may take before `healthy()` says no
+RETRY_FIRST = 0.05  # seconds before the first reconnection attempt ...
+RETRY_MAX = 2.0  # ... doubling up to this
+
+
+class RedisBus:
+    """A `Bus` through the Redis at `url`.
+
+    Args:
+        url: ``redis://[[user]:password@]host[:port][/db]``.
+        node: this server process's name, put in every message as ``"o"``.
+        prefix: the first part of every channel and key (the same as the store's).
+        keepalive: seconds between PINGs on the subscriber connection; a
+            connection silent for twice as long is considered dead.
+        confirm_timeout: seconds `subscribe` waits for Redis to confirm.
+        command_timeout: seconds to wait for Redis's reply to a command.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        node: str,
+        prefix: str = "bl",
+        keepalive: float = 15.0,
+        confirm_timeout: float = 5.0,
+        command_timeout: float = COMMAND_TIMEOUT,
+    ) -> None:
+        self.url = url
+        self.node = node
+        self.prefix = check_prefix(prefix)
+        self.keepalive = keepalive
+        self.confirm_timeout = confirm_timeout
+        self.command_timeout = command_timeout
+        self._pool: ConnectionPool = open_pool(
+            url, name=f"backline-bus-{node}", command_timeout=command_timeout
+        )
+        self._redis = Redis(connection_pool=self._pool)
+        # the subscriber waits for messages without end; `_listen` bounds each wait
+        self._sub_pool: ConnectionPool = open_pool(
+            url, name=f"backline-sub-{node}", command_timeout=None
+        )
+        self._in_order = CallOrder()  # a session's messages and chat leave in call order
+        self._handlers: dict[str, Handler] = {}
+        self._confirmed: set[str] = set()  # subscriptions Redis confirmed on `_conn`
+        self._waiters: dict[str, list[asyncio.Future[None]]] = {}
+        self._conn: AbstractConnection | None = None  # the subscriber, while it works
+        self._reader: asyncio.Task[None] | None = None
+        self._wanted = asyncio.Event()  # set while there are subscriptions
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"RedisBus({redacted(self.url)!r}, node={self.node!r}, prefix={self.prefix!r})"
+
+    def _channel(self, session: str) -> str:
+        return session_key(self.prefix, session, "bus")
+
+    def _session(self, channel: bytes) -> str:
+        return channel.decode()[len(self.prefix) + 2 : -len("}:bus")]
+
+    def _unavailable(self, what: str, exc: BaseException) -> BusUnavailable:
+        detail = str(exc) or type(exc).__name__
+        return BusUnavailable(f"Redis at {redacted(self.url)}: {what} failed: {detail}")
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise BusUnavailable(f"Redis bus for {redacted(self.url)} is closed")
+
+    # -- publishing and chat -------------------------------------------------------
+
+    async def publish(self, session: str, message: dict[str, Any]) -> None:
+        self._check_open()
+        payload = encode({**message, "o": self.node})
+        try:
+            async with self._in_order(session):
+                await execute(self._redis, "PUBLISH", self._channel(session), payload)
+        except (RedisError, OSError) as exc:
+            raise self._unavailable(f"publish to {session}", exc) from exc
+
+    async def add_chat(self, session: str, entry: dict[str, Any], keep: int) -> None:
+        self._check_open()
+        key = session_key(self.prefix, session, "chat")
+        try:
+            async with self._in_order(session):
+                if keep <= 0:
+                    await execute(self._redis, "DEL", key)
+                    return
+                async with self._redis.pipeline(transaction=True) as pipe:
+                    pipe.rpush(key, encode(entry))
+                    pipe.ltrim(key, -keep, -1)
+                    await pipe.execute()
+        except (RedisError, OSError) as exc:
+            raise self._unavailable(f"add chat to {key}", exc) from exc
+
+    async def chat_history(self, session: str, count: int) -> list[dict[str, Any]]:
+        self._check_open()
+        if count <= 0:
+            return []
+        key = session_key(self.prefix, session, "chat")
+        try:
+            items = await execute(self._redis, "LRANGE", key, -count, -1)
+        except (RedisError, OSError) as exc:
+            raise self._unavailable(f"read chat {key}", exc) from exc
+        return [decode_record(item) for item in items]
+
+    # -- subscriptions -------------------------------------------------------------
+
+    async def subscribe(self, session: str, handler: Handler) -> None:
+        """Deliver `session`'s messages from other nodes to `handler`.
+
+        Returns once Redis confirmed the subscription, so anything published
+        afterwards arrives. Raises `BusUnavailable` when Redis does not confirm
+        within `confirm_timeout`; the subscription stays, and is made as soon as
+        Redis is back (`unsubscribe` drops it).
+        """
+        self._check_open()
+        self._handlers[session] = handler
+        if session in self._confirmed:
+            return  # only the handler changed
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(session, []).append(waiter)
+        self._wanted.set()
+        if self._reader is None:
+            self._reader = asyncio.create_task(self._run(), name=f"redis-bus-{self.node}")
+        # without a working connection, the reader subscribes to everything on connecting
+        await self._send_on_subscriber("SUBSCRIBE", self._channel(session))
+        try:
+            async with asyncio.timeout(self.confirm_timeout):
+                await waiter
+        except TimeoutError:
+            raise BusUnavailable(
+                f"Redis at {redacted(self.url)} did not confirm the subscription to "
+                f"{session} within {self.confirm_timeout} s; it is made when Redis is back"
+            ) from None
+        finally:
+            waiters = self._waiters.get(session, [])
+            if waiter in waiters:
+                waiters.remove(waiter)
+            if not waiters:
+                self._waiters.pop(session, None)
+
+    async def unsubscribe(self, session: str) -> None:
+        """Stop delivering `session`'s messages, at once (even while Redis is down)."""
+        if self._handlers.pop(session, None) is None:
+            return
+        self._confirmed.discard(session)
+        await self._send_on_subscriber("UNSUBSCRIBE", self._channel(session))
+
+    async def _send_on_subscriber(self, *command: str) -> None:
+        conn = self._conn
+        # never on a broken connection: sending would reconnect it behind the reader's back
+        if conn is None or not conn.is_connected:
+            return
+        try:
+            await conn.send_packed_command(conn.pack_command(*command), check_health=False)
+        except (RedisError, OSError) as exc:
+            # the connection is closed now; the reader reconnects and subscribes again
+            log.debug("bus: %s on %s failed: %s", command[0], redacted(self.url), exc)
+
+    # -- the reader ------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        """Keep one subscriber connection with every subscription, reconnecting forever."""
+        delay = RETRY_FIRST
+        lost_at: float | None = None
+        loop = asyncio.get_running_loop()
+        while not self._closed:
+            if not self._handlers:
+                self._wanted.clear()
+                await self._wanted.wait()
+                continue
+            conn: AbstractConnection | None = None
+            failure: BaseException | None = None
+            try:
+                async with asyncio.timeout(CONNECT_TIMEOUT + self.command_timeout):
+                    conn = await checkout(self._sub_pool)
+                self._conn = conn
+                sessions = list(self._handlers)
+                if sessions:
+                    await conn.send_packed_command(
+                        conn.pack_command("SUBSCRIBE", *map(self._channel, sessions)),
+                        check_health=False,
+                    )
+                if lost_at is not None:
+                    log.info(
+                        "bus: Redis at %s is back after %.1f s; subscribing to %d sessions again",
+                        redacted(self.url), loop.time() - lost_at, len(sessions),
+                    )  # fmt: skip
+                    lost_at, delay = None, RETRY_FIRST
+                await self._listen(conn)
+            except (RedisError, OSError, TimeoutError) as exc:
+                failure = exc
+            except Exception as exc:  # a bug here must not end the node's presence and chat
+                log.exception("bus: the subscriber failed on a reply from %s", redacted(self.url))
+                failure = exc
+            finally:
+                self._conn = None
+                self._confirmed.clear()
+                if conn is not None:
+                    await conn.disconnect(nowait=True)
+                    await self._sub_pool.release(conn)
+            if self._closed:
+                return
+            if lost_at is None:
+                lost_at = loop.time()
+                log.warning(
+                    "bus: lost the subscriber connection to Redis at %s (%s); "
+                    "presence and chat from other nodes stop until it is back",
+                    redacted(self.url), str(failure) or type(failure).__name__,
+                )  # fmt: skip
+            else:
+                log.debug("bus: reconnecting to %s failed: %s", redacted(self.url), failure)
+            await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+            delay = min(delay * 2, RETRY_MAX)
+
+    async def _listen(self, conn: AbstractConnection) -> None:
+        """Dispatch replies until the connection fails (then raise)."""
+        pinger = asyncio.create_task(self._ping(conn))
+        try:
+            while True:
+                # a PING goes out every `keepalive` s: a longer silence is a dead link
+                async with asyncio.timeout(2 * self.keepalive + self.command_timeout):
+                    reply = await conn.read_response()
+                self._dispatch(reply)
+        finally:
+            pinger.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pinger
+
+    async def _ping(self, conn: AbstractConnection) -> None:
+        while conn.is_connected:
+            await asyncio.sleep(self.keepalive)
+            if not conn.is_connected:
+                return
+            try:
+                await conn.send_packed_command(conn.pack_command("PING"), check_health=False)
+            except (RedisError, OSError) as exc:
+                log.debug("bus: keepalive PING to %s failed: %s", redacted(self.url), exc)
+                return  # the reader sees the failure too
+
+    def _dispatch(self, reply: Any) -> None:
+        if not isinstance(reply, list) or len(reply) < 3:
+            return  # a PONG
+        kind, channel, payload = reply[0], reply[1], reply[2]
+        session = self._session(channel)
+        if kind == b"subscribe":
+            if session in self._handlers:
+                self._confirmed.add(session)
+            for waiter in self._waiters.pop(session, []):
+                if not waiter.done():
+                    waiter.set_result(None)
+        elif kind == b"unsubscribe":
+            if session not in self._handlers:
+                self._confirmed.discard(session)
+        elif kind == b"message":
+            self._deliver(session, payload)
+
+    def _deliver(self, session: str, payload: bytes) -> None:
+        handler = self._handlers.get(session)
+        if handler is None:
+            return  # unsubscribed while it travelled
+        try:
+            message = decode_record(payload)
+        except Exception as exc:  # msgpack raises many unrelated types for bad input
+            log.warning("bus: dropped an undecodable message on %s: %r", session, exc)
+            return
+        if not isinstance(message, dict):
+            log.warning("bus: dropped a message on %s that is not a map", session)
+            return
+        if message.get("o") == self.node:
+            return  # our own echo
+        try:
+            handler(message)
+        except Exception:
+            log.exception("bus: the handler of session %s failed", session)
+
+    # -- the server --------------------------------------------------------------------
+
+    async def healthy(self) -> bool:
+        """Redis answers a PING, and the subscriber is connected if it is needed."""
+        if self._closed:
+            return False
+        try:
+            async with asyncio.timeout(HEALTH_TIMEOUT):
+                await execute(self._redis, "PING")
+        except (RedisError, OSError, TimeoutError):
+            return False
+        return not self._handlers or self._conn is not None
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._handlers.clear()
+        self._wanted.set()
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+        for waiters in self._waiters.values():
+            for waiter in waiters:
+                waiter.cancel()
+        await self._pool.disconnect()
+        await self._sub_pool.disconnect()
