@@ -142,7 +142,7 @@ class Session:
         self._inbox: list[_Submission] = []
         self._wake = asyncio.Event()
         self._proposals: dict[int, _Proposal] = {}
-        self._snapshots: set[asyncio.Task[None]] = set()  # being saved
+        self._snapshots: set[asyncio.Task[Any]] = set()  # being saved
         self._numbers = itertools.count(1)
         self._incoming: asyncio.Queue[list[Entry] | _Join | None] = asyncio.Queue()
         self._drained = asyncio.Event()
@@ -375,7 +375,7 @@ class Session:
         finally:
             task = asyncio.current_task()
             if task is not None:
-                self._snapshots.discard(task)  # type: ignore[arg-type]
+                self._snapshots.discard(task)
 
     def _welcome(self, join: _Join) -> None:
         member, hello = join.member, join.hello
