@@ -59,6 +59,15 @@ def _positive(text: str) -> int:
 _positive.__name__ = "positive integer"
 
 
+def _redis_url(text: str) -> str:
+    if not text.startswith(("redis://", "rediss://", "unix://")):
+        raise ValueError(text)
+    return text
+
+
+_redis_url.__name__ = "Redis URL (redis://HOST:PORT/DB, rediss://… or unix://…)"
+
+
 def _one_of(*allowed: str) -> Callable[[str], str]:
     """A `type=` that also checks env-provided defaults, which `choices=` skips."""
 
@@ -94,6 +103,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser, env: Mapping[str, str])
     parser.add_argument(
         "--redis",
         dest="redis_url",
+        type=_redis_url,
         default=env.get(_ENV + "REDIS_URL"),
         help="redis://HOST:PORT/DB: keep sessions in Redis so several processes serve them",
     )

@@ -72,6 +72,8 @@ def test_environment_equivalents_and_flag_precedence() -> None:
         (["--store", "postgres"], {}, "--store"),
         ([], {"BACKLINE_STORE": "postgres"}, "--store"),
         (["--sqlite-synchronous", "OFF"], {}, "--sqlite-synchronous"),
+        (["--redis", "localhost:6379"], {}, "--redis"),
+        ([], {"BACKLINE_REDIS_URL": "http://r"}, "--redis"),
     ],
 )
 def test_bad_values_are_refused_naming_the_flag(
@@ -79,3 +81,11 @@ def test_bad_values_are_refused_naming_the_flag(
 ) -> None:
     with pytest.raises(argparse.ArgumentError, match=message):
         parse(argv, env)
+
+
+def test_redis_url_and_node_id() -> None:
+    assert parse([]).redis_url is None
+    s = parse(["--redis", "redis://10.0.0.5:6380/2", "--node-id", "eu-1"])
+    assert (s.redis_url, s.node_id) == ("redis://10.0.0.5:6380/2", "eu-1")
+    env = {"BACKLINE_REDIS_URL": "redis://r:6379/0", "BACKLINE_NODE_ID": "n7"}
+    assert (parse([], env).redis_url, parse([], env).node_id) == ("redis://r:6379/0", "n7")
