@@ -19,12 +19,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 import tempfile
 import time
 from contextlib import AsyncExitStack
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from backline.client import connect
@@ -32,7 +31,7 @@ from backline.client.delay_proxy import DelayProxy
 from backline.client.session import Session
 from backline.client.testing import ServerProcess
 
-RESULTS = Path(__file__).parent / "results"
+from .report import run, save
 
 PATHS = {"loopback": (0.0, 0.0), "40±10ms": (40.0, 10.0), "150±30ms": (150.0, 30.0)}
 TARGET_P99_MS = {"loopback": 0.5, "40±10ms": 3.0, "150±30ms": 8.0}
@@ -130,16 +129,8 @@ async def main(argv: list[str] | None = None) -> None:
             f" {r.naive_p99_ms:>10.3f} {ratio:>6.2f} {r.rtt_min_ms:>8.2f}"
             f" {'ok' if r.within_target else 'MISSED':>7}"
         )
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"clock-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    out.write_text(json.dumps([asdict(r) for r in results], indent=2))
-    print(f"wrote {out}", file=sys.stderr)
+    save("clock", results)
 
 
 if __name__ == "__main__":
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover
-        asyncio.run(main())
-    else:
-        uvloop.run(main())
+    run(main)

@@ -29,13 +29,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import os
 import statistics
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +46,8 @@ from backline.client.testing_redis import RedisServer
 from backline.protocol.codec import SUBPROTOCOL, encode
 from backline.protocol.limits import Limits
 
-RESULTS = Path(__file__).parent / "results"
+from .report import run, save
+
 _UNLIMITED = Limits(max_frame_bytes=1 << 30)
 
 
@@ -305,16 +305,8 @@ async def main(argv: list[str] | None = None) -> None:
                 f"{r.config}: {r.store} delivers {r.deliveries_per_s / base.deliveries_per_s:.2f}x"
                 f" the in-memory baseline; p50 {r.rtt_p50_ms / base.rtt_p50_ms:.2f}x"
             )
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"fanout-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    out.write_text(json.dumps([asdict(r) for r in results], indent=2))
-    print(f"wrote {out}", file=sys.stderr)
+    save("fanout", results)
 
 
 if __name__ == "__main__":
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover
-        asyncio.run(main())
-    else:
-        uvloop.run(main())
+    run(main)

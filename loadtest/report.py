@@ -1,0 +1,35 @@
+"""What every benchmark shares: where results go, and how it runs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+__all__ = ["RESULTS", "run", "save"]
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def save(name: str, rows: Sequence[Any]) -> Path:
+    """Write dataclass `rows` to loadtest/results/<name>-<time>.json and say where."""
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out.write_text(json.dumps([asdict(r) for r in rows], indent=2))
+    print(f"wrote {out}", file=sys.stderr)
+    return out
+
+
+def run(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Run a benchmark on uvloop when it is installed (as the server does)."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover
+        asyncio.run(main())
+    else:
+        uvloop.run(main())
