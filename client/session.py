@@ -21,7 +21,7 @@ import random
 import secrets
 from collections.abc import AsyncIterator, Generator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
@@ -48,6 +48,9 @@ from backline.protocol.timeline import DEFAULT_LEAD_US
 from backline.protocol.transport import resolve
 
 from .clock import Clock
+
+if TYPE_CHECKING:
+    from .audio import SessionAudio
 from .musical_time import SessionTimeline, Tick
 
 __all__ = [
@@ -230,6 +233,7 @@ class Session:
         self.timeline = SessionTimeline(lambda: self.replica.doc, self.clock)
         """The shared transport read through `clock`: `beat_at`, `time_at`, `next_bar`, …"""
         self._clock_task: asyncio.Task[None] | None = None
+        self._audio: Any = None
 
     # -- state --------------------------------------------------------------
 
@@ -242,6 +246,22 @@ class Session:
     def version(self) -> int:
         """The last version confirmed by the server."""
         return self.replica.version
+
+    @property
+    def audio(self) -> SessionAudio:
+        """The audio room: `publish(track)`, `mix()`, `set_gains()` (loads aiortc on first use)."""
+        if self._audio is None:
+            from .audio import SessionAudio
+
+            self._audio = SessionAudio(self._send_now, self._o.name)
+        audio: SessionAudio = self._audio
+        return audio
+
+    async def _send_now(self, message: dict[str, Any]) -> None:
+        self._check_open()
+        if self._ws is None:
+            raise Unavailable("not connected")
+        await self._ws.send(encode(message))
 
     @property
     def url(self) -> str:
@@ -431,6 +451,8 @@ class Session:
             self._presence_handle.cancel()
         if self._clock_task is not None:
             self._clock_task.cancel()
+        if self._audio is not None:
+            await self._audio.stop()
         if self._ws is not None and self._ws.protocol.state is State.OPEN:
             with contextlib.suppress(ConnectionClosed):
                 await self._ws.send(encode({"type": "bye"}))
@@ -450,7 +472,10 @@ class Session:
 
     def _handle(self, message: dict[str, Any]) -> None:
         kind = message["type"]
-        if kind == "pong":
+        if kind == "rtc":
+            if self._audio is not None:
+                self._audio.answered(message["sdp"])
+        elif kind == "pong":
             self.clock.add(message["t0"], message["t1"], message["t2"], self.clock.local())
         elif kind == "ops":
             for wire in message["batches"]:

@@ -24,11 +24,13 @@ __all__ = [
     "Chat",
     "ClientType",
     "Hello",
+    "MixGains",
     "OpMessage",
     "Ping",
     "Presence",
     "Redo",
     "Role",
+    "RtcOffer",
     "ServerType",
     "Undo",
     "parse_client",
@@ -44,6 +46,8 @@ class ClientType(StrEnum):
     CHAT = "chat"
     PING = "ping"
     BYE = "bye"
+    RTC = "rtc"
+    MIX = "mix"
 
 
 class ServerType(StrEnum):
@@ -54,6 +58,7 @@ class ServerType(StrEnum):
     CHAT = "chat"
     PONG = "pong"
     ERROR = "error"
+    RTC = "rtc"
 
 
 class Role(StrEnum):
@@ -117,7 +122,25 @@ class Bye:
     pass
 
 
-ClientMessage = Hello | OpMessage | Undo | Redo | Presence | Chat | Ping | Bye
+@dataclass(frozen=True, slots=True)
+class RtcOffer:
+    """Join (or rejoin) the session's audio room with this WebRTC offer."""
+
+    sdp: str
+
+
+@dataclass(frozen=True, slots=True)
+class MixGains:
+    """How loud each other participant is in my personal mix (0 to MAX_GAIN)."""
+
+    gains: dict[str, float]
+
+
+MAX_SDP_LEN = 65_536
+MAX_GAIN = 4.0
+MAX_GAINS = 256
+
+ClientMessage = Hello | OpMessage | Undo | Redo | Presence | Chat | Ping | Bye | RtcOffer | MixGains
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,6 +255,28 @@ def parse_client(message: dict[str, Any], limits: Limits = DEFAULT_LIMITS) -> Cl
     if kind == "bye":
         _keys(message, set())
         return Bye()
+    if kind == "rtc":
+        _keys(message, {"sdp"})
+        sdp = _str("sdp", message["sdp"], MAX_SDP_LEN)
+        if not sdp.startswith("v=0"):
+            raise BadField("sdp must be a session description (starting with v=0)")
+        return RtcOffer(sdp)
+    if kind == "mix":
+        _keys(message, {"gains"})
+        gains = message["gains"]
+        if type(gains) is not dict:
+            raise BadField("gains must be a map of client id to gain")
+        if len(gains) > MAX_GAINS:
+            raise TooLarge(f"at most {MAX_GAINS} gains per message")
+        checked: dict[str, float] = {}
+        for client, gain in gains.items():
+            check_id(client, limits, "gains key")
+            if type(gain) not in (int, float):
+                raise BadField("each gain must be a number")
+            if not 0 <= gain <= MAX_GAIN:  # also refuses NaN
+                raise OutOfRange(f"each gain must be between 0 and {MAX_GAIN}")
+            checked[client] = float(gain)
+        return MixGains(checked)
     raise UnknownType(f"unknown message type {kind[:32]!r}")
 
 

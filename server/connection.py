@@ -33,10 +33,12 @@ from backline.protocol.messages import (
     Bye,
     Chat,
     Hello,
+    MixGains,
     OpMessage,
     Ping,
     Presence,
     Redo,
+    RtcOffer,
     Undo,
     error_frame,
     parse_client,
@@ -166,6 +168,10 @@ class _Conn:
             self.session.update_presence(member, parsed.state)
         elif isinstance(parsed, Chat):
             self.session.post_chat(member, parsed.text)
+        elif isinstance(parsed, RtcOffer):
+            self.session.audio_offer(member, parsed.sdp)
+        elif isinstance(parsed, MixGains):
+            self.session.audio_gains(member, parsed.gains)
         elif isinstance(parsed, Bye):
             self.peer.close_soon(1000, "bye")
         elif isinstance(parsed, Hello):

@@ -30,10 +30,10 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from backline.protocol.codec import decode_record, encode, encode_array, encode_spliced
-from backline.protocol.errors import BacklineError, CloseCode, Unavailable
+from backline.protocol.errors import BacklineError, CloseCode, NotFound, Unavailable
 from backline.protocol.messages import Batch, Hello, Role, error_frame, reject_frame
 from backline.protocol.timeline import DEFAULT_LEAD_US, lead_for
 
@@ -41,6 +41,9 @@ from .bus import Bus, BusUnavailable
 from .fanout import Peer, send
 from .sequencer import Sequencer
 from .store import Entry, EntryId, Store
+
+if TYPE_CHECKING:
+    from .audio.room import AudioRoom
 
 __all__ = ["Member", "Session", "server_time_us"]
 
@@ -131,6 +134,7 @@ class Session:
         self.position_delivered = position  # the last one handed to the applier (by the hub)
         self.members: dict[str, Member] = {}
         self.remote: dict[str, _RemotePeer] = {}  # members on other processes
+        self.audio: AudioRoom | None = None  # created on the first audio offer
         self.chat: deque[dict[str, Any]] = deque(chat, maxlen=chat_history)
         self._chat_keep = chat_history
         self._send_buffer = send_buffer
@@ -172,6 +176,8 @@ class Session:
         if self.members.get(member.client) is not member:
             return
         del self.members[member.client]
+        if self.audio is not None:
+            self._background(self.audio.leave(member.client))
         self._presence_dirty[member.client] = member.presence(online=False)
         self._schedule_presence()
         log.info("session %s: %s (%s) left", self.name, member.client, member.name)
@@ -186,6 +192,34 @@ class Session:
         member.state.update({k: v for k, v in state.items() if k not in ("name", "color")})
         self._presence_dirty[member.client] = member.presence()
         self._schedule_presence()
+
+    # -- the audio room (on this process) ------------------------------------
+
+    def audio_offer(self, member: Member, sdp: str) -> None:
+        """Join `member` to the audio room; the answer goes back as an `rtc` frame."""
+        self._background(self._audio_join(member, sdp))
+
+    async def _audio_join(self, member: Member, sdp: str) -> None:
+        from .audio.room import AudioRoom  # aiortc loads only when someone uses audio
+
+        if self.audio is None:
+            self.audio = AudioRoom(self.name)
+        try:
+            answer = await self.audio.join(member.client, sdp)
+        except Exception as exc:  # a malformed SDP, an ICE failure: tell that client only
+            log.warning("session %s: audio offer from %s failed: %s", self.name, member.client, exc)
+            frame = encode(error_frame("bad_field", f"the audio offer was not accepted: {exc}"))
+            send(member.peer, frame, self._send_buffer)
+            return
+        send(member.peer, encode({"type": "rtc", "sdp": answer}), self._send_buffer)
+        member.state["audio"] = True
+        self._presence_dirty[member.client] = member.presence()
+        self._schedule_presence()
+
+    def audio_gains(self, member: Member, gains: dict[str, float]) -> None:
+        if self.audio is None or member.client not in self.audio.participants:
+            raise NotFound("join the audio room (send an rtc offer) before setting gains")
+        self.audio.set_gains(member.client, gains)
 
     def post_chat(self, member: Member, text: str) -> None:
         entry = {"by": member.client, "name": member.name, "text": text, "time": server_time_us()}
@@ -233,6 +267,8 @@ class Session:
             self._presence_timer.cancel()
         with contextlib.suppress(BusUnavailable):
             await self.bus.unsubscribe(self.name)
+        if self.audio is not None:
+            await self.audio.close()
 
     # -- step 1: propose ----------------------------------------------------------
 
@@ -512,7 +548,7 @@ class Session:
     def _background(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         _tasks.add(task)
-        task.add_done_callback(_tasks.discard)
+        task.add_done_callback(_finished)
 
     # -- metrics ----------------------------------------------------------------
 
@@ -530,6 +566,12 @@ def _failed(proposal: _Proposal) -> bool:
 
 
 _tasks: set[asyncio.Task[Any]] = set()
+
+
+def _finished(task: asyncio.Task[Any]) -> None:
+    _tasks.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        log.error("background task failed", exc_info=task.exception())
 
 
 def error_bytes(exc: BacklineError) -> bytes:

@@ -12,18 +12,23 @@ from backline.protocol.codec import decode, encode
 from backline.protocol.errors import BacklineError, CloseCode, ErrorCode, error_for_code
 from backline.protocol.limits import DEFAULT_LIMITS, Limits
 from backline.protocol.messages import (
+    MAX_GAIN,
+    MAX_GAINS,
     MAX_RTT_US,
+    MAX_SDP_LEN,
     MAX_TOKEN_LEN,
     Batch,
     Bye,
     Chat,
     ClientType,
     Hello,
+    MixGains,
     OpMessage,
     Ping,
     Presence,
     Redo,
     Role,
+    RtcOffer,
     ServerType,
     Undo,
     error_frame,
@@ -124,6 +129,19 @@ VALID: dict[ClientType, list[tuple[dict[str, Any], Any]]] = {
         ({"type": "ping", "t0": 0, "rtt": None}, Ping(0.0, None)),
     ],
     ClientType.BYE: [({"type": "bye"}, Bye())],
+    ClientType.RTC: [
+        (
+            {"type": "rtc", "sdp": "v=0\r\no=- 1 1 IN IP4 0\r\n"},
+            RtcOffer("v=0\r\no=- 1 1 IN IP4 0\r\n"),
+        )
+    ],
+    ClientType.MIX: [
+        (
+            {"type": "mix", "gains": {"c1": 0, "c2": 1.5, "c3": 4}},
+            MixGains({"c1": 0.0, "c2": 1.5, "c3": 4.0}),
+        ),
+        ({"type": "mix", "gains": {}}, MixGains({})),
+    ],
 }
 
 
@@ -138,6 +156,8 @@ def test_samples_cover_every_client_type() -> None:
         "chat",
         "ping",
         "bye",
+        "rtc",
+        "mix",
     }
 
 
@@ -273,6 +293,19 @@ BAD_FIELDS: list[tuple[str, dict[str, Any], ErrorCode]] = [
     ("ping-rtt-negative", {"type": "ping", "t0": 1, "rtt": -1}, RANGE),
     ("ping-rtt-huge", {"type": "ping", "t0": 1, "rtt": MAX_RTT_US + 1}, RANGE),
     ("ping-rtt-nan", {"type": "ping", "t0": 1, "rtt": math.nan}, RANGE),
+    # rtc
+    ("rtc-not-str", {"type": "rtc", "sdp": 5}, BAD),
+    ("rtc-not-sdp", {"type": "rtc", "sdp": "hello"}, BAD),
+    ("rtc-huge", {"type": "rtc", "sdp": "v=0" + "x" * MAX_SDP_LEN}, LARGE),
+    # mix
+    ("mix-not-map", {"type": "mix", "gains": [1]}, BAD),
+    ("mix-bad-key", {"type": "mix", "gains": {"bad id!": 1}}, BAD),
+    ("mix-gain-str", {"type": "mix", "gains": {"c1": "1"}}, BAD),
+    ("mix-gain-bool", {"type": "mix", "gains": {"c1": True}}, BAD),
+    ("mix-gain-negative", {"type": "mix", "gains": {"c1": -0.1}}, RANGE),
+    ("mix-gain-loud", {"type": "mix", "gains": {"c1": MAX_GAIN + 0.1}}, RANGE),
+    ("mix-gain-nan", {"type": "mix", "gains": {"c1": math.nan}}, RANGE),
+    ("mix-too-many", {"type": "mix", "gains": {f"c{i}": 1 for i in range(MAX_GAINS + 1)}}, LARGE),
 ]
 
 
@@ -377,6 +410,7 @@ def test_frame_types_are_server_types() -> None:
         "chat",
         "pong",
         "error",
+        "rtc",
     }
 
 

@@ -1,0 +1,162 @@
+"""The SDK's side of the audio room: publish a source, hear your personal mix.
+
+    await s.audio.publish(ToneTrack(440))      # or any aiortc audio track; None: listen only
+    async for frame in s.audio.mix():          # mono float32, 20 ms per frame, 48 kHz
+        ...
+    await s.audio.set_gains({other_client: 0.5})
+
+Signalling (the WebRTC offer and answer) travels over the session's websocket;
+the server answers and mixes. Frames are numpy arrays, so a bot never touches
+aiortc unless it brings its own track.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fractions
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import av
+import numpy as np
+import numpy.typing as npt
+from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError
+
+__all__ = ["FRAME", "SAMPLE_RATE", "ArrayTrack", "SessionAudio", "ToneTrack"]
+
+log = logging.getLogger("backline.audio")
+
+SAMPLE_RATE = 48_000
+FRAME = 960  # 20 ms
+Samples = npt.NDArray[np.float32]
+
+
+def _to_frame(samples: Samples, pts: int) -> av.AudioFrame:
+    pcm = np.clip(np.rint(samples * 32767.0), -32768, 32767).astype(np.int16)
+    frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
+    frame.sample_rate = SAMPLE_RATE
+    frame.pts = pts
+    frame.time_base = fractions.Fraction(1, SAMPLE_RATE)
+    return frame
+
+
+def _to_mono(frame: av.AudioFrame) -> Samples:
+    data = frame.to_ndarray()
+    channels = len(frame.layout.channels)
+    samples = data.reshape(-1, channels) if data.shape[0] == 1 else data.T
+    mono: Samples = samples.astype(np.float32).mean(axis=1) / 32768.0
+    return mono
+
+
+class ArrayTrack(MediaStreamTrack):
+    """An outgoing track that plays `produce(k)` as its k-th 20 ms frame, in real time."""
+
+    kind = "audio"
+
+    def __init__(self, produce: Callable[[int], Samples]) -> None:
+        super().__init__()
+        self._produce = produce
+        self._k = 0
+        self._start: float | None = None
+
+    async def recv(self) -> av.AudioFrame:
+        if self.readyState != "live":
+            raise MediaStreamError
+        if self._start is None:
+            self._start = time.monotonic()
+        delay = self._start + self._k * FRAME / SAMPLE_RATE - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)  # real-time pacing of a generated signal
+        frame = _to_frame(self._produce(self._k), self._k * FRAME)
+        self._k += 1
+        return frame
+
+
+class ToneTrack(ArrayTrack):
+    """A sine tone: the simplest thing to recognise at the far end."""
+
+    def __init__(self, frequency: float, level: float = 0.25) -> None:
+        def produce(k: int) -> Samples:
+            t = (np.arange(FRAME) + k * FRAME) / SAMPLE_RATE
+            tone: Samples = (level * np.sin(2 * np.pi * frequency * t)).astype(np.float32)
+            return tone
+
+        super().__init__(produce)
+
+
+class SessionAudio:
+    """`s.audio`: this participant's connection to the session's audio room."""
+
+    def __init__(
+        self, send: Callable[[dict[str, Any]], Awaitable[None]], label: str, depth: int = 50
+    ) -> None:
+        self._send = send
+        self._label = label
+        self._pc: RTCPeerConnection | None = None
+        self._answer: asyncio.Future[str] | None = None
+        self._frames: asyncio.Queue[Samples] = asyncio.Queue(maxsize=depth)
+        self._reader: asyncio.Task[None] | None = None
+        self._source: MediaStreamTrack | None = None
+
+    @property
+    def connected(self) -> bool:
+        return self._pc is not None and self._pc.connectionState == "connected"
+
+    async def publish(self, source: MediaStreamTrack | None = None, timeout: float = 20.0) -> None:
+        """Join the audio room sending `source` (None: listen only); returns once the
+        server answered. Calling it again replaces the connection (e.g. after a drop)."""
+        await self.stop()
+        self._source = source
+        pc = RTCPeerConnection()
+        self._pc = pc
+        if source is not None:
+            pc.addTrack(source)
+        else:
+            pc.addTransceiver("audio", direction="recvonly")
+        pc.on("track", self._on_track)
+        await pc.setLocalDescription(await pc.createOffer())
+        self._answer = asyncio.get_running_loop().create_future()
+        await self._send({"type": "rtc", "sdp": pc.localDescription.sdp})
+        sdp = await asyncio.wait_for(self._answer, timeout)
+        await pc.setRemoteDescription(RTCSessionDescription(sdp, "answer"))
+
+    async def mix(self) -> AsyncIterator[Samples]:
+        """My personal mix, frame by frame (waits while nothing arrives)."""
+        while True:
+            yield await self._frames.get()
+
+    async def set_gains(self, gains: dict[str, float]) -> None:
+        """How loud each other participant is in my mix (0 to 4; 1 unchanged)."""
+        await self._send({"type": "mix", "gains": gains})
+
+    async def stop(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+            self._reader = None
+        if self._pc is not None:
+            await self._pc.close()
+            self._pc = None
+
+    def answered(self, sdp: str) -> None:
+        """The server's answer arrived (called by the session)."""
+        if self._answer is not None and not self._answer.done():
+            self._answer.set_result(sdp)
+
+    def _on_track(self, track: MediaStreamTrack) -> None:
+        if track.kind == "audio":
+            self._reader = asyncio.get_running_loop().create_task(self._read(track))
+
+    async def _read(self, track: MediaStreamTrack) -> None:
+        with contextlib.suppress(MediaStreamError):
+            while True:
+                frame = await track.recv()
+                assert isinstance(frame, av.AudioFrame)
+                if self._frames.full():
+                    self._frames.get_nowait()  # a slow reader hears the newest audio
+                self._frames.put_nowait(_to_mono(frame))

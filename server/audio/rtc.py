@@ -1,0 +1,137 @@
+"""The one server module that touches aiortc: a participant's peer connection.
+
+Everything else in the audio room works on numpy frames (mono float32 at
+48 kHz, one array per frame period); this adapter turns aiortc's decoded
+`av.AudioFrame`s into such arrays and the room's mixes back into frames for
+the outgoing Opus track.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fractions
+import logging
+from collections import deque
+from collections.abc import Callable
+
+import av
+import numpy as np
+import numpy.typing as npt
+from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError
+
+__all__ = ["SAMPLE_RATE", "MixTrack", "RtcPeer"]
+
+log = logging.getLogger("backline.audio.rtc")
+
+SAMPLE_RATE = 48_000
+TIME_BASE = fractions.Fraction(1, SAMPLE_RATE)
+Samples = npt.NDArray[np.float32]
+
+
+def to_mono(frame: av.AudioFrame) -> Samples:
+    """A decoded frame as mono float32 in [-1, 1)."""
+    data = frame.to_ndarray()
+    if frame.format.name != "s16":
+        raise ValueError(f"expected s16 audio, got {frame.format.name}")
+    channels = len(frame.layout.channels)
+    samples = data.reshape(-1, channels) if data.shape[0] == 1 else data.T
+    mono: Samples = samples.astype(np.float32).mean(axis=1) / 32768.0
+    return mono
+
+
+def to_frame(samples: Samples, pts: int) -> av.AudioFrame:
+    pcm = np.clip(np.rint(samples * 32767.0), -32768, 32767).astype(np.int16)
+    frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
+    frame.sample_rate = SAMPLE_RATE
+    frame.pts = pts
+    frame.time_base = TIME_BASE
+    return frame
+
+
+class MixTrack(MediaStreamTrack):
+    """The outgoing track: plays whatever the room pushes, in order, without waiting.
+
+    At most `depth` frames wait here: when the sender falls behind, the oldest
+    are dropped, so a hiccup never turns into lasting delay.
+    """
+
+    kind = "audio"
+
+    def __init__(self, depth: int = 3) -> None:
+        super().__init__()
+        self._frames: deque[Samples] = deque(maxlen=depth)
+        self._ready = asyncio.Event()
+        self._pts = 0
+
+    def push(self, samples: Samples) -> None:
+        self._frames.append(samples)
+        self._ready.set()
+
+    async def recv(self) -> av.AudioFrame:
+        while not self._frames:
+            if self.readyState != "live":
+                raise MediaStreamError
+            self._ready.clear()
+            await self._ready.wait()
+        samples = self._frames.popleft()
+        frame = to_frame(samples, self._pts)
+        self._pts += len(samples)
+        return frame
+
+    def stop(self) -> None:
+        super().stop()
+        self._ready.set()
+
+
+class RtcPeer:
+    """One participant's connection: its audio in, its personal mix out."""
+
+    def __init__(self, label: str, on_frame: Callable[[Samples], None]) -> None:
+        self.label = label
+        self._on_frame = on_frame
+        self._pc = RTCPeerConnection()
+        self.mix = MixTrack()
+        self._pc.addTrack(self.mix)
+        self._reader: asyncio.Task[None] | None = None
+        self._pc.on("track", self._on_track)
+        self._pc.on("connectionstatechange", self._on_state)
+
+    @property
+    def state(self) -> str:
+        return str(self._pc.connectionState)
+
+    async def answer(self, offer_sdp: str) -> str:
+        """Take the participant's offer; return our answer (candidates included)."""
+        await self._pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
+        answer = await self._pc.createAnswer()
+        await self._pc.setLocalDescription(answer)
+        return str(self._pc.localDescription.sdp)
+
+    def send(self, samples: Samples) -> None:
+        self.mix.push(samples)
+
+    async def close(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+        self.mix.stop()
+        await self._pc.close()
+
+    def _on_track(self, track: MediaStreamTrack) -> None:
+        if track.kind == "audio" and self._reader is None:
+            self._reader = asyncio.get_running_loop().create_task(self._read(track))
+
+    async def _read(self, track: MediaStreamTrack) -> None:
+        try:
+            while True:
+                frame = await track.recv()
+                assert isinstance(frame, av.AudioFrame)
+                self._on_frame(to_mono(frame))
+        except MediaStreamError:
+            log.info("%s: audio track ended", self.label)
+
+    async def _on_state(self) -> None:
+        log.info("%s: peer connection %s", self.label, self._pc.connectionState)

@@ -1,0 +1,107 @@
+"""The audio room over real aiortc peer connections on loopback, through a real server."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+
+from backline.client import connect
+from backline.client.audio import SAMPLE_RATE, ToneTrack
+from backline.client.session import Session
+from backline.client.testing import RawClient, ServerProcess
+
+SESSION = "jam"
+A_HZ, B_HZ = 440.0, 1000.0
+
+
+async def listen(s: Session, seconds: float) -> np.ndarray:
+    """`seconds` of the personal mix, after the first half second has settled."""
+    frames = []
+    needed = int(seconds * SAMPLE_RATE / 960)
+    skip = 25
+
+    async def collect() -> None:
+        nonlocal skip
+        async for frame in s.audio.mix():
+            if skip:
+                skip -= 1
+                continue
+            frames.append(frame)
+            if len(frames) >= needed:
+                return
+
+    await asyncio.wait_for(collect(), 30)
+    return np.concatenate(frames)
+
+
+def level_at(signal: np.ndarray, hz: float) -> float:
+    """Amplitude of the `hz` component (Hann window, so neighbouring tones don't leak)."""
+    window = np.hanning(len(signal))
+    spectrum = np.abs(np.fft.rfft(signal * window)) / (window.sum() / 2)
+    bins = np.fft.rfftfreq(len(signal), 1 / SAMPLE_RATE)
+    near = np.abs(bins - hz) <= 5
+    return float(spectrum[near].max())
+
+
+async def test_two_publishers_one_listener_each_hears_the_others(server: ServerProcess) -> None:
+    token = server.token(SESSION)
+    async with (
+        connect(server.url, session=SESSION, token=token, name="a") as a,
+        connect(server.url, session=SESSION, token=token, name="b") as b,
+        connect(server.url, session=SESSION, token=token, name="ear") as ear,
+    ):
+        await a.audio.publish(ToneTrack(A_HZ))
+        await b.audio.publish(ToneTrack(B_HZ))
+        await ear.audio.publish(None)
+        heard, heard_a, heard_b = await asyncio.gather(
+            listen(ear, 1.0), listen(a, 1.0), listen(b, 1.0)
+        )
+        # the listener hears both tones, at about the level they were sent (0.25)
+        assert level_at(heard, A_HZ) > 0.1 and level_at(heard, B_HZ) > 0.1
+        # each publisher hears the other and never itself
+        assert level_at(heard_a, B_HZ) > 0.1 and level_at(heard_a, A_HZ) < 0.01
+        assert level_at(heard_b, A_HZ) > 0.1 and level_at(heard_b, B_HZ) < 0.01
+        # presence says who is in the audio room
+        assert ear.peers[a.client_id].get("audio") is True
+
+
+async def test_a_gain_change_alters_only_that_listeners_mix(server: ServerProcess) -> None:
+    token = server.token(SESSION)
+    async with (
+        connect(server.url, session=SESSION, token=token, name="a") as a,
+        connect(server.url, session=SESSION, token=token, name="b") as b,
+        connect(server.url, session=SESSION, token=token, name="ear1") as ear1,
+        connect(server.url, session=SESSION, token=token, name="ear2") as ear2,
+    ):
+        await a.audio.publish(ToneTrack(A_HZ))
+        await b.audio.publish(ToneTrack(B_HZ))
+        await ear1.audio.publish(None)
+        await ear2.audio.publish(None)
+        await ear1.audio.set_gains({a.client_id: 0.0, b.client_id: 2.0})
+        await ear1.synced()  # the mix message travels the same ordered socket
+        one, two = await asyncio.gather(listen(ear1, 1.0), listen(ear2, 1.0))
+        assert level_at(one, A_HZ) < 0.01  # muted for ear1 only
+        assert level_at(two, A_HZ) > 0.1
+        ratio = level_at(one, B_HZ) / level_at(two, B_HZ)
+        assert 1.6 < ratio < 2.4  # twice as loud for ear1 (Opus is lossy)
+
+
+@pytest.mark.parametrize(
+    ("message", "code"),
+    [
+        ({"type": "rtc", "sdp": "not sdp"}, "bad_field"),
+        ({"type": "mix", "gains": {"x": 9}}, "out_of_range"),
+        ({"type": "mix", "gains": {"x": 1}}, "not_found"),  # not in the audio room yet
+    ],
+)
+async def test_bad_audio_messages_get_codes(
+    server: ServerProcess, message: dict[str, object], code: str
+) -> None:
+    client = await RawClient.open(server.url)
+    await client.hello(SESSION, server.token(SESSION))
+    await client.send(message)
+    error = await client.recv_type("error")
+    assert error["code"] == code
+    await client.ws.close()
