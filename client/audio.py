@@ -26,6 +26,8 @@ import numpy.typing as npt
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
+from backline.server.audio.rtc import release_immediately
+
 __all__ = ["FRAME", "SAMPLE_RATE", "ArrayTrack", "SessionAudio", "ToneTrack"]
 
 log = logging.getLogger("backline.audio")
@@ -123,6 +125,7 @@ class SessionAudio:
         await self._send({"type": "rtc", "sdp": pc.localDescription.sdp})
         sdp = await asyncio.wait_for(self._answer, timeout)
         await pc.setRemoteDescription(RTCSessionDescription(sdp, "answer"))
+        release_immediately(pc)
 
     async def mix(self) -> AsyncIterator[Samples]:
         """My personal mix, frame by frame (waits while nothing arrives)."""

@@ -19,6 +19,7 @@ import av
 import numpy as np
 import numpy.typing as npt
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
+from aiortc.jitterbuffer import JitterBuffer
 from aiortc.mediastreams import MediaStreamError
 
 __all__ = ["SAMPLE_RATE", "MixTrack", "RtcPeer"]
@@ -85,6 +86,24 @@ class MixTrack(MediaStreamTrack):
         self._ready.set()
 
 
+def release_immediately(pc: RTCPeerConnection) -> None:
+    """Make aiortc hand over each audio frame as soon as it is complete.
+
+    Stock aiortc holds 4 frames (80 ms) in its receive jitter buffer before it
+    releases any; we do our own playout buffering after decoding (the room's
+    per-sender queue), so the one in aiortc must not add to it. aiortc has no
+    public option for this: the receiver's buffer is replaced, here and only
+    here, right after the receivers exist and before any packet arrives.
+    """
+    for transceiver in pc.getTransceivers():
+        receiver = transceiver.receiver
+        if transceiver.kind == "audio" and hasattr(receiver, _JITTER_ATTRIBUTE):
+            setattr(receiver, _JITTER_ATTRIBUTE, JitterBuffer(capacity=16, prefetch=0))
+
+
+_JITTER_ATTRIBUTE = "_RTCRtpReceiver__jitter_buffer"
+
+
 class RtcPeer:
     """One participant's connection: its audio in, its personal mix out."""
 
@@ -105,6 +124,7 @@ class RtcPeer:
     async def answer(self, offer_sdp: str) -> str:
         """Take the participant's offer; return our answer (candidates included)."""
         await self._pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
+        release_immediately(self._pc)
         answer = await self._pc.createAnswer()
         await self._pc.setLocalDescription(answer)
         return str(self._pc.localDescription.sdp)
