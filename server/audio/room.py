@@ -16,8 +16,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import numpy as np
-
+from .mixer import Mixer
 from .rtc import RtcPeer, Samples
 
 __all__ = ["MAX_GAIN", "AudioRoom"]
@@ -35,7 +34,7 @@ class _Participant:
     client: str
     peer: RtcPeer
     waiting: deque[Samples] = field(default_factory=lambda: deque(maxlen=QUEUE))
-    gains: dict[str, float] = field(default_factory=dict)  # source -> gain, for my mix
+    gains: dict[str, float] = field(default_factory=dict)  # source -> gain I asked for
     sending: bool = False
 
 
@@ -43,6 +42,7 @@ class AudioRoom:
     def __init__(self, session: str, on_empty: Callable[[AudioRoom], None] | None = None) -> None:
         self.session = session
         self.participants: dict[str, _Participant] = {}
+        self.mixer = Mixer(FRAME)
         self._on_empty = on_empty
         self._ticker: asyncio.Task[None] | None = None
         self.ticks = 0
@@ -62,6 +62,13 @@ class AudioRoom:
         participant = _Participant(client, peer)
         answer = await peer.answer(offer_sdp)
         self.participants[client] = participant
+        self.mixer.add(client)
+        for other in self.participants.values():  # gains asked for before either joined
+            if other is not participant:
+                if client in other.gains:
+                    self.mixer.set_gain(other.client, client, other.gains[client])
+                if other.client in participant.gains:
+                    self.mixer.set_gain(client, other.client, participant.gains[other.client])
         if self._ticker is None:
             self._ticker = asyncio.get_running_loop().create_task(self._run())
         log.info(
@@ -73,9 +80,8 @@ class AudioRoom:
         participant = self.participants.pop(client, None)
         if participant is None:
             return
+        self.mixer.remove(client)
         await participant.peer.close()
-        for other in self.participants.values():
-            other.gains.pop(client, None)
         if not self.participants:
             await self.close()
             if self._on_empty is not None:
@@ -89,7 +95,10 @@ class AudioRoom:
         for source, gain in gains.items():
             if not 0.0 <= gain <= MAX_GAIN:
                 raise ValueError(f"gain for {source} must be between 0 and {MAX_GAIN}")
-            participant.gains[source] = float(gain)
+        for source, gain in gains.items():
+            participant.gains[source] = float(gain)  # kept for when `source` (re)joins
+            if source in self.participants and source != listener:
+                self.mixer.set_gain(listener, source, gain)
 
     async def close(self) -> None:
         if self._ticker is not None:
@@ -99,6 +108,7 @@ class AudioRoom:
             self._ticker = None
         for participant in list(self.participants.values()):
             await participant.peer.close()
+            self.mixer.remove(participant.client)
         self.participants.clear()
 
     async def _run(self) -> None:
@@ -120,13 +130,7 @@ class AudioRoom:
         members = list(self.participants.values())
         if not members:
             return
-        silence = np.zeros(FRAME, dtype=np.float32)
-        frames = {p.client: (p.waiting.popleft() if p.waiting else silence) for p in members}
-        stack = np.stack([frames[p.client] for p in members])
+        frames = {p.client: (p.waiting.popleft() if p.waiting else None) for p in members}
+        mixes = self.mixer.mix(frames)
         for listener in members:
-            weights = np.array(
-                [0.0 if p is listener else listener.gains.get(p.client, 1.0) for p in members],
-                dtype=np.float32,
-            )
-            mix = np.clip(weights @ stack, -1.0, 1.0).astype(np.float32)
-            listener.peer.send(mix)
+            listener.peer.send(mixes[listener.client])
