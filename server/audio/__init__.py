@@ -1,10 +1,11 @@
-"""The audio room's pure core: frames, mixing, metering, jitter buffering and frame timing.
+"""The audio room. Its pure core: frames, mixing, metering, jitter buffering and frame timing.
 
-Everything here is synchronous numpy over fixed-size frames of 48 kHz audio,
-with time (server-clock microseconds) always passed in as an argument: no
-event loop, no sockets, no clock reads. The aiortc adapter decodes Opus into
-these frames, drives `FrameClock` and the jitter buffers, and encodes the
-mixes; this package never imports it.
+The core modules below are synchronous numpy over fixed-size frames of 48 kHz
+audio, with time (server-clock microseconds) always passed in as an argument:
+no event loop, no sockets, no clock reads. The aiortc side (Opus in and out,
+the tick loop) lives in separate adapter modules that only drive these, and
+importing `backline.server.audio` itself loads no aiortc
+(``tests/audio/test_audio_purity.py`` checks both).
 
 - `frames`: sample rate, frame durations and lengths, int16 <-> float32.
 - `mixer`: one personal mix per listener (everyone but themselves, per-listener

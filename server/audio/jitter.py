@@ -25,7 +25,7 @@ is ``now - s * T`` at the tick that plays it. A frame is late exactly when
 late rate that an offset would give is the fraction of ``d`` above it. The
 smallest offset with at most ``floor(target * W)`` values above it is the
 ``(floor(target * W) + 1)``-th largest ``d``, call it ``Q``. The playout can only
-move in whole frames (by playing a frame twice as long, or skipping one), so
+move in whole frames (by holding one tick, or skipping one frame), so
 the target offset is the smallest ``P + j * T`` that is ``>= Q``. This is the
 empirical ``1 - target`` quantile of arrival deviation relative to the frame
 clock, evaluated exactly (a partial sort of the window) rather than binned.
@@ -51,11 +51,17 @@ Growing and shrinking
   so the delay comes back down only after the network has been calm that
   long, one frame at a time. A shrink skips a slot whose frame is missing
   when it can, and otherwise drops the oldest buffered frame.
+- **Bounds.** The delay never exceeds ``max_depth`` frames (300 ms by
+  default): growth stops there, and a backlog beyond it (a burst after a
+  stall) is dropped, oldest first. A sender whose sequence numbers jump
+  ahead by ``max_depth`` or more is followed at once rather than concealed
+  slot by slot.
 - **Start and stop.** Playout starts once the first buffered frame has waited
-  ``start_depth - 1`` frames. After ``max_depth`` consecutive empty ticks
-  (the sender stopped, or DTX), the buffer goes idle, forgets its statistics
-  and starts again with the next frames; frames older than the last one
-  played stay late forever, so nothing is ever played twice or backwards.
+  ``start_depth - 1`` frames. After ``idle_after_us`` (500 ms) without any
+  frame (the sender stopped, or DTX), the buffer goes idle: the empty slots
+  are taken back (not lost: never sent), the statistics are forgotten, and
+  playout starts afresh with the next frames. Frames older than the last
+  one played stay late forever, so nothing is ever played twice or backwards.
 
 Counters (`JitterStats`): ``late`` frames arrived after their turn and were
 dropped; ``lost`` slots were passed without their frame (a late arrival for
@@ -159,6 +165,8 @@ class JitterBuffer(Generic[T]):
             shrink.
         eval_interval_us: how often the statistic is evaluated when no frame
             is late.
+        idle_after_us: how long without any frame before playout stops and
+            waits to start afresh.
 
     Raises:
         ValueError: a parameter is out of range.
@@ -174,6 +182,7 @@ class JitterBuffer(Generic[T]):
         max_depth: int | None = None,
         shrink_interval_us: int = 500_000,
         eval_interval_us: int = 50_000,
+        idle_after_us: int = 500_000,
     ) -> None:
         if frame_us <= 0:
             raise ValueError(f"frame_us must be positive, got {frame_us!r}")
@@ -187,7 +196,7 @@ class JitterBuffer(Generic[T]):
             )
         if window_us < frame_us:
             raise ValueError(f"window_us must cover at least one frame, got {window_us!r}")
-        if shrink_interval_us < 0 or eval_interval_us < 0:
+        if shrink_interval_us < 0 or eval_interval_us < 0 or idle_after_us < 0:
             raise ValueError("intervals must not be negative")
         self.frame_us = frame_us
         self.target_late_rate = target_late_rate
@@ -216,7 +225,8 @@ class JitterBuffer(Generic[T]):
         self._late_since_eval = False
         self._last_eval: int | None = None
         self._last_change = 0
-        self._empty_ticks = 0
+        self._empty_since: int | None = None  # first slot of the current run of empty ticks
+        self._idle_ticks = max(1, idle_after_us // frame_us)
 
         self._received = 0
         self._played = 0
@@ -262,7 +272,7 @@ class JitterBuffer(Generic[T]):
         self._frames[ext] = frame
         self._arrived[ext] = arrival_us
         if len(self._frames) > self._capacity:
-            self._drop(min(self._frames))
+            self._overflow()
         if highest is not None and ext < highest:
             self._reordered += 1
             return Arrival.REORDERED
@@ -296,26 +306,31 @@ class JitterBuffer(Generic[T]):
         if self._want_shrink and self._shrink(now_us):
             self._want_shrink = False
 
-        nxt = self._next
-        frame = self._take(nxt)
-        if frame is None and self._frames:
+        if self._frames and self._next not in self._frames:
             lowest = min(self._frames)
-            if lowest - nxt >= self.max_depth:
-                # Far behind the frames we hold (a long gap): jump to them.
-                self._miss(nxt, lowest)
-                nxt = lowest
-                frame = self._take(nxt)
+            if lowest - self._next >= self.max_depth:
+                self._skip_to(lowest)  # the sender jumped ahead: play what we hold now
+        assert self._highest is not None
+        excess = self._highest - self._next + 1 - self.max_depth
+        if excess > 0:
+            # More than max_depth frames of backlog (a burst after a stall): drop the oldest.
+            self._skip_to(self._next + excess)
+            self._last_change = now_us
+
+        nxt = self._next
+        self._offset = (now_us - a0) - (nxt - s0) * self.frame_us  # after any skip
+        frame = self._take(nxt)
+        self._next = nxt + 1
         if frame is not None:
-            self._next = nxt + 1
             self._played += 1
-            self._empty_ticks = 0
+            self._empty_since = None
             return frame
 
         self._miss(nxt)
-        self._next = nxt + 1
         self._concealed += 1
-        self._empty_ticks += 1
-        if self._empty_ticks >= self.max_depth and not self._frames:
+        if self._empty_since is None:
+            self._empty_since = nxt
+        if self._next - self._empty_since >= self._idle_ticks and not self._frames:
             self._go_idle()
         return None
 
@@ -333,7 +348,8 @@ class JitterBuffer(Generic[T]):
 
     @property
     def last_played(self) -> int | None:
-        """The unwrapped sequence number of the slot most recently passed."""
+        """The unwrapped sequence number of the latest slot passed: after a `pop` that
+        returned a frame, that frame's (None before playout starts)."""
         return None if self._next is None else self._next - 1
 
     @property
@@ -430,11 +446,7 @@ class JitterBuffer(Generic[T]):
         assert nxt is not None
         if nxt + 1 not in self._frames:
             return False
-        if nxt in self._frames:
-            self._drop(nxt)
-        else:
-            self._miss(nxt)
-        self._next = nxt + 1
+        self._skip_to(nxt + 1)
         self._last_change = now_us
         return True
 
@@ -446,7 +458,7 @@ class JitterBuffer(Generic[T]):
             return False
         self._next = lowest
         self._playing = True
-        self._empty_ticks = 0
+        self._empty_since = None
         self._pending_grow = 0
         self._want_shrink = False
         self._last_change = now_us
@@ -454,6 +466,14 @@ class JitterBuffer(Generic[T]):
         return True
 
     def _go_idle(self) -> None:
+        """Stop after a silence; the silent slots were not lost, just never sent (yet)."""
+        assert self._empty_since is not None and self._next is not None
+        for seq in range(max(self._empty_since, self._next - _HISTORY), self._next):
+            if self._missed.discard(seq):
+                self._lost -= 1
+        self._lost -= max(0, self._next - _HISTORY - self._empty_since)
+        self._next = self._empty_since
+        self._empty_since = None
         self._playing = False
         self._count = 0
         self._cursor = 0
@@ -472,14 +492,30 @@ class JitterBuffer(Generic[T]):
         del self._arrived[seq]
         self._done.add(seq)
         self._dropped += 1
-        if self._next is None or self._next <= seq:
-            if self._playing and self._next is not None:
-                self._miss(self._next, seq)
-            self._next = seq + 1
 
-    def _miss(self, first: int, stop: int | None = None) -> None:
-        """Count the slots ``first`` (up to ``stop``) as passed without their frame."""
-        stop = first + 1 if stop is None else stop
-        self._lost += stop - first
+    def _overflow(self) -> None:
+        """Too many frames held (nobody pops): drop the oldest."""
+        lowest = min(self._frames)
+        if self._playing:
+            self._skip_to(lowest + 1)
+        else:
+            self._drop(lowest)
+            self._next = lowest + 1
+
+    def _skip_to(self, stop: int) -> None:
+        """Pass the slots up to ``stop`` without playing them: drop what is held, miss the rest."""
+        assert self._next is not None
+        held = [seq for seq in self._frames if seq < stop]
+        for seq in held:
+            self._drop(seq)
+        first, self._next = self._next, stop
+        self._lost += stop - first - len(held)
+        skipped = set(held)
         for seq in range(max(first, stop - _HISTORY), stop):
-            self._missed.add(seq)
+            if seq not in skipped:
+                self._missed.add(seq)
+
+    def _miss(self, seq: int) -> None:
+        """Count the slot ``seq`` as passed without its frame (for now)."""
+        self._lost += 1
+        self._missed.add(seq)

@@ -104,9 +104,9 @@ def test_float64_input_is_accepted() -> None:
 
 def test_wrong_dtypes_are_rejected() -> None:
     with pytest.raises(ValueError, match="int16"):
-        to_float32(np.zeros(4, dtype=np.int32))  # type: ignore[arg-type]
+        to_float32(np.zeros(4, dtype=np.int32))
     with pytest.raises(ValueError, match="float"):
-        to_int16(np.zeros(4, dtype=np.int16))  # type: ignore[arg-type]
+        to_int16(np.zeros(4, dtype=np.int16))
 
 
 @given(hnp.arrays(np.int16, st.integers(0, 64)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from itertools import pairwise
 
 import numpy as np
 import pytest
@@ -89,7 +90,7 @@ def test_attack_is_fast_and_monotone() -> None:
     """From silence to a -6 dBFS square: rising every frame, within 0.5 dB after 30 ms."""
     meter = LevelMeter(10)
     shown = [meter.update(square(0.5)).peak_dbfs for _ in range(5)]
-    assert all(b >= a for a, b in zip(shown, shown[1:], strict=False))
+    assert all(b >= a for a, b in pairwise(shown))
     assert shown[0] > -30.0  # 86% of the way (10 ms at a 5 ms time constant)
     assert shown[2] == pytest.approx(-6.02, abs=0.5)
     assert all(s <= -6.02 + 1e-9 for s in shown)  # never above the input
@@ -102,7 +103,7 @@ def test_release_falls_at_the_ppm_rate() -> None:
         meter.update(square(1.0))
     assert meter.levels.peak_dbfs == pytest.approx(0.0, abs=1e-6)
     shown = [meter.update(None).peak_dbfs for _ in range(1000)]  # 10 s of silence
-    assert all(b <= a for a, b in zip(shown, shown[1:], strict=False))
+    assert all(b <= a for a, b in pairwise(shown))
     assert shown[149] == pytest.approx(-20.0, abs=1e-9)  # 150 frames = 1.5 s
     assert shown[0] == pytest.approx(-20.0 / 150, abs=1e-9)
     assert shown[-1] == FLOOR_DBFS

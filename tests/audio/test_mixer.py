@@ -205,7 +205,7 @@ def test_frames_must_have_the_frame_length() -> None:
     with pytest.raises(ValueError, match=r"frame of 'a' has shape \(479,\), expected \(480,\)"):
         mixer.mix({"a": np.zeros(479, dtype=np.float32)})
     with pytest.raises(ValueError, match="to_float32"):
-        mixer.mix({"a": np.zeros(N, dtype=np.int16)})  # type: ignore[dict-item]
+        mixer.mix({"a": np.zeros(N, dtype=np.int16)})
 
 
 def test_float64_frames_are_accepted() -> None:
