@@ -43,6 +43,7 @@ from .sequencer import Sequencer
 from .store import Entry, EntryId, Store
 
 if TYPE_CHECKING:
+    from .audio.meter import Levels
     from .audio.room import AudioRoom
 
 __all__ = ["Member", "Session", "server_time_us"]
@@ -203,7 +204,7 @@ class Session:
         from .audio.room import AudioRoom  # aiortc loads only when someone uses audio
 
         if self.audio is None:
-            self.audio = AudioRoom(self.name)
+            self.audio = AudioRoom(self.name, on_levels=self._audio_levels)
         try:
             answer = await self.audio.join(member.client, sdp)
         except Exception as exc:  # a malformed SDP, an ICE failure: tell that client only
@@ -215,6 +216,19 @@ class Session:
         member.state["audio"] = True
         self._presence_dirty[member.client] = member.presence()
         self._schedule_presence()
+
+    def _audio_levels(self, levels: dict[str, Levels]) -> None:
+        """Show who is sending and how loud (RMS dBFS, 0.5 dB steps) in presence."""
+        for client, level in levels.items():
+            member = self.members.get(client)
+            if member is None:
+                continue
+            shown = round(level.rms_dbfs * 2) / 2
+            if member.state.get("level") != shown:
+                member.state["level"] = shown
+                self._presence_dirty[client] = member.presence()
+        if self._presence_dirty:
+            self._schedule_presence()
 
     def audio_gains(self, member: Member, gains: dict[str, float]) -> None:
         if self.audio is None or member.client not in self.audio.participants:

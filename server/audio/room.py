@@ -1,9 +1,11 @@
 """A session's audio room: every participant's audio in, a personal mix out to each.
 
-Works on numpy frames only (the aiortc side lives in `rtc.py`). A drift-free
-clock ticks once per frame period; each tick takes the oldest waiting frame
-of every sender (silence when none arrived), and sends each listener the sum
-of everybody else, scaled by that listener's own gains.
+Works on numpy frames only (the aiortc side lives in `rtc.py`). Each sender's
+decoded frames go into its own adaptive `JitterBuffer` (the smallest delay that
+keeps late frames under 1%). A drift-free clock ticks once per frame period;
+each tick takes every sender's frame due now (silence when it is missing),
+sends each listener the `Mixer`'s personal mix, and steps the level meters,
+which the session shows in presence ten times a second.
 """
 
 from __future__ import annotations
@@ -12,35 +14,51 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from .jitter import JitterBuffer
+from .meter import Levels, RoomMeter
 from .mixer import Mixer
 from .rtc import RtcPeer, Samples
 
 __all__ = ["MAX_GAIN", "AudioRoom"]
+
+
+def _now_us() -> int:
+    return time.monotonic_ns() // 1000
+
 
 log = logging.getLogger("backline.audio.room")
 
 FRAME = 960  # samples per frame: 20 ms at 48 kHz, what aiortc's Opus decoder gives
 PERIOD = FRAME / 48_000
 MAX_GAIN = 4.0
-QUEUE = 4  # frames a sender may be ahead of the mix before the oldest are dropped
+FRAME_US = 20_000
+LEVEL_EVERY = 5  # ticks between level reports (100 ms)
 
 
 @dataclass(eq=False)
 class _Participant:
     client: str
     peer: RtcPeer
-    waiting: deque[Samples] = field(default_factory=lambda: deque(maxlen=QUEUE))
+    buffer: JitterBuffer[Samples] = field(
+        default_factory=lambda: JitterBuffer(FRAME_US, start_depth=1)
+    )
     gains: dict[str, float] = field(default_factory=dict)  # source -> gain I asked for
     sending: bool = False
 
 
 class AudioRoom:
-    def __init__(self, session: str, on_empty: Callable[[AudioRoom], None] | None = None) -> None:
+    def __init__(
+        self,
+        session: str,
+        on_empty: Callable[[AudioRoom], None] | None = None,
+        on_levels: Callable[[dict[str, Levels]], None] | None = None,
+    ) -> None:
         self.session = session
+        self._on_levels = on_levels
+        self.meter = RoomMeter(20)
         self.participants: dict[str, _Participant] = {}
         self.mixer = Mixer(FRAME)
         self._on_empty = on_empty
@@ -52,10 +70,10 @@ class AudioRoom:
         await self.leave(client)
         participant: _Participant
 
-        def arrived(samples: Samples) -> None:
+        def arrived(samples: Samples, pts: int) -> None:
             if len(samples) != FRAME:
                 return  # not a 20 ms frame: ignored (both ends use 20 ms for now)
-            participant.waiting.append(samples)
+            participant.buffer.push((pts // FRAME) & 0xFFFF, _now_us(), samples)
             participant.sending = True
 
         peer = RtcPeer(f"{self.session}/{client}", arrived)
@@ -63,6 +81,7 @@ class AudioRoom:
         answer = await peer.answer(offer_sdp)
         self.participants[client] = participant
         self.mixer.add(client)
+        self.meter.add(client)
         for other in self.participants.values():  # gains asked for before either joined
             if other is not participant:
                 if client in other.gains:
@@ -81,6 +100,7 @@ class AudioRoom:
         if participant is None:
             return
         self.mixer.remove(client)
+        self.meter.remove(client)
         await participant.peer.close()
         if not self.participants:
             await self.close()
@@ -109,6 +129,7 @@ class AudioRoom:
         for participant in list(self.participants.values()):
             await participant.peer.close()
             self.mixer.remove(participant.client)
+            self.meter.remove(participant.client)
         self.participants.clear()
 
     async def _run(self) -> None:
@@ -130,7 +151,11 @@ class AudioRoom:
         members = list(self.participants.values())
         if not members:
             return
-        frames = {p.client: (p.waiting.popleft() if p.waiting else None) for p in members}
+        now = _now_us()
+        frames = {p.client: p.buffer.pop(now) for p in members}
         mixes = self.mixer.mix(frames)
         for listener in members:
             listener.peer.send(mixes[listener.client])
+        levels = self.meter.update(frames)
+        if self._on_levels is not None and self.ticks % LEVEL_EVERY == 0:
+            self._on_levels(levels)

@@ -107,7 +107,8 @@ _JITTER_ATTRIBUTE = "_RTCRtpReceiver__jitter_buffer"
 class RtcPeer:
     """One participant's connection: its audio in, its personal mix out."""
 
-    def __init__(self, label: str, on_frame: Callable[[Samples], None]) -> None:
+    def __init__(self, label: str, on_frame: Callable[[Samples, int], None]) -> None:
+        """`on_frame(samples, pts)` gets each decoded frame with its RTP timestamp."""
         self.label = label
         self._on_frame = on_frame
         self._pc = RTCPeerConnection()
@@ -149,7 +150,7 @@ class RtcPeer:
             while True:
                 frame = await track.recv()
                 assert isinstance(frame, av.AudioFrame)
-                self._on_frame(to_mono(frame))
+                self._on_frame(to_mono(frame), int(frame.pts or 0))
         except MediaStreamError:
             log.info("%s: audio track ended", self.label)
 

@@ -63,8 +63,27 @@ async def test_two_publishers_one_listener_each_hears_the_others(server: ServerP
         # each publisher hears the other and never itself
         assert level_at(heard_a, B_HZ) > 0.1 and level_at(heard_a, A_HZ) < 0.01
         assert level_at(heard_b, A_HZ) > 0.1 and level_at(heard_b, B_HZ) < 0.01
-        # presence says who is in the audio room
+        # presence says who is in the audio room, and how loud they are (RMS of a 0.25 sine)
         assert ear.peers[a.client_id].get("audio") is True
+        assert -21 <= ear.peers[a.client_id]["level"] <= -12  # -15 dBFS sent, Opus in between
+        assert ear.peers[b.client_id]["level"] > -20
+
+
+async def test_a_dropped_peer_reconnects_without_rejoining(server: ServerProcess) -> None:
+    token = server.token(SESSION)
+    async with (
+        connect(server.url, session=SESSION, token=token, name="a") as a,
+        connect(server.url, session=SESSION, token=token, name="ear") as ear,
+    ):
+        await a.audio.publish(ToneTrack(A_HZ))
+        await ear.audio.publish(None)
+        assert level_at(await listen(ear, 0.5), A_HZ) > 0.1
+        version, client = a.version, a.client_id
+        await a.audio.stop()  # the audio path drops; the session stays
+        await a.audio.publish(ToneTrack(B_HZ))  # a new offer replaces the old peer
+        heard = await listen(ear, 1.0)
+        assert level_at(heard, B_HZ) > 0.1 and level_at(heard, A_HZ) < 0.01
+        assert (a.client_id, a.version, a.connected) == (client, version, True)
 
 
 async def test_a_gain_change_alters_only_that_listeners_mix(server: ServerProcess) -> None:
