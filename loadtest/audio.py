@@ -1,0 +1,219 @@
+"""Mouth-to-ear latency of the audio room, against stock aiortc in the same run.
+
+    python -m loadtest.audio                     # rooms of 2, 4, 8 and 16, 10 s each
+    python -m loadtest.audio --sizes 4 --seconds 20
+
+A click (a 1 ms burst at the start of a 20 ms frame, every 240 ms) leaves one
+participant; another listens to its personal mix and finds the click's onset.
+Mouth time is when the sending track hands the frame to aiortc (a real
+capture would hand it over at the same point: once the frame is complete);
+ear time is when the listener receives the mixed frame, plus the onset's
+offset inside it (played on arrival). Every other participant sends silence,
+so the server decodes, mixes and encodes for the whole room.
+
+Baseline in the same run: two stock aiortc peers connected directly (no
+server, aiortc's default 4-frame receive prefetch), the same click.
+
+Reports p50/p99 mouth-to-ear, the server's CPU per participant, and the room
+size one core would carry at that cost. Results go to
+loadtest/results/audio-<time>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from collections import deque
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+from aiortc import MediaStreamTrack, RTCPeerConnection
+
+from backline.client import connect
+from backline.client.audio import FRAME, SAMPLE_RATE, ArrayTrack, Samples
+from backline.client.session import Session
+from backline.client.testing import ServerProcess
+
+from .report import run, save
+
+CLICK_EVERY = 12  # frames: a click every 240 ms
+THRESHOLD = 0.2
+
+
+@dataclass
+class Result:
+    path: str
+    participants: int
+    clicks: int
+    p50_ms: float
+    p99_ms: float
+    server_cpu_percent: float
+    cpu_percent_per_participant: float
+    participants_per_core: float
+
+
+class Clicker(ArrayTrack):
+    """Sends a click every `CLICK_EVERY` frames and remembers when each left."""
+
+    def __init__(self) -> None:
+        self.sent: deque[float] = deque(maxlen=200)
+
+        def produce(k: int) -> Samples:
+            frame = np.zeros(FRAME, dtype=np.float32)
+            if k % CLICK_EVERY == 0:
+                frame[:48] = 0.8
+                self.sent.append(time.monotonic())
+            return frame
+
+        super().__init__(produce)
+
+
+def silence() -> ArrayTrack:
+    return ArrayTrack(lambda k: np.zeros(FRAME, dtype=np.float32))
+
+
+class Ear:
+    """Finds click onsets in a stream of frames and matches them to sent clicks."""
+
+    def __init__(self, clicker: Clicker) -> None:
+        self.clicker = clicker
+        self.latencies: list[float] = []
+        self._quiet = True
+
+    def hear(self, frame: Samples, arrived: float) -> None:
+        loud = np.flatnonzero(np.abs(frame) > THRESHOLD)
+        if len(loud) == 0:
+            self._quiet = True
+            return
+        if not self._quiet:
+            return
+        self._quiet = False
+        onset = arrived + loud[0] / SAMPLE_RATE
+        sent = [t for t in self.clicker.sent if t < onset]
+        if sent:
+            latency = onset - sent[-1]
+            if latency < CLICK_EVERY * FRAME / SAMPLE_RATE:  # matched to the right click
+                self.latencies.append(latency)
+
+
+def _cpu(pid: int) -> float:
+    import os
+
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _summary(path: str, n: int, latencies: list[float], cpu: float) -> Result:
+    ordered = sorted(latencies) or [float("nan")]
+    per = cpu / n if n else 0.0
+    return Result(
+        path=path,
+        participants=n,
+        clicks=len(latencies),
+        p50_ms=round(statistics.median(ordered) * 1000, 2),
+        p99_ms=round(ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))] * 1000, 2),
+        server_cpu_percent=round(cpu, 1),
+        cpu_percent_per_participant=round(per, 2),
+        participants_per_core=round(100 / per) if per > 0 else 0,
+    )
+
+
+async def through_server(server: ServerProcess, n: int, seconds: float) -> Result:
+    token = server.token(f"audio-{n}")
+    clicker = Clicker()
+    ear = Ear(clicker)
+    async with AsyncExitStack() as stack:
+        members: list[Session] = []
+        for i in range(n):
+            s = await stack.enter_async_context(
+                connect(server.url, session=f"audio-{n}", token=token, name=f"p{i}")
+            )
+            members.append(s)
+        await members[0].audio.publish(clicker)
+        for s in members[1:]:
+            await s.audio.publish(silence())
+
+        async def listen() -> None:
+            async for frame in members[1].audio.mix():
+                ear.hear(frame, time.monotonic())
+
+        listener = asyncio.create_task(listen())
+        await asyncio.sleep(2.0)  # warm up: ICE, DTLS, the jitter buffers settle
+        ear.latencies.clear()
+        cpu0 = _cpu(server.pid)
+        await asyncio.sleep(seconds)  # measuring period
+        cpu = 100 * (_cpu(server.pid) - cpu0) / seconds
+        listener.cancel()
+    return _summary("server", n, ear.latencies, cpu)
+
+
+async def direct_stock(seconds: float) -> Result:
+    """Two stock aiortc peers, no server: what aiortc gives out of the box."""
+    sender, receiver = RTCPeerConnection(), RTCPeerConnection()
+    clicker = Clicker()
+    ear = Ear(clicker)
+    sender.addTrack(clicker)
+    got: asyncio.Future[MediaStreamTrack] = asyncio.get_running_loop().create_future()
+    receiver.on("track", lambda track: got.set_result(track))
+    await sender.setLocalDescription(await sender.createOffer())
+    await receiver.setRemoteDescription(sender.localDescription)
+    await receiver.setLocalDescription(await receiver.createAnswer())
+    await sender.setRemoteDescription(receiver.localDescription)
+    track = await asyncio.wait_for(got, 20)
+
+    async def listen() -> None:
+        while True:
+            frame = await track.recv()
+            assert isinstance(frame, av.AudioFrame)
+            data = frame.to_ndarray().reshape(-1, len(frame.layout.channels))
+            ear.hear(data.astype(np.float32).mean(axis=1) / 32768.0, time.monotonic())
+
+    listener = asyncio.create_task(listen())
+    await asyncio.sleep(2.0)  # warm up
+    ear.latencies.clear()
+    await asyncio.sleep(seconds)  # measuring period
+    listener.cancel()
+    await sender.close()
+    await receiver.close()
+    return _summary("direct stock aiortc", 2, ear.latencies, 0.0)
+
+
+async def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m loadtest.audio", description=__doc__)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[2, 4, 8, 16])
+    parser.add_argument("--seconds", type=float, default=10.0)
+    args = parser.parse_args(argv)
+    results = [await direct_stock(args.seconds)]
+    with tempfile.TemporaryDirectory() as tmp:
+        server = ServerProcess(Path(tmp) / "data", store="memory").start()
+        try:
+            for n in args.sizes:
+                print(f"room of {n} for {args.seconds:.0f} s …", file=sys.stderr, flush=True)
+                results.append(await through_server(server, max(2, n), args.seconds))
+        finally:
+            server.stop()
+    print(
+        f"{'path':>20} {'n':>3} {'clicks':>6} {'p50 ms':>7} {'p99 ms':>7} {'cpu %/p':>8} {'p/core':>7}"
+    )
+    for r in results:
+        print(
+            f"{r.path:>20} {r.participants:>3} {r.clicks:>6} {r.p50_ms:>7} {r.p99_ms:>7}"
+            f" {r.cpu_percent_per_participant:>8} {r.participants_per_core:>7}"
+        )
+    base = results[0]
+    for r in results[1:]:
+        if base.p50_ms == base.p50_ms and base.p50_ms:
+            print(f"room of {r.participants}: p50 {r.p50_ms / base.p50_ms:.2f}x stock direct")
+    save("audio", results)
+
+
+if __name__ == "__main__":
+    run(main)
