@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fractions
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -26,7 +25,7 @@ import numpy.typing as npt
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
-from backline.server.audio.rtc import release_immediately
+from backline.server.audio.rtc import release_immediately, to_frame, to_mono
 
 __all__ = ["FRAME", "SAMPLE_RATE", "ArrayTrack", "SessionAudio", "ToneTrack"]
 
@@ -35,23 +34,6 @@ log = logging.getLogger("backline.audio")
 SAMPLE_RATE = 48_000
 FRAME = 960  # 20 ms
 Samples = npt.NDArray[np.float32]
-
-
-def _to_frame(samples: Samples, pts: int) -> av.AudioFrame:
-    pcm = np.clip(np.rint(samples * 32767.0), -32768, 32767).astype(np.int16)
-    frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
-    frame.sample_rate = SAMPLE_RATE
-    frame.pts = pts
-    frame.time_base = fractions.Fraction(1, SAMPLE_RATE)
-    return frame
-
-
-def _to_mono(frame: av.AudioFrame) -> Samples:
-    data = frame.to_ndarray()
-    channels = len(frame.layout.channels)
-    samples = data.reshape(-1, channels) if data.shape[0] == 1 else data.T
-    mono: Samples = samples.astype(np.float32).mean(axis=1) / 32768.0
-    return mono
 
 
 class ArrayTrack(MediaStreamTrack):
@@ -73,7 +55,7 @@ class ArrayTrack(MediaStreamTrack):
         delay = self._start + self._k * FRAME / SAMPLE_RATE - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)  # real-time pacing of a generated signal
-        frame = _to_frame(self._produce(self._k), self._k * FRAME)
+        frame = to_frame(self._produce(self._k), self._k * FRAME)
         self._k += 1
         return frame
 
@@ -162,4 +144,4 @@ class SessionAudio:
                 assert isinstance(frame, av.AudioFrame)
                 if self._frames.full():
                     self._frames.get_nowait()  # a slow reader hears the newest audio
-                self._frames.put_nowait(_to_mono(frame))
+                self._frames.put_nowait(to_mono(frame))
