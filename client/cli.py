@@ -90,6 +90,10 @@ def _cmd_bot(args: argparse.Namespace) -> None:
     bot = BOTS[args.bot]()
     if args.name:
         bot.name = args.name
+    if args.out is not None:
+        if not hasattr(bot, "out"):
+            raise SystemExit(f"backline: the {args.bot} bot does not write a file (--out)")
+        bot.out = Path(args.out)
     token = _token_for(args, Role.EDITOR)
 
     async def main() -> None:
@@ -154,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     bot.add_argument("url", help="server websocket URL")
     bot.add_argument("--session", required=True)
     bot.add_argument("--name", default=None, help="display name")
+    bot.add_argument("--out", default=None, help="file the bot writes (recorder: the WAV)")
     _add_auth(bot, env)
     bot.set_defaults(func=_cmd_bot)
     return parser

@@ -5,7 +5,12 @@ from __future__ import annotations
 from ..bot import Bot
 from .hihat import HiHatBot
 from .metronome import MetronomeBot
+from .recorder import RecorderBot
 
-__all__ = ["BOTS", "HiHatBot", "MetronomeBot"]
+__all__ = ["BOTS", "HiHatBot", "MetronomeBot", "RecorderBot"]
 
-BOTS: dict[str, type[Bot]] = {"hihat": HiHatBot, "metronome": MetronomeBot}
+BOTS: dict[str, type[Bot]] = {
+    "hihat": HiHatBot,
+    "metronome": MetronomeBot,
+    "recorder": RecorderBot,
+}

@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
+import sys
+import wave
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -124,3 +130,53 @@ async def test_bad_audio_messages_get_codes(
     error = await client.recv_type("error")
     assert error["code"] == code
     await client.ws.close()
+
+
+async def test_recorder_bot_writes_the_mix_to_wav(server: ServerProcess, tmp_path: Path) -> None:
+    out = tmp_path / "takes" / "mix.wav"
+    proc = subprocess.Popen(
+        [
+            sys.executable, "-m", "backline.client.cli", "bot", "recorder", server.url,
+            "--session", SESSION, "--secret", server.secret or "", "--out", str(out),
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+    assert proc.stderr is not None
+    try:
+        while True:
+            line = await asyncio.wait_for(asyncio.to_thread(proc.stderr.readline), 30)
+            assert line, "recorder exited early"
+            if "recording session" in line:
+                break
+        token = server.token(SESSION)
+        async with connect(server.url, session=SESSION, token=token, name="a") as a:
+            await a.audio.publish(ToneTrack(A_HZ))
+            await asyncio.wait_for(grown(out, 1.5), 30)
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(proc.wait, 30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        proc.stderr.close()
+    with wave.open(str(out), "rb") as wav:
+        assert (wav.getnchannels(), wav.getsampwidth(), wav.getframerate()) == (1, 2, 48_000)
+        pcm = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2")
+    signal_part = pcm[-48_000:].astype(np.float32) / 32768.0
+    assert level_at(signal_part, A_HZ) > 0.1
+
+
+async def grown(path: Path, seconds: float) -> None:
+    """Until the WAV holds `seconds` of audio (a file has no event to await: poll it)."""
+    while wav_seconds(path) < seconds:
+        await asyncio.sleep(0.05)
+
+
+def wav_seconds(path: Path) -> float:
+    try:
+        with wave.open(str(path), "rb") as wav:
+            return wav.getnframes() / wav.getframerate()
+    except (FileNotFoundError, EOFError, wave.Error):
+        return 0.0
