@@ -166,11 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=getattr(logging, str(getattr(args, "log_level", "INFO")).upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("websockets").setLevel(logging.WARNING)
+    from backline.server.logs import configure_logging
+
+    configure_logging(str(getattr(args, "log_level", "INFO")))
     try:
         args.func(args)
     except BacklineError as exc:

@@ -91,8 +91,9 @@ class Clock:
     def add(self, t0: float, t1: float, t2: float, t3: float) -> ClockSample | None:
         """Take one exchange; returns the sample, or None if its stamps are impossible."""
         rtt = (t3 - t0) - (t2 - t1)
-        if rtt < 0 or t3 < t0 or t2 < t1:
-            return None
+        if rtt < -1.0 or t3 < t0 or t2 < t1:
+            return None  # impossible stamps (beyond float rounding)
+        rtt = max(rtt, 0.0)
         sample = ClockSample(rtt, ((t1 - t0) + (t2 - t3)) / 2, t3)
         self._samples.append(sample)
         # an old sample also loses trust as the two clocks may drift apart

@@ -19,13 +19,14 @@ import itertools
 import logging
 import random
 import secrets
+import ssl as ssl_module
 from collections.abc import AsyncIterator, Generator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
-from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 from websockets.protocol import State
 from websockets.typing import Subprotocol
 
@@ -160,6 +161,7 @@ class _Options:
     open_timeout: float
     clock_interval: float = 1.0  # seconds between clock exchanges once synced
     clock_burst: int = 16  # exchanges right after connecting
+    ssl: ssl_module.SSLContext | None = None  # for wss:// (None: the system's trust store)
 
 
 class EventStream:
@@ -281,6 +283,8 @@ class Session:
     async def _open(self) -> None:
         """Connect and complete hello/welcome once; raises on failure."""
         o = self._o
+        # websockets picks a default context for wss:// only when ssl is not passed at all
+        tls: dict[str, Any] = {} if o.ssl is None else {"ssl": o.ssl}
         try:
             ws = await ws_connect(
                 self.url,
@@ -290,11 +294,14 @@ class Session:
                 max_size=None,
                 ping_interval=20,
                 ping_timeout=20,
+                **tls,
             )
         except InvalidStatus as exc:
             raise Unavailable(
                 f"server refused the websocket: HTTP {exc.response.status_code}"
             ) from exc
+        except InvalidHandshake as exc:  # not a websocket server (e.g. plain ws:// to TLS)
+            raise Unavailable(f"no websocket handshake with {self.url}: {exc}") from exc
         except (OSError, TimeoutError) as exc:
             raise Unavailable(f"cannot reach {self.url}: {exc}") from exc
         hello: dict[str, Any] = {
@@ -798,6 +805,7 @@ async def connect(
     max_backoff: float = 5.0,
     open_timeout: float = 10.0,
     clock_interval: float = 1.0,
+    ssl: ssl_module.SSLContext | None = None,
 ) -> AsyncIterator[Session]:
     """Join `session` at `url` (``ws://host:port``) and keep a live mirror of it.
 
@@ -805,7 +813,9 @@ async def connect(
     is refused and `Unavailable` when the server cannot be reached. With several
     URLs (processes serving the same sessions), the first that answers is used
     and a dropped connection resumes on the next. ``clock_interval`` is the time
-    between clock-sync exchanges once synced.
+    between clock-sync exchanges once synced. ``ssl`` is the TLS context for
+    ``wss://`` URLs (e.g. one trusting a self-signed certificate); by default
+    the system's trust store is used.
     """
     s = Session(
         _Options(
@@ -818,6 +828,7 @@ async def connect(
             max_backoff,
             open_timeout,
             clock_interval,
+            ssl=ssl,
         )
     )
     for attempt in range(len(s._o.urls)):

@@ -35,7 +35,7 @@ from .session import Session
 
 __all__ = ["RawClient", "ServerProcess", "random_edit"]
 
-_LISTENING = re.compile(r"Backline listening on (http://\S+) \(websocket (ws://\S+)\)")
+_LISTENING = re.compile(r"Backline listening on (https?://\S+) \(websocket (wss?://\S+)\)")
 
 
 class ServerProcess:

@@ -1,14 +1,13 @@
 """`python -m backline.server [flags]`: the same as `backline serve [flags]`."""
 
 import asyncio
-import logging
 
 from .app import run
 from .config import parse_serve_args
+from .logs import configure_logging
 
 settings = parse_serve_args()
-logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-logging.getLogger("websockets").setLevel(logging.WARNING)  # one line per connection is noise
+configure_logging(settings.log_level)
 try:
     import uvloop
 except ImportError:  # pragma: no cover

@@ -15,6 +15,7 @@ import logging
 import os
 import secrets
 import signal
+import ssl
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from websockets.asyncio.server import Server, ServerConnection
 from websockets.asyncio.server import serve as ws_serve
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
-from websockets.typing import Subprotocol
+from websockets.typing import Origin, Subprotocol
 
 from backline.protocol.codec import SUBPROTOCOL
 from backline.protocol.errors import CloseCode, Unavailable
@@ -59,7 +60,8 @@ class Running:
         if self.settings.public_url:
             return self.settings.public_url.rstrip("/")
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        scheme = "https" if self.settings.certfile else "http"
+        return f"{scheme}://{host}:{self.port}"
 
     @property
     def ws_url(self) -> str:
@@ -83,6 +85,15 @@ def load_secret(settings: Settings) -> bytes:
         f.write(value + "\n")
     log.info("created a new token secret in %s", path)
     return value.encode()
+
+
+def tls_context(settings: Settings) -> ssl.SSLContext | None:
+    """The server's TLS context when a certificate is configured, else None (plain TCP)."""
+    if not settings.certfile:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(settings.certfile, settings.keyfile)
+    return context
 
 
 def open_store(settings: Settings, node: str) -> tuple[Store, Bus]:
@@ -148,6 +159,10 @@ protocol at this address. Join from Python:</p>
 """
 
 
+# the classic text format that prometheus_client.generate_latest writes
+_PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
+
+
 def _response(status: http.HTTPStatus, body: bytes, content_type: str) -> Response:
     headers = Headers(
         [
@@ -188,6 +203,8 @@ async def serve(settings: Settings) -> AsyncIterator[Running]:
                 else http.HTTPStatus.SERVICE_UNAVAILABLE
             )
             return _response(status, json.dumps(body).encode(), "application/json")
+        if path == "/metrics":
+            return _response(http.HTTPStatus.OK, hub.metrics.exposition(), _PROMETHEUS_TEXT)
         if path in ("/", "/index.html"):
             return _response(http.HTTPStatus.OK, _INDEX.encode(), "text/html; charset=utf-8")
         return _response(http.HTTPStatus.NOT_FOUND, b"not found\n", "text/plain")
@@ -207,6 +224,11 @@ async def serve(settings: Settings) -> AsyncIterator[Running]:
         ping_interval=20,
         ping_timeout=20,
         close_timeout=5,
+        # a listed Origin, or none at all (non-browser clients send none)
+        origins=[*map(Origin, settings.allowed_origins), None]
+        if settings.allowed_origins
+        else None,
+        ssl=tls_context(settings),
     )
     sock = next(iter(ws_server.sockets))
     host, port = sock.getsockname()[:2]

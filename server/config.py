@@ -33,6 +33,10 @@ class Settings:
     idle_unload: float = 30.0  # seconds a session with nobody in it stays loaded
     lead_ms: float = 200.0  # least time between a play request and the downbeat
     presence_interval: float = 1 / 30  # coalescing window for presence (s)
+    allowed_origins: tuple[str, ...] = ()  # browser Origins allowed to connect; () = any
+    certfile: str | None = None  # PEM certificate (chain): serve https:// and wss://
+    keyfile: str | None = None  # its private key (None: it is in certfile)
+    log_level: str = "INFO"  # DEBUG also logs websockets' wire trace (tokens redacted)
     limits: Limits = field(default_factory=lambda: DEFAULT_LIMITS)
 
 
@@ -156,6 +160,28 @@ def add_serve_arguments(parser: argparse.ArgumentParser, env: Mapping[str, str])
         help="largest accepted frame in bytes",
     )
     parser.add_argument(
+        "--allowed-origin",
+        dest="allowed_origins",
+        action="append",
+        metavar="ORIGIN",
+        help="refuse websocket handshakes from browser pages of other origins (HTTP 403); "
+        "repeat for several, e.g. https://band.example; requests without Origin are allowed; "
+        "env BACKLINE_ALLOWED_ORIGINS, comma-separated",
+    )
+    parser.add_argument(
+        "--certfile",
+        default=opt("certfile", None),
+        help="PEM certificate: serve https:// and wss:// (with --keyfile)",
+    )
+    parser.add_argument(
+        "--keyfile", default=opt("keyfile", None), help="PEM private key of --certfile"
+    )
+    parser.set_defaults(
+        env_allowed_origins=[
+            o.strip() for o in env.get(_ENV + "ALLOWED_ORIGINS", "").split(",") if o.strip()
+        ]
+    )
+    parser.add_argument(
         "--log-level", default=opt("log-level", "INFO"), help="DEBUG, INFO, WARNING, ERROR"
     )
 
@@ -177,6 +203,10 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         lead_ms=float(args.lead),
         send_buffer_bytes=int(args.send_buffer),
         limits=Limits(max_frame_bytes=int(args.max_frame)),
+        allowed_origins=tuple(args.allowed_origins or getattr(args, "env_allowed_origins", ())),
+        certfile=args.certfile or None,
+        keyfile=args.keyfile or None,
+        log_level=str(getattr(args, "log_level", "INFO")),
     )
 
 

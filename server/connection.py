@@ -84,6 +84,7 @@ class _Conn:
             else None
         )
         if type(seq) is int:
+            self.hub.metrics.count("ops_rejected", 1, code=exc.code.value)
             self.send(encode(reject_frame(seq, exc.code.value, exc.message)))
         else:
             self.error(exc)

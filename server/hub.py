@@ -6,7 +6,13 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter
+from collections.abc import Callable, Iterable
 from typing import Any
+
+from prometheus_client import CollectorRegistry, Histogram, generate_latest
+from prometheus_client import Counter as PromCounter
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from backline.protocol.codec import decode_record
 from backline.protocol.errors import BacklineError
@@ -24,11 +30,55 @@ log = logging.getLogger("backline.hub")
 
 
 class Metrics:
-    """Counters and running totals, reported by /healthz (Prometheus comes later)."""
+    """Counters and timings: JSON totals for /healthz, Prometheus text for /metrics.
 
-    def __init__(self) -> None:
+    Call sites use two verbs, `count(name, n, **labels)` and `observe(name,
+    seconds)`; a name with a Prometheus counter or histogram below also updates
+    it (`ops_accepted` is `backline_ops_accepted_total`, and so on). Gauges are
+    read when scraped. Each server has its own `CollectorRegistry`, never the
+    global one. docs/OPERATIONS.md lists the metrics.
+    """
+
+    def __init__(self, gauges: Callable[[], dict[str, float]] | None = None) -> None:
         self.counters: Counter[str] = Counter()
         self.sums: dict[str, float] = {}
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self._counters: dict[str, PromCounter] = {
+            "ops_accepted": PromCounter(
+                "backline_ops_accepted", "Edit batches accepted and applied", registry=r
+            ),
+            "ops_rejected": PromCounter(
+                "backline_ops_rejected",
+                "Edits rejected, by error code",
+                ["code"],
+                registry=r,
+            ),
+            "bus_errors": PromCounter(
+                "backline_bus_errors", "Presence/chat bus publishes that failed", registry=r
+            ),
+        }
+        self._histograms: dict[str, Histogram] = {
+            "apply_seconds": Histogram(
+                "backline_apply_seconds",
+                "Time to apply a round of log entries and fan the result out",
+                buckets=_FAST_BUCKETS,
+                registry=r,
+            ),
+            "store_seconds": Histogram(
+                "backline_store_append_seconds",
+                "Time of one store append (a group of edits)",
+                buckets=_FAST_BUCKETS,
+                registry=r,
+            ),
+            "audio_tick_seconds": Histogram(
+                "backline_audio_tick_seconds",
+                "Time of one audio mixer tick (rooms with participants only)",
+                buckets=_FAST_BUCKETS,
+                registry=r,
+            ),
+        }
+        r.register(_LiveCollector(gauges or dict))
 
     def count(self, name: str, n: int = 1, **labels: str) -> None:
         key = (
@@ -37,10 +87,53 @@ class Metrics:
             else name + "{" + ",".join(f"{k}={v}" for k, v in labels.items()) + "}"
         )
         self.counters[key] += n
+        metric = self._counters.get(name)
+        if metric is not None:
+            (metric.labels(**labels) if labels else metric).inc(n)
 
     def observe(self, name: str, value: float) -> None:
         self.sums[name + "_sum"] = self.sums.get(name + "_sum", 0.0) + value
         self.counters[name + "_count"] += 1
+        histogram = self._histograms.get(name)
+        if histogram is not None:
+            histogram.observe(value)
+
+    def exposition(self) -> bytes:
+        """Every metric in the Prometheus text format."""
+        return generate_latest(self.registry)
+
+
+_FAST_BUCKETS = (
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+)  # fmt: skip
+
+
+class _LiveCollector(Collector):
+    """Values read at scrape time: connections, loaded sessions, slow consumers closed."""
+
+    def __init__(self, gauges: Callable[[], dict[str, float]]) -> None:
+        self._gauges = gauges
+
+    def describe(self) -> Iterable[Metric]:
+        return []  # nothing to describe ahead: every value is read when scraped
+
+    def collect(self) -> Iterable[Metric]:
+        values = self._gauges()
+        yield GaugeMetricFamily(
+            "backline_connections",
+            "Open websocket connections",
+            value=values.get("connections", 0),
+        )
+        yield GaugeMetricFamily(
+            "backline_sessions_loaded",
+            "Sessions loaded in this process",
+            value=values.get("sessions", 0),
+        )
+        yield CounterMetricFamily(
+            "backline_slow_consumers_closed",
+            "Connections closed because their outgoing buffer overflowed (queue drops)",
+            value=fanout.stats["slow_consumers_closed"],
+        )
 
 
 class Hub:
@@ -52,7 +145,9 @@ class Hub:
         self.settings = settings
         self.sessions: dict[str, Session] = {}
         self.connections = 0
-        self.metrics = Metrics()
+        self.metrics = Metrics(
+            lambda: {"connections": self.connections, "sessions": len(self.sessions)}
+        )
         self.store_ok = True  # False while the follower cannot read the log
         self._loading: dict[str, asyncio.Future[Session]] = {}
         self._unload_timers: dict[str, asyncio.TimerHandle] = {}

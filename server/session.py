@@ -204,7 +204,11 @@ class Session:
         from .audio.room import AudioRoom  # aiortc loads only when someone uses audio
 
         if self.audio is None:
-            self.audio = AudioRoom(self.name, on_levels=self._audio_levels)
+            self.audio = AudioRoom(
+                self.name,
+                on_levels=self._audio_levels,
+                on_tick=lambda seconds: self._observe("audio_tick_seconds", seconds),
+            )
         try:
             answer = await self.audio.join(member.client, sdp)
         except Exception as exc:  # a malformed SDP, an ICE failure: tell that client only

@@ -55,8 +55,10 @@ class AudioRoom:
         session: str,
         on_empty: Callable[[AudioRoom], None] | None = None,
         on_levels: Callable[[dict[str, Levels]], None] | None = None,
+        on_tick: Callable[[float], None] | None = None,
     ) -> None:
         self.session = session
+        self._on_tick = on_tick  # seconds each tick with participants took (metrics)
         self._on_levels = on_levels
         self.meter = RoomMeter(20)
         self.participants: dict[str, _Participant] = {}
@@ -151,6 +153,7 @@ class AudioRoom:
         members = list(self.participants.values())
         if not members:
             return
+        started = time.perf_counter()
         now = _now_us()
         frames = {p.client: p.buffer.pop(now) for p in members}
         mixes = self.mixer.mix(frames)
@@ -159,3 +162,5 @@ class AudioRoom:
         levels = self.meter.update(frames)
         if self._on_levels is not None and self.ticks % LEVEL_EVERY == 0:
             self._on_levels(levels)
+        if self._on_tick is not None:
+            self._on_tick(time.perf_counter() - started)

@@ -230,6 +230,8 @@ async def test_stalled_reader_is_closed_and_room_keeps_going(tmp_path: Any) -> N
             assert fast.connected
         health = json.loads(urllib.request.urlopen(server.http_url + "/healthz", timeout=10).read())
         assert health["counters"]["slow_consumers_closed"] == 1
+        metrics = urllib.request.urlopen(server.http_url + "/metrics", timeout=10).read()
+        assert b"\nbackline_slow_consumers_closed_total 1.0\n" in metrics
         stalled.transport.resume_reading()
         with pytest.raises(ConnectionClosed) as info:
             while True:

@@ -89,3 +89,30 @@ def test_redis_url_and_node_id() -> None:
     assert (s.redis_url, s.node_id) == ("redis://10.0.0.5:6380/2", "eu-1")
     env = {"BACKLINE_REDIS_URL": "redis://r:6379/0", "BACKLINE_NODE_ID": "n7"}
     assert (parse([], env).redis_url, parse([], env).node_id) == ("redis://r:6379/0", "n7")
+
+
+def test_allowed_origins_tls_and_log_level() -> None:
+    s = parse([])
+    assert (s.allowed_origins, s.certfile, s.keyfile, s.log_level) == ((), None, None, "INFO")
+    s = parse(
+        [
+            "--allowed-origin", "https://a.example", "--allowed-origin", "https://b.example",
+            "--certfile", "/etc/bl/cert.pem", "--keyfile", "/etc/bl/key.pem",
+            "--log-level", "DEBUG",
+        ]
+    )  # fmt: skip
+    assert s.allowed_origins == ("https://a.example", "https://b.example")
+    assert (s.certfile, s.keyfile, s.log_level) == ("/etc/bl/cert.pem", "/etc/bl/key.pem", "DEBUG")
+    env = {
+        "BACKLINE_ALLOWED_ORIGINS": "https://a.example, https://b.example,",
+        "BACKLINE_CERTFILE": "/c.pem",
+        "BACKLINE_KEYFILE": "/k.pem",
+        "BACKLINE_LOG_LEVEL": "WARNING",
+    }
+    s = parse([], env)
+    assert s.allowed_origins == ("https://a.example", "https://b.example")
+    assert (s.certfile, s.keyfile, s.log_level) == ("/c.pem", "/k.pem", "WARNING")
+    # flags win over the environment, the whole list at once
+    assert parse(["--allowed-origin", "https://z.example"], env).allowed_origins == (
+        "https://z.example",
+    )
