@@ -33,7 +33,7 @@ from backline.protocol.tokens import mint
 
 from .session import Session
 
-__all__ = ["RawClient", "ServerProcess", "random_edit"]
+__all__ = ["BotProcess", "RawClient", "ServerProcess", "random_edit"]
 
 _LISTENING = re.compile(r"Backline listening on (https?://\S+) \(websocket (wss?://\S+)\)")
 
@@ -234,3 +234,52 @@ def random_edit(s: Session, rng: random.Random, tracks: list[str]) -> None:
             s.set(rng.choice(live), "mute", rng.random() < 0.5)
     except BacklineError:
         pass  # invalid against this client's current view; skip it
+
+
+class BotProcess:
+    """`backline bot NAME URL --session S ...` as a child process, for tests.
+
+    `wait_for(text)` reads its log (stderr) until a line contains `text`;
+    `stdout` carries what the bot prints; `stop()` sends SIGTERM and returns the
+    exit code. Use it with ``async with``: a bot still running at the end is killed.
+    """
+
+    def __init__(self, server: ServerProcess, bot: str, session: str, *args: str) -> None:
+        self.proc = subprocess.Popen(
+            [
+                sys.executable, "-m", "backline.client.cli", "bot", bot, server.url,
+                "--session", session, "--secret", server.secret or "", *args,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )  # fmt: skip
+        assert self.proc.stdout is not None and self.proc.stderr is not None
+        self.stdout = self.proc.stdout
+        self._stderr = self.proc.stderr
+
+    async def wait_for(self, text: str, timeout: float = 30.0) -> str:
+        while True:
+            line = await asyncio.wait_for(asyncio.to_thread(self._stderr.readline), timeout)
+            if not line:
+                raise AssertionError(f"the bot exited before logging {text!r}")
+            if text in line:
+                return line
+
+    async def read_line(self, timeout: float = 10.0) -> str:
+        return (await asyncio.wait_for(asyncio.to_thread(self.stdout.readline), timeout)).strip()
+
+    async def stop(self, timeout: float = 30.0) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        return await asyncio.to_thread(self.proc.wait, timeout)
+
+    async def __aenter__(self) -> BotProcess:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+        self.stdout.close()
+        self._stderr.close()

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
 import wave
 from pathlib import Path
 
@@ -16,7 +12,7 @@ import pytest
 from backline.client import connect
 from backline.client.audio import SAMPLE_RATE, ToneTrack
 from backline.client.session import Session
-from backline.client.testing import RawClient, ServerProcess
+from backline.client.testing import BotProcess, RawClient, ServerProcess
 
 SESSION = "jam"
 A_HZ, B_HZ = 440.0, 1000.0
@@ -134,33 +130,13 @@ async def test_bad_audio_messages_get_codes(
 
 async def test_recorder_bot_writes_the_mix_to_wav(server: ServerProcess, tmp_path: Path) -> None:
     out = tmp_path / "takes" / "mix.wav"
-    proc = subprocess.Popen(
-        [
-            sys.executable, "-m", "backline.client.cli", "bot", "recorder", server.url,
-            "--session", SESSION, "--secret", server.secret or "", "--out", str(out),
-        ],
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )  # fmt: skip
-    assert proc.stderr is not None
-    try:
-        while True:
-            line = await asyncio.wait_for(asyncio.to_thread(proc.stderr.readline), 30)
-            assert line, "recorder exited early"
-            if "recording session" in line:
-                break
+    async with BotProcess(server, "recorder", SESSION, "--out", str(out)) as bot:
+        await bot.wait_for("recording session")
         token = server.token(SESSION)
         async with connect(server.url, session=SESSION, token=token, name="a") as a:
             await a.audio.publish(ToneTrack(A_HZ))
             await asyncio.wait_for(grown(out, 1.5), 30)
-        proc.send_signal(signal.SIGTERM)
-        assert await asyncio.to_thread(proc.wait, 30) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
-        proc.stderr.close()
+        assert await bot.stop() == 0
     with wave.open(str(out), "rb") as wav:
         assert (wav.getnchannels(), wav.getsampwidth(), wav.getframerate()) == (1, 2, 48_000)
         pcm = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2")

@@ -5,9 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import os
-import subprocess
-import sys
 import time
 
 import pytest
@@ -15,7 +12,7 @@ import pytest
 from backline.client import connect
 from backline.client.delay_proxy import DelayProxy
 from backline.client.session import Session
-from backline.client.testing import RawClient, ServerProcess
+from backline.client.testing import BotProcess, RawClient, ServerProcess
 from backline.protocol.errors import Forbidden
 from backline.protocol.timeline import Timeline, bar_length
 
@@ -171,42 +168,17 @@ async def play_and_wait(s: Session) -> Timeline:
 
 
 async def test_metronome_bot_counts_bar_and_beat(server: ServerProcess) -> None:
-    proc = subprocess.Popen(
-        [
-            sys.executable, "-m", "backline.client.cli", "bot", "metronome", server.url,
-            "--session", SESSION, "--secret", server.secret or "",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )  # fmt: skip
-    assert proc.stdout is not None and proc.stderr is not None
-    try:
-        while True:
-            line = await asyncio.wait_for(asyncio.to_thread(proc.stderr.readline), 30)
-            assert line, "metronome exited before syncing"
-            if "clock synced" in line:
-                break
+    async with BotProcess(server, "metronome", SESSION) as bot:
+        await bot.wait_for("clock synced")
         token = server.token(SESSION)
         async with connect(server.url, session=SESSION, token=token, name="drummer") as s:
             await s.set_meter(3, 4)
             await s.set_tempo(600)
             await play_and_wait(s)
-            lines = [
-                (await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 10)).strip()
-                for _ in range(7)
-            ]
+            lines = [await bot.read_line() for _ in range(7)]
             assert lines == ["1:1 ●", "1:2", "1:3", "2:1 ●", "2:2", "2:3", "3:1 ●"]
             await s.stop()
-        proc.terminate()
-        assert await asyncio.to_thread(proc.wait, 30) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
-        proc.stdout.close()
-        proc.stderr.close()
+        assert await bot.stop() == 0
 
 
 async def test_clock_offset_is_within_half_the_round_trip(server: ServerProcess) -> None:

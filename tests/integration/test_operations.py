@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
-import signal
-import subprocess
-import sys
 import urllib.parse
 from pathlib import Path
 
@@ -14,7 +9,7 @@ import pytest
 
 from backline.client import connect
 from backline.client.bots.hihat import CLOSED_HIHAT
-from backline.client.testing import RawClient, ServerProcess
+from backline.client.testing import BotProcess, RawClient, ServerProcess
 from backline.protocol.errors import CloseCode, TokenExpired, Unauthorized
 from backline.protocol.tokens import mint
 
@@ -112,22 +107,8 @@ async def test_far_behind_client_gets_a_snapshot_near_one_gets_batches(tmp_path:
 
 async def test_cli_bot_runs_a_bundled_bot_until_sigterm(server: ServerProcess) -> None:
     """`backline bot hihat URL --session S` joins, does its job, and leaves cleanly."""
-    proc = subprocess.Popen(
-        [
-            sys.executable, "-m", "backline.client.cli", "bot", "hihat", server.url,
-            "--session", SESSION, "--secret", server.secret or "",
-        ],
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )  # fmt: skip
-    assert proc.stderr is not None
-    try:
-        while True:
-            line = await asyncio.wait_for(asyncio.to_thread(proc.stderr.readline), 30)
-            assert line, "bot exited before joining"
-            if "joined session jam" in line:
-                break
+    async with BotProcess(server, "hihat", SESSION) as bot:
+        await bot.wait_for("joined session jam")
         token = server.token(SESSION)
         async with connect(server.url, session=SESSION, token=token, name="drummer") as s:
             events = s.events()
@@ -142,14 +123,8 @@ async def test_cli_bot_runs_a_bundled_bot_until_sigterm(server: ServerProcess) -
             assert [i for i, v in enumerate(lanes[2]["steps"]) if v] == list(range(0, 16, 2))
             bot_peers = [p for p in s.peers.values() if p["name"] == "hi-hat bot"]
             assert len(bot_peers) == 1
-            proc.send_signal(signal.SIGTERM)
-            assert await asyncio.to_thread(proc.wait, 30) == 0
+            assert await bot.stop() == 0
             # the bot said goodbye: it leaves the room's presence
             async for _ in events:
                 if not any(p["name"] == "hi-hat bot" for p in s.peers.values()):
                     break
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
-        proc.stderr.close()
