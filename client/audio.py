@@ -1,13 +1,14 @@
 """The SDK's side of the audio room: publish a source, hear your personal mix.
 
     await s.audio.publish(ToneTrack(440))      # or any aiortc audio track; None: listen only
-    async for frame in s.audio.mix():          # mono float32, 20 ms per frame, 48 kHz
+    async for frame in s.audio.mix():          # mono float32, 10 ms per frame, 48 kHz
         ...
     await s.audio.set_gains({other_client: 0.5})
 
 Signalling (the WebRTC offer and answer) travels over the session's websocket;
 the server answers and mixes. Frames are numpy arrays, so a bot never touches
-aiortc unless it brings its own track.
+aiortc unless it brings its own track. Whatever the source, what leaves is
+10 ms low-delay Opus (`server/audio/opus.py`), the room's own frame size.
 """
 
 from __future__ import annotations
@@ -25,19 +26,22 @@ import numpy.typing as npt
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
+from backline.server.audio.opus import OpusEncoder
 from backline.server.audio.rtc import release_immediately, to_frame, to_mono
 
-__all__ = ["FRAME", "SAMPLE_RATE", "ArrayTrack", "SessionAudio", "ToneTrack"]
+__all__ = ["FRAME", "SAMPLE_RATE", "ArrayTrack", "EncodingTrack", "SessionAudio", "ToneTrack"]
 
 log = logging.getLogger("backline.audio")
 
 SAMPLE_RATE = 48_000
-FRAME = 960  # 20 ms
+FRAME_MS = 10
+FRAME = SAMPLE_RATE * FRAME_MS // 1000  # 480 samples: the room's frame
 Samples = npt.NDArray[np.float32]
 
 
 class ArrayTrack(MediaStreamTrack):
-    """An outgoing track that plays `produce(k)` as its k-th 20 ms frame, in real time."""
+    """An outgoing track that plays `produce(k)` as its k-th frame (`FRAME` samples,
+    10 ms), in real time."""
 
     kind = "audio"
 
@@ -72,6 +76,42 @@ class ToneTrack(ArrayTrack):
         super().__init__(produce)
 
 
+class EncodingTrack(MediaStreamTrack):
+    """Wraps any audio source: its frames, mixed to mono and re-cut into 10 ms,
+    leave as low-delay Opus packets (aiortc sends packets as they are).
+
+    A source with 10 ms frames costs no extra delay; a source with longer frames
+    (a microphone track at 20 ms, say) is cut in two so its audio leaves as soon
+    as each half is complete.
+    """
+
+    kind = "audio"
+
+    def __init__(self, source: MediaStreamTrack) -> None:
+        super().__init__()
+        self.source = source
+        self._encoder = OpusEncoder(FRAME_MS)
+        self._pending: Samples = np.zeros(0, dtype=np.float32)
+
+    async def recv(self) -> av.Packet[Any]:
+        while len(self._pending) < FRAME:
+            if self.readyState != "live":
+                raise MediaStreamError
+            frame = await self.source.recv()
+            if not isinstance(frame, av.AudioFrame):
+                raise MediaStreamError("EncodingTrack needs an audio source")
+            if frame.sample_rate != SAMPLE_RATE:
+                raise MediaStreamError(f"audio must be {SAMPLE_RATE} Hz, got {frame.sample_rate}")
+            mono = to_mono(frame)
+            self._pending = np.concatenate((self._pending, mono)) if len(self._pending) else mono
+        samples, self._pending = self._pending[:FRAME], self._pending[FRAME:]
+        return self._encoder.encode(samples)
+
+    def stop(self) -> None:
+        super().stop()
+        self.source.stop()
+
+
 class SessionAudio:
     """`s.audio`: this participant's connection to the session's audio room."""
 
@@ -98,7 +138,7 @@ class SessionAudio:
         pc = RTCPeerConnection()
         self._pc = pc
         if source is not None:
-            pc.addTrack(source)
+            pc.addTrack(EncodingTrack(source))
         else:
             pc.addTransceiver("audio", direction="recvonly")
         pc.on("track", self._on_track)

@@ -21,6 +21,7 @@ __all__ = [
     "INT16_FULL_SCALE",
     "SAMPLE_RATE",
     "US_PER_SECOND",
+    "Rechunker",
     "frame_bytes",
     "frame_samples",
     "frame_us",
@@ -114,3 +115,51 @@ def to_int16(samples: NDArray[np.floating]) -> NDArray[np.int16]:
     scaled = np.rint(np.clip(finite, -1.0, 1.0) * INT16_FULL_SCALE)
     pcm: NDArray[np.int16] = np.clip(scaled, _INT16_MIN, _INT16_MAX).astype(np.int16)
     return pcm
+
+
+class Rechunker:
+    """Cuts one sender's decoded audio into the room's frames, whatever size it sends.
+
+    Opus senders choose their own packet duration (2.5 to 60 ms): a browser
+    sends 20 ms, our SDK 10 ms. The room ticks in `frame` samples, so each
+    decoded chunk is split (or, for short packets, joined) into whole room
+    frames on the sender's own RTP timeline. Frame ``k`` covers RTP time
+    ``[phase + k * frame, phase + (k + 1) * frame)``, where ``phase`` is the
+    first timestamp seen modulo ``frame``, so its index names the same slot
+    whichever packet it came from. A gap (lost packet) discards the partial
+    frame in hand rather than stitching audio from two different moments.
+    """
+
+    def __init__(self, frame: int) -> None:
+        if frame <= 0:
+            raise ValueError(f"frame must be positive, got {frame!r}")
+        self.frame = frame
+        self._phase: int | None = None
+        self._pending: NDArray[np.float32] = np.zeros(0, dtype=np.float32)
+        self._pending_pts = 0  # RTP time of the first pending sample
+
+    def push(self, samples: NDArray[np.float32], pts: int) -> list[tuple[int, NDArray[np.float32]]]:
+        """Take a decoded chunk that starts at RTP time `pts`; return the whole
+        frames it completes as ``(index, frame)``, in order."""
+        frame = self.frame
+        if self._phase is None:
+            self._phase = pts % frame
+        if len(self._pending) and pts != self._pending_pts + len(self._pending):
+            self._pending = self._pending[:0]  # a gap or a jump: drop the partial frame
+        if not len(self._pending):
+            skip = (self._phase - pts) % frame  # samples before the next frame boundary
+            samples = samples[skip:]
+            pts += skip
+            self._pending_pts = pts
+            self._pending = samples
+        else:
+            self._pending = np.concatenate((self._pending, samples))
+        out: list[tuple[int, NDArray[np.float32]]] = []
+        whole = len(self._pending) // frame
+        for i in range(whole):
+            start = self._pending_pts + i * frame
+            out.append(((start - self._phase) // frame, self._pending[i * frame : (i + 1) * frame]))
+        if whole:
+            self._pending = self._pending[whole * frame :].copy()
+            self._pending_pts += whole * frame
+        return out

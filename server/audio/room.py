@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from .frames import DEFAULT_FRAME_MS, SAMPLE_RATE, Rechunker, frame_samples, frame_us
 from .jitter import JitterBuffer
 from .meter import Levels, RoomMeter
 from .mixer import Mixer
@@ -31,11 +32,12 @@ def _now_us() -> int:
 
 log = logging.getLogger("backline.audio.room")
 
-FRAME = 960  # samples per frame: 20 ms at 48 kHz, what aiortc's Opus decoder gives
-PERIOD = FRAME / 48_000
+FRAME_MS = DEFAULT_FRAME_MS  # 10 ms: the room's tick, mix and jitter-buffer unit
+FRAME = frame_samples(FRAME_MS)
+PERIOD = FRAME / SAMPLE_RATE
 MAX_GAIN = 4.0
-FRAME_US = 20_000
-LEVEL_EVERY = 5  # ticks between level reports (100 ms)
+FRAME_US = frame_us(FRAME_MS)
+LEVEL_EVERY = 100 // FRAME_MS  # ticks between level reports (100 ms)
 
 
 @dataclass(eq=False)
@@ -45,6 +47,7 @@ class _Participant:
     buffer: JitterBuffer[Samples] = field(
         default_factory=lambda: JitterBuffer(FRAME_US, start_depth=1)
     )
+    chunks: Rechunker = field(default_factory=lambda: Rechunker(FRAME))
     gains: dict[str, float] = field(default_factory=dict)  # source -> gain I asked for
     sending: bool = False
 
@@ -60,7 +63,7 @@ class AudioRoom:
         self.session = session
         self._on_tick = on_tick  # seconds each tick with participants took (metrics)
         self._on_levels = on_levels
-        self.meter = RoomMeter(20)
+        self.meter = RoomMeter(FRAME_MS)
         self.participants: dict[str, _Participant] = {}
         self.mixer = Mixer(FRAME)
         self._on_empty = on_empty
@@ -73,10 +76,10 @@ class AudioRoom:
         participant: _Participant
 
         def arrived(samples: Samples, pts: int) -> None:
-            if len(samples) != FRAME:
-                return  # not a 20 ms frame: ignored (both ends use 20 ms for now)
-            participant.buffer.push((pts // FRAME) & 0xFFFF, _now_us(), samples)
-            participant.sending = True
+            now = _now_us()
+            for index, frame in participant.chunks.push(samples, pts):
+                participant.buffer.push(index & 0xFFFF, now, frame)
+                participant.sending = True
 
         peer = RtcPeer(f"{self.session}/{client}", arrived)
         participant = _Participant(client, peer)

@@ -14,6 +14,7 @@ import fractions
 import logging
 from collections import deque
 from collections.abc import Callable
+from typing import Any
 
 import av
 import numpy as np
@@ -22,7 +23,9 @@ from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 from aiortc.jitterbuffer import JitterBuffer
 from aiortc.mediastreams import MediaStreamError
 
-__all__ = ["SAMPLE_RATE", "MixTrack", "RtcPeer"]
+from .opus import OpusEncoder, wanted_frame_ms
+
+__all__ = ["SAMPLE_RATE", "MixTrack", "RtcPeer", "release_immediately", "to_frame", "to_mono"]
 
 log = logging.getLogger("backline.audio.rtc")
 
@@ -52,34 +55,41 @@ def to_frame(samples: Samples, pts: int) -> av.AudioFrame:
 
 
 class MixTrack(MediaStreamTrack):
-    """The outgoing track: plays whatever the room pushes, in order, without waiting.
+    """The outgoing track: encodes whatever the room pushes, in order, without waiting.
 
-    At most `depth` frames wait here: when the sender falls behind, the oldest
-    are dropped, so a hiccup never turns into lasting delay.
+    The room pushes one frame per tick; the track encodes them into Opus
+    packets of the peer's packet duration (two 10 ms frames make one 20 ms
+    packet for a peer that asked for those) and hands aiortc the packets, which
+    it sends as they are. At most `depth` frames wait here: when the sender
+    falls behind, the oldest are dropped, so a hiccup never turns into lasting
+    delay.
     """
 
     kind = "audio"
 
-    def __init__(self, depth: int = 3) -> None:
+    def __init__(self, frame_ms: int = 10, depth: int = 4) -> None:
         super().__init__()
+        self.encoder = OpusEncoder(frame_ms)
         self._frames: deque[Samples] = deque(maxlen=depth)
         self._ready = asyncio.Event()
-        self._pts = 0
+        self._held: list[Samples] = []  # frames of a packet not complete yet
 
     def push(self, samples: Samples) -> None:
         self._frames.append(samples)
         self._ready.set()
 
-    async def recv(self) -> av.AudioFrame:
-        while not self._frames:
-            if self.readyState != "live":
-                raise MediaStreamError
-            self._ready.clear()
-            await self._ready.wait()
-        samples = self._frames.popleft()
-        frame = to_frame(samples, self._pts)
-        self._pts += len(samples)
-        return frame
+    async def recv(self) -> av.Packet[Any]:
+        while True:
+            while not self._frames:
+                if self.readyState != "live":
+                    raise MediaStreamError
+                self._ready.clear()
+                await self._ready.wait()
+            self._held.append(self._frames.popleft())
+            if sum(len(f) for f in self._held) >= self.encoder.samples:
+                samples = np.concatenate(self._held) if len(self._held) > 1 else self._held[0]
+                self._held = []
+                return self.encoder.encode(samples[: self.encoder.samples])
 
     def stop(self) -> None:
         super().stop()
@@ -108,12 +118,12 @@ class RtcPeer:
     """One participant's connection: its audio in, its personal mix out."""
 
     def __init__(self, label: str, on_frame: Callable[[Samples, int], None]) -> None:
-        """`on_frame(samples, pts)` gets each decoded frame with its RTP timestamp."""
+        """`on_frame(samples, pts)` gets each decoded chunk with its RTP timestamp."""
         self.label = label
         self._on_frame = on_frame
         self._pc = RTCPeerConnection()
-        self.mix = MixTrack()
-        self._pc.addTrack(self.mix)
+        self.mix: MixTrack | None = None  # made when the offer says which packets to send
+        self.frame_ms = 10
         self._reader: asyncio.Task[None] | None = None
         self._pc.on("track", self._on_track)
         self._pc.on("connectionstatechange", self._on_state)
@@ -124,6 +134,9 @@ class RtcPeer:
 
     async def answer(self, offer_sdp: str) -> str:
         """Take the participant's offer; return our answer (candidates included)."""
+        self.frame_ms = wanted_frame_ms(offer_sdp)
+        self.mix = MixTrack(self.frame_ms)
+        self._pc.addTrack(self.mix)
         await self._pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
         release_immediately(self._pc)
         answer = await self._pc.createAnswer()
@@ -131,14 +144,16 @@ class RtcPeer:
         return str(self._pc.localDescription.sdp)
 
     def send(self, samples: Samples) -> None:
-        self.mix.push(samples)
+        if self.mix is not None:
+            self.mix.push(samples)
 
     async def close(self) -> None:
         if self._reader is not None:
             self._reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reader
-        self.mix.stop()
+        if self.mix is not None:
+            self.mix.stop()
         await self._pc.close()
 
     def _on_track(self, track: MediaStreamTrack) -> None:

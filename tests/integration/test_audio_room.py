@@ -21,17 +21,18 @@ A_HZ, B_HZ = 440.0, 1000.0
 async def listen(s: Session, seconds: float) -> np.ndarray:
     """`seconds` of the personal mix, after the first half second has settled."""
     frames = []
-    needed = int(seconds * SAMPLE_RATE / 960)
-    skip = 25
+    needed = int(seconds * SAMPLE_RATE)
+    skip = SAMPLE_RATE // 2
 
     async def collect() -> None:
-        nonlocal skip
+        nonlocal skip, needed
         async for frame in s.audio.mix():
-            if skip:
-                skip -= 1
+            if skip > 0:
+                skip -= len(frame)
                 continue
             frames.append(frame)
-            if len(frames) >= needed:
+            needed -= len(frame)
+            if needed <= 0:
                 return
 
     await asyncio.wait_for(collect(), 30)
