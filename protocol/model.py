@@ -27,6 +27,7 @@ __all__ = [
     "Document",
     "FieldSpec",
     "check_id",
+    "describe_schemas",
 ]
 
 PPQ = 960
@@ -40,6 +41,10 @@ _ID_RE = re.compile(r"^[A-Za-z0-9_.:\-]+$")
 _KEY_RE = re.compile(r"^[A-G](#|b)? (" + "|".join(MODES) + r")$")
 
 Validator = Callable[[str, Any, Limits], Any]
+
+# What each validator accepts, as plain data, for clients in other languages
+# (the browser's /protocol.js): filled in by the validator factories below.
+_DESCRIBED: dict[Validator, dict[str, Any]] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +74,7 @@ def int_in(lo: int | Callable[[Limits], int], hi: int | Callable[[Limits], int])
             raise OutOfRange(f"{name} must be between {low} and {high}, got {value}")
         return value
 
+    _DESCRIBED[check] = {"type": "int", "min": lo, "max": hi}
     return check
 
 
@@ -81,6 +87,7 @@ def float_in(lo: float, hi: float) -> Validator:
             raise OutOfRange(f"{name} must be between {lo} and {hi}, got {value}")
         return float(value)
 
+    _DESCRIBED[check] = {"type": "number", "min": lo, "max": hi}
     return check
 
 
@@ -108,6 +115,7 @@ def one_of(*choices: Any) -> Validator:
             raise OutOfRange(f"{name} must be one of {', '.join(map(str, choices))}")
         return value
 
+    _DESCRIBED[check] = {"type": "choice", "choices": list(choices)}
     return check
 
 
@@ -367,3 +375,41 @@ class Document:
 
 def _sorted_fields(entity: dict[str, Any]) -> dict[str, Any]:
     return {k: _copy(entity[k]) for k in sorted(entity)}
+
+
+# -- descriptions for other clients ------------------------------------------------
+
+_NAMED: dict[Validator, dict[str, Any]] = {
+    boolean: {"type": "bool"},
+    text: {"type": "text"},
+    reference: {"type": "id"},
+    meter: {"type": "meter", "numerator": [1, 32], "denominators": list(METER_DENOMINATORS)},
+    key_signature: {"type": "key", "pattern": _KEY_RE.pattern},
+    loop_region: {"type": "loop"},
+    transport: {"type": "transport"},
+    lanes: {"type": "lanes"},
+}
+
+
+def describe_schemas(limits: Limits = DEFAULT_LIMITS) -> dict[str, dict[str, dict[str, Any]]]:
+    """Every entity's fields as plain data: type, range, default, reference.
+
+    A client in another language (the browser) validates with this instead of
+    a hand-written copy of the ranges, so the two can never drift apart.
+    """
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for kind, schema in SCHEMAS.items():
+        fields: dict[str, dict[str, Any]] = {}
+        for name, spec in schema.items():
+            desc = dict(_DESCRIBED.get(spec.check) or _NAMED[spec.check])
+            for bound in ("min", "max"):
+                if callable(desc.get(bound)):
+                    desc[bound] = desc[bound](limits)
+            if desc["type"] == "text":
+                desc["max_len"] = limits.max_name_len
+            desc["default"] = _copy(spec.default)
+            desc["required"] = spec.default is None and not (kind == "clip" and name == "length")
+            desc["ref"] = spec.ref
+            fields[name] = desc
+        out[kind] = fields
+    return out

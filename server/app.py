@@ -37,6 +37,7 @@ from .config import Settings
 from .connection import handle_connection
 from .hub import Hub
 from .store import MemoryStore, Store
+from .web import web_file
 
 __all__ = ["Running", "load_secret", "run", "serve"]
 
@@ -145,20 +146,6 @@ async def log_redis_persistence(store: Store) -> None:
         )
 
 
-_INDEX = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Backline</title>
-<style>body{font:16px/1.5 system-ui,sans-serif;max-width:40em;margin:3em auto;color:#111}
-code{background:#eee;padding:0 .3em}</style></head>
-<body><h1>Backline</h1>
-<p>This server hosts shared music sessions over the <code>backline.v1</code> websocket
-protocol at this address. Join from Python:</p>
-<pre><code>async with backline.client.connect(URL, session="jam", token=TOKEN, name="me") as s:
-    await s.set_tempo(96)</code></pre>
-<p>Mint a token with <code>backline token --session jam --role editor</code>.</p>
-</body></html>
-"""
-
-
 # the classic text format that prometheus_client.generate_latest writes
 _PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -205,8 +192,9 @@ async def serve(settings: Settings) -> AsyncIterator[Running]:
             return _response(status, json.dumps(body).encode(), "application/json")
         if path == "/metrics":
             return _response(http.HTTPStatus.OK, hub.metrics.exposition(), _PROMETHEUS_TEXT)
-        if path in ("/", "/index.html"):
-            return _response(http.HTTPStatus.OK, _INDEX.encode(), "text/html; charset=utf-8")
+        found = web_file(path, settings.limits)
+        if found is not None:
+            return _response(http.HTTPStatus.OK, *found)
         return _response(http.HTTPStatus.NOT_FOUND, b"not found\n", "text/plain")
 
     async def handler(ws: ServerConnection) -> None:
