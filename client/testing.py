@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import os
 import random
 import re
 import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -31,9 +33,9 @@ from backline.protocol.limits import Limits
 from backline.protocol.messages import Role
 from backline.protocol.tokens import mint
 
-from .session import Session
+from .session import Session, connect
 
-__all__ = ["BotProcess", "RawClient", "ServerProcess", "random_edit"]
+__all__ = ["BotProcess", "RawClient", "ServerProcess", "SessionThread", "random_edit"]
 
 _LISTENING = re.compile(r"Backline listening on (https?://\S+) \(websocket (wss?://\S+)\)")
 
@@ -283,3 +285,95 @@ class BotProcess:
             self.proc.wait(10)
         self.stdout.close()
         self._stderr.close()
+
+
+class SessionThread:
+    """An SDK session on its own event loop thread, driven from synchronous code.
+
+    For browser tests, which are synchronous (Playwright's sync API): a Python
+    participant beside the browsers. `run(fn)` calls ``fn(session)`` on the
+    loop and returns its result, awaiting it first if it is awaitable.
+    """
+
+    def __init__(
+        self, url: str, *, session: str, token: str, name: str = "bot", **options: Any
+    ) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name=f"sdk {name}", daemon=True
+        )
+        self._args = (url, session, token, name, options)
+        self._session: Session | None = None
+        self._stop: asyncio.Event | None = None
+        self._main: Any = None
+
+    async def _hold(self, ready: asyncio.Future[Session]) -> None:
+        url, session, token, name, options = self._args
+        self._stop = asyncio.Event()
+        try:
+            async with connect(url, session=session, token=token, name=name, **options) as s:
+                ready.set_result(s)
+                await self._stop.wait()
+        except BaseException as exc:
+            if not ready.done():
+                ready.set_exception(exc)
+            raise
+
+    def __enter__(self) -> SessionThread:
+        self._thread.start()
+
+        async def start() -> Session:
+            ready: asyncio.Future[Session] = asyncio.get_running_loop().create_future()
+            self._main = asyncio.ensure_future(self._hold(ready))
+            return await ready
+
+        self._session = asyncio.run_coroutine_threadsafe(start(), self._loop).result(30)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        async def finish() -> None:
+            assert self._stop is not None
+            self._stop.set()
+            await self._main
+
+        try:
+            asyncio.run_coroutine_threadsafe(finish(), self._loop).result(30)
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+            self._loop.close()
+
+    @property
+    def session(self) -> Session:
+        assert self._session is not None, "use SessionThread as a context manager"
+        return self._session
+
+    def run(self, fn: Callable[[Session], Any], timeout: float = 30.0) -> Any:
+        """``fn(session)`` on the session's loop (awaited if it returns an awaitable)."""
+
+        async def call() -> Any:
+            result = fn(self.session)
+            if inspect.isawaitable(result):
+                result = await result
+            return result
+
+        return asyncio.run_coroutine_threadsafe(call(), self._loop).result(timeout)
+
+    def wait_until(
+        self, predicate: Callable[[Session], bool], timeout: float = 20.0, what: str = ""
+    ) -> None:
+        """Wait (on the session's events, not by polling a clock) until ``predicate(session)``."""
+
+        async def wait() -> None:
+            s = self.session
+            async with s.events() as events:
+                if predicate(s):
+                    return
+                async for _ in events:
+                    if predicate(s):
+                        return
+
+        try:
+            self.run(lambda _: asyncio.wait_for(wait(), timeout), timeout + 5)
+        except TimeoutError:
+            raise AssertionError(f"timed out waiting for {what or predicate}") from None

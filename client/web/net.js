@@ -1,0 +1,509 @@
+/**
+ * The session connection for the browser: what `client/session.py` is for Python.
+ *
+ * Speaks docs/PROTOCOL.md over one websocket (binary msgpack frames,
+ * subprotocol backline.v1): hello/welcome, optimistic edits acknowledged by
+ * their own batch, rejects rolled back, presence, chat, clock sync by
+ * ping/pong, and reconnect with resume (same client id, last version; the
+ * unacknowledged edits are sent again).
+ *
+ * Events (`session.on(type, fn)`, which returns an unsubscribe function):
+ * every server message by its `type` (`welcome`, `ops`, `reject`, `presence`,
+ * `chat`, `pong`, `error`, `rtc`), plus
+ *   - `change`   the project changed (any reason)
+ *   - `state`    connection state: `connecting`, `connected`, `reconnecting`, `closed`
+ *   - `rejected` `{seq, code, message}`: my edit was refused and rolled back
+ *   - `peers`    the presence list changed
+ *
+ * @module net
+ */
+
+import { CLOSE_CODES, DEFAULT_LEAD_US, ERROR_CODES, PPQ, PROJECT_ID, SUBPROTOCOL } from "./protocol.js";
+import { decode, encode } from "./msgpack.js";
+import { BacklineError, Document } from "./ops.js";
+import { Replica, resolve } from "./replica.js";
+import { Clock } from "./clock.js";
+import { Timeline } from "./timeline.js";
+
+/** Close codes after which reconnecting cannot help. */
+const FATAL_CLOSE = new Map([
+  [1000, "closed"],
+  [CLOSE_CODES.REPLACED, "this client connected again elsewhere"],
+  [CLOSE_CODES.BAD_TOKEN, "the token was refused"],
+  [CLOSE_CODES.TOKEN_EXPIRED, "the token has expired"],
+  [CLOSE_CODES.WRONG_SESSION, "the token is for another session"],
+]);
+
+const CLOCK_BURST = 16;
+const CLOCK_BURST_MS = 20;
+const CLOCK_INTERVAL_MS = 1000;
+const MAX_BACKOFF_MS = 5000;
+const OPEN_TIMEOUT_MS = 10000;
+
+/** The websocket URL of the server that served this page. */
+export function pageSocketUrl(location = globalThis.location) {
+  return `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/`;
+}
+
+/** One submitted edit: `done` resolves with its version once stored, or rejects. */
+export class Edit {
+  constructor(seq, id, done) {
+    this.seq = seq;
+    this.id = id;
+    this.done = done;
+  }
+}
+
+export class Session {
+  /**
+   * @param {{url?: string, session: string, token: string, name: string, color?: string}} options
+   */
+  constructor(options) {
+    this.options = { url: pageSocketUrl(), ...options };
+    this.clientId = "";
+    this.role = "viewer";
+    this.replica = new Replica();
+    /** @type {Map<string, any>} peers by client id, online only, me excluded */
+    this.peers = new Map();
+    this.me = null;
+    this.chatHistory = [];
+    this.clock = new Clock();
+    this.state = "connecting";
+    this.closeReason = "";
+    this.ws = null;
+    this.seq = 0;
+    this.ids = 0;
+    this.salt = Math.floor(Math.random() * 0x10000).toString(16).padStart(4, "0");
+    /** @type {Map<number, any>} unacknowledged edit messages by seq, in order */
+    this.outbox = new Map();
+    /** @type {Map<number, {resolve: Function, reject: Function}>} */
+    this.waiters = new Map();
+    /** @type {Map<string, Set<Function>>} */
+    this.listeners = new Map();
+    this.needSnapshot = false;
+    this.closed = false;
+    this.backoff = 50;
+    this.presencePending = null;
+    this.presenceTimer = null;
+    this.clockTimer = null;
+    this.reconnectTimer = null;
+    this.lastWelcome = null;
+  }
+
+  // -- state ----------------------------------------------------------------
+
+  /** The live mirror: confirmed state plus my unacknowledged edits. */
+  get project() {
+    return this.replica.doc;
+  }
+
+  get version() {
+    return this.replica.version;
+  }
+
+  get canEdit() {
+    return this.role !== "viewer";
+  }
+
+  /** Server time now (µs), as this page best knows it. */
+  serverNow() {
+    return this.clock.now();
+  }
+
+  /** The shared transport as a Timeline (see timeline.js). */
+  timeline() {
+    return Timeline.of(this.project.project);
+  }
+
+  // -- events -----------------------------------------------------------------
+
+  on(type, fn) {
+    if (!this.listeners.has(type)) this.listeners.set(type, new Set());
+    this.listeners.get(type).add(fn);
+    return () => this.listeners.get(type)?.delete(fn);
+  }
+
+  emit(type, value) {
+    for (const fn of [...(this.listeners.get(type) ?? [])]) {
+      try {
+        fn(value);
+      } catch (error) {
+        console.error(`backline: a '${type}' listener failed`, error);
+      }
+    }
+  }
+
+  setState(state, reason = "") {
+    this.state = state;
+    this.closeReason = reason;
+    this.emit("state", { state, reason });
+  }
+
+  // -- connection ---------------------------------------------------------------
+
+  /** Connect and join; resolves on the first welcome, rejects if refused. */
+  connect() {
+    return new Promise((resolveJoin, rejectJoin) => {
+      this.joined = { resolve: resolveJoin, reject: rejectJoin };
+      this.open();
+    });
+  }
+
+  open() {
+    if (this.closed) return;
+    this.setState(this.clientId ? "reconnecting" : "connecting");
+    let ws;
+    try {
+      ws = new WebSocket(this.options.url, SUBPROTOCOL);
+    } catch (error) {
+      this.fail(`cannot open the websocket: ${error.message}`);
+      return;
+    }
+    ws.binaryType = "arraybuffer";
+    this.ws = ws;
+    let welcomed = false;
+    const timeout = setTimeout(() => {
+      if (!welcomed) ws.close();
+    }, OPEN_TIMEOUT_MS);
+    ws.onopen = () => {
+      const hello = {
+        type: "hello",
+        session: this.options.session,
+        token: this.options.token,
+        name: this.options.name,
+      };
+      if (this.options.color) hello.color = this.options.color;
+      if (this.clientId) {
+        hello.client = this.clientId;
+        if (!this.needSnapshot) hello.version = this.replica.version;
+      }
+      ws.send(encode(hello));
+    };
+    ws.onmessage = (event) => {
+      if (this.ws !== ws || typeof event.data === "string") return;
+      let message;
+      try {
+        message = decode(new Uint8Array(event.data));
+      } catch (error) {
+        console.error("backline: undecodable frame", error);
+        return;
+      }
+      if (message.type === "welcome") {
+        welcomed = true;
+        clearTimeout(timeout);
+      }
+      try {
+        this.handle(message);
+      } catch (error) {
+        // a batch that does not apply: start over from a snapshot
+        console.error("backline: resyncing after", error);
+        this.needSnapshot = true;
+        ws.close();
+      }
+    };
+    ws.onclose = (event) => {
+      clearTimeout(timeout);
+      if (this.ws !== ws) return;
+      this.ws = null;
+      this.stopClock();
+      if (this.closed) return;
+      const fatal = FATAL_CLOSE.get(event.code);
+      if (fatal !== undefined) {
+        this.fail(`${fatal} (${event.code}${event.reason ? " " + event.reason : ""})`);
+        return;
+      }
+      this.setState("reconnecting", `connection lost (${event.code}${event.reason ? " " + event.reason : ""})`);
+      const delay = this.backoff * (0.75 + Math.random() / 2);
+      this.backoff = Math.min(this.backoff * 2, MAX_BACKOFF_MS);
+      this.reconnectTimer = setTimeout(() => this.open(), delay);
+    };
+  }
+
+  fail(reason) {
+    this.closed = true;
+    this.setState("closed", reason);
+    const error = new BacklineError(ERROR_CODES.UNAVAILABLE, reason);
+    for (const waiter of this.waiters.values()) waiter.reject(error);
+    this.waiters.clear();
+    if (this.joined) this.joined.reject(error);
+    this.joined = null;
+  }
+
+  /** Leave the session (sends `bye`). */
+  close() {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.reconnectTimer);
+    this.stopClock();
+    if (this.ws !== null && this.ws.readyState === WebSocket.OPEN) this.ws.send(encode({ type: "bye" }));
+    this.ws?.close();
+    this.ws = null;
+    this.setState("closed", "left the session");
+  }
+
+  /** Drop the connection as a network failure would (it reconnects by itself). */
+  drop() {
+    this.ws?.close(4999, "dropped by the page");
+  }
+
+  startClock(ws) {
+    this.stopClock();
+    this.clock.reset();
+    let sent = 0;
+    const tick = () => {
+      if (this.ws !== ws || ws.readyState !== WebSocket.OPEN) return;
+      const ping = { type: "ping", t0: this.clock.local() };
+      if (this.clock.synced) ping.rtt = Math.min(this.clock.rtt, 60_000_000);
+      ws.send(encode(ping));
+      sent += 1;
+      this.clockTimer = setTimeout(tick, sent < CLOCK_BURST ? CLOCK_BURST_MS : CLOCK_INTERVAL_MS);
+    };
+    tick();
+  }
+
+  stopClock() {
+    clearTimeout(this.clockTimer);
+    this.clockTimer = null;
+  }
+
+  // -- incoming ---------------------------------------------------------------
+
+  handle(message) {
+    switch (message.type) {
+      case "welcome":
+        this.onWelcome(message);
+        break;
+      case "pong":
+        this.clock.add(message.t0, message.t1, message.t2, this.clock.local());
+        break;
+      case "ops":
+        for (const batch of message.batches) this.confirm(batch);
+        this.emit("change", { reason: "ops" });
+        break;
+      case "reject":
+        this.onReject(message);
+        break;
+      case "presence":
+        this.onPresence(message.peers);
+        break;
+      case "chat":
+        this.chatHistory.push(message);
+        this.chatHistory.splice(0, Math.max(0, this.chatHistory.length - 100));
+        break;
+      case "error":
+        console.warn(`backline: server error ${message.code}: ${message.message}`);
+        break;
+      default:
+        break;
+    }
+    this.emit(message.type, message);
+  }
+
+  onWelcome(message) {
+    this.clientId = message.client;
+    this.replica.client = message.client;
+    this.role = message.role;
+    this.lastWelcome = message;
+    if (message.batches !== null && message.batches !== undefined) {
+      for (const batch of message.batches) this.confirm(batch);
+    } else {
+      const acked = this.replica.reset(Document.fromData(message.snapshot), message.version, message.seq);
+      this.needSnapshot = false;
+      for (const seq of acked) this.settle(seq, message.version);
+    }
+    this.peers.clear();
+    this.me = null;
+    this.onPresence(message.peers, false);
+    this.chatHistory = [...message.chat];
+    this.backoff = 50;
+    const ws = this.ws;
+    this.startClock(ws);
+    for (const out of this.outbox.values()) ws.send(encode(out)); // resend, in seq order
+    this.flushPresence();
+    this.setState("connected");
+    this.emit("change", { reason: "welcome" });
+    if (this.joined) this.joined.resolve(this);
+    this.joined = null;
+  }
+
+  confirm(batch) {
+    if (batch.v <= this.replica.version) return; // already have it (catch-up overlap)
+    const mine = batch.by === this.clientId;
+    this.replica.confirm(batch);
+    if (mine) this.settle(batch.seq, batch.v);
+    this.emit("edit", { batch, mine });
+  }
+
+  settle(seq, version) {
+    this.outbox.delete(seq);
+    const waiter = this.waiters.get(seq);
+    this.waiters.delete(seq);
+    waiter?.resolve(version);
+  }
+
+  onReject(message) {
+    const { seq, code } = message;
+    if (this.replica.reject(seq) === null && !this.outbox.has(seq)) return; // e.g. duplicate of a resend
+    this.outbox.delete(seq);
+    const waiter = this.waiters.get(seq);
+    this.waiters.delete(seq);
+    waiter?.reject(new BacklineError(code, message.message));
+    this.emit("rejected", { seq, code, message: message.message });
+    this.emit("change", { reason: "reject" });
+  }
+
+  onPresence(list, notify = true) {
+    for (const peer of list) {
+      if (peer.client === this.clientId) {
+        this.me = peer.online === false ? this.me : { ...(this.me ?? {}), ...peer };
+        continue;
+      }
+      if (peer.online === false) this.peers.delete(peer.client);
+      else this.peers.set(peer.client, { ...(this.peers.get(peer.client) ?? {}), ...peer });
+    }
+    if (notify) this.emit("peers", this.peerList());
+  }
+
+  /** Everyone here (me first), as presence records. */
+  peerList() {
+    const me = {
+      client: this.clientId,
+      name: this.options.name,
+      color: this.options.color,
+      role: this.role,
+      ...(this.me ?? {}),
+      online: true,
+    };
+    return [me, ...this.peers.values()];
+  }
+
+  // -- sending ------------------------------------------------------------------
+
+  /** Send any message as it is (e.g. `rtc`, `mix`); false when not connected. */
+  send(message) {
+    if (this.ws === null || this.ws.readyState !== WebSocket.OPEN || this.state !== "connected") return false;
+    this.ws.send(encode(message));
+    return true;
+  }
+
+  waiter(seq) {
+    const done = new Promise((resolveDone, rejectDone) => {
+      this.waiters.set(seq, { resolve: resolveDone, reject: rejectDone });
+    });
+    done.catch(() => {}); // rejections also arrive as `rejected` events
+    return done;
+  }
+
+  post(message) {
+    this.outbox.set(message.seq, message);
+    this.send(message);
+  }
+
+  /** Apply ops atomically here and send them; throws at once if invalid here. */
+  edit(ops, id = null) {
+    if (this.closed) throw new BacklineError(ERROR_CODES.UNAVAILABLE, "the session is closed");
+    const seq = this.seq + 1;
+    // transport intents and tempo changes while playing: the server decides the
+    // exact times; until its answer this page's best guess is applied
+    this.replica.local(seq, resolve(this.project, ops, Math.round(this.clock.now()), DEFAULT_LEAD_US));
+    this.seq = seq;
+    const done = this.waiter(seq);
+    this.post({ type: "op", seq, ops });
+    this.emit("change", { reason: "local" });
+    return new Edit(seq, id, done);
+  }
+
+  undo() {
+    return this.history("undo");
+  }
+
+  redo() {
+    return this.history("redo");
+  }
+
+  history(type) {
+    if (this.closed) throw new BacklineError(ERROR_CODES.UNAVAILABLE, "the session is closed");
+    const seq = ++this.seq;
+    this.replica.track(seq);
+    const done = this.waiter(seq);
+    this.post({ type, seq });
+    return new Edit(seq, null, done);
+  }
+
+  /** A fresh entity id no other client can produce. */
+  newId() {
+    this.ids += 1;
+    return `${this.clientId}:${this.salt}${this.ids.toString(16)}`;
+  }
+
+  /** Update my presence; coalesced to at most about 30 frames a second. */
+  setPresence(state) {
+    this.presencePending = { ...(this.presencePending ?? {}), ...state };
+    if (this.presenceTimer === null) {
+      this.presenceTimer = setTimeout(() => {
+        this.presenceTimer = null;
+        this.flushPresence();
+      }, 1000 / 30);
+    }
+  }
+
+  flushPresence() {
+    if (this.presencePending === null) return;
+    if (this.send({ type: "presence", state: this.presencePending })) this.presencePending = null;
+  }
+
+  chat(text) {
+    return this.send({ type: "chat", text });
+  }
+
+  // -- musical helpers (as the Python SDK's) ------------------------------------
+
+  set(id, field, value) {
+    return this.edit([{ op: "set", id, field, value }]);
+  }
+
+  play() {
+    return this.edit([{ op: "play" }]);
+  }
+
+  stop() {
+    return this.edit([{ op: "stop" }]);
+  }
+
+  seek(beat) {
+    return this.edit([{ op: "seek", beat }]);
+  }
+
+  setTempo(bpm) {
+    return this.set(PROJECT_ID, "tempo", bpm);
+  }
+
+  setMeter(numerator, denominator) {
+    return this.set(PROJECT_ID, "meter", [numerator, denominator]);
+  }
+
+  addTrack(name = "Track", kind = "instrument", fields = {}) {
+    const id = this.newId();
+    return this.edit([{ op: "insert", kind: "track", id, value: { name, kind, ...fields } }], id);
+  }
+
+  addPattern(track, { sounds = [], length = 16, stepsPerBeat = 4, name = "Pattern" } = {}) {
+    const id = this.newId();
+    const lanes = sounds.map((sound) => ({ sound, steps: new Array(length).fill(0) }));
+    const value = { track, name, length, steps_per_beat: stepsPerBeat, lanes };
+    return this.edit([{ op: "insert", kind: "pattern", id, value }], id);
+  }
+
+  setStep(pattern, lane, step, velocity = 100) {
+    return this.edit([{ op: "set", id: pattern, field: "steps", at: [lane, step], value: velocity }]);
+  }
+
+  addNote(track, pitch, start, dur = PPQ / 4, vel = 100) {
+    const id = this.newId();
+    return this.edit([{ op: "insert", kind: "note", id, value: { track, pitch, start, dur, vel } }], id);
+  }
+
+  remove(id) {
+    return this.edit([{ op: "delete", id }]);
+  }
+}

@@ -1,0 +1,179 @@
+/**
+ * The browser's optimistic copy of the project, rebased on the server's order,
+ * exactly as `protocol/replica.py` (and transport intents resolved as
+ * `protocol/transport.py` does, with this client's estimate of server time).
+ *
+ * @module replica
+ */
+
+import { ERROR_CODES, PROJECT_ID, SCHEMAS } from "./protocol.js";
+import { BacklineError, Document, apply, applyAll, checkField, equal } from "./ops.js";
+import { Timeline } from "./timeline.js";
+
+const INTENT_KEYS = { play: ["op"], stop: ["op"], seek: ["op", "beat"] };
+const REANCHOR = ["tempo", "meter"];
+
+const setTransport = (value) => ({ op: "set", id: PROJECT_ID, field: "transport", value });
+
+function resolveOne(project, op, now, leadUs) {
+  if (op === null || typeof op !== "object") return [op];
+  const kind = op.op;
+  if (Object.hasOwn(INTENT_KEYS, kind)) {
+    const want = INTENT_KEYS[kind];
+    const keys = Object.keys(op);
+    if (keys.length !== want.length || !want.every((k) => keys.includes(k))) {
+      throw new BacklineError(ERROR_CODES.BAD_FIELD, `${kind} op needs exactly ${want.join(", ")}`);
+    }
+    const timeline = Timeline.of(project);
+    let value;
+    if (kind === "play") value = timeline.started(now, leadUs);
+    else if (kind === "stop") value = timeline.stopped(now);
+    else {
+      const beat = op.beat;
+      if (typeof beat !== "number") throw new BacklineError(ERROR_CODES.BAD_FIELD, "seek beat must be a number");
+      if (!(beat >= 0 && beat <= 1e9)) throw new BacklineError(ERROR_CODES.OUT_OF_RANGE, "seek beat must be between 0 and 1e9");
+      value = timeline.sought(beat, now, leadUs);
+    }
+    project.transport = value;
+    return [setTransport(value)];
+  }
+  if (kind === "set" && op.id === PROJECT_ID) {
+    if (op.field === "transport") {
+      throw new BacklineError(ERROR_CODES.BAD_FIELD, "transport changes only through play, stop and seek ops");
+    }
+    if (REANCHOR.includes(op.field) && Object.hasOwn(op, "value")) {
+      const value = checkField(SCHEMAS.project[op.field], op.field, op.value);
+      const out = [];
+      const timeline = Timeline.of(project);
+      if (timeline.playing) {
+        const anchored = timeline.anchoredAt(now);
+        project.transport = anchored;
+        out.push(setTransport(anchored));
+      }
+      project[op.field] = value;
+      out.push(op);
+      return out;
+    }
+  }
+  return [op];
+}
+
+/**
+ * The plain ops that carry out `ops` at server time `now` (µs): intents become
+ * transport sets, tempo/meter changes while playing get a re-anchoring set.
+ */
+export function resolve(doc, ops, now, leadUs) {
+  const project = { ...doc.project };
+  const out = [];
+  for (const op of ops) {
+    if (op !== null && typeof op === "object" && op.op === "batch" && Array.isArray(op.ops)) {
+      const inner = [];
+      for (const child of op.ops) inner.push(...resolveOne(project, child, now, leadUs));
+      out.push({ ...op, ops: inner });
+    } else {
+      out.push(...resolveOne(project, op, now, leadUs));
+    }
+  }
+  return out;
+}
+
+/** One of my edits the server has not confirmed yet. */
+class Pending {
+  constructor(seq, ops, inverse) {
+    this.seq = seq;
+    this.ops = ops;
+    this.inverse = inverse; // null while it does not apply locally (the server decides)
+  }
+}
+
+export class Replica {
+  constructor(doc = new Document()) {
+    this.doc = doc;
+    this.version = 0;
+    this.client = "";
+    /** @type {Pending[]} */ this.pending = [];
+  }
+
+  /** Apply my edit optimistically; throws (keeping nothing) when it is invalid here. */
+  local(seq, ops) {
+    const inverse = applyAll(this.doc, ops);
+    this.pending.push(new Pending(seq, ops, inverse));
+    return inverse;
+  }
+
+  /** Await a server-side edit (undo/redo) that has no local ops. */
+  track(seq) {
+    this.pending.push(new Pending(seq, [], null));
+  }
+
+  /** Apply a batch `{v, by, seq, ops}` in server order; throws on a version gap or desync. */
+  confirm(batch) {
+    if (batch.v !== this.version + 1) {
+      throw new BacklineError(ERROR_CODES.INTERNAL, `expected version ${this.version + 1}, got ${batch.v}`);
+    }
+    const mine = batch.by === this.client;
+    const head = this.pending.length ? this.pending[0] : null;
+    if (mine && head !== null && head.seq === batch.seq && head.inverse !== null && equal(head.ops, batch.ops)) {
+      this.pending.shift(); // applied by the server unchanged, on the state we applied it on
+    } else if (!this.pending.length) {
+      this.applyConfirmed(batch);
+    } else {
+      this.rewind();
+      this.applyConfirmed(batch);
+      if (mine) this.pending = this.pending.filter((p) => p.seq !== batch.seq);
+      this.replay();
+    }
+    this.version = batch.v;
+  }
+
+  /** Drop a rejected edit of mine and undo its local effect; the dropped edit or null. */
+  reject(seq) {
+    const found = this.pending.find((p) => p.seq === seq);
+    if (found === undefined) return null;
+    this.rewind();
+    this.pending.splice(this.pending.indexOf(found), 1);
+    this.replay();
+    return found;
+  }
+
+  /** Start over from a snapshot; the seqs it already holds (dropped from pending). */
+  reset(doc, version, ackedSeq) {
+    const dropped = this.pending.filter((p) => p.seq <= ackedSeq).map((p) => p.seq);
+    this.doc = doc;
+    this.version = version;
+    this.pending = this.pending.filter((p) => p.seq > ackedSeq).map((p) => new Pending(p.seq, p.ops, null));
+    this.replay();
+    return dropped;
+  }
+
+  applyConfirmed(batch) {
+    try {
+      applyAll(this.doc, batch.ops);
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      throw new BacklineError(ERROR_CODES.INTERNAL, `confirmed batch v${batch.v} does not apply: ${message}`);
+    }
+  }
+
+  rewind() {
+    for (const pending of [...this.pending].reverse()) {
+      if (pending.inverse !== null) {
+        apply(this.doc, pending.inverse);
+        pending.inverse = null;
+      }
+    }
+  }
+
+  replay() {
+    for (const pending of this.pending) {
+      if (pending.ops.length) {
+        try {
+          pending.inverse = applyAll(this.doc, pending.ops);
+        } catch (error) {
+          if (!(error instanceof BacklineError)) throw error;
+          pending.inverse = null;
+        }
+      }
+    }
+  }
+}
