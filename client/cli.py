@@ -54,10 +54,12 @@ def _token_for(args: argparse.Namespace, role: Role) -> str:
 
 def _cmd_serve(args: argparse.Namespace) -> None:
     from backline.server.app import run
-    from backline.server.config import settings_from_args
+    from backline.server.config import ConfigError, settings_from_args
 
-    settings = settings_from_args(args)
-    _run(run(settings))
+    try:
+        _run(run(settings_from_args(args)))
+    except ConfigError as exc:
+        raise SystemExit(f"backline serve: error: {exc}") from None
 
 
 def _cmd_token(args: argparse.Namespace) -> None:

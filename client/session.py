@@ -20,6 +20,7 @@ import logging
 import random
 import secrets
 import ssl as ssl_module
+from collections import deque
 from collections.abc import AsyncIterator, Generator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -35,15 +36,22 @@ from backline.protocol.errors import (
     BacklineError,
     BadToken,
     CloseCode,
+    Kicked,
+    RateAbuse,
+    ServerFull,
+    SessionDeleted,
+    SessionFull,
     TokenExpired,
     Unauthorized,
     Unavailable,
     WrongSession,
     error_for_code,
 )
+from backline.protocol.limits import DEFAULT_LIMITS
 from backline.protocol.messages import Batch, Role
 from backline.protocol.model import PPQ, PROJECT_ID, Document
 from backline.protocol.ops import Op
+from backline.protocol.ratelimit import Rate, TokenBucket
 from backline.protocol.replica import Replica, reset_replica
 from backline.protocol.timeline import DEFAULT_LEAD_US
 from backline.protocol.transport import resolve
@@ -69,10 +77,17 @@ __all__ = [
 
 log = logging.getLogger("backline.client")
 
-_FATAL_CLOSE = {
+_FATAL_CLOSE: dict[int, type[BacklineError]] = {  # closes after which reconnecting is wrong
     CloseCode.BAD_TOKEN: BadToken,
     CloseCode.TOKEN_EXPIRED: TokenExpired,
     CloseCode.WRONG_SESSION: WrongSession,
+    CloseCode.KICKED: Kicked,
+    CloseCode.SESSION_DELETED: SessionDeleted,
+    CloseCode.RATE_ABUSE: RateAbuse,
+}
+_FULL_CLOSE: dict[int, type[BacklineError]] = {  # refused for now: retried with backoff
+    CloseCode.SERVER_FULL: ServerFull,
+    CloseCode.SESSION_FULL: SessionFull,
 }
 
 
@@ -228,6 +243,16 @@ class Session:
         self._fatal: BacklineError | None = None
         self._presence_pending: dict[str, Any] = {}
         self._presence_handle: asyncio.TimerHandle | None = None
+        # the server's rate limits (announced in welcome): edits and chat are paced to them
+        self.rates = {
+            "edit": DEFAULT_LIMITS.edit,
+            "presence": DEFAULT_LIMITS.presence,
+            "chat": DEFAULT_LIMITS.chat,
+        }
+        self._edit_bucket = TokenBucket(_margin(self.rates["edit"]), 0.0)
+        self._chat_bucket = TokenBucket(_margin(self.rates["chat"]), 0.0)
+        self._unsent: deque[int] = deque()  # seqs of edits waiting for a token, in order
+        self._pump_handle: asyncio.TimerHandle | None = None
         self.server_time_at_welcome = 0
         self._need_snapshot = False
         self.clock = Clock()
@@ -334,17 +359,17 @@ class Session:
         self._ws = ws
         self._on_welcome(message)
         self._start_clock(ws)
-        for out in self._outbox.values():  # resend what was never acknowledged, in order
-            await ws.send(encode(out))
+        self._unsent = deque(self._outbox)  # resend what was never acknowledged, in order
         self._connected.set()
+        self._pump()
         self._emit(ConnectionChanged("connected"))
 
     def _close_error(self, exc: ConnectionClosed) -> BacklineError:
         code = exc.rcvd.code if exc.rcvd is not None else 1006
         reason = exc.rcvd.reason if exc.rcvd is not None else "connection lost"
-        fatal = _FATAL_CLOSE.get(code)  # type: ignore[call-overload]
-        if fatal is not None:
-            return fatal(reason)  # type: ignore[no-any-return]
+        typed = _FATAL_CLOSE.get(code) or _FULL_CLOSE.get(code)
+        if typed is not None:
+            return typed(reason)
         return Unavailable(f"connection closed ({code} {reason})")
 
     def _on_welcome(self, message: dict[str, Any]) -> None:
@@ -352,6 +377,7 @@ class Session:
         self.replica.client = self.client_id
         self.role = Role(message["role"])
         self.server_time_at_welcome = message["time"]
+        self._set_rates(message.get("rates") or {})
         if message.get("batches") is not None:
             for wire in message["batches"]:
                 self._confirm(Batch.from_wire(wire))
@@ -367,6 +393,20 @@ class Session:
         ]
         self._wake_version_waiters()
         self.timeline.notice()
+
+    def _set_rates(self, announced: dict[str, Any]) -> None:
+        """Adopt the rates the server announced (kept: the defaults for any it did not)."""
+        changed = False
+        for kind in ("edit", "presence", "chat"):
+            value = announced.get(kind)
+            if isinstance(value, list) and len(value) == 2:
+                rate = Rate(float(value[0]), int(value[1]))
+                changed |= rate != self.rates[kind]
+                self.rates[kind] = rate
+        if changed:
+            now = asyncio.get_running_loop().time()
+            self._edit_bucket = TokenBucket(_margin(self.rates["edit"]), now)
+            self._chat_bucket = TokenBucket(_margin(self.rates["chat"]), now)
 
     def _start_clock(self, ws: ClientConnection) -> None:
         """Sync the clock on this connection: a burst now, then every `clock_interval`."""
@@ -411,7 +451,7 @@ class Session:
                 break
             error = self._close_error(exc) if exc is not None else Unavailable("resync")
             if (
-                isinstance(error, Unauthorized)
+                type(error) in _FATAL_CLOSE.values()
                 or not self._o.reconnect
                 or (
                     exc is not None and exc.rcvd is not None and exc.rcvd.code == CloseCode.REPLACED
@@ -456,6 +496,8 @@ class Session:
         self._closed = True
         if self._presence_handle is not None:
             self._presence_handle.cancel()
+        if self._pump_handle is not None:
+            self._pump_handle.cancel()
         if self._clock_task is not None:
             self._clock_task.cancel()
         if self._audio is not None:
@@ -589,11 +631,32 @@ class Session:
 
     def _post(self, message: dict[str, Any]) -> None:
         self._outbox[message["seq"]] = message
+        self._unsent.append(message["seq"])
+        self._pump()
+
+    def _pump(self) -> None:
+        """Send waiting edits in order, as fast as the server's edit rate allows."""
+        if self._pump_handle is not None:
+            return  # a send is already scheduled for when a token arrives
         ws = self._ws
-        if ws is not None and self._connected.is_set():
-            task = asyncio.ensure_future(_send_quietly(ws, encode(message)))
-            _tasks.add(task)
-            task.add_done_callback(_tasks.discard)
+        if ws is None or not self._connected.is_set():
+            return  # resent from the outbox after reconnecting
+        loop = asyncio.get_running_loop()
+        while self._unsent:
+            now = loop.time()
+            if not self._edit_bucket.take(now):
+                delay = self._edit_bucket.wait(now)
+                self._pump_handle = loop.call_later(delay, self._pumped)
+                return
+            message = self._outbox.get(self._unsent.popleft())
+            if message is not None:
+                task = asyncio.ensure_future(_send_quietly(ws, encode(message)))
+                _tasks.add(task)
+                task.add_done_callback(_tasks.discard)
+
+    def _pumped(self) -> None:
+        self._pump_handle = None
+        self._pump()
 
     def edit(self, ops: list[Op], entity_id: str | None = None) -> Edit:
         """Apply ops atomically here and send them; raises at once if invalid here."""
@@ -758,7 +821,9 @@ class Session:
         self._presence_pending.update(state)
         if self._presence_handle is None:
             loop = asyncio.get_running_loop()
-            self._presence_handle = loop.call_later(1 / 30, self._flush_presence)
+            rate = self.rates["presence"].per_second
+            interval = 1 / 30 if rate == 0 else max(1 / 30, 1 / rate)
+            self._presence_handle = loop.call_later(interval, self._flush_presence)
 
     def _flush_presence(self) -> None:
         self._presence_handle = None
@@ -772,13 +837,24 @@ class Session:
             task.add_done_callback(_tasks.discard)
 
     async def chat(self, text: str) -> None:
+        """Post to the session's chat (paced to the server's chat rate)."""
         self._check_open()
+        loop = asyncio.get_running_loop()
+        while not self._chat_bucket.take(loop.time()):
+            await asyncio.sleep(self._chat_bucket.wait(loop.time()))  # pacing to the rate
         if self._ws is not None:
             with contextlib.suppress(ConnectionClosed):
                 await self._ws.send(encode({"type": "chat", "text": text}))
 
 
 _tasks: set[asyncio.Future[None]] = set()
+
+
+def _margin(rate: Rate) -> Rate:
+    """A little under the server's rate: frames the network bunches up still fit its bucket."""
+    if rate.unlimited:
+        return rate
+    return Rate(rate.per_second * 0.9, max(1, int(rate.burst * 0.9)))
 
 
 def _retrieve(future: asyncio.Future[int]) -> None:
@@ -835,7 +911,7 @@ async def connect(
         try:
             await s._open()
             break
-        except Unavailable:
+        except (Unavailable, ServerFull):  # another process may have room
             if attempt == len(s._o.urls) - 1:
                 raise
             s._url_index += 1

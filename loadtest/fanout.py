@@ -221,8 +221,10 @@ def _start_backend(
     backend: str, tmp: Path, stack: contextlib.ExitStack, cpu: int | None
 ) -> tuple[list[ServerProcess], list[int]]:
     """The server processes for `backend`, and other pids whose CPU counts (redis-server)."""
+    # a benchmark measures throughput: no per-connection edit rate limit
+    unlimited = ["--edit-rate", "0"]
     if backend in ("memory", "sqlite"):
-        server = ServerProcess(tmp / "data", store=backend, cpu=cpu).start()
+        server = ServerProcess(tmp / "data", store=backend, extra_args=unlimited, cpu=cpu).start()
         stack.callback(server.stop)
         return [server], []
     redis = RedisServer(tmp / "redis").start()
@@ -230,7 +232,9 @@ def _start_backend(
     servers = []
     for i in range(2 if backend == "redis2" else 1):
         server = ServerProcess(
-            tmp / f"node{i}", extra_args=["--redis", redis.url, "--node-id", f"n{i}"], cpu=cpu
+            tmp / f"node{i}",
+            extra_args=["--redis", redis.url, "--node-id", f"n{i}", *unlimited],
+            cpu=cpu,
         ).start()
         stack.callback(server.stop)
         servers.append(server)

@@ -21,11 +21,19 @@ __all__ = [
     "ErrorCode",
     "Forbidden",
     "Internal",
+    "Kicked",
     "LimitExceeded",
+    "Locked",
     "NotFound",
     "NotJoined",
     "NothingToUndo",
     "OutOfRange",
+    "RateAbuse",
+    "RateLimited",
+    "Refused",
+    "ServerFull",
+    "SessionDeleted",
+    "SessionFull",
     "TokenExpired",
     "TooLarge",
     "Unauthorized",
@@ -55,6 +63,12 @@ class ErrorCode(StrEnum):
     UNAUTHORIZED = "unauthorized"  # token refused (also sent as a close code)
     UNAVAILABLE = "unavailable"  # store unreachable or failing; retry later
     INTERNAL = "internal"  # a bug on our side; logged with context
+    RATE_LIMITED = "rate_limited"  # over this connection's rate for that kind of message
+    SERVER_FULL = "server_full"  # this process holds its maximum of sessions (then a close)
+    SESSION_FULL = "session_full"  # the session holds its maximum of clients (then a close)
+    LOCKED = "locked"  # the session is read-only; only owners may edit
+    KICKED = "kicked"  # an owner removed this participant (sent as a close code)
+    SESSION_DELETED = "session_deleted"  # an owner deleted the session (sent as a close code)
 
 
 class CloseCode(IntEnum):
@@ -65,6 +79,11 @@ class CloseCode(IntEnum):
     PROTOCOL_VIOLATION = 4002  # too many bad frames in a row
     SLOW_CONSUMER = 4008  # outgoing buffer overflowed; reconnect and resume
     REPLACED = 4009  # the same client connected again; this older connection ends
+    SERVER_FULL = 4010  # this process holds its maximum of sessions; try another or later
+    SESSION_FULL = 4011  # the session holds its maximum of clients; try later
+    KICKED = 4012  # an owner removed this participant from the session
+    SESSION_DELETED = 4013  # an owner deleted the session
+    RATE_ABUSE = 4029  # kept sending over its rate limit after being told
     BAD_TOKEN = 4401  # token missing, malformed or wrongly signed
     TOKEN_EXPIRED = 4402  # token signature fine but past its expiry
     WRONG_SESSION = 4403  # token is for another session
@@ -146,6 +165,50 @@ class Internal(BacklineError):
     code = ErrorCode.INTERNAL
 
 
+class RateLimited(BacklineError):
+    """Too many messages of one kind too fast; nothing changed. Slow down and resend."""
+
+    code = ErrorCode.RATE_LIMITED
+
+
+class Locked(BacklineError):
+    """The session is read-only (an owner locked it); only owners may edit."""
+
+    code = ErrorCode.LOCKED
+
+
+class Refused(BacklineError):
+    """The server ends (or refuses) this connection; `close_code` says why."""
+
+    close_code: ClassVar[CloseCode] = CloseCode.SERVER_SHUTDOWN
+
+
+class ServerFull(Refused):
+    code = ErrorCode.SERVER_FULL
+    close_code = CloseCode.SERVER_FULL
+
+
+class SessionFull(Refused):
+    code = ErrorCode.SESSION_FULL
+    close_code = CloseCode.SESSION_FULL
+
+
+class Kicked(Refused):
+    code = ErrorCode.KICKED
+    close_code = CloseCode.KICKED
+
+
+class SessionDeleted(Refused):
+    code = ErrorCode.SESSION_DELETED
+    close_code = CloseCode.SESSION_DELETED
+
+
+class RateAbuse(RateLimited):
+    """Closed for sending over the rate limit again and again (close 4029)."""
+
+    close_code: ClassVar[CloseCode] = CloseCode.RATE_ABUSE
+
+
 class Unauthorized(BacklineError):
     """A token was refused; `close_code` says why the connection is closed."""
 
@@ -184,6 +247,12 @@ _BY_CODE: dict[ErrorCode, type[BacklineError]] = {
         Unavailable,
         Unauthorized,
         Internal,
+        RateLimited,
+        Locked,
+        ServerFull,
+        SessionFull,
+        Kicked,
+        SessionDeleted,
     )
 }
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .ratelimit import Rate
+
 __all__ = ["DEFAULT_LIMITS", "Limits"]
 
 
@@ -27,6 +29,34 @@ class Limits:
     chat_history: int = 50  # chat messages kept and sent on join
     max_presence_bytes: int = 2048  # encoded size of one presence state
     max_tick: int = 960 * 4 * 10_000  # 10,000 bars of 4/4 at 960 PPQ
+    max_sessions: int = 1000  # sessions loaded in one server process
+    max_clients: int = 100  # participants in one session (owners may always join)
+    # token buckets per connection (see ratelimit.py); a rate of 0 means no limit
+    edit_rate: float = 200.0  # op, undo, redo and admin messages per second
+    edit_burst: int = 1000
+    presence_rate: float = 60.0  # presence updates per second (the SDK sends <= 30)
+    presence_burst: int = 120
+    chat_rate: float = 10.0  # chat messages per second
+    chat_burst: int = 30
+    abuse_refusals: int = 100  # rate-limited messages within abuse_window before a close
+    abuse_window: float = 20.0  # seconds
+
+    @property
+    def edit(self) -> Rate:
+        return Rate(self.edit_rate, self.edit_burst)
+
+    @property
+    def presence(self) -> Rate:
+        return Rate(self.presence_rate, self.presence_burst)
+
+    @property
+    def chat(self) -> Rate:
+        return Rate(self.chat_rate, self.chat_burst)
+
+    @property
+    def abuse(self) -> Rate:
+        """Refusals flow out of this bucket; an empty one means abuse."""
+        return Rate(self.abuse_refusals / self.abuse_window, self.abuse_refusals)
 
 
 DEFAULT_LIMITS = Limits()

@@ -3,7 +3,7 @@
 import asyncio
 
 from .app import run
-from .config import parse_serve_args
+from .config import ConfigError, parse_serve_args
 from .logs import configure_logging
 
 settings = parse_serve_args()
@@ -11,6 +11,10 @@ configure_logging(settings.log_level)
 try:
     import uvloop
 except ImportError:  # pragma: no cover
-    asyncio.run(run(settings))
+    runner = asyncio.run
 else:
-    uvloop.run(run(settings))
+    runner = uvloop.run
+try:
+    runner(run(settings))
+except ConfigError as exc:
+    raise SystemExit(f"backline serve: error: {exc}") from None

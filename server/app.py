@@ -33,7 +33,7 @@ from backline.protocol.messages import Role
 from backline.protocol.tokens import mint
 
 from .bus import Bus, MemoryBus
-from .config import Settings
+from .config import ConfigError, Settings
 from .connection import handle_connection
 from .hub import Hub
 from .store import MemoryStore, Store
@@ -93,7 +93,14 @@ def tls_context(settings: Settings) -> ssl.SSLContext | None:
     if not settings.certfile:
         return None
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(settings.certfile, settings.keyfile)
+    try:
+        context.load_cert_chain(settings.certfile, settings.keyfile)
+    except (OSError, ssl.SSLError) as exc:
+        hint = "" if settings.keyfile else " (no --keyfile: the key must be in --certfile)"
+        raise ConfigError(
+            f"--certfile {settings.certfile} / --keyfile {settings.keyfile}: "
+            f"cannot load the certificate and key{hint}: {exc}"
+        ) from None
     return context
 
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from backline.protocol.limits import DEFAULT_LIMITS, Limits
 
-__all__ = ["Settings", "add_serve_arguments", "settings_from_args"]
+__all__ = ["ConfigError", "Settings", "add_serve_arguments", "settings_from_args"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +61,65 @@ def _positive(text: str) -> int:
 
 
 _positive.__name__ = "positive integer"
+
+
+def _rate(text: str) -> float:
+    value = float(text)
+    if not 0 <= value < float("inf"):  # also refuses NaN
+        raise ValueError(text)
+    return value
+
+
+_rate.__name__ = "rate per second (0 = no limit)"
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not 0 < value < float("inf"):
+        raise ValueError(text)
+    return value
+
+
+_seconds.__name__ = "positive number of seconds"
+
+# Every `Limits` field but the frame size (`--max-frame`) has a flag of the same name.
+LIMIT_FLAGS: dict[str, str] = {
+    "max_ops_per_batch": "ops in one op message (too_large)",
+    "max_tracks": "tracks in a project (limit_exceeded)",
+    "max_patterns": "patterns in a project (limit_exceeded)",
+    "max_notes": "notes in a project (limit_exceeded)",
+    "max_clips": "clips in a project (limit_exceeded)",
+    "max_lanes": "lanes of one pattern",
+    "max_steps": "steps of one pattern",
+    "max_name_len": "characters of names and keys (too_large)",
+    "max_id_len": "characters of ids (out_of_range)",
+    "max_chat_len": "characters of one chat message (too_large)",
+    "chat_history": "chat messages kept and sent on join",
+    "max_presence_bytes": "encoded bytes of one presence state (too_large)",
+    "max_tick": "latest position in ticks (out_of_range)",
+    "max_sessions": "sessions loaded in this process (server_full, close 4010)",
+    "max_clients": "participants in one session; owners may always join (session_full, close 4011)",
+    "edit_rate": "op/undo/redo/admin messages per second per connection, 0 = no limit (rate_limited)",
+    "edit_burst": "edits a connection may send at once",
+    "presence_rate": "presence updates per second per connection, 0 = no limit (coalesced)",
+    "presence_burst": "presence updates a connection may send at once",
+    "chat_rate": "chat messages per second per connection, 0 = no limit (rate_limited)",
+    "chat_burst": "chat messages a connection may send at once",
+    "abuse_refusals": "rate-limited messages within --abuse-window before closing (4029)",
+    "abuse_window": "seconds over which --abuse-refusals are counted",
+}
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _limit_type(name: str, default: object) -> Callable[[str], object]:
+    if name.endswith("_rate"):
+        return _rate
+    if isinstance(default, float):
+        return _seconds
+    return _positive
 
 
 def _redis_url(text: str) -> str:
@@ -159,6 +218,28 @@ def add_serve_arguments(parser: argparse.ArgumentParser, env: Mapping[str, str])
         default=opt("max-frame", d.limits.max_frame_bytes),
         help="largest accepted frame in bytes",
     )
+    d_limits = d.limits
+    for name, help_text in LIMIT_FLAGS.items():
+        default = getattr(d_limits, name)
+        parser.add_argument(
+            _flag(name),
+            dest="limit_" + name,
+            type=_limit_type(name, default),
+            default=opt(name.replace("_", "-"), default),
+            help=f"{help_text}; default {default}",
+        )
+    parser.add_argument(
+        "--hello-timeout",
+        type=_seconds,
+        default=opt("hello-timeout", d.hello_timeout),
+        help="seconds a new connection has to send hello (close 4001)",
+    )
+    parser.add_argument(
+        "--max-bad-frames",
+        type=_positive,
+        default=opt("max-bad-frames", d.max_bad_frames),
+        help="bad frames in a row before closing (4002)",
+    )
     parser.add_argument(
         "--allowed-origin",
         dest="allowed_origins",
@@ -186,31 +267,60 @@ def add_serve_arguments(parser: argparse.ArgumentParser, env: Mapping[str, str])
     )
 
 
+def limits_from_args(args: argparse.Namespace) -> Limits:
+    """The limits the flags ask for (argparse converts env-provided defaults too)."""
+    given: dict[str, object] = {"max_frame_bytes": int(args.max_frame)}
+    for f in fields(Limits):
+        value = getattr(args, "limit_" + f.name, None)
+        if value is not None:
+            kind = type(getattr(DEFAULT_LIMITS, f.name))
+            given[f.name] = kind(value)
+    return replace(DEFAULT_LIMITS, **given)  # type: ignore[arg-type]
+
+
+class ConfigError(ValueError):
+    """Settings that cannot work together; the message names the flags."""
+
+
+def check_settings(settings: Settings) -> Settings:
+    """Refuse combinations no single flag can catch."""
+    if settings.keyfile and not settings.certfile:
+        raise ConfigError("--keyfile (BACKLINE_KEYFILE) needs --certfile (BACKLINE_CERTFILE)")
+    return settings
+
+
 def settings_from_args(args: argparse.Namespace) -> Settings:
-    return Settings(
-        host=args.host,
-        port=int(args.port),
-        data_dir=Path(args.data_dir),
-        store=args.store,
-        redis_url=args.redis_url or None,
-        node_id=args.node_id,
-        secret=args.secret,
-        public_url=args.public_url,
-        default_session=args.default_session,
-        sqlite_synchronous=args.sqlite_synchronous,
-        snapshot_every=int(args.snapshot_every),
-        catch_up=int(args.catch_up),
-        lead_ms=float(args.lead),
-        send_buffer_bytes=int(args.send_buffer),
-        limits=Limits(max_frame_bytes=int(args.max_frame)),
-        allowed_origins=tuple(args.allowed_origins or getattr(args, "env_allowed_origins", ())),
-        certfile=args.certfile or None,
-        keyfile=args.keyfile or None,
-        log_level=str(getattr(args, "log_level", "INFO")),
+    return check_settings(
+        Settings(
+            host=args.host,
+            port=int(args.port),
+            data_dir=Path(args.data_dir),
+            store=args.store,
+            redis_url=args.redis_url or None,
+            node_id=args.node_id,
+            secret=args.secret,
+            public_url=args.public_url,
+            default_session=args.default_session,
+            sqlite_synchronous=args.sqlite_synchronous,
+            snapshot_every=int(args.snapshot_every),
+            catch_up=int(args.catch_up),
+            lead_ms=float(args.lead),
+            send_buffer_bytes=int(args.send_buffer),
+            limits=limits_from_args(args),
+            allowed_origins=tuple(args.allowed_origins or getattr(args, "env_allowed_origins", ())),
+            certfile=args.certfile or None,
+            keyfile=args.keyfile or None,
+            log_level=str(getattr(args, "log_level", "INFO")),
+            hello_timeout=float(args.hello_timeout),
+            max_bad_frames=int(args.max_bad_frames),
+        )
     )
 
 
 def parse_serve_args(argv: Sequence[str] | None = None) -> Settings:
     parser = argparse.ArgumentParser(prog="backline serve")
     add_serve_arguments(parser, os.environ)
-    return settings_from_args(parser.parse_args(argv))
+    try:
+        return settings_from_args(parser.parse_args(argv))
+    except ConfigError as exc:
+        parser.error(str(exc))

@@ -1,8 +1,14 @@
 """One websocket connection: hello and token check, then dispatch to its session.
 
 Every bad frame is answered with an `error` frame (or a `reject` when it was an
-edit with a usable `seq`) and changes nothing. Only abuse, many bad frames in
-a row, ends the connection, with a close code that says why.
+edit with a usable `seq`) and changes nothing. Only abuse ends the connection,
+with a close code that says why: many bad frames in a row (4002), or more
+rate-limited messages than `abuse_refusals` within `abuse_window` (4029).
+
+Each connection has a token bucket per kind of message: edits (op, undo, redo
+and admin requests) and chat over their rate are refused with `rate_limited`;
+presence over its rate is coalesced (the latest state is applied when the
+bucket has a token again), because only the latest presence matters.
 """
 
 from __future__ import annotations
@@ -25,6 +31,9 @@ from backline.protocol.errors import (
     CloseCode,
     Forbidden,
     NotJoined,
+    RateAbuse,
+    RateLimited,
+    Refused,
     Unauthorized,
     Unavailable,
 )
@@ -44,6 +53,7 @@ from backline.protocol.messages import (
     parse_client,
     reject_frame,
 )
+from backline.protocol.ratelimit import TokenBucket
 from backline.protocol.tokens import verify
 
 from .fanout import Peer, send
@@ -69,12 +79,34 @@ class _Conn:
         self.bad_frames = 0
         self.member: Member | None = None
         self.session: Session | None = None
+        now = time.monotonic()
+        self.edits = TokenBucket(self.limits.edit, now)
+        self.presence = TokenBucket(self.limits.presence, now)
+        self.chat = TokenBucket(self.limits.chat, now)
+        self.refusals = TokenBucket(self.limits.abuse, now)  # empty: abuse
+        self.presence_pending: dict[str, object] = {}
+        self.presence_timer: asyncio.TimerHandle | None = None
 
     def send(self, frame: bytes) -> None:
         send(self.peer, frame, self.settings.send_buffer_bytes)
 
     def error(self, exc: BacklineError) -> None:
+        self.hub.metrics.count("errors", 1, code=exc.code.value)
         self.send(encode(error_frame(exc.code.value, exc.message)))
+
+    def rate_limited(self, exc: RateLimited, raw: object) -> None:
+        """Answer a message over its rate; close when that keeps happening."""
+        edit = isinstance(raw, dict) and raw.get("type") in ("op", "undo", "redo")
+        seq = raw.get("seq") if edit and isinstance(raw, dict) else None
+        if type(seq) is int:
+            self.hub.metrics.count("ops_rejected", 1, code=exc.code.value)
+            self.send(encode(reject_frame(seq, exc.code.value, exc.message)))
+        else:
+            self.error(exc)
+        if not self.refusals.take(time.monotonic()):
+            log.warning("%s: closing after repeated rate-limit refusals", self.peer.label)
+            self.hub.metrics.count("closes", 1, code=str(int(RateAbuse.close_code)))
+            self.peer.close_soon(RateAbuse.close_code, "too many messages over the rate limit")
 
     def bad(self, exc: BacklineError, raw: object = None) -> None:
         """Answer a bad frame; close after too many in a row."""
@@ -133,16 +165,25 @@ class _Conn:
             await self.ws.close(int(CloseCode.SERVER_SHUTDOWN), "server is shutting down")
             return False
         client = hello.client or "c" + secrets.token_hex(4)
-        self.session = await self.hub.session(hello.session)
-        self.member = Member(
+        member = Member(
             peer=self.peer,
             client=client,
             name=hello.name,
             color=hello.color or PALETTE[zlib.crc32(client.encode()) % len(PALETTE)],
             role=claims.role,
+            token_role=claims.role,
         )
+        try:
+            session = await self.hub.session(hello.session)
+            await session.join(member, hello)
+        except Refused as exc:  # the process or the session is full
+            log.info("%s: refused for session %s: %s", self.peer.label, hello.session, exc.message)
+            self.error(exc)
+            self.hub.metrics.count("closes", 1, code=str(int(exc.close_code)))
+            await self.ws.close(int(exc.close_code), exc.message)
+            return False
+        self.session, self.member = session, member
         self.peer.label = f"{hello.session}/{client}"
-        await self.session.join(self.member, hello)
         return True
 
     def dispatch(self, message: dict[str, object]) -> None:
@@ -155,6 +196,11 @@ class _Conn:
                 member.rtt_us = parsed.rtt
             self.send(encode({"type": "pong", "t0": parsed.t0, "t1": now, "t2": server_time_us()}))
         elif isinstance(parsed, OpMessage | Undo | Redo):
+            if not self.edits.take(time.monotonic()):
+                raise RateLimited(
+                    f"more than {self.limits.edit_rate:g} edits per second "
+                    f"(burst {self.limits.edit_burst}); slow down and resend"
+                )
             if not member.role.can_edit:
                 raise Forbidden(f"a {member.role.value} cannot edit this session")
             if self.hub.closing:
@@ -166,8 +212,13 @@ class _Conn:
                     member, "undo" if isinstance(parsed, Undo) else "redo", parsed.seq, []
                 )
         elif isinstance(parsed, Presence):
-            self.session.update_presence(member, parsed.state)
+            self.update_presence(parsed.state)
         elif isinstance(parsed, Chat):
+            if not self.chat.take(time.monotonic()):
+                raise RateLimited(
+                    f"more than {self.limits.chat_rate:g} chat messages per second "
+                    f"(burst {self.limits.chat_burst}); this one was not posted"
+                )
             self.session.post_chat(member, parsed.text)
         elif isinstance(parsed, RtcOffer):
             self.session.audio_offer(member, parsed.sdp)
@@ -177,6 +228,28 @@ class _Conn:
             self.peer.close_soon(1000, "bye")
         elif isinstance(parsed, Hello):
             raise AlreadyJoined("this connection already joined a session")
+
+    def update_presence(self, state: dict[str, object]) -> None:
+        """Apply now if the bucket allows, else keep the latest and apply it when it does."""
+        self.presence_pending.update(state)
+        if self.presence_timer is not None:
+            self.hub.metrics.count("presence_coalesced", 1)
+            return
+        now = time.monotonic()
+        if self.presence.take(now):
+            self.flush_presence()
+            return
+        self.hub.metrics.count("presence_coalesced", 1)
+        delay = self.presence.wait(now)
+        self.presence_timer = asyncio.get_running_loop().call_later(delay, self.flush_presence)
+
+    def flush_presence(self) -> None:
+        if self.presence_timer is not None:
+            self.presence_timer = None
+            self.presence.take(time.monotonic())  # the token this flush waited for
+        state, self.presence_pending = self.presence_pending, {}
+        if state and self.session is not None and self.member is not None and self.peer.open:
+            self.session.update_presence(self.member, state)
 
     async def run(self) -> None:
         hello = await self.wait_hello()
@@ -188,12 +261,16 @@ class _Conn:
             try:
                 message = self.decode(raw)
                 self.dispatch(message)
+            except RateLimited as exc:  # well-formed, just too many: not a bad frame
+                self.rate_limited(exc, message)
             except BacklineError as exc:
                 self.bad(exc, message)
             else:
                 self.bad_frames = 0
 
     def finish(self) -> None:
+        if self.presence_timer is not None:
+            self.presence_timer.cancel()
         if self.session is not None and self.member is not None:
             self.session.leave(self.member)
 

@@ -15,7 +15,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from backline.protocol.codec import decode_record
-from backline.protocol.errors import BacklineError
+from backline.protocol.errors import BacklineError, ServerFull
 
 from . import fanout
 from .bus import Bus, BusUnavailable
@@ -52,6 +52,24 @@ class Metrics:
                 "backline_ops_rejected",
                 "Edits rejected, by error code",
                 ["code"],
+                registry=r,
+            ),
+            "errors": PromCounter(
+                "backline_errors",
+                "Error frames sent (messages refused that were not edits), by code",
+                ["code"],
+                registry=r,
+            ),
+            "closes": PromCounter(
+                "backline_limit_closes",
+                "Connections the server refused or closed for a limit, abuse or an owner, "
+                "by close code",
+                ["code"],
+                registry=r,
+            ),
+            "presence_coalesced": PromCounter(
+                "backline_presence_coalesced",
+                "Presence updates held back by the rate limit (the latest is applied later)",
                 registry=r,
             ),
             "bus_errors": PromCounter(
@@ -165,6 +183,8 @@ class Hub:
         pending = self._loading.get(name)
         if pending is not None:
             return await asyncio.shield(pending)
+        if len(self.sessions) + len(self._loading) >= self.settings.limits.max_sessions:
+            self._make_room(name)
         future: asyncio.Future[Session] = asyncio.get_running_loop().create_future()
         self._loading[name] = future
         try:
@@ -179,6 +199,17 @@ class Hub:
         self.store.wake_tail()  # follow the new session's log from now on
         future.set_result(session)
         return session
+
+    def _make_room(self, name: str) -> None:
+        """Unload a session nobody is in to load `name`, or refuse: this process is full."""
+        for idle in list(self._unload_timers):
+            session = self.sessions.get(idle)
+            if session is not None and session.idle:
+                self._unload_timers.pop(idle).cancel()
+                self._unload(session)
+                return
+        limit = self.settings.limits.max_sessions
+        raise ServerFull(f"this server holds its maximum of {limit} sessions; {name} cannot load")
 
     async def _load(self, name: str) -> Session:
         limits = self.settings.limits
@@ -225,6 +256,7 @@ class Hub:
             min_lead_us=int(self.settings.lead_ms * 1000),
             on_idle=self._idle,
             metrics=self.metrics,
+            limits=limits,
         )
         try:
             await self.bus.subscribe(name, session.on_bus)

@@ -33,7 +33,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from backline.protocol.codec import decode_record, encode, encode_array, encode_spliced
-from backline.protocol.errors import BacklineError, CloseCode, NotFound, Unavailable
+from backline.protocol.errors import BacklineError, CloseCode, NotFound, SessionFull, Unavailable
+from backline.protocol.limits import DEFAULT_LIMITS, Limits
 from backline.protocol.messages import Batch, Hello, Role, error_frame, reject_frame
 from backline.protocol.timeline import DEFAULT_LEAD_US, lead_for
 
@@ -67,7 +68,8 @@ class Member:
     client: str
     name: str
     color: str
-    role: Role
+    role: Role  # in effect now: the token's, unless an owner changed it for this session
+    token_role: Role = Role.VIEWER  # what the token granted (log entries carry it)
     state: dict[str, Any] = field(default_factory=dict)  # presence beyond name/colour
     rtt_us: float = 0.0  # round trip the client last reported with its ping
 
@@ -125,6 +127,7 @@ class Session:
         on_idle: Callable[[Session], None],
         min_lead_us: int = DEFAULT_LEAD_US,
         metrics: Any = None,
+        limits: Limits = DEFAULT_LIMITS,
     ) -> None:
         self.name = name
         self.store = store
@@ -138,6 +141,12 @@ class Session:
         self.audio: AudioRoom | None = None  # created on the first audio offer
         self.chat: deque[dict[str, Any]] = deque(chat, maxlen=chat_history)
         self._chat_keep = chat_history
+        self._max_clients = limits.max_clients
+        self._rates = {  # announced in welcome, so that the SDK paces itself
+            "edit": limits.edit.to_wire(),
+            "presence": limits.presence.to_wire(),
+            "chat": limits.chat.to_wire(),
+        }
         self._send_buffer = send_buffer
         self._min_lead_us = min_lead_us
         self._snapshot_every = snapshot_every
@@ -431,8 +440,24 @@ class Session:
             if task is not None:
                 self._snapshots.discard(task)
 
+    def _full(self, member: Member) -> bool:
+        """Whether `member` would be one too many (owners always get in, to make room)."""
+        if member.role is Role.OWNER or member.client in self.members:
+            return False
+        remote = sum(
+            1
+            for client, r in self.remote.items()
+            if client != member.client and r.presence.get("online", True)
+        )
+        return len(self.members) + remote >= self._max_clients
+
     def _welcome(self, join: _Join) -> None:
         member, hello = join.member, join.hello
+        if self._full(member):
+            join.done.set_exception(
+                SessionFull(f"session {self.name} has its maximum of {self._max_clients} clients")
+            )
+            return
         previous = self.members.get(member.client)
         if previous is not None and previous is not member:
             previous.peer.close_soon(CloseCode.REPLACED, "replaced by a newer connection")
@@ -447,6 +472,7 @@ class Session:
             "time": server_time_us(),
             "peers": self._peers(exclude=member.client),
             "chat": list(self.chat),
+            "rates": self._rates,
         }
         if catch_up is None:
             raw = {"snapshot": encode(self.seq.doc.to_data()), "batches": encode(None)}

@@ -206,7 +206,9 @@ async def test_abuse_is_closed_with_protocol_violation(server: ServerProcess, ra
 
 async def test_stalled_reader_is_closed_and_room_keeps_going(tmp_path: Any) -> None:
     """A client that stops reading is closed as a slow consumer; the room keeps its pace."""
-    with ServerProcess(tmp_path / "d", extra_args=["--send-buffer", "65536"]) as server:
+    # chat is the cheap way to fill the stalled reader's buffer: no chat rate limit here
+    args = ["--send-buffer", "65536", "--chat-rate", "0"]
+    with ServerProcess(tmp_path / "d", extra_args=args) as server:
         token = server.token(SESSION)
         # A tiny receive window, so the kernel cannot hide the stall behind megabytes
         # of socket buffers and the server's own bounded queue overflows.

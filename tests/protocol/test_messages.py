@@ -447,6 +447,12 @@ def test_error_codes_never_change() -> None:
         "UNAUTHORIZED": "unauthorized",
         "UNAVAILABLE": "unavailable",
         "INTERNAL": "internal",
+        "RATE_LIMITED": "rate_limited",
+        "SERVER_FULL": "server_full",
+        "SESSION_FULL": "session_full",
+        "LOCKED": "locked",
+        "KICKED": "kicked",
+        "SESSION_DELETED": "session_deleted",
     }
 
 
@@ -457,6 +463,11 @@ def test_close_codes_never_change() -> None:
         "PROTOCOL_VIOLATION": 4002,
         "SLOW_CONSUMER": 4008,
         "REPLACED": 4009,
+        "SERVER_FULL": 4010,
+        "SESSION_FULL": 4011,
+        "KICKED": 4012,
+        "SESSION_DELETED": 4013,
+        "RATE_ABUSE": 4029,
         "BAD_TOKEN": 4401,
         "TOKEN_EXPIRED": 4402,
         "WRONG_SESSION": 4403,

@@ -116,3 +116,56 @@ def test_allowed_origins_tls_and_log_level() -> None:
     assert parse(["--allowed-origin", "https://z.example"], env).allowed_origins == (
         "https://z.example",
     )
+
+
+def test_every_limit_has_a_flag_and_an_environment_variable() -> None:
+    from dataclasses import fields
+
+    from backline.protocol.limits import DEFAULT_LIMITS, Limits
+    from backline.server.config import LIMIT_FLAGS
+
+    assert set(LIMIT_FLAGS) == {f.name for f in fields(Limits)} - {"max_frame_bytes"}
+    assert parse([]).limits == DEFAULT_LIMITS
+    s = parse(
+        [
+            "--max-sessions", "3", "--max-clients", "2", "--edit-rate", "0",
+            "--edit-burst", "5", "--chat-rate", "0.5", "--max-notes", "10",
+            "--abuse-window", "2.5", "--hello-timeout", "3", "--max-bad-frames", "7",
+        ]
+    )  # fmt: skip
+    limits = s.limits
+    assert (limits.max_sessions, limits.max_clients, limits.max_notes) == (3, 2, 10)
+    assert (limits.edit_rate, limits.edit_burst, limits.chat_rate) == (0.0, 5, 0.5)
+    assert limits.edit.unlimited and limits.abuse_window == 2.5
+    assert (s.hello_timeout, s.max_bad_frames) == (3.0, 7)
+    env = {"BACKLINE_MAX_CLIENTS": "9", "BACKLINE_PRESENCE_RATE": "12.5"}
+    from_env = parse([], env).limits
+    assert (from_env.max_clients, from_env.presence_rate) == (9, 12.5)
+    assert parse(["--max-clients", "4"], env).limits.max_clients == 4
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "message"),
+    [
+        (["--max-sessions", "0"], {}, "--max-sessions"),
+        (["--edit-rate", "-1"], {}, "--edit-rate"),
+        (["--edit-rate", "nan"], {}, "--edit-rate"),
+        ([], {"BACKLINE_CHAT_BURST": "lots"}, "--chat-burst"),
+        (["--abuse-window", "0"], {}, "--abuse-window"),
+    ],
+)
+def test_bad_limits_are_refused_naming_the_flag(
+    argv: list[str], env: dict[str, str], message: str
+) -> None:
+    with pytest.raises(argparse.ArgumentError, match=message):
+        parse(argv, env)
+
+
+def test_a_keyfile_without_a_certfile_is_a_config_error() -> None:
+    from backline.server.config import ConfigError
+
+    with pytest.raises(ConfigError, match="--keyfile.*--certfile"):
+        parse(["--keyfile", "/etc/bl/key.pem"])
+    with pytest.raises(ConfigError, match="--keyfile.*--certfile"):
+        parse([], {"BACKLINE_KEYFILE": "/k.pem"})
+    assert parse(["--certfile", "/c.pem"]).keyfile is None  # the key may be in the certfile
