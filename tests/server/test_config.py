@@ -164,8 +164,8 @@ def test_bad_limits_are_refused_naming_the_flag(
 def test_a_keyfile_without_a_certfile_is_a_config_error() -> None:
     from backline.server.config import ConfigError
 
-    with pytest.raises(ConfigError, match="--keyfile.*--certfile"):
+    with pytest.raises(ConfigError, match=r"--keyfile.*--certfile"):
         parse(["--keyfile", "/etc/bl/key.pem"])
-    with pytest.raises(ConfigError, match="--keyfile.*--certfile"):
+    with pytest.raises(ConfigError, match=r"--keyfile.*--certfile"):
         parse([], {"BACKLINE_KEYFILE": "/k.pem"})
     assert parse(["--certfile", "/c.pem"]).keyfile is None  # the key may be in the certfile
