@@ -1,0 +1,322 @@
+/**
+ * The sound panel: metronome and in-browser playback on the shared timeline,
+ * and the audio room (input choice, join/leave, a level per participant,
+ * input and output meters).
+ *
+ * The page calls {@link mountSoundPanel} once after joining; everything here
+ * talks to the session only through the `ctx` it is given. The AudioContext is
+ * made on the first click (browsers only start audio after a user gesture).
+ *
+ * @module sound/panel
+ */
+
+import { Metronome } from "./metronome.js";
+import { Playback } from "./playback.js";
+import { AudioRoom, MAX_GAIN } from "./room.js";
+import { ContextClock, Scheduler } from "./scheduler.js";
+
+/**
+ * What the page gives the panel.
+ * @typedef {object} SoundContext
+ * @property {(msg: object) => void} send
+ * @property {() => number} serverNow server clock, µs
+ * @property {() => (import("../timeline.js").Timeline | null)} timeline null while stopped
+ * @property {() => import("./playback.js").Project} project snapshot form
+ * @property {() => {client: string, name: string, color: string, role: string}} me
+ * @property {() => Array<{client: string, name: string, color?: string, online?: boolean, audio?: boolean, level?: number}>} peers
+ * @property {(type: string, fn: (msg: any) => void) => void} on
+ * @property {(fn: () => void) => void} onChange
+ */
+
+/** Meters show -60..0 dBFS. */
+const FLOOR_DB = -60;
+
+/**
+ * @param {string} tag
+ * @param {Record<string, string>} [attrs]
+ * @param {Array<Node | string>} [children]
+ * @returns {HTMLElement}
+ */
+function el(tag, attrs = {}, children = []) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, value);
+  node.append(...children);
+  return node;
+}
+
+/** @param {number} db */
+function meterValue(db) {
+  return Number.isFinite(db) ? Math.max(FLOOR_DB, Math.min(0, db)) : FLOOR_DB;
+}
+
+/**
+ * A toggle button (aria-pressed), keyboard-operable as any button.
+ * @param {string} label
+ * @param {string} name
+ * @param {(on: boolean) => void | Promise<void>} onToggle
+ */
+function toggle(label, name, onToggle) {
+  const button = /** @type {HTMLButtonElement} */ (
+    el("button", { type: "button", class: "sound-toggle", "aria-pressed": "false", "data-sound": name }, [label])
+  );
+  button.addEventListener("click", async () => {
+    const on = button.getAttribute("aria-pressed") !== "true";
+    button.setAttribute("aria-pressed", String(on));
+    try {
+      await onToggle(on);
+    } catch (error) {
+      button.setAttribute("aria-pressed", String(!on));
+      throw error;
+    }
+  });
+  return button;
+}
+
+/**
+ * A level meter with a visible dB readout.
+ * @param {string} label
+ * @param {string} name
+ */
+function levelMeter(label, name) {
+  const id = `sound-meter-${name}`;
+  const meter = /** @type {HTMLMeterElement} */ (
+    el("meter", { id, min: String(FLOOR_DB), max: "0", low: "-18", high: "-6", optimum: "-30", value: String(FLOOR_DB), "data-sound": name })
+  );
+  const readout = el("span", { class: "sound-db", "aria-hidden": "true" }, ["–∞"]);
+  const row = el("div", { class: "sound-meter" }, [el("label", { for: id }, [label]), meter, readout]);
+  return {
+    row,
+    /** @param {number} db */
+    set(db) {
+      meter.value = meterValue(db);
+      readout.textContent = Number.isFinite(db) ? `${db.toFixed(0)} dB` : "–∞";
+    },
+  };
+}
+
+/**
+ * Render the sound panel into `element` and wire it to the session.
+ * @param {HTMLElement} element
+ * @param {SoundContext} ctx
+ */
+export function mountSoundPanel(element, ctx) {
+  /** @type {AudioContext | null} */
+  let audio = null;
+  /** @type {Scheduler | null} */
+  let scheduler = null;
+  /** @type {Metronome | null} */
+  let metronome = null;
+  /** @type {Playback | null} */
+  let playback = null;
+  /** @type {AudioRoom | null} */
+  let room = null;
+  /** @type {Array<[string, (msg: any) => void]>} messages that arrive before the room exists */
+  const roomHandlers = [];
+  const status = el("p", { class: "sound-status", role: "status", "aria-live": "polite" }, ["Audio room: not joined"]);
+
+  /** The shared AudioContext, made (or resumed) inside a user gesture. */
+  function context() {
+    if (audio === null) {
+      audio = new AudioContext({ latencyHint: "interactive" });
+      const clock = new ContextClock(audio, ctx.serverNow);
+      scheduler = new Scheduler({ context: audio, clock, timeline: ctx.timeline });
+    }
+    if (audio.state === "suspended") audio.resume();
+    return audio;
+  }
+
+  function roomOf() {
+    if (room === null) {
+      room = new AudioRoom({
+        context: context(),
+        send: ctx.send,
+        on: (type, fn) => roomHandlers.push([type, fn]),
+        onState: (state, detail) => {
+          const words = {
+            idle: "not joined",
+            starting: "opening the input…",
+            connecting: "connecting…",
+            connected: "connected",
+            reconnecting: "reconnecting…",
+            failed: "failed",
+          };
+          status.textContent = `Audio room: ${words[state]}${detail ? ` (${detail})` : ""}`;
+          joinButton.textContent = room?.joined || state === "starting" ? "Leave audio" : "Join audio";
+          joinButton.setAttribute("aria-pressed", String(state !== "idle" && state !== "failed"));
+        },
+      });
+    }
+    return room;
+  }
+  for (const type of ["rtc", "welcome"]) {
+    ctx.on(type, (msg) => {
+      for (const [t, fn] of roomHandlers) if (t === type) fn(msg);
+    });
+  }
+
+  function runScheduler() {
+    if (scheduler === null) return;
+    if (metronome !== null || playback !== null) scheduler.start();
+    else scheduler.stop();
+  }
+
+  const metronomeButton = toggle("Metronome", "metronome", (on) => {
+    const c = context();
+    if (on) {
+      metronome = new Metronome(c, c.destination);
+      scheduler?.add("metronome", metronome);
+    } else {
+      scheduler?.remove("metronome");
+      metronome?.output.disconnect();
+      metronome = null;
+    }
+    runScheduler();
+  });
+
+  const playButton = toggle("Play in browser", "playback", (on) => {
+    const c = context();
+    if (on) {
+      playback = new Playback(c, c.destination);
+      playback.update(ctx.project());
+      scheduler?.add("playback", playback);
+    } else {
+      scheduler?.remove("playback");
+      playback?.output.disconnect();
+      playback = null;
+    }
+    runScheduler();
+  });
+
+  ctx.onChange(() => {
+    if (playback !== null) {
+      playback.update(ctx.project());
+      scheduler?.reschedule(); // edits are heard from the next window on
+    }
+  });
+
+  // -- the audio room ---------------------------------------------------------
+
+  const inputSelect = /** @type {HTMLSelectElement} */ (
+    el("select", { id: "sound-input", "data-sound": "input" }, [el("option", { value: "" }, ["Default input"])])
+  );
+  async function listInputs() {
+    const inputs = await AudioRoom.inputs();
+    const chosen = inputSelect.value;
+    inputSelect.replaceChildren(el("option", { value: "" }, ["Default input"]));
+    inputs.forEach((device, i) => {
+      if (device.deviceId && device.deviceId !== "default") {
+        inputSelect.append(el("option", { value: device.deviceId }, [device.label || `Input ${i + 1}`]));
+      }
+    });
+    inputSelect.value = [...inputSelect.options].some((o) => o.value === chosen) ? chosen : "";
+  }
+  navigator.mediaDevices?.addEventListener?.("devicechange", () => listInputs());
+  listInputs().catch(() => {});
+  inputSelect.addEventListener("change", () => {
+    if (room?.joined) join(); // switch input: offer again with the new one
+  });
+
+  const joinButton = /** @type {HTMLButtonElement} */ (
+    el("button", { type: "button", class: "sound-join", "aria-pressed": "false", "data-sound": "join" }, ["Join audio"])
+  );
+  async function join() {
+    try {
+      await roomOf().join(inputSelect.value);
+      await listInputs(); // device labels appear once permission is given
+    } catch (error) {
+      status.textContent = `Audio room: ${/** @type {Error} */ (error).message}`;
+    }
+  }
+  joinButton.addEventListener("click", () => {
+    if (room?.joined) room.leave();
+    else join();
+  });
+
+  const inputMeter = levelMeter("Input", "input-level");
+  const outputMeter = levelMeter("Mix", "output-level");
+
+  // -- one level slider per other participant ---------------------------------
+
+  const peerList = el("ul", { class: "sound-peers", "aria-label": "Participants' levels in my mix" });
+  /** @type {Map<string, {row: HTMLElement, name: HTMLElement, slider: HTMLInputElement, level: HTMLElement}>} */
+  const peerRows = new Map();
+
+  function renderPeers() {
+    const me = ctx.me().client;
+    const others = ctx.peers().filter((p) => p.client !== me && p.online !== false);
+    const present = new Set(others.map((p) => p.client));
+    for (const [client, row] of peerRows) {
+      if (!present.has(client)) {
+        row.row.remove();
+        peerRows.delete(client);
+      }
+    }
+    for (const peer of others) {
+      let row = peerRows.get(peer.client);
+      if (row === undefined) {
+        const id = `sound-gain-${peer.client.replace(/[^A-Za-z0-9_-]/g, "_")}`;
+        const slider = /** @type {HTMLInputElement} */ (
+          el("input", { id, type: "range", min: "0", max: String(MAX_GAIN), step: "0.05", value: String(room?.gains[peer.client] ?? 1), "data-client": peer.client })
+        );
+        const name = el("label", { for: id, class: "sound-peer-name" });
+        const level = el("span", { class: "sound-db" });
+        slider.addEventListener("input", () => {
+          const gain = Number(slider.value);
+          slider.setAttribute("aria-valuetext", `${Math.round(gain * 100)} percent`);
+          roomOf().setGain(peer.client, gain);
+        });
+        row = { row: el("li", { class: "sound-peer" }, [name, slider, level]), name, slider, level };
+        peerRows.set(peer.client, row);
+        peerList.append(row.row);
+      }
+      row.name.textContent = peer.name;
+      row.name.style.setProperty("--peer-color", peer.color ?? "currentColor");
+      row.slider.setAttribute("aria-label", `Level of ${peer.name} in my mix`);
+      row.level.textContent = peer.audio
+        ? typeof peer.level === "number" && peer.level > -100
+          ? `${peer.level.toFixed(0)} dB`
+          : "in room"
+        : "no audio";
+    }
+  }
+  ctx.on("presence", renderPeers);
+  ctx.on("welcome", renderPeers);
+  renderPeers();
+
+  // -- layout -------------------------------------------------------------------
+
+  if (!document.querySelector("link[data-sound-css]")) {
+    const css = el("link", { rel: "stylesheet", href: new URL("./sound.css", import.meta.url).href, "data-sound-css": "" });
+    document.head.append(css);
+  }
+  element.classList.add("sound-panel");
+  element.replaceChildren(
+    el("h2", {}, ["Sound"]),
+    el("div", { class: "sound-row" }, [metronomeButton, playButton]),
+    el("div", { class: "sound-row" }, [el("label", { for: "sound-input" }, ["Audio input"]), inputSelect, joinButton]),
+    status,
+    inputMeter.row,
+    outputMeter.row,
+    peerList,
+  );
+
+  // meters: redrawn each animation frame while in the room
+  function drawMeters() {
+    if (!element.isConnected) return;
+    inputMeter.set(room?.inputLevel() ?? -Infinity);
+    outputMeter.set(room?.outputLevel() ?? -Infinity);
+    requestAnimationFrame(drawMeters);
+  }
+  requestAnimationFrame(drawMeters);
+
+  const api = {
+    get context() { return audio; },
+    get scheduler() { return scheduler; },
+    get room() { return room; },
+    get playback() { return playback; },
+    get metronome() { return metronome; },
+  }; // prettier-ignore
+  // a handle for debugging and for the browser tests
+  /** @type {any} */ (globalThis).backlineSound = api;
+  return api;
+}
