@@ -1,0 +1,70 @@
+/**
+ * Who is here (colour, role, whether they send audio and how loud), and chat.
+ * @module ui/people
+ */
+
+import { LIMITS } from "../protocol.js";
+import { h, textOn } from "./dom.js";
+
+/** Local wall-clock time of a chat message (its server stamp is monotonic, not wall time). */
+const time = () => {
+  const d = new Date();
+  return `${String(d.getHours()).padStart(2, "0")}:${String(d.getMinutes()).padStart(2, "0")}`;
+};
+
+export class People {
+  constructor(root, session, app) {
+    this.session = session;
+    this.app = app;
+    this.list = h("ul", { class: "people", "aria-label": "People in the session" });
+    this.log = h("ol", { class: "chat-log", "aria-live": "polite", "aria-label": "Chat messages" });
+    this.input = h("input", { class: "chat-input", maxlength: LIMITS.max_chat_len, placeholder: "Message", "aria-label": "Chat message" });
+    this.form = h("form", { class: "chat-form", onsubmit: (e) => this.sendChat(e) }, this.input, h("button", { type: "submit" }, "Send"));
+    root.append(
+      h("section", { class: "panel people-panel", "aria-labelledby": "people-title" },
+        h("h2", { id: "people-title" }, "Here now"), this.list),
+      h("section", { class: "panel chat", "aria-labelledby": "chat-title" },
+        h("h2", { id: "chat-title" }, "Chat"), this.log, this.form),
+    );
+    this.shown = 0;
+  }
+
+  sendChat(e) {
+    e.preventDefault();
+    const text = this.input.value.trim();
+    if (!text) return;
+    if (this.session.chat(text)) this.input.value = "";
+    else this.app.toasts.show("Not connected: the message was not sent", "error");
+  }
+
+  render() {
+    const me = this.session.clientId;
+    this.list.replaceChildren(...this.session.peerList().map((p) => {
+      const level = typeof p.level === "number" ? Math.max(0, Math.min(1, p.level)) : null;
+      return h("li", { class: "person", "data-client": p.client },
+        h("span", { class: "avatar", style: { background: p.color ?? "#888", color: textOn(p.color ?? "#888888") }, "aria-hidden": "true" }, (p.name ?? "?").slice(0, 1).toUpperCase()),
+        h("span", { class: "person-name" }, p.name ?? p.client, p.client === me ? " (you)" : ""),
+        h("span", { class: "role" }, p.role ?? ""),
+        p.audio ? h("span", { class: "audio-badge", title: "Sending audio" }, "🎙", h("span", { class: "visually-hidden" }, " sending audio")) : null,
+        level !== null ? h("meter", { class: "level", min: 0, max: 1, value: level, "aria-label": `${p.name} level` }) : null,
+      );
+    }));
+  }
+
+  renderChat() {
+    const history = this.session.chatHistory;
+    if (history.length < this.shown) {
+      this.log.replaceChildren();
+      this.shown = 0;
+    }
+    for (const c of history.slice(this.shown)) {
+      const peer = [...this.session.peerList()].find((p) => p.client === c.by);
+      this.log.append(h("li", {},
+        h("span", { class: "dot", style: { background: peer?.color ?? "#888" }, "aria-hidden": "true" }), " ",
+        h("span", { class: "chat-name" }, c.name),
+        h("span", { class: "chat-time" }, time()), " ", c.text));
+    }
+    this.shown = history.length;
+    this.log.scrollTop = this.log.scrollHeight;
+  }
+}
