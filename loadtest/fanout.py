@@ -1,316 +1,262 @@
-"""Edit fan-out benchmark: deliveries per second and edit round trip, per backend.
+"""Edit fan-out: ramp the offered edit rate until the round trip's p99 passes a limit.
 
-    python -m loadtest.fanout                  # all configs and backends, 8 s each
-    python -m loadtest.fanout --config 1x50 --seconds 20 --backend sqlite
+A config ``SxC`` is S sessions of C members; in each session up to four
+members send edits (set the tempo), open loop, at a rate the generator
+raises step by step (x1.5). Every accepted edit is delivered to every member
+of its session: one edit seen by 100 members is 100 deliveries. Each step
+measures deliveries/s, the senders' round trip (send → own copy back, which
+Backline sends only once the edit is stored) p50/p99, server CPU and RSS,
+and the generator's own CPU. The ramp stops at the first step whose p99
+exceeds the limit (50 ms) or that delivers less than 90 % of what it offered
+(the server fell behind). The result of a target is the best step before
+that: its **max sustained deliveries/s**, on one server core.
 
-Backends, all measured with the same clients in the same run:
-``memory`` (one process, nothing stored: the baseline), ``sqlite`` (one
-process, the embedded durable store), ``redis`` (one process on a real
-redis-server with AOF ``appendfsync always``) and ``redis2`` (two processes on
-that Redis; each session's members are spread over both).
-
-Server processes and redis-server are pinned to CPU 0 and this process (uvloop,
-raw websocket clients speaking the real protocol) to CPU 1 when there are two
-or more cores. Every sending client keeps a fixed window of unacknowledged
-edits; every accepted edit is delivered to every member of its session. It
-reports:
-
-- deliveries/s: edits delivered to clients (one edit seen by 50 members = 50);
-- round trip p50/p99: from sending an edit to receiving its acknowledgement,
-  which is only sent once the edit is stored;
-- server CPU (server processes plus redis-server, from /proc);
-- ratios against the memory baseline, and what Redis adds per edit over SQLite.
-
-Results go to loadtest/results/fanout-<time>.json and are printed as a table.
+Backline targets speak the real protocol (validation, versions, acknowledge
+after store); the baselines relay the same `ops` frames (see `targets.py`).
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
-import os
-import statistics
-import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.typing import Subprotocol
+from backline.protocol.tokens import mint
 
-from backline.client.testing import ServerProcess
-from backline.client.testing_redis import RedisServer
-from backline.protocol.codec import SUBPROTOCOL, encode
-from backline.protocol.limits import Limits
+from .clients import Member, connect_all, percentile
+from .targets import Meter, Target, start_target
 
-from .report import run, save
+__all__ = ["FANOUT_CONFIGS", "RampOptions", "StepResult", "parse_config", "run_fanout"]
 
-_UNLIMITED = Limits(max_frame_bytes=1 << 30)
+FANOUT_CONFIGS = ("1x100", "100x10", "1000x2")
+SENDERS_PER_SESSION = 4
+MAX_OUTSTANDING = 2000  # unacknowledged edits per sender before the generator holds back
 
 
 @dataclass
-class Result:
+class RampOptions:
+    seconds: float = 3.0  # measured per step
+    settle: float = 0.5  # run at the new rate before measuring
+    start_deliveries: float = 4000.0  # offered deliveries/s of the first step
+    factor: float = 1.5
+    max_steps: int = 14
+    p99_limit_ms: float = 50.0
+
+
+@dataclass
+class StepResult:
+    target: str
     config: str
-    store: str
-    sessions: int
-    clients_per_session: int
-    window: int
-    seconds: float
-    edits_acked: int
-    deliveries: int
+    step: int
+    offered_edits_per_s: float
+    offered_deliveries_per_s: float
+    edits_sent: int
     deliveries_per_s: float
-    edits_per_s: float
+    frames_per_s: float
+    acked_per_s: float
     rtt_p50_ms: float
+    rtt_p90_ms: float
     rtt_p99_ms: float
-    server_cpu_percent: float
-    redis_cpu_percent: float
-    redis_cpu_us_per_edit: float
+    rtt_max_ms: float
+    server_cpu_pct: float
+    helper_cpu_pct: float
+    generator_cpu_pct: float
+    server_rss_mb: float
     deliveries_per_server_cpu_s: float
+    held_back: int
+    passed: bool
 
 
-class Client:
-    """One raw protocol client: sends edits, counts deliveries, times its acks."""
+@dataclass
+class RampResult:
+    target: str
+    config: str
+    steps: list[StepResult] = field(default_factory=list)
+    stopped_because: str = ""
 
-    def __init__(self, ws: ClientConnection, sends: bool) -> None:
-        self.ws = ws
-        self.sends = sends
-        self.client = ""
-        self.seq = 0
-        self.sent_at: dict[int, float] = {}
-        self.rtts: list[float] = []
-        self.deliveries = 0
-        self.acked = 0
-        self.window_free = asyncio.Event()
-        self.window_free.set()
+    @property
+    def best(self) -> StepResult | None:
+        passed = [s for s in self.steps if s.passed]
+        return max(passed, key=lambda s: s.deliveries_per_s) if passed else None
 
-    async def hello(self, session: str, token: str, name: str) -> None:
-        await self.ws.send(
-            encode({"type": "hello", "session": session, "token": token, "name": name})
-        )
-        while True:
-            message = _decode(await self.ws.recv())
-            if message["type"] == "welcome":
-                self.client = message["client"]
-                return
+    def summary(self) -> dict[str, Any]:
+        best = self.best
+        half = self.at_half_saturation()
+        return {
+            "target": self.target,
+            "config": self.config,
+            "max_sustained_deliveries_per_s": best.deliveries_per_s if best else 0.0,
+            "deliveries_per_server_cpu_s": best.deliveries_per_server_cpu_s if best else 0.0,
+            "rtt_p99_ms_at_max": best.rtt_p99_ms if best else float("nan"),
+            "server_cpu_pct_at_max": best.server_cpu_pct if best else 0.0,
+            "generator_cpu_pct_at_max": best.generator_cpu_pct if best else 0.0,
+            "rtt_p50_ms_at_half": half.rtt_p50_ms if half else float("nan"),
+            "rtt_p99_ms_at_half": half.rtt_p99_ms if half else float("nan"),
+            "half_step_deliveries_per_s": half.deliveries_per_s if half else 0.0,
+            "stopped_because": self.stopped_because,
+        }
 
-    async def read(self, measuring: list[bool]) -> None:
-        async for raw in self.ws:
-            message = _decode(raw)
-            if message["type"] != "ops":
-                continue
+    def at_half_saturation(self) -> StepResult | None:
+        """The passed step closest to half the max sustained rate (from below)."""
+        best = self.best
+        if best is None:
+            return None
+        below = [s for s in self.steps if s.passed and s.deliveries_per_s <= best.deliveries_per_s / 2 * 1.2]
+        return max(below, key=lambda s: s.deliveries_per_s) if below else None
+
+
+def parse_config(text: str) -> tuple[int, int]:
+    sessions, _, members = text.partition("x")
+    return int(sessions), int(members)
+
+
+async def _pace(senders: list[Member], rate: float, until: float) -> int:
+    """Send `rate` edits/s round-robin over `senders` until `until`; returns held-back sends."""
+    start = time.perf_counter()
+    sent = held = k = 0
+    n = len(senders)
+    while True:
+        now = time.perf_counter()
+        if now >= until:
+            return held
+        due = int((now - start) * rate) - sent
+        for _ in range(due):
+            member = senders[k]
+            k = k + 1 if k + 1 < n else 0
+            if len(member.sent) < MAX_OUTSTANDING:
+                member.send_edit(now)
+            else:
+                held += 1
+        sent += max(0, due)
+        await asyncio.sleep(0.001)
+
+
+async def _drain(members: list[Member], timeout: float) -> None:
+    deadline = time.perf_counter() + timeout
+    while time.perf_counter() < deadline and any(m.sent for m in members if m.sender):
+        await asyncio.sleep(0.02)
+    for m in members:
+        m.sent.clear()
+
+
+async def ramp(
+    target: Target,
+    config: str,
+    options: RampOptions,
+    progress: Callable[[str], None],
+) -> RampResult:
+    """Ramp one config on one running target."""
+    sessions, per_session = parse_config(config)
+    run_id = f"{config}-{time.monotonic_ns()}"
+    members = [
+        Member(target, f"fan-{run_id}-{s}", s * per_session + c, sender=c < SENDERS_PER_SESSION)
+        for s in range(sessions)
+        for c in range(per_session)
+    ]
+    secret = target.secret.encode()
+    await connect_all(members, lambda session: mint(secret, session, "editor"))
+    senders = [m for m in members if m.sender]
+    fan = per_session  # deliveries per edit
+    result = RampResult(target.name, config)
+    rate = max(1.0, options.start_deliveries / fan)
+    retried = False  # a p99 failure is retried once at the same rate: the machine is shared
+    try:
+        for step in range(1, options.max_steps + 1):
+            progress(f"{target.name} {config} step {step}: {rate * fan:,.0f} deliveries/s offered")
             now = time.perf_counter()
-            for batch in message["batches"]:
-                if measuring[0]:
-                    self.deliveries += 1
-                if batch["by"] == self.client:
-                    sent = self.sent_at.pop(batch["seq"], None)
-                    if sent is not None and measuring[0]:
-                        self.rtts.append(now - sent)
-                        self.acked += 1
-                    self.window_free.set()
-
-    async def write(self, window: int, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            if len(self.sent_at) >= window:
-                self.window_free.clear()
-                await self.window_free.wait()
+            settle_until = now + options.settle
+            pacer = asyncio.ensure_future(_pace(senders, rate, settle_until + options.seconds))
+            await asyncio.sleep(max(0.0, settle_until - time.perf_counter()))
+            for m in members:
+                m.reset()
+            meter = Meter(target)
+            sent0 = sum(m.seq for m in senders)
+            held = await pacer
+            usage = meter.read()
+            elapsed = usage["seconds"]
+            now = time.perf_counter()
+            rtts = [r for m in senders for r in m.rtts]
+            # edits still unacknowledged at the end count with their age so far
+            rtts.extend(now - t for m in senders for t in m.sent.values())
+            rtts.sort()
+            deliveries = sum(m.deliveries for m in members)
+            frames = sum(m.frames for m in members)
+            acked = sum(len(m.rtts) for m in senders)
+            edits_sent = sum(m.seq for m in senders) - sent0
+            p99 = percentile(rtts, 0.99) * 1000
+            delivered = deliveries / elapsed
+            offered = rate * fan
+            stop = ""
+            if p99 > options.p99_limit_ms:
+                stop = f"p99 {p99:.1f} ms > {options.p99_limit_ms:g} ms"
+            elif delivered < 0.9 * offered:
+                stop = f"delivered {delivered:,.0f}/s < 90% of offered {offered:,.0f}/s"
+            cpu_s = usage["server_cpu_s"]
+            result.steps.append(
+                StepResult(
+                    target=target.name,
+                    config=config,
+                    step=step,
+                    offered_edits_per_s=round(rate, 1),
+                    offered_deliveries_per_s=round(offered),
+                    edits_sent=edits_sent,
+                    deliveries_per_s=round(delivered),
+                    frames_per_s=round(frames / elapsed),
+                    acked_per_s=round(acked / elapsed),
+                    rtt_p50_ms=round(percentile(rtts, 0.5) * 1000, 3),
+                    rtt_p90_ms=round(percentile(rtts, 0.9) * 1000, 3),
+                    rtt_p99_ms=round(p99, 3),
+                    rtt_max_ms=round((rtts[-1] if rtts else float("nan")) * 1000, 3),
+                    server_cpu_pct=round(usage["server_cpu_pct"], 1),
+                    helper_cpu_pct=round(usage["helper_cpu_pct"], 1),
+                    generator_cpu_pct=round(usage["generator_cpu_pct"], 1),
+                    server_rss_mb=round(usage["server_rss_mb"], 1),
+                    deliveries_per_server_cpu_s=round(deliveries / cpu_s) if cpu_s > 0 else 0.0,
+                    held_back=held,
+                    passed=not stop,
+                )
+            )
+            await _drain(members, timeout=2.0)
+            if stop and stop.startswith("p99") and not retried:
+                retried = True
                 continue
-            self.seq += 1
-            tempo = 60.0 + (self.seq % 100)
-            frame = encode(
-                {
-                    "type": "op",
-                    "seq": self.seq,
-                    "ops": [{"op": "set", "id": "project", "field": "tempo", "value": tempo}],
-                }
-            )
-            self.sent_at[self.seq] = time.perf_counter()
-            await self.ws.send(frame)
+            if stop:
+                result.stopped_because = stop
+                break
+            retried = False
+            rate *= options.factor
+        else:
+            result.stopped_because = f"reached the last step ({options.max_steps})"
+    finally:
+        for m in members:
+            m.close()
+        await asyncio.sleep(0.2)  # let the server see the closes before the next config
+    return result
 
 
-def _decode(raw: Any) -> dict[str, Any]:
-    import msgpack
-
-    return msgpack.unpackb(raw, raw=False)  # type: ignore[no-any-return]
-
-
-def _cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-async def run_config(
-    servers: list[ServerProcess],
-    backend: str,
-    sessions: int,
-    per_session: int,
-    seconds: float,
-    window: int,
-    senders: int,
-    extra_pids: list[int],
-) -> Result:
-    clients: list[Client] = []
-    for index in range(sessions):
-        name = f"bench-{sessions}x{per_session}-{index}"
-        token = servers[0].token(name)
-        for c in range(per_session):
-            # with several processes, the members of one session are spread over them
-            ws = await connect(
-                servers[c % len(servers)].url,
-                subprotocols=[Subprotocol(SUBPROTOCOL)],
-                compression=None,
-                max_size=None,
-            )
-            client = Client(ws, sends=c < senders)
-            await client.hello(name, token, f"c{c}")
-            clients.append(client)
-    measuring = [False]
-    stop = asyncio.Event()
-    readers = [asyncio.create_task(c.read(measuring)) for c in clients]
-    writers = [asyncio.create_task(c.write(window, stop)) for c in clients if c.sends]
-    await asyncio.sleep(1.0)  # warm up
-    measuring[0] = True
-    pids = [s.pid for s in servers]
-    cpu0, t0 = sum(_cpu_seconds(p) for p in pids), time.perf_counter()
-    rcpu0 = sum(_cpu_seconds(p) for p in extra_pids)
-    await asyncio.sleep(seconds)
-    measuring[0] = False
-    cpu1, t1 = sum(_cpu_seconds(p) for p in pids), time.perf_counter()
-    rcpu1 = sum(_cpu_seconds(p) for p in extra_pids)
-    stop.set()
-    for client in clients:
-        client.window_free.set()
-    await asyncio.gather(*writers, return_exceptions=True)
-    for client in clients:
-        await client.ws.close()
-    await asyncio.gather(*readers, return_exceptions=True)
-    elapsed = t1 - t0
-    rtts = sorted(r for c in clients for r in c.rtts)
-    deliveries = sum(c.deliveries for c in clients)
-    acked = sum(c.acked for c in clients)
-    cpu = cpu1 - cpu0
-    return Result(
-        config=f"{sessions}x{per_session}",
-        store=backend,
-        sessions=sessions,
-        clients_per_session=per_session,
-        window=window,
-        seconds=round(elapsed, 2),
-        edits_acked=acked,
-        deliveries=deliveries,
-        deliveries_per_s=round(deliveries / elapsed),
-        edits_per_s=round(acked / elapsed),
-        rtt_p50_ms=round(statistics.median(rtts) * 1000, 2) if rtts else float("nan"),
-        rtt_p99_ms=round(rtts[int(len(rtts) * 0.99) - 1] * 1000, 2) if rtts else float("nan"),
-        server_cpu_percent=round(100 * cpu / elapsed, 1),
-        redis_cpu_percent=round(100 * (rcpu1 - rcpu0) / elapsed, 1),
-        redis_cpu_us_per_edit=round(1e6 * (rcpu1 - rcpu0) / max(1, acked), 1),
-        deliveries_per_server_cpu_s=round(deliveries / cpu) if cpu > 0 else 0,
-    )
-
-
-CONFIGS = {"1x50": (1, 50), "50x4": (50, 4)}
-BACKENDS = ("memory", "sqlite", "redis", "redis2")
-
-
-def _start_backend(
-    backend: str, tmp: Path, stack: contextlib.ExitStack, cpu: int | None
-) -> tuple[list[ServerProcess], list[int]]:
-    """The server processes for `backend`, and other pids whose CPU counts (redis-server)."""
-    # a benchmark measures throughput: no per-connection edit rate limit
-    unlimited = ["--edit-rate", "0"]
-    if backend in ("memory", "sqlite"):
-        server = ServerProcess(tmp / "data", store=backend, extra_args=unlimited, cpu=cpu).start()
-        stack.callback(server.stop)
-        return [server], []
-    redis = RedisServer(tmp / "redis").start()
-    stack.callback(redis.stop)
-    servers = []
-    for i in range(2 if backend == "redis2" else 1):
-        server = ServerProcess(
-            tmp / f"node{i}",
-            extra_args=["--redis", redis.url, "--node-id", f"n{i}", *unlimited],
-            cpu=cpu,
-        ).start()
-        stack.callback(server.stop)
-        servers.append(server)
-    assert redis.proc is not None
-    if cpu is not None:
-        os.sched_setaffinity(redis.proc.pid, {cpu})
-    return servers, [redis.proc.pid]
-
-
-async def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m loadtest.fanout", description=__doc__.split("\n")[0]
-    )
-    parser.add_argument("--config", choices=sorted(CONFIGS), action="append", help="default: all")
-    parser.add_argument("--seconds", type=float, default=8.0)
-    parser.add_argument(
-        "--backend",
-        choices=BACKENDS,
-        action="append",
-        help="default: memory (the no-durability baseline), sqlite, redis, redis2",
-    )
-    parser.add_argument("--window", type=int, default=4, help="unacknowledged edits per sender")
-    parser.add_argument("--senders", type=int, default=4, help="clients per session that send")
-    args = parser.parse_args(argv)
-    pin = (os.cpu_count() or 1) >= 2
-    if pin:
-        os.sched_setaffinity(0, {1})
+async def run_fanout(
+    targets: list[str],
+    configs: list[str],
+    options: RampOptions,
+    progress: Callable[[str], None],
+    done_unit: Callable[[], None],
+) -> list[RampResult]:
+    """Every config on every target, each target started fresh once."""
     results = []
-    for backend in args.backend or list(BACKENDS):
+    for name in targets:
         with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
-            servers, extra_pids = _start_backend(backend, Path(tmp), stack, cpu=0 if pin else None)
-            for name in args.config or sorted(CONFIGS):
-                sessions, per_session = CONFIGS[name]
-                print(
-                    f"running {name} on {backend} for {args.seconds:.0f} s …",
-                    file=sys.stderr,
-                    flush=True,
-                )
-                results.append(
-                    await run_config(
-                        servers,
-                        backend,
-                        sessions,
-                        per_session,
-                        args.seconds,
-                        args.window,
-                        args.senders,
-                        extra_pids,
-                    )
-                )
-    header = f"{'config':>6} {'backend':>7} {'deliv/s':>9} {'edits/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'srv cpu':>8} {'deliv/cpu-s':>11} {'redis cpu':>9} {'µs/edit':>8}"
-    print(header)
-    for r in results:
-        print(
-            f"{r.config:>6} {r.store:>7} {r.deliveries_per_s:>9} {r.edits_per_s:>8} {r.rtt_p50_ms:>7} "
-            f"{r.rtt_p99_ms:>7} {r.server_cpu_percent:>7}% {r.deliveries_per_server_cpu_s:>11}"
-            f" {r.redis_cpu_percent:>8}% {r.redis_cpu_us_per_edit:>8}"
-        )
-    baseline = {r.config: r for r in results if r.store == "memory"}
-    sqlite = {r.config: r for r in results if r.store == "sqlite"}
-    for r in results:
-        base = sqlite.get(r.config)
-        if r.store.startswith("redis") and base is not None and base.rtt_p50_ms:
-            print(
-                f"{r.config}: {r.store} adds {r.rtt_p50_ms - base.rtt_p50_ms:+.2f} ms p50 and "
-                f"{r.rtt_p99_ms - base.rtt_p99_ms:+.2f} ms p99 per edit over sqlite"
-            )
-    for r in results:
-        base = baseline.get(r.config)
-        if r.store != "memory" and base is not None and base.deliveries_per_s:
-            print(
-                f"{r.config}: {r.store} delivers {r.deliveries_per_s / base.deliveries_per_s:.2f}x"
-                f" the in-memory baseline; p50 {r.rtt_p50_ms / base.rtt_p50_ms:.2f}x"
-            )
-    save("fanout", results)
+            progress(f"starting {name}")
+            target = await asyncio.to_thread(start_target, name, Path(tmp), stack)
+            for config in configs:
+                results.append(await ramp(target, config, options, progress))
+                done_unit()
+    return results
 
 
-if __name__ == "__main__":
-    run(main)
+def as_rows(results: list[RampResult]) -> list[dict[str, Any]]:
+    return [asdict(step) for r in results for step in r.steps]

@@ -25,7 +25,7 @@ def save(name: str, rows: Sequence[Any]) -> Path:
     return out
 
 
-def run(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
+def run(main: Callable[[], Coroutine[Any, Any, Any]]) -> None:
     """Run a benchmark on uvloop when it is installed (as the server does)."""
     try:
         import uvloop

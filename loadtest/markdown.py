@@ -1,0 +1,208 @@
+"""The run's tables: as Markdown for the report, as plain text for the terminal."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+__all__ = ["fanout_ratios", "render_report", "terminal_summary"]
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        if value != value:  # nan
+            return "–"
+        return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.2f}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return str(value)
+
+
+def _table(rows: list[dict[str, Any]], columns: list[tuple[str, str]]) -> list[str]:
+    lines = ["| " + " | ".join(title for _, title in columns) + " |"]
+    lines.append("|" + "|".join("---" for _ in columns) + "|")
+    for row in rows:
+        lines.append("| " + " | ".join(_fmt(row.get(key, "")) for key, _ in columns) + " |")
+    return lines
+
+
+def _plain(rows: list[dict[str, Any]], columns: list[tuple[str, str]]) -> list[str]:
+    cells = [[title for _, title in columns]] + [
+        [_fmt(row.get(key, "")) for key, _ in columns] for row in rows
+    ]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(columns))]
+    return ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in cells]
+
+
+SUMMARY_COLUMNS = [
+    ("config", "config"),
+    ("target", "target"),
+    ("max_sustained_deliveries_per_s", "max deliveries/s"),
+    ("deliveries_per_server_cpu_s", "per server CPU-s"),
+    ("rtt_p99_ms_at_max", "p99 ms at max"),
+    ("rtt_p99_ms_at_half", "p99 ms at half"),
+    ("server_cpu_pct_at_max", "server CPU %"),
+    ("generator_cpu_pct_at_max", "generator CPU %"),
+    ("stopped_because", "ramp stopped"),
+]
+RATIO_COLUMNS = [
+    ("config", "config"),
+    ("target", "Backline target"),
+    ("vs_node", "max / Node ws"),
+    ("vs_minimal", "max / minimal"),
+    ("vs_node_cpu", "per CPU-s / Node ws"),
+    ("vs_minimal_cpu", "per CPU-s / minimal"),
+]
+STEP_COLUMNS = [
+    ("config", "config"),
+    ("target", "target"),
+    ("step", "step"),
+    ("offered_deliveries_per_s", "offered/s"),
+    ("deliveries_per_s", "delivered/s"),
+    ("frames_per_s", "frames/s"),
+    ("rtt_p50_ms", "p50 ms"),
+    ("rtt_p99_ms", "p99 ms"),
+    ("server_cpu_pct", "server CPU %"),
+    ("helper_cpu_pct", "redis CPU %"),
+    ("generator_cpu_pct", "gen CPU %"),
+    ("server_rss_mb", "RSS MiB"),
+    ("passed", "passed"),
+]
+JOIN_COLUMNS = [
+    ("target", "target"),
+    ("clients", "clients"),
+    ("notes", "notes"),
+    ("welcome_bytes", "welcome bytes"),
+    ("joins_per_s", "joins/s"),
+    ("join_p50_ms", "p50 ms"),
+    ("join_p99_ms", "p99 ms"),
+    ("join_max_ms", "max ms"),
+    ("server_cpu_pct", "server CPU %"),
+    ("generator_cpu_pct", "gen CPU %"),
+    ("server_rss_mb", "RSS MiB"),
+]
+PRESENCE_COLUMNS = [
+    ("target", "target"),
+    ("clients", "clients"),
+    ("hz", "Hz"),
+    ("updates_sent_per_s", "updates sent/s"),
+    ("frames_per_s", "frames delivered/s"),
+    ("entries_per_s", "peer entries/s"),
+    ("latency_p50_ms", "p50 ms"),
+    ("latency_p99_ms", "p99 ms"),
+    ("server_cpu_pct", "server CPU %"),
+    ("generator_cpu_pct", "gen CPU %"),
+]
+IDLE_COLUMNS = [
+    ("target", "target"),
+    ("connections", "connections"),
+    ("rss_before_mb", "RSS before MiB"),
+    ("rss_after_mb", "RSS after MiB"),
+    ("kib_per_connection", "KiB per connection"),
+]
+
+
+def fanout_ratios(summary: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Backline's max sustained deliveries/s over each baseline's, per config, same run."""
+    by = {(s["config"], s["target"]): s for s in summary}
+    ratios = []
+    for s in summary:
+        if not s["target"].startswith("backline"):
+            continue
+        row: dict[str, Any] = {"config": s["config"], "target": s["target"]}
+        for baseline in ("node", "minimal"):
+            base = by.get((s["config"], baseline))
+            for metric, suffix in (
+                ("max_sustained_deliveries_per_s", ""),
+                ("deliveries_per_server_cpu_s", "_cpu"),
+            ):
+                value = s[metric]
+                row[f"vs_{baseline}{suffix}"] = (
+                    round(value / base[metric], 2) if base and base[metric] else float("nan")
+                )
+        ratios.append(row)
+    return ratios
+
+
+def terminal_summary(result: dict[str, Any]) -> str:
+    lines: list[str] = []
+    fanout = result.get("fanout")
+    if fanout:
+        lines += ["", "fan-out (max sustained, p99 within the limit):"]
+        lines += _plain(fanout["summary"], SUMMARY_COLUMNS)
+        if fanout["ratios"]:
+            lines += ["", "ratios, same run:"]
+            lines += _plain(fanout["ratios"], RATIO_COLUMNS)
+    if result.get("join"):
+        lines += ["", "join storm:"] + _plain([result["join"]], JOIN_COLUMNS)
+    if result.get("presence"):
+        lines += ["", "presence storm:"] + _plain([result["presence"]], PRESENCE_COLUMNS)
+    if result.get("idle"):
+        lines += ["", "idle connections:"] + _plain(result["idle"], IDLE_COLUMNS)
+    return "\n".join(lines)
+
+
+def render_report(result: dict[str, Any], images: list[Path]) -> str:
+    machine = result["machine"]
+    lines = [
+        f"# Backline load test, {result['started']}",
+        "",
+        f"Command: `{result['command']}`",
+        "",
+        f"Machine: {machine['cpu']}, {machine['cores']} cores, Python {machine['python']}, "
+        f"Node {machine['node']}; load average {machine['load_before']} before, "
+        f"{machine['load_after']} after (the machine is shared: compare ratios within one run). "
+        f"Server pinned to CPU {machine['server_cpu']}, load generator to CPU {machine['generator_cpu']}.",
+        "",
+    ]
+    fanout = result.get("fanout")
+    if fanout:
+        lines += [
+            "## Edit fan-out",
+            "",
+            f"Offered rate raised x{fanout['options']['factor']} per step "
+            f"({fanout['options']['seconds']} s measured per step) until the edit round trip's "
+            f"p99 exceeded {fanout['options']['p99_limit_ms']} ms or less than 90 % of the "
+            "offered deliveries arrived. *Max deliveries/s* is the best step before that, "
+            "with the server on one core.",
+            "",
+            *_table(fanout["summary"], SUMMARY_COLUMNS),
+            "",
+        ]
+        if fanout["ratios"]:
+            lines += [
+                "### Ratios to the baselines (same run)",
+                "",
+                "*max*: max sustained deliveries/s over the baseline's; *per CPU-s*: deliveries "
+                "per second of server CPU at that step over the baseline's (less sensitive to "
+                "other load on the machine, meaningful below saturation too).",
+                "",
+                *_table(fanout["ratios"], RATIO_COLUMNS),
+                "",
+            ]
+        lines += ["### Every step", "", *_table(fanout["steps"], STEP_COLUMNS), ""]
+    if result.get("join"):
+        lines += [
+            "## Join storm",
+            "",
+            "All clients send `hello` at once; latency is `hello` sent → complete `welcome` received.",
+            "",
+            *_table([result["join"]], JOIN_COLUMNS),
+            "",
+        ]
+    if result.get("presence"):
+        lines += [
+            "## Presence storm",
+            "",
+            "Latency is cursor sent → peer entry received; presence is coalesced every 1/30 s.",
+            "",
+            *_table([result["presence"]], PRESENCE_COLUMNS),
+            "",
+        ]
+    if result.get("idle"):
+        lines += ["## Memory per idle connection", "", *_table(result["idle"], IDLE_COLUMNS), ""]
+    if images:
+        lines += ["## Plots", ""]
+        lines += [f"![{image.stem}]({image.name})" for image in images]
+        lines.append("")
+    return "\n".join(lines)
