@@ -19,7 +19,6 @@ and PNG plots. See loadtest/README.md.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import platform
@@ -111,8 +110,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("scenario", choices=SCENARIOS)
     parser.add_argument("--out", type=Path, help="report folder (default loadtest/results/<time>)")
     fan = parser.add_argument_group("fanout and stores")
-    fan.add_argument("--targets", type=_split, help="comma-separated: " + ",".join(BACKLINE_TARGETS + BASELINES))
-    fan.add_argument("--configs", type=_split, help="comma-separated SESSIONSxMEMBERS, e.g. 1x100,100x10")
+    fan.add_argument(
+        "--targets", type=_split, help="comma-separated: " + ",".join(BACKLINE_TARGETS + BASELINES)
+    )
+    fan.add_argument(
+        "--configs", type=_split, help="comma-separated SESSIONSxMEMBERS, e.g. 1x100,100x10"
+    )
     fan.add_argument("--seconds", type=float, default=3.0, help="measured seconds per step")
     fan.add_argument("--max-steps", type=int, default=14)
     fan.add_argument("--start", type=float, default=4000.0, help="offered deliveries/s of step 1")

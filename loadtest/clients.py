@@ -13,17 +13,21 @@ acknowledgements.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import tempfile
 import time
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import msgpack
 
 from backline.protocol.codec import SUBPROTOCOL, encode
 
-from .targets import Target
+from .targets import Target, start_target
 from .wire import Socket, client_frame, open_socket
 
-__all__ = ["OPS_PREFIX", "Member", "connect_all", "percentile"]
+__all__ = ["OPS_PREFIX", "Member", "close_all", "connect_all", "percentile", "running_target"]
 
 OPS_PREFIX = b"\x82" + encode("type") + encode("ops") + encode("batches")
 _WELCOME = encode("type") + encode("welcome")
@@ -86,7 +90,12 @@ class Member:
         """Send `hello` (Backline only); `welcome` resolves with the welcome frame."""
         assert self.sock is not None
         self.welcome = asyncio.get_running_loop().create_future()
-        hello = {"type": "hello", "session": self.session, "token": token, "name": f"lt{self.index}"}
+        hello = {
+            "type": "hello",
+            "session": self.session,
+            "token": token,
+            "name": f"lt{self.index}",
+        }
         self.hello_at = time.perf_counter()
         self.sock.write(client_frame(encode(hello)))
 
@@ -181,3 +190,23 @@ async def connect_all(members: list[Member], token_for: Any, batch: int = 100) -
     """Join every member, `batch` at a time (the server's listen backlog is finite)."""
     for i in range(0, len(members), batch):
         await asyncio.gather(*(m.join(token_for(m.session)) for m in members[i : i + batch]))
+
+
+async def close_all(members: list[Member], timeout: float = 10.0) -> None:
+    """Close every socket and wait (bounded) until each is gone."""
+    for m in members:
+        m.close()
+    waits = [m.sock.closed for m in members if m.sock is not None]
+    if waits:
+        await asyncio.wait(waits, timeout=timeout)
+
+
+@contextlib.asynccontextmanager
+async def running_target(name: str) -> AsyncIterator[Target]:
+    """Start a target in a fresh folder; stop it (off the event loop) afterwards."""
+    with tempfile.TemporaryDirectory() as tmp:
+        stack = contextlib.ExitStack()
+        try:
+            yield await asyncio.to_thread(start_target, name, Path(tmp), stack)
+        finally:
+            await asyncio.to_thread(stack.close)

@@ -18,18 +18,15 @@ after store); the baselines relay the same `ops` frames (see `targets.py`).
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 from backline.protocol.tokens import mint
 
-from .clients import Member, connect_all, percentile
-from .targets import Meter, Target, start_target
+from .clients import Member, close_all, connect_all, percentile, running_target
+from .targets import Meter, Target
 
 __all__ = ["FANOUT_CONFIGS", "RampOptions", "StepResult", "parse_config", "run_fanout"]
 
@@ -106,7 +103,11 @@ class RampResult:
         best = self.best
         if best is None:
             return None
-        below = [s for s in self.steps if s.passed and s.deliveries_per_s <= best.deliveries_per_s / 2 * 1.2]
+        below = [
+            s
+            for s in self.steps
+            if s.passed and s.deliveries_per_s <= best.deliveries_per_s / 2 * 1.2
+        ]
         return max(below, key=lambda s: s.deliveries_per_s) if below else None
 
 
@@ -233,9 +234,7 @@ async def ramp(
         else:
             result.stopped_because = f"reached the last step ({options.max_steps})"
     finally:
-        for m in members:
-            m.close()
-        await asyncio.sleep(0.2)  # let the server see the closes before the next config
+        await close_all(members)
     return result
 
 
@@ -249,9 +248,8 @@ async def run_fanout(
     """Every config on every target, each target started fresh once."""
     results = []
     for name in targets:
-        with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
-            progress(f"starting {name}")
-            target = await asyncio.to_thread(start_target, name, Path(tmp), stack)
+        progress(f"starting {name}")
+        async with running_target(name) as target:
             for config in configs:
                 results.append(await ramp(target, config, options, progress))
                 done_unit()

@@ -10,16 +10,13 @@ buffers excluded (they are not in RSS).
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from backline.protocol.tokens import mint
 
-from .clients import Member, connect_all
-from .targets import rss_bytes, start_target
+from .clients import Member, close_all, connect_all, running_target
+from .targets import rss_bytes
 
 __all__ = ["IdleResult", "run_idle"]
 
@@ -34,9 +31,8 @@ class IdleResult:
 
 
 async def measure(name: str, connections: int, progress: Callable[[str], None]) -> IdleResult:
-    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
-        progress(f"idle: starting {name}")
-        target = await asyncio.to_thread(start_target, name, Path(tmp), stack)
+    progress(f"idle: starting {name}")
+    async with running_target(name) as target:
         secret = target.secret.encode()
 
         def token(session: str) -> str:
@@ -51,9 +47,7 @@ async def measure(name: str, connections: int, progress: Callable[[str], None]) 
         await connect_all(members, token)
         await asyncio.sleep(1.0)  # presence of the last joins is sent, nothing moves
         after = sum(rss_bytes(p) for p in target.pids)
-        for m in [first, *members]:
-            m.close()
-        await asyncio.sleep(0.2)
+        await close_all([first, *members])
     return IdleResult(
         target=name,
         connections=connections,

@@ -10,18 +10,15 @@ transfer. Reports p50/p99/max, joins/s, the welcome's size, server CPU and RSS.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from backline.client.testing import RawClient
 from backline.protocol.tokens import mint
 
-from .clients import Member, percentile
-from .targets import Meter, Target, start_target
+from .clients import Member, close_all, percentile, running_target
+from .targets import Meter, Target
 
 __all__ = ["JoinResult", "run_join"]
 
@@ -47,7 +44,7 @@ class JoinResult:
 async def fill_project(target: Target, session: str, notes: int) -> None:
     """One track and `notes` notes, 1,000 per edit, each edit acknowledged."""
     token = mint(target.secret.encode(), session, "editor")
-    client = await RawClient.open(target.urls[0], max_size=None)
+    client = await RawClient.open(target.urls[0])
     try:
         me = (await client.hello(session, token, name="setup"))["client"]
         edits: list[list[dict[str, object]]] = [
@@ -83,7 +80,9 @@ async def fill_project(target: Target, session: str, notes: int) -> None:
         await client.ws.close()
 
 
-async def storm(target: Target, clients: int, notes: int, progress: Callable[[str], None]) -> JoinResult:
+async def storm(
+    target: Target, clients: int, notes: int, progress: Callable[[str], None]
+) -> JoinResult:
     session = f"join-{time.monotonic_ns()}"
     progress(f"join: filling the project with {notes:,} notes")
     await fill_project(target, session, notes)
@@ -107,8 +106,7 @@ async def storm(target: Target, clients: int, notes: int, progress: Callable[[st
         usage = meter.read()
         latencies = sorted(m.joined_at - m.hello_at for m in members)
     finally:
-        for m in members:
-            m.close()
+        await close_all(members)
     elapsed = max(m.joined_at for m in members) - min(m.hello_at for m in members)
     return JoinResult(
         target=target.name,
@@ -131,7 +129,6 @@ async def storm(target: Target, clients: int, notes: int, progress: Callable[[st
 async def run_join(
     store: str, clients: int, notes: int, progress: Callable[[str], None]
 ) -> JoinResult:
-    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
-        progress(f"starting backline-{store}")
-        target = await asyncio.to_thread(start_target, f"backline-{store}", Path(tmp), stack)
+    progress(f"starting backline-{store}")
+    async with running_target(f"backline-{store}") as target:
         return await storm(target, clients, notes, progress)

@@ -11,7 +11,7 @@ __all__ = ["fanout_ratios", "render_report", "terminal_summary"]
 def _fmt(value: Any) -> str:
     if isinstance(value, float):
         if value != value:  # nan
-            return "–"
+            return "-"
         return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.2f}"
     if isinstance(value, int) and not isinstance(value, bool):
         return f"{value:,}"
@@ -134,11 +134,11 @@ def terminal_summary(result: dict[str, Any]) -> str:
             lines += ["", "ratios, same run:"]
             lines += _plain(fanout["ratios"], RATIO_COLUMNS)
     if result.get("join"):
-        lines += ["", "join storm:"] + _plain([result["join"]], JOIN_COLUMNS)
+        lines += ["", "join storm:", *_plain([result["join"]], JOIN_COLUMNS)]
     if result.get("presence"):
-        lines += ["", "presence storm:"] + _plain([result["presence"]], PRESENCE_COLUMNS)
+        lines += ["", "presence storm:", *_plain([result["presence"]], PRESENCE_COLUMNS)]
     if result.get("idle"):
-        lines += ["", "idle connections:"] + _plain(result["idle"], IDLE_COLUMNS)
+        lines += ["", "idle connections:", *_plain(result["idle"], IDLE_COLUMNS)]
     return "\n".join(lines)
 
 

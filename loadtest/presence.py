@@ -10,20 +10,17 @@ delivered per second, latency p50/p99, server CPU and RSS.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import msgpack
 
 from backline.protocol.codec import encode
 from backline.protocol.tokens import mint
 
-from .clients import Member, connect_all, percentile
-from .targets import Meter, Target, start_target
+from .clients import Member, close_all, connect_all, percentile, running_target
+from .targets import Meter, Target
 
 __all__ = ["PresenceResult", "run_presence"]
 
@@ -94,8 +91,7 @@ async def storm(
         await asyncio.sleep(0.002)
     await asyncio.sleep(0.1)  # the last coalesced frame
     usage = meter.read()
-    for m in members:
-        m.close()
+    await close_all(members)
     elapsed = usage["seconds"]
     latencies = sorted(tally.latencies)
     return PresenceResult(
@@ -118,7 +114,6 @@ async def storm(
 async def run_presence(
     store: str, clients: int, hz: float, seconds: float, progress: Callable[[str], None]
 ) -> PresenceResult:
-    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
-        progress(f"starting backline-{store}")
-        target = await asyncio.to_thread(start_target, f"backline-{store}", Path(tmp), stack)
+    progress(f"starting backline-{store}")
+    async with running_target(f"backline-{store}") as target:
         return await storm(target, clients, hz, seconds, progress)

@@ -104,7 +104,9 @@ def _start_listener(
     line = proc.stdout.readline()
     if not line.startswith("listening "):
         _stop(proc)
-        raise RuntimeError(f"{cmd[0]} did not start: {line!r}; see {log}: {log.read_text()[-2000:]}")
+        raise RuntimeError(
+            f"{cmd[0]} did not start: {line!r}; see {log}: {log.read_text()[-2000:]}"
+        )
     return proc.pid, int(line.split()[1])
 
 
@@ -126,9 +128,7 @@ def ensure_node_modules() -> None:
         return
     npm = shutil.which("npm")
     if npm is None or shutil.which("node") is None:
-        raise RuntimeError(
-            "the Node.js baseline needs node and npm: apt-get install -y nodejs npm"
-        )
+        raise RuntimeError("the Node.js baseline needs node and npm: apt-get install -y nodejs npm")
     print("installing the Node.js baseline (npm install ws) …", file=sys.stderr, flush=True)
     subprocess.run(
         [npm, "install", "--prefix", str(NODE_DIR), "--no-audit", "--no-fund", "--silent"],

@@ -21,6 +21,7 @@ import asyncio
 import base64
 import os
 from collections.abc import Callable
+from typing import cast
 
 __all__ = ["Socket", "client_frame", "open_socket"]
 
@@ -57,8 +58,9 @@ class Socket(asyncio.Protocol):
     # -- asyncio.Protocol ------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]  # uvloop's is no subclass
-        transport.write(self._request)
+        # uvloop's TCP transport is not an asyncio.Transport subclass, but acts as one
+        self.transport = cast(asyncio.Transport, transport)
+        self.transport.write(self._request)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.opened.done():
