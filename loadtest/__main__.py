@@ -117,10 +117,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--configs", type=_split, help="comma-separated SESSIONSxMEMBERS, e.g. 1x100,100x10"
     )
     fan.add_argument("--seconds", type=float, default=3.0, help="measured seconds per step")
-    fan.add_argument("--max-steps", type=int, default=14)
+    fan.add_argument("--max-steps", type=int, default=20, help="steps per ramp, retries included")
     fan.add_argument("--start", type=float, default=4000.0, help="offered deliveries/s of step 1")
     fan.add_argument("--factor", type=float, default=1.5, help="rate multiplier per step")
     fan.add_argument("--p99-limit", type=float, default=50.0, help="ms; the ramp stops above it")
+    fan.add_argument(
+        "--p99-retries", type=int, default=2, help="retries at one rate after a p99 failure"
+    )
     join = parser.add_argument_group("join, presence and idle")
     join.add_argument("--store", default="sqlite", choices=("memory", "sqlite", "redis"))
     join.add_argument("--join-clients", type=int, default=500)
@@ -167,6 +170,7 @@ async def main(argv: list[str] | None = None) -> Path:
             start_deliveries=args.start,
             factor=args.factor,
             p99_limit_ms=args.p99_limit,
+            p99_retries=args.p99_retries,
         )
         ramps = await run_fanout(fanout_targets, configs, options, progress.say, progress.advance)
         summary = [r.summary() for r in ramps]
