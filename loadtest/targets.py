@@ -43,12 +43,14 @@ BASELINES = ("node", "minimal")
 TWO_CORES = (os.cpu_count() or 1) >= 2
 SERVER_CPU: int | None = 0 if TWO_CORES else None
 GENERATOR_CPU: int | None = 1 if TWO_CORES else None
-# Per-connection rate limits exist to stop abuse; a load test is the abuse they
-# would stop, so every limit with a "0 = none" setting is turned off.
+# Per-connection rate limits and the session/client caps exist to stop abuse; a
+# load test is the load they would stop, so they are lifted for the servers measured.
 _NO_RATE_LIMITS = {
     "BACKLINE_EDIT_RATE": "0",
     "BACKLINE_PRESENCE_RATE": "0",
     "BACKLINE_CHAT_RATE": "0",
+    "BACKLINE_MAX_SESSIONS": "1000000",
+    "BACKLINE_MAX_CLIENTS": "1000000",
 }
 
 
