@@ -4,6 +4,7 @@
     async for frame in s.audio.mix():          # mono float32, 10 ms per frame, 48 kHz
         ...
     await s.audio.set_gains({other_client: 0.5})
+    await s.audio.record_start()               # owners: server-side multitrack recording
 
 Signalling (the WebRTC offer and answer) travels over the session's websocket;
 the server answers and mixes. Frames are numpy arrays, so a bot never touches
@@ -26,6 +27,7 @@ import numpy.typing as npt
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
+from backline.protocol.errors import error_for_code
 from backline.server.audio.opus import OpusEncoder
 from backline.server.audio.rtc import release_immediately, to_frame, to_mono
 
@@ -125,6 +127,7 @@ class SessionAudio:
         self._frames: asyncio.Queue[Samples] = asyncio.Queue(maxsize=depth)
         self._reader: asyncio.Task[None] | None = None
         self._source: MediaStreamTrack | None = None
+        self._record: tuple[bool, asyncio.Future[dict[str, Any]]] | None = None
 
     @property
     def connected(self) -> bool:
@@ -157,6 +160,48 @@ class SessionAudio:
     async def set_gains(self, gains: dict[str, float]) -> None:
         """How loud each other participant is in my mix (0 to 4; 1 unchanged)."""
         await self._send({"type": "mix", "gains": gains})
+
+    async def record_start(self, timeout: float = 20.0) -> dict[str, Any]:
+        """Start the server-side multitrack recording (owners only).
+
+        Returns the server's `recording` message (``id``, ``time``: server µs of
+        sample 0). Raises `Forbidden` for a non-owner, `Conflict` when one is
+        already running, `NotFound` when nobody is in the audio room.
+        """
+        return await self._record_request(True, timeout)
+
+    async def record_stop(self, timeout: float = 20.0) -> dict[str, Any]:
+        """Stop the recording; returns the server's `recording` message (``active`` false).
+
+        Raises `NotFound` when none is running, `Forbidden` for a non-owner.
+        """
+        return await self._record_request(False, timeout)
+
+    async def _record_request(self, start: bool, timeout: float) -> dict[str, Any]:
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._record = (start, future)
+        try:
+            await self._send({"type": "record", "action": "start" if start else "stop"})
+            return await asyncio.wait_for(future, timeout)
+        finally:
+            self._record = None
+
+    def recording_changed(self, message: dict[str, Any]) -> None:
+        """A `recording` message arrived (called by the session)."""
+        if self._record is not None:
+            start, future = self._record
+            if bool(message.get("active")) == start and not future.done():
+                future.set_result(message)
+
+    def refused(self, message: dict[str, Any]) -> None:
+        """An `error` frame arrived: it answers a pending record request, if any.
+
+        Error frames carry no request id; while a record request waits, the
+        next error is taken as its answer.
+        """
+        if self._record is not None and not self._record[1].done():
+            code, text = str(message.get("code")), str(message.get("message"))
+            self._record[1].set_exception(error_for_code(code, text))
 
     async def stop(self) -> None:
         if self._reader is not None:

@@ -91,7 +91,7 @@ class Bot:
                 await self.on_presence(s, event)
             elif isinstance(event, ChatMessage):
                 await self.on_chat(s, event)
-            else:
+            elif isinstance(event, ConnectionChanged):
                 await self.on_connection(s, event)
         if main.done() and not main.cancelled() and main.exception() is not None:
             raise main.exception()  # type: ignore[misc]

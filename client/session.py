@@ -69,6 +69,7 @@ __all__ = [
     "Event",
     "EventStream",
     "PresenceChanged",
+    "RecordingChanged",
     "Rejected",
     "RemoteEdit",
     "Session",
@@ -132,7 +133,18 @@ class ConnectionChanged:
     reason: str = ""
 
 
-Event = RemoteEdit | Rejected | PresenceChanged | ChatMessage | ConnectionChanged
+@dataclass(frozen=True, slots=True)
+class RecordingChanged:
+    """The server started or stopped recording the audio room (`message` is its frame)."""
+
+    message: dict[str, Any]
+
+    @property
+    def active(self) -> bool:
+        return bool(self.message.get("active"))
+
+
+Event = RemoteEdit | Rejected | PresenceChanged | ChatMessage | ConnectionChanged | RecordingChanged
 
 
 class Edit:
@@ -261,6 +273,8 @@ class Session:
         """The shared transport read through `clock`: `beat_at`, `time_at`, `next_bar`, …"""
         self._clock_task: asyncio.Task[None] | None = None
         self._audio: Any = None
+        self.recording: dict[str, Any] | None = None
+        """The server-side recording running now (its `recording` message), or None."""
 
     # -- state --------------------------------------------------------------
 
@@ -555,8 +569,15 @@ class Session:
             self.chat_history.append(chat)
             del self.chat_history[:-100]
             self._emit(chat)
+        elif kind == "recording":
+            self.recording = message if message.get("active") else None
+            if self._audio is not None:
+                self._audio.recording_changed(message)
+            self._emit(RecordingChanged(message))
         elif kind == "error":
             log.warning("server error: %s: %s", message.get("code"), message.get("message"))
+            if self._audio is not None:
+                self._audio.refused(message)
 
     def _confirm(self, batch: Batch) -> None:
         if batch.version <= self.replica.version:

@@ -28,6 +28,7 @@ __all__ = [
     "OpMessage",
     "Ping",
     "Presence",
+    "Record",
     "Redo",
     "Role",
     "RtcOffer",
@@ -48,6 +49,7 @@ class ClientType(StrEnum):
     BYE = "bye"
     RTC = "rtc"
     MIX = "mix"
+    RECORD = "record"
 
 
 class ServerType(StrEnum):
@@ -59,6 +61,7 @@ class ServerType(StrEnum):
     PONG = "pong"
     ERROR = "error"
     RTC = "rtc"
+    RECORDING = "recording"
 
 
 class Role(StrEnum):
@@ -136,11 +139,21 @@ class MixGains:
     gains: dict[str, float]
 
 
+@dataclass(frozen=True, slots=True)
+class Record:
+    """Start or stop the server-side multitrack recording of the audio room (owners)."""
+
+    action: str  # start | stop
+
+
+RECORD_ACTIONS = ("start", "stop")
 MAX_SDP_LEN = 65_536
 MAX_GAIN = 4.0
 MAX_GAINS = 256
 
-ClientMessage = Hello | OpMessage | Undo | Redo | Presence | Chat | Ping | Bye | RtcOffer | MixGains
+ClientMessage = (
+    Hello | OpMessage | Undo | Redo | Presence | Chat | Ping | Bye | RtcOffer | MixGains | Record
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,10 +290,18 @@ def parse_client(message: dict[str, Any], limits: Limits = DEFAULT_LIMITS) -> Cl
                 raise OutOfRange(f"each gain must be between 0 and {MAX_GAIN}")
             checked[client] = float(gain)
         return MixGains(checked)
+    if kind == "record":
+        _keys(message, {"action"})
+        action = message["action"]
+        if type(action) is not str:
+            raise BadField("action must be a string: start or stop")
+        if action not in RECORD_ACTIONS:
+            raise OutOfRange(f"action must be start or stop, not {action[:32]!r}")
+        return Record(action)
     raise UnknownType(f"unknown message type {kind[:32]!r}")
 
 
-PRESENCE_FIELDS = ("name", "color", "cursor", "selection", "listening", "playing")
+PRESENCE_FIELDS = ("name", "color", "cursor", "selection", "listening", "playing", "track")
 
 
 def check_presence(state: Any, limits: Limits = DEFAULT_LIMITS) -> dict[str, Any]:
@@ -305,6 +326,8 @@ def check_presence(state: Any, limits: Limits = DEFAULT_LIMITS) -> dict[str, Any
             out[key] = [check_id(v, limits, "selection id") for v in value]
         elif key == "cursor":
             out[key] = _check_cursor(value)
+        elif key == "track":  # the project track whose mute/solo my audio follows
+            out[key] = None if value is None else check_id(value, limits, "track")
         else:
             raise BadField(f"unknown presence key {str(key)[:32]!r}")
     if len(encode(out)) > limits.max_presence_bytes:

@@ -36,6 +36,7 @@ from .bus import Bus, MemoryBus
 from .config import ConfigError, Settings
 from .connection import handle_connection
 from .hub import Hub
+from .recordings import recordings_request
 from .store import MemoryStore, Store
 from .web import web_file
 
@@ -157,12 +158,18 @@ async def log_redis_persistence(store: Store) -> None:
 _PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
 
 
-def _response(status: http.HTTPStatus, body: bytes, content_type: str) -> Response:
+def _response(
+    status: http.HTTPStatus,
+    body: bytes,
+    content_type: str,
+    extra: tuple[tuple[str, str], ...] = (),
+) -> Response:
     headers = Headers(
         [
             ("Content-Type", content_type),
             ("Content-Length", str(len(body))),
             ("Cache-Control", "no-store"),
+            *extra,
         ]
     )
     return Response(status.value, status.phrase, headers, body)
@@ -199,6 +206,11 @@ async def serve(settings: Settings) -> AsyncIterator[Running]:
             return _response(status, json.dumps(body).encode(), "application/json")
         if path == "/metrics":
             return _response(http.HTTPStatus.OK, hub.metrics.exposition(), _PROMETHEUS_TEXT)
+        answer = await recordings_request(
+            request.path, request.headers, settings.data_dir / "recordings", secret
+        )
+        if answer is not None:
+            return _response(answer.status, answer.body, answer.content_type, answer.headers)
         found = web_file(path, settings.limits)
         if found is not None:
             return _response(http.HTTPStatus.OK, *found)

@@ -46,6 +46,7 @@ from backline.protocol.messages import (
     OpMessage,
     Ping,
     Presence,
+    Record,
     Redo,
     RtcOffer,
     Undo,
@@ -224,6 +225,8 @@ class _Conn:
             self.session.audio_offer(member, parsed.sdp)
         elif isinstance(parsed, MixGains):
             self.session.audio_gains(member, parsed.gains)
+        elif isinstance(parsed, Record):
+            self.session.record(member, parsed.action)
         elif isinstance(parsed, Bye):
             self.peer.close_soon(1000, "bye")
         elif isinstance(parsed, Hello):

@@ -257,6 +257,7 @@ class Hub:
             on_idle=self._idle,
             metrics=self.metrics,
             limits=limits,
+            recordings_dir=self.settings.data_dir / "recordings",
         )
         try:
             await self.bus.subscribe(name, session.on_bus)

@@ -30,21 +30,32 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from backline.protocol.codec import decode_record, encode, encode_array, encode_spliced
-from backline.protocol.errors import BacklineError, CloseCode, NotFound, SessionFull, Unavailable
+from backline.protocol.errors import (
+    BacklineError,
+    CloseCode,
+    Conflict,
+    Forbidden,
+    NotFound,
+    SessionFull,
+    Unavailable,
+)
 from backline.protocol.limits import DEFAULT_LIMITS, Limits
 from backline.protocol.messages import Batch, Hello, Role, error_frame, reject_frame
-from backline.protocol.timeline import DEFAULT_LEAD_US, lead_for
+from backline.protocol.timeline import DEFAULT_LEAD_US, Timeline, lead_for
 
 from .bus import Bus, BusUnavailable
 from .fanout import Peer, send
+from .recordings import recording_dir_name
 from .sequencer import Sequencer
 from .store import Entry, EntryId, Store
 
 if TYPE_CHECKING:
     from .audio.meter import Levels
+    from .audio.recording import Recording
     from .audio.room import AudioRoom
 
 __all__ = ["Member", "Session", "server_time_us"]
@@ -128,6 +139,7 @@ class Session:
         min_lead_us: int = DEFAULT_LEAD_US,
         metrics: Any = None,
         limits: Limits = DEFAULT_LIMITS,
+        recordings_dir: Path | None = None,
     ) -> None:
         self.name = name
         self.store = store
@@ -139,6 +151,9 @@ class Session:
         self.members: dict[str, Member] = {}
         self.remote: dict[str, _RemotePeer] = {}  # members on other processes
         self.audio: AudioRoom | None = None  # created on the first audio offer
+        self.recording: Recording | None = None  # the audio room's, while one runs
+        self._recording_frame: dict[str, Any] | None = None  # what late joiners are told
+        self._recordings_dir = recordings_dir
         self.chat: deque[dict[str, Any]] = deque(chat, maxlen=chat_history)
         self._chat_keep = chat_history
         self._max_clients = limits.max_clients
@@ -202,6 +217,10 @@ class Session:
         member.state.update({k: v for k, v in state.items() if k not in ("name", "color")})
         self._presence_dirty[member.client] = member.presence()
         self._schedule_presence()
+        if "track" in state:
+            self._audio_follow_project()
+        if self.recording is not None and "name" in state:
+            self.recording.names[member.client] = member.name
 
     # -- the audio room (on this process) ------------------------------------
 
@@ -215,9 +234,11 @@ class Session:
         if self.audio is None:
             self.audio = AudioRoom(
                 self.name,
+                on_empty=self._audio_empty,
                 on_levels=self._audio_levels,
                 on_tick=lambda seconds: self._observe("audio_tick_seconds", seconds),
             )
+            self._audio_follow_project()
         try:
             answer = await self.audio.join(member.client, sdp)
         except Exception as exc:  # a malformed SDP, an ICE failure: tell that client only
@@ -226,6 +247,8 @@ class Session:
             send(member.peer, frame, self._send_buffer)
             return
         send(member.peer, encode({"type": "rtc", "sdp": answer}), self._send_buffer)
+        if self.recording is not None:
+            self.recording.names[member.client] = member.name
         member.state["audio"] = True
         self._presence_dirty[member.client] = member.presence()
         self._schedule_presence()
@@ -242,6 +265,123 @@ class Session:
                 self._presence_dirty[client] = member.presence()
         if self._presence_dirty:
             self._schedule_presence()
+
+    def _audio_empty(self, room: AudioRoom) -> None:
+        if self.recording is not None:
+            self._background(self._stop_recording(None, "empty"))
+
+    def _audio_follow_project(self) -> None:
+        """Mix by the project: participants bound to a track follow its mute and solo.
+
+        A participant binds itself with the presence key ``track``; the rule
+        (unbound participants stay audible, mute wins, solo among bound ones)
+        is `audible_view`'s. Called when a binding or the project changes.
+        """
+        if self.audio is None:
+            return
+        from .audio.mixer import TrackState, audible_view
+
+        tracks = {
+            track_id: TrackState(bool(track.get("mute")), bool(track.get("solo")))
+            for track_id, track in self.seq.doc.tracks.items()
+        }
+        bindings = {
+            client: member.state["track"]
+            for client, member in self.members.items()
+            if member.state.get("track") is not None
+        }
+        self.audio.mixer.set_audible(audible_view(bindings, tracks))
+
+    # -- multitrack recording ---------------------------------------------------
+
+    def record(self, member: Member, action: str) -> None:
+        """Start or stop the server-side recording (owners only)."""
+        if member.role is not Role.OWNER:
+            raise Forbidden(f"only an owner can {action} a recording, not a {member.role.value}")
+        if action == "start":
+            if self.recording is not None or self._recording_frame is not None:
+                raise Conflict("a recording is running or finishing; stop it first")
+            if self.audio is None or not self.audio.participants:
+                raise NotFound("nobody is in the audio room: there is nothing to record")
+            if self._recordings_dir is None:
+                raise Unavailable("this server has no directory for recordings")
+            self._recording_frame = {"type": "recording", "active": True, "by": member.client}
+            self._background(self._start_recording(member))
+        else:
+            if self.recording is None:
+                raise NotFound("no recording is running")
+            self._background(self._stop_recording(member, "stopped"))
+
+    async def _start_recording(self, member: Member) -> None:
+        from .audio.recording import Recording, new_recording_id
+
+        assert self._recordings_dir is not None
+        start = server_time_us()
+        project = self.seq.doc.project
+        timeline = Timeline.of(project)
+        recording_id = new_recording_id()
+        info = {
+            "session": self.name,
+            "started_by": member.client,
+            "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "tempo": timeline.tempo,
+            "meter": list(timeline.meter),
+            "playing": timeline.playing,
+            "start_beat": timeline.beat_at(start),
+            "transport": timeline.transport(),
+        }
+        names = {client: m.name for client, m in self.members.items()}
+        directory = self._recordings_dir / recording_dir_name(self.name) / recording_id
+        try:
+            recording = await asyncio.to_thread(
+                Recording, directory, recording_id, start, info, names, server_time_us
+            )
+        except OSError as exc:
+            log.error("session %s: cannot start recording in %s: %s", self.name, directory, exc)
+            self._recording_frame = None
+            frame = encode(error_frame("unavailable", f"the recording could not start: {exc}"))
+            send(member.peer, frame, self._send_buffer)
+            return
+        if self._recording_frame is None or self.audio is None or not self.audio.participants:
+            await recording.stop(start, "empty")  # the room emptied meanwhile
+            self._recording_frame = None
+            return
+        self.recording = recording
+        self.audio.tap = recording
+        log.info("session %s: recording %s started by %s", self.name, recording_id, member.client)
+        self._announce_recording(
+            {"type": "recording", "active": True, "id": recording_id, "by": member.client,
+             "time": start, "reason": "started"}
+        )  # fmt: skip
+
+    async def _stop_recording(self, member: Member | None, reason: str) -> None:
+        """Detach the recording now, announce it stopped once its files are complete."""
+        recording, self.recording = self.recording, None
+        if recording is None:
+            return
+        if self.audio is not None and self.audio.tap is recording:
+            self.audio.tap = None
+        end = server_time_us()
+        sidecar = await recording.stop(end, reason)
+        log.info(
+            "session %s: recording %s %s, %s samples, %d participants",
+            self.name,
+            recording.id,
+            reason,
+            sidecar["samples"],
+            len(sidecar["participants"]),
+        )
+        self._announce_recording(
+            {"type": "recording", "active": False, "id": recording.id,
+             "by": None if member is None else member.client, "time": end, "reason": reason}
+        )  # fmt: skip
+
+    def _announce_recording(self, message: dict[str, Any]) -> None:
+        self._recording_frame = message if message["active"] else None
+        frame = encode(message)
+        for other in list(self.members.values()):
+            send(other.peer, frame, self._send_buffer)
+        self._background(self._publish({"t": "recording", "message": message}))
 
     def audio_gains(self, member: Member, gains: dict[str, float]) -> None:
         if self.audio is None or member.client not in self.audio.participants:
@@ -294,6 +434,7 @@ class Session:
             self._presence_timer.cancel()
         with contextlib.suppress(BusUnavailable):
             await self.bus.unsubscribe(self.name)
+        await self._stop_recording(None, "closed")
         if self.audio is not None:
             await self.audio.close()
 
@@ -411,6 +552,7 @@ class Session:
             for member in list(self.members.values()):
                 send(member.peer, frame, self._send_buffer)
             self._count("ops_accepted", len(accepted))
+            self._audio_follow_project()
         for proposal, error in rejects:
             self._count("ops_rejected", 1, code=error.code.value)
             frame = encode(reject_frame(proposal.seq, error.code.value, error.message))
@@ -482,6 +624,8 @@ class Session:
                 "batches": encode_array([encode(b.to_wire()) for b in catch_up]),
             }
         send(member.peer, encode_spliced(message, raw), self._send_buffer)
+        if self._recording_frame is not None and "id" in self._recording_frame:
+            send(member.peer, encode(self._recording_frame), self._send_buffer)
         self.members[member.client] = member
         self._presence_dirty[member.client] = member.presence()
         self._schedule_presence()
@@ -538,6 +682,10 @@ class Session:
         kind, node, now = message.get("t"), str(message.get("o")), time.monotonic()
         if kind == "chat":
             self._chat_local(message["entry"])
+        elif kind == "recording":  # another process's audio room started or stopped one
+            frame = encode(message["message"])
+            for member in list(self.members.values()):
+                send(member.peer, frame, self._send_buffer)
         elif kind == "sync":  # a process just loaded this session: tell it who is here
             if self.members:
                 peers = [m.presence() for m in self.members.values()]

@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from .frames import DEFAULT_FRAME_MS, SAMPLE_RATE, Rechunker, frame_samples, frame_us
 from .jitter import JitterBuffer
@@ -23,7 +24,7 @@ from .meter import Levels, RoomMeter
 from .mixer import Mixer
 from .rtc import RtcPeer, Samples
 
-__all__ = ["MAX_GAIN", "AudioRoom"]
+__all__ = ["MAX_GAIN", "AudioRoom", "FrameTap"]
 
 
 def _now_us() -> int:
@@ -38,6 +39,14 @@ PERIOD = FRAME / SAMPLE_RATE
 MAX_GAIN = 4.0
 FRAME_US = frame_us(FRAME_MS)
 LEVEL_EVERY = 100 // FRAME_MS  # ticks between level reports (100 ms)
+
+
+class FrameTap(Protocol):
+    """Sees every decoded frame as it arrives, before any buffering (a recording)."""
+
+    def frame(self, client: str, samples: Samples, timestamp: int, at_us: int) -> None: ...
+
+    def joined(self, client: str) -> None: ...
 
 
 @dataclass(eq=False)
@@ -69,6 +78,7 @@ class AudioRoom:
         self._on_empty = on_empty
         self._ticker: asyncio.Task[None] | None = None
         self.ticks = 0
+        self.tap: FrameTap | None = None
 
     async def join(self, client: str, offer_sdp: str) -> str:
         """Connect `client`'s peer from its offer (replacing an older one); return the answer."""
@@ -80,11 +90,15 @@ class AudioRoom:
             for index, frame in participant.chunks.push(samples, pts):
                 participant.buffer.push(index & 0xFFFF, now, frame)
                 participant.sending = True
+            if self.tap is not None:
+                self.tap.frame(client, samples, pts, now)
 
         peer = RtcPeer(f"{self.session}/{client}", arrived)
         participant = _Participant(client, peer)
         answer = await peer.answer(offer_sdp)
         self.participants[client] = participant
+        if self.tap is not None:
+            self.tap.joined(client)
         self.mixer.add(client)
         self.meter.add(client)
         for other in self.participants.values():  # gains asked for before either joined

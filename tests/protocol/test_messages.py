@@ -26,6 +26,7 @@ from backline.protocol.messages import (
     OpMessage,
     Ping,
     Presence,
+    Record,
     Redo,
     Role,
     RtcOffer,
@@ -112,6 +113,8 @@ VALID: dict[ClientType, list[tuple[dict[str, Any], Any]]] = {
             ),
         ),
         ({"type": "presence", "state": {"cursor": None}}, Presence({"cursor": None})),
+        ({"type": "presence", "state": {"track": "c1:3"}}, Presence({"track": "c1:3"})),
+        ({"type": "presence", "state": {"track": None}}, Presence({"track": None})),
         (
             {"type": "presence", "state": {"selection": ["t"] * 256}},
             Presence({"selection": ["t"] * 256}),
@@ -142,6 +145,10 @@ VALID: dict[ClientType, list[tuple[dict[str, Any], Any]]] = {
         ),
         ({"type": "mix", "gains": {}}, MixGains({})),
     ],
+    ClientType.RECORD: [
+        ({"type": "record", "action": "start"}, Record("start")),
+        ({"type": "record", "action": "stop"}, Record("stop")),
+    ],
 }
 
 
@@ -158,6 +165,7 @@ def test_samples_cover_every_client_type() -> None:
         "bye",
         "rtc",
         "mix",
+        "record",
     }
 
 
@@ -279,6 +287,9 @@ BAD_FIELDS: list[tuple[str, dict[str, Any], ErrorCode]] = [
     ("presence-cursor-null-value", _presence(cursor={"x": None}), BAD),
     ("presence-cursor-too-many", _presence(cursor={str(i): i for i in range(9)}), LARGE),
     ("presence-cursor-long-str", _presence(cursor={"view": "v" * 65}), LARGE),
+    ("presence-track-int", _presence(track=3), BAD),
+    ("presence-track-bad-id", _presence(track="a b"), BAD),
+    ("presence-track-empty", _presence(track=""), RANGE),
     # chat
     ("chat-empty", {"type": "chat", "text": ""}, RANGE),
     ("chat-long", {"type": "chat", "text": "x" * 1001}, LARGE),
@@ -306,6 +317,10 @@ BAD_FIELDS: list[tuple[str, dict[str, Any], ErrorCode]] = [
     ("mix-gain-loud", {"type": "mix", "gains": {"c1": MAX_GAIN + 0.1}}, RANGE),
     ("mix-gain-nan", {"type": "mix", "gains": {"c1": math.nan}}, RANGE),
     ("mix-too-many", {"type": "mix", "gains": {f"c{i}": 1 for i in range(MAX_GAINS + 1)}}, LARGE),
+    # record
+    ("record-unknown-action", {"type": "record", "action": "pause"}, RANGE),
+    ("record-action-int", {"type": "record", "action": 1}, BAD),
+    ("record-action-none", {"type": "record", "action": None}, BAD),
 ]
 
 
@@ -411,6 +426,7 @@ def test_frame_types_are_server_types() -> None:
         "pong",
         "error",
         "rtc",
+        "recording",
     }
 
 

@@ -1,0 +1,318 @@
+"""Server-side multitrack recording and project mute/solo, over real aiortc peers on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import urllib.error
+import urllib.request
+import wave
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+
+from backline.client import connect
+from backline.client.audio import FRAME, SAMPLE_RATE, ArrayTrack, ToneTrack
+from backline.client.recordings import download, list_recordings
+from backline.client.session import RecordingChanged, Session
+from backline.client.testing import RawClient, ServerProcess
+from backline.protocol.errors import Forbidden, NotFound, Unauthorized
+
+SESSION = "jam"
+FRAME_US = FRAME * 1_000_000 // SAMPLE_RATE
+CLICK_HZ = 3_000.0
+
+
+class ClickTrack(ArrayTrack):
+    """Short clicks at given *server* times, as a microphone would capture them.
+
+    Frame k is sent when its last sample exists, so it holds the server times
+    ``[t0 + (k - 1) * F, t0 + k * F)``, where t0 is the server clock (as this
+    session estimates it) when frame 0 was sent: the frame's content follows
+    its place in the sender's timeline, however late the event loop runs.
+    """
+
+    def __init__(self, s: Session, clicks_us: list[float]) -> None:
+        self.t0: float | None = None
+        burst = (0.6 * np.sin(2 * np.pi * CLICK_HZ * np.arange(96) / SAMPLE_RATE)).astype(
+            np.float32
+        )  # 2 ms
+
+        def produce(k: int) -> np.ndarray:
+            if self.t0 is None:
+                self.t0 = s.clock.now()
+            start = self.t0 + (k - 1) * FRAME_US
+            out = np.zeros(FRAME + len(burst), dtype=np.float32)
+            for click in clicks_us:
+                at = round((click - start) * SAMPLE_RATE / 1e6)
+                if -len(burst) < at < FRAME:
+                    lo = max(at, 0)
+                    out[lo : at + len(burst)] += burst[lo - at :]
+            frame: np.ndarray = out[:FRAME]
+            return frame
+
+        super().__init__(produce)
+
+
+def onset(audio: np.ndarray, near: int, span: int = 4_800) -> int:
+    """The first sample above a third of the loudest one within ``span`` of ``near``."""
+    lo = max(0, near - span)
+    window = np.abs(audio[lo : near + span].astype(np.float32))
+    return lo + int(np.flatnonzero(window > window.max() / 3)[0])
+
+
+def wav_samples(data: bytes) -> np.ndarray:
+    with wave.open(io.BytesIO(data), "rb") as wav:
+        assert (wav.getnchannels(), wav.getsampwidth(), wav.getframerate()) == (1, 2, 48_000)
+        return np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2")
+
+
+async def until(s: Session, condition: Callable[[Any], bool], timeout: float = 20.0) -> None:
+    """Wait for an event of `s` that satisfies `condition`."""
+
+    async def wait() -> None:
+        async with s.events() as events:
+            async for event in events:
+                if condition(event):
+                    return
+
+    await asyncio.wait_for(wait(), timeout)
+
+
+async def test_stems_of_a_click_sent_by_three_line_up_and_owners_download_them(
+    server: ServerProcess,
+) -> None:
+    owner_token = server.token(SESSION, "owner")
+    editor = server.token(SESSION, "editor")
+    async with (
+        connect(server.url, session=SESSION, token=owner_token, name="owner") as owner,
+        connect(server.url, session=SESSION, token=editor, name="ann") as a,
+        connect(server.url, session=SESSION, token=editor, name="bob") as b,
+        connect(server.url, session=SESSION, token=editor, name="cy") as c,
+    ):
+        await owner.set_tempo(96)
+        await owner.play()
+        for s in (a, b, c):
+            await s.clock.wait_synced()
+        first = a.clock.now() + 2_500_000
+        clicks = [first, first + 500_000, first + 1_000_000]
+        for s in (a, b, c):
+            await s.audio.publish(ClickTrack(s, clicks))
+        learnt = asyncio.ensure_future(until(a, lambda e: isinstance(e, RecordingChanged)))
+        started = await owner.audio.record_start()
+        await learnt  # every member hears of it
+        assert a.recording is not None and a.recording["id"] == started["id"]
+        assert started["by"] == owner.client_id and started["time"] < first
+        with pytest.raises(Forbidden):
+            await a.audio.record_stop()  # an editor cannot stop it
+        await asyncio.sleep((clicks[-1] - owner.clock.now()) / 1e6 + 0.5)  # the clicks play
+        stopped = await owner.audio.record_stop()
+        assert stopped["active"] is False and stopped["reason"] == "stopped"
+        assert owner.recording is None
+
+        listed = await asyncio.to_thread(list_recordings, server.url, SESSION, owner_token)
+        [meta] = [r for r in listed if r["id"] == started["id"]]
+        assert meta["tempo"] == 96.0 and meta["meter"] == [4, 4] and meta["playing"] is True
+        assert meta["sample_rate"] == 48_000 and meta["start_time_us"] == started["time"]
+        assert abs(meta["start_beat"] - owner.timeline.beat_at(started["time"])) < 1e-6
+        files = {p["name"]: p["file"] for p in meta["participants"]}
+        assert set(files) == {"ann", "bob", "cy"}
+        assert {p["client"] for p in meta["participants"]} == {
+            a.client_id,
+            b.client_id,
+            c.client_id,
+        }
+        assert {f["name"] for f in meta["files"]} == {*files.values(), "mix.wav", "recording.json"}
+
+        def fetch(name: str) -> bytes:
+            return download(server.url, SESSION, owner_token, started["id"], name)
+
+        stems = {n: wav_samples(await asyncio.to_thread(fetch, f)) for n, f in files.items()}
+        mix = wav_samples(await asyncio.to_thread(fetch, "mix.wav"))
+        sidecar = json.loads(await asyncio.to_thread(fetch, "recording.json"))
+        assert sidecar["id"] == started["id"] and sidecar["samples"] == len(mix)
+        assert {len(x) for x in stems.values()} == {len(mix)}
+
+        tolerance = 5 * SAMPLE_RATE // 1000  # 5 ms
+        for click in clicks:
+            expected = round((click - meta["start_time_us"]) * SAMPLE_RATE / 1e6)
+            onsets = [onset(x, expected) for x in stems.values()]
+            assert max(onsets) - min(onsets) <= tolerance, (click, onsets)
+            assert abs(onsets[0] - expected) < 50 * SAMPLE_RATE // 1000  # near where it was sent
+            assert abs(onset(mix, expected) - min(onsets)) <= tolerance
+            assert np.abs(mix[min(onsets) : max(onsets) + 96]).max() > 0.3 * 32768
+
+
+async def test_only_owners_record_list_and_download(server: ServerProcess) -> None:
+    editor = await RawClient.open(server.url)
+    await editor.hello(SESSION, server.token(SESSION, "editor"))
+    owner = await RawClient.open(server.url)
+    await owner.hello(SESSION, server.token(SESSION, "owner"))
+    for action in ("start", "stop"):
+        await editor.send({"type": "record", "action": action})
+        assert (await editor.recv_type("error"))["code"] == "forbidden"
+    await owner.send({"type": "record", "action": "stop"})
+    assert (await owner.recv_type("error"))["code"] == "not_found"  # nothing is recording
+    await owner.send({"type": "record", "action": "start"})
+    assert (await owner.recv_type("error"))["code"] == "not_found"  # nobody in the audio room
+    await owner.send({"type": "record", "action": "rewind"})
+    assert (await owner.recv_type("error"))["code"] == "out_of_range"
+    await editor.ws.close()
+    await owner.ws.close()
+
+    base = server.http_url or server.url.replace("ws", "http", 1)
+
+    def status(path: str, token: str | None = None, bearer: bool = False) -> int:
+        url = base + path
+        headers = {}
+        if token is not None and bearer:
+            headers["Authorization"] = f"Bearer {token}"
+        elif token is not None:
+            url += f"?token={token}"
+        try:
+            with urllib.request.urlopen(urllib.request.Request(url, headers=headers)) as r:
+                return int(r.status)
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
+    owner_token = server.token(SESSION, "owner")
+    cases = [
+        ("/recordings/jam", server.token(SESSION, "editor"), 403),
+        ("/recordings/jam", server.token(SESSION, "viewer"), 403),
+        ("/recordings/jam/20260101-000000-abcd/mix.wav", server.token(SESSION, "editor"), 403),
+        ("/recordings/jam", server.token("other", "owner"), 403),
+        ("/recordings/jam", None, 401),
+        ("/recordings/jam", "v1.bad.token", 401),
+        ("/recordings/jam", server.token(SESSION, "owner", expires=1), 401),
+        ("/recordings/jam", owner_token, 200),
+        ("/recordings/jam/20260101-000000-abcd/mix.wav", owner_token, 404),
+        ("/recordings/jam/..%2F..%2Fsecret", owner_token, 404),
+        ("/recordings/jam/../../secret", owner_token, 404),
+        ("/recordings/jam/20260101-000000-abcd/..%2F..%2F..%2Fsecret", owner_token, 404),
+        ("/recordings/%2E%2E/x/secret", server.token("..", "owner"), 404),
+        ("/recordings/%2E%2E", server.token("..", "owner"), 200),  # a (valid) session name
+    ]
+    for path, token, expected in cases:
+        got = await asyncio.to_thread(status, path, token)
+        assert got == expected, (path, got)
+    assert await asyncio.to_thread(status, "/recordings/jam", owner_token, True) == 200
+    with pytest.raises(Forbidden):
+        await asyncio.to_thread(
+            list_recordings, server.url, SESSION, server.token(SESSION, "editor")
+        )
+    with pytest.raises(Unauthorized):
+        await asyncio.to_thread(list_recordings, server.url, SESSION, "v1.x.y")
+    with pytest.raises(NotFound):
+        await asyncio.to_thread(
+            download, server.url, SESSION, owner_token, "20260101-000000-abcd", "mix.wav"
+        )
+
+
+async def test_leaving_the_audio_room_stops_the_recording(server: ServerProcess) -> None:
+    owner_token = server.token(SESSION, "owner")
+    async with connect(server.url, session=SESSION, token=owner_token, name="owner") as owner:
+        async with connect(server.url, session=SESSION, token=owner_token, name="solo") as a:
+            await a.audio.publish(ToneTrack(440))
+            started = await owner.audio.record_start()
+            stopped = asyncio.ensure_future(
+                until(owner, lambda e: isinstance(e, RecordingChanged) and not e.active)
+            )
+            await a.audio.stop()
+            await a.close()
+            await stopped
+        assert owner.recording is None
+        listed = await asyncio.to_thread(list_recordings, server.url, SESSION, owner_token)
+        [meta] = [r for r in listed if r["id"] == started["id"]]
+        assert meta["stopped"] == "empty" and meta["end_time_us"] > meta["start_time_us"]
+
+
+A_HZ, B_HZ, C_HZ = 440.0, 1_000.0, 2_500.0
+
+
+async def hear(s: Session, seconds: float = 0.8) -> np.ndarray:
+    """``seconds`` of the mix, after 1.5 s: older audio queued before a change is skipped."""
+    frames: list[np.ndarray] = []
+    skip = int(1.5 * SAMPLE_RATE / FRAME)  # more than the SDK's queue and the room's buffers
+    needed = int(seconds * SAMPLE_RATE / FRAME)
+
+    async def collect() -> None:
+        nonlocal skip
+        async for frame in s.audio.mix():
+            if skip:
+                skip -= 1
+                continue
+            frames.append(frame)
+            if len(frames) >= needed:
+                return
+
+    await asyncio.wait_for(collect(), 30)
+    return np.concatenate(frames)
+
+
+def level_at(signal: np.ndarray, hz: float) -> float:
+    window = np.hanning(len(signal))
+    spectrum = np.abs(np.fft.rfft(signal * window)) / (window.sum() / 2)
+    bins = np.fft.rfftfreq(len(signal), 1 / SAMPLE_RATE)
+    return float(spectrum[np.abs(bins - hz) <= 5].max())
+
+
+def heard(signal: np.ndarray) -> set[str]:
+    """Which of the three tones are in ``signal``.
+
+    Each is sent at 0.25; one that is silenced measures under 0.001. A loaded
+    machine drops some frames, which lowers a heard tone but never raises a
+    silenced one, hence the wide margin between "in" and "out".
+    """
+    levels = {"a": level_at(signal, A_HZ), "b": level_at(signal, B_HZ), "c": level_at(signal, C_HZ)}
+    assert all(v > 0.03 or v < 0.01 for v in levels.values()), levels  # clearly in or out
+    return {name for name, v in levels.items() if v > 0.03}
+
+
+async def test_the_mix_follows_mute_and_solo_of_the_bound_tracks(server: ServerProcess) -> None:
+    token = server.token(SESSION, "editor")
+    async with (
+        connect(server.url, session=SESSION, token=token, name="a") as a,
+        connect(server.url, session=SESSION, token=token, name="b") as b,
+        connect(server.url, session=SESSION, token=token, name="c") as c,
+        connect(server.url, session=SESSION, token=token, name="ear") as ear,
+    ):
+        guitar, keys = ear.add_track("Guitar"), ear.add_track("Keys")
+        await guitar
+        await keys
+        bound = asyncio.ensure_future(
+            until(
+                ear,
+                lambda e: (
+                    e is not None
+                    and ear.peers.get(a.client_id, {}).get("track") == guitar.id
+                    and ear.peers.get(b.client_id, {}).get("track") == keys.id
+                ),
+            )
+        )
+        a.set_presence(track=guitar.id)  # a plays the guitar track, b the keys; c is unbound
+        b.set_presence(track=keys.id)
+        await bound
+        await a.audio.publish(ToneTrack(A_HZ))
+        await b.audio.publish(ToneTrack(B_HZ))
+        await c.audio.publish(ToneTrack(C_HZ))
+        await ear.audio.publish(None)
+        assert heard(await hear(ear)) == {"a", "b", "c"}
+
+        await ear.set(guitar.id, "mute", True)  # acknowledged: the room mixes by it already
+        assert heard(await hear(ear)) == {"b", "c"}
+        await ear.set(guitar.id, "mute", False)
+        assert heard(await hear(ear)) == {"a", "b", "c"}
+
+        await ear.set(guitar.id, "solo", True)  # only soloed bound players, and the unbound
+        assert heard(await hear(ear)) == {"a", "c"}
+        heard_by_c = heard(await hear(c))
+        assert heard_by_c == {"a"}  # c hears the soloed guitar, never itself
+        b.set_presence(track=None)  # b unbinds: audible again despite the solo
+        unbound = asyncio.ensure_future(
+            until(ear, lambda e: ear.peers.get(b.client_id, {}).get("track", 0) is None)
+        )
+        await unbound
+        assert heard(await hear(ear)) == {"a", "b", "c"}
