@@ -133,9 +133,20 @@ class SessionAudio:
     def connected(self) -> bool:
         return self._pc is not None and self._pc.connectionState == "connected"
 
-    async def publish(self, source: MediaStreamTrack | None = None, timeout: float = 20.0) -> None:
+    async def publish(
+        self,
+        source: MediaStreamTrack | None = None,
+        timeout: float = 20.0,
+        *,
+        edit_offer: Callable[[str], str] | None = None,
+        edit_answer: Callable[[str], str] | None = None,
+    ) -> None:
         """Join the audio room sending `source` (None: listen only); returns once the
-        server answered. Calling it again replaces the connection (e.g. after a drop)."""
+        server answered. Calling it again replaces the connection (e.g. after a drop).
+
+        `edit_offer` / `edit_answer` may rewrite the SDP on its way (tests use them
+        to ask for 20 ms packets, or to route media through an impairment proxy).
+        """
         await self.stop()
         self._source = source
         pc = RTCPeerConnection()
@@ -147,8 +158,11 @@ class SessionAudio:
         pc.on("track", self._on_track)
         await pc.setLocalDescription(await pc.createOffer())
         self._answer = asyncio.get_running_loop().create_future()
-        await self._send({"type": "rtc", "sdp": pc.localDescription.sdp})
+        offer = str(pc.localDescription.sdp)
+        await self._send({"type": "rtc", "sdp": edit_offer(offer) if edit_offer else offer})
         sdp = await asyncio.wait_for(self._answer, timeout)
+        if edit_answer is not None:
+            sdp = edit_answer(sdp)
         await pc.setRemoteDescription(RTCSessionDescription(sdp, "answer"))
         release_immediately(pc)
 

@@ -40,6 +40,7 @@ from backline.client import connect
 from backline.client.audio import FRAME, SAMPLE_RATE, ArrayTrack, Samples
 from backline.client.session import Session
 from backline.client.testing import ServerProcess
+from backline.client.udp_proxy import Impairment, UdpProxy
 
 from .report import run, save
 
@@ -126,10 +127,23 @@ def _summary(path: str, n: int, latencies: list[float], cpu: float) -> Result:
     )
 
 
-async def through_server(server: ServerProcess, n: int, seconds: float) -> Result:
+async def through_server(
+    server: ServerProcess, n: int, seconds: float, impairment: Impairment | None = None
+) -> Result:
     token = server.token(f"audio-{n}")
     clicker = Clicker()
     ear = Ear(clicker)
+    proxies: list[UdpProxy] = []
+
+    async def publish(s: Session, track: MediaStreamTrack, impaired: bool) -> None:
+        """Join the room; an impaired participant's media crosses its own lossy relay."""
+        if impairment is None or not impaired:
+            await s.audio.publish(track)
+            return
+        proxy = await UdpProxy(impairment, seed=len(proxies) + 1).start()
+        proxies.append(proxy)
+        await s.audio.publish(track, edit_offer=proxy.route_offer, edit_answer=proxy.route)
+
     async with AsyncExitStack() as stack:
         members: list[Session] = []
         for i in range(n):
@@ -137,9 +151,8 @@ async def through_server(server: ServerProcess, n: int, seconds: float) -> Resul
                 connect(server.url, session=f"audio-{n}", token=token, name=f"p{i}")
             )
             members.append(s)
-        await members[0].audio.publish(clicker)
-        for s in members[1:]:
-            await s.audio.publish(silence())
+        for i, s in enumerate(members):
+            await publish(s, clicker if i == 0 else silence(), impaired=i < 2)  # mouth and ear
 
         async def listen() -> None:
             async for frame in members[1].audio.mix():
@@ -152,7 +165,14 @@ async def through_server(server: ServerProcess, n: int, seconds: float) -> Resul
         await asyncio.sleep(seconds)  # measuring period
         cpu = 100 * (_cpu(server.pid) - cpu0) / seconds
         listener.cancel()
-    return _summary("server", n, ear.latencies, cpu)
+    for proxy in proxies:
+        print(
+            f"  relay: {proxy.forwarded} packets forwarded, {proxy.dropped} dropped",
+            file=sys.stderr,
+        )
+        proxy.close()
+    label = "server" if impairment is None else "server, impaired"
+    return _summary(label, n, ear.latencies, cpu)
 
 
 async def direct_stock(seconds: float) -> Result:
@@ -188,9 +208,23 @@ async def direct_stock(seconds: float) -> Result:
 
 async def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m loadtest.audio", description=__doc__)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[2, 4, 8, 16])
+    parser.add_argument("--sizes", type=int, nargs="*", default=[2, 4, 8, 16])
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument(
+        "--loss", type=float, default=0.01, help="packet loss of the impaired run (0.01)"
+    )
+    parser.add_argument(
+        "--jitter-ms", type=float, default=5.0, help="± jitter of the impaired run (5 ms)"
+    )
+    parser.add_argument(
+        "--impaired-sizes",
+        type=int,
+        nargs="*",
+        default=[4],
+        help="rooms also measured with the mouth's and ear's media through a lossy relay",
+    )
     args = parser.parse_args(argv)
+    impairment = Impairment(loss=args.loss, jitter_ms=args.jitter_ms)
     results = [await direct_stock(args.seconds)]
     with tempfile.TemporaryDirectory() as tmp:
         server = ServerProcess(Path(tmp) / "data", store="memory").start()
@@ -198,6 +232,14 @@ async def main(argv: list[str] | None = None) -> None:
             for n in args.sizes:
                 print(f"room of {n} for {args.seconds:.0f} s …", file=sys.stderr, flush=True)
                 results.append(await through_server(server, max(2, n), args.seconds))
+            for n in args.impaired_sizes:
+                print(
+                    f"room of {n}, {args.loss:.0%} loss ±{args.jitter_ms:g} ms jitter,"
+                    f" for {args.seconds:.0f} s …",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                results.append(await through_server(server, max(2, n), args.seconds, impairment))
         finally:
             server.stop()
     print(

@@ -37,6 +37,7 @@ class Settings:
     certfile: str | None = None  # PEM certificate (chain): serve https:// and wss://
     keyfile: str | None = None  # its private key (None: it is in certfile)
     log_level: str = "INFO"  # DEBUG also logs websockets' wire trace (tokens redacted)
+    audio_pass_through: bool = True  # rooms of two forward packets instead of mixing
     limits: Limits = field(default_factory=lambda: DEFAULT_LIMITS)
 
 
@@ -265,6 +266,12 @@ def add_serve_arguments(parser: argparse.ArgumentParser, env: Mapping[str, str])
     parser.add_argument(
         "--log-level", default=opt("log-level", "INFO"), help="DEBUG, INFO, WARNING, ERROR"
     )
+    parser.add_argument(
+        "--audio-pass-through",
+        choices=("on", "off"),
+        default=opt("audio-pass-through", "on"),
+        help="in an audio room of two, forward each other's packets instead of mixing (on)",
+    )
 
 
 def limits_from_args(args: argparse.Namespace) -> Limits:
@@ -313,6 +320,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
             log_level=str(getattr(args, "log_level", "INFO")),
             hello_timeout=float(args.hello_timeout),
             max_bad_frames=int(args.max_bad_frames),
+            audio_pass_through=getattr(args, "audio_pass_through", "on") == "on",
         )
     )
 

@@ -75,6 +75,11 @@ class Metrics:
             "bus_errors": PromCounter(
                 "backline_bus_errors", "Presence/chat bus publishes that failed", registry=r
             ),
+            "audio_packets_forwarded": PromCounter(
+                "backline_audio_packets_forwarded",
+                "Audio packets passed through undecoded (rooms of two)",
+                registry=r,
+            ),
         }
         self._histograms: dict[str, Histogram] = {
             "apply_seconds": Histogram(
@@ -258,6 +263,7 @@ class Hub:
             metrics=self.metrics,
             limits=limits,
             recordings_dir=self.settings.data_dir / "recordings",
+            audio_pass_through=self.settings.audio_pass_through,
         )
         try:
             await self.bus.subscribe(name, session.on_bus)

@@ -140,7 +140,9 @@ class Session:
         metrics: Any = None,
         limits: Limits = DEFAULT_LIMITS,
         recordings_dir: Path | None = None,
+        audio_pass_through: bool = True,
     ) -> None:
+        self.audio_pass_through = audio_pass_through
         self.name = name
         self.store = store
         self.bus = bus
@@ -237,6 +239,8 @@ class Session:
                 on_empty=self._audio_empty,
                 on_levels=self._audio_levels,
                 on_tick=lambda seconds: self._observe("audio_tick_seconds", seconds),
+                pass_through=self.audio_pass_through,
+                on_forward=lambda: self._count("audio_packets_forwarded", 1),
             )
             self._audio_follow_project()
         try:

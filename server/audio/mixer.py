@@ -239,6 +239,10 @@ class Mixer:
         """Replace the mute/solo view (see `audible_view`)."""
         self._audible = audible
 
+    def is_audible(self, participant: str) -> bool:
+        """Whether the current mute/solo view lets `participant` be heard."""
+        return self._audible(participant)
+
     def mix(
         self, frames: Mapping[str, NDArray[np.floating] | None]
     ) -> dict[str, NDArray[np.float32]]:

@@ -1,11 +1,13 @@
 """A session's audio room: every participant's audio in, a personal mix out to each.
 
 Works on numpy frames only (the aiortc side lives in `rtc.py`). Each sender's
-decoded frames go into its own adaptive `JitterBuffer` (the smallest delay that
+decoded audio is cut into 10 ms frames (`Rechunker`, whatever packet size it
+sends) and goes into its own adaptive `JitterBuffer` (the smallest delay that
 keeps late frames under 1%). A drift-free clock ticks once per frame period;
 each tick takes every sender's frame due now (silence when it is missing),
 sends each listener the `Mixer`'s personal mix, and steps the level meters,
-which the session shows in presence ten times a second.
+which the session shows in presence ten times a second. In a room of two the
+encoded packets are forwarded instead, as they arrive (see `AudioRoom._route`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from .frames import DEFAULT_FRAME_MS, SAMPLE_RATE, Rechunker, frame_samples, fra
 from .jitter import JitterBuffer
 from .meter import Levels, RoomMeter
 from .mixer import Mixer
+from .packets import packet_samples
 from .rtc import RtcPeer, Samples
 
 __all__ = ["MAX_GAIN", "AudioRoom", "FrameTap"]
@@ -59,6 +62,8 @@ class _Participant:
     chunks: Rechunker = field(default_factory=lambda: Rechunker(FRAME))
     gains: dict[str, float] = field(default_factory=dict)  # source -> gain I asked for
     sending: bool = False
+    last_packet_us: int = -(10**12)  # when its latest encoded packet arrived
+    forwarding: str | None = None  # the source whose packets go to me as they are
 
 
 class AudioRoom:
@@ -68,8 +73,13 @@ class AudioRoom:
         on_empty: Callable[[AudioRoom], None] | None = None,
         on_levels: Callable[[dict[str, Levels]], None] | None = None,
         on_tick: Callable[[float], None] | None = None,
+        pass_through: bool = True,
+        on_forward: Callable[[], None] | None = None,
     ) -> None:
         self.session = session
+        self.pass_through = pass_through
+        self._on_forward = on_forward  # once per forwarded packet (metrics)
+        self.forwarded = 0
         self._on_tick = on_tick  # seconds each tick with participants took (metrics)
         self._on_levels = on_levels
         self.meter = RoomMeter(FRAME_MS)
@@ -93,7 +103,19 @@ class AudioRoom:
             if self.tap is not None:
                 self.tap.frame(client, samples, pts, now)
 
-        peer = RtcPeer(f"{self.session}/{client}", arrived)
+        def packet(payload: bytes, rtp_timestamp: int) -> None:
+            participant.last_packet_us = _now_us()
+            samples = packet_samples(payload)
+            if samples is None:
+                return
+            for listener in self.participants.values():
+                if listener.forwarding == client:
+                    listener.peer.forward(payload, samples)
+                    self.forwarded += 1
+                    if self._on_forward is not None:
+                        self._on_forward()
+
+        peer = RtcPeer(f"{self.session}/{client}", arrived, packet)
         participant = _Participant(client, peer)
         answer = await peer.answer(offer_sdp)
         self.participants[client] = participant
@@ -151,6 +173,33 @@ class AudioRoom:
             self.meter.remove(participant.client)
         self.participants.clear()
 
+    def _route(self, members: list[_Participant], now: int) -> None:
+        """Pass-through: in a room of two, each hears the other's packets as they arrive.
+
+        When a listener's mix would be exactly one source at unity gain, the
+        server has nothing to add: decoding, waiting for the tick and
+        re-encoding only cost time (about half the mouth-to-ear delay). So the
+        source's encoded packets are forwarded the moment they arrive. Any
+        change that makes the mix more than a copy (a third participant, a gain,
+        mute/solo, the source going quiet) switches back to mixing at the next
+        tick; the outgoing timeline stays continuous across the switch.
+        """
+        for listener in members:
+            source = None
+            if self.pass_through and len(members) == 2:
+                other = members[1] if members[0] is listener else members[0]
+                if (
+                    now - other.last_packet_us <= 3 * FRAME_US
+                    and self.mixer.gain(listener.client, other.client) == 1.0
+                    and self.mixer.is_audible(other.client)
+                ):
+                    source = other.client
+            if source != listener.forwarding:
+                log.debug(
+                    "audio %s: %s hears %s", self.session, listener.client, source or "the mix"
+                )
+                listener.forwarding = source
+
     async def _run(self) -> None:
         start = time.monotonic()
         k = 0
@@ -174,8 +223,10 @@ class AudioRoom:
         now = _now_us()
         frames = {p.client: p.buffer.pop(now) for p in members}
         mixes = self.mixer.mix(frames)
+        self._route(members, now)
         for listener in members:
-            listener.peer.send(mixes[listener.client])
+            if listener.forwarding is None:
+                listener.peer.send(mixes[listener.client])
         levels = self.meter.update(frames)
         if self._on_levels is not None and self.ticks % LEVEL_EVERY == 0:
             self._on_levels(levels)

@@ -20,8 +20,9 @@ import av
 import numpy as np
 import numpy.typing as npt
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
-from aiortc.jitterbuffer import JitterBuffer
+from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 from aiortc.mediastreams import MediaStreamError
+from aiortc.rtp import RtpPacket
 
 from .opus import OpusEncoder, wanted_frame_ms
 
@@ -70,12 +71,17 @@ class MixTrack(MediaStreamTrack):
     def __init__(self, frame_ms: int = 10, depth: int = 4) -> None:
         super().__init__()
         self.encoder = OpusEncoder(frame_ms)
-        self._frames: deque[Samples] = deque(maxlen=depth)
+        self._frames: deque[Samples | tuple[bytes, int]] = deque(maxlen=depth)
         self._ready = asyncio.Event()
         self._held: list[Samples] = []  # frames of a packet not complete yet
 
     def push(self, samples: Samples) -> None:
         self._frames.append(samples)
+        self._ready.set()
+
+    def forward(self, payload: bytes, samples: int) -> None:
+        """Send an already encoded packet of `samples` as it is (pass-through)."""
+        self._frames.append((payload, samples))
         self._ready.set()
 
     async def recv(self) -> av.Packet[Any]:
@@ -85,7 +91,11 @@ class MixTrack(MediaStreamTrack):
                     raise MediaStreamError
                 self._ready.clear()
                 await self._ready.wait()
-            self._held.append(self._frames.popleft())
+            item = self._frames.popleft()
+            if isinstance(item, tuple):
+                self._held = []  # a mix cut short by the switch to pass-through
+                return self.encoder.forward(*item)
+            self._held.append(item)
             if sum(len(f) for f in self._held) >= self.encoder.samples:
                 samples = np.concatenate(self._held) if len(self._held) > 1 else self._held[0]
                 self._held = []
@@ -96,19 +106,54 @@ class MixTrack(MediaStreamTrack):
         self._ready.set()
 
 
-def release_immediately(pc: RTCPeerConnection) -> None:
-    """Make aiortc hand over each audio frame as soon as it is complete.
+class PassThroughBuffer(JitterBuffer):
+    """aiortc's receive buffer, replaced: every audio packet goes to the decoder at once.
 
-    Stock aiortc holds 4 frames (80 ms) in its receive jitter buffer before it
-    releases any; we do our own playout buffering after decoding (the room's
-    per-sender queue), so the one in aiortc must not add to it. aiortc has no
-    public option for this: the receiver's buffer is replaced, here and only
-    here, right after the receivers exist and before any packet arrives.
+    Stock aiortc holds 4 frames (80 ms at 20 ms frames) before it releases any,
+    and even with no prefetch it releases a frame only when the *next* one
+    arrives (it waits for a new RTP timestamp to know the frame is complete):
+    a whole frame of delay per hop. An Opus frame is always exactly one RTP
+    packet, so nothing needs assembling: each packet is handed over as it
+    arrives. Reordering, loss and playout delay are handled after decoding by
+    the room's own adaptive buffer, which is the one place that knows the
+    mix's timing. A packet older than the newest one already handed over (a
+    repeat, or overtaken on the way) is dropped: Opus decoders carry state from
+    frame to frame, so decoding out of order would damage the next frames too.
+
+    `on_packet(payload, rtp_timestamp)` sees each new encoded packet first, so
+    the room can forward it without decoding (pass-through).
+    """
+
+    def __init__(self, on_packet: Callable[[bytes, int], None] | None = None) -> None:
+        super().__init__(capacity=16, prefetch=0)
+        self.on_packet = on_packet
+        self._newest: int | None = None  # highest sequence number handed over
+
+    def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
+        seq = packet.sequence_number
+        if self._newest is not None and 0 < ((self._newest - seq) & 0xFFFF) < 0x8000:
+            return False, None  # older than one already decoded: too late, and
+            # decoding it now would corrupt the decoder's inter-frame state
+        self._newest = seq
+        data: bytes = getattr(packet, "_data", packet.payload)
+        if self.on_packet is not None and data:
+            self.on_packet(data, packet.timestamp)
+        return False, JitterFrame(data=data, timestamp=packet.timestamp)
+
+
+def release_immediately(
+    pc: RTCPeerConnection, on_packet: Callable[[bytes, int], None] | None = None
+) -> None:
+    """Give every audio receiver of `pc` a `PassThroughBuffer`.
+
+    aiortc has no public option for its receive buffer: the receiver's private
+    buffer is replaced, here and only here, right after the receivers exist and
+    before any packet arrives.
     """
     for transceiver in pc.getTransceivers():
         receiver = transceiver.receiver
         if transceiver.kind == "audio" and hasattr(receiver, _JITTER_ATTRIBUTE):
-            setattr(receiver, _JITTER_ATTRIBUTE, JitterBuffer(capacity=16, prefetch=0))
+            setattr(receiver, _JITTER_ATTRIBUTE, PassThroughBuffer(on_packet))
 
 
 _JITTER_ATTRIBUTE = "_RTCRtpReceiver__jitter_buffer"
@@ -117,10 +162,17 @@ _JITTER_ATTRIBUTE = "_RTCRtpReceiver__jitter_buffer"
 class RtcPeer:
     """One participant's connection: its audio in, its personal mix out."""
 
-    def __init__(self, label: str, on_frame: Callable[[Samples, int], None]) -> None:
-        """`on_frame(samples, pts)` gets each decoded chunk with its RTP timestamp."""
+    def __init__(
+        self,
+        label: str,
+        on_frame: Callable[[Samples, int], None],
+        on_packet: Callable[[bytes, int], None] | None = None,
+    ) -> None:
+        """`on_frame(samples, pts)` gets each decoded chunk with its RTP timestamp;
+        `on_packet(payload, rtp_timestamp)` each encoded packet as it arrives."""
         self.label = label
         self._on_frame = on_frame
+        self._on_packet = on_packet
         self._pc = RTCPeerConnection()
         self.mix: MixTrack | None = None  # made when the offer says which packets to send
         self.frame_ms = 10
@@ -138,7 +190,7 @@ class RtcPeer:
         self.mix = MixTrack(self.frame_ms)
         self._pc.addTrack(self.mix)
         await self._pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
-        release_immediately(self._pc)
+        release_immediately(self._pc, self._on_packet)
         answer = await self._pc.createAnswer()
         await self._pc.setLocalDescription(answer)
         return str(self._pc.localDescription.sdp)
@@ -146,6 +198,10 @@ class RtcPeer:
     def send(self, samples: Samples) -> None:
         if self.mix is not None:
             self.mix.push(samples)
+
+    def forward(self, payload: bytes, samples: int) -> None:
+        if self.mix is not None:
+            self.mix.forward(payload, samples)
 
     async def close(self) -> None:
         if self._reader is not None:
@@ -165,7 +221,10 @@ class RtcPeer:
             while True:
                 frame = await track.recv()
                 assert isinstance(frame, av.AudioFrame)
-                self._on_frame(to_mono(frame), int(frame.pts or 0))
+                # aiortc's timestamp mapper takes any reordered packet for a 32-bit
+                # wrap and shifts every later timestamp by 2**32; modulo 2**32 the
+                # RTP timeline is right again (a real wrap comes once a day).
+                self._on_frame(to_mono(frame), int(frame.pts or 0) & 0xFFFF_FFFF)
         except MediaStreamError:
             log.info("%s: audio track ended", self.label)
 

@@ -17,7 +17,7 @@ import pytest
 import backline.server.audio
 
 PACKAGE_DIR = Path(backline.server.audio.__file__).parent
-PURE = ["__init__", "clock", "frames", "jitter", "meter", "mixer", "stems"]
+PURE = ["__init__", "clock", "frames", "jitter", "meter", "mixer", "packets", "stems"]
 ALLOWED_TOP_LEVEL = {
     "__future__",
     "collections",
