@@ -41,7 +41,18 @@ def to_mono(frame: av.AudioFrame) -> Samples:
     if frame.format.name != "s16":
         raise ValueError(f"expected s16 audio, got {frame.format.name}")
     channels = len(frame.layout.channels)
-    samples = data.reshape(-1, channels) if data.shape[0] == 1 else data.T
+    if data.shape[0] == 1:  # packed (interleaved), what Opus decoders give
+        interleaved = data.reshape(-1)
+        if channels == 1:
+            return interleaved.astype(np.float32) * np.float32(1 / 32768)
+        if channels == 2:  # the common case: the cheapest exact average
+            left = interleaved[0::2].astype(np.float32)
+            left += interleaved[1::2]
+            left *= np.float32(0.5 / 32768)
+            return left
+        samples = interleaved.reshape(-1, channels)
+    else:
+        samples = data.T
     mono: Samples = samples.astype(np.float32).mean(axis=1) / 32768.0
     return mono
 
