@@ -291,15 +291,21 @@ def test_metronome_is_silent_while_stopped_and_during_the_count_in(
 
 
 def project(**changes: Any) -> dict[str, Any]:
-    """Drums (a looping kick pattern, a clip of snares) and keys panned hard left."""
+    """Drums (a looping kick pattern), fills (a clip of snares) and keys panned hard left."""
     drums = {"id": "d", "name": "Drums", "kind": "drums", "instrument": 0,
              "volume": 1.0, "pan": 0.0, "mute": False, "solo": False}  # fmt: skip
     keys = {"id": "k", "name": "Keys", "kind": "instrument", "instrument": 0,
             "volume": 1.0, "pan": -1.0, "mute": False, "solo": False}  # fmt: skip
+    fills = {**drums, "id": "f", "name": "Fills"}
     doc: dict[str, Any] = {
-        "tracks": [{**drums, **changes.get("drums", {})}, {**keys, **changes.get("keys", {})}],
+        "tracks": [
+            {**drums, **changes.get("drums", {})},
+            {**keys, **changes.get("keys", {})},
+            {**fills, **changes.get("fills", changes.get("drums", {}))},
+        ],
         "patterns": [
-            # eighths, 8 steps = 4 beats, kick on beats 0 and 2; loops from bar 1 (no clip)
+            # eighths, 8 steps = 4 beats, kick on beats 0 and 2; its track has no clips,
+            # so it loops from bar 1
             {
                 "id": "p1",
                 "track": "d",
@@ -311,11 +317,20 @@ def project(**changes: Any) -> dict[str, Any]:
             # one snare per beat, heard only where its clip places it: beats 4 and 5
             {
                 "id": "p2",
-                "track": "d",
+                "track": "f",
                 "name": "Fill",
                 "length": 1,
                 "steps_per_beat": 1,
                 "lanes": [{"sound": 38, "steps": [110]}],
+            },
+            # never heard: no clip places it, and its track plays its clips only
+            {
+                "id": "p3",
+                "track": "f",
+                "name": "Unplaced",
+                "length": 4,
+                "steps_per_beat": 4,
+                "lanes": [{"sound": 42, "steps": [90, 90, 90, 90]}],
             },
         ],
         "notes": [
@@ -323,7 +338,7 @@ def project(**changes: Any) -> dict[str, Any]:
             {"id": "n2", "track": "k", "pitch": 72, "start": 3 * 960 + 480, "dur": 240, "vel": 100},
             *changes.get("notes", []),
         ],
-        "clips": [{"id": "c1", "track": "d", "pattern": "p2", "start": 4 * 960, "length": 2 * 960}],
+        "clips": [{"id": "c1", "track": "f", "pattern": "p2", "start": 4 * 960, "length": 2 * 960}],
     }
     return doc
 
