@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 from conftest import CHROMIUM_ARGS
 from playwright.sync_api import Browser, Page
+from sound_page import mount_panel
 
 from backline.client.audio import FRAME, SAMPLE_RATE, ToneTrack
 from backline.client.session import Session
@@ -90,30 +91,6 @@ def audio_page(browser: Browser, chromium_path: str, tmp_path: Path) -> Iterator
         own.close()
 
 
-# The sound panel on webapp's session connection (net.js), as the page mounts it.
-MOUNT_JS = """async ({ session, token, name }) => {
-  const net = await import("/net.js");
-  const { mountSoundPanel } = await import("/sound/panel.js");
-  const s = new net.Session({ session, token, name });
-  window.errors = [];
-  s.on("error", (e) => window.errors.push(e));
-  await s.connect();
-  const element = document.createElement("section");
-  document.body.append(element);
-  window.panel = mountSoundPanel(element, {
-    send: (m) => s.send(m),
-    serverNow: () => s.serverNow(),
-    timeline: () => s.timeline(),
-    project: () => s.project.toData(),
-    me: () => s.peerList()[0],
-    peers: () => s.peerList(),
-    on: (type, fn) => s.on(type, fn),
-    onChange: (fn) => s.on("change", fn),
-  });
-  window.session = s;
-  return s.clientId;
-}"""
-
 # the page's measure of the received mix: level (dBFS) and the loudest frequency
 MIX_JS = """() => {
   const room = window.panel.room;
@@ -140,8 +117,7 @@ def test_browser_and_python_hear_each_other_through_the_server_mix(
     token = server.token(SESSION)
     with SessionThread(server.url, session=SESSION, token=token, name="py") as py:
         py.run(lambda s: s.audio.publish(ToneTrack(PYTHON_HZ)))
-        page.goto(server.http_url + "/")
-        browser_id = page.evaluate(MOUNT_JS, {"session": SESSION, "token": token, "name": "web"})
+        browser_id = mount_panel(page, server, SESSION, "web")
         page.get_by_role("button", name="Join audio").click()
         page.wait_for_function("window.panel.room.state === 'connected'", timeout=20_000)
         py.wait_until(lambda s: s.peers.get(browser_id, {}).get("audio") is True, what="audio")

@@ -1,0 +1,98 @@
+"""The sound panel live: a real AudioContext on a real session, the transport started
+and the pattern edited by a Python participant.
+
+What the scheduler hands the AudioContext is recorded through its test hook:
+every click and hit at the server time Python's timeline gives for its beat,
+mapped to a context time still ahead of the context's clock, and an edit made
+in Python heard on the next pass of the pattern.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from playwright.sync_api import Page
+from sound_page import mount_panel
+
+from backline.client.session import Session
+from backline.client.testing import ServerProcess, SessionThread
+
+SESSION = "live"
+
+HOOK_JS = """() => {
+  window.scheduled = [];
+  const panel = window.panel;
+  panel.scheduler.onCancel = (e) => { e.cancelled = true; };
+  panel.scheduler.onSchedule = (e) => window.scheduled.push({
+    source: e.source, beat: e.beat, time: e.time, when: e.when,
+    now: panel.context.currentTime, accent: e.event.accent ?? null, info: e });
+}"""
+
+
+async def setup(s: Session) -> str:
+    """A drums track with a kick on beat 0 of a 4-beat pattern, at 240 BPM; the pattern's id."""
+    drums = s.add_track("Drums", kind="drums")
+    assert drums.id is not None
+    pattern = s.add_pattern(drums.id, sounds=[36])
+    assert pattern.id is not None
+    s.set_step(pattern.id, 0, 0, 110)
+    await s.set_tempo(240)  # a beat every 250 ms: a short test
+    return pattern.id
+
+
+def scheduled(page: Page) -> list[dict[str, Any]]:
+    """What the scheduler handed the context, less what it cancelled before it started."""
+    events: list[dict[str, Any]] = page.evaluate(
+        "window.scheduled.filter((e) => !e.info.cancelled).map(({ info, ...e }) => e)"
+    )
+    return events
+
+
+def test_metronome_and_playback_follow_the_shared_transport_and_edits(
+    page: Page, server: ServerProcess
+) -> None:
+    token = server.token(SESSION)
+    with SessionThread(server.url, session=SESSION, token=token, name="py") as py:
+        s = py.session
+        pattern = py.run(setup)
+        mount_panel(page, server, SESSION, "web")
+        page.get_by_role("button", name="Metronome").click()
+        page.evaluate(HOOK_JS)
+        page.get_by_role("button", name="Play in browser").click()
+        assert page.get_by_role("button", name="Metronome").get_attribute("aria-pressed") == "true"
+
+        py.run(lambda s: s.play())
+        page.wait_for_function(
+            "window.scheduled.filter((e) => e.source === 'metronome').length >= 10", timeout=20_000
+        )
+        py.run(lambda s: s.set_step(pattern, 0, 8, 90))  # and on beat 2 of 4
+        page.wait_for_function(
+            "window.scheduled.some((e) => e.source === 'playback' && e.beat % 4 === 2)",
+            timeout=20_000,
+        )
+        events = scheduled(page)
+        timeline = s.timeline.current
+        mapping = page.evaluate(
+            """() => { const c = window.panel.scheduler.clock;
+                       return c.offset - (c.context.currentTime - c.latency
+                                          - window.session.serverNow() / 1e6); }"""
+        )
+        errors = page.evaluate("window.errors")
+
+    assert timeline.playing and errors == []
+    for event in events:
+        # at the server time the shared timeline gives for its beat ...
+        assert math.isclose(event["time"], timeline.time_at(event["beat"]), abs_tol=1e-3), event
+        # ... never before the context can play it (a late wake-up skips, never rushes)
+        assert event["when"] >= event["now"], event
+        assert event["time"] >= timeline.time  # nothing during the count-in
+    clicks = [e for e in events if e["source"] == "metronome"]
+    beats = [e["beat"] for e in clicks]
+    assert beats == sorted(set(beats)) and all(b == int(b) for b in beats)
+    assert beats[0] >= timeline.beat  # the downbeat it started on, unless a stall skipped it
+    assert all(e["accent"] == (e["beat"] % 4 == 0) for e in clicks)
+    hits = [e["beat"] % 4 for e in events if e["source"] == "playback"]
+    assert hits[0] == 0 and set(hits) == {0, 2}
+    # the context clock and the server clock agree, through the mapping, within 20 ms
+    assert abs(mapping) < 0.02
