@@ -142,3 +142,30 @@ def test_browser_and_python_hear_each_other_through_the_server_mix(
         mix_is(page, "m.level > -12")
         errors: list[Any] = page.evaluate("window.errors")
         assert errors == []
+
+
+def test_the_browser_offers_again_after_the_server_restarts(
+    audio_page: Page, server: ServerProcess
+) -> None:
+    """The socket reconnects (same client, resumed), and the panel re-offers by itself."""
+    page = audio_page
+    token = server.token(SESSION)
+    with SessionThread(server.url, session=SESSION, token=token, name="py") as py:
+        py.run(lambda s: s.audio.publish(ToneTrack(PYTHON_HZ)))
+        browser_id = mount_panel(page, server, SESSION, "web")
+        page.get_by_role("button", name="Join audio").click()
+        mix_is(page, f"m.level > -30 && Math.abs(m.peakHz - {PYTHON_HZ}) < 50")
+
+        server.stop()
+        page.wait_for_function("window.session.state !== 'connected'", timeout=20_000)
+        server.start()  # same port and data dir
+        page.wait_for_function("window.session.state === 'connected'", timeout=30_000)
+        assert page.evaluate("window.session.clientId") == browser_id
+        py.wait_until(lambda s: s.connected, what="the SDK reconnected")
+        py.run(lambda s: s.audio.publish(ToneTrack(PYTHON_HZ)))  # the SDK's own re-offer
+
+        page.wait_for_function("window.panel.room.state === 'connected'", timeout=30_000)
+        py.wait_until(lambda s: s.peers.get(browser_id, {}).get("audio") is True, what="audio")
+        heard = py.run(lambda s: second_after(s, BROWSER_HZ), timeout=40)
+        assert float(np.sqrt(np.mean(heard**2))) > 0.1
+        mix_is(page, f"m.level > -30 && Math.abs(m.peakHz - {PYTHON_HZ}) < 50")
