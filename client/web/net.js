@@ -29,6 +29,10 @@ import { Timeline } from "./timeline.js";
 const FATAL_CLOSE = new Map([
   [1000, "closed"],
   [CLOSE_CODES.REPLACED, "this client connected again elsewhere"],
+  [CLOSE_CODES.PROTOCOL_VIOLATION, "too many bad frames"],
+  [CLOSE_CODES.KICKED, "an owner removed you from the session"],
+  [CLOSE_CODES.SESSION_DELETED, "the session was deleted"],
+  [CLOSE_CODES.RATE_ABUSE, "too many edits over the rate limit"],
   [CLOSE_CODES.BAD_TOKEN, "the token was refused"],
   [CLOSE_CODES.TOKEN_EXPIRED, "the token has expired"],
   [CLOSE_CODES.WRONG_SESSION, "the token is for another session"],
