@@ -20,6 +20,7 @@ import { StepSequencer } from "./ui/steps.js";
 import { PianoRoll } from "./ui/pianoroll.js";
 import { People } from "./ui/people.js";
 import { download, projectJson } from "./ui/export.js";
+import { projectMidi } from "./ui/midi.js";
 
 const COLORS = ["#e4572e", "#17bebb", "#ffc914", "#76b041", "#7c5cff", "#ff6fb5", "#2e86de"];
 const STATE_TEXT = { connecting: "Connecting…", connected: "Connected", reconnecting: "Reconnecting…", closed: "Disconnected" };
@@ -97,9 +98,10 @@ class App {
     this.undoButton = h("button", { type: "button", onclick: () => this.undo(false), "aria-keyshortcuts": "Control+Z Meta+Z", title: "Undo (Ctrl/Cmd-Z)" }, "Undo");
     this.redoButton = h("button", { type: "button", onclick: () => this.undo(true), "aria-keyshortcuts": "Control+Shift+Z Meta+Shift+Z", title: "Redo (Ctrl/Cmd-Shift-Z)" }, "Redo");
     const exportButton = h("button", { type: "button", onclick: () => this.exportJson() }, "Export JSON");
+    const midiButton = h("button", { type: "button", onclick: () => this.exportMidi() }, "Export MIDI");
     const header = h("header", { class: "top" },
       h("div", { class: "brand" }, h("strong", {}, "Backline"), h("span", { class: "session-name" }, s.options.session)),
-      h("div", { class: "row" }, this.undoButton, this.redoButton, exportButton, this.stateBadge));
+      h("div", { class: "row" }, this.undoButton, this.redoButton, exportButton, midiButton, this.stateBadge));
     const transport = h("div", {});
     const left = h("div", { class: "col-left" });
     const center = h("div", { class: "col-center" });
@@ -275,6 +277,11 @@ class App {
     download(`${s.options.session}.json`, projectJson(s.project.toData(), s.version));
   }
 
+  exportMidi() {
+    const s = this.session;
+    download(`${s.options.session}.mid`, projectMidi(s.project.toData()), "audio/midi");
+  }
+
   // -- the test hook ------------------------------------------------------------
 
   exposeDebugHook() {
@@ -294,6 +301,7 @@ class App {
       position: () => app.transport?.position.textContent ?? null,
       peers: () => s().peerList().map((p) => ({ ...p })),
       exportJson: () => projectJson(s().project.toData(), s().version),
+      exportMidi: () => Array.from(projectMidi(s().project.toData())),
       renders: () => app.rendered ?? 0,
       drop: () => s().drop(),
       textOn,

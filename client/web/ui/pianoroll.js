@@ -92,7 +92,10 @@ export class PianoRoll {
 
   add(pitch, tick) {
     const edit = this.app.run(() => this.session.addNote(this.track, pitch, tick, this.snapTicks, 100));
-    if (edit) this.select([edit.id]);
+    if (edit) {
+      this.focusNext = edit.id; // so arrows, Shift+arrows and Delete act on it at once
+      this.select([edit.id]);
+    }
   }
 
   canvasKey(e) {
@@ -246,6 +249,10 @@ export class PianoRoll {
     this.others.replaceChildren(...cursors);
     this.showCursor();
     this.follow(track, notes);
+    if (this.focusNext && this.notes.has(this.focusNext)) {
+      this.notes.get(this.focusNext).focus();
+      this.focusNext = null;
+    }
   }
 
   /** Scroll a track's notes into view when the roll first shows them. */

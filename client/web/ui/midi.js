@@ -1,0 +1,111 @@
+/**
+ * Standard MIDI File export (format 1, 960 ticks per quarter note, the
+ * project's own resolution, so no position is rounded).
+ *
+ * Track 0 holds the project name, tempo and meter; then one MIDI track per
+ * project track in order, with its name, program, volume (CC7) and pan
+ * (CC10). Notes are written as they are; a pattern plays inside each clip
+ * that places it (looped to the clip's length) or, with no clip, once from
+ * bar 1, each step as a note half a step long at its velocity. Drum tracks
+ * use channel 10, the others channels 1-9 and 11-16 in turn.
+ *
+ * @module ui/midi
+ */
+
+import { PPQ } from "../protocol.js";
+
+const encoder = new TextEncoder();
+
+function vlq(n) {
+  const bytes = [n & 0x7f];
+  while ((n >>= 7) > 0) bytes.unshift((n & 0x7f) | 0x80);
+  return bytes;
+}
+
+function meta(type, data) {
+  return [0xff, type, ...vlq(data.length), ...data];
+}
+
+const text = (s) => [...encoder.encode(s)];
+const clamp = (v, lo, hi) => Math.max(lo, Math.min(hi, v));
+
+function chunk(id, body) {
+  const n = body.length;
+  return [...text(id), (n >>> 24) & 255, (n >>> 16) & 255, (n >>> 8) & 255, n & 255, ...body];
+}
+
+/** Events `[tick, order, bytes]` as a track chunk (sorted; note-offs before note-ons). */
+function track(events) {
+  events.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  const body = [];
+  let last = 0;
+  for (const [tick, , bytes] of events) {
+    body.push(...vlq(tick - last), ...bytes);
+    last = tick;
+  }
+  body.push(...vlq(0), ...meta(0x2f, []));
+  return chunk("MTrk", body);
+}
+
+/** Where a pattern sounds: `[start tick, length ticks]` per clip, or once from 0. */
+function placements(pattern, clips) {
+  const own = clips.filter((c) => c.pattern === pattern.id);
+  const span = Math.round((pattern.length * PPQ) / pattern.steps_per_beat);
+  return own.length ? own.map((c) => [c.start, c.length]) : [[0, span]];
+}
+
+/**
+ * The project (snapshot form) as the bytes of a .mid file.
+ * @param {{project: any, tracks: any[], patterns: any[], notes: any[], clips: any[]}} data
+ * @returns {Uint8Array}
+ */
+export function projectMidi(data) {
+  const { project } = data;
+  const [num, den] = project.meter;
+  const usPerQuarter = Math.round(60_000_000 / project.tempo);
+  const chunks = [
+    chunk("MThd", [0, 1, (data.tracks.length + 1) >> 8, (data.tracks.length + 1) & 255, PPQ >> 8, PPQ & 255]),
+    track([
+      [0, 0, meta(0x03, text(project.name))],
+      [0, 1, meta(0x51, [(usPerQuarter >> 16) & 255, (usPerQuarter >> 8) & 255, usPerQuarter & 255])],
+      [0, 2, meta(0x58, [num, Math.log2(den), 24, 8])],
+    ]),
+  ];
+  let next = 0;
+  for (const t of data.tracks) {
+    let channel;
+    if (t.kind === "drums") channel = 9;
+    else {
+      channel = next % 15;
+      if (channel >= 9) channel += 1;
+      next += 1;
+    }
+    const events = [
+      [0, 0, meta(0x03, text(t.name))],
+      [0, 1, [0xc0 | channel, t.instrument & 0x7f]],
+      [0, 2, [0xb0 | channel, 7, clamp(Math.round(t.volume * 100), 0, 127)]],
+      [0, 3, [0xb0 | channel, 10, clamp(Math.round((t.pan + 1) * 64), 0, 127)]],
+    ];
+    const note = (start, dur, pitch, vel) => {
+      events.push([start, 5, [0x90 | channel, pitch, vel]]);
+      events.push([start + dur, 4, [0x80 | channel, pitch, 0]]);
+    };
+    for (const n of data.notes) if (n.track === t.id) note(n.start, n.dur, n.pitch, n.vel);
+    for (const p of data.patterns) {
+      if (p.track !== t.id) continue;
+      const stepTicks = PPQ / p.steps_per_beat;
+      const span = Math.round(p.length * stepTicks);
+      const gate = Math.max(1, Math.round(stepTicks / 2));
+      for (const [start, length] of placements(p, data.clips)) {
+        for (let offset = 0; offset < length; offset += span) {
+          p.lanes.forEach((lane) => lane.steps.forEach((vel, i) => {
+            const at = Math.round(offset + i * stepTicks);
+            if (vel > 0 && at < length) note(start + at, gate, lane.sound, vel);
+          }));
+        }
+      }
+    }
+    chunks.push(track(events));
+  }
+  return new Uint8Array(chunks.flat());
+}

@@ -1,0 +1,224 @@
+"""The web client's controls, by mouse and keyboard, checked in the SDK's mirror.
+
+One browser and a Python participant per test against a real server: every
+control must produce the edit it promises (the bot sees it), and the page
+must stay usable from the keyboard alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, expect
+
+from backline.client.testing import ServerProcess, SessionThread
+
+SESSION = "controls"
+
+
+@pytest.fixture
+def bot(server: ServerProcess) -> Iterator[SessionThread]:
+    with SessionThread(server.url, session=SESSION, token=server.token(SESSION), name="bot") as b:
+        yield b
+
+
+@pytest.fixture
+def context(browser: Browser) -> Iterator[BrowserContext]:
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    yield context
+    context.close()
+
+
+def join(context: BrowserContext, server: ServerProcess, role: str = "editor") -> Page:
+    page = context.new_page()
+    page.goto(f"{server.http_url}/#session={SESSION}&token={server.token(SESSION, role)}")
+    page.fill("input[name=name]", "Carol")
+    page.click("button[type=submit]")
+    page.wait_for_function("() => window.backline && window.backline.state() === 'connected'")
+    page.wait_for_selector(".transport")
+    return page
+
+
+def settle(page: Page, bot: SessionThread) -> None:
+    page.wait_for_function("() => window.backline.pending() === 0")
+    version = page.evaluate("window.backline.version()")
+    bot.wait_until(lambda s: s.version >= version, what=f"version {version}")
+
+
+def only(table: dict[str, Any]) -> dict[str, Any]:
+    assert len(table) == 1, table
+    return next(iter(table.values()))  # type: ignore[no-any-return]
+
+
+def cell(page: Page, lane: int, step: int) -> Any:
+    return page.locator(f".cell[data-lane='{lane}'][data-step='{step}']")
+
+
+def test_step_sequencer_controls(
+    context: BrowserContext, server: ServerProcess, bot: SessionThread
+) -> None:
+    """Toggle, alt-click and drag velocity, keyboard toggling and velocity, length,
+    resolution, lanes added and removed."""
+    page = join(context, server)
+    page.select_option(".tracks select", "drums")
+    page.click(".add-track")
+    page.click("text=+ Pattern")
+    cell(page, 0, 0).click()
+    cell(page, 0, 1).click(modifiers=["Alt"])  # off -> first alt velocity
+    box = cell(page, 0, 2).bounding_box()
+    assert box is not None
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x, y - 10, steps=3)
+    page.mouse.move(x, y - 20, steps=3)
+    page.mouse.up()
+    cell(page, 1, 0).focus()
+    page.keyboard.press("Enter")  # toggles on
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("Space")  # the next step, on
+    page.keyboard.press("+")  # and louder
+    settle(page, bot)
+    steps = only(bot.session.project.patterns)["lanes"]
+    assert steps[0]["steps"][:3] == [100, 127, 120]  # drag: +20 from the default velocity
+    assert steps[1]["steps"][:2] == [100, 110]
+    page.fill(".steps .length", "8")
+    page.press(".steps .length", "Enter")
+    page.select_option(".steps select[aria-label='Steps per beat']", "2")
+    page.select_option(".lane-add select", "39")
+    page.click("text=+ Lane")
+    expect(page.locator(".lane")).to_have_count(5)
+    page.locator(".lane-label .remove").first.click()
+    expect(page.locator(".lane")).to_have_count(4)
+    settle(page, bot)
+    pattern = only(bot.session.project.patterns)
+    assert pattern["length"] == 8 and pattern["steps_per_beat"] == 2
+    assert [lane["sound"] for lane in pattern["lanes"]] == [38, 42, 46, 39]
+    assert pattern["lanes"][0]["steps"] == [100, 110, 0, 0, 0, 0, 0, 0]
+    expect(page.locator(".cell")).to_have_count(32)
+
+
+def test_piano_roll_controls(
+    context: BrowserContext, server: ServerProcess, bot: SessionThread
+) -> None:
+    """Add by click and by keyboard, move and resize by drag and by keys, delete, snapping."""
+    page = join(context, server)
+    page.select_option(".tracks select", "instrument")
+    page.click(".add-track")
+    canvas = page.locator(".roll-canvas")
+    canvas.focus()
+    page.keyboard.press("Enter")  # a note at the keyboard cursor: C4 at 0
+    note = page.locator(".note").first
+    expect(note).to_be_focused()
+    page.keyboard.press("ArrowRight")  # one 1/16 later
+    page.keyboard.press("ArrowUp")  # a semitone up
+    page.keyboard.press("Shift+ArrowRight")  # a 1/16 longer
+    settle(page, bot)
+    first = only(bot.session.project.notes)
+    assert (first["pitch"], first["start"], first["dur"]) == (61, 240, 480)
+    # drag it: 4 sixteenths right (64 px per beat), resize by its right edge
+    box = note.bounding_box()
+    assert box is not None
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + 4, y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 4 + 33, y, steps=4)
+    page.mouse.move(box["x"] + 4 + 64, y, steps=4)
+    page.mouse.up()
+    settle(page, bot)
+    moved = only(bot.session.project.notes)
+    assert (moved["pitch"], moved["start"], moved["dur"]) == (61, 1200, 480)
+    box = note.bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + box["width"] - 2, y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] - 2 + 47, y, steps=4)  # 16 px per 1/16 note
+    page.mouse.up()
+    settle(page, bot)
+    assert only(bot.session.project.notes)["dur"] == 480 + 3 * 240
+    # a click on the empty roll adds a snapped note where it lands
+    cbox = canvas.bounding_box()
+    view = page.locator(".roll-scroll").bounding_box()
+    assert cbox is not None and view is not None
+    click_y = view["y"] + 47  # inside the visible part of the scrolled roll
+    page.mouse.click(cbox["x"] + 64 * 2 + 20, click_y)  # 20 px into beat 3: its second 1/16
+    settle(page, bot)
+    added = [n for n in bot.session.project.notes.values() if n["id"] != moved["id"]]
+    assert len(added) == 1 and added[0]["start"] == 2 * 960 + 240
+    assert added[0]["pitch"] == 107 - int((click_y - cbox["y"]) // 14)
+    page.locator(f".note[data-note='{added[0]['id']}']").dblclick()
+    note.focus()
+    page.keyboard.press("Delete")
+    settle(page, bot)
+    assert bot.session.project.notes == {}
+    expect(page.locator(".note")).to_have_count(0)
+
+
+def test_mixer_and_transport_controls(
+    context: BrowserContext, server: ServerProcess, bot: SessionThread
+) -> None:
+    """Rename, volume and pan from the keyboard, mute, solo, remove; meter; tap tempo."""
+    page = join(context, server)
+    page.click(".add-track")
+    strip = page.locator(".strip").first
+    strip.locator(".name").fill("Lead")
+    strip.locator(".name").press("Enter")
+    strip.locator(".volume").focus()
+    page.keyboard.press("ArrowLeft")
+    strip.locator(".pan").focus()
+    page.keyboard.press("ArrowRight")
+    strip.locator(".mute").click()
+    strip.locator(".solo").click()
+    page.fill(".meter-num", "7")
+    page.press(".meter-num", "Enter")
+    page.select_option(".meter-den", "8")
+    for _ in range(4):
+        page.click(".tap")
+    settle(page, bot)
+    track = bot.session.tracks()[0]
+    assert track["name"] == "Lead"
+    assert track["volume"] == pytest.approx(0.99)
+    assert track["pan"] == pytest.approx(0.01)
+    assert track["mute"] is True and track["solo"] is True
+    project = bot.session.project.project
+    assert project["meter"] == [7, 8]
+    tempo = float(page.input_value(".tempo"))
+    assert 20 <= project["tempo"] <= 999 and project["tempo"] == tempo
+    strip.locator(".remove").click()
+    settle(page, bot)
+    assert bot.session.tracks() == []
+    expect(page.locator(".strip")).to_have_count(0)
+
+
+def test_viewer_cannot_edit(
+    context: BrowserContext, server: ServerProcess, bot: SessionThread
+) -> None:
+    """A viewer sees the project with its controls disabled; a forced edit is refused."""
+    track = bot.run(lambda s: s.add_track("Drums", kind="drums").id)
+    bot.run(lambda s: s.add_pattern(track, sounds=[36]))
+    bot.run(lambda s: s.synced())
+    page = join(context, server, role="viewer")
+    expect(page.locator(".cell")).to_have_count(16)
+    expect(page.locator("button.play")).to_be_disabled()
+    expect(page.locator(".cell").first).to_be_disabled()
+    expect(page.locator(".strip .volume")).to_be_disabled()
+    page.locator(".position").click()
+    page.keyboard.press("Control+z")
+    expect(page.locator(".toast-error")).to_contain_text("forbidden")
+
+
+def test_drop_reconnects_and_sends_what_waited(
+    context: BrowserContext, server: ServerProcess, bot: SessionThread
+) -> None:
+    """A dropped connection comes back by itself; edits made while it was down arrive."""
+    page = join(context, server)
+    page.evaluate("window.backline.drop()")
+    expect(page.locator(".conn")).not_to_have_text("Connected")
+    page.click(".add-track")  # while reconnecting: applied here, queued
+    expect(page.locator(".strip")).to_have_count(1)
+    expect(page.locator(".conn")).to_have_text("Connected")
+    settle(page, bot)
+    assert len(bot.session.tracks()) == 1
+    assert page.evaluate("window.backline.project()") == bot.session.project.to_data()
