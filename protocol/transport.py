@@ -75,7 +75,7 @@ def _resolve_one(
     if type(op) is not dict:
         return [op]
     kind = op.get("op")
-    if kind in _INTENT_KEYS:
+    if type(kind) is str and kind in _INTENT_KEYS:
         keys = set(op)
         if keys != _INTENT_KEYS[kind]:
             extra = ", ".join(sorted(map(str, keys - _INTENT_KEYS[kind])))

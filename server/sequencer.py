@@ -16,7 +16,13 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from backline.protocol.errors import BacklineError, Conflict, Duplicate, NothingToUndo
+from backline.protocol.errors import (
+    BacklineError,
+    Conflict,
+    Duplicate,
+    Internal,
+    NothingToUndo,
+)
 from backline.protocol.limits import DEFAULT_LIMITS, Limits
 from backline.protocol.messages import Batch
 from backline.protocol.model import Document
@@ -101,13 +107,22 @@ class Sequencer:
         """Decide one log entry (see the module docstring); raises a `BacklineError` and changes
         nothing when it is rejected."""
         kind = entry["k"]
-        if kind == "op":
-            return self.submit(entry["by"], entry["seq"], entry["ops"], entry["now"], entry["lead"])
-        if kind == "undo":
-            return self.undo(entry["by"], entry["seq"], entry["now"])
-        if kind == "redo":
-            return self.redo(entry["by"], entry["seq"], entry["now"])
-        raise ValueError(f"unknown entry kind {kind!r}")
+        try:
+            if kind == "op":
+                return self.submit(
+                    entry["by"], entry["seq"], entry["ops"], entry["now"], entry["lead"]
+                )
+            if kind == "undo":
+                return self.undo(entry["by"], entry["seq"], entry["now"])
+            if kind == "redo":
+                return self.redo(entry["by"], entry["seq"], entry["now"])
+        except BacklineError:
+            raise
+        except Exception as exc:
+            # A bug in validation must cost this one edit, not the session: the entry is in
+            # the log, and every later load replays it. Every process fails it the same way.
+            raise Internal(f"edit could not be decided ({type(exc).__name__})") from exc
+        raise Internal(f"unknown entry kind {str(kind)[:32]!r}")
 
     def submit(
         self, client: str, seq: int, ops: list[Any], now: int = 0, lead_us: int = DEFAULT_LEAD_US

@@ -39,6 +39,7 @@ from backline.protocol.errors import (
     CloseCode,
     Conflict,
     Forbidden,
+    Internal,
     NotFound,
     SessionFull,
     Unavailable,
@@ -538,6 +539,8 @@ class Session:
             try:
                 batch = self.seq.apply_entry(entry)
             except BacklineError as exc:
+                if isinstance(exc, Internal):
+                    log.error("session %s: entry %s: %s", self.name, stored.id, exc, exc_info=exc)
                 if proposal is not None and not _failed(proposal):
                     rejects.append((proposal, exc))
             else:

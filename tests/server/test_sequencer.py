@@ -173,3 +173,19 @@ def test_transport_is_resolved_in_server_order_and_not_undoable() -> None:
     for batch in seq.recent:
         apply_all(replica, batch.ops)
     assert replica.to_data() == seq.doc.to_data()
+
+
+def test_an_entry_that_trips_a_validation_bug_is_rejected_not_fatal() -> None:
+    """A bug while deciding one entry rejects it as `internal`; the next entries still apply."""
+    seq = Sequencer()
+
+    def entry(n: int, ops: object) -> dict[str, object]:
+        return {"k": "op", "by": "a", "seq": n, "ops": ops, "now": 0, "lead": 0}
+
+    with pytest.raises(BacklineError) as info:
+        seq.apply_entry({**entry(1, []), "k": "nope"})
+    assert info.value.code == "internal"
+    with pytest.raises(BacklineError):  # an unhashable op name: bad_field, no TypeError
+        seq.apply_entry(entry(1, [{"op": {"a": 1}}]))
+    batch = seq.apply_entry(entry(2, [{"op": "insert", "kind": "track", "id": "t", "value": {}}]))
+    assert batch.version == 1
