@@ -65,6 +65,7 @@ __all__ = ["handle_connection"]
 
 log = logging.getLogger("backline.connection")
 
+TRY_AGAIN_LATER = 1013  # the standard WebSocket close code for a temporary server condition
 PALETTE = ("#e6194b", "#3cb44b", "#ffe119", "#4363d8", "#f58231", "#911eb4", "#46f0f0", "#f032e6")
 _labels = itertools.count(1)
 
@@ -182,6 +183,12 @@ class _Conn:
             self.error(exc)
             self.hub.metrics.count("closes", 1, code=str(int(exc.close_code)))
             await self.ws.close(int(exc.close_code), exc.message)
+            return False
+        except Unavailable as exc:  # the store cannot load the session (down, unreadable)
+            log.warning("%s: cannot load session %s: %s", self.peer.label, hello.session, exc)
+            self.error(Unavailable(f"the session cannot be loaded now: {exc.message}"))
+            self.hub.metrics.count("closes", 1, code=str(TRY_AGAIN_LATER))
+            await self.ws.close(TRY_AGAIN_LATER, "store unavailable, try again later")
             return False
         self.session, self.member = session, member
         self.peer.label = f"{hello.session}/{client}"

@@ -42,6 +42,7 @@ CREATE TABLE IF NOT EXISTS snapshots (
     data BLOB NOT NULL,
     trimmed INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS probe (id INTEGER PRIMARY KEY, written INTEGER NOT NULL);
 """
 
 FILENAME = "backline.db"
@@ -74,6 +75,7 @@ class SQLiteStore:
         self._pending: list[_Append] = []
         self._flusher: asyncio.Task[None] | None = None
         self._closed = False
+        self._write_failed: str | None = None  # why the last write failed, until one succeeds
         # event-loop side: where each known log ends, and its newest entries
         self._end: dict[str, int] = {}
         self._recent: dict[str, deque[tuple[int, bytes]]] = {}
@@ -87,9 +89,13 @@ class SQLiteStore:
         if self._db is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute(f"PRAGMA synchronous={self._synchronous}")
-            db.executescript(_SCHEMA)
+            try:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute(f"PRAGMA synchronous={self._synchronous}")
+                db.executescript(_SCHEMA)
+            except BaseException:
+                db.close()  # e.g. a read-only data dir: try again on the next call
+                raise
             self._db = db
         return self._db
 
@@ -122,8 +128,7 @@ class SQLiteStore:
                 ids.append(these)
             db.execute("COMMIT")
         except BaseException:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
+            self._abandon(db)
             raise
         for session, last in assigned.items():
             self._next_id[session] = last + 1
@@ -185,10 +190,36 @@ class SQLiteStore:
             trimmed = self._trimmed(db, session)
             db.execute("COMMIT")
         except BaseException:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
+            self._abandon(db)
             raise
         return trimmed
+
+    def _abandon(self, db: sqlite3.Connection) -> None:
+        """After a failed write: roll back, close, and open the file afresh next time.
+
+        A full disk or a read-only data dir fails writes. The connection must not stay
+        inside the transaction, and SQLite keeps a file it opened read-only that way,
+        so a new connection is what notices that space or permission came back.
+        """
+        try:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+        except sqlite3.Error as exc:
+            log.warning("sqlite rollback failed: %s", exc)
+        db.close()
+        self._db = None
+        self._next_id.clear()
+
+    def _probe(self) -> None:
+        """A tiny write: does the store accept writes again (disk space, permissions)?"""
+        db = self._conn()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute("INSERT OR REPLACE INTO probe (id, written) VALUES (1, unixepoch())")
+            db.execute("COMMIT")
+        except BaseException:
+            self._abandon(db)
+            raise
 
     def _delete(self, session: str) -> None:
         db = self._conn()
@@ -245,11 +276,13 @@ class SQLiteStore:
                 try:
                     ids = await self._run(self._commit, [(a.session, a.entries) for a in group])
                 except StoreUnavailable as exc:
+                    self._write_failed = exc.message
                     for a in group:
                         if not a.future.done():
                             a.future.set_exception(StoreUnavailable(exc.message))
                     continue
                 self.commits += 1
+                self._write_failed = None
                 for a, these in zip(group, ids, strict=True):
                     self._remember(a.session, these, a.entries)
                     if not a.future.done():
@@ -323,7 +356,11 @@ class SQLiteStore:
         return loaded
 
     async def save_snapshot(self, session: str, after: EntryId, snapshot: bytes) -> None:
-        trimmed = await self._run(self._save_snapshot, session, int_id(after), snapshot)
+        try:
+            trimmed = await self._run(self._save_snapshot, session, int_id(after), snapshot)
+        except StoreUnavailable as exc:
+            self._write_failed = exc.message
+            raise
         self._trim[session] = trimmed
         recent = self._recent.get(session)
         while recent and recent[0][0] <= trimmed:
@@ -339,8 +376,14 @@ class SQLiteStore:
         return await self._run(self._sessions)
 
     async def healthy(self) -> bool:
+        """Reads work, and writes too: after a failed write, healthy only once a probe
+        write succeeds (a full disk or a read-only data dir fail writes, not reads)."""
         try:
             await asyncio.wait_for(self._run(self._ping), timeout=2.0)
+            if self._write_failed is not None:
+                await asyncio.wait_for(self._run(self._probe), timeout=2.0)
+                log.warning("sqlite accepts writes again (last failure: %s)", self._write_failed)
+                self._write_failed = None
         except (StoreUnavailable, TimeoutError):
             return False
         return True
