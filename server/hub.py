@@ -9,7 +9,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Histogram, ProcessCollector, generate_latest
 from prometheus_client import Counter as PromCounter
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -102,6 +102,7 @@ class Metrics:
             ),
         }
         r.register(_LiveCollector(gauges or dict))
+        ProcessCollector(registry=r)  # process_resident_memory_bytes, open fds, CPU
 
     def count(self, name: str, n: int = 1, **labels: str) -> None:
         key = (
@@ -131,8 +132,15 @@ _FAST_BUCKETS = (
 )  # fmt: skip
 
 
+def _task_count() -> int:
+    try:
+        return len(asyncio.all_tasks())
+    except RuntimeError:  # scraped outside the event loop (tests)
+        return 0
+
+
 class _LiveCollector(Collector):
-    """Values read at scrape time: connections, loaded sessions, slow consumers closed."""
+    """Values read at scrape time: connections, loaded sessions, tasks, slow consumers closed."""
 
     def __init__(self, gauges: Callable[[], dict[str, float]]) -> None:
         self._gauges = gauges
@@ -151,6 +159,11 @@ class _LiveCollector(Collector):
             "backline_sessions_loaded",
             "Sessions loaded in this process",
             value=values.get("sessions", 0),
+        )
+        yield GaugeMetricFamily(
+            "backline_asyncio_tasks",
+            "asyncio tasks alive in the server's event loop (a leak shows as growth)",
+            value=_task_count(),
         )
         yield CounterMetricFamily(
             "backline_slow_consumers_closed",
