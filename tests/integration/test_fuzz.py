@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import msgpack
+import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from websockets.exceptions import ConnectionClosed
@@ -793,6 +794,49 @@ def health(server: ServerProcess) -> dict[str, Any]:
         return body
 
 
+async def before_hello(server: ServerProcess, seed: int, tally: Tally) -> None:
+    """Fuzzed frames before `hello`: each answered (mostly `not_joined`), then a join works."""
+    frames = Frames(
+        Material(
+            seed, [None, 1, "x", [1], {"a": b"\x00"}], ["t"], ["type", "x"], ["hi"], [0, 2**64 - 1]
+        ),
+        Model(),
+    )
+    client = await RawClient.open(server.url)
+    try:
+        sent = 0
+        while sent < 90:  # below the 100 bad frames in a row that close the connection
+            raw = frames.frame()
+            expect = expectation(raw, Model())
+            if expect is None or (isinstance(raw, bytes) and _is_hello(raw)):
+                continue
+            if expect.kind not in ("error", "reject"):  # a valid message, but before hello
+                assert isinstance(raw, bytes)
+                message = decode(raw, LIMITS)
+                seq = message.get("seq")
+                edit = message["type"] in ("op", "undo", "redo") and type(seq) is int
+                expect = (
+                    Expect("reject", "not_joined", seq) if edit else Expect("error", "not_joined")
+                )
+            await client.ws.send(raw)
+            sent += 1
+            answer = await client.recv()
+            assert (answer["type"], answer["code"]) == (expect.kind, expect.code), (raw, answer)
+        tally.frames += sent
+        tally.bad += sent
+        welcome = await client.hello("early", server.token("early"), name="late")
+        assert welcome["version"] == 0
+    finally:
+        await client.ws.close()
+
+
+def _is_hello(raw: bytes) -> bool:
+    try:
+        return decode(raw, LIMITS)["type"] == "hello"
+    except BacklineError:
+        return False
+
+
 async def oversized_beyond_websocket_limit(server: ServerProcess) -> int | None:
     """A frame above 4 x --max-frame: the websocket layer closes with 1009."""
     client = await RawClient.open(server.url)
@@ -805,6 +849,7 @@ async def oversized_beyond_websocket_limit(server: ServerProcess) -> int | None:
         return closed.rcvd.code if closed.rcvd else None
 
 
+@pytest.mark.timeout(900)  # about a minute when the machine is quiet
 def test_fuzz_100k_frames_server_survives_and_document_is_exact(tmp_path: Path) -> None:
     """100,000+ fuzzed frames: every bad one answered, the document equals the model's."""
     server = ServerProcess(
@@ -834,6 +879,7 @@ def test_fuzz_100k_frames_server_survives_and_document_is_exact(tmp_path: Path) 
         one_round()
         assert server.proc is not None and server.proc.poll() is None, "the server died"
         assert health(server)["status"] == "ok"
+        asyncio.run(before_hello(server, 5, tally))
         assert asyncio.run(oversized_beyond_websocket_limit(server)) == 1009
         assert health(server)["status"] == "ok"
     finally:

@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
 from websockets.exceptions import ConnectionClosed
 
 from backline.client.testing import RawClient, ServerProcess
@@ -186,6 +187,7 @@ async def kill_rounds(
     return ledger
 
 
+@pytest.mark.timeout(900)  # 20 restarts: slow on a loaded 2-core machine
 async def test_kill_9_rounds_sqlite_lose_no_acknowledged_edit(tmp_path: Path) -> None:
     """20 SIGKILLs of a SQLite-backed server under load: every ack survives at its version."""
     from backline.server.sqlite_store import SQLiteStore
@@ -203,6 +205,7 @@ async def test_kill_9_rounds_sqlite_lose_no_acknowledged_edit(tmp_path: Path) ->
         await store.close()
 
 
+@pytest.mark.timeout(900)
 async def test_kill_9_rounds_redis_lose_no_acknowledged_edit(
     own_redis: RedisServer, tmp_path: Path
 ) -> None:
