@@ -25,7 +25,7 @@ import numpy.typing as npt
 
 from .frames import SAMPLE_RATE, frame_samples
 
-__all__ = ["OPUS_FRAME_MS", "OpusEncoder", "packet_of", "wanted_frame_ms"]
+__all__ = ["OPUS_FRAME_MS", "OpusDecoder", "OpusEncoder", "packet_of", "wanted_frame_ms"]
 
 TIME_BASE = fractions.Fraction(1, SAMPLE_RATE)
 _MAX = 32767 / 32768
@@ -80,6 +80,26 @@ class OpusEncoder:
         packet = packet_of(payload, self._pts)
         self._pts += samples
         return packet
+
+
+class OpusDecoder:
+    """One sender's packets in, mono float32 out (whatever the sender's channel count)."""
+
+    def __init__(self) -> None:
+        codec = av.CodecContext.create("libopus", "r")
+        codec.sample_rate = SAMPLE_RATE
+        codec.layout = "mono"  # libopus downmixes a stereo stream itself
+        codec.format = "s16"
+        self._codec = codec
+
+    def decode(self, payload: bytes) -> Samples:
+        """The packet's audio (empty when the decoder made nothing of it)."""
+        frames = self._codec.decode(packet_of(payload, 0))
+        if not frames:
+            return np.zeros(0, dtype=np.float32)
+        pcm = np.concatenate([f.to_ndarray().reshape(-1) for f in frames])
+        samples: Samples = pcm.astype(np.float32) * np.float32(1 / 32768)
+        return samples
 
 
 def packet_of(payload: bytes, pts: int) -> av.Packet[Any]:
