@@ -1,22 +1,32 @@
 """Mouth-to-ear latency of the audio room, against stock aiortc in the same run.
 
-    python -m loadtest.audio                     # rooms of 2, 4, 8 and 16, 10 s each
-    python -m loadtest.audio --sizes 4 --seconds 20
+    python -m loadtest.audio                     # rooms of 2, 4, 8 and 16 (+ 4 impaired)
+    python -m loadtest.audio --sizes 4 --seconds 20 --impaired-sizes 2 4
+    chrt -f 10 python -m loadtest.audio          # on a busy machine: real-time priority
 
-A click (a 1 ms burst at the start of a 20 ms frame, every 240 ms) leaves one
+A click (a 1 ms burst at the start of a 10 ms frame, every 120 ms) leaves one
 participant; another listens to its personal mix and finds the click's onset.
-Mouth time is when the sending track hands the frame to aiortc (a real
-capture would hand it over at the same point: once the frame is complete);
-ear time is when the listener receives the mixed frame, plus the onset's
-offset inside it (played on arrival). Every other participant sends silence,
-so the server decodes, mixes and encodes for the whole room.
+Mouth time is when the sending track hands the frame over (a real capture
+would hand it over at the same point: once the frame is complete); ear time
+is when the listener receives the frame holding the onset, plus the onset's
+offset inside it (played on arrival). Every other participant sends
+silence, so the server decodes, mixes and encodes for the whole room; a
+room of two takes the pass-through path.
+
+Impaired runs route the mouth's and the ear's media through their own
+`UdpProxy` (1% loss and ±5 ms jitter each way by default), so the click
+crosses four impaired hops' worth of network: two into the server, two out.
 
 Baseline in the same run: two stock aiortc peers connected directly (no
-server, aiortc's default 4-frame receive prefetch), the same click.
+server, aiortc's default 4-frame receive prefetch and 20 ms frames), the
+same click.
 
-Reports p50/p99 mouth-to-ear, the server's CPU per participant, and the room
-size one core would carry at that cost. Results go to
-loadtest/results/audio-<time>.json.
+Reports p50/p99 mouth-to-ear, the server's CPU per participant, the room size
+one core would carry at that cost, and this process's CPU (all the
+participants' peers: when it nears 100% of a core, the latency of big rooms
+is the load generator's). On a machine shared with other work, run it under
+`chrt -f 10` (root) so that scheduling delays of unrelated processes do not
+count as network jitter. Results go to loadtest/results/audio-<time>.json.
 """
 
 from __future__ import annotations
@@ -56,6 +66,7 @@ class Result:
     p50_ms: float
     p99_ms: float
     server_cpu_percent: float
+    clients_cpu_percent: float  # this process: every participant's aiortc peer (the load)
     cpu_percent_per_participant: float
     participants_per_core: float
 
@@ -112,7 +123,9 @@ def _cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _summary(path: str, n: int, latencies: list[float], cpu: float) -> Result:
+def _summary(
+    path: str, n: int, latencies: list[float], cpu: float, clients_cpu: float = 0.0
+) -> Result:
     ordered = sorted(latencies) or [float("nan")]
     per = cpu / n if n else 0.0
     return Result(
@@ -122,6 +135,7 @@ def _summary(path: str, n: int, latencies: list[float], cpu: float) -> Result:
         p50_ms=round(statistics.median(ordered) * 1000, 2),
         p99_ms=round(ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))] * 1000, 2),
         server_cpu_percent=round(cpu, 1),
+        clients_cpu_percent=round(clients_cpu, 1),
         cpu_percent_per_participant=round(per, 2),
         participants_per_core=round(100 / per) if per > 0 else 0,
     )
@@ -161,9 +175,10 @@ async def through_server(
         listener = asyncio.create_task(listen())
         await asyncio.sleep(2.0)  # warm up: ICE, DTLS, the jitter buffers settle
         ear.latencies.clear()
-        cpu0 = _cpu(server.pid)
+        cpu0, own0 = _cpu(server.pid), time.process_time()
         await asyncio.sleep(seconds)  # measuring period
         cpu = 100 * (_cpu(server.pid) - cpu0) / seconds
+        clients_cpu = 100 * (time.process_time() - own0) / seconds
         listener.cancel()
     for proxy in proxies:
         print(
@@ -172,7 +187,7 @@ async def through_server(
         )
         proxy.close()
     label = "server" if impairment is None else "server, impaired"
-    return _summary(label, n, ear.latencies, cpu)
+    return _summary(label, n, ear.latencies, cpu, clients_cpu)
 
 
 async def direct_stock(seconds: float) -> Result:
@@ -244,11 +259,13 @@ async def main(argv: list[str] | None = None) -> None:
             server.stop()
     print(
         f"{'path':>20} {'n':>3} {'clicks':>6} {'p50 ms':>7} {'p99 ms':>7} {'cpu %/p':>8} {'p/core':>7}"
+        f" {'clients %':>9}"
     )
     for r in results:
         print(
             f"{r.path:>20} {r.participants:>3} {r.clicks:>6} {r.p50_ms:>7} {r.p99_ms:>7}"
             f" {r.cpu_percent_per_participant:>8} {r.participants_per_core:>7}"
+            f" {r.clients_cpu_percent:>9}"
         )
     base = results[0]
     for r in results[1:]:
