@@ -1,39 +1,39 @@
-"""The sound panel mounted on net.js in a page, for the sound tests (not a test module)."""
+"""The web client's page joined to a session, for the sound tests (not a test module).
+
+The sound panel is the one the page mounts (client/web/app.js calls
+`mountSoundPanel` after joining); the panel leaves a handle at
+`window.backlineSound`, the page its session at `window.backline`.
+"""
 
 from __future__ import annotations
 
-from playwright.sync_api import Page
+from playwright.sync_api import ConsoleMessage, Page
 
 from backline.client.testing import ServerProcess
 
-# The panel on webapp's session connection (net.js), with the ctx the page gives it.
-MOUNT_JS = """async ({ session, token, name }) => {
-  const net = await import("/net.js");
-  const { mountSoundPanel } = await import("/sound/panel.js");
-  const s = new net.Session({ session, token, name });
-  window.errors = [];
-  s.on("error", (e) => window.errors.push(e));
-  await s.connect();
-  const element = document.createElement("section");
-  document.body.append(element);
-  window.panel = mountSoundPanel(element, {
-    send: (m) => s.send(m),
-    serverNow: () => s.serverNow(),
-    timeline: () => s.timeline(),
-    project: () => s.project.toData(),
-    me: () => s.peerList()[0],
-    peers: () => s.peerList(),
-    on: (type, fn) => s.on(type, fn),
-    onChange: (fn) => s.on("change", fn),
-  });
-  window.session = s;
-  return s.clientId;
-}"""
+
+def join_page(page: Page, server: ServerProcess, session: str, name: str) -> list[str]:
+    """Open the join link, join as `name`, wait for the sound panel.
+
+    Returns a list that collects page errors and the server's `error` frames
+    (net.js logs them) from now on.
+    """
+    errors: list[str] = []
+
+    def console(message: ConsoleMessage) -> None:
+        if "server error" in message.text:
+            errors.append(message.text)
+
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", console)
+    page.goto(f"{server.http_url}/#session={session}&token={server.token(session)}")
+    page.fill("input[name=name]", name)
+    page.click("button[type=submit]")
+    page.wait_for_function("() => window.backline && window.backline.state() === 'connected'")
+    page.wait_for_function("() => window.backlineSound !== undefined")
+    return errors
 
 
-def mount_panel(page: Page, server: ServerProcess, session: str, name: str) -> str:
-    """Open the server's page, join `session` with net.js, mount the panel; my client id."""
-    page.goto(server.http_url + "/")
-    token = server.token(session)
-    client: str = page.evaluate(MOUNT_JS, {"session": session, "token": token, "name": name})
+def client_id(page: Page) -> str:
+    client: str = page.evaluate("window.backline.clientId()")
     return client

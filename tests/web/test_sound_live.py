@@ -13,7 +13,7 @@ import math
 from typing import Any
 
 from playwright.sync_api import Page
-from sound_page import mount_panel
+from sound_page import join_page
 
 from backline.client.session import Session
 from backline.client.testing import ServerProcess, SessionThread
@@ -22,7 +22,7 @@ SESSION = "live"
 
 HOOK_JS = """() => {
   window.scheduled = [];
-  const panel = window.panel;
+  const panel = window.backlineSound;
   panel.scheduler.onCancel = (e) => { e.cancelled = true; };
   panel.scheduler.onSchedule = (e) => window.scheduled.push({
     source: e.source, beat: e.beat, time: e.time, when: e.when,
@@ -56,11 +56,14 @@ def test_metronome_and_playback_follow_the_shared_transport_and_edits(
     with SessionThread(server.url, session=SESSION, token=token, name="py") as py:
         s = py.session
         pattern = py.run(setup)
-        mount_panel(page, server, SESSION, "web")
-        page.get_by_role("button", name="Metronome").click()
+        errors = join_page(page, server, SESSION, "web")
+        page.get_by_role("button", name="Metronome", exact=True).click()
         page.evaluate(HOOK_JS)
-        page.get_by_role("button", name="Play in browser").click()
-        assert page.get_by_role("button", name="Metronome").get_attribute("aria-pressed") == "true"
+        page.get_by_role("button", name="Play in browser", exact=True).click()
+        assert (
+            page.get_by_role("button", name="Metronome", exact=True).get_attribute("aria-pressed")
+            == "true"
+        )
 
         py.run(lambda s: s.play())
         page.wait_for_function(
@@ -74,11 +77,10 @@ def test_metronome_and_playback_follow_the_shared_transport_and_edits(
         events = scheduled(page)
         timeline = s.timeline.current
         mapping = page.evaluate(
-            """() => { const c = window.panel.scheduler.clock;
+            """() => { const c = window.backlineSound.scheduler.clock;
                        return c.offset - (c.context.currentTime - c.latency
-                                          - window.session.serverNow() / 1e6); }"""
+                                          - window.backline.session.serverNow() / 1e6); }"""
         )
-        errors = page.evaluate("window.errors")
 
     assert timeline.playing and errors == []
     for event in events:

@@ -14,13 +14,12 @@ import asyncio
 import wave
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 from conftest import CHROMIUM_ARGS
 from playwright.sync_api import Browser, Page
-from sound_page import mount_panel
+from sound_page import client_id, join_page
 
 from backline.client.audio import FRAME, SAMPLE_RATE, ToneTrack
 from backline.client.session import Session
@@ -93,7 +92,7 @@ def audio_page(browser: Browser, chromium_path: str, tmp_path: Path) -> Iterator
 
 # the page's measure of the received mix: level (dBFS) and the loudest frequency
 MIX_JS = """() => {
-  const room = window.panel.room;
+  const room = window.backlineSound.room;
   const meter = room && room.outputMeter;
   if (!meter) return { level: -Infinity, peakHz: 0 };
   const bins = new Float32Array(meter.analyser.frequencyBinCount);
@@ -117,9 +116,10 @@ def test_browser_and_python_hear_each_other_through_the_server_mix(
     token = server.token(SESSION)
     with SessionThread(server.url, session=SESSION, token=token, name="py") as py:
         py.run(lambda s: s.audio.publish(ToneTrack(PYTHON_HZ)))
-        browser_id = mount_panel(page, server, SESSION, "web")
-        page.get_by_role("button", name="Join audio").click()
-        page.wait_for_function("window.panel.room.state === 'connected'", timeout=20_000)
+        errors = join_page(page, server, SESSION, "web")
+        browser_id = client_id(page)
+        page.get_by_role("button", name="Join audio", exact=True).click()
+        page.wait_for_function("window.backlineSound.room.state === 'connected'", timeout=20_000)
         py.wait_until(lambda s: s.peers.get(browser_id, {}).get("audio") is True, what="audio")
 
         # browser -> server mix -> Python: the browser's tone, loud (0.3 sent, RMS 0.21;
@@ -132,7 +132,7 @@ def test_browser_and_python_hear_each_other_through_the_server_mix(
         # Python -> server mix -> browser: loud (0.25 sent: -15 dBFS), at the Python tone
         mix_is(page, f"m.level > -30 && Math.abs(m.peakHz - {PYTHON_HZ}) < 50")
         # the input meter shows the microphone (0.3: -13.5 dBFS)
-        page.wait_for_function("window.panel.room.inputLevel() > -20", timeout=10_000)
+        page.wait_for_function("window.backlineSound.room.inputLevel() > -20", timeout=10_000)
 
         # my level of the Python participant, from its slider: silent, then twice as loud
         slider = page.get_by_label("Level of py in my mix")
@@ -140,7 +140,6 @@ def test_browser_and_python_hear_each_other_through_the_server_mix(
         mix_is(page, "m.level < -60")
         slider.fill("2")  # -9 dBFS: above what gain 1 can give
         mix_is(page, "m.level > -12")
-        errors: list[Any] = page.evaluate("window.errors")
         assert errors == []
 
 
@@ -152,20 +151,22 @@ def test_the_browser_offers_again_after_the_server_restarts(
     token = server.token(SESSION)
     with SessionThread(server.url, session=SESSION, token=token, name="py") as py:
         py.run(lambda s: s.audio.publish(ToneTrack(PYTHON_HZ)))
-        browser_id = mount_panel(page, server, SESSION, "web")
-        page.get_by_role("button", name="Join audio").click()
+        errors = join_page(page, server, SESSION, "web")
+        browser_id = client_id(page)
+        page.get_by_role("button", name="Join audio", exact=True).click()
         mix_is(page, f"m.level > -30 && Math.abs(m.peakHz - {PYTHON_HZ}) < 50")
 
         server.stop()
-        page.wait_for_function("window.session.state !== 'connected'", timeout=20_000)
+        page.wait_for_function("window.backline.session.state !== 'connected'", timeout=20_000)
         server.start()  # same port and data dir
-        page.wait_for_function("window.session.state === 'connected'", timeout=30_000)
-        assert page.evaluate("window.session.clientId") == browser_id
+        page.wait_for_function("window.backline.session.state === 'connected'", timeout=30_000)
+        assert page.evaluate("window.backline.session.clientId") == browser_id
         py.wait_until(lambda s: s.connected, what="the SDK reconnected")
         py.run(lambda s: s.audio.publish(ToneTrack(PYTHON_HZ)))  # the SDK's own re-offer
 
-        page.wait_for_function("window.panel.room.state === 'connected'", timeout=30_000)
+        page.wait_for_function("window.backlineSound.room.state === 'connected'", timeout=30_000)
         py.wait_until(lambda s: s.peers.get(browser_id, {}).get("audio") is True, what="audio")
         heard = py.run(lambda s: second_after(s, BROWSER_HZ), timeout=40)
         assert float(np.sqrt(np.mean(heard**2))) > 0.1
         mix_is(page, f"m.level > -30 && Math.abs(m.peakHz - {PYTHON_HZ}) < 50")
+        assert errors == []

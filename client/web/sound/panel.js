@@ -80,7 +80,7 @@ function toggle(label, name, onToggle) {
 function levelMeter(label, name) {
   const id = `sound-meter-${name}`;
   const meter = /** @type {HTMLMeterElement} */ (
-    el("meter", { id, min: String(FLOOR_DB), max: "0", low: "-18", high: "-6", optimum: "-30", value: String(FLOOR_DB), "data-sound": name })
+    el("meter", { id, min: String(FLOOR_DB), max: "0", low: "-40", high: "-6", optimum: "-20", value: String(FLOOR_DB), "data-sound": name })
   );
   const readout = el("span", { class: "sound-db", "aria-hidden": "true" }, ["–∞"]);
   const row = el("div", { class: "sound-meter" }, [el("label", { for: id }, [label]), meter, readout]);

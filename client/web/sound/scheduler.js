@@ -285,7 +285,11 @@ export class Scheduler {
 
   /** The timer's work: schedule everything due within the look-ahead. */
   tick() {
-    this.clock.update();
+    const before = this.clock.offset;
+    const offset = this.clock.update();
+    // the mapping jumped (a clock resync, a resumed context): what is scheduled
+    // but not started sits at the wrong context times, so schedule it again
+    if (before !== null && Math.abs(offset - before) > 0.002) this.reschedule();
     this.pump(this.clock.serverNow() + this.lookaheadUs);
   }
 
