@@ -7,6 +7,7 @@ async with backline.client.connect(url, session="jam", token=token, name="me") a
 
 from .bot import Bot
 from .session import (
+    AdminChanged,
     ChatMessage,
     ConnectionChanged,
     Edit,
@@ -21,6 +22,7 @@ from .session import (
 )
 
 __all__ = [
+    "AdminChanged",
     "Bot",
     "ChatMessage",
     "ConnectionChanged",

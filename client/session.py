@@ -37,6 +37,7 @@ from backline.protocol.errors import (
     BadToken,
     CloseCode,
     Kicked,
+    Locked,
     RateAbuse,
     ServerFull,
     SessionDeleted,
@@ -63,6 +64,7 @@ if TYPE_CHECKING:
 from .musical_time import SessionTimeline, Tick
 
 __all__ = [
+    "AdminChanged",
     "ChatMessage",
     "ConnectionChanged",
     "Edit",
@@ -144,7 +146,26 @@ class RecordingChanged:
         return bool(self.message.get("active"))
 
 
-Event = RemoteEdit | Rejected | PresenceChanged | ChatMessage | ConnectionChanged | RecordingChanged
+@dataclass(frozen=True, slots=True)
+class AdminChanged:
+    """An owner changed the session: `action` is ``kick``, ``role`` or ``lock``."""
+
+    action: str
+    by: str  # the owner's client id
+    client: str | None = None  # whom it concerns (kick, role)
+    role: Role | None = None  # the new role (role)
+    locked: bool | None = None  # the new state (lock)
+
+
+Event = (
+    RemoteEdit
+    | Rejected
+    | PresenceChanged
+    | ChatMessage
+    | ConnectionChanged
+    | RecordingChanged
+    | AdminChanged
+)
 
 
 class Edit:
@@ -264,6 +285,10 @@ class Session:
         self._edit_bucket = TokenBucket(_margin(self.rates["edit"]), 0.0)
         self._chat_bucket = TokenBucket(_margin(self.rates["chat"]), 0.0)
         self._unsent: deque[int] = deque()  # seqs of edits waiting for a token, in order
+        self.locked = False
+        """Read-only session: only owners may edit (an owner's `lock()`)."""
+        self._requests: dict[int, asyncio.Future[None]] = {}  # admin requests awaiting done
+        self._request_ids = itertools.count(1)
         self._pump_handle: asyncio.TimerHandle | None = None
         self.server_time_at_welcome = 0
         self._need_snapshot = False
@@ -392,6 +417,7 @@ class Session:
         self.role = Role(message["role"])
         self.server_time_at_welcome = message["time"]
         self._set_rates(message.get("rates") or {})
+        self.locked = bool(message.get("locked", False))
         if message.get("batches") is not None:
             for wire in message["batches"]:
                 self._confirm(Batch.from_wire(wire))
@@ -461,6 +487,7 @@ class Session:
                 await ws.close()
                 exc = None
             self._connected.clear()
+            self._fail_requests(Unavailable("connection lost before the answer (it may be done)"))
             if self._closed:
                 break
             error = self._close_error(exc) if exc is not None else Unavailable("resync")
@@ -498,6 +525,7 @@ class Session:
     def _fail(self, error: BacklineError) -> None:
         self._fatal = error
         self._closed = True
+        self._fail_requests(error)
         for future in self._waiters.values():
             if not future.done():
                 future.set_exception(error)
@@ -526,6 +554,7 @@ class Session:
                 await self._reader
             self._reader = None
         error = Unavailable("session closed")
+        self._fail_requests(error)
         for future in self._waiters.values():
             if not future.done():
                 future.set_exception(error)
@@ -574,10 +603,38 @@ class Session:
             if self._audio is not None:
                 self._audio.recording_changed(message)
             self._emit(RecordingChanged(message))
+        elif kind == "done":
+            request = self._requests.pop(message["id"], None)
+            if request is not None and not request.done():
+                request.set_result(None)
+        elif kind == "admin":
+            self._admin(message)
         elif kind == "error":
-            log.warning("server error: %s: %s", message.get("code"), message.get("message"))
-            if self._audio is not None:
-                self._audio.refused(message)
+            refused = self._requests.pop(message.get("id", 0), None)
+            error = error_for_code(message["code"], message["message"])
+            if refused is not None and not refused.done():
+                refused.set_exception(error)
+            else:
+                log.warning("server error: %s: %s", error.code.value, error.message)
+                if self._audio is not None:
+                    self._audio.refused(message)
+
+    def _admin(self, message: dict[str, Any]) -> None:
+        action = message["action"]
+        role = Role(message["role"]) if message.get("role") is not None else None
+        if action == "role" and message.get("client") == self.client_id and role is not None:
+            self.role = role
+        if action == "lock":
+            self.locked = bool(message["locked"])
+        self._emit(
+            AdminChanged(action, message["by"], message.get("client"), role, message.get("locked"))
+        )
+
+    def _fail_requests(self, error: BacklineError) -> None:
+        requests, self._requests = self._requests, {}
+        for future in requests.values():
+            if not future.done():
+                future.set_exception(error)
 
     def _confirm(self, batch: Batch) -> None:
         if batch.version <= self.replica.version:
@@ -682,6 +739,8 @@ class Session:
     def edit(self, ops: list[Op], entity_id: str | None = None) -> Edit:
         """Apply ops atomically here and send them; raises at once if invalid here."""
         self._check_open()
+        if self.locked and self.role is not Role.OWNER:
+            raise Locked("the session is locked: only owners may edit")
         seq = next(self._seq)
         # transport intents and tempo changes while playing: the server decides the exact
         # times; until its answer, this client's best guess is applied
@@ -831,6 +890,49 @@ class Session:
     def remove(self, entity_id: str) -> Edit:
         """Delete an entity; a track takes its patterns, clips and notes with it."""
         return self.edit([{"op": "delete", "id": entity_id}])
+
+    # -- owners: admin controls ---------------------------------------------------
+
+    async def kick(self, client: str) -> None:
+        """Close every connection of participant `client` (close 4012; their SDK stops).
+
+        Owners only (`Forbidden` otherwise); `NotFound` when nobody of that id is
+        connected. A kick is not a ban: with a valid token they may join again;
+        `set_role(client, "viewer")` first to keep them from editing.
+        """
+        await self._request({"type": "kick", "client": client})
+
+    async def set_role(self, client: str, role: Role | str) -> None:
+        """Give participant `client` another role in this session, at once on every server.
+
+        Owners only. It applies to that participant's identity (client id), also
+        when they reconnect later, and survives restarts.
+        """
+        await self._request({"type": "role", "client": client, "role": Role(role).value})
+
+    async def lock(self, locked: bool = True) -> None:
+        """Make the session read-only (only owners may edit), or writable with ``False``."""
+        await self._request({"type": "lock", "locked": locked})
+
+    async def delete_session(self) -> None:
+        """Close everyone (close 4013) and erase the session; a later join starts empty."""
+        await self._request({"type": "delete"})
+
+    async def _request(self, message: dict[str, Any]) -> None:
+        """Send an admin request and wait for its `done`; raises the typed refusal."""
+        self._check_open()
+        ws = self._ws
+        if ws is None or not self._connected.is_set():
+            raise Unavailable("not connected; admin requests are not queued for a reconnect")
+        request = next(self._request_ids)
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._requests[request] = future
+        try:
+            await ws.send(encode({**message, "id": request}))
+        except ConnectionClosed:
+            self._requests.pop(request, None)
+            raise Unavailable("connection lost before the request was sent") from None
+        await future
 
     # -- presence and chat ------------------------------------------------------
 

@@ -20,10 +20,15 @@ from .model import check_id
 MAX_RTT_US = 60_000_000  # a reported round trip above a minute is nonsense
 
 __all__ = [
+    "ADMIN_TYPES",
+    "AdminRequest",
     "Batch",
     "Chat",
     "ClientType",
+    "DeleteSession",
     "Hello",
+    "Kick",
+    "Lock",
     "MixGains",
     "OpMessage",
     "Ping",
@@ -33,8 +38,11 @@ __all__ = [
     "Role",
     "RtcOffer",
     "ServerType",
+    "SetRole",
     "Undo",
+    "done_frame",
     "parse_client",
+    "request_id",
 ]
 
 
@@ -50,6 +58,10 @@ class ClientType(StrEnum):
     RTC = "rtc"
     MIX = "mix"
     RECORD = "record"
+    KICK = "kick"  # owners only, like the three below
+    ROLE = "role"
+    LOCK = "lock"
+    DELETE = "delete"
 
 
 class ServerType(StrEnum):
@@ -62,6 +74,8 @@ class ServerType(StrEnum):
     ERROR = "error"
     RTC = "rtc"
     RECORDING = "recording"
+    DONE = "done"  # an admin request was carried out
+    ADMIN = "admin"  # an owner changed the session: kick, role, lock
 
 
 class Role(StrEnum):
@@ -147,12 +161,60 @@ class Record:
 
 
 RECORD_ACTIONS = ("start", "stop")
+
+
+@dataclass(frozen=True, slots=True)
+class Kick:
+    """Close every connection of participant `client` (close 4012); they may rejoin."""
+
+    id: int  # request id, echoed by `done` or by the `error` that refuses it
+    client: str
+
+
+@dataclass(frozen=True, slots=True)
+class SetRole:
+    """Give participant `client` another role in this session, from now on."""
+
+    id: int
+    client: str
+    role: Role
+
+
+@dataclass(frozen=True, slots=True)
+class Lock:
+    """Make the session read-only (only owners may edit) or writable again."""
+
+    id: int
+    locked: bool
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteSession:
+    """Close everyone (close 4013) and remove the session's stored data."""
+
+    id: int
+
+
+AdminRequest = Kick | SetRole | Lock | DeleteSession
+ADMIN_TYPES = frozenset({"kick", "role", "lock", "delete"})
+
 MAX_SDP_LEN = 65_536
 MAX_GAIN = 4.0
 MAX_GAINS = 256
 
 ClientMessage = (
-    Hello | OpMessage | Undo | Redo | Presence | Chat | Ping | Bye | RtcOffer | MixGains | Record
+    Hello
+    | OpMessage
+    | Undo
+    | Redo
+    | Presence
+    | Chat
+    | Ping
+    | Bye
+    | RtcOffer
+    | MixGains
+    | Record
+    | AdminRequest
 )
 
 
@@ -199,6 +261,23 @@ def _seq(value: Any) -> int:
     if not 1 <= value < 2**53:
         raise OutOfRange("seq must be between 1 and 2**53")
     return value
+
+
+def _request_id(value: Any) -> int:
+    if type(value) is not int:
+        raise BadField("id must be an integer")
+    if not 1 <= value < 2**53:
+        raise OutOfRange("id must be between 1 and 2**53")
+    return value
+
+
+def request_id(message: Any) -> int | None:
+    """The request id of an admin request, when it has a usable one (for the answer)."""
+    if isinstance(message, dict) and message.get("type") in ADMIN_TYPES:
+        value = message.get("id")
+        if type(value) is int and 1 <= value < 2**53:
+            return value
+    return None
 
 
 def _color(value: Any) -> str:
@@ -298,6 +377,25 @@ def parse_client(message: dict[str, Any], limits: Limits = DEFAULT_LIMITS) -> Cl
         if action not in RECORD_ACTIONS:
             raise OutOfRange(f"action must be start or stop, not {action[:32]!r}")
         return Record(action)
+    if kind == "kick":
+        _keys(message, {"id", "client"})
+        return Kick(_request_id(message["id"]), check_id(message["client"], limits, "client"))
+    if kind == "role":
+        _keys(message, {"id", "client", "role"})
+        role = message["role"]
+        if type(role) is not str or role not in Role.__members__.values():
+            raise BadField("role must be owner, editor or viewer")
+        return SetRole(
+            _request_id(message["id"]), check_id(message["client"], limits, "client"), Role(role)
+        )
+    if kind == "lock":
+        _keys(message, {"id", "locked"})
+        if type(message["locked"]) is not bool:
+            raise BadField("locked must be true or false")
+        return Lock(_request_id(message["id"]), message["locked"])
+    if kind == "delete":
+        _keys(message, {"id"})
+        return DeleteSession(_request_id(message["id"]))
     raise UnknownType(f"unknown message type {kind[:32]!r}")
 
 
@@ -354,8 +452,16 @@ def _check_cursor(value: Any) -> Any:
 # -- server frames -------------------------------------------------------------
 
 
-def error_frame(code: str, message: str) -> dict[str, Any]:
-    return {"type": "error", "code": code, "message": message}
+def error_frame(code: str, message: str, request: int | None = None) -> dict[str, Any]:
+    """An `error`; `request` is the id of the admin request it refuses, if it was one."""
+    frame: dict[str, Any] = {"type": "error", "code": code, "message": message}
+    if request is not None:
+        frame["id"] = request
+    return frame
+
+
+def done_frame(request: int) -> dict[str, Any]:
+    return {"type": "done", "id": request}
 
 
 def reject_frame(seq: int, code: str, message: str) -> dict[str, Any]:

@@ -51,6 +51,10 @@ class Bus(Protocol):
         """The last `count` chat entries, oldest first."""
         ...
 
+    async def delete_chat(self, session: str) -> None:
+        """Forget the session's chat history (the session was deleted)."""
+        ...
+
     async def healthy(self) -> bool: ...
     async def close(self) -> None: ...
 
@@ -97,6 +101,9 @@ class MemoryBus:
     async def chat_history(self, session: str, count: int) -> list[dict[str, Any]]:
         history = self.network.chat.get(session, deque())
         return [dict(e) for e in list(history)[-count:]] if count > 0 else []
+
+    async def delete_chat(self, session: str) -> None:
+        self.network.chat.pop(session, None)
 
     async def healthy(self) -> bool:
         return True

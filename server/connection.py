@@ -30,6 +30,7 @@ from backline.protocol.errors import (
     BadFrame,
     CloseCode,
     Forbidden,
+    NotFound,
     NotJoined,
     RateAbuse,
     RateLimited,
@@ -41,18 +42,24 @@ from backline.protocol.limits import Limits
 from backline.protocol.messages import (
     Bye,
     Chat,
+    DeleteSession,
     Hello,
+    Kick,
+    Lock,
     MixGains,
     OpMessage,
     Ping,
     Presence,
     Record,
     Redo,
+    Role,
     RtcOffer,
+    SetRole,
     Undo,
     error_frame,
     parse_client,
     reject_frame,
+    request_id,
 )
 from backline.protocol.ratelimit import TokenBucket
 from backline.protocol.tokens import verify
@@ -92,9 +99,9 @@ class _Conn:
     def send(self, frame: bytes) -> None:
         send(self.peer, frame, self.settings.send_buffer_bytes)
 
-    def error(self, exc: BacklineError) -> None:
+    def error(self, exc: BacklineError, request: int | None = None) -> None:
         self.hub.metrics.count("errors", 1, code=exc.code.value)
-        self.send(encode(error_frame(exc.code.value, exc.message)))
+        self.send(encode(error_frame(exc.code.value, exc.message, request)))
 
     def rate_limited(self, exc: RateLimited, raw: object) -> None:
         """Answer a message over its rate; close when that keeps happening."""
@@ -104,7 +111,7 @@ class _Conn:
             self.hub.metrics.count("ops_rejected", 1, code=exc.code.value)
             self.send(encode(reject_frame(seq, exc.code.value, exc.message)))
         else:
-            self.error(exc)
+            self.error(exc, request_id(raw))
         if not self.refusals.take(time.monotonic()):
             log.warning("%s: closing after repeated rate-limit refusals", self.peer.label)
             self.hub.metrics.count("closes", 1, code=str(int(RateAbuse.close_code)))
@@ -121,7 +128,7 @@ class _Conn:
             self.hub.metrics.count("ops_rejected", 1, code=exc.code.value)
             self.send(encode(reject_frame(seq, exc.code.value, exc.message)))
         else:
-            self.error(exc)
+            self.error(exc, request_id(raw))
         self.bad_frames += 1
         if self.bad_frames > self.settings.max_bad_frames:
             log.warning(
@@ -219,6 +226,8 @@ class _Conn:
                 self.session.submit(
                     member, "undo" if isinstance(parsed, Undo) else "redo", parsed.seq, []
                 )
+        elif isinstance(parsed, Kick | SetRole | Lock | DeleteSession):
+            self.admin(parsed)
         elif isinstance(parsed, Presence):
             self.update_presence(parsed.state)
         elif isinstance(parsed, Chat):
@@ -238,6 +247,29 @@ class _Conn:
             self.peer.close_soon(1000, "bye")
         elif isinstance(parsed, Hello):
             raise AlreadyJoined("this connection already joined a session")
+
+    def admin(self, request: Kick | SetRole | Lock | DeleteSession) -> None:
+        """An owner's request: checked here, decided (again) and applied through the log."""
+        assert self.session is not None and self.member is not None
+        if not self.edits.take(time.monotonic()):
+            raise RateLimited(
+                f"more than {self.limits.edit_rate:g} edits and admin requests per second"
+            )
+        if self.member.role is not Role.OWNER:
+            raise Forbidden(f"only an owner may do that; you are a {self.member.role.value}")
+        if self.hub.closing:
+            raise Unavailable("server is shutting down; resend after reconnecting")
+        if isinstance(request, Kick):
+            if not self.session.online(request.client):
+                raise NotFound(f"no participant {request.client} is connected")
+            self.session.submit(self.member, "kick", request.id, [], {"t": request.client})
+        elif isinstance(request, SetRole):
+            extra = {"t": request.client, "role": request.role.value}
+            self.session.submit(self.member, "role", request.id, [], extra)
+        elif isinstance(request, Lock):
+            self.session.submit(self.member, "lock", request.id, [], {"locked": request.locked})
+        else:
+            self.session.submit(self.member, "delete", request.id, [])
 
     def update_presence(self, state: dict[str, object]) -> None:
         """Apply now if the bucket allows, else keep the latest and apply it when it does."""

@@ -20,9 +20,9 @@ from backline.protocol.errors import BacklineError, ServerFull
 from . import fanout
 from .bus import Bus, BusUnavailable
 from .config import Settings
-from .sequencer import Sequencer
+from .sequencer import Control, Sequencer
 from .session import Session
-from .store import Store
+from .store import Store, StoreUnavailable
 
 __all__ = ["Hub", "Metrics"]
 
@@ -187,6 +187,7 @@ class Hub:
         self.store_ok = True  # False while the follower cannot read the log
         self._loading: dict[str, asyncio.Future[Session]] = {}
         self._unload_timers: dict[str, asyncio.TimerHandle] = {}
+        self._deleting: dict[str, asyncio.Task[None]] = {}
         self.closing = False
         self._follower = asyncio.get_running_loop().create_task(self._follow(), name="follower")
 
@@ -198,6 +199,10 @@ class Hub:
         live = self.sessions.get(name)
         if live is not None:
             return live
+        deleting = self._deleting.get(name)
+        if deleting is not None:  # a join right after a delete starts empty, never half-erased
+            await asyncio.shield(deleting)
+            return await self.session(name)
         pending = self._loading.get(name)
         if pending is not None:
             return await asyncio.shield(pending)
@@ -241,9 +246,13 @@ class Hub:
             rejected = 0
             for entry in loaded.entries:
                 try:
-                    sequencer.apply_entry(decode_record(entry.data))
+                    result = sequencer.apply_entry(decode_record(entry.data))
                 except BacklineError:
                     rejected += 1
+                else:
+                    if isinstance(result, Control) and result.kind == "delete":
+                        # its erasing failed or raced with edits: what follows starts afresh
+                        sequencer = Sequencer(limits, self.settings.catch_up)
                 position = entry.id
             log.info(
                 "session %s: loaded v%d (%s + %d entries, %d of them rejected)",
@@ -284,7 +293,31 @@ class Hub:
         except BusUnavailable as exc:
             log.warning("session %s: bus unavailable, presence stays local: %s", name, exc)
         session.resync = self._resync
+        session.on_delete = self._on_delete
         return session
+
+    def _on_delete(self, session: Session, erase: bool) -> None:
+        """Drop a deleted session; the process that proposed the delete erases its data."""
+        if self.sessions.get(session.name) is not session:
+            return
+        del self.sessions[session.name]
+        timer = self._unload_timers.pop(session.name, None)
+        if timer is not None:
+            timer.cancel()
+        task = asyncio.get_running_loop().create_task(self._erase(session, erase))
+        self._deleting[session.name] = task
+        task.add_done_callback(lambda _: self._deleting.pop(session.name, None))
+
+    async def _erase(self, session: Session, erase: bool) -> None:
+        await session.close(timeout=0)
+        if not erase:
+            return
+        try:
+            await self.store.delete(session.name)
+            await self.bus.delete_chat(session.name)
+        except (StoreUnavailable, BusUnavailable) as exc:
+            # the logged delete still empties the session when it is next loaded
+            log.warning("session %s: erasing its data failed: %s", session.name, exc)
 
     async def _follow(self) -> None:
         """Feed every loaded session the entries appended to its log, in order."""
@@ -324,6 +357,8 @@ class Hub:
     def _idle(self, session: Session) -> None:
         if self.closing or session.name in self._unload_timers:
             return
+        if self.sessions.get(session.name) is not session:
+            return  # already dropped (deleted or resynced)
         loop = asyncio.get_running_loop()
         self._unload_timers[session.name] = loop.call_later(
             self.settings.idle_unload, self._unload, session

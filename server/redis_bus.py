@@ -148,6 +148,15 @@ class RedisBus:
             raise self._unavailable(f"read chat {key}", exc) from exc
         return [decode_record(item) for item in items]
 
+    async def delete_chat(self, session: str) -> None:
+        self._check_open()
+        key = session_key(self.prefix, session, "chat")
+        try:
+            async with self._in_order(session):
+                await execute(self._redis, "DEL", key)
+        except (RedisError, OSError) as exc:
+            raise self._unavailable(f"delete chat {key}", exc) from exc
+
     # -- subscriptions -------------------------------------------------------------
 
     async def subscribe(self, session: str, handler: Handler) -> None:

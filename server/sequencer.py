@@ -5,9 +5,15 @@ log in log order, after they are durable; so the in-memory document never runs
 ahead of what is stored, and nothing ever needs rolling back.
 
 A log entry is a map: ``k`` (``op``, ``undo`` or ``redo``), ``by`` (client),
-``seq``, ``ops`` (for ``op``), ``now`` (the proposing server's clock, µs) and
-``lead`` (µs) — everything a decision depends on, so replaying it anywhere
-decides the same.
+``seq``, ``ops`` (for ``op``), ``now`` (the proposing server's clock, µs),
+``lead`` (µs) and ``r`` (the role the author's token grants) — everything a
+decision depends on, so replaying it anywhere decides the same.
+
+Owners' admin requests travel through the same log, so that every process
+applies them at the same point between edits and they survive restarts:
+``k`` is ``role`` (``t`` the target client, ``role``), ``lock`` (``locked``),
+``kick`` (``t``) or ``delete``; ``seq`` is then the request id. They change
+no version; `apply_entry` returns a `Control` for them.
 """
 
 from __future__ import annotations
@@ -20,17 +26,21 @@ from backline.protocol.errors import (
     BacklineError,
     Conflict,
     Duplicate,
+    Forbidden,
     Internal,
+    Locked,
     NothingToUndo,
 )
 from backline.protocol.limits import DEFAULT_LIMITS, Limits
-from backline.protocol.messages import Batch
+from backline.protocol.messages import Batch, Role
 from backline.protocol.model import Document
 from backline.protocol.ops import Op, apply_all
 from backline.protocol.timeline import DEFAULT_LEAD_US
 from backline.protocol.transport import resolve, without_transport
 
-__all__ = ["Sequencer", "UndoEntry"]
+__all__ = ["ADMIN_KINDS", "Control", "Sequencer", "UndoEntry"]
+
+ADMIN_KINDS = frozenset({"role", "lock", "kick", "delete"})
 
 UNDO_DEPTH = 100  # per client
 RECENT_BATCHES = 1000  # kept in memory for catch-up by ops instead of snapshot
@@ -46,6 +56,18 @@ class UndoEntry:
 class _History:
     undo: list[UndoEntry] = field(default_factory=list)
     redo: list[UndoEntry] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Control:
+    """An owner's admin request, accepted: what the session must now do about it."""
+
+    kind: str  # role | lock | kick | delete
+    by: str
+    request: int  # the owner's request id
+    target: str | None = None  # the participant (role, kick)
+    role: Role | None = None  # the new role (role)
+    locked: bool | None = None  # the new state (lock)
 
 
 def _ops_of(op: Op) -> list[Any]:
@@ -68,6 +90,12 @@ class Sequencer:
         self.last_seq: dict[str, int] = {}  # client -> highest accepted seq
         self.recent: deque[Batch] = deque(maxlen=catch_up)
         self._history: dict[str, _History] = {}
+        self.roles: dict[str, Role] = {}  # client -> role an owner gave it in this session
+        self.locked = False  # read-only: only owners may edit
+
+    def role_of(self, client: str, token_role: Role) -> Role:
+        """The role in effect: what an owner set for this client, else what its token says."""
+        return self.roles.get(client, token_role)
 
     # -- state ------------------------------------------------------------------
 
@@ -85,6 +113,8 @@ class Sequencer:
                 for client, h in self._history.items()
                 if h.undo or h.redo
             },
+            "roles": {client: role.value for client, role in self.roles.items()},
+            "locked": self.locked,
         }
 
     def restore(self, snapshot: dict[str, Any]) -> None:
@@ -99,15 +129,21 @@ class Sequencer:
             )
             for client, h in snapshot["history"].items()
         }
+        self.roles = {client: Role(role) for client, role in snapshot.get("roles", {}).items()}
+        self.locked = bool(snapshot.get("locked", False))
         self.recent.clear()
 
     # -- entries ------------------------------------------------------------------
 
-    def apply_entry(self, entry: dict[str, Any]) -> Batch:
+    def apply_entry(self, entry: dict[str, Any]) -> Batch | Control:
         """Decide one log entry (see the module docstring); raises a `BacklineError` and changes
         nothing when it is rejected."""
         kind = entry["k"]
         try:
+            if kind in ADMIN_KINDS:
+                return self._admin(entry)
+            self._check_seq(entry["by"], entry["seq"])
+            self._check_may_edit(entry)
             if kind == "op":
                 return self.submit(
                     entry["by"], entry["seq"], entry["ops"], entry["now"], entry["lead"]
@@ -149,6 +185,34 @@ class Sequencer:
 
     def redo(self, client: str, seq: int, now: int = 0) -> Batch:
         return self._step(client, seq, now, redo=True)
+
+    def _role(self, entry: dict[str, Any]) -> Role | None:
+        token = entry.get("r")  # entries logged before roles travelled in the log have none
+        return None if token is None else self.role_of(entry["by"], Role(token))
+
+    def _check_may_edit(self, entry: dict[str, Any]) -> None:
+        role = self._role(entry)
+        if role is None:
+            return
+        if not role.can_edit:
+            raise Forbidden(f"a {role.value} cannot edit this session")
+        if self.locked and role is not Role.OWNER:
+            raise Locked("the session is locked: only owners may edit")
+
+    def _admin(self, entry: dict[str, Any]) -> Control:
+        kind, by = entry["k"], entry["by"]
+        if self._role(entry) is not Role.OWNER:
+            raise Forbidden(f"only an owner may {kind} here")
+        if kind == "role":
+            role = Role(entry["role"])
+            self.roles[entry["t"]] = role
+            return Control(kind, by, entry["seq"], target=entry["t"], role=role)
+        if kind == "lock":
+            self.locked = bool(entry["locked"])
+            return Control(kind, by, entry["seq"], locked=self.locked)
+        if kind == "kick":
+            return Control(kind, by, entry["seq"], target=entry["t"])
+        return Control(kind, by, entry["seq"])  # delete: the session does it
 
     # -- catch-up -------------------------------------------------------------
 

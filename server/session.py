@@ -18,6 +18,14 @@ of the store, and every process computes the same versions. Joins are
 answered by the applier between entries, so a welcome shows exactly a prefix
 of the log. Presence and chat go to local members directly and to other
 processes over the bus.
+
+Owners' admin requests (role changes, lock, kick, delete) are log entries
+too, so that every process applies them at the same point between edits
+and they outlive restarts. Applying one answers its author with `done`,
+tells every local member with an `admin` frame and does what it says here:
+updates roles, closes a kicked participant's connections (4012), or, for a
+delete, closes everyone (4013) and has the hub drop the session (the
+proposing process also erases its stored data).
 """
 
 from __future__ import annotations
@@ -41,17 +49,25 @@ from backline.protocol.errors import (
     Forbidden,
     Internal,
     NotFound,
+    SessionDeleted,
     SessionFull,
     Unavailable,
 )
 from backline.protocol.limits import DEFAULT_LIMITS, Limits
-from backline.protocol.messages import Batch, Hello, Role, error_frame, reject_frame
+from backline.protocol.messages import (
+    Batch,
+    Hello,
+    Role,
+    done_frame,
+    error_frame,
+    reject_frame,
+)
 from backline.protocol.timeline import DEFAULT_LEAD_US, Timeline, lead_for
 
 from .bus import Bus, BusUnavailable
 from .fanout import Peer, send
 from .recordings import recording_dir_name
-from .sequencer import Sequencer
+from .sequencer import ADMIN_KINDS, Control, Sequencer
 from .store import Entry, EntryId, Store
 
 if TYPE_CHECKING:
@@ -96,9 +112,10 @@ class Member:
 @dataclass(slots=True)
 class _Submission:
     member: Member
-    kind: str  # op | undo | redo
-    seq: int
+    kind: str  # op | undo | redo, or an admin kind (role | lock | kick | delete)
+    seq: int  # the edit's seq, or the admin request's id
     ops: list[Any]
+    extra: dict[str, Any] = field(default_factory=dict)  # the admin request's fields
 
 
 @dataclass(slots=True)
@@ -106,6 +123,12 @@ class _Proposal:
     member: Member
     seq: int
     stored: asyncio.Future[None]  # done once our append returned (exception: it failed)
+    admin: bool = False  # answered with done / error (with the request id), not ops / reject
+
+    def refuse(self, exc: BacklineError) -> bytes:
+        if self.admin:
+            return encode(error_frame(exc.code.value, exc.message, self.seq))
+        return encode(reject_frame(self.seq, exc.code.value, exc.message))
 
 
 @dataclass(slots=True)
@@ -181,6 +204,8 @@ class Session:
         self._closing = False
         self.busy = False
         self.resync: Callable[[Session], None] | None = None  # set by the hub
+        self.on_delete: Callable[[Session, bool], None] | None = None  # set by the hub
+        self.deleted = False
         self._on_idle = on_idle
         self.metrics = metrics
         loop = asyncio.get_running_loop()
@@ -196,9 +221,23 @@ class Session:
         self._incoming.put_nowait(_Join(member, hello, done))
         await done
 
-    def submit(self, member: Member, kind: str, seq: int, ops: list[Any]) -> None:
-        self._inbox.append(_Submission(member, kind, seq, ops))
+    def submit(
+        self,
+        member: Member,
+        kind: str,
+        seq: int,
+        ops: list[Any],
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        self._inbox.append(_Submission(member, kind, seq, ops, extra or {}))
         self._wake.set()
+
+    def online(self, client: str) -> bool:
+        """Whether `client` is connected to this session, here or on another process."""
+        if client in self.members:
+            return True
+        remote = self.remote.get(client)
+        return remote is not None and bool(remote.presence.get("online", True))
 
     def leave(self, member: Member) -> None:
         if self.members.get(member.client) is not member:
@@ -435,6 +474,14 @@ class Session:
         for task in (self._applier, self._heartbeat):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        while not self._incoming.empty():  # joins that came too late: nobody will answer them
+            item = self._incoming.get_nowait()
+            if isinstance(item, _Join) and not item.done.done():
+                item.done.set_exception(
+                    SessionDeleted(f"session {self.name} was just deleted")
+                    if self.deleted
+                    else Unavailable(f"session {self.name} was unloaded; join again")
+                )
         if self._presence_timer is not None:
             self._presence_timer.cancel()
         with contextlib.suppress(BusUnavailable):
@@ -479,11 +526,14 @@ class Session:
                 "lead": lead,
                 "o": self.node,
                 "p": number,
+                "r": sub.member.token_role.value,  # the sequencer decides on the role in effect
             }
             if sub.kind == "op":
                 entry["ops"] = sub.ops
+            entry.update(sub.extra)
             entries.append(encode(entry))
-            proposal = _Proposal(sub.member, sub.seq, loop.create_future())
+            admin = sub.kind in ADMIN_KINDS
+            proposal = _Proposal(sub.member, sub.seq, loop.create_future(), admin)
             self._proposals[number] = proposal
             mine.append(proposal)
         started = time.perf_counter()
@@ -494,9 +544,8 @@ class Session:
             for proposal in mine:
                 proposal.stored.set_exception(exc)
                 proposal.stored.exception()  # consumed: the applier checks it
-                self._count("ops_rejected", 1, code=exc.code.value)
-                frame = encode(reject_frame(proposal.seq, exc.code.value, exc.message))
-                send(proposal.member.peer, frame, self._send_buffer)
+                self._count("errors" if proposal.admin else "ops_rejected", 1, code=exc.code.value)
+                send(proposal.member.peer, proposal.refuse(exc), self._send_buffer)
             # if the store did write them after all, the applier will still see them
             self._forget_failed()
             return
@@ -532,26 +581,36 @@ class Session:
         accepted: list[Batch] = []
         records: list[bytes] = []
         rejects: list[tuple[_Proposal, BacklineError]] = []
+        controls: list[tuple[Control, _Proposal | None, bool]] = []
         waits: list[asyncio.Future[None]] = []
         for stored in entries:
+            if self.deleted:
+                break  # nothing after a delete applies here any more
             entry = decode_record(stored.data)
-            proposal = self._proposals.pop(entry["p"], None) if entry["o"] == self.node else None
+            mine = entry["o"] == self.node
+            proposal = self._proposals.pop(entry["p"], None) if mine else None
+            if proposal is not None and not proposal.stored.done():
+                waits.append(proposal.stored)
+            self.position = stored.id
             try:
-                batch = self.seq.apply_entry(entry)
+                result = self.seq.apply_entry(entry)
             except BacklineError as exc:
                 if isinstance(exc, Internal):
                     log.error("session %s: entry %s: %s", self.name, stored.id, exc, exc_info=exc)
                 if proposal is not None and not _failed(proposal):
                     rejects.append((proposal, exc))
-            else:
-                accepted.append(batch)
-                records.append(encode(batch.to_wire()))
-                if self.seq.version % self._snapshot_every == 0 and entry["o"] == self.node:
-                    snap = self._snapshot(stored.id, encode(self.seq.snapshot()))
-                    self._snapshots.add(asyncio.get_running_loop().create_task(snap))
-            if proposal is not None and not proposal.stored.done():
-                waits.append(proposal.stored)
-            self.position = stored.id
+                continue
+            if isinstance(result, Control):
+                answer = proposal if proposal is not None and not _failed(proposal) else None
+                controls.append((result, answer, mine))
+                if result.kind == "delete":
+                    self.deleted = True
+                continue
+            accepted.append(result)
+            records.append(encode(result.to_wire()))
+            if self.seq.version % self._snapshot_every == 0 and mine:
+                snap = self._snapshot(stored.id, encode(self.seq.snapshot()))
+                self._snapshots.add(asyncio.get_running_loop().create_task(snap))
         if waits:  # acknowledge only what our own append call has confirmed
             await asyncio.gather(*waits, return_exceptions=True)
         if accepted:
@@ -561,15 +620,57 @@ class Session:
             self._count("ops_accepted", len(accepted))
             self._audio_follow_project()
         for proposal, error in rejects:
-            self._count("ops_rejected", 1, code=error.code.value)
-            frame = encode(reject_frame(proposal.seq, error.code.value, error.message))
-            send(proposal.member.peer, frame, self._send_buffer)
+            self._count("errors" if proposal.admin else "ops_rejected", 1, code=error.code.value)
+            send(proposal.member.peer, proposal.refuse(error), self._send_buffer)
+        for control, answer, mine in controls:
+            self._control(control, answer, mine)
         self._observe("apply_seconds", time.perf_counter() - started)
         if not self._proposals:
             self._drained.set()
         else:
             self._drained.clear()
             self._forget_failed()
+
+    def _control(self, control: Control, answer: _Proposal | None, mine: bool) -> None:
+        """Carry out an owner's request that the log just accepted."""
+        if answer is not None:
+            send(answer.member.peer, encode(done_frame(control.request)), self._send_buffer)
+        if control.kind == "delete":
+            self.delete_here(control.by, erase=mine)
+            return
+        frame: dict[str, Any] = {"type": "admin", "action": control.kind, "by": control.by}
+        if control.kind == "role" and control.role is not None:
+            frame.update(client=control.target, role=control.role.value)
+            target = self.members.get(control.target or "")
+            if target is not None:
+                target.role = control.role
+                self._presence_dirty[target.client] = target.presence()
+                self._schedule_presence()
+        elif control.kind == "lock":
+            frame["locked"] = control.locked
+        elif control.kind == "kick":
+            frame["client"] = control.target
+        data = encode(frame)
+        for member in list(self.members.values()):
+            send(member.peer, data, self._send_buffer)
+        log.info("session %s: %s by %s: %s", self.name, control.kind, control.by, frame)
+        kicked = self.members.get(control.target or "") if control.kind == "kick" else None
+        if kicked is not None:
+            self._count("closes", 1, code=str(int(CloseCode.KICKED)))
+            kicked.peer.close_soon(CloseCode.KICKED, f"kicked by {control.by}")
+
+    def delete_here(self, by: str, *, erase: bool) -> None:
+        """The session was deleted: close everyone here; the hub drops it (and, if `erase`,
+        removes its stored data and tells the other processes)."""
+        self.deleted = True
+        log.info("session %s: deleted by %s", self.name, by)
+        for member in list(self.members.values()):
+            self._count("closes", 1, code=str(int(CloseCode.SESSION_DELETED)))
+            member.peer.close_soon(CloseCode.SESSION_DELETED, f"session deleted by {by}")
+        if erase:
+            self._background(self._publish({"t": "deleted", "by": by}))
+        if self.on_delete is not None:
+            self.on_delete(self, erase)
 
     def _trimmed(self) -> None:
         """We lagged behind a trim: the document here is stale. Reload from the store."""
@@ -602,6 +703,10 @@ class Session:
 
     def _welcome(self, join: _Join) -> None:
         member, hello = join.member, join.hello
+        if self.deleted:
+            join.done.set_exception(SessionDeleted(f"session {self.name} was just deleted"))
+            return
+        member.role = self.seq.role_of(member.client, member.token_role)
         if self._full(member):
             join.done.set_exception(
                 SessionFull(f"session {self.name} has its maximum of {self._max_clients} clients")
@@ -622,6 +727,7 @@ class Session:
             "peers": self._peers(exclude=member.client),
             "chat": list(self.chat),
             "rates": self._rates,
+            "locked": self.seq.locked,
         }
         if catch_up is None:
             raw = {"snapshot": encode(self.seq.doc.to_data()), "batches": encode(None)}
@@ -693,6 +799,9 @@ class Session:
             frame = encode(message["message"])
             for member in list(self.members.values()):
                 send(member.peer, frame, self._send_buffer)
+        elif kind == "deleted":  # in case this process reads the log after the data is gone
+            if not self.deleted:
+                self.delete_here(str(message.get("by")), erase=False)
         elif kind == "sync":  # a process just loaded this session: tell it who is here
             if self.members:
                 peers = [m.presence() for m in self.members.values()]

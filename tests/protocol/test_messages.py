@@ -21,7 +21,10 @@ from backline.protocol.messages import (
     Bye,
     Chat,
     ClientType,
+    DeleteSession,
     Hello,
+    Kick,
+    Lock,
     MixGains,
     OpMessage,
     Ping,
@@ -31,11 +34,14 @@ from backline.protocol.messages import (
     Role,
     RtcOffer,
     ServerType,
+    SetRole,
     Undo,
+    done_frame,
     error_frame,
     ops_frame,
     parse_client,
     reject_frame,
+    request_id,
 )
 
 BAD = ErrorCode.BAD_FIELD
@@ -149,6 +155,22 @@ VALID: dict[ClientType, list[tuple[dict[str, Any], Any]]] = {
         ({"type": "record", "action": "start"}, Record("start")),
         ({"type": "record", "action": "stop"}, Record("stop")),
     ],
+    ClientType.KICK: [({"type": "kick", "id": 1, "client": "c1"}, Kick(1, "c1"))],
+    ClientType.ROLE: [
+        (
+            {"type": "role", "id": 2, "client": "c1", "role": "viewer"},
+            SetRole(2, "c1", Role.VIEWER),
+        ),
+        (
+            {"type": "role", "id": 3, "client": "c:2", "role": "owner"},
+            SetRole(3, "c:2", Role.OWNER),
+        ),
+    ],
+    ClientType.LOCK: [
+        ({"type": "lock", "id": 4, "locked": True}, Lock(4, True)),
+        ({"type": "lock", "id": 2**53 - 1, "locked": False}, Lock(2**53 - 1, False)),
+    ],
+    ClientType.DELETE: [({"type": "delete", "id": 5}, DeleteSession(5))],
 }
 
 
@@ -166,6 +188,10 @@ def test_samples_cover_every_client_type() -> None:
         "rtc",
         "mix",
         "record",
+        "kick",
+        "role",
+        "lock",
+        "delete",
     }
 
 
@@ -321,6 +347,15 @@ BAD_FIELDS: list[tuple[str, dict[str, Any], ErrorCode]] = [
     ("record-unknown-action", {"type": "record", "action": "pause"}, RANGE),
     ("record-action-int", {"type": "record", "action": 1}, BAD),
     ("record-action-none", {"type": "record", "action": None}, BAD),
+    # admin requests
+    ("kick-bad-client", {"type": "kick", "id": 1, "client": "bad id!"}, BAD),
+    ("kick-id-str", {"type": "kick", "id": "1", "client": "c1"}, BAD),
+    ("kick-id-zero", {"type": "kick", "id": 0, "client": "c1"}, RANGE),
+    ("role-unknown", {"type": "role", "id": 1, "client": "c1", "role": "admin"}, BAD),
+    ("role-not-str", {"type": "role", "id": 1, "client": "c1", "role": 1}, BAD),
+    ("lock-not-bool", {"type": "lock", "id": 1, "locked": 1}, BAD),
+    ("delete-id-bool", {"type": "delete", "id": True}, BAD),
+    ("delete-id-huge", {"type": "delete", "id": 2**53}, RANGE),
 ]
 
 
@@ -394,6 +429,19 @@ def test_default_presence_byte_limit() -> None:
 # -- server frames -------------------------------------------------------------------
 
 
+def test_admin_answers_carry_the_request_id() -> None:
+    assert error_frame("forbidden", "no", 7) == {
+        "type": "error",
+        "code": "forbidden",
+        "message": "no",
+        "id": 7,
+    }
+    assert done_frame(7) == {"type": "done", "id": 7}
+    assert request_id({"type": "lock", "id": 7, "locked": "x"}) == 7
+    assert request_id({"type": "lock", "id": "7"}) is None
+    assert request_id({"type": "op", "id": 7}) is None
+
+
 def test_error_frame_shape() -> None:
     frame = error_frame(ErrorCode.NOT_JOINED, "say hello first")
     assert frame == {"type": "error", "code": "not_joined", "message": "say hello first"}
@@ -427,6 +475,8 @@ def test_frame_types_are_server_types() -> None:
         "error",
         "rtc",
         "recording",
+        "done",
+        "admin",
     }
 
 

@@ -6,8 +6,17 @@ import contextlib
 
 import pytest
 
-from backline.protocol.errors import BacklineError, Conflict, Duplicate, NotFound, NothingToUndo
-from backline.server.sequencer import Sequencer
+from backline.protocol.errors import (
+    BacklineError,
+    Conflict,
+    Duplicate,
+    Forbidden,
+    Locked,
+    NotFound,
+    NothingToUndo,
+)
+from backline.protocol.messages import Role
+from backline.server.sequencer import Control, Sequencer
 
 
 def track(tid: str) -> list[dict[str, object]]:
@@ -189,3 +198,72 @@ def test_an_entry_that_trips_a_validation_bug_is_rejected_not_fatal() -> None:
         seq.apply_entry(entry(1, [{"op": {"a": 1}}]))
     batch = seq.apply_entry(entry(2, [{"op": "insert", "kind": "track", "id": "t", "value": {}}]))
     assert batch.version == 1
+
+
+def entry(kind: str, by: str, seq: int, token: str, **fields: object) -> dict[str, object]:
+    """A log entry by `by`, whose token grants `token`."""
+    return {"k": kind, "by": by, "seq": seq, "now": 0, "lead": 0, "r": token, **fields}
+
+
+def test_admin_entries_decide_roles_and_lock_in_log_order() -> None:
+    """Role changes and locks apply between edits exactly where the log puts them."""
+    seq = Sequencer()
+    assert seq.apply_entry(entry("op", "ed", 1, "editor", ops=track("t1"))).version == 1
+    control = seq.apply_entry(entry("role", "boss", 1, "owner", t="ed", role="viewer"))
+    assert control == Control("role", "boss", 1, target="ed", role=Role.VIEWER)
+    with pytest.raises(Forbidden):
+        seq.apply_entry(entry("op", "ed", 2, "editor", ops=tempo(90)))
+    seq.apply_entry(entry("role", "boss", 2, "owner", t="ed", role="editor"))
+    assert seq.apply_entry(entry("op", "ed", 3, "editor", ops=tempo(91))).version == 2
+    assert seq.apply_entry(entry("lock", "boss", 3, "owner", locked=True)) == Control(
+        "lock", "boss", 3, locked=True
+    )
+    with pytest.raises(Locked):
+        seq.apply_entry(entry("op", "ed", 4, "editor", ops=tempo(92)))
+    with pytest.raises(Locked):
+        seq.apply_entry(entry("undo", "ed", 5, "editor"))
+    assert seq.apply_entry(entry("op", "boss", 4, "owner", ops=tempo(93))).version == 3
+    seq.apply_entry(entry("lock", "boss", 5, "owner", locked=False))
+    assert seq.apply_entry(entry("op", "ed", 6, "editor", ops=tempo(94))).version == 4
+    assert seq.doc.project["tempo"] == 94
+
+
+def test_only_owners_in_effect_may_administer() -> None:
+    seq = Sequencer()
+    for kind, fields in (
+        ("lock", {"locked": True}),
+        ("kick", {"t": "x"}),
+        ("delete", {}),
+        ("role", {"t": "ed", "role": "owner"}),
+    ):
+        with pytest.raises(Forbidden):
+            seq.apply_entry(entry(kind, "ed", 1, "editor", **fields))
+    assert not seq.locked and not seq.roles
+    seq.apply_entry(entry("role", "boss", 1, "owner", t="ed", role="owner"))  # promoted
+    assert seq.apply_entry(entry("lock", "ed", 1, "editor", locked=True)).locked is True
+    seq.apply_entry(entry("role", "ed", 2, "editor", t="boss", role="viewer"))  # and back
+    with pytest.raises(Forbidden):
+        seq.apply_entry(entry("lock", "boss", 3, "owner", locked=False))
+    assert seq.role_of("boss", Role.OWNER) is Role.VIEWER
+    assert seq.role_of("someone", Role.EDITOR) is Role.EDITOR
+
+
+def test_roles_and_lock_survive_a_snapshot() -> None:
+    seq = Sequencer()
+    seq.apply_entry(entry("role", "boss", 1, "owner", t="ed", role="viewer"))
+    seq.apply_entry(entry("lock", "boss", 2, "owner", locked=True))
+    copy = Sequencer()
+    copy.restore(seq.snapshot())
+    assert copy.locked and copy.roles == {"ed": Role.VIEWER}
+    old = seq.snapshot()
+    del old["roles"], old["locked"]  # a snapshot from before admin controls
+    copy.restore(old)
+    assert not copy.locked and not copy.roles
+
+
+def test_entries_without_a_role_are_decided_as_before() -> None:
+    """Logs written before roles travelled in entries replay unchanged."""
+    seq = Sequencer()
+    seq.apply_entry(entry("lock", "boss", 1, "owner", locked=True))
+    legacy = {"k": "op", "by": "ed", "seq": 1, "ops": tempo(90), "now": 0, "lead": 0}
+    assert seq.apply_entry(legacy).version == 1
