@@ -94,8 +94,12 @@ const deepFreeze = (value) => {
 
 
 def protocol_module(limits: Limits = DEFAULT_LIMITS) -> str:
-    """The ES module text: one frozen ``export const`` per constant."""
+    """The ES module text: one frozen ``export const`` per constant.
+
+    Keys keep their Python order: the browser validates fields in schema order, so the
+    first error it reports for a bad op is the one the server reports.
+    """
     lines = [_HEADER]
     for name, value in protocol_constants(limits).items():
-        lines.append(f"export const {name} = deepFreeze({json.dumps(value, sort_keys=True)});")
+        lines.append(f"export const {name} = deepFreeze({json.dumps(value)});")
     return "\n".join(lines) + "\n"

@@ -34,7 +34,7 @@ export class StepSequencer {
     this.newSound = h("select", { "aria-label": "Sound of a new lane" },
       Array.from({ length: 47 }, (_, i) => i + 35).map((s) => h("option", { value: s }, `${s} ${drumName(s)}`)));
     this.addLane = h("button", { type: "button", onclick: () => this.newLane() }, "+ Lane");
-    this.grid = h("div", { class: "grid", role: "grid", "aria-labelledby": "steps-title" });
+    this.grid = h("div", { class: "grid", role: "group", "aria-labelledby": "steps-title" });
     this.empty = h("p", { class: "hint" });
     this.el = h("section", { class: "panel steps", "aria-labelledby": "steps-title" },
       h("div", { class: "panel-head" }, this.title,
@@ -157,13 +157,13 @@ export class StepSequencer {
   build(p) {
     this.grid.replaceChildren();
     this.cells = p.lanes.map((lane, li) => {
-      const row = h("div", { class: "lane", role: "row" });
-      const label = h("div", { class: "lane-label", role: "rowheader" },
+      const row = h("div", { class: "lane", role: "group", "aria-label": drumName(lane.sound) });
+      const label = h("div", { class: "lane-label" },
         h("span", {}, drumName(lane.sound)),
         h("button", { type: "button", class: "remove", title: `Remove lane ${drumName(lane.sound)}`, onclick: () => this.removeLane(li) }, "×"));
       row.append(label);
       const cells = lane.steps.map((_, si) => {
-        const cell = h("button", { type: "button", class: "cell", role: "gridcell", "data-lane": li, "data-step": si });
+        const cell = h("button", { type: "button", class: "cell", "data-lane": li, "data-step": si });
         if (si % p.steps_per_beat === 0) cell.classList.add("beat");
         this.cellEvents(cell, li, si);
         row.append(cell);
