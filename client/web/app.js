@@ -68,8 +68,9 @@ class App {
       error.textContent = "";
       localStorage.setItem("backline.name", name.value);
       localStorage.setItem("backline.color", color.value);
+      const status = (text) => { error.textContent = text; };
       try {
-        await this.join({ session: session.value.trim(), token: token.value.trim(), name: name.value.trim(), color: color.value });
+        await this.join({ session: session.value.trim(), token: token.value.trim(), name: name.value.trim(), color: color.value }, status);
       } catch (err) {
         error.textContent = `Could not join: ${err.message}`;
         button.disabled = false;
@@ -79,12 +80,19 @@ class App {
     (params.session && params.token ? name : session).focus();
   }
 
-  async join(options) {
+  async join(options, status = () => {}) {
     const session = new Session(options);
     this.session = session;
     this.exposeDebugHook();
+    const unwatch = session.on("state", ({ state, reason }) => {
+      if (state !== "connected") status(`${STATE_TEXT[state] ?? state}${reason ? ` (${reason})` : ""}`);
+    });
     session.on("state", ({ state, reason }) => this.showState(state, reason));
-    await session.connect();
+    try {
+      await session.connect();
+    } finally {
+      unwatch();
+    }
     // keep the token out of the address bar (and out of screenshots and history)
     history.replaceState(null, "", `${location.pathname}#session=${encodeURIComponent(options.session)}`);
     this.mountEditor();

@@ -222,3 +222,18 @@ def test_drop_reconnects_and_sends_what_waited(
     settle(page, bot)
     assert len(bot.session.tracks()) == 1
     assert page.evaluate("window.backline.project()") == bot.session.project.to_data()
+
+
+def test_refused_token_is_explained_at_the_join_form(
+    context: BrowserContext, server: ServerProcess
+) -> None:
+    """A token for another session is refused with its reason, and the form stays usable."""
+    page = context.new_page()
+    page.goto(f"{server.http_url}/#session={SESSION}&token={server.token('elsewhere')}")
+    page.fill("input[name=name]", "Eve")
+    page.click("button[type=submit]")
+    expect(page.locator(".join-error")).to_contain_text("another session")
+    expect(page.locator("button[type=submit]")).to_be_enabled()
+    page.fill("input[name=token]", server.token(SESSION))
+    page.click("button[type=submit]")
+    expect(page.locator(".conn")).to_have_text("Connected")
