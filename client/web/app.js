@@ -103,13 +103,14 @@ class App {
   mountEditor() {
     const s = this.session;
     this.stateBadge = h("span", { class: "conn", role: "status" });
+    this.lockBadge = h("span", { class: "conn-locked", hidden: true }, "Read-only: locked by an owner");
     this.undoButton = h("button", { type: "button", onclick: () => this.undo(false), "aria-keyshortcuts": "Control+Z Meta+Z", title: "Undo (Ctrl/Cmd-Z)" }, "Undo");
     this.redoButton = h("button", { type: "button", onclick: () => this.undo(true), "aria-keyshortcuts": "Control+Shift+Z Meta+Shift+Z", title: "Redo (Ctrl/Cmd-Shift-Z)" }, "Redo");
     const exportButton = h("button", { type: "button", onclick: () => this.exportJson() }, "Export JSON");
     const midiButton = h("button", { type: "button", onclick: () => this.exportMidi() }, "Export MIDI");
     const header = h("header", { class: "top" },
       h("div", { class: "brand" }, h("strong", {}, "Backline"), h("span", { class: "session-name" }, s.options.session)),
-      h("div", { class: "row" }, this.undoButton, this.redoButton, exportButton, midiButton, this.stateBadge));
+      h("div", { class: "row" }, this.undoButton, this.redoButton, exportButton, midiButton, this.lockBadge, this.stateBadge));
     const transport = h("div", {});
     const left = h("div", { class: "col-left" });
     const center = h("div", { class: "col-center" });
@@ -253,6 +254,7 @@ class App {
     this.roll.render();
     this.people.render();
     const canEdit = this.session.canEdit;
+    this.lockBadge.hidden = !(this.session.locked && this.session.role !== "owner");
     this.undoButton.disabled = !canEdit;
     this.redoButton.disabled = !canEdit;
     this.rendered = (this.rendered ?? 0) + 1;

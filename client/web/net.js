@@ -92,6 +92,10 @@ export class Session {
     this.clockTimer = null;
     this.reconnectTimer = null;
     this.lastWelcome = null;
+    this.locked = false;
+    this.requestId = 0;
+    /** @type {Map<number, {resolve: Function, reject: Function}>} admin requests by id */
+    this.requests = new Map();
   }
 
   // -- state ----------------------------------------------------------------
@@ -105,8 +109,9 @@ export class Session {
     return this.replica.version;
   }
 
+  /** Whether my edits can be accepted: not a viewer, and not locked out (owners never are). */
   get canEdit() {
-    return this.role !== "viewer";
+    return this.role === "owner" || (this.role !== "viewer" && !this.locked);
   }
 
   /** Server time now (µs), as this page best knows it. */
@@ -229,6 +234,8 @@ export class Session {
     const error = new BacklineError(ERROR_CODES.UNAVAILABLE, reason);
     for (const waiter of this.waiters.values()) waiter.reject(error);
     this.waiters.clear();
+    for (const request of this.requests.values()) request.reject(error);
+    this.requests.clear();
     if (this.joined) this.joined.reject(error);
     this.joined = null;
   }
@@ -294,8 +301,24 @@ export class Session {
         this.chatHistory.push(message);
         this.chatHistory.splice(0, Math.max(0, this.chatHistory.length - 100));
         break;
-      case "error":
-        console.warn(`backline: server error ${message.code}: ${message.message}`);
+      case "error": {
+        const request = this.requests.get(message.id);
+        if (request !== undefined) {
+          this.requests.delete(message.id);
+          request.reject(new BacklineError(message.code, message.message));
+        } else {
+          console.warn(`backline: server error ${message.code}: ${message.message}`);
+        }
+        break;
+      }
+      case "done":
+        this.requests.get(message.id)?.resolve();
+        this.requests.delete(message.id);
+        break;
+      case "admin":
+        if (message.action === "role" && message.client === this.clientId) this.role = message.role;
+        if (message.action === "lock") this.locked = Boolean(message.locked);
+        this.emit("change", { reason: "admin" });
         break;
       default:
         break;
@@ -307,6 +330,7 @@ export class Session {
     this.clientId = message.client;
     this.replica.client = message.client;
     this.role = message.role;
+    this.locked = Boolean(message.locked);
     this.lastWelcome = message;
     if (message.batches !== null && message.batches !== undefined) {
       for (const batch of message.batches) this.confirm(batch);
@@ -458,6 +482,33 @@ export class Session {
 
   chat(text) {
     return this.send({ type: "chat", text });
+  }
+
+  // -- owners: admin requests (kick, role, lock) -------------------------------
+
+  /** Send an admin request; resolves on its `done`, rejects with the refusal. */
+  request(message) {
+    const id = ++this.requestId;
+    const answer = new Promise((resolveDone, rejectDone) => {
+      this.requests.set(id, { resolve: resolveDone, reject: rejectDone });
+    });
+    if (!this.send({ ...message, id })) {
+      this.requests.delete(id);
+      return Promise.reject(new BacklineError(ERROR_CODES.UNAVAILABLE, "not connected"));
+    }
+    return answer;
+  }
+
+  kick(client) {
+    return this.request({ type: "kick", client });
+  }
+
+  setRole(client, role) {
+    return this.request({ type: "role", client, role });
+  }
+
+  lock(locked = true) {
+    return this.request({ type: "lock", locked });
   }
 
   // -- musical helpers (as the Python SDK's) ------------------------------------

@@ -297,3 +297,28 @@ def test_presence_and_screenshot(
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     alice.screenshot(path=str(ARTIFACTS / "editor.png"))
     assert (ARTIFACTS / "editor.png").stat().st_size > 10_000
+
+
+def test_owner_controls(
+    browser: Browser, contexts: list[BrowserContext], server: ServerProcess, bot: SessionThread
+) -> None:
+    """An owner locks the session, changes a role and removes someone, from the people list."""
+    alice = join(browser, contexts, server, "Alice", "#e4572e", role="owner")
+    bob = join(browser, contexts, server, "Bob", "#17bebb")
+    expect(bob.locator(".people .lock")).to_be_hidden()  # not an owner
+    expect(bob.locator("button.play")).to_be_enabled()
+    alice.click(".people-panel .lock")
+    expect(bob.locator(".conn-locked")).to_be_visible()
+    expect(bob.locator("button.play")).to_be_disabled()
+    expect(alice.locator("button.play")).to_be_enabled()  # owners still edit
+    bot.wait_until(lambda s: s.locked, what="the lock")
+    alice.click(".people-panel .lock")
+    expect(bob.locator("button.play")).to_be_enabled()
+    bob_id = bob.evaluate("window.backline.clientId()")
+    alice.select_option(f".person[data-client='{bob_id}'] .role-select", "viewer")
+    expect(bob.locator("button.play")).to_be_disabled()
+    expect(alice.locator(f".person[data-client='{bob_id}'] .role-select")).to_have_value("viewer")
+    alice.click(f".person[data-client='{bob_id}'] .kick")
+    expect(bob.locator(".conn")).to_have_text("Disconnected")
+    expect(bob.locator(".toast-error")).to_contain_text("removed you")
+    expect(alice.locator(".person")).to_have_count(2)  # Alice and the bot

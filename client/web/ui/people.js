@@ -3,7 +3,7 @@
  * @module ui/people
  */
 
-import { LIMITS } from "../protocol.js";
+import { LIMITS, ROLES } from "../protocol.js";
 import { h, textOn } from "./dom.js";
 
 /** Local wall-clock time of a chat message (its server stamp is monotonic, not wall time). */
@@ -20,9 +20,10 @@ export class People {
     this.log = h("ol", { class: "chat-log", "aria-live": "polite", "aria-label": "Chat messages" });
     this.input = h("input", { class: "chat-input", maxlength: LIMITS.max_chat_len, placeholder: "Message", "aria-label": "Chat message" });
     this.form = h("form", { class: "chat-form", onsubmit: (e) => this.sendChat(e) }, this.input, h("button", { type: "submit" }, "Send"));
+    this.lock = h("button", { type: "button", class: "toggle lock", onclick: () => this.toggleLock() }, "Lock");
     root.append(
       h("section", { class: "panel people-panel", "aria-labelledby": "people-title" },
-        h("h2", { id: "people-title" }, "Here now"), this.list),
+        h("div", { class: "panel-head" }, h("h2", { id: "people-title" }, "Here now"), this.lock), this.list),
       h("section", { class: "panel chat", "aria-labelledby": "chat-title" },
         h("h2", { id: "chat-title" }, "Chat"), this.log, this.form),
     );
@@ -37,14 +38,42 @@ export class People {
     else this.app.toasts.show("Not connected: the message was not sent", "error");
   }
 
+  /** Owners: ask the server, and say so when it refuses. */
+  admin(promise, done) {
+    promise.then(() => done && this.app.toasts.show(done), (error) => this.app.toasts.show(`Refused (${error.code}): ${error.message}`, "error"));
+  }
+
+  toggleLock() {
+    const locked = !this.session.locked;
+    this.admin(this.session.lock(locked), locked ? "Session locked: only owners can edit" : "Session unlocked");
+  }
+
+  ownerControls(p) {
+    const role = h("select", {
+      class: "role-select", "aria-label": `Role of ${p.name}`,
+      onchange: () => this.admin(this.session.setRole(p.client, role.value), `${p.name} is now ${role.value}`),
+    }, Object.values(ROLES).map((r) => h("option", { value: r, selected: r === p.role }, r)));
+    const kick = h("button", { type: "button", class: "kick", title: `Remove ${p.name} from the session`,
+      onclick: () => this.admin(this.session.kick(p.client), `${p.name} was removed`) }, "Kick");
+    return [role, kick];
+  }
+
   render() {
     const me = this.session.clientId;
-    this.list.replaceChildren(...this.session.peerList().map((p) => {
+    const owner = this.session.role === "owner";
+    this.lock.hidden = !owner;
+    this.lock.textContent = this.session.locked ? "Locked" : "Lock";
+    this.lock.setAttribute("aria-pressed", String(this.session.locked));
+    const people = this.session.peerList();
+    const signature = JSON.stringify([owner, people.map((p) => [p.client, p.name, p.color, p.role, p.audio, p.level])]);
+    if (signature === this.signature) return;
+    this.signature = signature;
+    this.list.replaceChildren(...people.map((p) => {
       const level = typeof p.level === "number" ? Math.max(0, Math.min(1, p.level)) : null;
       return h("li", { class: "person", "data-client": p.client },
         h("span", { class: "avatar", style: { background: p.color ?? "#888", color: textOn(p.color ?? "#888888") }, "aria-hidden": "true" }, (p.name ?? "?").slice(0, 1).toUpperCase()),
         h("span", { class: "person-name" }, p.name ?? p.client, p.client === me ? " (you)" : ""),
-        h("span", { class: "role" }, p.role ?? ""),
+        owner && p.client !== me ? this.ownerControls(p) : h("span", { class: "role" }, p.role ?? ""),
         p.audio ? h("span", { class: "audio-badge", title: "Sending audio" }, "🎙", h("span", { class: "visually-hidden" }, " sending audio")) : null,
         level !== null ? h("meter", { class: "level", min: 0, max: 1, value: level, "aria-label": `${p.name} level` }) : null,
       );
