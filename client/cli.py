@@ -113,6 +113,36 @@ def _cmd_bot(args: argparse.Namespace) -> None:
     _run(main())
 
 
+def _cmd_recordings(args: argparse.Namespace) -> None:
+    from .recordings import download, list_recordings
+
+    token = _token_for(args, Role.OWNER)
+    recordings = list_recordings(args.url, args.session, token)
+    if args.download is None:
+        if args.json:
+            json.dump(recordings, sys.stdout, indent=2)
+            sys.stdout.write("\n")
+            return
+        for r in recordings:
+            seconds = (
+                "recording"
+                if r.get("samples") is None
+                else f"{r['samples'] / r['sample_rate']:.1f} s"
+            )
+            names = ", ".join(p["name"] for p in r.get("participants", []))
+            print(f"{r['id']}  {r.get('started_at', '?')}  {seconds}  {names}")
+        return
+    [found] = [r for r in recordings if r["id"] == args.download] or [None]
+    if found is None:
+        raise SystemExit(f"backline: no recording {args.download!r} in session {args.session!r}")
+    out = Path(args.out or args.download)
+    out.mkdir(parents=True, exist_ok=True)
+    for file in found["files"]:
+        data = download(args.url, args.session, token, args.download, file["name"])
+        (out / file["name"]).write_bytes(data)
+        print(out / file["name"])
+
+
 def _add_auth(p: argparse.ArgumentParser, env: dict[str, str]) -> None:
     p.add_argument(
         "--token", default=env.get("BACKLINE_TOKEN"), help="token (else minted from the secret)"
@@ -163,6 +193,15 @@ def build_parser() -> argparse.ArgumentParser:
     bot.add_argument("--out", default=None, help="file the bot writes (recorder: the WAV)")
     _add_auth(bot, env)
     bot.set_defaults(func=_cmd_bot)
+
+    recs = sub.add_parser("recordings", help="list a session's recordings, or download one")
+    recs.add_argument("url", help="server URL (ws:// or http://)")
+    recs.add_argument("--session", required=True)
+    recs.add_argument("--download", metavar="ID", default=None, help="fetch every file of ID")
+    recs.add_argument("--out", default=None, help="directory for --download (default: ./ID)")
+    recs.add_argument("--json", action="store_true", help="list as JSON (every sidecar)")
+    _add_auth(recs, env)
+    recs.set_defaults(func=_cmd_recordings)
     return parser
 
 

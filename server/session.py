@@ -180,6 +180,7 @@ class Session:
         self.recording: Recording | None = None  # the audio room's, while one runs
         self._recording_frame: dict[str, Any] | None = None  # what late joiners are told
         self._recordings_dir = recordings_dir
+        self._audio_rejoining: set[str] = set()  # replacing their peer: the room is not empty
         self.chat: deque[dict[str, Any]] = deque(chat, maxlen=chat_history)
         self._chat_keep = chat_history
         self._max_clients = limits.max_clients
@@ -283,6 +284,9 @@ class Session:
                 on_forward=lambda: self._count("audio_packets_forwarded", 1),
             )
             self._audio_follow_project()
+        rejoining = member.client in self.audio.participants
+        if rejoining:
+            self._audio_rejoining.add(member.client)
         try:
             answer = await self.audio.join(member.client, sdp)
         except Exception as exc:  # a malformed SDP, an ICE failure: tell that client only
@@ -290,6 +294,11 @@ class Session:
             frame = encode(error_frame("bad_field", f"the audio offer was not accepted: {exc}"))
             send(member.peer, frame, self._send_buffer)
             return
+        finally:
+            if rejoining:
+                self._audio_rejoining.discard(member.client)
+                if self.audio is not None and not self.audio.participants:
+                    self._audio_empty(self.audio)  # the new connection failed: it is empty
         send(member.peer, encode({"type": "rtc", "sdp": answer}), self._send_buffer)
         if self.recording is not None:
             self.recording.names[member.client] = member.name
@@ -311,7 +320,8 @@ class Session:
             self._schedule_presence()
 
     def _audio_empty(self, room: AudioRoom) -> None:
-        if self.recording is not None:
+        # a lone participant replacing their connection empties the room for a moment only
+        if self.recording is not None and not self._audio_rejoining:
             self._background(self._stop_recording(None, "empty"))
 
     def _audio_follow_project(self) -> None:

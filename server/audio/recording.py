@@ -177,11 +177,11 @@ class Recording:
         self._end_us: int | None = None
         self._reason: str | None = None
         self._stopped = False
+        self._done = threading.Event()
         self.error: BaseException | None = None
         directory.mkdir(parents=True, exist_ok=False)
         self._files[None] = WavWriter(directory / MIX_FILE)
         self._write_sidecar()
-        self._done = threading.Event()
         self._thread = threading.Thread(
             target=self._run, name=f"recording {recording_id}", daemon=True
         )
@@ -191,7 +191,7 @@ class Recording:
 
     def frame(self, client: str, samples: NDArray[np.float32], timestamp: int, at_us: int) -> None:
         """A frame of ``client`` arrived at ``at_us`` (cheap: the writer does the work)."""
-        if not self._stopped:
+        if not self._stopped and not self._done.is_set():  # done early: the writer failed
             self._queue.put(_Frame(client, samples, timestamp, at_us))
 
     def joined(self, client: str) -> None:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import sys
 import urllib.error
 import urllib.request
 import wave
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -230,6 +232,50 @@ async def test_leaving_the_audio_room_stops_the_recording(server: ServerProcess)
         assert meta["stopped"] == "empty" and meta["end_time_us"] > meta["start_time_us"]
 
 
+async def test_the_cli_lists_and_downloads_recordings(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    owner_token = server.token(SESSION, "owner")
+    async with connect(server.url, session=SESSION, token=owner_token, name="owner") as owner:
+        await owner.audio.publish(ToneTrack(440))
+        started = await owner.audio.record_start()
+        await owner.audio.record_stop()
+    auth = ["--session", SESSION, "--secret", "test-secret"]
+    listed = await cli("recordings", server.url, *auth)
+    assert started["id"] in listed
+    out = tmp_path / "take"
+    fetched = await cli(
+        "recordings", server.url, *auth, "--download", started["id"], "--out", str(out)
+    )
+    assert {Path(line).name for line in fetched.split()} >= {"mix.wav", "recording.json"}
+    assert json.loads((out / "recording.json").read_text())["id"] == started["id"]
+    wav_samples((out / "mix.wav").read_bytes())  # a valid WAV
+    refused = await cli_failure(
+        "recordings", server.url, "--session", SESSION, "--token", server.token(SESSION)
+    )
+    assert "forbidden" in refused
+
+
+async def cli(*argv: str) -> str:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "backline.client.cli", *argv,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 0, err.decode()
+    return out.decode()
+
+
+async def cli_failure(*argv: str) -> str:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "backline.client.cli", *argv,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    _, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode != 0
+    return err.decode()
+
+
 A_HZ, B_HZ, C_HZ = 440.0, 1_000.0, 2_500.0
 
 
@@ -317,3 +363,24 @@ async def test_the_mix_follows_mute_and_solo_of_the_bound_tracks(server: ServerP
         )
         await unbound
         assert heard(await hear(ear)) == {"a", "b", "c"}
+
+
+async def test_the_only_participant_reconnecting_does_not_stop_the_recording(
+    server: ServerProcess,
+) -> None:
+    owner_token = server.token(SESSION, "owner")
+    async with (
+        connect(server.url, session=SESSION, token=owner_token, name="owner") as owner,
+        connect(server.url, session=SESSION, token=owner_token, name="solo") as a,
+    ):
+        sending = asyncio.ensure_future(
+            until(owner, lambda e: owner.peers.get(a.client_id, {}).get("level", -120) > -40)
+        )
+        await a.audio.publish(ToneTrack(440))
+        started = await owner.audio.record_start()
+        await sending  # its audio reaches the room (and the recording)
+        await a.audio.publish(ToneTrack(880))  # a new offer replaces the peer: briefly nobody
+        stopped = await owner.audio.record_stop()  # still running: the owner stops it
+        assert (stopped["id"], stopped["reason"]) == (started["id"], "stopped")
+        meta = await asyncio.to_thread(list_recordings, server.url, SESSION, owner_token)
+        assert (meta[-1]["id"], meta[-1]["stopped"]) == (started["id"], "stopped")
