@@ -132,7 +132,7 @@ def _cmd_recordings(args: argparse.Namespace) -> None:
             names = ", ".join(p["name"] for p in r.get("participants", []))
             print(f"{r['id']}  {r.get('started_at', '?')}  {seconds}  {names}")
         return
-    [found] = [r for r in recordings if r["id"] == args.download] or [None]
+    found = next((r for r in recordings if r["id"] == args.download), None)
     if found is None:
         raise SystemExit(f"backline: no recording {args.download!r} in session {args.session!r}")
     out = Path(args.out or args.download)
