@@ -402,11 +402,26 @@ class Session:
             return
         self.recording = recording
         self.audio.tap = recording
+        self._note_grid(recording, timeline)  # the grid of the sidecar's start fields
+        self._note_grid(recording)  # and any change while the files were being created
         log.info("session %s: recording %s started by %s", self.name, recording_id, member.client)
         self._announce_recording(
             {"type": "recording", "active": True, "id": recording_id, "by": member.client,
              "time": start, "reason": "started"}
         )  # fmt: skip
+
+    def _note_grid(self, recording: Recording, timeline: Timeline | None = None) -> None:
+        """Tell the recording the project's grid (it keeps changes as markers).
+
+        A change takes effect at the transport's anchor when that lies ahead (a
+        play starting), else now (a stopped transport keeps an old anchor).
+        """
+        if timeline is None:
+            timeline = Timeline.of(self.seq.doc.project)
+        at = max(timeline.time, server_time_us())
+        recording.note_grid(
+            timeline.tempo, list(timeline.meter), timeline.transport(), at, timeline.beat_at(at)
+        )
 
     async def _stop_recording(self, member: Member | None, reason: str) -> None:
         """Detach the recording now, announce it stopped once its files are complete."""
@@ -629,6 +644,8 @@ class Session:
                 send(member.peer, frame, self._send_buffer)
             self._count("ops_accepted", len(accepted))
             self._audio_follow_project()
+            if self.recording is not None:
+                self._note_grid(self.recording)
         for proposal, error in rejects:
             self._count("errors" if proposal.admin else "ops_rejected", 1, code=error.code.value)
             send(proposal.member.peer, proposal.refuse(error), self._send_buffer)

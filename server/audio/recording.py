@@ -174,6 +174,8 @@ class Recording:
         self._multitrack = Multitrack(start_us)
         self._files: dict[str | None, WavWriter] = {}
         self._participants: list[dict[str, Any]] = []
+        self._markers: list[dict[str, Any]] = []
+        self._grid: tuple[Any, ...] | None = None
         self._end_us: int | None = None
         self._reason: str | None = None
         self._stopped = False
@@ -199,6 +201,33 @@ class Recording:
         if not self._stopped:
             self._queue.put(_Restart(client))
 
+    def note_grid(
+        self,
+        tempo: float,
+        meter: list[int],
+        transport: Mapping[str, Any],
+        at_us: int,
+        beat: float,
+    ) -> None:
+        """The project's tempo, meter and transport, which took effect at ``at_us``.
+
+        Each change after the first call becomes a marker in the sidecar: from
+        ``sample`` (server time ``time_us`` = ``at_us``) on, the music is at
+        beat ``beat`` and moves at ``tempo`` (or stands, when not ``playing``).
+        For a play, ``at_us`` is the start ahead of the edit.
+        """
+        grid = (float(tempo), tuple(meter), *(transport[k] for k in ("playing", "beat", "time")))
+        if grid == self._grid or self._stopped:
+            return
+        first, self._grid = self._grid is None, grid
+        if first:
+            return  # the start: already in the sidecar's own fields
+        sample = round((at_us - self.start_us) * self._multitrack.sample_rate / 1_000_000)
+        self._markers.append(
+            {"time_us": at_us, "sample": sample, "tempo": float(tempo), "meter": list(meter),
+             "playing": bool(transport["playing"]), "beat": beat}
+        )  # fmt: skip
+
     async def stop(self, end_us: int, reason: str = "stopped") -> dict[str, Any]:
         """Finish every file at ``end_us``; returns the final sidecar."""
         if not self._stopped:
@@ -223,6 +252,7 @@ class Recording:
             "stopped": self._reason,
             "mix": MIX_FILE,
             "participants": list(self._participants),
+            "markers": list(self._markers),
         }
 
     # -- the writer thread ------------------------------------------------------------

@@ -239,6 +239,15 @@ async def test_the_cli_lists_and_downloads_recordings(
     async with connect(server.url, session=SESSION, token=owner_token, name="owner") as owner:
         await owner.audio.publish(ToneTrack(440))
         started = await owner.audio.record_start()
+        async with connect(server.url, session=SESSION, token=owner_token, name="late") as late:
+            told = late.events()  # the recording frame follows the welcome
+            if late.recording is None:
+                async for event in told:
+                    if isinstance(event, RecordingChanged):
+                        break
+            told.close()
+            assert late.recording is not None and late.recording["id"] == started["id"]
+        await owner.set_tempo(100)  # while recording: a marker in the sidecar
         await owner.audio.record_stop()
     auth = ["--session", SESSION, "--secret", "test-secret"]
     listed = await cli("recordings", server.url, *auth)
@@ -248,7 +257,11 @@ async def test_the_cli_lists_and_downloads_recordings(
         "recordings", server.url, *auth, "--download", started["id"], "--out", str(out)
     )
     assert {Path(line).name for line in fetched.split()} >= {"mix.wav", "recording.json"}
-    assert json.loads((out / "recording.json").read_text())["id"] == started["id"]
+    sidecar = json.loads((out / "recording.json").read_text())
+    assert sidecar["id"] == started["id"] and sidecar["tempo"] == 120.0
+    [marker] = sidecar["markers"]
+    assert (marker["tempo"], marker["playing"], marker["beat"]) == (100.0, False, 0.0)
+    assert 0 <= marker["sample"] <= sidecar["samples"]
     wav_samples((out / "mix.wav").read_bytes())  # a valid WAV
     refused = await cli_failure(
         "recordings", server.url, "--session", SESSION, "--token", server.token(SESSION)

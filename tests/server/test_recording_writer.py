@@ -123,3 +123,19 @@ def test_presence_binds_to_a_track_id_or_nothing() -> None:
     assert check_presence({"track": None}) == {"track": None}
     with pytest.raises(BadField):
         check_presence({"track": 5})
+
+
+async def test_grid_changes_become_markers(tmp_path: Path) -> None:
+    rec = Recording(tmp_path / "r", new_recording_id(), 1_000_000, {}, {}, FakeClock())
+    stopped = {"playing": False, "beat": 0.0, "time": 900_000}
+    rec.note_grid(120.0, [4, 4], stopped, 1_000_000, 0.0)  # the start: no marker
+    rec.note_grid(120.0, [4, 4], stopped, 1_100_000, 0.0)  # unchanged: none
+    rec.note_grid(120.0, [4, 4], {"playing": True, "beat": 4.0, "time": 1_500_000}, 1_500_000, 4.0)
+    rec.note_grid(90, [3, 4], {"playing": True, "beat": 6.0, "time": 2_000_000}, 2_000_000, 6.0)
+    sidecar = await rec.stop(2_500_000)
+    assert sidecar["markers"] == [
+        {"time_us": 1_500_000, "sample": 24_000, "tempo": 120.0, "meter": [4, 4],
+         "playing": True, "beat": 4.0},
+        {"time_us": 2_000_000, "sample": 48_000, "tempo": 90.0, "meter": [3, 4],
+         "playing": True, "beat": 6.0},
+    ]  # fmt: skip
