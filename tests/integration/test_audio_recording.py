@@ -397,3 +397,26 @@ async def test_the_only_participant_reconnecting_does_not_stop_the_recording(
         assert (stopped["id"], stopped["reason"]) == (started["id"], "stopped")
         meta = await asyncio.to_thread(list_recordings, server.url, SESSION, owner_token)
         assert (meta[-1]["id"], meta[-1]["stopped"]) == (started["id"], "stopped")
+
+
+async def test_mute_silences_a_room_of_two_too(server: ServerProcess) -> None:
+    """In a room of two the server forwards packets as they are, unless mute/solo applies."""
+    token = server.token(SESSION, "editor")
+    async with (
+        connect(server.url, session=SESSION, token=token, name="a") as a,
+        connect(server.url, session=SESSION, token=token, name="ear") as ear,
+    ):
+        guitar = ear.add_track("Guitar")
+        await guitar
+        bound = asyncio.ensure_future(
+            until(ear, lambda e: ear.peers.get(a.client_id, {}).get("track") == guitar.id)
+        )
+        a.set_presence(track=guitar.id)
+        await bound
+        await a.audio.publish(ToneTrack(A_HZ))
+        await ear.audio.publish(None)
+        assert heard(await hear(ear)) == {"a"}
+        await ear.set(guitar.id, "mute", True)
+        assert heard(await hear(ear)) == set()
+        await ear.set(guitar.id, "mute", False)
+        assert heard(await hear(ear)) == {"a"}
