@@ -46,12 +46,16 @@ from backline.protocol.limits import Limits
 from backline.protocol.messages import (
     Batch,
     Chat,
+    DeleteSession,
     Hello,
+    Kick,
+    Lock,
     MixGains,
     OpMessage,
     Ping,
     Presence,
     Redo,
+    SetRole,
     Undo,
     parse_client,
 )
@@ -208,6 +212,8 @@ def expectation(raw: bytes | str, model: Model) -> Expect | None:
         return Expect("error", "already_joined")
     if isinstance(parsed, MixGains):
         return Expect("error", "not_found")  # never joined the audio room
+    if isinstance(parsed, Kick | SetRole | Lock | DeleteSession):
+        return Expect("error", "forbidden")  # the fuzzer is an editor, not an owner
     if isinstance(parsed, Undo | Redo):
         if parsed.seq > model.last_seq:
             return None  # a real undo would need an undo model; only duplicates are sent
@@ -521,8 +527,22 @@ class Frames:
         if r < 0.6:
             gains = {self.key(): self.maybe(rng.random() * 4) for _ in range(rng.randrange(3))}
             return {"type": "mix", "gains": self.maybe(gains)}
-        if r < 0.8:
+        if r < 0.7:
             return {"type": "rtc", "sdp": self.maybe("o=not an offer")}
+        if r < 0.9:  # owners' controls, from an editor
+            message: dict[str, Any] = {
+                "type": rng.choice(["kick", "role", "lock", "delete"]),
+                "id": self.maybe(rng.randrange(1, 1000)),
+            }
+            if message["type"] in ("kick", "role"):
+                message["client"] = self.maybe(self.key(), 0.9)
+            if message["type"] == "role":
+                message["role"] = self.maybe(rng.choice(["owner", "editor", "viewer", "god"]))
+            if message["type"] == "lock":
+                message["locked"] = self.maybe(rng.random() < 0.5)
+            if rng.random() < 0.1:
+                message[rng.choice(self.m.keys)] = 1
+            return message
         return {"type": "bye", rng.choice(self.m.keys): 1}
 
     def garbage(self) -> bytes:
