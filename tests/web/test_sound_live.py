@@ -57,13 +57,16 @@ def test_metronome_and_playback_follow_the_shared_transport_and_edits(
         s = py.session
         pattern = py.run(setup)
         errors = join_page(page, server, SESSION, "web")
-        page.get_by_role("button", name="Metronome", exact=True).click()
+        # by keyboard: Space on the metronome, Tab to the next toggle, Enter
+        metronome = page.get_by_role("button", name="Metronome", exact=True)
+        metronome.focus()
+        page.keyboard.press("Space")
         page.evaluate(HOOK_JS)
-        page.get_by_role("button", name="Play in browser", exact=True).click()
-        assert (
-            page.get_by_role("button", name="Metronome", exact=True).get_attribute("aria-pressed")
-            == "true"
-        )
+        page.keyboard.press("Tab")
+        page.keyboard.press("Enter")
+        assert metronome.get_attribute("aria-pressed") == "true"
+        playing = page.get_by_role("button", name="Play in browser", exact=True)
+        assert playing.get_attribute("aria-pressed") == "true"
 
         py.run(lambda s: s.play())
         page.wait_for_function(
