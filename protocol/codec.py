@@ -14,12 +14,15 @@ __all__ = ["SUBPROTOCOL", "decode", "decode_record", "encode", "encode_array", "
 SUBPROTOCOL = "backline.v1"
 
 
+_packer = msgpack.Packer(use_bin_type=True)
+"""Reused for every encode: building a Packer per call (what `msgpack.packb` does)
+costs about a third of encoding a small message. Sharing it is safe: `pack` runs
+in C without releasing the GIL for plain data, and resets its buffer on errors."""
+
+
 def encode(message: Any) -> bytes:
     """Encode one message (a map of plain data)."""
-    return msgpack.packb(message, use_bin_type=True)
-
-
-_packer = msgpack.Packer(use_bin_type=True)
+    return _packer.pack(message)
 
 
 def encode_spliced(message: dict[str, Any], raw: dict[str, bytes]) -> bytes:

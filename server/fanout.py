@@ -5,6 +5,11 @@ queue object per message). The transport's buffer is the bounded send queue:
 a client whose buffer grows past the limit cannot keep up, so it is closed with
 `SLOW_CONSUMER` and resumes from its last version when it reconnects, instead
 of holding back the room or growing memory without bound.
+
+A frame going to many connections is framed once: a server's frames are not
+masked and no extension is negotiated (no compression), so the websocket frame
+is the same bytes for every recipient and `broadcast` writes those bytes to
+each transport, skipping the per-connection framing of `websockets`.
 """
 
 from __future__ import annotations
@@ -12,13 +17,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
+from collections.abc import Iterable
 
 from websockets.asyncio.server import ServerConnection
 from websockets.protocol import State
 
 from backline.protocol.errors import CloseCode
 
-__all__ = ["Peer", "send", "stats"]
+__all__ = ["Peer", "broadcast", "frame_bytes", "send", "stats"]
 
 log = logging.getLogger("backline.fanout")
 
@@ -53,16 +59,54 @@ class Peer:
 _background: set[asyncio.Task[None]] = set()
 
 
-def send(peer: Peer, frame: bytes, max_buffer: int) -> bool:
-    """Queue one binary frame; close the peer instead if it is too far behind."""
+def frame_bytes(payload: bytes) -> bytes:
+    """One final, unmasked binary websocket frame (RFC 6455 §5.2) carrying `payload`."""
+    n = len(payload)
+    if n < 126:
+        header = bytes((0x82, n))
+    elif n < 65536:
+        header = b"\x82\x7e" + n.to_bytes(2, "big")
+    else:
+        header = b"\x82\x7f" + n.to_bytes(8, "big")
+    return header + payload
+
+
+def _room_for(peer: Peer, max_buffer: int) -> bool:
+    """Whether `peer` is open and keeping up; closes it when it fell too far behind."""
     if not peer.open:
         return False
-    ws = peer.ws
-    if ws.transport.get_write_buffer_size() > max_buffer:
+    if peer.ws.transport.get_write_buffer_size() > max_buffer:
         stats["slow_consumers_closed"] += 1
         log.warning("%s: closing slow consumer (more than %d bytes queued)", peer.label, max_buffer)
         peer.close_soon(CloseCode.SLOW_CONSUMER, "too slow: outgoing buffer overflowed")
         return False
+    return True
+
+
+def send(peer: Peer, frame: bytes, max_buffer: int) -> bool:
+    """Queue one binary frame; close the peer instead if it is too far behind."""
+    if not _room_for(peer, max_buffer):
+        return False
+    ws = peer.ws
     ws.protocol.send_binary(frame)
     ws.send_data()
     return True
+
+
+def broadcast(peers: Iterable[Peer], payload: bytes, max_buffer: int) -> int:
+    """Send `payload` to every peer, framed once; returns how many got it."""
+    frame = frame_bytes(payload)
+    sent = 0
+    for peer in peers:
+        if not _room_for(peer, max_buffer):
+            continue
+        ws = peer.ws
+        protocol = ws.protocol
+        if protocol.extensions or protocol.expect_continuation_frame:
+            send(peer, payload, max_buffer)  # frames differ per connection: the general path
+        else:
+            if protocol.writes:  # never expected between callbacks; keep the order anyway
+                ws.send_data()
+            ws.transport.write(frame)
+        sent += 1
+    return sent

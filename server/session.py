@@ -65,7 +65,7 @@ from backline.protocol.messages import (
 from backline.protocol.timeline import DEFAULT_LEAD_US, Timeline, lead_for
 
 from .bus import Bus, BusUnavailable
-from .fanout import Peer, send
+from .fanout import Peer, broadcast, send
 from .recordings import recording_dir_name
 from .sequencer import ADMIN_KINDS, Control, Sequencer
 from .store import Entry, EntryId, Store
@@ -199,6 +199,7 @@ class Session:
         self._wake = asyncio.Event()
         self._proposals: dict[int, _Proposal] = {}
         self._snapshots: set[asyncio.Task[Any]] = set()  # being saved
+        self._snapshot_cache: tuple[tuple[int, int], bytes] | None = None  # for welcomes
         self._numbers = itertools.count(1)
         self._incoming: asyncio.Queue[list[Entry] | _Join | None] = asyncio.Queue()
         self._drained = asyncio.Event()
@@ -640,8 +641,7 @@ class Session:
             await asyncio.gather(*waits, return_exceptions=True)
         if accepted:
             frame = encode_spliced({"type": "ops"}, {"batches": encode_array(records)})
-            for member in list(self.members.values()):
-                send(member.peer, frame, self._send_buffer)
+            broadcast([m.peer for m in self.members.values()], frame, self._send_buffer)
             self._count("ops_accepted", len(accepted))
             self._audio_follow_project()
             if self.recording is not None:
@@ -757,7 +757,7 @@ class Session:
             "locked": self.seq.locked,
         }
         if catch_up is None:
-            raw = {"snapshot": encode(self.seq.doc.to_data()), "batches": encode(None)}
+            raw = {"snapshot": self._snapshot_bytes(), "batches": encode(None)}
         else:
             raw = {
                 "snapshot": encode(None),
@@ -780,6 +780,13 @@ class Session:
         )
         if not join.done.done():
             join.done.set_result(None)
+
+    def _snapshot_bytes(self) -> bytes:
+        """The project as msgpack, encoded once per version (a join storm reuses it)."""
+        key = (self.seq.version, id(self.seq.doc))
+        if self._snapshot_cache is None or self._snapshot_cache[0] != key:
+            self._snapshot_cache = (key, encode(self.seq.doc.to_data()))
+        return self._snapshot_cache[1]
 
     # -- presence and chat --------------------------------------------------------
 
@@ -808,14 +815,12 @@ class Session:
 
     def _send_presence(self, peers: list[dict[str, Any]]) -> None:
         frame = encode({"type": "presence", "peers": peers})
-        for member in list(self.members.values()):
-            send(member.peer, frame, self._send_buffer)
+        broadcast([m.peer for m in self.members.values()], frame, self._send_buffer)
 
     def _chat_local(self, entry: dict[str, Any]) -> None:
         self.chat.append(entry)
         frame = encode({"type": "chat", **entry})
-        for other in list(self.members.values()):
-            send(other.peer, frame, self._send_buffer)
+        broadcast([m.peer for m in self.members.values()], frame, self._send_buffer)
 
     def on_bus(self, message: dict[str, Any]) -> None:
         """A message another process published for this session."""
