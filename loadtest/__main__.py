@@ -174,11 +174,12 @@ async def main(argv: list[str] | None = None) -> Path:
         )
         ramps = await run_fanout(fanout_targets, configs, options, progress.say, progress.advance)
         summary = [r.summary() for r in ramps]
+        steps = [asdict(s) for r in ramps for s in r.steps]
         result["fanout"] = {
             "options": asdict(options),
             "summary": summary,
-            "ratios": fanout_ratios(summary),
-            "steps": [asdict(s) for r in ramps for s in r.steps],
+            "ratios": fanout_ratios(summary, steps),
+            "steps": steps,
         }
     if scenario in ("join", "all"):
         joined = await run_join(args.store, args.join_clients, args.notes, progress.say)

@@ -90,14 +90,16 @@ class RampResult:
         return {
             "target": self.target,
             "config": self.config,
-            "max_sustained_deliveries_per_s": best.deliveries_per_s if best else 0.0,
-            "deliveries_per_server_cpu_s": best.deliveries_per_server_cpu_s if best else 0.0,
+            "max_sustained_deliveries_per_s": best.deliveries_per_s if best else float("nan"),
+            "deliveries_per_server_cpu_s": (
+                best.deliveries_per_server_cpu_s if best else float("nan")
+            ),
             "rtt_p99_ms_at_max": best.rtt_p99_ms if best else float("nan"),
-            "server_cpu_pct_at_max": best.server_cpu_pct if best else 0.0,
-            "generator_cpu_pct_at_max": best.generator_cpu_pct if best else 0.0,
+            "server_cpu_pct_at_max": best.server_cpu_pct if best else float("nan"),
+            "generator_cpu_pct_at_max": best.generator_cpu_pct if best else float("nan"),
             "rtt_p50_ms_at_half": half.rtt_p50_ms if half else float("nan"),
             "rtt_p99_ms_at_half": half.rtt_p99_ms if half else float("nan"),
-            "half_step_deliveries_per_s": half.deliveries_per_s if half else 0.0,
+            "half_step_deliveries_per_s": half.deliveries_per_s if half else float("nan"),
             "stopped_because": self.stopped_because,
         }
 

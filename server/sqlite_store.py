@@ -78,6 +78,9 @@ class SQLiteStore:
         self._write_failed: str | None = None  # why the last write failed, until one succeeds
         # event-loop side: where each known log ends, and its newest entries
         self._end: dict[str, int] = {}
+        # position each session's follower was last found to have nothing after; any
+        # change to that log forgets it, so `tail` skips idle sessions with one lookup
+        self._caught_up: dict[str, EntryId | None] = {}
         self._recent: dict[str, deque[tuple[int, bytes]]] = {}
         self._cache = cache
         self._trim: dict[str, int] = {}  # known trim points
@@ -292,6 +295,7 @@ class SQLiteStore:
             self._flusher = None
 
     def _remember(self, session: str, ids: list[int], entries: Sequence[bytes]) -> None:
+        self._caught_up.pop(session, None)
         recent = self._recent.get(session)
         if recent is None:
             recent = self._recent[session] = deque(maxlen=self._cache)
@@ -322,13 +326,17 @@ class SQLiteStore:
         self, positions: Mapping[str, EntryId | None]
     ) -> dict[str, list[Entry] | None]:
         found: dict[str, list[Entry] | None] = {}
+        caught_up = self._caught_up
         for session, position in positions.items():
+            if session in caught_up and caught_up[session] == position:
+                continue
             after = int_id(position)
             if after < self._trim.get(session, 0):
                 found[session] = None
                 continue
             end = self._end.get(session)
             if end is not None and after >= end:
+                caught_up[session] = position
                 continue  # this process is the only writer: nothing newer exists
             recent = self._recent.get(session)
             if recent and recent[0][0] <= after + 1:
@@ -353,6 +361,7 @@ class SQLiteStore:
         loaded, end, trimmed = await self._run(self._load, session)
         self._end[session] = end
         self._trim[session] = trimmed
+        self._caught_up.pop(session, None)
         return loaded
 
     async def save_snapshot(self, session: str, after: EntryId, snapshot: bytes) -> None:
@@ -362,12 +371,14 @@ class SQLiteStore:
             self._write_failed = exc.message
             raise
         self._trim[session] = trimmed
+        self._caught_up.pop(session, None)
         recent = self._recent.get(session)
         while recent and recent[0][0] <= trimmed:
             recent.popleft()  # the cache never serves what the file no longer has
 
     async def delete(self, session: str) -> None:
         await self._run(self._delete, session)
+        self._caught_up.pop(session, None)
         self._end.pop(session, None)
         self._recent.pop(session, None)
         self._trim.pop(session, None)

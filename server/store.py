@@ -118,9 +118,14 @@ class MemoryStore:
     def __init__(self) -> None:
         self._logs: dict[str, _Log] = {}
         self._news = asyncio.Event()
+        # position each session's follower was last found to have nothing after; any
+        # change to that log forgets it. `tail` then skips idle sessions with one lookup,
+        # which matters when a process holds a thousand sessions and only a few write.
+        self._caught_up: dict[str, EntryId | None] = {}
 
     async def append(self, session: str, entries: Sequence[bytes]) -> list[EntryId]:
         await asyncio.sleep(0)  # a store answers later, never synchronously
+        self._caught_up.pop(session, None)
         log = self._logs.setdefault(session, _Log())
         ids = []
         for data in entries:
@@ -163,10 +168,15 @@ class MemoryStore:
 
     def _news_at(self, positions: Mapping[str, EntryId | None]) -> dict[str, list[Entry] | None]:
         found: dict[str, list[Entry] | None] = {}
+        caught_up = self._caught_up
         for session, position in positions.items():
+            if session in caught_up and caught_up[session] == position:
+                continue
             entries = self._after(session, position, 1000)
             if entries is None or entries:
                 found[session] = entries
+            else:
+                caught_up[session] = position
         return found
 
     def wake_tail(self) -> None:
@@ -181,6 +191,7 @@ class MemoryStore:
         return Loaded(log.snapshot, after, entries)
 
     async def save_snapshot(self, session: str, after: EntryId, snapshot: bytes) -> None:
+        self._caught_up.pop(session, None)
         log = self._logs.setdefault(session, _Log())
         position = int_id(after)
         if log.snapshot is not None and position <= log.snapshot_after:
@@ -192,6 +203,7 @@ class MemoryStore:
             log.trimmed_upto = max(log.trimmed_upto, previous)
 
     async def delete(self, session: str) -> None:
+        self._caught_up.pop(session, None)
         self._logs.pop(session, None)
 
     async def sessions(self) -> list[str]:
