@@ -122,7 +122,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     fan.add_argument("--factor", type=float, default=1.5, help="rate multiplier per step")
     fan.add_argument("--p99-limit", type=float, default=50.0, help="ms; the ramp stops above it")
     fan.add_argument(
-        "--p99-retries", type=int, default=2, help="retries at one rate after a p99 failure"
+        "--p99-retries", type=int, default=2, help="retries at one rate after a failed step"
     )
     join = parser.add_argument_group("join, presence and idle")
     join.add_argument("--store", default="sqlite", choices=("memory", "sqlite", "redis"))
