@@ -237,3 +237,17 @@ def test_refused_token_is_explained_at_the_join_form(
     page.fill("input[name=token]", server.token(SESSION))
     page.click("button[type=submit]")
     expect(page.locator(".conn")).to_have_text("Connected")
+
+
+def test_joins_from_the_printed_owner_link(context: BrowserContext, server: ServerProcess) -> None:
+    """The link `backline serve` prints opens the page ready to join as owner; the token
+    then leaves the address bar."""
+    page = context.new_page()
+    page.goto(server.owner_link)
+    expect(page.locator("input[name=session]")).to_have_value("jam")
+    expect(page.locator("input[name=name]")).to_be_focused()
+    page.keyboard.type("Fay")
+    page.keyboard.press("Enter")
+    expect(page.locator(".conn")).to_have_text("Connected")
+    assert page.evaluate("window.backline.session.role") == "owner"
+    assert "token" not in page.url
