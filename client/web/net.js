@@ -347,8 +347,8 @@ export class Session {
     const ws = this.ws;
     this.startClock(ws);
     for (const out of this.outbox.values()) ws.send(encode(out)); // resend, in seq order
-    this.flushPresence();
     this.setState("connected");
+    this.flushPresence(); // presence set while away (send() needs the connected state)
     this.emit("change", { reason: "welcome" });
     if (this.joined) this.joined.resolve(this);
     this.joined = null;
