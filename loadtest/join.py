@@ -1,7 +1,7 @@
 """Join storm: many clients join a session whose project already holds many notes.
 
 A setup client fills the project (one drum track, N notes, inserted 1,000
-per edit). Then every client opens its socket, and all of them send `hello`
+per edit) and stays joined, so the session stays loaded. Then every client opens its socket, and all of them send `hello`
 at once; join latency is from sending `hello` to holding the complete
 `welcome` frame (with the snapshot) on the generator, so it includes the
 transfer. Reports p50/p99/max, joins/s, the welcome's size, server CPU and RSS.
@@ -41,8 +41,12 @@ class JoinResult:
     latencies_ms: list[float]
 
 
-async def fill_project(target: Target, session: str, notes: int) -> None:
-    """One track and `notes` notes, 1,000 per edit, each edit acknowledged."""
+async def fill_project(target: Target, session: str, notes: int) -> RawClient:
+    """One track and `notes` notes, 1,000 per edit, each edit acknowledged.
+
+    Returns the setup client, still joined: while it stays, the session stays
+    loaded, so the storm measures joins into a live session, not a cold load.
+    """
     token = mint(target.secret.encode(), session, "editor")
     client = await RawClient.open(target.urls[0])
     try:
@@ -76,8 +80,10 @@ async def fill_project(target: Target, session: str, notes: int) -> None:
                     b["by"] == me and b["seq"] == seq for b in message["batches"]
                 ):
                     break
-    finally:
+    except BaseException:
         await client.ws.close()
+        raise
+    return client
 
 
 async def storm(
@@ -85,7 +91,7 @@ async def storm(
 ) -> JoinResult:
     session = f"join-{time.monotonic_ns()}"
     progress(f"join: filling the project with {notes:,} notes")
-    await fill_project(target, session, notes)
+    setup = await fill_project(target, session, notes)
     token = mint(target.secret.encode(), session, "editor")
     members = [Member(target, session, i, sender=False) for i in range(clients)]
     progress(f"join: opening {clients} sockets")
@@ -107,6 +113,7 @@ async def storm(
         latencies = sorted(m.joined_at - m.hello_at for m in members)
     finally:
         await close_all(members)
+        await setup.ws.close()
     elapsed = max(m.joined_at for m in members) - min(m.hello_at for m in members)
     return JoinResult(
         target=target.name,
