@@ -191,7 +191,9 @@ async def test_delay_is_not_cumulative(target: TargetFactory) -> None:
         await bounded(asyncio.gather(send(), receive()))
         writer.close()
     latencies = [(r - s) * 1000 for s, r in zip(sent, received, strict=True)]
-    assert all(39 <= ms <= 80 for ms in latencies), latencies
+    # cumulative delay would put the last at ~400 ms; the upper bound leaves room
+    # for a loaded machine's scheduling stalls, the lower one cannot be cheated
+    assert all(39 <= ms <= 200 for ms in latencies), latencies
 
 
 async def test_set_delay_applies_to_later_data(target: TargetFactory) -> None:
@@ -205,11 +207,11 @@ async def test_set_delay_applies_to_later_data(target: TargetFactory) -> None:
             await bounded(reader.readexactly(1))
             return (time.perf_counter() - start) * 1000
 
-        assert await round_trip() < 15
+        assert await round_trip() < 45  # no delay yet (bound: a loaded machine's stalls)
         proxy.set_delay(60, 0)
         assert await round_trip() >= 59
         proxy.set_delay(0, 0)
-        assert await round_trip() < 15
+        assert await round_trip() < 45
         writer.close()
         with pytest.raises(ValueError):
             proxy.set_delay(-1, 0)
