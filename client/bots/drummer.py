@@ -1,0 +1,54 @@
+"""Plays the project's drum patterns into the audio room, in time with the transport.
+
+Every drums track's patterns are synthesised (`synth.drum`, one voice per
+General MIDI drum note) and rendered against server time (`TimelineTrack`):
+a track with clips plays its clips, a track without clips loops its patterns
+from bar 1 (`drums.hits_between`). The project is read again for every audio
+frame, so a toggled step, a new pattern, a mute, solo or volume change is
+heard the next time its beat comes round; tempo, play, stop and seek apply at
+once. Silent while stopped.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+
+from backline.protocol.model import Document
+from backline.protocol.timeline import Timeline
+
+from ..bot import Bot
+from ..drums import hits_between
+from ..playback import Score, Sound, TimelineTrack
+from ..session import Session
+from ..synth import drum, voice_of
+
+__all__ = ["DrummerBot", "drum_score"]
+
+log = logging.getLogger("backline.bots.drummer")
+
+
+def drum_score(project: Callable[[], Document]) -> Score:
+    """The drum hits of the project as it is when asked, as sounds with their gain."""
+
+    def score(timeline: Timeline, lo: float, hi: float) -> Iterable[tuple[float, Sound]]:
+        for beat, hit in hits_between(project(), lo, hi):
+            yield beat, (drum(voice_of(hit.sound)), hit.level)
+
+    return score
+
+
+class DrummerBot(Bot):
+    name = "drummer"
+    color = "#3cb44b"
+
+    def __init__(self) -> None:
+        self.track: TimelineTrack | None = None
+
+    async def main(self, s: Session) -> None:
+        await s.clock.wait_synced()
+        self.track = TimelineTrack(
+            lambda: s.timeline.current, s.clock, drum_score(lambda: s.project)
+        )
+        await s.audio.publish(self.track)
+        log.info("drummer playing the drum patterns of %s", s._o.session)
