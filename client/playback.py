@@ -16,12 +16,14 @@ frame: on the beat, plus only their own receive delay.
 The send latency ``L`` (`SendLatency`) is the sum of
 
 - the network one way, half the clock's measured round trip;
+- one packet's time: aiortc's receiver hands a packet to the decoder only when
+  the next one arrives (it knows then that the first is complete);
 - the server's wait for its next mix tick: the room mixes every ``T`` on its
   own clock, so a frame waits between 0 and ``T`` (the phase between the two
   frame clocks is not known to a sender): ``T / 2`` on average;
 - the Opus codec's delay (its look-ahead: the decoded audio comes out later
   than it went in), measured here once by running aiortc's own encoder and
-  decoder over a click (312 samples, 6.5 ms, in VoIP mode).
+  decoder over a click (120 samples, 2.5 ms, in low-delay mode).
 
 Rendering happens inside aiortc's `recv()`, on the event loop; it is a few
 numpy operations per frame.
@@ -54,33 +56,30 @@ Score = Callable[[Timeline, float, float], Iterable[tuple[float, Sound]]]
 
 @functools.cache
 def codec_delay_samples() -> int:
-    """How many samples later a sound comes out of aiortc's Opus encoder and decoder
-    than it went in, measured on a click."""
+    """How many samples later a sound comes out of the Opus encoder the SDK publishes
+    with (`EncodingTrack`) and aiortc's decoder than it went in, measured on a click."""
     import av
-    from aiortc.codecs.opus import OpusDecoder, OpusEncoder
+    from aiortc.codecs.opus import OpusDecoder
     from aiortc.jitterbuffer import JitterFrame
 
-    from backline.server.audio.rtc import to_frame, to_mono
+    from backline.server.audio.opus import OpusEncoder
+    from backline.server.audio.rtc import to_mono
 
     from .synth import click
 
     frame = audio.FRAME
-    signal = np.zeros(frame * 12, dtype=np.float32)
-    at = frame * 3 + 17
+    signal = np.zeros(frame * 24, dtype=np.float32)
+    at = frame * 6 + 17
     burst = click(level=0.5)
     signal[at : at + len(burst)] = burst
-    encoder, decoder = OpusEncoder(), OpusDecoder()
+    encoder, decoder = OpusEncoder(audio.FRAME_MS), OpusDecoder()
     out: list[Samples] = []
     for k in range(len(signal) // frame):
-        payloads, timestamp = encoder.encode(
-            to_frame(signal[k * frame : (k + 1) * frame], k * frame)
-        )
-        for payload in payloads:
-            for decoded_frame in decoder.decode(JitterFrame(payload, timestamp)):
-                assert isinstance(decoded_frame, av.AudioFrame)
-                out.append(to_mono(decoded_frame))
-    decoded = np.concatenate(out)
-    return onset(decoded) - onset(signal)
+        packet = encoder.encode(signal[k * frame : (k + 1) * frame])
+        for decoded in decoder.decode(JitterFrame(bytes(packet), k * frame)):
+            assert isinstance(decoded, av.AudioFrame)
+            out.append(to_mono(decoded))
+    return onset(np.concatenate(out)) - onset(signal)
 
 
 def onset(signal: Samples, fraction: float = 0.3) -> int:
@@ -94,18 +93,19 @@ class SendLatency:
     """The parts of the send latency, in µs (see the module docstring)."""
 
     network_us: float
+    receive_hold_us: float
     tick_wait_us: float
     codec_us: float
 
     @property
     def total_us(self) -> float:
-        return self.network_us + self.tick_wait_us + self.codec_us
+        return self.network_us + self.receive_hold_us + self.tick_wait_us + self.codec_us
 
     @classmethod
     def estimate(cls, clock: Clock, frame_samples: int) -> SendLatency:
         frame_us = frame_samples * 1e6 / SAMPLE_RATE
         codec_us = codec_delay_samples() * 1e6 / SAMPLE_RATE
-        return cls(clock.rtt / 2, frame_us / 2, codec_us)
+        return cls(clock.rtt / 2, frame_us, frame_us / 2, codec_us)
 
 
 class TimelineTrack(ArrayTrack):
@@ -138,7 +138,7 @@ class TimelineTrack(ArrayTrack):
         self.voices = Voices()
         self._first_local: float | None = None  # t0: when frame 0 left, local µs
         self.played = 0  # sounds started so far
-        super().__init__(self._produce)
+        super().__init__(self.frame)
 
     def span(self, k: int) -> tuple[float, float]:
         """The server-time span (µs) that frame ``k`` occupies in the room's mix."""
@@ -147,7 +147,8 @@ class TimelineTrack(ArrayTrack):
         start = self._clock.to_server(self._first_local + k * frame_us) + self.latency.total_us
         return start, start + frame_us
 
-    def _produce(self, k: int) -> Samples:
+    def frame(self, k: int) -> Samples:
+        """Frame ``k``, rendered now (aiortc calls this as frame ``k`` is due to leave)."""
         if self._first_local is None:
             self._first_local = self._clock.local()
             if self.latency is None:
