@@ -1,0 +1,156 @@
+"""Testing helpers for audio: record a personal mix with timing, find onsets, place them.
+
+Public so that tests and `loadtest/` measure the same way.
+
+Time of a received sample: a listener notes when each mix frame arrived (server
+clock). The stream is continuous, so a sample's *ear time* is the arrival of
+the least delayed frame near it plus its distance from that frame in samples
+(the least delayed arrival is the one nearest the server's send). Its *mix
+time*, when the room mixed it, is the ear time less the receive path's known
+delays (`receive_delay_us`).
+
+Placing onsets on a grid without trusting absolute time (`count_on_grid`):
+every way the room's timing moves under load moves the received stream by
+whole frames: a sender's jitter buffer growing (a silent frame) or shrinking
+(a frame dropped), a tick skipped, a late packet dropped. So the samples
+between two onsets are whole grid units plus whole frames, and the rest says
+whether the sender put each sound on its exact sample.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from .audio import FRAME, SAMPLE_RATE
+from .playback import codec_delay_samples
+from .session import Session
+
+__all__ = [
+    "Counted",
+    "MixRecording",
+    "band_share",
+    "count_on_grid",
+    "dominant_hz",
+    "drum_hits",
+    "onsets",
+    "receive_delay_us",
+    "record_mix",
+]
+
+Signal = npt.NDArray[np.float32]
+
+
+def receive_delay_us() -> float:
+    """What a listener's path adds after the room mixed a sample: one packet (aiortc's
+    receiver releases a packet when the next one arrives) and the codec's look-ahead."""
+    return (FRAME + codec_delay_samples()) * 1e6 / SAMPLE_RATE
+
+
+@dataclass
+class MixRecording:
+    """A personal mix as received: its samples and, per frame, (first sample, server µs)."""
+
+    samples: Signal
+    arrivals: list[tuple[int, float]]
+
+    def ear_time(self, index: int, window: float = 0.5) -> float:
+        """Server µs at which sample ``index`` reached the listener, from the least
+        delayed frame within ``window`` seconds of it."""
+        near = [
+            arrived - start * 1e6 / SAMPLE_RATE
+            for start, arrived in self.arrivals
+            if abs(start - index) <= window * SAMPLE_RATE
+        ]
+        return min(near) + index * 1e6 / SAMPLE_RATE
+
+    def mix_time(self, index: int) -> float:
+        """Server µs at which the room mixed sample ``index``."""
+        return self.ear_time(index) - receive_delay_us()
+
+
+async def record_mix(s: Session, seconds: float, timeout: float = 30.0) -> MixRecording:
+    """The next ``seconds`` of ``s``'s personal mix (``s.audio`` must be connected)."""
+    frames: list[Signal] = []
+    arrivals: list[tuple[int, float]] = []
+    count = 0
+
+    async def collect() -> None:
+        nonlocal count
+        async for frame in s.audio.mix():
+            arrivals.append((count, s.clock.now()))
+            frames.append(frame)
+            count += len(frame)
+            if count >= seconds * SAMPLE_RATE:
+                return
+
+    await asyncio.wait_for(collect(), seconds + timeout)
+    return MixRecording(np.concatenate(frames), arrivals)
+
+
+def onsets(signal: Signal, threshold: float, quiet: float = 0.1) -> list[int]:
+    """Sample indices where the level first exceeds ``threshold`` after ``quiet`` seconds
+    below it (for short sounds such as clicks)."""
+    loud = np.flatnonzero(np.abs(signal) > threshold)
+    gap = int(quiet * SAMPLE_RATE)
+    return [int(i) for k, i in enumerate(loud) if k == 0 or i - loud[k - 1] > gap]
+
+
+def dominant_hz(signal: Signal) -> float:
+    """The strongest frequency (Hann window, zero-padded FFT)."""
+    spectrum = np.abs(np.fft.rfft(signal * np.hanning(len(signal)), n=1 << 15))
+    return float(np.fft.rfftfreq(1 << 15, 1 / SAMPLE_RATE)[np.argmax(spectrum)])
+
+
+def band_share(signal: Signal, lo: float, hi: float) -> float:
+    """Share of the energy between ``lo`` and ``hi`` Hz."""
+    power = np.abs(np.fft.rfft(signal)) ** 2
+    bins = np.fft.rfftfreq(len(signal), 1 / SAMPLE_RATE)
+    return float(power[(bins >= lo) & (bins < hi)].sum() / max(float(power.sum()), 1e-12))
+
+
+def drum_hits(signal: Signal, quiet: float = 0.06) -> list[tuple[int, str]]:
+    """Drum onsets as (sample index, "kick" / "snare" / "hat"): where the short-time
+    energy jumps above anything in the previous 60 ms, told apart by the share of
+    the new sound below 250 Hz (a kick: most; a snare: its body; a hi-hat: none)."""
+    hop = 240  # 5 ms
+    frames = signal[: len(signal) // hop * hop].reshape(-1, hop)
+    energy = (frames.astype(np.float64) ** 2).sum(axis=1)
+    found: list[tuple[int, str]] = []
+    last = -(10**9)
+    for k in range(12, len(energy) - 6):
+        # louder than the last 60 ms: a sound resuming after a lost (concealed) frame
+        # is quieter than before the gap, so it is no new hit
+        before = energy[k - 12 : k].max()
+        if energy[k] > 1.0 and energy[k] > 6 * before and (k - last) * hop > quiet * SAMPLE_RATE:
+            last = k
+            window = np.abs(signal[(k - 1) * hop : (k + 2) * hop])
+            start = (k - 1) * hop + int(np.flatnonzero(window >= window.max() / 3)[0])
+            low = band_share(signal[start : start + 1440], 20, 250)
+            found.append((start, "kick" if low > 0.6 else ("snare" if low > 0.08 else "hat")))
+    return found
+
+
+@dataclass(frozen=True)
+class Counted:
+    """An onset counted on a grid: grid units since the first onset, and how far its
+    distance from the previous onset is off that many units, less whole room frames."""
+
+    units: int
+    off_ms: float
+
+
+def count_on_grid(indices: list[int], unit_samples: float) -> list[Counted]:
+    """Count grid units of ``unit_samples`` between consecutive onsets in the stream."""
+    counted = [Counted(0, 0.0)]
+    for before, after in itertools.pairwise(indices):
+        gap = after - before
+        units = round(gap / unit_samples)
+        extra = gap - units * unit_samples
+        off = extra - round(extra / FRAME) * FRAME
+        counted.append(Counted(counted[-1].units + units, off * 1000 / SAMPLE_RATE))
+    return counted
