@@ -32,6 +32,7 @@ numpy operations per frame.
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -46,6 +47,8 @@ from .scheduler import Scheduler
 from .synth import Voices
 
 __all__ = ["Score", "SendLatency", "Sound", "TimelineTrack", "codec_delay_samples"]
+
+log = logging.getLogger("backline.playback")
 
 Sound = tuple[Samples, float]
 """A one-shot sound and the gain to play it at."""
@@ -101,6 +104,14 @@ class SendLatency:
     def total_us(self) -> float:
         return self.network_us + self.receive_hold_us + self.tick_wait_us + self.codec_us
 
+    def __str__(self) -> str:
+        parts = (self.network_us, self.receive_hold_us, self.tick_wait_us, self.codec_us)
+        network, hold, wait, codec = (f"{p / 1000:.2f}" for p in parts)
+        return (
+            f"network {network} + receive hold {hold} + tick wait {wait} + codec {codec}"
+            f" = {self.total_us / 1000:.2f} ms"
+        )
+
     @classmethod
     def estimate(cls, clock: Clock, frame_samples: int) -> SendLatency:
         frame_us = frame_samples * 1e6 / SAMPLE_RATE
@@ -153,6 +164,7 @@ class TimelineTrack(ArrayTrack):
             self._first_local = self._clock.local()
             if self.latency is None:
                 self.latency = SendLatency.estimate(self._clock, self.frame_samples)
+            log.info("send latency %s", self.latency)
         timeline = self._timeline()
         start, _ = self.span(k)
 
