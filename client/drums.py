@@ -1,12 +1,15 @@
 """The project's drum parts as hits in time: which step of which lane sounds when.
 
 Pure: reads a `Document`, returns `Hit`s with their beat (quarter notes from
-the song's start). Where patterns play:
+the song's start). Where patterns play (the same rule as the browser's
+`client/web/sound/playback.js`):
 
-- A drums track with clips plays its clips: each clip plays its pattern from
-  the clip's start, repeating the pattern while the clip lasts.
-- A drums track without clips loops each of its patterns from beat 0 (bar 1),
-  forever: the quickest way to hear a beat while building it.
+- A pattern that clips place plays only inside its clips: from each clip's
+  start, repeating while the clip lasts.
+- A pattern that no clip places loops from beat 0 (bar 1), forever: the
+  quickest way to hear a beat while building it.
+
+Either way it sounds on its own track (the pattern's ``track``).
 
 Track `mute`, `solo` (when any track is soloed, only soloed tracks sound) and
 `volume` decide a hit's gain; its lane's step velocity (1‥127) scales it too.
@@ -60,30 +63,27 @@ def hits_between(doc: Document, lo: float, hi: float) -> list[tuple[float, Hit]]
     if hi <= lo:
         return []
     found: list[tuple[float, Hit]] = []
-    tracks = audible_tracks(doc)
-    by_track: dict[str, list[dict[str, Any]]] = {t["id"]: [] for t in tracks}
-    for pattern in doc.patterns.values():
-        if pattern["track"] in by_track:
-            by_track[pattern["track"]].append(pattern)
-    clips: dict[str, list[dict[str, Any]]] = {}
+    audible = {t["id"]: t for t in audible_tracks(doc)}
+    placed: dict[str, list[dict[str, Any]]] = {}
     for clip in doc.clips.values():
-        clips.setdefault(clip["track"], []).append(clip)
-    for track in tracks:
-        gain = float(track["volume"])
-        placements = (
-            [
-                (c["start"], c["start"] + c["length"], doc.patterns[c["pattern"]])
-                for c in clips[track["id"]]
-            ]
-            if track["id"] in clips
-            else [(0, None, p) for p in by_track[track["id"]]]
+        placed.setdefault(clip["pattern"], []).append(clip)
+    for pattern in doc.patterns.values():
+        clips = placed.get(pattern["id"])
+        spans = (
+            [(pattern["track"], c["start"], c["start"] + c["length"]) for c in clips]
+            if clips
+            else [(pattern["track"], 0, None)]
         )
-        for start, end, pattern in placements:
+        for track_id, start, end in spans:
+            track = audible.get(track_id)
+            if track is None:
+                continue
+            gain = float(track["volume"])
             for beat, step in _steps(pattern, start, end, lo, hi):
                 for lane in pattern["lanes"]:
                     velocity = lane["steps"][step]
                     if velocity > 0:
-                        found.append((beat, Hit(beat, lane["sound"], velocity, track["id"], gain)))
+                        found.append((beat, Hit(beat, lane["sound"], velocity, track_id, gain)))
     found.sort(key=lambda pair: (pair[0], pair[1].track, pair[1].sound))
     return found
 

@@ -94,3 +94,18 @@ def test_adjacent_ranges_partition_the_hits(edges: list[float]) -> None:
     )
     pieces = [hit for lo, hi in itertools.pairwise(edges) for hit in sounds(doc, lo, hi)]
     assert pieces == sounds(doc, edges[0], edges[-1])
+
+
+def test_only_patterns_that_clips_place_are_confined_to_clips() -> None:
+    """A clip confines its own pattern; the track's other patterns keep looping."""
+    clip = {"track": "d", "pattern": "p", "start": 4 * PPQ, "length": 4 * PPQ}
+    doc = project(
+        *BEAT,
+        pattern("h", "d", {HAT: [2]}, length=4),  # a hat on every beat's second sixteenth
+        {"op": "insert", "kind": "clip", "id": "c", "value": clip},
+    )
+    assert sounds(doc, 0, 9) == [
+        (0.5, HAT), (1.5, HAT), (2.5, HAT), (3.5, HAT),
+        (4.0, KICK), (4.5, HAT), (5.0, SNARE), (5.5, HAT), (6.0, KICK), (6.5, HAT),
+        (7.0, SNARE), (7.5, HAT), (8.5, HAT),
+    ]  # fmt: skip
