@@ -124,7 +124,7 @@ class SessionAudio:
         self._label = label
         self._pc: RTCPeerConnection | None = None
         self._answer: asyncio.Future[str] | None = None
-        self._frames: asyncio.Queue[Samples] = asyncio.Queue(maxsize=depth)
+        self._frames: asyncio.Queue[tuple[float, Samples]] = asyncio.Queue(maxsize=depth)
         self._reader: asyncio.Task[None] | None = None
         self._source: MediaStreamTrack | None = None
         self._record: tuple[bool, asyncio.Future[dict[str, Any]]] | None = None
@@ -168,6 +168,13 @@ class SessionAudio:
 
     async def mix(self) -> AsyncIterator[Samples]:
         """My personal mix, frame by frame (waits while nothing arrives)."""
+        while True:
+            yield (await self._frames.get())[1]
+
+    async def mix_timed(self) -> AsyncIterator[tuple[float, Samples]]:
+        """My personal mix as ``(arrived, frame)``: ``arrived`` is when the frame was
+        decoded (this machine's monotonic clock, µs; `Clock.to_server` maps it), so
+        a reader that falls behind still knows when each frame came."""
         while True:
             yield await self._frames.get()
 
@@ -243,4 +250,4 @@ class SessionAudio:
                 assert isinstance(frame, av.AudioFrame)
                 if self._frames.full():
                     self._frames.get_nowait()  # a slow reader hears the newest audio
-                self._frames.put_nowait(to_mono(frame))
+                self._frames.put_nowait((time.monotonic_ns() / 1000, to_mono(frame)))

@@ -81,8 +81,8 @@ async def record_mix(s: Session, seconds: float, timeout: float = 30.0) -> MixRe
 
     async def collect() -> None:
         nonlocal count
-        async for frame in s.audio.mix():
-            arrivals.append((count, s.clock.now()))
+        async for arrived, frame in s.audio.mix_timed():
+            arrivals.append((count, s.clock.to_server(arrived)))
             frames.append(frame)
             count += len(frame)
             if count >= seconds * SAMPLE_RATE:

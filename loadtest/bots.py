@@ -23,6 +23,7 @@ the jitter of a loaded machine. Results go to loadtest/results/bots-<time>.json.
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import statistics
 import sys
@@ -86,7 +87,7 @@ async def measure(server: ServerProcess, tempo: float, seconds: float) -> Result
         (heard.mix_time(i) - timeline.time_at(c.units)) / 1000
         for i, c in zip(found, counted, strict=True)
     ]
-    steps = [b - a for a, b in zip(late, late[1:], strict=False)]
+    steps = [b - a for a, b in itertools.pairwise(late)]
     frame_ms = FRAME * 1000 / SAMPLE_RATE
     offs = [abs(c.off_ms) for c in counted[1:]] or [0.0]
     estimate = float(line.rsplit("=", 1)[1].split()[0])
