@@ -9,7 +9,9 @@ the song's start). Where patterns play (the same rule as the browser's
 - A pattern that no clip places loops from beat 0 (bar 1), forever: the
   quickest way to hear a beat while building it.
 
-Either way it sounds on its own track (the pattern's ``track``).
+Either way it sounds on its own track (the pattern's ``track``). Notes on a
+drums track are hits too: pitch is the drum, ``start`` the time, ``vel`` the
+velocity (their duration does not matter to a one-shot drum).
 
 Track `mute`, `solo` (when any track is soloed, only soloed tracks sound) and
 `volume` decide a hit's gain; its lane's step velocity (1‥127) scales it too.
@@ -84,6 +86,12 @@ def hits_between(doc: Document, lo: float, hi: float) -> list[tuple[float, Hit]]
                     velocity = lane["steps"][step]
                     if velocity > 0:
                         found.append((beat, Hit(beat, lane["sound"], velocity, track_id, gain)))
+    for note in doc.notes.values():  # notes on a drums track are hits too (GM drum notes)
+        track = audible.get(note["track"])
+        beat = note["start"] / PPQ
+        if track is not None and lo - _EPSILON <= beat < hi - _EPSILON:
+            hit = Hit(beat, note["pitch"], note["vel"], note["track"], float(track["volume"]))
+            found.append((beat, hit))
     found.sort(key=lambda pair: (pair[0], pair[1].track, pair[1].sound))
     return found
 

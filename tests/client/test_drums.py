@@ -109,3 +109,16 @@ def test_only_patterns_that_clips_place_are_confined_to_clips() -> None:
         (4.0, KICK), (4.5, HAT), (5.0, SNARE), (5.5, HAT), (6.0, KICK), (6.5, HAT),
         (7.0, SNARE), (7.5, HAT), (8.5, HAT),
     ]  # fmt: skip
+
+
+def test_notes_on_a_drums_track_are_hits_too() -> None:
+    note = {"track": "d", "pitch": 39, "start": PPQ // 2, "vel": 64}
+    doc = project(
+        track("d"),
+        {"op": "insert", "kind": "note", "id": "n", "value": note},
+        track("i", kind="instrument"),
+        {"op": "insert", "kind": "note", "id": "m", "value": {**note, "track": "i"}},
+    )
+    [(beat, hit)] = hits_between(doc, 0, 4)
+    assert (beat, hit.sound, hit.velocity, hit.track) == (0.5, 39, 64, "d")
+    assert hits_between(doc, 0, 0.5) == [] and len(hits_between(doc, 0.5, 0.6)) == 1

@@ -10,7 +10,7 @@ import numpy as np
 
 from backline.client.audio import FRAME, SAMPLE_RATE
 from backline.client.bots.drummer import drum_score
-from backline.client.bots.metronome import metronome_score
+from backline.client.bots.metronome import ACCENT, metronome_score
 from backline.client.clock import Clock
 from backline.client.playback import SendLatency, TimelineTrack, codec_delay_samples
 from backline.client.synth import ACCENT_HZ, CLICK_HZ
@@ -108,3 +108,15 @@ def test_the_default_latency_is_the_sum_of_its_measured_parts() -> None:
     assert latency.receive_hold_us == frame_us and latency.tick_wait_us == frame_us / 2
     assert latency.codec_us == codec_delay_samples() * 1e6 / SAMPLE_RATE
     assert 0 < codec_delay_samples() < 400  # Opus look-ahead: 2.5 ms low-delay, 6.5 ms VoIP
+
+
+def test_the_metronome_clicks_the_meters_unit_and_accents_its_bar_lines() -> None:
+    def accents(meter: tuple[int, int], beats: float) -> list[tuple[float, bool]]:
+        timeline = Timeline(120.0, meter, True, 0.0, 0)
+        return [(b, s[0] is ACCENT) for b, s in metronome_score(timeline, 0, beats)]
+
+    assert accents((4, 4), 8) == [(float(b), b % 4 == 0) for b in range(8)]
+    # 6/8: a click every eighth (half a quarter), the accent every 3 quarters
+    assert accents((6, 8), 6) == [(b / 2, b % 6 == 0) for b in range(12)]
+    # 7/8: bars of 3.5 quarters, still on the eighth grid
+    assert [b for b, accent in accents((7, 8), 7.5) if accent] == [0.0, 3.5, 7.0]
