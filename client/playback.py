@@ -16,14 +16,20 @@ frame: on the beat, plus only their own receive delay.
 The send latency ``L`` (`SendLatency`) is the sum of
 
 - the network one way, half the clock's measured round trip;
-- one packet's time: aiortc's receiver hands a packet to the decoder only when
-  the next one arrives (it knows then that the first is complete);
+- the Opus codec's delay (its look-ahead: the decoded audio comes out later
+  than it went in), measured here once by running the SDK's encoder and
+  aiortc's decoder over a click (120 samples, 2.5 ms, in low-delay mode);
 - the server's wait for its next mix tick: the room mixes every ``T`` on its
   own clock, so a frame waits between 0 and ``T`` (the phase between the two
-  frame clocks is not known to a sender): ``T / 2`` on average;
-- the Opus codec's delay (its look-ahead: the decoded audio comes out later
-  than it went in), measured here once by running aiortc's own encoder and
-  decoder over a click (120 samples, 2.5 ms, in low-delay mode).
+  frame clocks is not known to a sender): ``T / 2`` on average. In a room of
+  two the server forwards packets without mixing (pass-through) and this wait
+  does not happen: the sound then reaches the other participant ``T / 2``
+  earlier, which is within the same ±``T / 2`` as the unknown phase.
+
+Packets reach the decoder as they arrive on both sides (`rtc.PassThroughBuffer`),
+so no frame-assembly delay is added. What a sender cannot see is the room's
+adaptive jitter buffer holding its stream more than one frame (one on a calm
+network and machine; more under jitter).
 
 Rendering happens inside aiortc's `recv()`, on the event loop; it is a few
 numpy operations per frame.
@@ -96,27 +102,25 @@ class SendLatency:
     """The parts of the send latency, in µs (see the module docstring)."""
 
     network_us: float
-    receive_hold_us: float
     tick_wait_us: float
     codec_us: float
 
     @property
     def total_us(self) -> float:
-        return self.network_us + self.receive_hold_us + self.tick_wait_us + self.codec_us
+        return self.network_us + self.tick_wait_us + self.codec_us
 
     def __str__(self) -> str:
-        parts = (self.network_us, self.receive_hold_us, self.tick_wait_us, self.codec_us)
-        network, hold, wait, codec = (f"{p / 1000:.2f}" for p in parts)
+        parts = (self.network_us, self.tick_wait_us, self.codec_us)
+        network, wait, codec = (f"{p / 1000:.2f}" for p in parts)
         return (
-            f"network {network} + receive hold {hold} + tick wait {wait} + codec {codec}"
-            f" = {self.total_us / 1000:.2f} ms"
+            f"network {network} + tick wait {wait} + codec {codec} = {self.total_us / 1000:.2f} ms"
         )
 
     @classmethod
     def estimate(cls, clock: Clock, frame_samples: int) -> SendLatency:
         frame_us = frame_samples * 1e6 / SAMPLE_RATE
         codec_us = codec_delay_samples() * 1e6 / SAMPLE_RATE
-        return cls(clock.rtt / 2, frame_us, frame_us / 2, codec_us)
+        return cls(clock.rtt / 2, frame_us / 2, codec_us)
 
 
 class TimelineTrack(ArrayTrack):

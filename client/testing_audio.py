@@ -7,14 +7,16 @@ clock). The stream is continuous, so a sample's *ear time* is the arrival of
 the least delayed frame near it plus its distance from that frame in samples
 (the least delayed arrival is the one nearest the server's send). Its *mix
 time*, when the room mixed it, is the ear time less the receive path's known
-delays (`receive_delay_us`).
+delays (`receive_delay_us`): the room mixes a sample at a server time, or in a
+room of two forwards it as its packet passes.
 
-Placing onsets on a grid without trusting absolute time (`count_on_grid`):
-every way the room's timing moves under load moves the received stream by
-whole frames: a sender's jitter buffer growing (a silent frame) or shrinking
-(a frame dropped), a tick skipped, a late packet dropped. So the samples
-between two onsets are whole grid units plus whole frames, and the rest says
-whether the sender put each sound on its exact sample.
+Placing onsets on a grid (`count_on_grid`): every way the room's timing moves
+under load moves the received stream by whole frames: a sender's jitter
+buffer growing (a silent frame) or shrinking (a frame dropped), ticks skipped
+after a stall, a late packet dropped. So the samples between two onsets are
+whole grid units plus whole frames, and the rest says whether the sender put
+each sound on its exact sample; the number of units comes from the onsets'
+times, which lost stretches do not fool.
 """
 
 from __future__ import annotations
@@ -45,10 +47,11 @@ __all__ = [
 Signal = npt.NDArray[np.float32]
 
 
-def receive_delay_us() -> float:
-    """What a listener's path adds after the room mixed a sample: one packet (aiortc's
-    receiver releases a packet when the next one arrives) and the codec's look-ahead."""
-    return (FRAME + codec_delay_samples()) * 1e6 / SAMPLE_RATE
+def receive_delay_us(forwarded: bool) -> float:
+    """What a listener's path adds to a sample after the room had it, besides the
+    network: the look-ahead of the server's encoder when the room mixed it, nothing
+    when it forwarded the sender's packets (a room of two, see `AudioRoom._route`)."""
+    return 0.0 if forwarded else codec_delay_samples() * 1e6 / SAMPLE_RATE
 
 
 @dataclass
@@ -57,6 +60,7 @@ class MixRecording:
 
     samples: Signal
     arrivals: list[tuple[int, float]]
+    forwarded: bool = False  # the room forwarded the sender's packets instead of mixing
 
     def ear_time(self, index: int, window: float = 0.5) -> float:
         """Server µs at which sample ``index`` reached the listener, from the least
@@ -70,11 +74,14 @@ class MixRecording:
 
     def mix_time(self, index: int) -> float:
         """Server µs at which the room mixed sample ``index``."""
-        return self.ear_time(index) - receive_delay_us()
+        return self.ear_time(index) - receive_delay_us(self.forwarded)
 
 
-async def record_mix(s: Session, seconds: float, timeout: float = 30.0) -> MixRecording:
-    """The next ``seconds`` of ``s``'s personal mix (``s.audio`` must be connected)."""
+async def record_mix(
+    s: Session, seconds: float, *, forwarded: bool = False, timeout: float = 30.0
+) -> MixRecording:
+    """The next ``seconds`` of ``s``'s personal mix (``s.audio`` must be connected);
+    ``forwarded``: the room passes one sender's packets through rather than mixing."""
     frames: list[Signal] = []
     arrivals: list[tuple[int, float]] = []
     count = 0
@@ -89,7 +96,7 @@ async def record_mix(s: Session, seconds: float, timeout: float = 30.0) -> MixRe
                 return
 
     await asyncio.wait_for(collect(), seconds + timeout)
-    return MixRecording(np.concatenate(frames), arrivals)
+    return MixRecording(np.concatenate(frames), arrivals, forwarded)
 
 
 def onsets(signal: Signal, threshold: float, quiet: float = 0.1) -> list[int]:
@@ -144,13 +151,20 @@ class Counted:
     off_ms: float
 
 
-def count_on_grid(indices: list[int], unit_samples: float) -> list[Counted]:
-    """Count grid units of ``unit_samples`` between consecutive onsets in the stream."""
+def count_on_grid(recording: MixRecording, indices: list[int], unit_us: float) -> list[Counted]:
+    """Count grid units of ``unit_us`` between consecutive onsets of ``recording``.
+
+    How many units lie between two onsets comes from their times (the stream
+    may have lost whole stretches in between: a stalled server skips ticks);
+    how far each is off its exact sample comes from the samples between them,
+    less whole frames.
+    """
+    unit_samples = unit_us * SAMPLE_RATE / 1e6
     counted = [Counted(0, 0.0)]
     for before, after in itertools.pairwise(indices):
-        gap = after - before
-        units = round(gap / unit_samples)
-        extra = gap - units * unit_samples
+        elapsed = recording.ear_time(after) - recording.ear_time(before)
+        units = round(elapsed / unit_us)
+        extra = (after - before) - units * unit_samples
         off = extra - round(extra / FRAME) * FRAME
         counted.append(Counted(counted[-1].units + units, off * 1000 / SAMPLE_RATE))
     return counted

@@ -19,7 +19,7 @@ from backline.protocol.ops import apply
 from backline.protocol.timeline import Timeline
 
 OFFSET_US = 5_000_000.0  # server clock minus this machine's
-LATENCY = SendLatency(network_us=100, receive_hold_us=10_000, tick_wait_us=5_000, codec_us=2_500)
+LATENCY = SendLatency(network_us=100, tick_wait_us=5_000, codec_us=2_500)
 
 
 def clock_at(local: list[float]) -> Clock:
@@ -105,7 +105,7 @@ def test_the_default_latency_is_the_sum_of_its_measured_parts() -> None:
     local = [0.0]
     latency = SendLatency.estimate(clock_at(local), FRAME)
     frame_us = FRAME * 1e6 / SAMPLE_RATE
-    assert latency.receive_hold_us == frame_us and latency.tick_wait_us == frame_us / 2
+    assert latency.tick_wait_us == frame_us / 2 and latency.network_us == 0
     assert latency.codec_us == codec_delay_samples() * 1e6 / SAMPLE_RATE
     assert 0 < codec_delay_samples() < 400  # Opus look-ahead: 2.5 ms low-delay, 6.5 ms VoIP
 
