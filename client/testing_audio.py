@@ -4,8 +4,8 @@ Public so that tests and `loadtest/` measure the same way.
 
 Time of a received sample: a listener notes when each mix frame arrived (server
 clock). The stream is continuous, so a sample's *ear time* is the arrival of
-the least delayed frame near it plus its distance from that frame in samples
-(the least delayed arrival is the one nearest the server's send). Its *mix
+the least delayed frame at or after it plus its distance from that frame in
+samples (the least delayed arrival is the one nearest the server's send). Its *mix
 time*, when the room mixed it, is the ear time less the receive path's known
 delays (`receive_delay_us`): the room mixes a sample at a server time, or in a
 room of two forwards it as its packet passes.
@@ -22,7 +22,9 @@ times, which lost stretches do not fool.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import itertools
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -64,13 +66,19 @@ class MixRecording:
 
     def ear_time(self, index: int, window: float = 0.5) -> float:
         """Server µs at which sample ``index`` reached the listener, from the least
-        delayed frame within ``window`` seconds of it."""
+        delayed frame among its own and those up to ``window`` seconds after it.
+
+        Only later frames: where the stream lost a stretch (ticks a stalled server
+        skipped), frames before the gap would put the samples after it too early,
+        while frames after a gap only ever estimate a sample before it too late.
+        """
+        first = max(0, bisect.bisect_right(self.arrivals, (index, math.inf)) - 1)
         near = [
-            arrived - start * 1e6 / SAMPLE_RATE
-            for start, arrived in self.arrivals
-            if abs(start - index) <= window * SAMPLE_RATE
+            arrived + (index - start) * 1e6 / SAMPLE_RATE
+            for start, arrived in self.arrivals[first:]
+            if start <= index + window * SAMPLE_RATE
         ]
-        return min(near) + index * 1e6 / SAMPLE_RATE
+        return min(near)
 
     def mix_time(self, index: int) -> float:
         """Server µs at which the room mixed sample ``index``."""
