@@ -13,7 +13,6 @@ every participant running it prints the same beat at the same moment.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Iterable
 
@@ -21,7 +20,7 @@ from backline.protocol.timeline import Timeline
 
 from ..bot import Bot
 from ..musical_time import Tick
-from ..playback import Sound, TimelineTrack, codec_delay_samples
+from ..playback import Sound, TimelineTrack
 from ..scheduler import grid_events
 from ..session import Session
 from ..synth import ACCENT_HZ, CLICK_HZ, click
@@ -62,25 +61,15 @@ class MetronomeBot(Bot):
         self.late_us: list[float] = []  # how late each tick woke, by the local clock
 
     async def on_start(self, s: Session) -> None:
-        if self.audible:  # the slow part first (loading aiortc), so counting starts on time
-            s.audio  # noqa: B018
-            codec_delay_samples()
         await s.clock.wait_synced()
+        if self.audible:  # connected before it says it is ready: counting never waits for it
+            self.track = TimelineTrack(lambda: s.timeline.current, s.clock, metronome_score)
+            await s.audio.publish(self.track)
+            log.info("metronome clicking in the audio room of %s", s._o.session)
         log.info("clock synced: offset %.0f µs, rtt %.0f µs", s.clock.offset, s.clock.rtt)
 
     async def main(self, s: Session) -> None:
         await s.clock.wait_synced()
-        async with asyncio.TaskGroup() as tasks:  # counting never waits for the audio
-            tasks.create_task(self._count(s))
-            if self.audible:
-                tasks.create_task(self._click(s))
-
-    async def _click(self, s: Session) -> None:
-        self.track = TimelineTrack(lambda: s.timeline.current, s.clock, metronome_score)
-        await s.audio.publish(self.track)
-        log.info("metronome clicking in the audio room of %s", s._o.session)
-
-    async def _count(self, s: Session) -> None:
         async for tick in s.beats(self.subdivision):
             self.late_us.append(s.clock.local() - tick.local_time)
             self.ticks.append(tick)
