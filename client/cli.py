@@ -96,6 +96,10 @@ def _cmd_bot(args: argparse.Namespace) -> None:
         if not hasattr(bot, "out"):
             raise SystemExit(f"backline: the {args.bot} bot does not write a file (--out)")
         bot.out = Path(args.out)
+    if args.silent:
+        if not hasattr(bot, "audible"):
+            raise SystemExit(f"backline: the {args.bot} bot makes no sound (--silent)")
+        bot.audible = False
     token = _token_for(args, Role.EDITOR)
 
     async def main() -> None:
@@ -191,6 +195,9 @@ def build_parser() -> argparse.ArgumentParser:
     bot.add_argument("--session", required=True)
     bot.add_argument("--name", default=None, help="display name")
     bot.add_argument("--out", default=None, help="file the bot writes (recorder: the WAV)")
+    bot.add_argument(
+        "--silent", action="store_true", help="metronome: only print bar:beat, no click"
+    )
     _add_auth(bot, env)
     bot.set_defaults(func=_cmd_bot)
 

@@ -168,7 +168,7 @@ async def play_and_wait(s: Session) -> Timeline:
 
 
 async def test_metronome_bot_counts_bar_and_beat(server: ServerProcess) -> None:
-    async with BotProcess(server, "metronome", SESSION) as bot:
+    async with BotProcess(server, "metronome", SESSION, "--silent") as bot:  # counting only
         await bot.wait_for("clock synced")
         token = server.token(SESSION)
         async with connect(server.url, session=SESSION, token=token, name="drummer") as s:
