@@ -63,11 +63,12 @@ async def test_two_publishers_one_listener_each_hears_the_others(server: ServerP
         heard, heard_a, heard_b = await asyncio.gather(
             listen(ear, 1.0), listen(a, 1.0), listen(b, 1.0)
         )
-        # the listener hears both tones, at about the level they were sent (0.25)
-        assert level_at(heard, A_HZ) > 0.1 and level_at(heard, B_HZ) > 0.1
+        # the listener hears both tones, at about the level they were sent (0.25; less
+        # when a loaded machine drops frames: what must hold is present vs < 0.01 absent)
+        assert level_at(heard, A_HZ) > 0.05 and level_at(heard, B_HZ) > 0.05
         # each publisher hears the other and never itself
-        assert level_at(heard_a, B_HZ) > 0.1 and level_at(heard_a, A_HZ) < 0.01
-        assert level_at(heard_b, A_HZ) > 0.1 and level_at(heard_b, B_HZ) < 0.01
+        assert level_at(heard_a, B_HZ) > 0.05 and level_at(heard_a, A_HZ) < 0.01
+        assert level_at(heard_b, A_HZ) > 0.05 and level_at(heard_b, B_HZ) < 0.01
         # presence says who is in the audio room, and how loud they are (RMS of a 0.25 sine)
         assert ear.peers[a.client_id].get("audio") is True
         assert -21 <= ear.peers[a.client_id]["level"] <= -12  # -15 dBFS sent, Opus in between
@@ -205,9 +206,9 @@ async def test_a_gain_change_alters_only_that_listeners_mix(server: ServerProces
         await ear1.synced()  # the mix message travels the same ordered socket
         one, two = await asyncio.gather(listen(ear1, 1.0), listen(ear2, 1.0))
         assert level_at(one, A_HZ) < 0.01  # muted for ear1 only
-        assert level_at(two, A_HZ) > 0.1
+        assert level_at(two, A_HZ) > 0.05
         ratio = level_at(one, B_HZ) / level_at(two, B_HZ)
-        assert 1.6 < ratio < 2.4  # twice as loud for ear1 (Opus is lossy)
+        assert 1.4 < ratio < 2.8  # twice as loud for ear1 (Opus is lossy, frames may drop)
 
 
 @pytest.mark.parametrize(
