@@ -51,7 +51,7 @@ class ServerProcess:
         store: str = "sqlite",
         extra_args: Sequence[str] = (),
         env: dict[str, str] | None = None,
-        start_timeout: float = 20.0,
+        start_timeout: float = 60.0,  # a loaded machine can take long to import aiortc and numpy
         cpu: int | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
