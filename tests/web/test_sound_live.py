@@ -13,7 +13,7 @@ import math
 from typing import Any
 
 from playwright.sync_api import Page
-from sound_page import join_page
+from sound_page import client_id, join_page
 
 from backline.client.session import Session
 from backline.client.testing import ServerProcess, SessionThread
@@ -77,6 +77,11 @@ def test_metronome_and_playback_follow_the_shared_transport_and_edits(
             "window.scheduled.some((e) => e.source === 'playback' && e.beat % 4 === 2)",
             timeout=20_000,
         )
+        # my audio is the drums track: the server learns it through presence
+        drums = s.project.patterns[pattern]["track"]
+        page.get_by_label("My audio is track").select_option(label="Drums")
+        me = client_id(page)
+        py.wait_until(lambda s: s.peers.get(me, {}).get("track") == drums, what="binding")
         events = scheduled(page)
         timeline = s.timeline.current
         mapping = page.evaluate(

@@ -1,7 +1,8 @@
 /**
  * The sound panel: metronome and in-browser playback on the shared timeline,
- * and the audio room (input choice, join/leave, a level per participant,
- * input and output meters).
+ * and the audio room (input choice, join/leave, the track my audio is, whose
+ * mute and solo then apply to me in the room, a level per participant, input
+ * and output meters).
  *
  * The page calls {@link mountSoundPanel} once after joining; everything here
  * talks to the session only through the `ctx` it is given. The AudioContext is
@@ -232,6 +233,31 @@ export function mountSoundPanel(element, ctx) {
     else join();
   });
 
+  // -- which track my audio is: the project's mute/solo of it then apply in the room
+
+  const trackSelect = /** @type {HTMLSelectElement} */ (
+    el("select", { id: "sound-track", "data-sound": "track" }, [el("option", { value: "" }, ["No track"])])
+  );
+  function listTracks() {
+    const chosen = trackSelect.value;
+    const tracks = ctx.project().tracks;
+    trackSelect.replaceChildren(
+      el("option", { value: "" }, ["No track"]),
+      ...tracks.map((t) => el("option", { value: t.id }, [t.name])),
+    );
+    trackSelect.value = tracks.some((t) => t.id === chosen) ? chosen : "";
+    if (chosen && trackSelect.value !== chosen) sendTrack(); // the track was removed
+  }
+  function sendTrack() {
+    ctx.send({ type: "presence", state: { track: trackSelect.value || null } });
+  }
+  trackSelect.addEventListener("change", sendTrack);
+  ctx.onChange(listTracks);
+  ctx.on("welcome", () => {
+    if (trackSelect.value) sendTrack(); // a reconnected session starts unbound
+  });
+  listTracks();
+
   const inputMeter = levelMeter("Input", "input-level");
   const outputMeter = levelMeter("Mix", "output-level");
 
@@ -294,6 +320,7 @@ export function mountSoundPanel(element, ctx) {
     el("h2", {}, ["Sound"]),
     el("div", { class: "sound-row" }, [metronomeButton, playButton]),
     el("div", { class: "sound-row" }, [el("label", { for: "sound-input" }, ["Audio input"]), inputSelect, joinButton]),
+    el("div", { class: "sound-row" }, [el("label", { for: "sound-track" }, ["My audio is track"]), trackSelect]),
     status,
     inputMeter.row,
     outputMeter.row,
