@@ -42,6 +42,11 @@ PERIOD = FRAME / SAMPLE_RATE
 MAX_GAIN = 4.0
 FRAME_US = frame_us(FRAME_MS)
 LEVEL_EVERY = 100 // FRAME_MS  # ticks between level reports (100 ms)
+# A source silent this long stops being passed through (its listener gets the
+# mix's silence instead of nothing); long enough that a stall of a loaded
+# machine does not flip the route back and forth (each flip repeats or skips
+# a few frames).
+QUIET_US = 500_000
 
 
 class FrameTap(Protocol):
@@ -181,15 +186,15 @@ class AudioRoom:
         re-encoding only cost time (about half the mouth-to-ear delay). So the
         source's encoded packets are forwarded the moment they arrive. Any
         change that makes the mix more than a copy (a third participant, a gain,
-        mute/solo, the source going quiet) switches back to mixing at the next
-        tick; the outgoing timeline stays continuous across the switch.
+        mute/solo, the source silent for `QUIET_US`) switches back to mixing at
+        the next tick; the outgoing timeline stays continuous across the switch.
         """
         for listener in members:
             source = None
             if self.pass_through and len(members) == 2:
                 other = members[1] if members[0] is listener else members[0]
                 if (
-                    now - other.last_packet_us <= 3 * FRAME_US
+                    now - other.last_packet_us <= QUIET_US
                     and self.mixer.gain(listener.client, other.client) == 1.0
                     and self.mixer.is_audible(other.client)
                 ):

@@ -42,8 +42,16 @@ SNAPSHOTS = {"log": 100_000_000, "snapshots": 64}  # --snapshot-every: off, or o
 
 
 def server_args(snapshots: str) -> list[str]:
-    # no rate limit: the writers go as fast as acknowledgements allow
-    return ["--snapshot-every", str(SNAPSHOTS[snapshots]), "--edit-rate", "0"]
+    # no rate limit: the writers go as fast as acknowledgements allow; and room for
+    # every note of every round in the one session (a fast machine writes > 50,000)
+    return [
+        "--snapshot-every",
+        str(SNAPSHOTS[snapshots]),
+        "--edit-rate",
+        "0",
+        "--max-notes",
+        "10000000",
+    ]
 
 
 @dataclass
