@@ -10,12 +10,15 @@ timer wakes it live, and finding the onsets in the rendered samples.
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Sequence
 from typing import Any
 
 import pytest
 from playwright.sync_api import Page
 
+from backline.client.drums import audible_tracks, hits_between
+from backline.protocol.model import Document
 from backline.protocol.timeline import Timeline
 
 RATE = 48_000
@@ -304,7 +307,7 @@ def project(**changes: Any) -> dict[str, Any]:
             {**fills, **changes.get("fills", changes.get("drums", {}))},
         ],
         "patterns": [
-            # eighths, 8 steps = 4 beats, kick on beats 0 and 2; its track has no clips,
+            # eighths, 8 steps = 4 beats, kick on beats 0 and 2; no clip places it,
             # so it loops from bar 1
             {
                 "id": "p1",
@@ -322,15 +325,6 @@ def project(**changes: Any) -> dict[str, Any]:
                 "length": 1,
                 "steps_per_beat": 1,
                 "lanes": [{"sound": 38, "steps": [110]}],
-            },
-            # never heard: no clip places it, and its track plays its clips only
-            {
-                "id": "p3",
-                "track": "f",
-                "name": "Unplaced",
-                "length": 4,
-                "steps_per_beat": 4,
-                "lanes": [{"sound": 42, "steps": [90, 90, 90, 90]}],
             },
         ],
         "notes": [
@@ -386,3 +380,63 @@ def test_edits_are_heard_from_the_next_window(page: Page, web_server: str) -> No
     left, right = (onset_beats(ch, timeline) for ch in result["onsets"])
     assert right == [0.0]
     assert left == [0.0, 1.0, 2.5, 3.5]
+
+
+def random_project(rng: random.Random) -> dict[str, Any]:
+    """A valid project with drums tracks, patterns (some placed by clips) and drum notes."""
+    tracks = [
+        {"id": f"t{i}", "name": f"T{i}", "kind": "drums", "instrument": 0,
+         "volume": rng.choice([0.5, 1.0]), "pan": 0.0,
+         "mute": rng.random() < 0.15, "solo": rng.random() < 0.1}
+        for i in range(3)
+    ]  # fmt: skip
+    patterns = []
+    for i in range(5):
+        length, per_beat = rng.choice([(16, 4), (12, 3), (8, 2), (7, 4), (1, 1)])
+        lanes = [
+            {"sound": rng.choice([36, 38, 42, 46, 39]),
+             "steps": [rng.choice([0, 0, 64, 100, 127]) for _ in range(length)]}
+            for _ in range(rng.randint(1, 3))
+        ]  # fmt: skip
+        patterns.append({"id": f"p{i}", "track": rng.choice(tracks)["id"], "name": "P",
+                         "length": length, "steps_per_beat": per_beat, "lanes": lanes})  # fmt: skip
+    clips = [
+        {"id": f"c{i}", "track": rng.choice(tracks)["id"], "pattern": f"p{rng.randint(0, 4)}",
+         "start": rng.randrange(0, 16 * 960, 240), "length": rng.randrange(240, 8 * 960, 120)}
+        for i in range(rng.randint(0, 4))
+    ]  # fmt: skip
+    notes = [
+        {"id": f"n{i}", "track": rng.choice(tracks)["id"], "pitch": rng.choice([36, 38, 49]),
+         "start": rng.randrange(0, 16 * 960, 120), "dur": 240, "vel": rng.randint(1, 127)}
+        for i in range(rng.randint(0, 6))
+    ]  # fmt: skip
+    project = Document().to_data()["project"]
+    return {"project": project, "tracks": tracks, "patterns": patterns, "notes": notes,
+            "clips": clips}  # fmt: skip
+
+
+def test_drum_hits_are_the_python_drummers(page: Page, web_server: str) -> None:
+    """playback.js plays the drum parts exactly where client/drums.py (the drummer bot) does."""
+    rng = random.Random(6)
+    projects = [random_project(rng) for _ in range(40)]
+    windows = [(0.0, 20.0), (3.3, 7.1), (4.0, 4.25), (11.75, 16.5)]
+    page.goto(f"{web_server}/")
+    got = page.evaluate(
+        """async ({ base, projects, windows }) => {
+          const p = await import(`${base}/sound/playback.js`);
+          return projects.map((project) => windows.map(([lo, hi]) =>
+            p.hitsBetween(project, lo, hi).map((h) => [h.beat, h.sound, h.vel, h.track])));
+        }""",
+        {"base": web_server, "projects": projects, "windows": windows},
+    )
+    for project, per_window in zip(projects, got, strict=True):
+        doc = Document.from_data(project)
+        audible = {t["id"] for t in audible_tracks(doc)}
+        for (lo, hi), js in zip(windows, per_window, strict=True):
+            python = sorted(
+                (round(beat, 9), hit.sound, hit.velocity, hit.track)
+                for beat, hit in hits_between(doc, lo, hi)
+            )
+            # the browser schedules muted tracks too (their strip is silent): compare the heard
+            heard = sorted((round(b, 9), s, v, t) for b, s, v, t in js if t in audible)
+            assert heard == python, (project, lo, hi)

@@ -6,12 +6,12 @@
  * quarter notes):
  * - A note sounds at beat `start / 960` for `dur / 960` beats.
  * - A pattern's step `i` is `i / steps_per_beat` beats into the pattern, which
- *   lasts `length / steps_per_beat` beats and repeats. A track with clips
- *   plays its clips: each its pattern from the clip's `start`, repeating,
- *   for the steps that start before `start + length` ticks. A track without
- *   clips loops each of its patterns from beat 0 (bar 1) for as long as the
- *   transport rolls, so a fresh step sequencer pattern is heard at once.
- *   (The same rule as the Python drummer bot, `client/drums.py`.)
+ *   lasts `length / steps_per_beat` beats and repeats. A pattern that clips
+ *   place plays only inside its clips: from each clip's `start`, repeating,
+ *   for the steps that start before `start + length` ticks. A pattern no clip
+ *   places loops from beat 0 (bar 1) for as long as the transport rolls, so a
+ *   fresh step sequencer pattern is heard at once. Either way on the
+ *   pattern's own track. (The Python drummer bot's rule, `client/drums.py`.)
  * - On a `drums` track, lane sounds and note pitches are General MIDI drum
  *   notes; on any other track they are pitches played by the synth (a pattern
  *   step lasts one step).
@@ -91,10 +91,10 @@ export function patternHits(pattern, from, to, origin = 0, end = Infinity) {
  */
 export function hitsBetween(project, from, to, notesByTrack = indexNotes(project.notes)) {
   const hits = [];
-  const withClips = new Set(project.clips.map((c) => c.track));
+  const placed = new Set(project.clips.map((c) => c.pattern));
   const patterns = new Map(project.patterns.map((p) => [p.id, p]));
   for (const pattern of project.patterns) {
-    if (!withClips.has(pattern.track)) hits.push(...patternHits(pattern, from, to));
+    if (!placed.has(pattern.id)) hits.push(...patternHits(pattern, from, to));
   }
   for (const clip of project.clips) {
     const pattern = patterns.get(clip.pattern);
