@@ -22,7 +22,7 @@ import contextlib
 import os
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
@@ -31,6 +31,7 @@ from websockets.exceptions import ConnectionClosed
 from backline.client.testing import RawClient, ServerProcess
 from backline.client.testing_redis import RedisServer
 from backline.protocol.codec import decode_record
+from backline.protocol.limits import DEFAULT_LIMITS
 from backline.server.sequencer import Sequencer
 from backline.server.store import Store
 
@@ -39,6 +40,7 @@ ROUNDS = int(os.environ.get("KILL_ROUNDS", "20"))  # with snapshots: half as man
 WRITERS = 3
 WINDOW = 16  # edits in flight per writer
 SNAPSHOTS = {"log": 100_000_000, "snapshots": 64}  # --snapshot-every: off, or often
+MAX_NOTES = 10_000_000  # room for every note of every round in the one session
 
 
 def server_args(snapshots: str) -> list[str]:
@@ -50,7 +52,7 @@ def server_args(snapshots: str) -> list[str]:
         "--edit-rate",
         "0",
         "--max-notes",
-        "10000000",
+        str(MAX_NOTES),
     ]
 
 
@@ -151,7 +153,8 @@ async def check_log(store: Store, ledger: Ledger, snapshots: str) -> int:
     loaded = await store.load(SESSION)
     assert loaded is not None
     assert (loaded.snapshot is not None) == (snapshots == "snapshots")
-    sequencer = Sequencer(catch_up=10_000_000)
+    # the server's limits: a fast machine writes more notes than the default allows
+    sequencer = Sequencer(replace(DEFAULT_LIMITS, max_notes=MAX_NOTES), catch_up=10_000_000)
     if loaded.snapshot is not None:
         sequencer.restore(decode_record(loaded.snapshot))
     base = sequencer.version
