@@ -110,6 +110,8 @@ class AudioRoom:
 
         def packet(payload: bytes, rtp_timestamp: int) -> None:
             participant.last_packet_us = _now_us()
+            if len(self.participants) != 2:
+                return  # only rooms of two pass packets through (`_route`)
             samples = packet_samples(payload)
             if samples is None:
                 return
