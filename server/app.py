@@ -32,9 +32,11 @@ from backline.protocol.errors import CloseCode, Unavailable
 from backline.protocol.messages import Role
 from backline.protocol.tokens import mint
 
+from . import gc_tuning
 from .bus import Bus, MemoryBus
 from .config import ConfigError, Settings
 from .connection import handle_connection
+from .gc_tuning import timed_collections
 from .hub import Hub
 from .recordings import recordings_request
 from .store import MemoryStore, Store
@@ -118,7 +120,12 @@ def open_store(settings: Settings, node: str) -> tuple[Store, Bus]:
     from .sqlite_store import SQLiteStore
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return SQLiteStore(Path(settings.data_dir), synchronous=settings.sqlite_synchronous), bus
+    store = SQLiteStore(
+        Path(settings.data_dir),
+        synchronous=settings.sqlite_synchronous,
+        commit_interval=settings.sqlite_commit_interval_ms / 1000,
+    )
+    return store, bus
 
 
 def _redacted(url: str) -> str:
@@ -241,7 +248,8 @@ async def serve(settings: Settings) -> AsyncIterator[Running]:
     host, port = sock.getsockname()[:2]
     running = Running(settings, hub, store, ws_server, secret, str(host), int(port))
     try:
-        yield running
+        with timed_collections(lambda seconds: hub.metrics.observe("gc_pause_seconds", seconds)):
+            yield running
     finally:
         log.info("shutting down: draining %d sessions", len(hub.sessions))
         ws_server.close(close_connections=False)
@@ -256,6 +264,7 @@ async def serve(settings: Settings) -> AsyncIterator[Running]:
 
 async def run(settings: Settings) -> None:
     """`backline serve`: serve until SIGTERM or SIGINT, then shut down cleanly."""
+    gc_tuning.tune()  # process-wide: only for a process that is the server
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -25,6 +25,7 @@ class Settings:
     public_url: str | None = None  # base URL printed in join links
     default_session: str = "jam"  # session of the owner link printed at start
     sqlite_synchronous: str = "FULL"  # FULL survives power loss; NORMAL only crashes
+    sqlite_commit_interval_ms: float = 1.0  # least time between group commits' starts
     hello_timeout: float = 10.0  # seconds to wait for hello
     max_bad_frames: int = 100  # consecutive bad frames before closing
     send_buffer_bytes: int = 4 * 1024 * 1024  # outgoing buffer above which a client is too slow
@@ -190,6 +191,14 @@ def add_serve_arguments(parser: argparse.ArgumentParser, env: Mapping[str, str])
         help="FULL: fsync each group commit (survives power loss); NORMAL: survives crashes only",
     )
     parser.add_argument(
+        "--sqlite-commit-interval",
+        type=_rate,
+        metavar="MS",
+        default=opt("sqlite-commit-interval", d.sqlite_commit_interval_ms),
+        help="least milliseconds between two group commits: edits arriving meanwhile share"
+        " one commit (an fsync costs ~0.15 ms of CPU); 0 = commit as soon as the last ended",
+    )
+    parser.add_argument(
         "--snapshot-every",
         type=_positive,
         default=opt("snapshot-every", d.snapshot_every),
@@ -309,6 +318,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
             public_url=args.public_url,
             default_session=args.default_session,
             sqlite_synchronous=args.sqlite_synchronous,
+            sqlite_commit_interval_ms=float(args.sqlite_commit_interval),
             snapshot_every=int(args.snapshot_every),
             catch_up=int(args.catch_up),
             lead_ms=float(args.lead),

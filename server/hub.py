@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Histogram, ProcessCollector, generate_latest
@@ -22,7 +22,7 @@ from .bus import Bus, BusUnavailable
 from .config import Settings
 from .sequencer import Control, Sequencer
 from .session import Session
-from .store import Store, StoreUnavailable
+from .store import EntryId, Store, StoreUnavailable
 
 __all__ = ["Hub", "Metrics"]
 
@@ -91,6 +91,12 @@ class Metrics:
             "store_seconds": Histogram(
                 "backline_store_append_seconds",
                 "Time of one store append (a group of edits)",
+                buckets=_FAST_BUCKETS,
+                registry=r,
+            ),
+            "gc_pause_seconds": Histogram(
+                "backline_gc_pause_seconds",
+                "Pause of one cyclic garbage collection (the whole process waits)",
                 buckets=_FAST_BUCKETS,
                 registry=r,
             ),
@@ -172,6 +178,36 @@ class _LiveCollector(Collector):
         )
 
 
+class _Positions(Mapping[str, "EntryId | None"]):
+    """Where each loaded session's follower stands, read when the store asks.
+
+    A store looks up only the sessions it has news for (SQLite and memory track
+    which logs changed), so a round costs the active sessions, not all of them.
+    `seen` keeps the first answer per session, to tell afterwards whether the
+    news still applies (the session may have been reloaded meanwhile).
+    """
+
+    __slots__ = ("_sessions", "seen")
+
+    def __init__(self, sessions: dict[str, Session]) -> None:
+        self._sessions = sessions
+        self.seen: dict[str, tuple[Session, EntryId | None]] = {}
+
+    def __getitem__(self, name: str) -> EntryId | None:
+        session = self._sessions[name]
+        first = self.seen.setdefault(name, (session, session.position_delivered))
+        return first[1] if first[0] is session else session.position_delivered
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._sessions
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._sessions))
+
+    def __len__(self) -> int:
+        return len(self._sessions)
+
+
 class Hub:
     """Loads sessions on first use, follows their logs, unloads them when idle."""
 
@@ -219,7 +255,7 @@ class Hub:
         finally:
             del self._loading[name]
         self.sessions[name] = session
-        self.store.wake_tail()  # follow the new session's log from now on
+        self.store.wake_tail(name)  # follow the new session's log from now on
         future.set_result(session)
         return session
 
@@ -323,7 +359,7 @@ class Hub:
         """Feed every loaded session the entries appended to its log, in order."""
         backoff = 0.05
         while True:
-            positions = {name: s.position_delivered for name, s in self.sessions.items()}
+            positions = _Positions(self.sessions)
             try:
                 news = await self.store.tail(positions, timeout=1.0)
             except asyncio.CancelledError:
@@ -340,7 +376,8 @@ class Hub:
             self.store_ok, backoff = True, 0.05
             for name, entries in news.items():
                 session = self.sessions.get(name)
-                if session is None or session.position_delivered != positions.get(name):
+                seen = positions.seen.get(name)
+                if session is None or seen is None or seen != (session, session.position_delivered):
                     continue  # unloaded or reloaded meanwhile
                 session.deliver(entries)
                 if entries:

@@ -341,9 +341,10 @@ class RedisStore:
                 found[session] = None
         return found
 
-    def wake_tail(self) -> None:
+    def wake_tail(self, session: str | None = None) -> None:
         """End the `tail` in progress now; with none in progress, the next one returns
-        after a single non-blocking read."""
+        after a single non-blocking read. (Every `tail` reads every followed session's
+        stream, so `session` needs no bookkeeping here.)"""
         if not self._waits:
             self._wake_pending = True
         for wait in list(self._waits):

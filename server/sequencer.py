@@ -22,6 +22,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from backline.protocol.codec import decode_record, encode
 from backline.protocol.errors import (
     BacklineError,
     Conflict,
@@ -46,10 +47,15 @@ UNDO_DEPTH = 100  # per client
 RECENT_BATCHES = 1000  # kept in memory for catch-up by ops instead of snapshot
 
 
-@dataclass(slots=True)
-class UndoEntry:
-    inverse: Op  # what undoes the edit (a single op or a flat batch)
-    version: int  # version of the edit it undoes, for messages
+UndoEntry = tuple[bytes, int]
+"""What undoes an edit (a single op or a flat batch, msgpack-encoded) and the version of
+the edit it undoes (for messages). Encoded, in a plain tuple, so that the garbage
+collector stops tracking it: undo stacks are the bulk of a busy server's long-lived
+objects, and every one of them made each full collection slower."""
+
+
+def _undo_entry(inverse: Op, version: int) -> UndoEntry:
+    return (encode(inverse), version)
 
 
 @dataclass(slots=True)
@@ -88,7 +94,11 @@ class Sequencer:
         self.doc = Document(limits)
         self.version = 0
         self.last_seq: dict[str, int] = {}  # client -> highest accepted seq
-        self.recent: deque[Batch] = deque(maxlen=catch_up)
+        # the catch-up window, kept encoded (wire form): bytes are invisible to the
+        # cyclic garbage collector, while a thousand sessions' worth of Batch objects
+        # made each full collection scan millions of objects (pauses of 100+ ms)
+        self._recent: deque[bytes] = deque(maxlen=catch_up)
+        self.last_record = b""  # the latest accepted batch, encoded (what the session sends)
         self._history: dict[str, _History] = {}
         self.roles: dict[str, Role] = {}  # client -> role an owner gave it in this session
         self.locked = False  # read-only: only owners may edit
@@ -107,8 +117,8 @@ class Sequencer:
             "seqs": dict(self.last_seq),
             "history": {
                 client: {
-                    "undo": [[e.inverse, e.version] for e in h.undo],
-                    "redo": [[e.inverse, e.version] for e in h.redo],
+                    "undo": [[decode_record(packed), v] for packed, v in h.undo],
+                    "redo": [[decode_record(packed), v] for packed, v in h.redo],
                 }
                 for client, h in self._history.items()
                 if h.undo or h.redo
@@ -124,14 +134,14 @@ class Sequencer:
         self.last_seq = dict(snapshot["seqs"])
         self._history = {
             client: _History(
-                [UndoEntry(op, v) for op, v in h["undo"]],
-                [UndoEntry(op, v) for op, v in h["redo"]],
+                [_undo_entry(op, v) for op, v in h["undo"]],
+                [_undo_entry(op, v) for op, v in h["redo"]],
             )
             for client, h in snapshot["history"].items()
         }
         self.roles = {client: Role(role) for client, role in snapshot.get("roles", {}).items()}
         self.locked = bool(snapshot.get("locked", False))
-        self.recent.clear()
+        self._recent.clear()
 
     # -- entries ------------------------------------------------------------------
 
@@ -175,7 +185,7 @@ class Sequencer:
         history = self._history.setdefault(client, _History())
         undoable = without_transport(inverse)
         if undoable is not None:
-            history.undo.append(UndoEntry(undoable, self.version + 1))
+            history.undo.append(_undo_entry(undoable, self.version + 1))
             del history.undo[:-UNDO_DEPTH]
             history.redo.clear()
         return self._accept(client, seq, ops)
@@ -216,16 +226,21 @@ class Sequencer:
 
     # -- catch-up -------------------------------------------------------------
 
-    def since(self, version: int) -> list[Batch] | None:
-        """Batches after `version` if memory still has all of them, else None."""
+    @property
+    def recent(self) -> list[Batch]:
+        """The catch-up window as batches (decoded: for inspection, not the hot path)."""
+        return [Batch.from_wire(decode_record(record)) for record in self._recent]
+
+    def since(self, version: int) -> list[bytes] | None:
+        """The encoded batches after `version` if memory still has all of them, else None."""
         if version == self.version:
             return []
-        if version > self.version or not self.recent:
+        if version > self.version or not self._recent:
             return None
-        first = self.recent[0].version
+        first = self.version + 1 - len(self._recent)
         if version + 1 < first:
             return None
-        return list(self.recent)[version + 1 - first :]
+        return list(self._recent)[version + 1 - first :]
 
     # -- internals --------------------------------------------------------------
 
@@ -238,7 +253,8 @@ class Sequencer:
         self.last_seq[client] = seq
         self.version += 1
         batch = Batch(self.version, client, seq, ops)
-        self.recent.append(batch)
+        self.last_record = encode(batch.to_wire())
+        self._recent.append(self.last_record)
         return batch
 
     def _step(self, client: str, seq: int, now: int, *, redo: bool) -> Batch:
@@ -248,16 +264,16 @@ class Sequencer:
         word = "redo" if redo else "undo"
         if history is None or not source:
             raise NothingToUndo(f"nothing to {word}")
-        entry = source[-1]
+        packed, undone = source[-1]
         # a tempo or meter change while playing re-anchors, as for any edit
         try:
-            ops = resolve(self.doc, _ops_of(entry.inverse), now, DEFAULT_LEAD_US)
+            ops = resolve(self.doc, _ops_of(decode_record(packed)), now, DEFAULT_LEAD_US)
             inverse = apply_all(self.doc, ops)
         except BacklineError as exc:
             source.pop()  # skipped for good: it can never apply again
-            raise Conflict(f"{word} of v{entry.version} skipped: {exc.message}") from None
+            raise Conflict(f"{word} of v{undone} skipped: {exc.message}") from None
         source.pop()
         target = history.undo if redo else history.redo
-        target.append(UndoEntry(without_transport(inverse) or inverse, self.version + 1))
+        target.append(_undo_entry(without_transport(inverse) or inverse, self.version + 1))
         del target[:-UNDO_DEPTH]
         return self._accept(client, seq, ops)

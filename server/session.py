@@ -633,7 +633,7 @@ class Session:
                     self.deleted = True
                 continue
             accepted.append(result)
-            records.append(encode(result.to_wire()))
+            records.append(self.seq.last_record)
             if self.seq.version % self._snapshot_every == 0 and mine:
                 snap = self._snapshot(stored.id, encode(self.seq.snapshot()))
                 self._snapshots.add(asyncio.get_running_loop().create_task(snap))
@@ -761,7 +761,7 @@ class Session:
         else:
             raw = {
                 "snapshot": encode(None),
-                "batches": encode_array([encode(b.to_wire()) for b in catch_up]),
+                "batches": encode_array(catch_up),
             }
         send(member.peer, encode_spliced(message, raw), self._send_buffer)
         if self._recording_frame is not None and "id" in self._recording_frame:

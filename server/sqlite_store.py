@@ -5,8 +5,11 @@ Every append waits for a real commit (WAL, ``synchronous=FULL`` by default), so 
 acknowledged batch survives ``kill -9`` and power loss. Commits are grouped: all
 appends that arrive while a commit is in flight — from every session on this
 process — go into the next single transaction, so throughput grows with load
-instead of paying one fsync per batch. SQLite runs on one worker thread; the event
-loop never blocks on disk.
+instead of paying one fsync per batch. Commits also start at most once per
+`commit_interval` (1 ms by default): a commit costs about 0.15 ms of CPU however
+few entries it holds, and without the pacing a busy server committed every one
+or two edits on their own. An edit arriving after a quiet spell commits at once.
+SQLite runs on one worker thread; the event loop never blocks on disk.
 """
 
 from __future__ import annotations
@@ -60,14 +63,24 @@ class SQLiteStore:
 
     One process writes the file, so it knows where every log ends: `tail`
     answers from the entries it appended itself, kept in memory, and reads the
-    file only for a position older than that cache.
+    file only for a position older than that cache. The follower reads each
+    commit right after it, so a short cache per session suffices (64 entries;
+    4,096 cost up to 800 MB with a thousand busy sessions).
     """
 
-    def __init__(self, data_dir: Path, synchronous: str = "FULL", cache: int = 4096) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        synchronous: str = "FULL",
+        cache: int = 64,
+        commit_interval: float = 0.001,
+    ) -> None:
         if synchronous.upper() not in ("FULL", "NORMAL", "EXTRA"):
             raise ValueError(f"synchronous must be FULL, NORMAL or EXTRA, not {synchronous!r}")
         self.path = Path(data_dir) / FILENAME
         self.commits = 0
+        self._commit_interval = commit_interval
+        self._last_commit = float("-inf")  # loop time the last group commit started
         self._synchronous = synchronous.upper()
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="backline-sqlite")
         self._db: sqlite3.Connection | None = None
@@ -78,9 +91,10 @@ class SQLiteStore:
         self._write_failed: str | None = None  # why the last write failed, until one succeeds
         # event-loop side: where each known log ends, and its newest entries
         self._end: dict[str, int] = {}
-        # position each session's follower was last found to have nothing after; any
-        # change to that log forgets it, so `tail` skips idle sessions with one lookup
-        self._caught_up: dict[str, EntryId | None] = {}
+        # sessions whose follower may have something to read: appends, loads and trims
+        # put them here, and `tail` drops each once its follower has caught up, so a
+        # round costs the sessions that changed, not every session this process holds
+        self._dirty: set[str] = set()
         self._recent: dict[str, deque[tuple[int, bytes]]] = {}
         self._cache = cache
         self._trim: dict[str, int] = {}  # known trim points
@@ -274,7 +288,12 @@ class SQLiteStore:
 
     async def _flush(self) -> None:
         try:
+            loop = asyncio.get_running_loop()
             while self._pending:
+                wait = self._last_commit + self._commit_interval - loop.time()
+                if wait > 0:  # pace commits: what arrives meanwhile joins this one
+                    await asyncio.sleep(wait)
+                self._last_commit = loop.time()
                 group, self._pending = self._pending, []
                 try:
                     ids = await self._run(self._commit, [(a.session, a.entries) for a in group])
@@ -295,7 +314,7 @@ class SQLiteStore:
             self._flusher = None
 
     def _remember(self, session: str, ids: list[int], entries: Sequence[bytes]) -> None:
-        self._caught_up.pop(session, None)
+        self._dirty.add(session)
         recent = self._recent.get(session)
         if recent is None:
             recent = self._recent[session] = deque(maxlen=self._cache)
@@ -326,17 +345,17 @@ class SQLiteStore:
         self, positions: Mapping[str, EntryId | None]
     ) -> dict[str, list[Entry] | None]:
         found: dict[str, list[Entry] | None] = {}
-        caught_up = self._caught_up
-        for session, position in positions.items():
-            if session in caught_up and caught_up[session] == position:
+        for session in list(self._dirty):
+            if session not in positions:
+                self._dirty.discard(session)  # not followed: `wake_tail` adds it back
                 continue
-            after = int_id(position)
+            after = int_id(positions[session])
             if after < self._trim.get(session, 0):
                 found[session] = None
                 continue
             end = self._end.get(session)
             if end is not None and after >= end:
-                caught_up[session] = position
+                self._dirty.discard(session)
                 continue  # this process is the only writer: nothing newer exists
             recent = self._recent.get(session)
             if recent and recent[0][0] <= after + 1:
@@ -350,18 +369,21 @@ class SQLiteStore:
             rows = await self._run(self._read, session, after, 1000)
             if rows is None or rows:
                 found[session] = None if rows is None else [Entry(str(i), d) for i, d in rows]
-            if rows is not None and not rows and session not in self._end:
-                self._end[session] = after
+            if rows is not None and not rows:
+                self._dirty.discard(session)
+                self._end.setdefault(session, after)
         return found
 
-    def wake_tail(self) -> None:
+    def wake_tail(self, session: str | None = None) -> None:
+        if session is not None:
+            self._dirty.add(session)
         self._news.set()
 
     async def load(self, session: str) -> Loaded | None:
         loaded, end, trimmed = await self._run(self._load, session)
         self._end[session] = end
         self._trim[session] = trimmed
-        self._caught_up.pop(session, None)
+        self._dirty.add(session)
         return loaded
 
     async def save_snapshot(self, session: str, after: EntryId, snapshot: bytes) -> None:
@@ -371,14 +393,14 @@ class SQLiteStore:
             self._write_failed = exc.message
             raise
         self._trim[session] = trimmed
-        self._caught_up.pop(session, None)
+        self._dirty.add(session)
         recent = self._recent.get(session)
         while recent and recent[0][0] <= trimmed:
             recent.popleft()  # the cache never serves what the file no longer has
 
     async def delete(self, session: str) -> None:
         await self._run(self._delete, session)
-        self._caught_up.pop(session, None)
+        self._dirty.add(session)
         self._end.pop(session, None)
         self._recent.pop(session, None)
         self._trim.pop(session, None)

@@ -70,11 +70,17 @@ class Store(Protocol):
 
         A session maps to None when entries after its position were trimmed:
         its reader fell too far behind and must load the session again.
+
+        The follower's positions only move forward through what `tail` returned;
+        a session that starts being followed (or whose position moved otherwise)
+        is announced with `wake_tail(session)`. Single-writer stores rely on
+        that to look only at the logs that changed since the last round.
         """
         ...
 
-    def wake_tail(self) -> None:
-        """Make a `tail` in progress return now (the positions changed)."""
+    def wake_tail(self, session: str | None = None) -> None:
+        """Make a `tail` in progress return now (the positions changed; `session`, when
+        given, was just added to them and must be looked at even if its log is idle)."""
         ...
 
     async def load(self, session: str) -> Loaded | None:
@@ -118,14 +124,14 @@ class MemoryStore:
     def __init__(self) -> None:
         self._logs: dict[str, _Log] = {}
         self._news = asyncio.Event()
-        # position each session's follower was last found to have nothing after; any
-        # change to that log forgets it. `tail` then skips idle sessions with one lookup,
-        # which matters when a process holds a thousand sessions and only a few write.
-        self._caught_up: dict[str, EntryId | None] = {}
+        # sessions whose follower may have something to read: a change to a log puts
+        # it here, and `tail` drops it once the follower has caught up. `tail` looks
+        # at these only, not at every session a process holds (most are idle).
+        self._dirty: set[str] = set()
 
     async def append(self, session: str, entries: Sequence[bytes]) -> list[EntryId]:
         await asyncio.sleep(0)  # a store answers later, never synchronously
-        self._caught_up.pop(session, None)
+        self._dirty.add(session)
         log = self._logs.setdefault(session, _Log())
         ids = []
         for data in entries:
@@ -168,18 +174,20 @@ class MemoryStore:
 
     def _news_at(self, positions: Mapping[str, EntryId | None]) -> dict[str, list[Entry] | None]:
         found: dict[str, list[Entry] | None] = {}
-        caught_up = self._caught_up
-        for session, position in positions.items():
-            if session in caught_up and caught_up[session] == position:
+        for session in list(self._dirty):
+            if session not in positions:
+                self._dirty.discard(session)  # not followed: `wake_tail` adds it back
                 continue
-            entries = self._after(session, position, 1000)
+            entries = self._after(session, positions[session], 1000)
             if entries is None or entries:
                 found[session] = entries
             else:
-                caught_up[session] = position
+                self._dirty.discard(session)
         return found
 
-    def wake_tail(self) -> None:
+    def wake_tail(self, session: str | None = None) -> None:
+        if session is not None:
+            self._dirty.add(session)
         self._news.set()
 
     async def load(self, session: str) -> Loaded | None:
@@ -191,7 +199,7 @@ class MemoryStore:
         return Loaded(log.snapshot, after, entries)
 
     async def save_snapshot(self, session: str, after: EntryId, snapshot: bytes) -> None:
-        self._caught_up.pop(session, None)
+        self._dirty.add(session)
         log = self._logs.setdefault(session, _Log())
         position = int_id(after)
         if log.snapshot is not None and position <= log.snapshot_after:
@@ -203,7 +211,7 @@ class MemoryStore:
             log.trimmed_upto = max(log.trimmed_upto, previous)
 
     async def delete(self, session: str) -> None:
-        self._caught_up.pop(session, None)
+        self._dirty.add(session)
         self._logs.pop(session, None)
 
     async def sessions(self) -> list[str]:

@@ -6,6 +6,7 @@ import contextlib
 
 import pytest
 
+from backline.protocol.codec import decode_record
 from backline.protocol.errors import (
     BacklineError,
     Conflict,
@@ -107,9 +108,20 @@ def test_since_serves_recent_batches_or_asks_for_snapshot() -> None:
     seq = Sequencer()
     for i in range(1, 6):
         seq.submit("a", i, tempo(100 + i))
-    assert [b.version for b in seq.since(2) or []] == [3, 4, 5]
+    assert [decode_record(b)["v"] for b in seq.since(2) or []] == [3, 4, 5]
     assert seq.since(5) == []
     assert seq.since(9) is None  # a client from another timeline gets a snapshot
+    assert decode_record(seq.last_record) == seq.recent[-1].to_wire()
+
+
+def test_since_asks_for_a_snapshot_once_the_window_moved_on() -> None:
+    """With a catch-up window of 3, versions older than the window get None."""
+    seq = Sequencer(catch_up=3)
+    for i in range(1, 8):
+        seq.submit("a", i, tempo(100 + i))
+    assert seq.since(3) is None
+    assert [decode_record(b)["v"] for b in seq.since(4) or []] == [5, 6, 7]
+    assert [b.version for b in seq.recent] == [5, 6, 7]
 
 
 def test_snapshot_and_entries_rebuild_identical_state() -> None:

@@ -27,6 +27,24 @@ async def test_concurrent_appends_of_many_sessions_share_one_commit(tmp_path: Pa
         await store.close()
 
 
+async def test_appends_within_the_commit_interval_share_the_next_commit(tmp_path: Path) -> None:
+    """After a commit, appends arriving over several loop turns within the interval wait
+    and go into one commit together (instead of one fsync each)."""
+    store = SQLiteStore(tmp_path, commit_interval=0.5)
+    try:
+        await store.append("a", [b"first"])
+        assert store.commits == 1
+        pending = []
+        for i in range(5):  # five loop turns, well within the half second
+            pending.append(asyncio.ensure_future(store.append(f"s{i}", [b"x"])))
+            await asyncio.sleep(0)
+        assert not any(p.done() for p in pending)  # none went out alone
+        assert await asyncio.gather(*pending) == [["1"]] * 5
+        assert store.commits == 2
+    finally:
+        await store.close()
+
+
 async def test_reopen_sees_everything_and_continues_the_ids(tmp_path: Path) -> None:
     store = SQLiteStore(tmp_path)
     first = await store.append("a", [b"%d" % i for i in range(20)])

@@ -276,3 +276,59 @@ async def test_delete_forgets_the_session_entirely(store: Store) -> None:
 async def test_healthy(store: Store) -> None:
     """A working store says it is healthy."""
     assert await store.healthy()
+
+
+class _CountingPositions(dict[str, "str | None"]):
+    """Positions that record which sessions a `tail` looked up."""
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*args)
+        self.looked_up: set[str] = set()
+
+    def __getitem__(self, key: str) -> str | None:
+        self.looked_up.add(key)
+        return super().__getitem__(key)
+
+    def items(self):  # type: ignore[override]
+        self.looked_up.update(self)
+        return super().items()
+
+    def get(self, key: str, default: object = None) -> object:  # type: ignore[override]
+        self.looked_up.add(key)
+        return super().get(key, default)
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+async def test_single_writer_tail_looks_only_at_changed_logs(kind: str, tmp_path: Path) -> None:
+    """With a thousand idle sessions followed, a round looks up the one that changed.
+
+    (A follower round that scanned every session made 1,000 sessions of two
+    clients ten times slower than a server holding one.)
+    """
+    store: Store
+    if kind == "memory":
+        store = MemoryStore()
+    else:
+        from backline.server.sqlite_store import SQLiteStore
+
+        store = SQLiteStore(tmp_path)
+    try:
+        ends = {}
+        for i in range(1000):
+            ends[f"s{i}"] = (await filled(store, f"s{i}", 1))[-1].id
+        positions = _CountingPositions({name: None for name in ends})
+        first = await store.tail(positions, timeout=WAIT)
+        assert set(first) == set(ends)  # every log has news at first
+        caught_up = _CountingPositions(ends)
+        assert await store.tail(caught_up, timeout=0.05) == {}
+        more = await filled(store, "s7", 2, "more")
+        again = _CountingPositions(ends)
+        assert await store.tail(again, timeout=WAIT) == {"s7": more}
+        assert again.looked_up == {"s7"}
+        ends["s7"] = more[-1].id
+        # a session followed from a position it never reported: announced, then read
+        store.wake_tail("s9")
+        back = _CountingPositions({**ends, "s9": None})
+        assert await store.tail(back, timeout=WAIT) == {"s9": [Entry(ends["s9"], b"e0")]}
+    finally:
+        await store.close()
