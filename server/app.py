@@ -41,6 +41,7 @@ from .hub import Hub
 from .recordings import recordings_request
 from .store import MemoryStore, Store
 from .web import web_file
+from .wsconn import DirectConnection
 
 __all__ = ["Running", "load_secret", "run", "serve"]
 
@@ -233,6 +234,7 @@ async def serve(settings: Settings) -> AsyncIterator[Running]:
         subprotocols=[Subprotocol(SUBPROTOCOL)],
         compression=None,  # per-message deflate costs more CPU than it saves here
         process_request=routes,
+        create_connection=DirectConnection,
         max_size=settings.limits.max_frame_bytes
         * 4,  # bigger: closed 1009; in between: error frame
         ping_interval=20,

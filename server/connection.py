@@ -67,6 +67,7 @@ from backline.protocol.tokens import verify
 from .fanout import Peer, send
 from .hub import Hub
 from .session import Member, Session, server_time_us
+from .wsconn import DirectConnection
 
 __all__ = ["handle_connection"]
 
@@ -298,17 +299,29 @@ class _Conn:
         if hello is None or not await self.join(hello):
             return
         self.bad_frames = 0
-        async for raw in self.ws:
-            message: dict[str, object] | None = None
-            try:
-                message = self.decode(raw)
-                self.dispatch(message)
-            except RateLimited as exc:  # well-formed, just too many: not a bad frame
-                self.rate_limited(exc, message)
-            except BacklineError as exc:
-                self.bad(exc, message)
-            else:
-                self.bad_frames = 0
+        ws = self.ws
+        if isinstance(ws, DirectConnection):
+            await ws.dispatch_to(self.on_message)
+            await ws.wait_closed()
+        else:  # a plain websockets connection (the server always makes direct ones)
+            async for raw in ws:
+                self.on_message(raw)
+
+    def on_message(self, raw: str | bytes) -> None:
+        """One message of a joined connection; called where it was parsed."""
+        message: dict[str, object] | None = None
+        try:
+            message = self.decode(raw)
+            self.dispatch(message)
+        except RateLimited as exc:  # well-formed, just too many: not a bad frame
+            self.rate_limited(exc, message)
+        except BacklineError as exc:
+            self.bad(exc, message)
+        except Exception:
+            log.exception("%s: handling a message failed", self.peer.label)
+            self.peer.close_soon(1011, "internal error")
+        else:
+            self.bad_frames = 0
 
     def finish(self) -> None:
         if self.presence_timer is not None:

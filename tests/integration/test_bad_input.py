@@ -242,3 +242,33 @@ async def test_stalled_reader_is_closed_and_room_keeps_going(tmp_path: Any) -> N
         # for the handshake it aborted the connection instead
         assert info.value.rcvd is None or info.value.rcvd.code == CloseCode.SLOW_CONSUMER
         await stalled.close()
+
+
+async def test_fragmented_messages_and_messages_sent_with_hello_are_handled_in_order(
+    server: ServerProcess, raw: OpenRaw
+) -> None:
+    """The server hands messages to the session where it parses them: one sent right
+    behind hello (before the welcome), a binary message in fragments and a text message
+    in fragments are each handled once, in the order sent."""
+    client = await raw()
+    hello = {"type": "hello", "session": SESSION, "token": server.token(SESSION, "editor")}
+    track = {"op": "insert", "kind": "track", "id": "t1", "value": {}}
+    tempo = {"op": "set", "id": "project", "field": "tempo", "value": 97}
+    await client.send({**hello, "name": "frag"})
+    await client.send({"type": "op", "seq": 1, "ops": [track]})  # before any welcome
+    data = encode({"type": "op", "seq": 2, "ops": [tempo]})
+    await client.ws.send([data[:5], data[5:9], data[9:]])  # one message, three frames
+    await client.ws.send(["not", " binary"])  # text, in two frames
+    await client.send({"type": "ping", "t0": 1})
+    assert (await client.recv_type("welcome"))["version"] == 0
+    # errors and pongs answer at once, edits once stored: collect, then check each
+    got: dict[str, list[dict[str, Any]]] = {"ops": [], "error": [], "pong": []}
+    while sum(len(m["batches"]) for m in got["ops"]) < 2 or not got["error"] or not got["pong"]:
+        message = await client.recv()
+        got.setdefault(message["type"], []).append(message)
+    batches = [b for m in got["ops"] for b in m["batches"]]
+    assert [(b["v"], b["seq"]) for b in batches] == [(1, 1), (2, 2)]
+    assert batches[1]["ops"][0]["value"] == 97
+    assert [e["code"] for e in got["error"]] == ["bad_frame"]
+    assert "text" in got["error"][0]["message"]
+    assert [p["t0"] for p in got["pong"]] == [1]
