@@ -236,6 +236,10 @@ class RedisStore:
 
     # -- the log -----------------------------------------------------------------
 
+    def append_soon(self, session: str, entries: Sequence[bytes]) -> asyncio.Future[list[EntryId]]:
+        """`append` as a task: calls made in order still enter the log in order."""
+        return asyncio.ensure_future(self.append(session, entries))
+
     async def append(self, session: str, entries: Sequence[bytes]) -> list[EntryId]:
         """Append `entries` as one unit (one Lua script); return their stream ids.
 

@@ -122,13 +122,25 @@ class _Submission:
 class _Proposal:
     member: Member
     seq: int
-    stored: asyncio.Future[None]  # done once our append returned (exception: it failed)
+    stored: asyncio.Future[Any]  # done once our append returned (exception: it failed)
     admin: bool = False  # answered with done / error (with the request id), not ops / reject
 
     def refuse(self, exc: BacklineError) -> bytes:
         if self.admin:
             return encode(error_frame(exc.code.value, exc.message, self.seq))
         return encode(reject_frame(self.seq, exc.code.value, exc.message))
+
+
+@dataclass(slots=True)
+class _Round:
+    """One applier round: decided (document changed), not yet sent."""
+
+    started: float
+    accepted: list[Batch]
+    records: list[bytes]
+    rejects: list[tuple[_Proposal, BacklineError]]
+    controls: list[tuple[Control, _Proposal | None, bool]]
+    waits: list[asyncio.Future[Any]]
 
 
 @dataclass(slots=True)
@@ -196,7 +208,8 @@ class Session:
         self._presence_dirty: dict[str, dict[str, Any]] = {}
         self._presence_timer: asyncio.TimerHandle | None = None
         self._inbox: list[_Submission] = []
-        self._wake = asyncio.Event()
+        self._propose_scheduled = False
+        self._appending: asyncio.Future[list[Any]] | None = None  # our append in flight
         self._proposals: dict[int, _Proposal] = {}
         self._snapshots: set[asyncio.Task[Any]] = set()  # being saved
         self._snapshot_cache: tuple[tuple[int, int], bytes] | None = None  # for welcomes
@@ -204,14 +217,15 @@ class Session:
         self._incoming: asyncio.Queue[list[Entry] | _Join | None] = asyncio.Queue()
         self._drained = asyncio.Event()
         self._closing = False
-        self.busy = False
+        self.busy = False  # an append of ours is in flight
+        self._apply_idle = False  # the applier waits for work with nothing half done
         self.resync: Callable[[Session], None] | None = None  # set by the hub
         self.on_delete: Callable[[Session, bool], None] | None = None  # set by the hub
         self.deleted = False
         self._on_idle = on_idle
         self.metrics = metrics
         loop = asyncio.get_running_loop()
-        self._proposer = loop.create_task(self._propose_loop(), name=f"propose {name}")
+        self._loop = loop
         self._applier = loop.create_task(self._apply_loop(), name=f"apply {name}")
         self._heartbeat = loop.create_task(self._heartbeat_loop(), name=f"heartbeat {name}")
 
@@ -232,7 +246,10 @@ class Session:
         extra: dict[str, Any] | None = None,
     ) -> None:
         self._inbox.append(_Submission(member, kind, seq, ops, extra or {}))
-        self._wake.set()
+        if not self._propose_scheduled and self._appending is None:
+            # after this loop turn's other messages: they share the append
+            self._propose_scheduled = True
+            self._loop.call_soon(self._propose)
 
     def online(self, client: str) -> bool:
         """Whether `client` is connected to this session, here or on another process."""
@@ -482,14 +499,34 @@ class Session:
     # -- called by the hub's follower ---------------------------------------
 
     def deliver(self, entries: list[Entry] | None) -> None:
-        """The log's next entries (None: our position was trimmed away)."""
+        """The log's next entries (None: our position was trimmed away).
+
+        Applied right here when nothing is ahead of them and none of them can be
+        an append of ours still in flight (the common case); else queued for the
+        applier task, which waits for what needs waiting.
+        """
+        if (
+            entries is not None
+            and self._apply_idle
+            and self._incoming.empty()
+            and (self._appending is None or self._appending.done())
+        ):
+            try:
+                self._finish(self._decide(entries))
+            except Exception:  # a bug: log it, keep the session alive
+                log.exception("session %s: applying failed", self.name)
+            return
         self._incoming.put_nowait(entries)
 
     async def close(self, timeout: float = 10.0) -> None:
         """Store what was submitted, wait (bounded) until it is applied and acknowledged."""
         self._closing = True
-        self._wake.set()
-        await self._proposer
+        while self._inbox or self._appending is not None:
+            if self._appending is None:
+                self._propose()
+            if self._appending is not None:
+                await asyncio.wait([self._appending])
+                await asyncio.sleep(0)  # its done callback runs first
         if self._proposals:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._drained.wait(), timeout)
@@ -518,30 +555,21 @@ class Session:
 
     # -- step 1: propose ----------------------------------------------------------
 
-    async def _propose_loop(self) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            if not self._inbox:
-                if self._closing:
-                    return
-                continue
-            self.busy = True
-            try:
-                await self._propose()
-            except Exception:  # a bug: log it, keep the session alive
-                log.exception("session %s: proposing failed", self.name)
-            finally:
-                self.busy = False
-            if self._inbox:
-                self._wake.set()
+    def _propose(self) -> None:
+        """Append everything submitted since the last round as one store call.
 
-    async def _propose(self) -> None:
+        One append per session is in flight at a time, so each client's edits
+        reach the log in the order it sent them; what arrives meanwhile goes
+        into the next round, started when this one returns.
+        """
+        self._propose_scheduled = False
+        if self._appending is not None or not self._inbox:
+            return
         submissions, self._inbox = self._inbox, []
         now, lead = server_time_us(), self.lead_us()
-        loop = asyncio.get_running_loop()
         entries: list[bytes] = []
         mine: list[_Proposal] = []
+        appending: asyncio.Future[list[Any]] = self._loop.create_future()
         for sub in submissions:
             number = next(self._numbers)
             entry: dict[str, Any] = {
@@ -558,26 +586,47 @@ class Session:
                 entry["ops"] = sub.ops
             entry.update(sub.extra)
             entries.append(encode(entry))
-            admin = sub.kind in ADMIN_KINDS
-            proposal = _Proposal(sub.member, sub.seq, loop.create_future(), admin)
+            proposal = _Proposal(sub.member, sub.seq, appending, sub.kind in ADMIN_KINDS)
             self._proposals[number] = proposal
             mine.append(proposal)
+        self.busy = True
+        self._appending = appending
         started = time.perf_counter()
         try:
-            await self.store.append(self.name, entries)
-        except Unavailable as exc:
-            log.warning("session %s: store refused %d edits: %s", self.name, len(entries), exc)
+            stored = self.store.append_soon(self.name, entries)
+        except Exception as exc:  # a store refusing synchronously (closed)
+            stored = self._loop.create_future()
+            stored.set_exception(exc)
+        stored.add_done_callback(lambda done: self._appended(done, appending, mine, started))
+
+    def _appended(
+        self,
+        done: asyncio.Future[list[Any]],
+        appending: asyncio.Future[list[Any]],
+        mine: list[_Proposal],
+        started: float,
+    ) -> None:
+        """Our append returned: its proposals may be acknowledged (or are refused)."""
+        self._appending = None
+        self.busy = False
+        exc = done.exception() if not done.cancelled() else Unavailable("the append was cancelled")
+        if exc is None:
+            self._observe("store_seconds", time.perf_counter() - started)
+            appending.set_result(done.result())
+        else:
+            if not isinstance(exc, Unavailable):
+                log.error("session %s: appending failed", self.name, exc_info=exc)
+                exc = Unavailable(f"the edit could not be stored ({type(exc).__name__})")
+            log.warning("session %s: store refused %d edits: %s", self.name, len(mine), exc)
+            appending.set_exception(exc)
+            appending.exception()  # consumed: the applier checks it
             for proposal in mine:
-                proposal.stored.set_exception(exc)
-                proposal.stored.exception()  # consumed: the applier checks it
                 self._count("errors" if proposal.admin else "ops_rejected", 1, code=exc.code.value)
                 send(proposal.member.peer, proposal.refuse(exc), self._send_buffer)
             # if the store did write them after all, the applier will still see them
             self._forget_failed()
-            return
-        self._observe("store_seconds", time.perf_counter() - started)
-        for proposal in mine:
-            proposal.stored.set_result(None)
+        if self._inbox:
+            self._propose()
 
     def _forget_failed(self) -> None:
         """Drop failed proposals that no applier round references any more."""
@@ -591,7 +640,9 @@ class Session:
 
     async def _apply_loop(self) -> None:
         while True:
+            self._apply_idle = self._incoming.empty()
             item = await self._incoming.get()
+            self._apply_idle = False
             try:
                 if isinstance(item, _Join):
                     self._welcome(item)
@@ -603,12 +654,19 @@ class Session:
                 log.exception("session %s: applying failed", self.name)
 
     async def _apply(self, entries: list[Entry]) -> None:
+        decided = self._decide(entries)
+        if decided.waits:  # acknowledge only what our own append call has confirmed
+            await asyncio.gather(*decided.waits, return_exceptions=True)
+        self._finish(decided)
+
+    def _decide(self, entries: list[Entry]) -> _Round:
+        """Apply `entries` to the document; what to send is left to `_finish`."""
         started = time.perf_counter()
         accepted: list[Batch] = []
         records: list[bytes] = []
         rejects: list[tuple[_Proposal, BacklineError]] = []
         controls: list[tuple[Control, _Proposal | None, bool]] = []
-        waits: list[asyncio.Future[None]] = []
+        waits: list[asyncio.Future[Any]] = []
         for stored in entries:
             if self.deleted:
                 break  # nothing after a delete applies here any more
@@ -637,8 +695,12 @@ class Session:
             if self.seq.version % self._snapshot_every == 0 and mine:
                 snap = self._snapshot(stored.id, encode(self.seq.snapshot()))
                 self._snapshots.add(asyncio.get_running_loop().create_task(snap))
-        if waits:  # acknowledge only what our own append call has confirmed
-            await asyncio.gather(*waits, return_exceptions=True)
+        return _Round(started, accepted, records, rejects, controls, waits)
+
+    def _finish(self, decided: _Round) -> None:
+        """Send what a round decided: the accepted batches to everyone, refusals, controls."""
+        started, accepted, records = decided.started, decided.accepted, decided.records
+        rejects, controls = decided.rejects, decided.controls
         if accepted:
             frame = encode_spliced({"type": "ops"}, {"batches": encode_array(records)})
             broadcast([m.peer for m in self.members.values()], frame, self._send_buffer)

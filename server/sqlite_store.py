@@ -276,15 +276,20 @@ class SQLiteStore:
 
     async def append(self, session: str, entries: Sequence[bytes]) -> list[EntryId]:
         """Return the ids once ``entries`` are committed; raise StoreUnavailable otherwise."""
-        if self._closed:
-            raise StoreUnavailable("the store is closed")
-        if not entries:
-            return []
+        return await self.append_soon(session, entries)
+
+    def append_soon(self, session: str, entries: Sequence[bytes]) -> asyncio.Future[list[EntryId]]:
+        """Queue `entries` for the next group commit; the future resolves like `append`."""
         future: asyncio.Future[list[EntryId]] = asyncio.get_running_loop().create_future()
-        self._pending.append(_Append(session, entries, future))
-        if self._flusher is None:
-            self._flusher = asyncio.create_task(self._flush())
-        return await future
+        if self._closed:
+            future.set_exception(StoreUnavailable("the store is closed"))
+        elif not entries:
+            future.set_result([])
+        else:
+            self._pending.append(_Append(session, entries, future))
+            if self._flusher is None:
+                self._flusher = asyncio.create_task(self._flush())
+        return future
 
     async def _flush(self) -> None:
         try:
