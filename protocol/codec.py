@@ -31,6 +31,12 @@ def encode_spliced(message: dict[str, Any], raw: dict[str, bytes]) -> bytes:
     Lets the server encode a record or a snapshot once and reuse the bytes in
     every frame that carries it (store, broadcast, welcome).
     """
+    return b"".join(encode_spliced_parts(message, raw))
+
+
+def encode_spliced_parts(message: dict[str, Any], raw: dict[str, bytes]) -> list[bytes]:
+    """`encode_spliced` as pieces to write one after the other, the `raw` values
+    among them as given (a large snapshot is then never copied into a new frame)."""
     parts = [_packer.pack_map_header(len(message) + len(raw))]
     for key, value in message.items():
         parts.append(_packer.pack(key))
@@ -38,7 +44,7 @@ def encode_spliced(message: dict[str, Any], raw: dict[str, bytes]) -> bytes:
     for key, value in raw.items():
         parts.append(_packer.pack(key))
         parts.append(value)
-    return b"".join(parts)
+    return parts
 
 
 def encode_array(items: list[bytes]) -> bytes:

@@ -24,7 +24,7 @@ from websockets.protocol import State
 
 from backline.protocol.errors import CloseCode
 
-__all__ = ["Peer", "broadcast", "frame_bytes", "send", "stats"]
+__all__ = ["Peer", "broadcast", "frame_bytes", "send", "send_parts", "stats"]
 
 log = logging.getLogger("backline.fanout")
 
@@ -61,14 +61,16 @@ _background: set[asyncio.Task[None]] = set()
 
 def frame_bytes(payload: bytes) -> bytes:
     """One final, unmasked binary websocket frame (RFC 6455 §5.2) carrying `payload`."""
-    n = len(payload)
+    return _header(len(payload)) + payload
+
+
+def _header(n: int) -> bytes:
+    """The header of a final, unmasked binary frame of `n` payload bytes."""
     if n < 126:
-        header = bytes((0x82, n))
-    elif n < 65536:
-        header = b"\x82\x7e" + n.to_bytes(2, "big")
-    else:
-        header = b"\x82\x7f" + n.to_bytes(8, "big")
-    return header + payload
+        return bytes((0x82, n))
+    if n < 65536:
+        return b"\x82\x7e" + n.to_bytes(2, "big")
+    return b"\x82\x7f" + n.to_bytes(8, "big")
 
 
 def _room_for(peer: Peer, max_buffer: int) -> bool:
@@ -90,6 +92,25 @@ def send(peer: Peer, frame: bytes, max_buffer: int) -> bool:
     ws = peer.ws
     ws.protocol.send_binary(frame)
     ws.send_data()
+    return True
+
+
+def send_parts(peer: Peer, parts: list[bytes], max_buffer: int) -> bool:
+    """Queue one binary frame whose payload is `parts` joined, without joining them.
+
+    For a welcome carrying a large snapshot: the header goes in front and the
+    snapshot bytes (shared by every welcome of that version) are written as
+    they are, instead of being copied twice into a new payload and a new frame.
+    """
+    if not _room_for(peer, max_buffer):
+        return False
+    ws = peer.ws
+    protocol = ws.protocol
+    if protocol.extensions or protocol.expect_continuation_frame:
+        return send(peer, b"".join(parts), max_buffer)
+    if protocol.writes:  # keep the order of anything websockets queued
+        ws.send_data()
+    ws.transport.writelines([_header(sum(map(len, parts))), *parts])
     return True
 
 

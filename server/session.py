@@ -41,7 +41,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from backline.protocol.codec import decode_record, encode, encode_array, encode_spliced
+from backline.protocol.codec import (
+    decode_record,
+    encode,
+    encode_array,
+    encode_spliced,
+    encode_spliced_parts,
+)
 from backline.protocol.errors import (
     BacklineError,
     CloseCode,
@@ -65,7 +71,7 @@ from backline.protocol.messages import (
 from backline.protocol.timeline import DEFAULT_LEAD_US, Timeline, lead_for
 
 from .bus import Bus, BusUnavailable
-from .fanout import Peer, broadcast, send
+from .fanout import Peer, broadcast, send, send_parts
 from .recordings import recording_dir_name
 from .sequencer import ADMIN_KINDS, Control, Sequencer
 from .store import Entry, EntryId, Store
@@ -206,6 +212,9 @@ class Session:
         self._snapshot_every = snapshot_every
         self._presence_interval = presence_interval
         self._presence_dirty: dict[str, dict[str, Any]] = {}
+        # each local member's presence as last changed (what welcomes list; built once
+        # per change instead of once per member per join: a 500-client join storm)
+        self._presence_now: dict[str, dict[str, Any]] = {}
         self._presence_timer: asyncio.TimerHandle | None = None
         self._inbox: list[_Submission] = []
         self._propose_scheduled = False
@@ -265,6 +274,7 @@ class Session:
         if self.audio is not None:
             self._background(self.audio.leave(member.client))
         self._presence_dirty[member.client] = member.presence(online=False)
+        self._presence_now.pop(member.client, None)
         self._schedule_presence()
         log.info("session %s: %s (%s) left", self.name, member.client, member.name)
         if not self.members:
@@ -276,7 +286,7 @@ class Session:
         if "color" in state:
             member.color = state["color"]
         member.state.update({k: v for k, v in state.items() if k not in ("name", "color")})
-        self._presence_dirty[member.client] = member.presence()
+        self._presence_changed(member)
         self._schedule_presence()
         if "track" in state:
             self._audio_follow_project()
@@ -321,7 +331,7 @@ class Session:
         if self.recording is not None:
             self.recording.names[member.client] = member.name
         member.state["audio"] = True
-        self._presence_dirty[member.client] = member.presence()
+        self._presence_changed(member)
         self._schedule_presence()
 
     def _audio_levels(self, levels: dict[str, Levels]) -> None:
@@ -333,7 +343,7 @@ class Session:
             shown = round(level.rms_dbfs * 2) / 2
             if member.state.get("level") != shown:
                 member.state["level"] = shown
-                self._presence_dirty[client] = member.presence()
+                self._presence_changed(member)
         if self._presence_dirty:
             self._schedule_presence()
 
@@ -733,7 +743,7 @@ class Session:
             target = self.members.get(control.target or "")
             if target is not None:
                 target.role = control.role
-                self._presence_dirty[target.client] = target.presence()
+                self._presence_changed(target)
                 self._schedule_presence()
         elif control.kind == "lock":
             frame["locked"] = control.locked
@@ -825,11 +835,11 @@ class Session:
                 "snapshot": encode(None),
                 "batches": encode_array(catch_up),
             }
-        send(member.peer, encode_spliced(message, raw), self._send_buffer)
+        send_parts(member.peer, encode_spliced_parts(message, raw), self._send_buffer)
         if self._recording_frame is not None and "id" in self._recording_frame:
             send(member.peer, encode(self._recording_frame), self._send_buffer)
         self.members[member.client] = member
-        self._presence_dirty[member.client] = member.presence()
+        self._presence_changed(member)
         self._schedule_presence()
         log.info(
             "session %s: %s (%s, %s) joined at v%d%s",
@@ -852,8 +862,17 @@ class Session:
 
     # -- presence and chat --------------------------------------------------------
 
+    def _presence_changed(self, member: Member) -> None:
+        """`member`'s presence changed: show it to everyone at the next flush."""
+        self._presence_dirty[member.client] = self._presence_now[member.client] = member.presence()
+
     def _peers(self, exclude: str) -> list[dict[str, Any]]:
-        local = [m.presence() for m in self.members.values() if m.client != exclude]
+        now = self._presence_now
+        local = [
+            now.get(client) or m.presence()
+            for client, m in self.members.items()
+            if client != exclude
+        ]
         known = {p["client"] for p in local} | {exclude}
         remote = [
             r.presence
