@@ -1,12 +1,24 @@
 """The websocket connection class the server uses: messages go straight to a callback.
 
 `websockets` queues each incoming message for a handler task that awaits
-`recv()`: per message, a queue, a future and a task switch. A session server
-handles each message in microseconds and never waits on one, so once a
-connection has joined, its complete messages are handed to a callback right
-where they are parsed (in `data_received`), in order. Fragmented messages are
-reassembled here; the size limit is the parser's, as before. Until a callback
-is set (the hello phase), messages queue as usual and `recv()` works.
+`recv()`: per message, a queue, a future and a task switch, and its frame
+parser is a chain of generators. A session server handles each message in
+microseconds and never waits on one, so once a connection has joined, its
+messages are handed to a callback right where they arrive (`data_received`),
+in order.
+
+Joined connections also skip the generic parser for the frames a client
+sends all the time: complete, masked binary (or text) data frames, pings and
+pongs are parsed here (RFC 6455 §5.2), unmasked with websockets' C helper.
+Anything else — a close frame, a fragmented message, reserved bits, a frame
+over the size limit, a protocol violation — and every frame once the
+connection is closing, is handed with all bytes after it to `websockets`, whose
+parser sits at that same frame boundary and decides (close handshake, 1002,
+1009, reassembly), exactly as if it had parsed everything. The fast path
+resumes once that parser is back at a frame boundary.
+
+Before a callback is set (the hello phase), messages queue as usual and
+`recv()` works.
 """
 
 from __future__ import annotations
@@ -14,8 +26,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from websockets.asyncio.server import ServerConnection
-from websockets.frames import Frame, Opcode
+from websockets.frames import Frame, Opcode, apply_mask  # type: ignore[attr-defined]
 from websockets.http11 import Request
+from websockets.protocol import State
+from websockets.streams import StreamReader
 
 __all__ = ["TEXT", "DirectConnection", "MessageCallback"]
 
@@ -24,12 +38,16 @@ TEXT = ""
 
 MessageCallback = Callable[[bytes | str], None]
 
+_AT_FRAME_START = StreamReader.at_eof.__code__  # where websockets' parser waits between frames
+
 
 class DirectConnection(ServerConnection):
     """A `ServerConnection` that can dispatch messages synchronously (see module doc)."""
 
     on_message: MessageCallback | None = None
     _fragments: list[Frame] | None = None
+    _fast = False  # parse here (the generic parser is idle at a frame boundary)
+    _pending = b""  # the start of a frame whose rest has not arrived yet (fast path)
 
     async def dispatch_to(self, callback: MessageCallback) -> None:
         """From now on, hand every message to `callback`; first those already queued."""
@@ -37,6 +55,84 @@ class DirectConnection(ServerConnection):
             raw = await self.recv()
             callback(raw if isinstance(raw, str | bytes) else bytes(raw))
         self.on_message = callback
+        self._fast = self._generic_parser_idle()
+
+    # -- the fast path --------------------------------------------------------------
+
+    def _generic_parser_idle(self) -> bool:
+        """Whether websockets' parser has nothing buffered and waits for a new frame."""
+        protocol = self.protocol
+        if protocol.state is not State.OPEN or protocol.reader.buffer:
+            return False
+        waiting = protocol.parser  # the server's parser delegates to the frame parser
+        while (inner := getattr(waiting, "gi_yieldfrom", None)) is not None:
+            waiting = inner
+        return getattr(waiting, "gi_code", None) is _AT_FRAME_START
+
+    def data_received(self, data: bytes) -> None:
+        if not self._fast:
+            super().data_received(data)
+            if self.on_message is not None and self._generic_parser_idle():
+                self._fast = True
+            return
+        if self._pending:
+            data = self._pending + data
+            self._pending = b""
+        size = len(data)
+        at = 0
+        max_size = self.protocol.max_message_size
+        callback = self.on_message
+        assert callback is not None
+        while at < size:
+            if size - at < 2:
+                self._pending = data[at:]
+                return
+            first, second = data[at], data[at + 1]
+            opcode = first & 0x0F
+            length = second & 0x7F
+            head = 2
+            if length == 126:
+                head = 4
+                if size - at < head:
+                    self._pending = data[at:]
+                    return
+                length = int.from_bytes(data[at + 2 : at + 4], "big")
+            elif length == 127:
+                head = 10
+                if size - at < head:
+                    self._pending = data[at:]
+                    return
+                length = int.from_bytes(data[at + 2 : at + 10], "big")
+            if (
+                first & 0xF0 != 0x80  # not final, or reserved bits set
+                or not second & 0x80  # clients must mask
+                or (opcode > 2 and (opcode < 9 or opcode > 10))  # close, or unknown
+                or opcode == 0  # a continuation
+                or (opcode >= 8 and length > 125)
+                or (max_size is not None and length > max_size)
+                or self.protocol.state is not State.OPEN
+            ):
+                self._fast = False  # websockets takes it from this frame on
+                super().data_received(data[at:])
+                return
+            end = at + head + 4 + length
+            if end > size:
+                self._pending = data[at:]
+                return
+            mask = data[at + head : at + head + 4]
+            payload = apply_mask(data[at + head + 4 : end], mask)
+            at = end
+            if opcode == 2:
+                callback(payload)
+            elif opcode == 1:
+                callback(TEXT)
+            elif opcode == 9:
+                self.protocol.send_pong(payload)
+                self.send_data()
+            else:
+                self.acknowledge_pings(payload)
+
+    # -- the generic path, once joined ---------------------------------------------
 
     def process_event(self, event: Request | Frame) -> None:  # type: ignore[override]
         callback = self.on_message

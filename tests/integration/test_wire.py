@@ -1,0 +1,137 @@
+"""The server's own parsing of joined connections' frames (server/wsconn.py).
+
+Joined connections' data frames, pings and pongs are parsed by the server
+itself; everything else goes to `websockets`. These tests write raw frames
+to a joined connection (masked with websockets' own serializer) and check
+what a client sees: split frames, pings, pongs, and frames that must end the
+connection with the standard close codes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Awaitable, Callable
+
+import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.frames import Frame, Opcode
+
+from backline.client.testing import RawClient, ServerProcess
+from backline.protocol.codec import encode
+
+SESSION = "wire"
+OpenRaw = Callable[[], Awaitable[RawClient]]
+
+
+async def joined(raw: OpenRaw, server: ServerProcess) -> RawClient:
+    client = await raw()
+    await client.hello(SESSION, server.token(SESSION, "editor"))
+    return client
+
+
+def masked(opcode: Opcode, payload: bytes, *, fin: bool = True, mask: bool = True) -> bytes:
+    """A client frame as the wire carries it."""
+    return Frame(opcode, payload, fin=fin).serialize(mask=mask, extensions=[])
+
+
+def edit(seq: int, tempo: int) -> bytes:
+    ops = [{"op": "set", "id": "project", "field": "tempo", "value": tempo}]
+    return encode({"type": "op", "seq": seq, "ops": ops})
+
+
+async def write_paced(client: RawClient, data: bytes, piece: int) -> None:
+    """Write `data` in pieces of `piece` bytes, each flushed on its own (TCP_NODELAY is
+    on), so that the server reads most of them separately: frames split across reads."""
+    transport = client.ws.transport
+    for start in range(0, len(data), piece):
+        transport.write(data[start : start + piece])
+        await asyncio.sleep(0.002)  # pacing the writes, not waiting for an event
+
+
+async def test_frames_split_across_reads_and_several_per_read_arrive_whole_and_in_order(
+    server: ServerProcess, raw: OpenRaw
+) -> None:
+    client = await joined(raw, server)
+    wire = b"".join(masked(Opcode.BINARY, edit(seq, 100 + seq)) for seq in range(1, 4))
+    await write_paced(client, wire, 3)  # three frames, three bytes at a time
+    big = os.urandom(70_000)  # a 64-bit length field, in pieces
+    chat = encode({"type": "chat", "text": "split"})
+    await write_paced(client, masked(Opcode.BINARY, big) + masked(Opcode.BINARY, chat), 4096)
+    client.ws.transport.write(b"".join(masked(Opcode.BINARY, edit(s, 110 + s)) for s in (4, 5)))
+    versions: list[tuple[int, int]] = []
+    error = chat_seen = None
+    while len(versions) < 5 or error is None or chat_seen is None:
+        message = await client.recv()
+        if message["type"] == "ops":
+            versions += [(b["v"], b["ops"][0]["value"]) for b in message["batches"]]
+        elif message["type"] == "error":
+            error = message
+        elif message["type"] == "chat":
+            chat_seen = message["text"]
+    assert versions == [(1, 101), (2, 102), (3, 103), (4, 114), (5, 115)]
+    assert error["code"] == "bad_frame"  # the 70 kB of noise: one answer, the rest unharmed
+    assert chat_seen == "split"
+
+
+async def test_pings_are_answered_and_pongs_acknowledged(
+    server: ServerProcess, raw: OpenRaw
+) -> None:
+    client = await joined(raw, server)
+    latency = await asyncio.wait_for(await client.ws.ping(b"are you there"), 10)
+    assert latency >= 0
+    await client.send({"type": "ping", "t0": 5})
+    assert (await client.recv_type("pong"))["t0"] == 5
+
+
+async def test_a_fragmented_message_is_reassembled_then_fast_parsing_resumes(
+    server: ServerProcess, raw: OpenRaw
+) -> None:
+    client = await joined(raw, server)
+    data = edit(1, 91)
+    wire = (
+        masked(Opcode.BINARY, data[:4], fin=False)
+        + masked(Opcode.PING, b"between fragments")
+        + masked(Opcode.CONT, data[4:])
+        + masked(Opcode.BINARY, edit(2, 92))
+    )
+    client.ws.transport.write(wire)
+    values: list[int] = []
+    while len(values) < 2:
+        message = await client.recv()
+        if message["type"] == "ops":
+            values += [b["ops"][0]["value"] for b in message["batches"]]
+    assert values == [91, 92]
+
+
+@pytest.mark.parametrize(
+    ("label", "frame", "code"),
+    [
+        ("unmasked", masked(Opcode.BINARY, b"\x80", mask=False), 1002),
+        ("reserved bit", b"\xc2" + masked(Opcode.BINARY, b"\x80")[1:], 1002),
+        ("unknown opcode", masked(Opcode.BINARY, b"\x80").replace(b"\x82", b"\x83", 1), 1002),
+        ("oversized", masked(Opcode.BINARY, b"\x00" * (4 * 1024 * 1024 + 1)), 1009),
+        ("continuation first", masked(Opcode.CONT, b"\x80"), 1002),
+    ],
+)
+async def test_frames_that_break_the_protocol_close_with_the_standard_code(
+    server: ServerProcess, raw: OpenRaw, label: str, frame: bytes, code: int
+) -> None:
+    client = await joined(raw, server)
+    client.ws.transport.write(frame)
+    with pytest.raises(ConnectionClosed) as closed:
+        while True:
+            await client.recv(timeout=30)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == code, label
+
+
+async def test_a_client_close_mid_session_completes_the_handshake(
+    server: ServerProcess, raw: OpenRaw
+) -> None:
+    client = await joined(raw, server)
+    await client.send(edit(1, 99))
+    await client.recv_type("ops")
+    await asyncio.wait_for(client.ws.close(1000, "done"), 10)
+    assert client.ws.close_code == 1000
+    assert client.ws.protocol.close_rcvd is not None
+    assert client.ws.protocol.close_rcvd.code == 1000  # the server answered the close frame
