@@ -23,7 +23,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from redis.asyncio import ConnectionPool, Redis
+from redis.asyncio import BlockingConnectionPool, ConnectionPool, Redis
 from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
@@ -46,6 +46,7 @@ __all__ = [
 
 CONNECT_TIMEOUT = 2.0  # seconds to open a TCP connection to Redis
 COMMAND_TIMEOUT = 5.0  # seconds to wait for the reply to an ordinary command
+POOL_SIZE = 64  # connections per pool; more commands at once wait for one
 
 KINDS = ("log", "snap", "trim", "chat")
 """The suffixes of a session's keys: entry stream, snapshot, trim point, chat history."""
@@ -86,9 +87,14 @@ def open_pool(
 
     `command_timeout` None leaves reads unbounded: for connections that block
     on purpose (XREAD BLOCK, SUBSCRIBE), whose callers bound each wait themselves.
+    At most `POOL_SIZE` connections; a command beyond that waits for a free one
+    (bounded like a connect) instead of failing: a thousand sessions appending in
+    the same instant got "Too many connections" from redis-py's default pool.
     """
-    return ConnectionPool.from_url(
+    return BlockingConnectionPool.from_url(
         url,
+        max_connections=POOL_SIZE,
+        timeout=CONNECT_TIMEOUT + (command_timeout or 0.0),
         protocol=2,
         socket_timeout=command_timeout,
         socket_connect_timeout=CONNECT_TIMEOUT,

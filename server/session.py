@@ -540,13 +540,16 @@ class Session:
         if self._proposals:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._drained.wait(), timeout)
-        self._applier.cancel()
-        self._heartbeat.cancel()
+        loops = [self._applier, self._heartbeat]
+        for task in loops:
+            task.cancel()
         if self._snapshots:  # a snapshot being saved spares the next load a replay
             await asyncio.wait(self._snapshots, timeout=timeout)
-        for task in (self._applier, self._heartbeat):
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        _, running = await asyncio.wait(loops, timeout=1.0)
+        for task in running:  # a cancellation swallowed inside a bus call: ask again
+            task.cancel()
+        if running:
+            await asyncio.wait(running, timeout=timeout)
         while not self._incoming.empty():  # joins that came too late: nobody will answer them
             item = self._incoming.get_nowait()
             if isinstance(item, _Join) and not item.done.done():
@@ -942,8 +945,10 @@ class Session:
         await self._publish({"t": "sync"})
 
     async def _heartbeat_loop(self) -> None:
-        while True:
+        while not self._closing:
             await asyncio.sleep(HEARTBEAT)  # a period, not a synchronisation
+            if self._closing:
+                return
             if self.members:
                 peers = [m.presence() for m in self.members.values()]
                 await self._publish({"t": "hb", "peers": peers})

@@ -130,6 +130,19 @@ async def test_nodes_appending_at_once_see_one_order(
             await s.close()
 
 
+async def test_more_appends_at_once_than_pooled_connections_all_succeed(
+    store: RedisStore,
+) -> None:
+    """A thousand sessions appending in the same instant wait for a pooled connection
+    instead of failing ("Too many connections" with redis-py's default pool)."""
+    from backline.server.redis_client import POOL_SIZE
+
+    count = POOL_SIZE * 4
+    ids = await asyncio.gather(*(store.append(f"s{i}", [b"x"]) for i in range(count)))
+    assert len(ids) == count and all(len(these) == 1 for these in ids)
+    assert len(await store.sessions()) == count
+
+
 async def test_tail_returns_at_most_tail_count_entries_per_session(
     redis_server: RedisServer, redis_prefix: str
 ) -> None:
