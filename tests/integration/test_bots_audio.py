@@ -133,7 +133,9 @@ async def test_drummer_plays_the_pattern_on_the_grid_and_hears_a_toggled_step_ne
         for lane, steps in ((0, (0, 8)), (1, (4, 12))):  # kick on 1 and 9, snare on 5 and 13
             for step in steps:
                 owner.set_step(beat.id or "", lane=lane, step=step, velocity=120)
-        await owner.set_tempo(120)  # 500 ms a beat, 2 s a bar
+        # 750 ms a beat, 3 s a bar: the toggle below reaches the bot processes with
+        # over 2 s to spare before bar 2's hi-hat step, even on a loaded machine
+        await owner.set_tempo(80)
         await bot.wait_for("drummer playing")
         await owner.clock.wait_synced()
         started = await record_and_play(owner)
