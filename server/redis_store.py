@@ -58,6 +58,7 @@ HEALTH_TIMEOUT = 1.0  # seconds a PING may take before `healthy()` says no
 UNBLOCK_ATTEMPTS = 50  # CLIENT UNBLOCK tries while the XREAD has not blocked yet ...
 UNBLOCK_RETRY = 0.002  # ... this many seconds apart
 POLL_BLOCK = 0.05  # longest XREAD BLOCK when CLIENT UNBLOCK is refused (seconds)
+ROUND_GAP_PER_SESSION = 20e-6  # seconds between tail rounds with news, per followed session
 
 _STREAM_ID = re.compile(r"(\d+)(?:-(\d+))?")
 
@@ -207,6 +208,7 @@ class RedisStore:
         self._in_order = CallOrder()  # appends, snapshots and deletes of a session
         self._waits: set[_Wait] = set()
         self._wake_pending = False  # a wake came while no tail was in progress
+        self._last_news = float("-inf")  # loop time the last tail round with news started
         self._unblocking: set[asyncio.Task[None]] = set()
         self._unblock_refused = False
         self._closed = False
@@ -271,13 +273,21 @@ class RedisStore:
         """See `Store.tail`. Raises `StoreUnavailable` when Redis fails or does not
         answer within `timeout` plus `command_timeout`; the next call connects again."""
         self._check_open()
+        loop = asyncio.get_running_loop()
+        # pace the rounds: each one names every followed stream (3 to 5 µs of CPU
+        # per session), so with many sessions and constant news they would take the
+        # whole core; a round that follows news starts at least ROUND_GAP_PER_SESSION
+        # times the sessions after the previous one (20 ms with 1,000 sessions, 0.2 ms with 10)
+        gap = self._last_news + ROUND_GAP_PER_SESSION * len(positions) - loop.time()
+        if gap > 0:
+            await asyncio.sleep(gap)  # pacing, not synchronisation: wakes meanwhile count
+        started = loop.time()
         wait = _Wait()  # registered before the first await: a wake from now on counts
         if self._wake_pending:
             # the positions may predate that wake (a tail created as a task, not yet started)
             self._wake_pending = False
             wait.woken.set()
         self._waits.add(wait)
-        loop = asyncio.get_running_loop()
         deadline = loop.time() + max(timeout, 0.0)
         try:
             while True:
@@ -285,6 +295,8 @@ class RedisStore:
                 if self._unblock_refused:
                     block = min(block, POLL_BLOCK)
                 found = await self._tail_once(positions, block, wait)
+                if found:
+                    self._last_news = started
                 if found or wait.woken.is_set() or loop.time() >= deadline:
                     return found
         finally:

@@ -143,6 +143,26 @@ async def test_more_appends_at_once_than_pooled_connections_all_succeed(
     assert len(await store.sessions()) == count
 
 
+async def test_tail_rounds_with_news_are_paced_by_the_number_of_followed_sessions(
+    store: RedisStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each round names every followed stream, so back-to-back rounds with news are
+    spaced by ROUND_GAP_PER_SESSION per session (they would take a whole core with a
+    thousand sessions). The gap is raised here to make it unmistakable."""
+    from backline.server import redis_store
+
+    monkeypatch.setattr(redis_store, "ROUND_GAP_PER_SESSION", 1e-3)  # 0.5 s for 500
+    positions: dict[str, str | None] = {f"s{i}": None for i in range(500)}
+    first = await store.append("s0", [b"a"])
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    assert await store.tail(positions, timeout=WAIT) == {"s0": [Entry(first[0], b"a")]}
+    positions["s0"] = first[0]
+    second = await store.append("s1", [b"b"])
+    assert await store.tail(positions, timeout=WAIT) == {"s1": [Entry(second[0], b"b")]}
+    assert loop.time() - started >= 0.5
+
+
 async def test_tail_returns_at_most_tail_count_entries_per_session(
     redis_server: RedisServer, redis_prefix: str
 ) -> None:
