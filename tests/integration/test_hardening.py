@@ -95,6 +95,7 @@ async def test_metrics_count_edits_rejects_and_live_gauges(server: ServerProcess
         assert m["backline_apply_seconds_count"] >= 4
         assert m['backline_apply_seconds_bucket{le="+Inf"}'] == m["backline_apply_seconds_count"]
         assert m["backline_audio_tick_seconds_count"] == 0  # no audio room yet
+        assert m["backline_gc_pause_seconds_count"] >= 0  # exposed (collections are rare)
 
         # /healthz keeps its JSON shape and agrees with /metrics
         status, _, body = await asyncio.to_thread(fetch, server.http_url + "/healthz")

@@ -20,6 +20,7 @@ def test_defaults_are_local_and_durable() -> None:
     s = parse([])
     assert (s.host, s.port, s.store, s.data_dir) == ("127.0.0.1", 8765, "sqlite", Path("data"))
     assert s.sqlite_synchronous == "FULL"
+    assert s.sqlite_commit_interval_ms == 1.0
     assert s.secret is None
 
 
@@ -58,6 +59,8 @@ def test_environment_equivalents_and_flag_precedence() -> None:
     )  # fmt: skip
     assert (s.catch_up, s.sqlite_synchronous) == (50, "NORMAL")
     assert parse(["--port", "9100"], env).port == 9100  # the flag wins
+    assert parse([], {"BACKLINE_SQLITE_COMMIT_INTERVAL": "0"}).sqlite_commit_interval_ms == 0
+    assert parse(["--sqlite-commit-interval", "2.5"]).sqlite_commit_interval_ms == 2.5
 
 
 @pytest.mark.parametrize(
@@ -72,6 +75,8 @@ def test_environment_equivalents_and_flag_precedence() -> None:
         (["--store", "postgres"], {}, "--store"),
         ([], {"BACKLINE_STORE": "postgres"}, "--store"),
         (["--sqlite-synchronous", "OFF"], {}, "--sqlite-synchronous"),
+        (["--sqlite-commit-interval", "-1"], {}, "--sqlite-commit-interval"),
+        ([], {"BACKLINE_SQLITE_COMMIT_INTERVAL": "soon"}, "--sqlite-commit-interval"),
         (["--redis", "localhost:6379"], {}, "--redis"),
         ([], {"BACKLINE_REDIS_URL": "http://r"}, "--redis"),
     ],
