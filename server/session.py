@@ -226,7 +226,6 @@ class Session:
         self._incoming: asyncio.Queue[list[Entry] | _Join | None] = asyncio.Queue()
         self._drained = asyncio.Event()
         self._closing = False
-        self.busy = False  # an append of ours is in flight
         self._apply_idle = False  # the applier waits for work with nothing half done
         self.resync: Callable[[Session], None] | None = None  # set by the hub
         self.on_delete: Callable[[Session, bool], None] | None = None  # set by the hub
@@ -497,7 +496,7 @@ class Session:
             not self.members
             and not self._inbox
             and not self._proposals
-            and not self.busy
+            and self._appending is None
             and self._incoming.empty()
         )
 
@@ -535,8 +534,7 @@ class Session:
             if self._appending is None:
                 self._propose()
             if self._appending is not None:
-                await asyncio.wait([self._appending])
-                await asyncio.sleep(0)  # its done callback runs first
+                await asyncio.wait([self._appending])  # after its own callback, `_appended`
         if self._proposals:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._drained.wait(), timeout)
@@ -581,8 +579,7 @@ class Session:
         submissions, self._inbox = self._inbox, []
         now, lead = server_time_us(), self.lead_us()
         entries: list[bytes] = []
-        mine: list[_Proposal] = []
-        appending: asyncio.Future[list[Any]] = self._loop.create_future()
+        numbers: list[int] = []
         for sub in submissions:
             number = next(self._numbers)
             entry: dict[str, Any] = {
@@ -599,40 +596,34 @@ class Session:
                 entry["ops"] = sub.ops
             entry.update(sub.extra)
             entries.append(encode(entry))
-            proposal = _Proposal(sub.member, sub.seq, appending, sub.kind in ADMIN_KINDS)
-            self._proposals[number] = proposal
-            mine.append(proposal)
-        self.busy = True
-        self._appending = appending
+            numbers.append(number)
         started = time.perf_counter()
+        stored: asyncio.Future[list[Any]]
         try:
             stored = self.store.append_soon(self.name, entries)
         except Exception as exc:  # a store refusing synchronously (closed)
             stored = self._loop.create_future()
             stored.set_exception(exc)
-        stored.add_done_callback(lambda done: self._appended(done, appending, mine, started))
+        mine = [
+            _Proposal(sub.member, sub.seq, stored, sub.kind in ADMIN_KINDS) for sub in submissions
+        ]
+        self._proposals.update(zip(numbers, mine, strict=True))
+        self._appending = stored
+        stored.add_done_callback(lambda done: self._appended(done, mine, started))
 
     def _appended(
-        self,
-        done: asyncio.Future[list[Any]],
-        appending: asyncio.Future[list[Any]],
-        mine: list[_Proposal],
-        started: float,
+        self, done: asyncio.Future[list[Any]], mine: list[_Proposal], started: float
     ) -> None:
         """Our append returned: its proposals may be acknowledged (or are refused)."""
         self._appending = None
-        self.busy = False
         exc = done.exception() if not done.cancelled() else Unavailable("the append was cancelled")
         if exc is None:
             self._observe("store_seconds", time.perf_counter() - started)
-            appending.set_result(done.result())
         else:
             if not isinstance(exc, Unavailable):
                 log.error("session %s: appending failed", self.name, exc_info=exc)
                 exc = Unavailable(f"the edit could not be stored ({type(exc).__name__})")
             log.warning("session %s: store refused %d edits: %s", self.name, len(mine), exc)
-            appending.set_exception(exc)
-            appending.exception()  # consumed: the applier checks it
             for proposal in mine:
                 self._count("errors" if proposal.admin else "ops_rejected", 1, code=exc.code.value)
                 send(proposal.member.peer, proposal.refuse(exc), self._send_buffer)
@@ -643,9 +634,8 @@ class Session:
 
     def _forget_failed(self) -> None:
         """Drop failed proposals that no applier round references any more."""
-        for number in [n for n, p in self._proposals.items() if p.stored.done()]:
-            if self._proposals[number].stored.exception() is not None:
-                del self._proposals[number]
+        for number in [n for n, p in self._proposals.items() if _failed(p)]:
+            del self._proposals[number]
         if not self._proposals:
             self._drained.set()
 
@@ -870,12 +860,7 @@ class Session:
         self._presence_dirty[member.client] = self._presence_now[member.client] = member.presence()
 
     def _peers(self, exclude: str) -> list[dict[str, Any]]:
-        now = self._presence_now
-        local = [
-            now.get(client) or m.presence()
-            for client, m in self.members.items()
-            if client != exclude
-        ]
+        local = [p for client, p in self._presence_now.items() if client != exclude]
         known = {p["client"] for p in local} | {exclude}
         remote = [
             r.presence
@@ -988,7 +973,9 @@ class Session:
 
 
 def _failed(proposal: _Proposal) -> bool:
-    return proposal.stored.done() and proposal.stored.exception() is not None
+    """Whether the append that carried `proposal` returned and failed."""
+    stored = proposal.stored
+    return stored.done() and (stored.cancelled() or stored.exception() is not None)
 
 
 _tasks: set[asyncio.Task[Any]] = set()

@@ -31,6 +31,8 @@ from websockets.http11 import Request
 from websockets.protocol import State
 from websockets.streams import StreamReader
 
+from .fanout import stats
+
 __all__ = ["TEXT", "DirectConnection", "MessageCallback"]
 
 TEXT = ""
@@ -39,6 +41,10 @@ TEXT = ""
 MessageCallback = Callable[[bytes | str], None]
 
 _AT_FRAME_START = StreamReader.at_eof.__code__  # where websockets' parser waits between frames
+_FAST_OPCODES = frozenset((1, 2, 9, 10))  # text, binary, ping, pong
+# a partial frame is kept and joined with the next read; past this size it goes to
+# websockets' parser instead, whose buffer grows linearly (joining would be quadratic)
+_MAX_PENDING = 64 * 1024
 
 
 class DirectConnection(ServerConnection):
@@ -55,25 +61,28 @@ class DirectConnection(ServerConnection):
             raw = await self.recv()
             callback(raw if isinstance(raw, str | bytes) else bytes(raw))
         self.on_message = callback
-        self._fast = self._generic_parser_idle()
+        self._parse_here_if_idle()
 
     # -- the fast path --------------------------------------------------------------
 
-    def _generic_parser_idle(self) -> bool:
-        """Whether websockets' parser has nothing buffered and waits for a new frame."""
+    def _parse_here_if_idle(self) -> None:
+        """Take over parsing if websockets' parser has nothing buffered and waits for
+        a new frame (counted in /healthz as `fast_parse_entered`)."""
         protocol = self.protocol
         if protocol.state is not State.OPEN or protocol.reader.buffer:
-            return False
+            return
         waiting = protocol.parser  # the server's parser delegates to the frame parser
         while (inner := getattr(waiting, "gi_yieldfrom", None)) is not None:
             waiting = inner
-        return getattr(waiting, "gi_code", None) is _AT_FRAME_START
+        if getattr(waiting, "gi_code", None) is _AT_FRAME_START:
+            self._fast = True
+            stats["fast_parse_entered"] += 1
 
     def data_received(self, data: bytes) -> None:
         if not self._fast:
             super().data_received(data)
-            if self.on_message is not None and self._generic_parser_idle():
-                self._fast = True
+            if self.on_message is not None:
+                self._parse_here_if_idle()
             return
         if self._pending:
             data = self._pending + data
@@ -84,38 +93,31 @@ class DirectConnection(ServerConnection):
         callback = self.on_message
         assert callback is not None
         while at < size:
-            if size - at < 2:
+            second = data[at + 1] if size - at > 1 else 0
+            length = second & 0x7F
+            head = 2 if length < 126 else 4 if length == 126 else 10
+            if size - at < head:
                 self._pending = data[at:]
                 return
-            first, second = data[at], data[at + 1]
+            if head > 2:
+                length = int.from_bytes(data[at + 2 : at + head], "big")
+            first = data[at]
             opcode = first & 0x0F
-            length = second & 0x7F
-            head = 2
-            if length == 126:
-                head = 4
-                if size - at < head:
-                    self._pending = data[at:]
-                    return
-                length = int.from_bytes(data[at + 2 : at + 4], "big")
-            elif length == 127:
-                head = 10
-                if size - at < head:
-                    self._pending = data[at:]
-                    return
-                length = int.from_bytes(data[at + 2 : at + 10], "big")
+            end = at + head + 4 + length
             if (
                 first & 0xF0 != 0x80  # not final, or reserved bits set
                 or not second & 0x80  # clients must mask
-                or (opcode > 2 and (opcode < 9 or opcode > 10))  # close, or unknown
-                or opcode == 0  # a continuation
+                or opcode not in _FAST_OPCODES  # close, continuation, or unknown
                 or (opcode >= 8 and length > 125)
                 or (max_size is not None and length > max_size)
+                or (end > size and length > _MAX_PENDING)  # big and partial: linear there
                 or self.protocol.state is not State.OPEN
             ):
                 self._fast = False  # websockets takes it from this frame on
+                stats["fast_parse_handed_back"] += 1
                 super().data_received(data[at:])
+                self._parse_here_if_idle()  # it may have taken whole frames only
                 return
-            end = at + head + 4 + length
             if end > size:
                 self._pending = data[at:]
                 return

@@ -10,7 +10,9 @@ connection with the standard close codes.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import urllib.request
 from collections.abc import Awaitable, Callable
 
 import pytest
@@ -28,6 +30,19 @@ async def joined(raw: OpenRaw, server: ServerProcess) -> RawClient:
     client = await raw()
     await client.hello(SESSION, server.token(SESSION, "editor"))
     return client
+
+
+async def parsing(server: ServerProcess) -> tuple[int, int]:
+    """How often joined connections' frames started to be parsed by the server itself,
+    and how often a frame was handed back to websockets (/healthz counters)."""
+
+    def fetch() -> dict[str, int]:
+        with urllib.request.urlopen(server.http_url + "/healthz", timeout=10) as response:
+            counters: dict[str, int] = json.load(response)["counters"]
+        return counters
+
+    counters = await asyncio.to_thread(fetch)
+    return counters.get("fast_parse_entered", 0), counters.get("fast_parse_handed_back", 0)
 
 
 def masked(opcode: Opcode, payload: bytes, *, fin: bool = True, mask: bool = True) -> bytes:
@@ -53,6 +68,8 @@ async def test_frames_split_across_reads_and_several_per_read_arrive_whole_and_i
     server: ServerProcess, raw: OpenRaw
 ) -> None:
     client = await joined(raw, server)
+    entered, handed_back = await parsing(server)
+    assert (entered, handed_back) == (1, 0)  # this connection's frames are parsed here
     wire = b"".join(masked(Opcode.BINARY, edit(seq, 100 + seq)) for seq in range(1, 4))
     await write_paced(client, wire, 3)  # three frames, three bytes at a time
     big = os.urandom(70_000)  # a 64-bit length field, in pieces
@@ -72,6 +89,9 @@ async def test_frames_split_across_reads_and_several_per_read_arrive_whole_and_i
     assert versions == [(1, 101), (2, 102), (3, 103), (4, 114), (5, 115)]
     assert error["code"] == "bad_frame"  # the 70 kB of noise: one answer, the rest unharmed
     assert chat_seen == "split"
+    # the 70 kB frame, arriving in pieces, went to websockets; parsing came back after it
+    entered, handed_back = await parsing(server)
+    assert handed_back >= 1 and entered == handed_back + 1
 
 
 async def test_pings_are_answered_and_pongs_acknowledged(
@@ -102,6 +122,7 @@ async def test_a_fragmented_message_is_reassembled_then_fast_parsing_resumes(
         if message["type"] == "ops":
             values += [b["ops"][0]["value"] for b in message["batches"]]
     assert values == [91, 92]
+    assert await parsing(server) == (2, 1)  # handed back at the fragment, resumed after it
 
 
 @pytest.mark.parametrize(
@@ -123,6 +144,7 @@ async def test_frames_that_break_the_protocol_close_with_the_standard_code(
         while True:
             await client.recv(timeout=30)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == code, label
+    client.ws.transport.abort()  # drop what the server refused to read (4 MiB unsent)
 
 
 async def test_a_client_close_mid_session_completes_the_handshake(
