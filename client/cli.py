@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import os
+import secrets
 import signal
 import sys
 import time
@@ -49,7 +50,7 @@ def _token_for(args: argparse.Namespace, role: Role) -> str:
     """
     if args.token:
         return str(args.token)
-    return mint(_secret(args), args.session, role)
+    return mint(_secret(args), args.session, role, nonce=secrets.token_hex(6))
 
 
 def _cmd_serve(args: argparse.Namespace) -> None:
@@ -64,7 +65,7 @@ def _cmd_serve(args: argparse.Namespace) -> None:
 
 def _cmd_token(args: argparse.Namespace) -> None:
     expires = None if args.ttl is None else int(time.time()) + int(args.ttl)
-    print(mint(_secret(args), args.session, Role(args.role), expires))
+    print(mint(_secret(args), args.session, Role(args.role), expires, nonce=secrets.token_hex(6)))
 
 
 def _cmd_state(args: argparse.Namespace) -> None:

@@ -34,6 +34,7 @@ from websockets.typing import Subprotocol
 from backline.protocol.codec import SUBPROTOCOL, decode, encode
 from backline.protocol.errors import (
     BacklineError,
+    BadResume,
     BadToken,
     CloseCode,
     Kicked,
@@ -84,6 +85,7 @@ _FATAL_CLOSE: dict[int, type[BacklineError]] = {  # closes after which reconnect
     CloseCode.BAD_TOKEN: BadToken,
     CloseCode.TOKEN_EXPIRED: TokenExpired,
     CloseCode.WRONG_SESSION: WrongSession,
+    CloseCode.BAD_RESUME: BadResume,
     CloseCode.KICKED: Kicked,
     CloseCode.SESSION_DELETED: SessionDeleted,
     CloseCode.RATE_ABUSE: RateAbuse,
@@ -148,13 +150,15 @@ class RecordingChanged:
 
 @dataclass(frozen=True, slots=True)
 class AdminChanged:
-    """An owner changed the session: `action` is ``kick``, ``role`` or ``lock``."""
+    """An owner changed the session: `action` is ``kick``, ``role``, ``lock`` or
+    ``viewer_audio``."""
 
     action: str
     by: str  # the owner's client id
     client: str | None = None  # whom it concerns (kick, role)
     role: Role | None = None  # the new role (role)
     locked: bool | None = None  # the new state (lock)
+    allowed: bool | None = None  # may viewers send audio now (viewer_audio)
 
 
 Event = (
@@ -258,6 +262,7 @@ class Session:
         self._o = options
         self._url_index = 0
         self.client_id = ""
+        self._resume = ""  # the resume key of client_id (from the welcome; never shown)
         self.role = Role.VIEWER
         self.replica = Replica(Document())
         self.peers: dict[str, dict[str, Any]] = {}
@@ -287,6 +292,8 @@ class Session:
         self._unsent: deque[int] = deque()  # seqs of edits waiting for a token, in order
         self.locked = False
         """Read-only session: only owners may edit (an owner's `lock()`)."""
+        self.viewer_audio = False
+        """Viewers may send audio into the room (an owner's `allow_viewer_audio()`)."""
         self._requests: dict[int, asyncio.Future[None]] = {}  # admin requests awaiting done
         self._request_ids = itertools.count(1)
         self._pump_handle: asyncio.TimerHandle | None = None
@@ -378,6 +385,7 @@ class Session:
             hello["color"] = o.color
         if self.client_id:
             hello["client"] = self.client_id
+            hello["resume"] = self._resume
             if not self._need_snapshot:
                 hello["version"] = self.replica.version
         try:
@@ -413,11 +421,13 @@ class Session:
 
     def _on_welcome(self, message: dict[str, Any]) -> None:
         self.client_id = message["client"]
+        self._resume = str(message.get("resume", ""))  # proves this identity on reconnect
         self.replica.client = self.client_id
         self.role = Role(message["role"])
         self.server_time_at_welcome = message["time"]
         self._set_rates(message.get("rates") or {})
         self.locked = bool(message.get("locked", False))
+        self.viewer_audio = bool(message.get("viewer_audio", False))
         if message.get("batches") is not None:
             for wire in message["batches"]:
                 self._confirm(Batch.from_wire(wire))
@@ -626,8 +636,17 @@ class Session:
             self.role = role
         if action == "lock":
             self.locked = bool(message["locked"])
+        if action == "viewer_audio":
+            self.viewer_audio = bool(message["allowed"])
         self._emit(
-            AdminChanged(action, message["by"], message.get("client"), role, message.get("locked"))
+            AdminChanged(
+                action,
+                message["by"],
+                message.get("client"),
+                role,
+                message.get("locked"),
+                message.get("allowed"),
+            )
         )
 
     def _fail_requests(self, error: BacklineError) -> None:
@@ -913,6 +932,14 @@ class Session:
     async def lock(self, locked: bool = True) -> None:
         """Make the session read-only (only owners may edit), or writable with ``False``."""
         await self._request({"type": "lock", "locked": locked})
+
+    async def allow_viewer_audio(self, allowed: bool = True) -> None:
+        """Let viewers send audio into the room (they listen only by default), or stop it.
+
+        Stopping applies at once; a viewer starts being heard when it next joins the
+        audio room (its client negotiates sending then).
+        """
+        await self._request({"type": "viewer_audio", "allowed": allowed})
 
     async def delete_session(self) -> None:
         """Close everyone (close 4013) and erase the session; a later join starts empty."""

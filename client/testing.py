@@ -10,14 +10,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import json
 import os
 import random
 import re
+import secrets
 import signal
 import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -31,11 +35,19 @@ from backline.protocol.codec import SUBPROTOCOL, decode, encode
 from backline.protocol.errors import BacklineError
 from backline.protocol.limits import Limits
 from backline.protocol.messages import Role
-from backline.protocol.tokens import mint
+from backline.protocol.tokens import mint, resume_key
 
 from .session import Session, connect
 
-__all__ = ["BotProcess", "RawClient", "ServerProcess", "SessionThread", "random_edit"]
+__all__ = [
+    "BotProcess",
+    "RawClient",
+    "ServerProcess",
+    "SessionThread",
+    "eventually",
+    "health",
+    "random_edit",
+]
 
 _LISTENING = re.compile(r"Backline listening on (https?://\S+) \(websocket (wss?://\S+)\)")
 
@@ -73,7 +85,14 @@ class ServerProcess:
     ) -> str:
         if self.secret is None:
             raise RuntimeError("this server made its own secret; use the owner link's token")
-        return mint(self.secret.encode(), session, role, expires)
+        return mint(self.secret.encode(), session, role, expires, nonce=secrets.token_hex(6))
+
+    def resume(self, session: str, client: str) -> str:
+        """The resume key of identity `client` in `session` (what its welcome hands out):
+        lets a test name a participant of its choosing, ``hello(..., client=c, resume=...)``."""
+        if self.secret is None:
+            raise RuntimeError("this server made its own secret")
+        return resume_key(self.secret.encode(), session, client)
 
     def start(self) -> ServerProcess:
         """Start (or restart, on the same port) and wait until it listens."""
@@ -159,6 +178,41 @@ class ServerProcess:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+async def eventually(condition: Callable[[], Any], timeout: float = 20.0, what: str = "") -> Any:
+    """Wait until ``condition()`` (awaited if it returns an awaitable) is truthy; returns it.
+
+    For state that announces nothing (a server's counters, a file): checked at
+    once, then after waits that grow from 5 ms to 200 ms, until `timeout`.
+    Raises AssertionError naming `what` when it never holds.
+    """
+    deadline = time.monotonic() + timeout
+    pause = 0.005
+    while True:
+        value = condition()
+        if inspect.isawaitable(value):
+            value = await value
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what or condition}")
+        await asyncio.sleep(pause)  # nothing to await: this state is only readable
+        pause = min(pause * 2, 0.2)
+
+
+async def health(server: ServerProcess) -> dict[str, Any]:
+    """The server's /healthz answer (any status), read without blocking the loop."""
+
+    def fetch() -> dict[str, Any]:
+        try:
+            with urllib.request.urlopen(server.http_url + "/healthz", timeout=10) as response:
+                body: dict[str, Any] = json.load(response)
+        except urllib.error.HTTPError as exc:  # 503 still carries the JSON
+            body = json.load(exc)
+        return body
+
+    return await asyncio.to_thread(fetch)
 
 
 _UNLIMITED = Limits(max_frame_bytes=1 << 30)

@@ -41,6 +41,8 @@ __all__ = [
     "count_on_grid",
     "dominant_hz",
     "drum_hits",
+    "level_at",
+    "listen",
     "onsets",
     "receive_delay_us",
     "record_mix",
@@ -105,6 +107,35 @@ async def record_mix(
 
     await asyncio.wait_for(collect(), seconds + timeout)
     return MixRecording(np.concatenate(frames), arrivals, forwarded)
+
+
+async def listen(s: Session, seconds: float, timeout: float = 30.0) -> Signal:
+    """`seconds` of `s`'s personal mix, after the first half second has settled."""
+    frames: list[Signal] = []
+    needed, skip = int(seconds * SAMPLE_RATE), SAMPLE_RATE // 2
+
+    async def collect() -> None:
+        nonlocal needed, skip
+        async for frame in s.audio.mix():
+            if skip > 0:
+                skip -= len(frame)
+                continue
+            frames.append(frame)
+            needed -= len(frame)
+            if needed <= 0:
+                return
+
+    await asyncio.wait_for(collect(), timeout)
+    return np.concatenate(frames)
+
+
+def level_at(signal: Signal, hz: float) -> float:
+    """Amplitude of the `hz` component (Hann window, so neighbouring tones don't leak)."""
+    window = np.hanning(len(signal))
+    spectrum = np.abs(np.fft.rfft(signal * window)) / (window.sum() / 2)
+    bins = np.fft.rfftfreq(len(signal), 1 / SAMPLE_RATE)
+    near = np.abs(bins - hz) <= 5
+    return float(spectrum[near].max())
 
 
 def onsets(signal: Signal, threshold: float, quiet: float = 0.1) -> list[int]:

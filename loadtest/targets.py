@@ -49,8 +49,12 @@ _NO_RATE_LIMITS = {
     "BACKLINE_EDIT_RATE": "0",
     "BACKLINE_PRESENCE_RATE": "0",
     "BACKLINE_CHAT_RATE": "0",
+    "BACKLINE_PING_RATE": "0",
     "BACKLINE_MAX_SESSIONS": "1000000",
     "BACKLINE_MAX_CLIENTS": "1000000",
+    # every load-generating client comes from 127.0.0.1, thousands joining at once
+    "BACKLINE_MAX_PENDING_PER_ADDRESS": "1000000",
+    "BACKLINE_MAX_CONNECTIONS": "1000000",
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import msgpack
@@ -9,7 +10,17 @@ import msgpack
 from .errors import BadFrame, TooLarge
 from .limits import DEFAULT_LIMITS, Limits
 
-__all__ = ["SUBPROTOCOL", "decode", "decode_record", "encode", "encode_array", "encode_spliced"]
+__all__ = [
+    "NIL",
+    "SUBPROTOCOL",
+    "array_parts",
+    "decode",
+    "decode_record",
+    "encode",
+    "encode_array",
+    "encode_spliced",
+    "encode_spliced_parts",
+]
 
 SUBPROTOCOL = "backline.v1"
 
@@ -25,7 +36,7 @@ def encode(message: Any) -> bytes:
     return _packer.pack(message)
 
 
-def encode_spliced(message: dict[str, Any], raw: dict[str, bytes]) -> bytes:
+def encode_spliced(message: dict[str, Any], raw: Mapping[str, bytes | list[bytes]]) -> bytes:
     """Encode a map whose `raw` values are already msgpack bytes.
 
     Lets the server encode a record or a snapshot once and reuse the bytes in
@@ -34,22 +45,37 @@ def encode_spliced(message: dict[str, Any], raw: dict[str, bytes]) -> bytes:
     return b"".join(encode_spliced_parts(message, raw))
 
 
-def encode_spliced_parts(message: dict[str, Any], raw: dict[str, bytes]) -> list[bytes]:
+def encode_spliced_parts(
+    message: dict[str, Any], raw: Mapping[str, bytes | list[bytes]]
+) -> list[bytes]:
     """`encode_spliced` as pieces to write one after the other, the `raw` values
-    among them as given (a large snapshot is then never copied into a new frame)."""
+    among them as given (a large snapshot is then never copied into a new frame);
+    a list value is one encoded value in pieces (see `array_parts`)."""
     parts = [_packer.pack_map_header(len(message) + len(raw))]
     for key, value in message.items():
         parts.append(_packer.pack(key))
         parts.append(_packer.pack(value))
     for key, value in raw.items():
         parts.append(_packer.pack(key))
-        parts.append(value)
+        if isinstance(value, list):
+            parts.extend(value)
+        else:
+            parts.append(value)
     return parts
+
+
+NIL = _packer.pack(None)
+"""msgpack's nil, for a spliced value that is absent."""
+
+
+def array_parts(items: list[bytes]) -> list[bytes]:
+    """A msgpack array from already-encoded items, as pieces (the items not copied)."""
+    return [_packer.pack_array_header(len(items)), *items]
 
 
 def encode_array(items: list[bytes]) -> bytes:
     """A msgpack array from already-encoded items."""
-    return _packer.pack_array_header(len(items)) + b"".join(items)
+    return b"".join(array_parts(items))
 
 
 def decode_record(data: bytes) -> Any:

@@ -14,6 +14,7 @@ __all__ = [
     "BacklineError",
     "BadField",
     "BadFrame",
+    "BadResume",
     "BadToken",
     "CloseCode",
     "Conflict",
@@ -87,6 +88,7 @@ class CloseCode(IntEnum):
     BAD_TOKEN = 4401  # token missing, malformed or wrongly signed
     TOKEN_EXPIRED = 4402  # token signature fine but past its expiry
     WRONG_SESSION = 4403  # token is for another session
+    BAD_RESUME = 4404  # hello named a client id without that identity's resume key
 
 
 class BacklineError(Exception):
@@ -226,6 +228,12 @@ class TokenExpired(Unauthorized):
 
 class WrongSession(Unauthorized):
     close_code = CloseCode.WRONG_SESSION
+
+
+class BadResume(Unauthorized):
+    """A hello claimed a client id without the resume key its welcome handed out."""
+
+    close_code = CloseCode.BAD_RESUME
 
 
 _BY_CODE: dict[ErrorCode, type[BacklineError]] = {

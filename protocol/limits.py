@@ -38,8 +38,19 @@ class Limits:
     presence_burst: int = 120
     chat_rate: float = 10.0  # chat messages per second
     chat_burst: int = 30
+    ping_rate: float = 10.0  # clock pings per second (the SDK sends a burst of 16, then 1/s)
+    ping_burst: int = 50
+    rtc_rate: float = 2.0  # audio offers per second
+    rtc_burst: int = 10
+    mix_rate: float = 30.0  # gain changes per second (coalesced: the latest is applied)
+    mix_burst: int = 60
     abuse_refusals: int = 100  # rate-limited messages within abuse_window before a close
     abuse_window: float = 20.0  # seconds
+    # memory of one session, by bytes (the counts alone let 300 large edits cost 64 MiB)
+    catch_up_bytes: int = 8 * 1024 * 1024  # encoded batches kept for catch-up by ops
+    undo_bytes: int = 4 * 1024 * 1024  # one identity's undo + redo stacks, encoded
+    session_undo_bytes: int = 64 * 1024 * 1024  # every identity's stacks together
+    max_identities: int = 1000  # identities with op ids / undo history kept per session
 
     @property
     def edit(self) -> Rate:
@@ -52,6 +63,18 @@ class Limits:
     @property
     def chat(self) -> Rate:
         return Rate(self.chat_rate, self.chat_burst)
+
+    @property
+    def ping(self) -> Rate:
+        return Rate(self.ping_rate, self.ping_burst)
+
+    @property
+    def rtc(self) -> Rate:
+        return Rate(self.rtc_rate, self.rtc_burst)
+
+    @property
+    def mix(self) -> Rate:
+        return Rate(self.mix_rate, self.mix_burst)
 
     @property
     def abuse(self) -> Rate:

@@ -40,9 +40,11 @@ __all__ = [
     "ServerType",
     "SetRole",
     "Undo",
+    "ViewerAudio",
     "done_frame",
     "parse_client",
     "request_id",
+    "weaker",
 ]
 
 
@@ -62,6 +64,7 @@ class ClientType(StrEnum):
     ROLE = "role"
     LOCK = "lock"
     DELETE = "delete"
+    VIEWER_AUDIO = "viewer_audio"  # may viewers send audio into the room
 
 
 class ServerType(StrEnum):
@@ -87,9 +90,23 @@ class Role(StrEnum):
     def can_edit(self) -> bool:
         return self is not Role.VIEWER
 
+    @property
+    def rank(self) -> int:
+        """Viewer 0 < editor 1 < owner 2: `min(a, b, key=Role.rank)` is the weaker."""
+        return _RANKS[self]
+
+
+_RANKS = {Role.VIEWER: 0, Role.EDITOR: 1, Role.OWNER: 2}
+
+
+def weaker(a: Role, b: Role) -> Role:
+    """The role that may do less of the two."""
+    return a if a.rank <= b.rank else b
+
 
 _COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
 MAX_TOKEN_LEN = 4096
+MAX_RESUME_LEN = 128
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +117,7 @@ class Hello:
     color: str | None
     client: str | None  # resume as this client id (keeps undo history and op ids)
     version: int | None  # last version seen; the server sends what is missing
+    resume: str | None = None  # that identity's resume key, from its welcome
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,14 +207,22 @@ class Lock:
 
 
 @dataclass(frozen=True, slots=True)
+class ViewerAudio:
+    """Let viewers send audio into the room (`allowed`), or make them listen only again."""
+
+    id: int
+    allowed: bool
+
+
+@dataclass(frozen=True, slots=True)
 class DeleteSession:
     """Close everyone (close 4013) and remove the session's stored data."""
 
     id: int
 
 
-AdminRequest = Kick | SetRole | Lock | DeleteSession
-ADMIN_TYPES = frozenset({"kick", "role", "lock", "delete"})
+AdminRequest = Kick | SetRole | Lock | ViewerAudio | DeleteSession
+ADMIN_TYPES = frozenset({"kick", "role", "lock", "viewer_audio", "delete"})
 
 MAX_SDP_LEN = 65_536
 MAX_GAIN = 4.0
@@ -319,8 +345,9 @@ def parse_client(message: dict[str, Any], limits: Limits = DEFAULT_LIMITS) -> Cl
                 raise OutOfRange(f"rtt must be between 0 and {MAX_RTT_US} µs")
         return Ping(float(t0), None if rtt is None else float(rtt))
     if kind == "hello":
-        _keys(message, {"session", "token", "name"}, {"client", "version", "color"})
+        _keys(message, {"session", "token", "name"}, {"client", "version", "color", "resume"})
         client = message.get("client")
+        resume = message.get("resume")
         version = message.get("version")
         if version is not None and type(version) is not int:
             raise BadField("version must be a non-negative integer")
@@ -334,6 +361,7 @@ def parse_client(message: dict[str, Any], limits: Limits = DEFAULT_LIMITS) -> Cl
             color=None if color is None else _color(color),
             client=None if client is None else check_id(client, limits, "client"),
             version=version,
+            resume=None if resume is None else _str("resume", resume, MAX_RESUME_LEN),
         )
     if kind == "undo":
         _keys(message, {"seq"})
@@ -393,6 +421,11 @@ def parse_client(message: dict[str, Any], limits: Limits = DEFAULT_LIMITS) -> Cl
         if type(message["locked"]) is not bool:
             raise BadField("locked must be true or false")
         return Lock(_request_id(message["id"]), message["locked"])
+    if kind == "viewer_audio":
+        _keys(message, {"id", "allowed"})
+        if type(message["allowed"]) is not bool:
+            raise BadField("allowed must be true or false")
+        return ViewerAudio(_request_id(message["id"]), message["allowed"])
     if kind == "delete":
         _keys(message, {"id"})
         return DeleteSession(_request_id(message["id"]))

@@ -29,6 +29,7 @@ __all__ = [
 
 US_PER_MINUTE = 60_000_000
 DEFAULT_LEAD_US = 200_000  # a play request starts at least this far ahead
+MAX_LEAD_RTT_US = 2_000_000  # the largest round trip a start waits for
 _EPSILON = 1e-9  # beats: a position this close to a bar line is on it
 
 
@@ -49,8 +50,10 @@ def lead_for(max_rtt_us: float, minimum_us: int = DEFAULT_LEAD_US) -> int:
 
     The start reaches a participant about half an RTT after the server decides
     it; one more RTT covers jitter, and 50 ms leaves room to schedule audio.
+    A round trip counts up to `MAX_LEAD_RTT_US`: nobody's report can hold a
+    start back by more than about three seconds.
     """
-    return max(minimum_us, int(1.5 * max_rtt_us) + 50_000)
+    return max(minimum_us, int(1.5 * min(max_rtt_us, MAX_LEAD_RTT_US)) + 50_000)
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,6 @@ from pathlib import Path
 
 from websockets.asyncio.server import Server, ServerConnection
 from websockets.asyncio.server import serve as ws_serve
-from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 from websockets.typing import Origin, Subprotocol
 
@@ -39,9 +38,10 @@ from .connection import handle_connection
 from .gc_tuning import timed_collections
 from .hub import Hub
 from .recordings import recordings_request
+from .responses import ALLOWED_METHODS, harden, method_not_allowed, response
 from .store import MemoryStore, Store
 from .web import web_file
-from .wsconn import DirectConnection
+from .wsconn import WRITE_PAUSE_BYTES, ConnectionPolicy, DirectConnection
 
 __all__ = ["Running", "load_secret", "run", "serve"]
 
@@ -73,7 +73,7 @@ class Running:
         return "ws" + self.http_url[4:] if self.http_url.startswith("http") else self.http_url
 
     def token(self, session: str, role: Role = Role.OWNER, expires: int | None = None) -> str:
-        return mint(self.secret, session, role, expires)
+        return mint(self.secret, session, role, expires, nonce=secrets.token_hex(6))
 
 
 def load_secret(settings: Settings) -> bytes:
@@ -166,23 +166,6 @@ async def log_redis_persistence(store: Store) -> None:
 _PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
 
 
-def _response(
-    status: http.HTTPStatus,
-    body: bytes,
-    content_type: str,
-    extra: tuple[tuple[str, str], ...] = (),
-) -> Response:
-    headers = Headers(
-        [
-            ("Content-Type", content_type),
-            ("Content-Length", str(len(body))),
-            ("Cache-Control", "no-store"),
-            *extra,
-        ]
-    )
-    return Response(status.value, status.phrase, headers, body)
-
-
 @contextlib.asynccontextmanager
 async def serve(settings: Settings) -> AsyncIterator[Running]:
     """Run a server until the context exits; shutdown drains every session first."""
@@ -193,9 +176,13 @@ async def serve(settings: Settings) -> AsyncIterator[Running]:
     hub = Hub(store, bus, settings)
 
     async def routes(connection: ServerConnection, request: Request) -> Response | None:
-        path = request.path.split("?", 1)[0]
-        if request.headers.get("Upgrade", "").lower() == "websocket":
+        """GET and HEAD only (HEAD: GET's status and headers, no body); see `responses`."""
+        if request.method not in ALLOWED_METHODS:
+            return method_not_allowed()
+        if request.method == "GET" and request.headers.get("Upgrade", "").lower() == "websocket":
             return None
+        path = request.path.split("?", 1)[0]
+        head = request.method == "HEAD"
         if path == "/healthz":
             store_ok = hub.store_ok and await store.healthy()
             bus_ok = await bus.healthy()
@@ -211,18 +198,22 @@ async def serve(settings: Settings) -> AsyncIterator[Running]:
                 if body["status"] == "ok"
                 else http.HTTPStatus.SERVICE_UNAVAILABLE
             )
-            return _response(status, json.dumps(body).encode(), "application/json")
+            return response(status, json.dumps(body).encode(), "application/json", head=head)
         if path == "/metrics":
-            return _response(http.HTTPStatus.OK, hub.metrics.exposition(), _PROMETHEUS_TEXT)
+            metrics = hub.metrics.exposition()
+            return response(http.HTTPStatus.OK, metrics, _PROMETHEUS_TEXT, head=head)
         answer = await recordings_request(
             request.path, request.headers, settings.data_dir / "recordings", secret
         )
         if answer is not None:
-            return _response(answer.status, answer.body, answer.content_type, answer.headers)
+            extra = answer.headers
+            return response(answer.status, answer.body, answer.content_type, extra, head=head)
         found = web_file(path, settings.limits)
         if found is not None:
-            return _response(http.HTTPStatus.OK, *found)
-        return _response(http.HTTPStatus.NOT_FOUND, b"not found\n", "text/plain")
+            return response(http.HTTPStatus.OK, *found, head=head)
+        return response(
+            http.HTTPStatus.NOT_FOUND, b"not found\n", "text/plain; charset=utf-8", head=head
+        )
 
     async def handler(ws: ServerConnection) -> None:
         await handle_connection(ws, hub, secret)
@@ -234,7 +225,18 @@ async def serve(settings: Settings) -> AsyncIterator[Running]:
         subprotocols=[Subprotocol(SUBPROTOCOL)],
         compression=None,  # per-message deflate costs more CPU than it saves here
         process_request=routes,
-        create_connection=DirectConnection,
+        process_response=harden,  # our security headers on websockets' own refusals too
+        create_connection=DirectConnection.for_server(
+            ConnectionPolicy(
+                send_budget=settings.send_buffer_bytes,
+                slow_timeout=settings.slow_timeout,
+                max_connections=settings.max_connections,
+                max_pending_per_address=settings.max_pending_per_address,
+            )
+        ),
+        # the transport's buffer above which a connection stops being read (wsconn.py)
+        write_limit=(WRITE_PAUSE_BYTES, WRITE_PAUSE_BYTES // 4),
+        max_queue=(2, 1),  # messages queued before hello (then dispatched directly)
         max_size=settings.limits.max_frame_bytes
         * 4,  # bigger: closed 1009; in between: error frame
         ping_interval=20,
@@ -256,8 +258,12 @@ async def serve(settings: Settings) -> AsyncIterator[Running]:
         log.info("shutting down: draining %d sessions", len(hub.sessions))
         ws_server.close(close_connections=False)
         await hub.close()
-        for connection in list(ws_server.connections):
-            await connection.close(int(CloseCode.SERVER_SHUTDOWN), "server shutting down")
+        # all at once: a peer that reads nothing holds its close for the close timeout
+        closing = [
+            connection.close(int(CloseCode.SERVER_SHUTDOWN), "server shutting down")
+            for connection in list(ws_server.connections)
+        ]
+        await asyncio.gather(*closing)
         await ws_server.wait_closed()
         await bus.close()
         await store.close()

@@ -29,6 +29,9 @@ class Settings:
     hello_timeout: float = 10.0  # seconds to wait for hello
     max_bad_frames: int = 100  # consecutive bad frames before closing
     send_buffer_bytes: int = 4 * 1024 * 1024  # outgoing buffer above which a client is too slow
+    slow_timeout: float = 10.0  # seconds a client may read nothing while its buffer is full
+    max_connections: int = 10_000  # open connections of this process (HTTP 503 beyond)
+    max_pending_per_address: int = 256  # connections of one address not joined yet (503 beyond)
     snapshot_every: int = 500  # versions between snapshots
     catch_up: int = 1000  # recent batches a reconnecting client can get instead of a snapshot
     idle_unload: float = 30.0  # seconds a session with nobody in it stays loaded
@@ -107,8 +110,18 @@ LIMIT_FLAGS: dict[str, str] = {
     "presence_burst": "presence updates a connection may send at once",
     "chat_rate": "chat messages per second per connection, 0 = no limit (rate_limited)",
     "chat_burst": "chat messages a connection may send at once",
+    "ping_rate": "clock pings per second per connection, 0 = no limit (rate_limited)",
+    "ping_burst": "clock pings a connection may send at once",
+    "rtc_rate": "audio offers per second per connection, 0 = no limit (rate_limited)",
+    "rtc_burst": "audio offers a connection may send at once",
+    "mix_rate": "gain changes per second per connection, 0 = no limit (coalesced)",
+    "mix_burst": "gain changes a connection may send at once",
     "abuse_refusals": "rate-limited messages within --abuse-window before closing (4029)",
     "abuse_window": "seconds over which --abuse-refusals are counted",
+    "catch_up_bytes": "encoded bytes of recent batches kept for catch-up (older joins get a snapshot)",
+    "undo_bytes": "bytes of one participant's undo and redo history (oldest dropped first)",
+    "session_undo_bytes": "bytes of every participant's undo history in one session (least recently active dropped first)",
+    "max_identities": "participants whose op ids and undo history a session keeps (least recently active forgotten first)",
 }
 
 
@@ -223,6 +236,26 @@ def add_serve_arguments(parser: argparse.ArgumentParser, env: Mapping[str, str])
         help="bytes queued to one client before it is closed as too slow",
     )
     parser.add_argument(
+        "--slow-timeout",
+        type=_seconds,
+        default=opt("slow-timeout", d.slow_timeout),
+        help="seconds a client's outgoing buffer may stay full (it reads nothing) before it "
+        "is closed as too slow (4008)",
+    )
+    parser.add_argument(
+        "--max-connections",
+        type=_positive,
+        default=opt("max-connections", d.max_connections),
+        help="open connections this process accepts; more get HTTP 503",
+    )
+    parser.add_argument(
+        "--max-pending-per-address",
+        type=_positive,
+        default=opt("max-pending-per-address", d.max_pending_per_address),
+        help="connections from one client address that have not joined a session yet; "
+        "more get HTTP 503",
+    )
+    parser.add_argument(
         "--max-frame",
         type=_positive,
         default=opt("max-frame", d.limits.max_frame_bytes),
@@ -323,6 +356,9 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
             catch_up=int(args.catch_up),
             lead_ms=float(args.lead),
             send_buffer_bytes=int(args.send_buffer),
+            slow_timeout=float(args.slow_timeout),
+            max_connections=int(args.max_connections),
+            max_pending_per_address=int(args.max_pending_per_address),
             limits=limits_from_args(args),
             allowed_origins=tuple(args.allowed_origins or getattr(args, "env_allowed_origins", ())),
             certfile=args.certfile or None,

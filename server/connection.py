@@ -28,6 +28,7 @@ from backline.protocol.errors import (
     AlreadyJoined,
     BacklineError,
     BadFrame,
+    BadResume,
     CloseCode,
     Forbidden,
     NotFound,
@@ -40,6 +41,7 @@ from backline.protocol.errors import (
 )
 from backline.protocol.limits import Limits
 from backline.protocol.messages import (
+    AdminRequest,
     Bye,
     Chat,
     DeleteSession,
@@ -56,13 +58,14 @@ from backline.protocol.messages import (
     RtcOffer,
     SetRole,
     Undo,
+    ViewerAudio,
     error_frame,
     parse_client,
     reject_frame,
     request_id,
 )
 from backline.protocol.ratelimit import TokenBucket
-from backline.protocol.tokens import verify
+from backline.protocol.tokens import check_resume, resume_key, verify
 
 from .fanout import Peer, send
 from .hub import Hub
@@ -79,7 +82,7 @@ _labels = itertools.count(1)
 
 
 class _Conn:
-    def __init__(self, ws: ServerConnection, hub: Hub, secret: bytes) -> None:
+    def __init__(self, ws: DirectConnection, hub: Hub, secret: bytes) -> None:
         self.ws = ws
         self.hub = hub
         self.secret = secret
@@ -93,12 +96,17 @@ class _Conn:
         self.edits = TokenBucket(self.limits.edit, now)
         self.presence = TokenBucket(self.limits.presence, now)
         self.chat = TokenBucket(self.limits.chat, now)
+        self.pings = TokenBucket(self.limits.ping, now)
+        self.offers = TokenBucket(self.limits.rtc, now)
+        self.mixes = TokenBucket(self.limits.mix, now)
+        self.mix_pending: dict[str, float] = {}
+        self.mix_timer: asyncio.TimerHandle | None = None
         self.refusals = TokenBucket(self.limits.abuse, now)  # empty: abuse
         self.presence_pending: dict[str, object] = {}
         self.presence_timer: asyncio.TimerHandle | None = None
 
     def send(self, frame: bytes) -> None:
-        send(self.peer, frame, self.settings.send_buffer_bytes)
+        send(self.peer, frame)
 
     def error(self, exc: BacklineError, request: int | None = None) -> None:
         self.hub.metrics.count("errors", 1, code=exc.code.value)
@@ -174,7 +182,23 @@ class _Conn:
             self.error(Unavailable("server is shutting down"))
             await self.ws.close(int(CloseCode.SERVER_SHUTDOWN), "server is shutting down")
             return False
-        client = hello.client or "c" + secrets.token_hex(4)
+        if hello.client is None:
+            client = "c" + secrets.token_hex(6)
+        elif hello.resume is None or not check_resume(
+            self.secret, hello.session, hello.client, hello.resume
+        ):
+            # client ids are public (presence, batch authors): only the key proves one
+            refused = BadResume(
+                f"client id {hello.client} can be resumed only with the resume key its "
+                "welcome gave; join without a client id to get a new one"
+            )
+            log.info("%s: refused for session %s: %s", self.peer.label, hello.session, refused)
+            self.error(refused)
+            self.hub.metrics.count("closes", 1, code=str(int(refused.close_code)))
+            await self.ws.close(int(refused.close_code), "resume key does not match")
+            return False
+        else:
+            client = hello.client
         member = Member(
             peer=self.peer,
             client=client,
@@ -182,6 +206,8 @@ class _Conn:
             color=hello.color or PALETTE[zlib.crc32(client.encode()) % len(PALETTE)],
             role=claims.role,
             token_role=claims.role,
+            token_id=claims.id,
+            resume=resume_key(self.secret, hello.session, client),
         )
         try:
             session = await self.hub.session(hello.session)
@@ -208,8 +234,13 @@ class _Conn:
         member = self.member
         if isinstance(parsed, Ping):
             now = server_time_us()
+            if not self.pings.take(time.monotonic()):
+                raise RateLimited(
+                    f"more than {self.limits.ping_rate:g} pings per second "
+                    f"(burst {self.limits.ping_burst}); this one was not answered"
+                )
             if parsed.rtt is not None:
-                member.rtt_us = parsed.rtt
+                member.report_rtt(parsed.rtt)
             self.send(encode({"type": "pong", "t0": parsed.t0, "t1": now, "t2": server_time_us()}))
         elif isinstance(parsed, OpMessage | Undo | Redo):
             if not self.edits.take(time.monotonic()):
@@ -227,7 +258,7 @@ class _Conn:
                 self.session.submit(
                     member, "undo" if isinstance(parsed, Undo) else "redo", parsed.seq, []
                 )
-        elif isinstance(parsed, Kick | SetRole | Lock | DeleteSession):
+        elif isinstance(parsed, Kick | SetRole | Lock | ViewerAudio | DeleteSession):
             self.admin(parsed)
         elif isinstance(parsed, Presence):
             self.update_presence(parsed.state)
@@ -239,9 +270,14 @@ class _Conn:
                 )
             self.session.post_chat(member, parsed.text)
         elif isinstance(parsed, RtcOffer):
+            if not self.offers.take(time.monotonic()):
+                raise RateLimited(
+                    f"more than {self.limits.rtc_rate:g} audio offers per second "
+                    f"(burst {self.limits.rtc_burst}); this one was not answered"
+                )
             self.session.audio_offer(member, parsed.sdp)
         elif isinstance(parsed, MixGains):
-            self.session.audio_gains(member, parsed.gains)
+            self.update_gains(parsed.gains)
         elif isinstance(parsed, Record):
             self.session.record(member, parsed.action)
         elif isinstance(parsed, Bye):
@@ -249,7 +285,7 @@ class _Conn:
         elif isinstance(parsed, Hello):
             raise AlreadyJoined("this connection already joined a session")
 
-    def admin(self, request: Kick | SetRole | Lock | DeleteSession) -> None:
+    def admin(self, request: AdminRequest) -> None:
         """An owner's request: checked here, decided (again) and applied through the log."""
         assert self.session is not None and self.member is not None
         if not self.edits.take(time.monotonic()):
@@ -266,9 +302,15 @@ class _Conn:
             self.session.submit(self.member, "kick", request.id, [], {"t": request.client})
         elif isinstance(request, SetRole):
             extra = {"t": request.client, "role": request.role.value}
+            token = self.session.token_id_of(request.client)
+            if token is not None:  # a demotion then also binds to that token
+                extra["ti"] = token
             self.session.submit(self.member, "role", request.id, [], extra)
         elif isinstance(request, Lock):
             self.session.submit(self.member, "lock", request.id, [], {"locked": request.locked})
+        elif isinstance(request, ViewerAudio):
+            allowed = {"allowed": request.allowed}
+            self.session.submit(self.member, "viewer_audio", request.id, [], allowed)
         else:
             self.session.submit(self.member, "delete", request.id, [])
 
@@ -286,6 +328,29 @@ class _Conn:
         delay = self.presence.wait(now)
         self.presence_timer = asyncio.get_running_loop().call_later(delay, self.flush_presence)
 
+    def update_gains(self, gains: dict[str, float]) -> None:
+        """Like presence: over the rate, the latest gains wait for the bucket's next token."""
+        assert self.session is not None and self.member is not None
+        if self.mix_timer is None:
+            now = time.monotonic()
+            if self.mixes.take(now):
+                self.session.audio_gains(self.member, gains)  # may refuse: not in the room
+                return
+            self.mix_timer = asyncio.get_running_loop().call_later(
+                self.mixes.wait(now), self.flush_gains
+            )
+        self.mix_pending.update(gains)
+
+    def flush_gains(self) -> None:
+        self.mix_timer = None
+        self.mixes.take(time.monotonic())  # the token this flush waited for
+        gains, self.mix_pending = self.mix_pending, {}
+        if gains and self.session is not None and self.member is not None and self.peer.open:
+            try:
+                self.session.audio_gains(self.member, gains)
+            except BacklineError as exc:
+                self.error(exc)
+
     def flush_presence(self) -> None:
         if self.presence_timer is not None:
             self.presence_timer = None
@@ -299,13 +364,8 @@ class _Conn:
         if hello is None or not await self.join(hello):
             return
         self.bad_frames = 0
-        ws = self.ws
-        if isinstance(ws, DirectConnection):
-            await ws.dispatch_to(self.on_message)
-            await ws.wait_closed()
-        else:  # a plain websockets connection (the server always makes direct ones)
-            async for raw in ws:
-                self.on_message(raw)
+        await self.ws.dispatch_to(self.on_message)
+        await self.ws.wait_closed()
 
     def on_message(self, raw: str | bytes) -> None:
         """One message of a joined connection; called where it was parsed."""
@@ -326,11 +386,14 @@ class _Conn:
     def finish(self) -> None:
         if self.presence_timer is not None:
             self.presence_timer.cancel()
+        if self.mix_timer is not None:
+            self.mix_timer.cancel()
         if self.session is not None and self.member is not None:
             self.session.leave(self.member)
 
 
 async def handle_connection(ws: ServerConnection, hub: Hub, secret: bytes) -> None:
+    assert isinstance(ws, DirectConnection), "the server makes DirectConnections only"
     conn = _Conn(ws, hub, secret)
     hub.connections += 1
     try:

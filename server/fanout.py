@@ -1,62 +1,43 @@
 """Writing frames to connections without ever waiting on a slow one.
 
-Frames are written straight into the connection's transport (no task, no
-queue object per message). The transport's buffer is the bounded send queue:
-a client whose buffer grows past the limit cannot keep up, so it is closed with
-`SLOW_CONSUMER` and resumes from its last version when it reconnects, instead
-of holding back the room or growing memory without bound.
+Frames go into each connection's outbox (`DirectConnection.queue`): straight
+into its transport while it keeps up, never a task or queue object per
+message. The connection's send budget bounds what one slow peer may hold; a
+peer past it is closed with `SLOW_CONSUMER` and resumes from its last version
+when it reconnects, instead of holding back the room or growing memory
+without bound.
 
 A frame going to many connections is framed once: a server's frames are not
 masked and no extension is negotiated (no compression), so the websocket frame
-is the same bytes for every recipient and `broadcast` writes those bytes to
-each transport, skipping the per-connection framing of `websockets`.
+is the same bytes for every recipient and `broadcast` queues those bytes for
+each connection, skipping the per-connection framing of `websockets`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from collections import Counter
 from collections.abc import Iterable
 
-from websockets.asyncio.server import ServerConnection
-from websockets.protocol import State
-
-from backline.protocol.errors import CloseCode
+from .wsconn import CHUNK, DirectConnection, stats
 
 __all__ = ["Peer", "broadcast", "frame_bytes", "send", "send_parts", "stats"]
-
-log = logging.getLogger("backline.fanout")
-
-stats: Counter[str] = Counter()
-"""Process-wide fan-out counters, reported by /healthz."""
 
 
 class Peer:
     """A websocket connection as the session hub sees it."""
 
-    __slots__ = ("_closing", "label", "ws")
+    __slots__ = ("label", "ws")
 
-    def __init__(self, ws: ServerConnection, label: str) -> None:
+    def __init__(self, ws: DirectConnection, label: str) -> None:
         self.ws = ws
         self.label = label
-        self._closing = False
 
     @property
     def open(self) -> bool:
-        return not self._closing and self.ws.protocol.state is State.OPEN
+        return self.ws.accepting
 
     def close_soon(self, code: int, reason: str) -> None:
         """Start a close handshake without waiting for it."""
-        if self._closing:
-            return
-        self._closing = True
-        task = asyncio.get_running_loop().create_task(self.ws.close(int(code), reason))
-        _background.add(task)
-        task.add_done_callback(_background.discard)
-
-
-_background: set[asyncio.Task[None]] = set()
+        self.ws.close_soon(code, reason)
 
 
 def frame_bytes(payload: bytes) -> bytes:
@@ -73,61 +54,70 @@ def _header(n: int) -> bytes:
     return b"\x82\x7f" + n.to_bytes(8, "big")
 
 
-def _room_for(peer: Peer, max_buffer: int) -> bool:
-    """Whether `peer` is open and keeping up; closes it when it fell too far behind."""
-    if not peer.open:
-        return False
-    if peer.ws.transport.get_write_buffer_size() > max_buffer:
-        stats["slow_consumers_closed"] += 1
-        log.warning("%s: closing slow consumer (more than %d bytes queued)", peer.label, max_buffer)
-        peer.close_soon(CloseCode.SLOW_CONSUMER, "too slow: outgoing buffer overflowed")
-        return False
-    return True
+_SMALL = 4096  # a welcome's pieces below this are copied together before writing
 
 
-def send(peer: Peer, frame: bytes, max_buffer: int) -> bool:
+def _framed_here(ws: DirectConnection) -> bool:
+    """Whether our own framing is what websockets would write on this connection."""
+    protocol = ws.protocol
+    return not protocol.extensions and not protocol.expect_continuation_frame
+
+
+def send(peer: Peer, frame: bytes) -> bool:
     """Queue one binary frame; close the peer instead if it is too far behind."""
-    if not _room_for(peer, max_buffer):
-        return False
     ws = peer.ws
-    ws.protocol.send_binary(frame)
-    ws.send_data()
+    if not ws.room():
+        return False
+    if not _framed_here(ws):
+        ws.protocol.send_binary(frame)
+        ws.send_data()
+    elif len(frame) < CHUNK:
+        ws.queue(frame_bytes(frame))
+    else:  # a large frame is not copied behind its header
+        ws.queue(_header(len(frame)))
+        ws.queue(frame)
     return True
 
 
-def send_parts(peer: Peer, parts: list[bytes], max_buffer: int) -> bool:
+def send_parts(peer: Peer, parts: list[bytes], shared: bool = False) -> bool:
     """Queue one binary frame whose payload is `parts` joined, without joining them.
 
-    For a welcome carrying a large snapshot: the header goes in front and the
-    snapshot bytes (shared by every welcome of that version) are written as
-    they are, instead of being copied twice into a new payload and a new frame.
+    For a welcome: the header goes in front and the snapshot or catch-up bytes
+    (the same objects for every joiner of that version) are queued as they are,
+    `shared` (off the budget: they are not this peer's alone) and handed over
+    as the peer reads.
     """
-    if not _room_for(peer, max_buffer):
-        return False
     ws = peer.ws
-    protocol = ws.protocol
-    if protocol.extensions or protocol.expect_continuation_frame:
-        return send(peer, b"".join(parts), max_buffer)
-    if protocol.writes:  # keep the order of anything websockets queued
+    if not ws.room():
+        return False
+    if not _framed_here(ws):
+        ws.protocol.send_binary(b"".join(parts))
         ws.send_data()
-    ws.transport.writelines([_header(sum(map(len, parts))), *parts])
+        return True
+    small: list[bytes] = [_header(sum(map(len, parts)))]
+    for part in parts:  # runs of small pieces are joined: one write each, not one per key
+        if len(part) < _SMALL:
+            small.append(part)
+            continue
+        ws.queue(b"".join(small), shared)
+        small = []
+        ws.queue(part, shared)
+    ws.queue(b"".join(small), shared)
     return True
 
 
-def broadcast(peers: Iterable[Peer], payload: bytes, max_buffer: int) -> int:
+def broadcast(peers: Iterable[Peer], payload: bytes) -> int:
     """Send `payload` to every peer, framed once; returns how many got it."""
     frame = frame_bytes(payload)
     sent = 0
     for peer in peers:
-        if not _room_for(peer, max_buffer):
-            continue
         ws = peer.ws
-        protocol = ws.protocol
-        if protocol.extensions or protocol.expect_continuation_frame:
-            send(peer, payload, max_buffer)  # frames differ per connection: the general path
-        else:
-            if protocol.writes:  # never expected between callbacks; keep the order anyway
-                ws.send_data()
-            ws.transport.write(frame)
+        if not ws.room():
+            continue
+        if _framed_here(ws):
+            ws.queue(frame)
+        else:  # frames differ per connection: the general path
+            ws.protocol.send_binary(payload)
+            ws.send_data()
         sent += 1
     return sent

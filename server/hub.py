@@ -167,6 +167,21 @@ class _LiveCollector(Collector):
             value=values.get("sessions", 0),
         )
         yield GaugeMetricFamily(
+            "backline_catch_up_bytes",
+            "Encoded batches the loaded sessions keep for catch-up (capped per session)",
+            value=values.get("catch_up_bytes", 0),
+        )
+        yield GaugeMetricFamily(
+            "backline_undo_bytes",
+            "Encoded undo and redo history of the loaded sessions (capped per session)",
+            value=values.get("undo_bytes", 0),
+        )
+        yield GaugeMetricFamily(
+            "backline_identities",
+            "Participants whose op ids and history the loaded sessions keep",
+            value=values.get("identities", 0),
+        )
+        yield GaugeMetricFamily(
             "backline_asyncio_tasks",
             "asyncio tasks alive in the server's event loop (a leak shows as growth)",
             value=_task_count(),
@@ -218,7 +233,11 @@ class Hub:
         self.sessions: dict[str, Session] = {}
         self.connections = 0
         self.metrics = Metrics(
-            lambda: {"connections": self.connections, "sessions": len(self.sessions)}
+            lambda: {
+                "connections": self.connections,
+                "sessions": len(self.sessions),
+                **self.memory(),
+            }
         )
         self.store_ok = True  # False while the follower cannot read the log
         self._loading: dict[str, asyncio.Future[Session]] = {}
@@ -311,7 +330,6 @@ class Hub:
             self.bus,
             sequencer,
             position,
-            send_buffer=self.settings.send_buffer_bytes,
             snapshot_every=self.settings.snapshot_every,
             presence_interval=self.settings.presence_interval,
             chat=chat,
@@ -424,10 +442,20 @@ class Hub:
         with contextlib.suppress(asyncio.CancelledError):
             await self._follower
 
+    def memory(self) -> dict[str, int]:
+        """What the loaded sessions keep, by the figures their caps bound (docs/OPERATIONS.md)."""
+        sequencers = [session.seq for session in self.sessions.values()]
+        return {
+            "catch_up_bytes": sum(seq.catch_up_bytes for seq in sequencers),
+            "undo_bytes": sum(seq.undo_bytes for seq in sequencers),
+            "identities": sum(seq.identities for seq in sequencers),
+        }
+
     def health(self) -> dict[str, Any]:
         return {
             "sessions": len(self.sessions),
             "connections": self.connections,
+            "memory": self.memory(),
             "counters": {**self.metrics.counters, **fanout.stats},
         }
 

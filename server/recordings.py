@@ -4,17 +4,23 @@ Layout: ``<data-dir>/recordings/<session>/<recording id>/`` holds one WAV per
 participant (``01-alice.wav``, …), ``mix.wav`` and the sidecar
 ``recording.json`` (see `backline.server.audio.recording`).
 
-Routes (owners of the session only; the token as for the websocket, in a
-``token`` query parameter or an ``Authorization: Bearer`` header):
+Routes (owners of the session only; the token as for the websocket, in an
+``Authorization: Bearer`` header or a ``token`` query parameter):
 
 - ``GET /recordings/<session>``: JSON, every recording's sidecar plus its files;
 - ``GET /recordings/<session>/<id>/<file>``: one file (WAV or the sidecar).
 
 No part of a request path is ever joined to a filesystem path unchecked:
 session names must be valid ids, recording ids and file names must match
-their own strict patterns, and the resolved file must lie inside the
-session's directory. Anything else is a 404, like a recording that does not
-exist, so the answers reveal nothing about the disk.
+their own strict patterns, and the path must resolve to itself inside the
+session's directory (no symlink below the recordings root, at any level). The
+listing applies the very same check (`find_file`) to each recording's sidecar
+and to every file it lists, so it never shows what a download would refuse.
+Anything else is a 404, like a recording that does not exist, so the answers
+reveal nothing about the disk.
+
+The query parameter is spelled exactly ``token`` (not percent-encoded; its
+value may be), so that what a proxy sees is what this server accepts.
 """
 
 from __future__ import annotations
@@ -22,7 +28,9 @@ from __future__ import annotations
 import asyncio
 import http
 import json
+import os
 import re
+import stat
 import time
 import urllib.parse
 from dataclasses import dataclass
@@ -38,6 +46,7 @@ __all__ = [
     "HttpAnswer",
     "find_file",
     "list_recordings",
+    "read_file",
     "recording_dir_name",
     "recordings_request",
 ]
@@ -70,49 +79,115 @@ def _error(status: http.HTTPStatus, message: str, code: str) -> HttpAnswer:
     return HttpAnswer(status, body, headers=extra)
 
 
-def _session_root(root: Path, session: str) -> Path:
-    return root / recording_dir_name(session)
+def _inside(root: Path, session: str, *names: str) -> Path | None:
+    """``<root>/<session dir>/<names...>`` if that is exactly where it resolves to, else None.
+
+    Resolving follows every symlink and ``..``; asking the result to be the very path
+    the names spell, under the resolved root, refuses a symlink at any level below
+    the root (session directory, recording directory, file), wherever it points,
+    and so the same answer for listing and download. The root itself (the data
+    dir, ``recordings``) may be a symlink: the operator chose it.
+    """
+    expected = root.resolve().joinpath(recording_dir_name(session), *names)
+    try:
+        actual = expected.resolve(strict=True)
+    except (OSError, RuntimeError):  # missing, unreadable, a symlink loop
+        return None
+    return actual if actual == expected else None
+
+
+def find_file(root: Path, session: str, recording: str, name: str) -> Path | None:
+    """The regular file ``name`` of a recording, or None (also for any name that is not ours).
+
+    The one check that listing and download share: the names match their
+    patterns, and the path resolves inside the session's directory to itself.
+    """
+    if not (RECORDING_ID.fullmatch(recording) and FILE_NAME.fullmatch(name)):
+        return None
+    path = _inside(root, session, recording, name)
+    return path if path is not None and path.is_file() else None
+
+
+def read_file(path: Path) -> bytes | None:
+    """The bytes of a file `find_file` returned, or None if it became a symlink or went away.
+
+    ``O_NOFOLLOW`` keeps a symlink swapped in after the check from being read.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as file:
+        if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
+            return None
+        return file.read()
+
+
+def _sidecar(path: Path | None) -> dict[str, Any] | None:
+    """The sidecar's JSON object, or None (missing, being written, damaged, not an object)."""
+    raw = None if path is None else read_file(path)
+    try:
+        value = json.loads(raw) if raw is not None else None
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _files(root: Path, session: str, recording: str, directory: Path) -> list[dict[str, Any]]:
+    """The recording's files that `find_file` would serve, with their sizes."""
+    files = []
+    for entry in sorted(directory.iterdir()):
+        path = find_file(root, session, recording, entry.name)
+        if path is None:
+            continue
+        try:
+            files.append({"name": path.name, "bytes": path.stat().st_size})
+        except OSError:
+            continue  # removed meanwhile
+    return files
+
+
+def _listed(root: Path, session: str, recording: str) -> dict[str, Any] | None:
+    """One recording as listed: its sidecar plus ``files``; None without a readable sidecar."""
+    path = find_file(root, session, recording, SIDECAR)
+    sidecar = _sidecar(path)
+    if path is None or sidecar is None:
+        return None
+    return {**sidecar, "files": _files(root, session, recording, path.parent)}
 
 
 def list_recordings(root: Path, session: str) -> list[dict[str, Any]]:
     """Every recording of ``session``, oldest first: its sidecar plus ``files`` (name, bytes)."""
-    base = _session_root(root, session)
-    if not base.is_dir():
+    base = _inside(root, session)
+    if base is None or not base.is_dir():
         return []
     found = []
     for directory in sorted(base.iterdir()):
-        if not (RECORDING_ID.fullmatch(directory.name) and directory.is_dir()):
-            continue
-        try:
-            sidecar = json.loads((directory / SIDECAR).read_text())
-        except (OSError, ValueError):
-            continue  # being created, or damaged: not listed
-        files = [
-            {"name": path.name, "bytes": path.stat().st_size}
-            for path in sorted(directory.iterdir())
-            if FILE_NAME.fullmatch(path.name) and path.is_file()
-        ]
-        found.append({**sidecar, "files": files})
+        listed = _listed(root, session, directory.name)
+        if listed is not None:
+            found.append(listed)
     return found
 
 
-def find_file(root: Path, session: str, recording: str, name: str) -> Path | None:
-    """The file ``name`` of a recording, or None (also for any name that is not ours)."""
-    if not (RECORDING_ID.fullmatch(recording) and FILE_NAME.fullmatch(name)):
-        return None
-    base = _session_root(root, session).resolve()
-    path = (base / recording / name).resolve()
-    if not path.is_relative_to(base) or not path.is_file():
-        return None
-    return path
+def _query_token(query: str) -> str | None:
+    """The value of the one query parameter spelled exactly ``token``, percent-decoded.
+
+    The name is compared as sent, not decoded: ``tok%65n=`` is not a token, so
+    that a proxy that hides ``token=`` from its logs sees every token this
+    server accepts. A second ``token`` is refused (None) rather than guessed at.
+    """
+    values = [
+        value for name, _, value in (p.partition("=") for p in query.split("&")) if name == "token"
+    ]
+    return urllib.parse.unquote(values[0]) if len(values) == 1 else None
 
 
 def _token(query: str, headers: Any) -> str | None:
+    """The request's token: the ``Authorization: Bearer`` header, else the query's ``token``."""
     authorization = headers.get("Authorization", "")
     if authorization[:7].lower() == "bearer ":
         return str(authorization[7:].strip())
-    values = urllib.parse.parse_qs(query).get("token")
-    return values[0] if values else None
+    return _query_token(query)
 
 
 async def recordings_request(
@@ -134,7 +209,8 @@ async def recordings_request(
         return not_found
     token = _token(query, headers)
     if token is None:
-        return _error(http.HTTPStatus.UNAUTHORIZED, "a token is required", "unauthorized")
+        message = "a token is required: an Authorization: Bearer header or one token= parameter"
+        return _error(http.HTTPStatus.UNAUTHORIZED, message, "unauthorized")
     try:
         claims = verify(secret, token, session, time.time())
     except WrongSession as exc:
@@ -151,6 +227,8 @@ async def recordings_request(
     found = await asyncio.to_thread(find_file, root, session, parts[1], parts[2])
     if found is None:
         return not_found
-    data = await asyncio.to_thread(found.read_bytes)
+    data = await asyncio.to_thread(read_file, found)
+    if data is None:
+        return not_found
     disposition = (("Content-Disposition", f'attachment; filename="{found.name}"'),)
     return HttpAnswer(http.HTTPStatus.OK, data, _TYPES[found.suffix[1:]], disposition)

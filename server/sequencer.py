@@ -12,8 +12,24 @@ decision depends on, so replaying it anywhere decides the same.
 Owners' admin requests travel through the same log, so that every process
 applies them at the same point between edits and they survive restarts:
 ``k`` is ``role`` (``t`` the target client, ``role``), ``lock`` (``locked``),
-``kick`` (``t``) or ``delete``; ``seq`` is then the request id. They change
-no version; `apply_entry` returns a `Control` for them.
+``kick`` (``t``), ``viewer_audio`` (``allowed``) or ``delete``; ``seq`` is then
+the request id. They change no version; `apply_entry` returns a `Control` for
+them.
+
+Roles: ``r`` is the role the author's token grants and ``i`` that token's
+fingerprint (`Claims.id`). The role in effect is what an owner set for that
+identity (``role`` entries), else the token's role lowered by any demotion an
+owner bound to that token (a ``role`` entry carries its target's token as
+``ti``): so a demoted participant cannot shed the demotion by rejoining as a
+new identity.
+
+Memory is bounded by bytes, not only by counts (`Limits`): the catch-up window
+(`catch_up_bytes`), each identity's undo and redo stacks (`undo_bytes`), all
+stacks of the session together (`session_undo_bytes`: the least recently
+active identities lose their history first), and the identities with any
+state at all (`max_identities`: the least recently active one is forgotten,
+its op ids included). Every process evicts at the same entries, so all of them
+still decide alike.
 """
 
 from __future__ import annotations
@@ -33,7 +49,7 @@ from backline.protocol.errors import (
     NothingToUndo,
 )
 from backline.protocol.limits import DEFAULT_LIMITS, Limits
-from backline.protocol.messages import Batch, Role
+from backline.protocol.messages import Batch, Role, weaker
 from backline.protocol.model import Document
 from backline.protocol.ops import Op, apply_all
 from backline.protocol.timeline import DEFAULT_LEAD_US
@@ -41,7 +57,7 @@ from backline.protocol.transport import resolve, without_transport
 
 __all__ = ["ADMIN_KINDS", "Control", "Sequencer", "UndoEntry"]
 
-ADMIN_KINDS = frozenset({"role", "lock", "kick", "delete"})
+ADMIN_KINDS = frozenset({"role", "lock", "kick", "delete", "viewer_audio"})
 
 UNDO_DEPTH = 100  # per client
 RECENT_BATCHES = 1000  # kept in memory for catch-up by ops instead of snapshot
@@ -62,6 +78,31 @@ def _undo_entry(inverse: Op, version: int) -> UndoEntry:
 class _History:
     undo: list[UndoEntry] = field(default_factory=list)
     redo: list[UndoEntry] = field(default_factory=list)
+    size: int = 0  # encoded bytes of both stacks
+
+    def push(self, stack: list[UndoEntry], entry: UndoEntry, max_bytes: int) -> int:
+        """Push `entry`, dropping the oldest of `stack` past the depth and byte caps.
+
+        Returns the change in `size` (what the session's total moves by).
+        """
+        before = self.size
+        stack.append(entry)
+        self.size += len(entry[0])
+        while len(stack) > 1 and (len(stack) > UNDO_DEPTH or self.size > max_bytes):
+            self.size -= len(stack.pop(0)[0])
+        return self.size - before
+
+    def pop(self, stack: list[UndoEntry]) -> UndoEntry:
+        entry = stack.pop()
+        self.size -= len(entry[0])
+        return entry
+
+    def clear_redo(self) -> int:
+        """Drop the redo stack; returns the change in `size`."""
+        dropped = sum(len(packed) for packed, _ in self.redo)
+        self.redo.clear()
+        self.size -= dropped
+        return -dropped
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +115,7 @@ class Control:
     target: str | None = None  # the participant (role, kick)
     role: Role | None = None  # the new role (role)
     locked: bool | None = None  # the new state (lock)
+    allowed: bool | None = None  # may viewers send audio now (viewer_audio)
 
 
 def _ops_of(op: Op) -> list[Any]:
@@ -92,20 +134,46 @@ class Sequencer:
 
     def __init__(self, limits: Limits = DEFAULT_LIMITS, catch_up: int = RECENT_BATCHES) -> None:
         self.doc = Document(limits)
+        self.limits = limits
         self.version = 0
-        self.last_seq: dict[str, int] = {}  # client -> highest accepted seq
+        # client -> highest accepted seq; also the identities' recency order (least
+        # recently active first), which eviction follows
+        self.last_seq: dict[str, int] = {}
         # the catch-up window, kept encoded (wire form): bytes are invisible to the
         # cyclic garbage collector, while a thousand sessions' worth of Batch objects
         # made each full collection scan millions of objects (pauses of 100+ ms)
         self._recent: deque[bytes] = deque(maxlen=catch_up)
+        self._recent_bytes = 0
         self.last_record = b""  # the latest accepted batch, encoded (what the session sends)
         self._history: dict[str, _History] = {}
+        self._undo_bytes = 0  # every identity's stacks together
         self.roles: dict[str, Role] = {}  # client -> role an owner gave it in this session
+        self.token_caps: dict[str, Role] = {}  # token id -> most an owner lets it grant here
+        self.target_tokens: dict[str, str] = {}  # client an owner set a role for -> its token
         self.locked = False  # read-only: only owners may edit
+        self.viewer_audio = False  # viewers may send audio into the room
 
-    def role_of(self, client: str, token_role: Role) -> Role:
-        """The role in effect: what an owner set for this client, else what its token says."""
-        return self.roles.get(client, token_role)
+    def role_of(self, client: str, token_role: Role, token_id: str | None = None) -> Role:
+        """The role in effect (see the module docstring): what an owner set for this
+        identity, else what its token grants, lowered by a demotion bound to that token."""
+        role = self.roles.get(client)
+        if role is not None:
+            return role
+        cap = self.token_caps.get(token_id) if token_id else None
+        return token_role if cap is None else weaker(token_role, cap)
+
+    @property
+    def identities(self) -> int:
+        """Identities this session keeps state for (op ids, undo history)."""
+        return len(self.last_seq)
+
+    @property
+    def undo_bytes(self) -> int:
+        return self._undo_bytes
+
+    @property
+    def catch_up_bytes(self) -> int:
+        return self._recent_bytes
 
     # -- state ------------------------------------------------------------------
 
@@ -124,7 +192,10 @@ class Sequencer:
                 if h.undo or h.redo
             },
             "roles": {client: role.value for client, role in self.roles.items()},
+            "caps": {token: role.value for token, role in self.token_caps.items()},
+            "tokens": dict(self.target_tokens),
             "locked": self.locked,
+            "viewer_audio": self.viewer_audio,
         }
 
     def restore(self, snapshot: dict[str, Any]) -> None:
@@ -132,16 +203,20 @@ class Sequencer:
         self.doc = Document.from_data(snapshot["doc"], self.doc.limits)
         self.version = int(snapshot["version"])
         self.last_seq = dict(snapshot["seqs"])
-        self._history = {
-            client: _History(
-                [_undo_entry(op, v) for op, v in h["undo"]],
-                [_undo_entry(op, v) for op, v in h["redo"]],
-            )
-            for client, h in snapshot["history"].items()
-        }
+        self._history = {}
+        for client, h in snapshot["history"].items():
+            undo = [_undo_entry(op, v) for op, v in h["undo"]]
+            redo = [_undo_entry(op, v) for op, v in h["redo"]]
+            size = sum(len(packed) for packed, _ in undo + redo)
+            self._history[client] = _History(undo, redo, size)
+        self._undo_bytes = sum(h.size for h in self._history.values())
         self.roles = {client: Role(role) for client, role in snapshot.get("roles", {}).items()}
+        self.token_caps = {t: Role(role) for t, role in snapshot.get("caps", {}).items()}
+        self.target_tokens = dict(snapshot.get("tokens", {}))
         self.locked = bool(snapshot.get("locked", False))
+        self.viewer_audio = bool(snapshot.get("viewer_audio", False))
         self._recent.clear()
+        self._recent_bytes = 0
 
     # -- entries ------------------------------------------------------------------
 
@@ -185,9 +260,9 @@ class Sequencer:
         history = self._history.setdefault(client, _History())
         undoable = without_transport(inverse)
         if undoable is not None:
-            history.undo.append(_undo_entry(undoable, self.version + 1))
-            del history.undo[:-UNDO_DEPTH]
-            history.redo.clear()
+            entry = _undo_entry(undoable, self.version + 1)
+            grown = history.push(history.undo, entry, self.limits.undo_bytes)
+            self._undo_bytes += grown + history.clear_redo()
         return self._accept(client, seq, ops)
 
     def undo(self, client: str, seq: int, now: int = 0) -> Batch:
@@ -198,7 +273,7 @@ class Sequencer:
 
     def _role(self, entry: dict[str, Any]) -> Role | None:
         token = entry.get("r")  # entries logged before roles travelled in the log have none
-        return None if token is None else self.role_of(entry["by"], Role(token))
+        return None if token is None else self.role_of(entry["by"], Role(token), entry.get("i"))
 
     def _check_may_edit(self, entry: dict[str, Any]) -> None:
         role = self._role(entry)
@@ -216,10 +291,18 @@ class Sequencer:
         if kind == "role":
             role = Role(entry["role"])
             self.roles[entry["t"]] = role
+            # the target's token, when its process knew it; else the one an earlier entry named
+            token = entry.get("ti") or self.target_tokens.get(entry["t"])
+            if token:
+                self.target_tokens[entry["t"]] = token
+                self.token_caps[token] = role  # binds a demotion (a cap above it changes nothing)
             return Control(kind, by, entry["seq"], target=entry["t"], role=role)
         if kind == "lock":
             self.locked = bool(entry["locked"])
             return Control(kind, by, entry["seq"], locked=self.locked)
+        if kind == "viewer_audio":
+            self.viewer_audio = bool(entry["allowed"])
+            return Control(kind, by, entry["seq"], allowed=self.viewer_audio)
         if kind == "kick":
             return Control(kind, by, entry["seq"], target=entry["t"])
         return Control(kind, by, entry["seq"])  # delete: the session does it
@@ -250,12 +333,37 @@ class Sequencer:
             raise Duplicate(f"op {seq} was already handled (last accepted is {last})")
 
     def _accept(self, client: str, seq: int, ops: list[Any]) -> Batch:
+        self.last_seq.pop(client, None)  # to the end: the most recently active
         self.last_seq[client] = seq
         self.version += 1
         batch = Batch(self.version, client, seq, ops)
-        self.last_record = encode(batch.to_wire())
-        self._recent.append(self.last_record)
+        record = self.last_record = encode(batch.to_wire())
+        recent = self._recent
+        if len(recent) == recent.maxlen:
+            self._recent_bytes -= len(recent[0])
+        recent.append(record)
+        self._recent_bytes += len(record)
+        while self._recent_bytes > self.limits.catch_up_bytes and len(recent) > 1:
+            self._recent_bytes -= len(recent.popleft())
+        self._evict()
         return batch
+
+    def _evict(self) -> None:
+        """Keep identities and their histories within the session's caps (least recent first)."""
+        limits = self.limits
+        while len(self.last_seq) > limits.max_identities:
+            client = next(iter(self.last_seq))
+            del self.last_seq[client]
+            gone = self._history.pop(client, None)
+            if gone is not None:
+                self._undo_bytes -= gone.size
+        if self._undo_bytes > limits.session_undo_bytes:
+            for client in list(self.last_seq):  # least recently active first
+                if self._undo_bytes <= limits.session_undo_bytes:
+                    break
+                gone = self._history.pop(client, None)
+                if gone is not None:
+                    self._undo_bytes -= gone.size
 
     def _step(self, client: str, seq: int, now: int, *, redo: bool) -> Batch:
         self._check_seq(client, seq)
@@ -270,10 +378,12 @@ class Sequencer:
             ops = resolve(self.doc, _ops_of(decode_record(packed)), now, DEFAULT_LEAD_US)
             inverse = apply_all(self.doc, ops)
         except BacklineError as exc:
-            source.pop()  # skipped for good: it can never apply again
+            history.pop(source)  # skipped for good: it can never apply again
+            self._undo_bytes -= len(packed)
             raise Conflict(f"{word} of v{undone} skipped: {exc.message}") from None
-        source.pop()
+        history.pop(source)
+        self._undo_bytes -= len(packed)
         target = history.undo if redo else history.redo
-        target.append(_undo_entry(without_transport(inverse) or inverse, self.version + 1))
-        del target[:-UNDO_DEPTH]
+        entry = _undo_entry(without_transport(inverse) or inverse, self.version + 1)
+        self._undo_bytes += history.push(target, entry, self.limits.undo_bytes)
         return self._accept(client, seq, ops)

@@ -34,6 +34,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import statistics
 import time
 from collections import deque
 from collections.abc import Callable
@@ -42,6 +43,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from backline.protocol.codec import (
+    NIL,
+    array_parts,
     decode_record,
     encode,
     encode_array,
@@ -68,7 +71,7 @@ from backline.protocol.messages import (
     error_frame,
     reject_frame,
 )
-from backline.protocol.timeline import DEFAULT_LEAD_US, Timeline, lead_for
+from backline.protocol.timeline import DEFAULT_LEAD_US, MAX_LEAD_RTT_US, Timeline, lead_for
 
 from .bus import Bus, BusUnavailable
 from .fanout import Peer, broadcast, send, send_parts
@@ -87,6 +90,9 @@ log = logging.getLogger("backline.session")
 
 HEARTBEAT = 5.0  # seconds between re-announcements of this node's members to other nodes
 PEER_TIMEOUT = 15.0  # a remote member not re-announced for this long is gone
+SNAPSHOT_CHECK_BYTES = 64 * 1024  # a catch-up this large is compared with the snapshot
+RTT_REPORTS = 5  # recent round-trip reports per member, of which the median counts
+KNOWN_TOKENS = 4096  # identities whose token this process remembers (for demotions)
 
 
 def server_time_us() -> int:
@@ -104,8 +110,19 @@ class Member:
     color: str
     role: Role  # in effect now: the token's, unless an owner changed it for this session
     token_role: Role = Role.VIEWER  # what the token granted (log entries carry it)
+    token_id: str = ""  # the token's fingerprint (log entries carry it; demotions bind to it)
+    resume: str = ""  # this identity's resume key, handed out in the welcome
     state: dict[str, Any] = field(default_factory=dict)  # presence beyond name/colour
-    rtt_us: float = 0.0  # round trip the client last reported with its ping
+    # round trips the client reported with its last pings (µs), for the lead of a play
+    rtts: deque[float] = field(default_factory=lambda: deque(maxlen=RTT_REPORTS))
+
+    def report_rtt(self, rtt_us: float) -> None:
+        self.rtts.append(min(rtt_us, MAX_LEAD_RTT_US))
+
+    @property
+    def rtt_us(self) -> float:
+        """The median of its recent reports: one odd report moves nothing."""
+        return statistics.median(self.rtts) if self.rtts else 0.0
 
     def presence(self, online: bool = True) -> dict[str, Any]:
         entry: dict[str, Any] = {"client": self.client, "name": self.name, "color": self.color}
@@ -172,7 +189,6 @@ class Session:
         sequencer: Sequencer,
         position: EntryId | None,
         *,
-        send_buffer: int,
         snapshot_every: int,
         presence_interval: float,
         chat: list[dict[str, Any]],
@@ -194,6 +210,7 @@ class Session:
         self.position_delivered = position  # the last one handed to the applier (by the hub)
         self.members: dict[str, Member] = {}
         self.remote: dict[str, _RemotePeer] = {}  # members on other processes
+        self._tokens: dict[str, str] = {}  # client -> token id, least recently seen first
         self.audio: AudioRoom | None = None  # created on the first audio offer
         self.recording: Recording | None = None  # the audio room's, while one runs
         self._recording_frame: dict[str, Any] | None = None  # what late joiners are told
@@ -206,8 +223,10 @@ class Session:
             "edit": limits.edit.to_wire(),
             "presence": limits.presence.to_wire(),
             "chat": limits.chat.to_wire(),
+            "ping": limits.ping.to_wire(),
+            "rtc": limits.rtc.to_wire(),
+            "mix": limits.mix.to_wire(),
         }
-        self._send_buffer = send_buffer
         self._min_lead_us = min_lead_us
         self._snapshot_every = snapshot_every
         self._presence_interval = presence_interval
@@ -315,23 +334,29 @@ class Session:
         if rejoining:
             self._audio_rejoining.add(member.client)
         try:
-            answer = await self.audio.join(member.client, sdp)
+            answer = await self.audio.join(member.client, sdp, talk=self._may_talk(member))
         except Exception as exc:  # a malformed SDP, an ICE failure: tell that client only
             log.warning("session %s: audio offer from %s failed: %s", self.name, member.client, exc)
-            frame = encode(error_frame("bad_field", f"the audio offer was not accepted: {exc}"))
-            send(member.peer, frame, self._send_buffer)
+            # the details stay in the log: exception text can describe server internals
+            frame = encode(error_frame("bad_field", "the audio offer was not accepted"))
+            send(member.peer, frame)
             return
         finally:
             if rejoining:
                 self._audio_rejoining.discard(member.client)
                 if self.audio is not None and not self.audio.participants:
                     self._audio_empty(self.audio)  # the new connection failed: it is empty
-        send(member.peer, encode({"type": "rtc", "sdp": answer}), self._send_buffer)
+        send(member.peer, encode({"type": "rtc", "sdp": answer}))
         if self.recording is not None:
             self.recording.names[member.client] = member.name
         member.state["audio"] = True
         self._presence_changed(member)
         self._schedule_presence()
+
+    def _may_talk(self, member: Member) -> bool:
+        """Whether `member`'s audio is heard: editors and owners, viewers only when an
+        owner allowed it (a viewer listens by default)."""
+        return member.role.can_edit or self.seq.viewer_audio
 
     def _audio_levels(self, levels: dict[str, Levels]) -> None:
         """Show who is sending and how loud (RMS dBFS, 0.5 dB steps) in presence."""
@@ -421,7 +446,7 @@ class Session:
             log.error("session %s: cannot start recording in %s: %s", self.name, directory, exc)
             self._recording_frame = None
             frame = encode(error_frame("unavailable", f"the recording could not start: {exc}"))
-            send(member.peer, frame, self._send_buffer)
+            send(member.peer, frame)
             return
         if self._recording_frame is None or self.audio is None or not self.audio.participants:
             await recording.stop(start, "empty")  # the room emptied meanwhile
@@ -476,7 +501,7 @@ class Session:
         self._recording_frame = message if message["active"] else None
         frame = encode(message)
         for other in list(self.members.values()):
-            send(other.peer, frame, self._send_buffer)
+            send(other.peer, frame)
         self._background(self._publish({"t": "recording", "message": message}))
 
     def audio_gains(self, member: Member, gains: dict[str, float]) -> None:
@@ -501,8 +526,12 @@ class Session:
         )
 
     def lead_us(self) -> int:
-        """How far ahead a play starts: the minimum, or more for a slow participant."""
-        slowest = max((m.rtt_us for m in self.members.values()), default=0.0)
+        """How far ahead a play starts: the minimum, or more for a slow participant.
+
+        Only members who play count (editors and owners): a viewer's round trip,
+        however slow or however reported, never holds back everyone's start.
+        """
+        slowest = max((m.rtt_us for m in self.members.values() if m.role.can_edit), default=0.0)
         return lead_for(slowest, self._min_lead_us)
 
     # -- called by the hub's follower ---------------------------------------
@@ -591,6 +620,7 @@ class Session:
                 "o": self.node,
                 "p": number,
                 "r": sub.member.token_role.value,  # the sequencer decides on the role in effect
+                "i": sub.member.token_id,
             }
             if sub.kind == "op":
                 entry["ops"] = sub.ops
@@ -626,7 +656,7 @@ class Session:
             log.warning("session %s: store refused %d edits: %s", self.name, len(mine), exc)
             for proposal in mine:
                 self._count("errors" if proposal.admin else "ops_rejected", 1, code=exc.code.value)
-                send(proposal.member.peer, proposal.refuse(exc), self._send_buffer)
+                send(proposal.member.peer, proposal.refuse(exc))
             # if the store did write them after all, the applier will still see them
             self._forget_failed()
         if self._inbox:
@@ -706,14 +736,14 @@ class Session:
         rejects, controls = decided.rejects, decided.controls
         if accepted:
             frame = encode_spliced({"type": "ops"}, {"batches": encode_array(records)})
-            broadcast([m.peer for m in self.members.values()], frame, self._send_buffer)
+            broadcast([m.peer for m in self.members.values()], frame)
             self._count("ops_accepted", len(accepted))
             self._audio_follow_project()
             if self.recording is not None:
                 self._note_grid(self.recording)
         for proposal, error in rejects:
             self._count("errors" if proposal.admin else "ops_rejected", 1, code=error.code.value)
-            send(proposal.member.peer, proposal.refuse(error), self._send_buffer)
+            send(proposal.member.peer, proposal.refuse(error))
         for control, answer, mine in controls:
             self._control(control, answer, mine)
         self._observe("apply_seconds", time.perf_counter() - started)
@@ -724,27 +754,41 @@ class Session:
             self._forget_failed()
 
     def _control(self, control: Control, answer: _Proposal | None, mine: bool) -> None:
-        """Carry out an owner's request that the log just accepted."""
-        if answer is not None:
-            send(answer.member.peer, encode(done_frame(control.request)), self._send_buffer)
+        """Carry out an owner's request that the log just accepted.
+
+        Its author gets `done` after the `admin` frame everyone gets: when its
+        request resolves, its own view already shows the change.
+        """
         if control.kind == "delete":
+            if answer is not None:
+                send(answer.member.peer, encode(done_frame(control.request)))
             self.delete_here(control.by, erase=mine)
             return
         frame: dict[str, Any] = {"type": "admin", "action": control.kind, "by": control.by}
         if control.kind == "role" and control.role is not None:
             frame.update(client=control.target, role=control.role.value)
-            target = self.members.get(control.target or "")
-            if target is not None:
-                target.role = control.role
-                self._presence_changed(target)
-                self._schedule_presence()
+            for member in self.members.values():  # the target, and holders of its token
+                role = self.seq.role_of(member.client, member.token_role, member.token_id)
+                if role is not member.role:
+                    member.role = role
+                    self._presence_changed(member)
+                    self._schedule_presence()
         elif control.kind == "lock":
             frame["locked"] = control.locked
+        elif control.kind == "viewer_audio":
+            frame["allowed"] = control.allowed
         elif control.kind == "kick":
             frame["client"] = control.target
         data = encode(frame)
         for member in list(self.members.values()):
-            send(member.peer, data, self._send_buffer)
+            send(member.peer, data)
+        if answer is not None:
+            send(answer.member.peer, encode(done_frame(control.request)))
+        if control.kind in ("role", "viewer_audio") and self.audio is not None:
+            for client in self.audio.participants:  # who may be heard changes at once
+                listener = self.members.get(client)
+                if listener is not None:
+                    self.audio.set_talk(client, self._may_talk(listener))
         log.info("session %s: %s by %s: %s", self.name, control.kind, control.by, frame)
         kicked = self.members.get(control.target or "") if control.kind == "kick" else None
         if kicked is not None:
@@ -798,7 +842,7 @@ class Session:
         if self.deleted:
             join.done.set_exception(SessionDeleted(f"session {self.name} was just deleted"))
             return
-        member.role = self.seq.role_of(member.client, member.token_role)
+        member.role = self.seq.role_of(member.client, member.token_role, member.token_id)
         if self._full(member):
             join.done.set_exception(
                 SessionFull(f"session {self.name} has its maximum of {self._max_clients} clients")
@@ -812,6 +856,7 @@ class Session:
             "type": "welcome",
             "session": self.name,
             "client": member.client,
+            "resume": member.resume,
             "role": member.role.value,
             "version": self.seq.version,
             "seq": self.seq.last_seq.get(member.client, 0),
@@ -820,18 +865,24 @@ class Session:
             "chat": list(self.chat),
             "rates": self._rates,
             "locked": self.seq.locked,
+            "viewer_audio": self.seq.viewer_audio,
         }
+        size = 0 if catch_up is None else sum(map(len, catch_up))
+        if size > SNAPSHOT_CHECK_BYTES and size >= len(self._snapshot_bytes()):
+            catch_up = None  # the project itself is smaller than the edits since
+        raw: dict[str, bytes | list[bytes]]
         if catch_up is None:
-            raw = {"snapshot": self._snapshot_bytes(), "batches": encode(None)}
+            raw = {"snapshot": self._snapshot_bytes(), "batches": NIL}
         else:
-            raw = {
-                "snapshot": encode(None),
-                "batches": encode_array(catch_up),
-            }
-        send_parts(member.peer, encode_spliced_parts(message, raw), self._send_buffer)
+            raw = {"snapshot": NIL, "batches": array_parts(catch_up)}
+        # the snapshot and the batches are the objects every joiner of this version
+        # shares: queued as they are, handed over as this peer reads (wsconn.py)
+        send_parts(member.peer, encode_spliced_parts(message, raw), shared=True)
         if self._recording_frame is not None and "id" in self._recording_frame:
-            send(member.peer, encode(self._recording_frame), self._send_buffer)
+            send(member.peer, encode(self._recording_frame))
         self.members[member.client] = member
+        if member.token_id:
+            self._learn_token(member.client, member.token_id)
         self._presence_changed(member)
         self._schedule_presence()
         log.info(
@@ -880,16 +931,16 @@ class Session:
             return
         peers, self._presence_dirty = list(self._presence_dirty.values()), {}
         self._send_presence(peers)
-        self._background(self._publish({"t": "presence", "peers": peers}))
+        self._background(self._publish({"t": "presence", "peers": peers, "tids": self._tids()}))
 
     def _send_presence(self, peers: list[dict[str, Any]]) -> None:
         frame = encode({"type": "presence", "peers": peers})
-        broadcast([m.peer for m in self.members.values()], frame, self._send_buffer)
+        broadcast([m.peer for m in self.members.values()], frame)
 
     def _chat_local(self, entry: dict[str, Any]) -> None:
         self.chat.append(entry)
         frame = encode({"type": "chat", **entry})
-        broadcast([m.peer for m in self.members.values()], frame, self._send_buffer)
+        broadcast([m.peer for m in self.members.values()], frame)
 
     def on_bus(self, message: dict[str, Any]) -> None:
         """A message another process published for this session."""
@@ -899,16 +950,17 @@ class Session:
         elif kind == "recording":  # another process's audio room started or stopped one
             frame = encode(message["message"])
             for member in list(self.members.values()):
-                send(member.peer, frame, self._send_buffer)
+                send(member.peer, frame)
         elif kind == "deleted":  # in case this process reads the log after the data is gone
             if not self.deleted:
                 self.delete_here(str(message.get("by")), erase=False)
         elif kind == "sync":  # a process just loaded this session: tell it who is here
             if self.members:
                 peers = [m.presence() for m in self.members.values()]
-                self._background(self._publish({"t": "hb", "peers": peers}))
+                self._background(self._publish({"t": "hb", "peers": peers, "tids": self._tids()}))
         elif kind in ("presence", "hb"):
             changed = []
+            tids = message.get("tids") or {}
             for peer in message["peers"]:
                 client = peer["client"]
                 if client in self.members:
@@ -922,8 +974,27 @@ class Session:
                 if known is None or known.presence != peer or kind == "presence":
                     changed.append(peer)
                 self.remote[client] = _RemotePeer(peer, node, now)
+                if type(tids.get(client)) is str:
+                    self._learn_token(client, tids[client])
             if changed:
                 self._send_presence(changed)
+
+    def _tids(self) -> dict[str, str]:
+        """Each local member's token id, for the other processes (a demotion binds to it)."""
+        return {client: m.token_id for client, m in self.members.items() if m.token_id}
+
+    def _learn_token(self, client: str, token_id: str) -> None:
+        """Remember which token `client` joined with (here or on another process), so that
+        an owner's demotion binds to that token even after they left; bounded."""
+        tokens = self._tokens
+        tokens.pop(client, None)
+        tokens[client] = token_id
+        if len(tokens) > KNOWN_TOKENS:
+            del tokens[next(iter(tokens))]
+
+    def token_id_of(self, client: str) -> str | None:
+        """The token `client` joined with, if this process saw it join (or heard of it)."""
+        return self._tokens.get(client) or None
 
     async def announce(self) -> None:
         """Ask the other processes for their members (we just loaded the session)."""
@@ -936,7 +1007,7 @@ class Session:
                 return
             if self.members:
                 peers = [m.presence() for m in self.members.values()]
-                await self._publish({"t": "hb", "peers": peers})
+                await self._publish({"t": "hb", "peers": peers, "tids": self._tids()})
             cutoff = time.monotonic() - PEER_TIMEOUT
             gone = [c for c, r in self.remote.items() if r.seen < cutoff]
             if gone:

@@ -25,8 +25,10 @@ import { projectMidi } from "./ui/midi.js";
 const COLORS = ["#e4572e", "#17bebb", "#ffc914", "#76b041", "#7c5cff", "#ff6fb5", "#2e86de"];
 const STATE_TEXT = { connecting: "Connecting…", connected: "Connected", reconnecting: "Reconnecting…", closed: "Disconnected" };
 
+// The join link carries session and token in the fragment (#session=…&token=…), which
+// browsers never send to a server, its logs or a Referer; never from the query string.
 function joinParams() {
-  const params = new URLSearchParams(location.hash.slice(1) || location.search.slice(1));
+  const params = new URLSearchParams(location.hash.slice(1));
   return {
     session: params.get("session") ?? "",
     token: params.get("token") ?? "",

@@ -36,6 +36,7 @@ const FATAL_CLOSE = new Map([
   [CLOSE_CODES.BAD_TOKEN, "the token was refused"],
   [CLOSE_CODES.TOKEN_EXPIRED, "the token has expired"],
   [CLOSE_CODES.WRONG_SESSION, "the token is for another session"],
+  [CLOSE_CODES.BAD_RESUME, "this identity could not be resumed"],
 ]);
 
 const CLOCK_BURST = 16;
@@ -65,6 +66,7 @@ export class Session {
   constructor(options) {
     this.options = { url: pageSocketUrl(), ...options };
     this.clientId = "";
+    this.resume = "";
     this.role = "viewer";
     this.replica = new Replica();
     /** @type {Map<string, any>} peers by client id, online only, me excluded */
@@ -184,6 +186,7 @@ export class Session {
       if (this.options.color) hello.color = this.options.color;
       if (this.clientId) {
         hello.client = this.clientId;
+        hello.resume = this.resume;
         if (!this.needSnapshot) hello.version = this.replica.version;
       }
       ws.send(encode(hello));
@@ -328,6 +331,7 @@ export class Session {
 
   onWelcome(message) {
     this.clientId = message.client;
+    this.resume = message.resume ?? ""; // proves this identity when reconnecting
     this.replica.client = message.client;
     this.role = message.role;
     this.locked = Boolean(message.locked);

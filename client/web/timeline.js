@@ -27,6 +27,8 @@
 export const US_PER_MINUTE = 60_000_000;
 /** A play request starts at least this far ahead (µs). */
 export const DEFAULT_LEAD_US = 200_000;
+/** The largest round trip a start waits for (protocol/timeline.py MAX_LEAD_RTT_US). */
+const MAX_LEAD_RTT_US = 2_000_000;
 /** Beats: a position this close to a bar line is on it (absorbs float rounding). */
 const EPSILON = 1e-9;
 
@@ -184,7 +186,7 @@ export function nextBarLine(beat, meter) {
  * @returns {number}
  */
 export function leadFor(maxRttUs, minimumUs = DEFAULT_LEAD_US) {
-  return max(minimumUs, trunc(1.5 * maxRttUs) + 50_000);
+  return max(minimumUs, trunc(1.5 * Math.min(maxRttUs, MAX_LEAD_RTT_US)) + 50_000);
 }
 
 /** A position as musicians count it: bar and beat both from 1. */

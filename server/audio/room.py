@@ -67,6 +67,7 @@ class _Participant:
     chunks: Rechunker = field(default_factory=lambda: Rechunker(FRAME))
     gains: dict[str, float] = field(default_factory=dict)  # source -> gain I asked for
     sending: bool = False
+    talk: bool = True  # its audio is heard (listen-only participants send none)
     last_packet_us: int = -(10**12)  # when its latest encoded packet arrived
     forwarding: str | None = None  # the source whose packets go to me as they are
 
@@ -95,12 +96,18 @@ class AudioRoom:
         self.ticks = 0
         self.tap: FrameTap | None = None
 
-    async def join(self, client: str, offer_sdp: str) -> str:
-        """Connect `client`'s peer from its offer (replacing an older one); return the answer."""
+    async def join(self, client: str, offer_sdp: str, talk: bool = True) -> str:
+        """Connect `client`'s peer from its offer (replacing an older one); return the answer.
+
+        A participant that may not `talk` gets a send-only answer: it hears its mix,
+        and nothing it sends reaches anyone (nor a recording).
+        """
         await self.leave(client)
         participant: _Participant
 
         def arrived(samples: Samples, pts: int) -> None:
+            if not participant.talk:
+                return
             now = _now_us()
             for index, frame in participant.chunks.push(samples, pts):
                 participant.buffer.push(index & 0xFFFF, now, frame)
@@ -109,6 +116,8 @@ class AudioRoom:
                 self.tap.frame(client, samples, pts, now)
 
         def packet(payload: bytes, rtp_timestamp: int) -> None:
+            if not participant.talk:
+                return
             participant.last_packet_us = _now_us()
             if len(self.participants) != 2:
                 return  # only rooms of two pass packets through (`_route`)
@@ -123,8 +132,8 @@ class AudioRoom:
                         self._on_forward()
 
         peer = RtcPeer(f"{self.session}/{client}", arrived, packet)
-        participant = _Participant(client, peer)
-        answer = await peer.answer(offer_sdp)
+        participant = _Participant(client, peer, talk=talk)
+        answer = await peer.answer(offer_sdp, receive=talk)
         self.participants[client] = participant
         if self.tap is not None:
             self.tap.joined(client)
@@ -154,6 +163,13 @@ class AudioRoom:
             await self.close()
             if self._on_empty is not None:
                 self._on_empty(self)
+
+    def set_talk(self, client: str, talk: bool) -> None:
+        """Stop (or allow again) hearing `client`: at once for stopping; a participant
+        allowed to talk sends once its client negotiates again (rejoins)."""
+        participant = self.participants.get(client)
+        if participant is not None:
+            participant.talk = talk
 
     def set_gains(self, listener: str, gains: dict[str, float]) -> None:
         """`listener` hears each named source at its gain (0 silences, 1 is unchanged)."""

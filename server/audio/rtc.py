@@ -202,12 +202,20 @@ class RtcPeer:
     def state(self) -> str:
         return str(self._pc.connectionState)
 
-    async def answer(self, offer_sdp: str) -> str:
-        """Take the participant's offer; return our answer (candidates included)."""
+    async def answer(self, offer_sdp: str, receive: bool = True) -> str:
+        """Take the participant's offer; return our answer (candidates included).
+
+        With `receive` false the answer is send-only: the participant listens and
+        its client sends no audio (and any that arrives is not used).
+        """
         self.frame_ms = wanted_frame_ms(offer_sdp)
         self.mix = MixTrack(self.frame_ms)
         self._pc.addTrack(self.mix)
         await self._pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
+        if not receive:
+            for transceiver in self._pc.getTransceivers():
+                if transceiver.kind == "audio":
+                    transceiver.direction = "sendonly"
         release_immediately(self._pc, self._arrived, decode=False)
         answer = await self._pc.createAnswer()
         await self._pc.setLocalDescription(answer)

@@ -49,7 +49,7 @@ async def raw_join(
 ) -> tuple[RawClient, dict[str, Any]]:
     raw = await RawClient.open(server.url)
     opened.append(raw)
-    extra = {} if client is None else {"client": client}
+    extra = {} if client is None else {"client": client, "resume": server.resume(session, client)}
     welcome = await raw.hello(session, server.token(session, role), name=role, **extra)
     ONLINE[raw] = {p["client"] for p in welcome["peers"]}
     return raw, welcome

@@ -11,43 +11,13 @@ import numpy as np
 import pytest
 
 from backline.client import connect
-from backline.client.audio import SAMPLE_RATE, ToneTrack
-from backline.client.session import Session
+from backline.client.audio import ToneTrack
 from backline.client.testing import BotProcess, RawClient, ServerProcess
+from backline.client.testing_audio import level_at, listen
 from backline.client.udp_proxy import Impairment, UdpProxy
 
 SESSION = "jam"
 A_HZ, B_HZ = 440.0, 1000.0
-
-
-async def listen(s: Session, seconds: float) -> np.ndarray:
-    """`seconds` of the personal mix, after the first half second has settled."""
-    frames = []
-    needed = int(seconds * SAMPLE_RATE)
-    skip = SAMPLE_RATE // 2
-
-    async def collect() -> None:
-        nonlocal skip, needed
-        async for frame in s.audio.mix():
-            if skip > 0:
-                skip -= len(frame)
-                continue
-            frames.append(frame)
-            needed -= len(frame)
-            if needed <= 0:
-                return
-
-    await asyncio.wait_for(collect(), 30)
-    return np.concatenate(frames)
-
-
-def level_at(signal: np.ndarray, hz: float) -> float:
-    """Amplitude of the `hz` component (Hann window, so neighbouring tones don't leak)."""
-    window = np.hanning(len(signal))
-    spectrum = np.abs(np.fft.rfft(signal * window)) / (window.sum() / 2)
-    bins = np.fft.rfftfreq(len(signal), 1 / SAMPLE_RATE)
-    near = np.abs(bins - hz) <= 5
-    return float(spectrum[near].max())
 
 
 async def test_two_publishers_one_listener_each_hears_the_others(server: ServerProcess) -> None:

@@ -107,7 +107,9 @@ class Editor:
 
 async def join(server: ServerProcess) -> tuple[RawClient, dict[str, Any]]:
     client = await RawClient.open(server.url)
-    welcome = await client.hello(SESSION, server.token(SESSION), name="ed", client="ed")
+    welcome = await client.hello(
+        SESSION, server.token(SESSION), name="ed", client="ed", resume=server.resume(SESSION, "ed")
+    )
     return client, welcome
 
 

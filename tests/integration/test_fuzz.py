@@ -73,6 +73,7 @@ WINDOW = 8  # delimiting pings in flight: sending stays ahead of the answers
 SERVER_ARGS = [
     "--max-frame", str(MAX_FRAME), "--sqlite-synchronous", "NORMAL",
     "--edit-rate", "0", "--chat-rate", "0", "--presence-rate", "0",
+    "--ping-rate", "0", "--rtc-rate", "0", "--mix-rate", "0",
 ]  # fmt: skip
 
 _EXTREME_INTS = [0, 1, -1, 127, 128, 255, 256, 2**31 - 1, 2**31, 2**53 - 1, 2**53]

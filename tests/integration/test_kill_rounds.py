@@ -83,7 +83,13 @@ async def writer(server: ServerProcess, name: str, ledger: Ledger, rng: random.R
     """Pipeline note inserts until the connection dies; record every acknowledgement."""
     try:
         client = await RawClient.open(server.url)
-        welcome = await client.hello(SESSION, server.token(SESSION), name=name, client=name)
+        welcome = await client.hello(
+            SESSION,
+            server.token(SESSION),
+            name=name,
+            client=name,
+            resume=server.resume(SESSION, name),
+        )
     except (OSError, ConnectionClosed):
         return  # killed before we got in
     me, seq = welcome["client"], welcome["seq"]
@@ -154,7 +160,9 @@ async def check_log(store: Store, ledger: Ledger, snapshots: str) -> int:
     assert loaded is not None
     assert (loaded.snapshot is not None) == (snapshots == "snapshots")
     # the server's limits: a fast machine writes more notes than the default allows
-    sequencer = Sequencer(replace(DEFAULT_LIMITS, max_notes=MAX_NOTES), catch_up=10_000_000)
+    # and a catch-up window holding every batch (by count and by bytes)
+    limits = replace(DEFAULT_LIMITS, max_notes=MAX_NOTES, catch_up_bytes=1 << 40)
+    sequencer = Sequencer(limits, catch_up=10_000_000)
     if loaded.snapshot is not None:
         sequencer.restore(decode_record(loaded.snapshot))
     base = sequencer.version

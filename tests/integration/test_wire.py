@@ -27,8 +27,13 @@ OpenRaw = Callable[[], Awaitable[RawClient]]
 
 
 async def joined(raw: OpenRaw, server: ServerProcess) -> RawClient:
+    """A joined client whose messages the server already dispatches directly: frames
+    written before that (right after the welcome) queue in websockets as in the hello
+    phase, which is correct but would make the parsing counters depend on timing."""
     client = await raw()
     await client.hello(SESSION, server.token(SESSION, "editor"))
+    await client.send({"type": "ping", "t0": 0})  # answered once dispatching directly
+    await client.recv_type("pong")
     return client
 
 
@@ -125,6 +130,22 @@ async def test_a_fragmented_message_is_reassembled_then_fast_parsing_resumes(
     assert await parsing(server) == (2, 1)  # handed back at the fragment, resumed after it
 
 
+async def test_a_whole_data_frame_inside_a_fragmented_message_closes_with_1002(
+    server: ServerProcess, raw: OpenRaw
+) -> None:
+    """RFC 6455 §5.4: only continuations (and control frames) may follow a first
+    fragment. The server's own parser must not take over while one is open."""
+    client = await joined(raw, server)
+    client.ws.transport.write(masked(Opcode.BINARY, edit(1, 91)[:4], fin=False))
+    await asyncio.wait_for(await client.ws.ping(b"the fragment was read"), 10)
+    client.ws.transport.write(masked(Opcode.BINARY, edit(2, 92)))
+    with pytest.raises(ConnectionClosed) as closed:
+        while True:
+            message = await client.recv(timeout=30)
+            assert message["type"] != "ops", f"a frame inside a fragment was applied: {message}"
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1002
+
+
 @pytest.mark.parametrize(
     ("label", "frame", "code"),
     [
@@ -144,7 +165,8 @@ async def test_frames_that_break_the_protocol_close_with_the_standard_code(
         while True:
             await client.recv(timeout=30)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == code, label
-    client.ws.transport.abort()  # drop what the server refused to read (4 MiB unsent)
+    if not client.ws.connection_lost_waiter.done():  # a lost transport has nothing left
+        client.ws.transport.abort()  # drop what the server refused to read (4 MiB unsent)
 
 
 async def test_a_client_close_mid_session_completes_the_handshake(

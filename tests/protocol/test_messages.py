@@ -36,6 +36,7 @@ from backline.protocol.messages import (
     ServerType,
     SetRole,
     Undo,
+    ViewerAudio,
     done_frame,
     error_frame,
     ops_frame,
@@ -171,6 +172,10 @@ VALID: dict[ClientType, list[tuple[dict[str, Any], Any]]] = {
         ({"type": "lock", "id": 2**53 - 1, "locked": False}, Lock(2**53 - 1, False)),
     ],
     ClientType.DELETE: [({"type": "delete", "id": 5}, DeleteSession(5))],
+    ClientType.VIEWER_AUDIO: [
+        ({"type": "viewer_audio", "id": 6, "allowed": True}, ViewerAudio(6, True)),
+        ({"type": "viewer_audio", "id": 7, "allowed": False}, ViewerAudio(7, False)),
+    ],
 }
 
 
@@ -192,6 +197,7 @@ def test_samples_cover_every_client_type() -> None:
         "role",
         "lock",
         "delete",
+        "viewer_audio",
     }
 
 
@@ -356,6 +362,8 @@ BAD_FIELDS: list[tuple[str, dict[str, Any], ErrorCode]] = [
     ("lock-not-bool", {"type": "lock", "id": 1, "locked": 1}, BAD),
     ("delete-id-bool", {"type": "delete", "id": True}, BAD),
     ("delete-id-huge", {"type": "delete", "id": 2**53}, RANGE),
+    ("viewer-audio-not-bool", {"type": "viewer_audio", "id": 1, "allowed": "yes"}, BAD),
+    ("viewer-audio-no-id", {"type": "viewer_audio", "allowed": True}, BAD),
 ]
 
 
@@ -537,6 +545,7 @@ def test_close_codes_never_change() -> None:
         "BAD_TOKEN": 4401,
         "TOKEN_EXPIRED": 4402,
         "WRONG_SESSION": 4403,
+        "BAD_RESUME": 4404,
     }
     assert all(4000 <= c <= 4999 for c in CloseCode)
 

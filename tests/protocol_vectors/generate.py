@@ -243,6 +243,8 @@ def cases() -> Iterator[dict[str, Any]]:
         [-1.3, -100_000],
         [250_000.7, 0],
         [2_000_000.5],
+        [60_000_000],  # one report of a minute holds a start back ~3 s, not 90
+        [2_000_000, 4_000_000],
     ]:
         yield case("lead_for", lead_args)
 

@@ -16,6 +16,7 @@ from backline.protocol.errors import (
     NotFound,
     NothingToUndo,
 )
+from backline.protocol.limits import Limits
 from backline.protocol.messages import Role
 from backline.server.sequencer import Control, Sequencer
 
@@ -279,3 +280,89 @@ def test_entries_without_a_role_are_decided_as_before() -> None:
     seq.apply_entry(entry("lock", "boss", 1, "owner", locked=True))
     legacy = {"k": "op", "by": "ed", "seq": 1, "ops": tempo(90), "now": 0, "lead": 0}
     assert seq.apply_entry(legacy).version == 1
+
+
+# -- identities, demotions and memory caps (docs/OPERATIONS.md#memory) --------
+
+
+def test_a_demotion_binds_to_the_targets_token_until_an_owner_changes_it() -> None:
+    seq = Sequencer()
+    seq.apply_entry(entry("role", "boss", 1, "owner", t="ed", role="viewer", ti="tok-ed"))
+    # a new identity holding the same token gets no more than the demotion
+    assert seq.role_of("ed-again", Role.EDITOR, "tok-ed") is Role.VIEWER
+    assert seq.role_of("other", Role.EDITOR, "tok-other") is Role.EDITOR
+    fresh = {**entry("op", "ed-again", 1, "editor"), "ops": tempo(90), "i": "tok-ed"}
+    with pytest.raises(Forbidden):
+        seq.apply_entry(fresh)
+    # the cap never raises a token: promoting the identity to owner leaves the token editor
+    seq.apply_entry(entry("role", "boss", 2, "owner", t="ed", role="owner"))  # token remembered
+    assert seq.role_of("ed", Role.EDITOR, "tok-ed") is Role.OWNER
+    assert seq.role_of("ed-again", Role.EDITOR, "tok-ed") is Role.EDITOR
+    copy = Sequencer()
+    copy.restore(seq.snapshot())
+    assert copy.token_caps == seq.token_caps and copy.target_tokens == {"ed": "tok-ed"}
+
+
+def test_viewer_audio_is_an_owners_switch_kept_in_snapshots() -> None:
+    seq = Sequencer()
+    with pytest.raises(Forbidden):
+        seq.apply_entry(entry("viewer_audio", "ed", 1, "editor", allowed=True))
+    control = seq.apply_entry(entry("viewer_audio", "boss", 1, "owner", allowed=True))
+    assert isinstance(control, Control) and control.allowed is True and seq.viewer_audio
+    copy = Sequencer()
+    copy.restore(seq.snapshot())
+    assert copy.viewer_audio
+
+
+def big_edit(seq: int, size: int) -> list[dict[str, object]]:
+    """An edit of about `size` encoded bytes (its inverse is as large)."""
+    op = {"op": "set", "id": "project", "field": "key", "value": "C major"}
+    return [op] * (size // 50)
+
+
+def test_the_catch_up_window_is_capped_by_bytes() -> None:
+    limits = Limits(catch_up_bytes=100_000)
+    seq = Sequencer(limits)
+    for n in range(1, 31):
+        seq.submit("a", n, big_edit(n, 10_000))
+    assert seq.catch_up_bytes <= 100_000 < seq.catch_up_bytes + 11_000
+    kept = seq.since(seq.version - len(seq.recent))
+    assert kept is not None and len(kept) == len(seq.recent) < 30
+    assert seq.since(1) is None  # trimmed: a joiner from v1 gets a snapshot
+
+
+def test_undo_history_is_capped_by_bytes_per_identity_and_per_session() -> None:
+    limits = Limits(undo_bytes=60_000, session_undo_bytes=100_000)
+    seq = Sequencer(limits)
+    for n in range(1, 21):
+        seq.submit("a", n, big_edit(n, 10_000))
+    assert 0 < seq.undo_bytes <= 60_000
+    undone = 0
+    with contextlib.suppress(NothingToUndo):
+        for n in range(21, 60):
+            seq.undo("a", n)
+            undone += 1
+    assert 1 <= undone < 20  # the oldest were dropped, the newest kept
+    seq2 = Sequencer(limits)
+    for client in ("a", "b", "c"):
+        for n in range(1, 6):
+            seq2.submit(client, n, big_edit(n, 10_000))
+    assert seq2.undo_bytes <= 100_000
+    with pytest.raises(NothingToUndo):  # the least recently active lost its history first
+        seq2.undo("a", 6)
+    assert seq2.undo("c", 6).by == "c"
+
+
+def test_identities_beyond_the_cap_are_forgotten_least_recent_first() -> None:
+    seq = Sequencer(Limits(max_identities=3))
+    for client in ("a", "b", "c"):
+        seq.submit(client, 1, tempo(100))
+    seq.submit("a", 2, tempo(101))  # a is active again: b is now the least recent
+    seq.submit("d", 1, tempo(102))
+    assert seq.identities == 3 and set(seq.last_seq) == {"a", "c", "d"}
+    with pytest.raises(NothingToUndo):
+        seq.undo("b", 2)
+    copy = Sequencer(Limits(max_identities=3))
+    copy.restore(seq.snapshot())  # the order (who is least recent) survives a snapshot
+    copy.submit("e", 1, tempo(103))
+    assert set(copy.last_seq) == {"a", "d", "e"}

@@ -43,7 +43,6 @@ async def test_close_returns_while_the_heartbeat_is_stuck_in_a_publish(
         bus,
         Sequencer(),
         None,
-        send_buffer=1 << 20,
         snapshot_every=500,
         presence_interval=0.05,
         chat=[],
