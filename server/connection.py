@@ -279,6 +279,10 @@ class _Conn:
         elif isinstance(parsed, MixGains):
             self.update_gains(parsed.gains)
         elif isinstance(parsed, Record):
+            if not self.edits.take(time.monotonic()):  # an owner's control, like admin
+                raise RateLimited(
+                    f"more than {self.limits.edit_rate:g} edits and requests per second"
+                )
             self.session.record(member, parsed.action)
         elif isinstance(parsed, Bye):
             self.peer.close_soon(1000, "bye")

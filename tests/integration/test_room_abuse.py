@@ -5,6 +5,7 @@ flood the messages that had no rate limit (ping, rtc, mix).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -125,3 +126,22 @@ async def test_viewers_listen_only_unless_an_owner_lets_them_talk(server: Server
         await boss.allow_viewer_audio(False)  # applies at once, without a new offer
         heard = await listen(boss, 1.0)
         assert level_at(heard, TONE_HZ) < 0.01
+
+
+async def test_record_requests_share_the_edit_bucket(tmp_path: Path) -> None:
+    server = ServerProcess(
+        tmp_path / "data", extra_args=["--edit-burst", "3", "--edit-rate", "0.01"]
+    )
+    server.start()
+    try:
+        owner = await RawClient.open(server.url)
+        try:
+            await owner.hello(SESSION, server.token(SESSION, "owner"), name="boss")
+            for _ in range(6):
+                await owner.send({"type": "record", "action": "stop"})
+            codes = [(await next_of(owner, "error"))["code"] for _ in range(6)]
+            assert codes == ["not_found"] * 3 + ["rate_limited"] * 3
+        finally:
+            await owner.ws.close()
+    finally:
+        server.stop()
