@@ -5,8 +5,8 @@ async with backline.client.connect(url, session="jam", token=token, name="me") a
     s.add_note(track.id, pitch=36, start=0, dur=480)
 """
 
-from .bot import Bot
-from .session import (
+from backline.client.bot import Bot
+from backline.client.session import (
     AdminChanged,
     ChatMessage,
     ConnectionChanged,

@@ -27,16 +27,24 @@ import numpy.typing as npt
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
+from backline.media.frames import DEFAULT_FRAME_MS as FRAME_MS
+from backline.media.frames import SAMPLE_RATE
+from backline.media.opus import OpusEncoder
+from backline.media.rtc import release_immediately, to_frame, to_mono
 from backline.protocol.errors import error_for_code
-from backline.server.audio.opus import OpusEncoder
-from backline.server.audio.rtc import release_immediately, to_frame, to_mono
 
-__all__ = ["FRAME", "SAMPLE_RATE", "ArrayTrack", "EncodingTrack", "SessionAudio", "ToneTrack"]
+__all__ = [
+    "FRAME",
+    "FRAME_MS",
+    "SAMPLE_RATE",
+    "ArrayTrack",
+    "EncodingTrack",
+    "SessionAudio",
+    "ToneTrack",
+]
 
 log = logging.getLogger("backline.audio")
 
-SAMPLE_RATE = 48_000
-FRAME_MS = 10
 FRAME = SAMPLE_RATE * FRAME_MS // 1000  # 480 samples: the room's frame
 Samples = npt.NDArray[np.float32]
 

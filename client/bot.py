@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 
-from .session import (
+from backline.client.session import (
     ChatMessage,
     ConnectionChanged,
     EventStream,

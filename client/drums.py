@@ -2,7 +2,7 @@
 
 Pure: reads a `Document`, returns `Hit`s with their beat (quarter notes from
 the song's start). Where patterns play (the same rule as the browser's
-`client/web/sound/playback.js`):
+`web/sound/playback.js`):
 
 - A pattern that clips place plays only inside its clips: from each clip's
   start, repeating while the clip lasts.

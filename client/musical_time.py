@@ -9,10 +9,9 @@ import math
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
+from backline.client.clock import Clock
 from backline.protocol.model import Document
 from backline.protocol.timeline import BarBeat, Timeline
-
-from .clock import Clock
 
 __all__ = ["SessionTimeline", "Tick"]
 

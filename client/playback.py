@@ -44,13 +44,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from backline.client import audio
+from backline.client.audio import SAMPLE_RATE, ArrayTrack, Samples
+from backline.client.clock import Clock
+from backline.client.scheduler import Scheduler
+from backline.client.synth import Voices
 from backline.protocol.timeline import Timeline
-
-from . import audio
-from .audio import SAMPLE_RATE, ArrayTrack, Samples
-from .clock import Clock
-from .scheduler import Scheduler
-from .synth import Voices
 
 __all__ = ["Score", "SendLatency", "Sound", "TimelineTrack", "codec_delay_samples"]
 
@@ -71,10 +70,9 @@ def codec_delay_samples() -> int:
     from aiortc.codecs.opus import OpusDecoder
     from aiortc.jitterbuffer import JitterFrame
 
-    from backline.server.audio.opus import OpusEncoder
-    from backline.server.audio.rtc import to_mono
-
-    from .synth import click
+    from backline.client.synth import click
+    from backline.media.opus import OpusEncoder
+    from backline.media.rtc import to_mono
 
     frame = audio.FRAME
     signal = np.zeros(frame * 24, dtype=np.float32)

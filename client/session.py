@@ -31,6 +31,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from websockets.protocol import State
 from websockets.typing import Subprotocol
 
+from backline.client.clock import Clock
 from backline.protocol.codec import SUBPROTOCOL, decode, encode
 from backline.protocol.errors import (
     BacklineError,
@@ -58,11 +59,9 @@ from backline.protocol.replica import Replica, reset_replica
 from backline.protocol.timeline import DEFAULT_LEAD_US
 from backline.protocol.transport import resolve
 
-from .clock import Clock
-
 if TYPE_CHECKING:
-    from .audio import SessionAudio
-from .musical_time import SessionTimeline, Tick
+    from backline.client.audio import SessionAudio
+from backline.client.musical_time import SessionTimeline, Tick
 
 __all__ = [
     "AdminChanged",
@@ -324,7 +323,7 @@ class Session:
     def audio(self) -> SessionAudio:
         """The audio room: `publish(track)`, `mix()`, `set_gains()` (loads aiortc on first use)."""
         if self._audio is None:
-            from .audio import SessionAudio
+            from backline.client.audio import SessionAudio
 
             self._audio = SessionAudio(self._send_now, self._o.name)
         audio: SessionAudio = self._audio

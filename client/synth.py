@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from backline.protocol.audio import SAMPLE_RATE
+
 __all__ = [
     "ACCENT_HZ",
     "CLICK_HZ",
@@ -27,7 +29,6 @@ __all__ = [
     "voice_of",
 ]
 
-SAMPLE_RATE = 48_000
 CLICK_HZ = 1_000.0  # an ordinary beat
 ACCENT_HZ = 2_000.0  # the first beat of a bar: an octave up, and louder
 Samples = npt.NDArray[np.float32]

@@ -14,7 +14,7 @@ the bot's packets through). For every click it reports:
   the bot's send-latency compensation leaves, plus, when mixed, the room's
   adaptive playout delay for the bot's stream above one frame;
 - *off*: how far the click lies from its exact sample, less whole room frames
-  (see `backline.client.testing_audio.count_on_grid`): 0 when the bot renders
+  (see `backline.testing.audio.count_on_grid`): 0 when the bot renders
   sample-accurately and the stream only moves in whole frames;
 - *delay steps*: how often the playout delay changed between two clicks.
 
@@ -36,8 +36,8 @@ from pathlib import Path
 from backline.client import connect
 from backline.client.audio import FRAME, SAMPLE_RATE
 from backline.client.playback import codec_delay_samples
-from backline.client.testing import BotProcess, ServerProcess
-from backline.client.testing_audio import count_on_grid, onsets, receive_delay_us, record_mix
+from backline.testing.audio import count_on_grid, onsets, receive_delay_us, record_mix
+from backline.testing.servers import BotProcess, ServerProcess
 
 from .report import run, save
 

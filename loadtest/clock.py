@@ -27,9 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from backline.client import connect
-from backline.client.delay_proxy import DelayProxy
 from backline.client.session import Session
-from backline.client.testing import ServerProcess
+from backline.testing.delay_proxy import DelayProxy
+from backline.testing.servers import ServerProcess
 
 from .report import run, save
 

@@ -14,8 +14,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from backline.client.testing import RawClient
 from backline.protocol.tokens import mint
+from backline.testing.servers import RawClient
 
 from .clients import Member, close_all, percentile, running_target
 from .targets import Meter, Target

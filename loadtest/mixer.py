@@ -42,7 +42,7 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 from numpy.typing import NDArray  # noqa: E402
 
-from backline.server.audio.frames import frame_samples, frame_us  # noqa: E402
+from backline.media.frames import frame_samples, frame_us  # noqa: E402
 from backline.server.audio.mixer import Mixer  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"

@@ -37,8 +37,8 @@ from pathlib import Path
 
 from backline.client import connect
 from backline.client.session import Session
-from backline.client.testing import ServerProcess
 from backline.protocol.errors import BacklineError
+from backline.testing.servers import ServerProcess
 
 from .report import RESULTS, run
 

@@ -13,11 +13,11 @@ import json
 from dataclasses import asdict
 from typing import Any
 
+from .audio import MAX_GAIN
 from .codec import SUBPROTOCOL
 from .errors import CloseCode, ErrorCode
 from .limits import DEFAULT_LIMITS, Limits
 from .messages import (
-    MAX_GAIN,
     MAX_GAINS,
     MAX_RTT_US,
     MAX_SDP_LEN,

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from .audio import MAX_GAIN
 from .codec import encode
 from .errors import BadField, OutOfRange, TooLarge, UnknownType
 from .limits import DEFAULT_LIMITS, Limits
@@ -225,7 +226,6 @@ AdminRequest = Kick | SetRole | Lock | ViewerAudio | DeleteSession
 ADMIN_TYPES = frozenset({"kick", "role", "lock", "viewer_audio", "delete"})
 
 MAX_SDP_LEN = 65_536
-MAX_GAIN = 4.0
 MAX_GAINS = 256
 
 ClientMessage = (

@@ -6,7 +6,7 @@ advances at ``tempo`` beats per minute; while stopped, the position stays at
 ``beat``. Every participant evaluates these same functions on the same
 document with its estimate of the server clock, so all of them agree on which
 beat it is now. The browser client carries the same math in
-``client/web/timeline.js``; both are checked against ``timeline_vectors.json``.
+``web/timeline.js``; both are checked against ``timeline_vectors.json``.
 
 Pure functions only: no clock is read here, ``now`` is always an argument.
 """

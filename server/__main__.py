@@ -2,9 +2,9 @@
 
 import asyncio
 
-from .app import run
-from .config import ConfigError, parse_serve_args
-from .logs import configure_logging
+from backline.server.app import run
+from backline.server.config import ConfigError, parse_serve_args
+from backline.server.logs import configure_logging
 
 settings = parse_serve_args()
 configure_logging(settings.log_level)

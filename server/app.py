@@ -30,18 +30,17 @@ from backline.protocol.codec import SUBPROTOCOL
 from backline.protocol.errors import CloseCode, Unavailable
 from backline.protocol.messages import Role
 from backline.protocol.tokens import mint
-
-from . import gc_tuning
-from .bus import Bus, MemoryBus
-from .config import ConfigError, Settings
-from .connection import handle_connection
-from .gc_tuning import timed_collections
-from .hub import Hub
-from .recordings import recordings_request
-from .responses import ALLOWED_METHODS, harden, method_not_allowed, response
-from .store import MemoryStore, Store
-from .web import web_file
-from .wsconn import WRITE_PAUSE_BYTES, ConnectionPolicy, DirectConnection
+from backline.server import gc_tuning
+from backline.server.config import ConfigError, Settings
+from backline.server.gc_tuning import timed_collections
+from backline.server.http.recordings import recordings_request
+from backline.server.http.responses import ALLOWED_METHODS, harden, method_not_allowed, response
+from backline.server.http.web import web_file
+from backline.server.sessions.connection import handle_connection
+from backline.server.sessions.hub import Hub
+from backline.server.storage.base import MemoryStore, Store
+from backline.server.storage.bus import Bus, MemoryBus
+from backline.server.wire.connection import WRITE_PAUSE_BYTES, ConnectionPolicy, DirectConnection
 
 __all__ = ["Running", "load_secret", "run", "serve"]
 
@@ -111,14 +110,14 @@ def tls_context(settings: Settings) -> ssl.SSLContext | None:
 def open_store(settings: Settings, node: str) -> tuple[Store, Bus]:
     """The store and bus `settings` ask for: Redis when a URL is given, else embedded."""
     if settings.redis_url:
-        from .redis_bus import RedisBus
-        from .redis_store import RedisStore
+        from backline.server.storage.redis import RedisStore
+        from backline.server.storage.redis_bus import RedisBus
 
         return RedisStore(settings.redis_url, node=node), RedisBus(settings.redis_url, node=node)
     bus = MemoryBus(node)
     if settings.store == "memory":
         return MemoryStore(), bus
-    from .sqlite_store import SQLiteStore
+    from backline.server.storage.sqlite import SQLiteStore
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = SQLiteStore(

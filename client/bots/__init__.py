@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from ..bot import Bot
-from .drummer import DrummerBot
-from .hihat import HiHatBot
-from .metronome import MetronomeBot
-from .recorder import RecorderBot
+from backline.client.bot import Bot
+from backline.client.bots.drummer import DrummerBot
+from backline.client.bots.hihat import HiHatBot
+from backline.client.bots.metronome import MetronomeBot
+from backline.client.bots.recorder import RecorderBot
 
 __all__ = ["BOTS", "DrummerBot", "HiHatBot", "MetronomeBot", "RecorderBot"]
 

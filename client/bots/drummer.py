@@ -14,14 +14,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 
+from backline.client.bot import Bot
+from backline.client.drums import hits_between
+from backline.client.playback import Score, Sound, TimelineTrack
+from backline.client.session import Session
+from backline.client.synth import drum, voice_of
 from backline.protocol.model import Document
 from backline.protocol.timeline import Timeline
-
-from ..bot import Bot
-from ..drums import hits_between
-from ..playback import Score, Sound, TimelineTrack
-from ..session import Session
-from ..synth import drum, voice_of
 
 __all__ = ["DrummerBot", "drum_score"]
 

@@ -10,11 +10,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from backline.client.bot import Bot
+from backline.client.session import RemoteEdit, Session
 from backline.protocol.errors import BacklineError
 from backline.protocol.ops import Op
-
-from ..bot import Bot
-from ..session import RemoteEdit, Session
 
 __all__ = ["CLOSED_HIHAT", "HiHatBot", "hihat_ops"]
 

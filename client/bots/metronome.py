@@ -16,14 +16,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 
+from backline.client.bot import Bot
+from backline.client.musical_time import Tick
+from backline.client.playback import Sound, TimelineTrack
+from backline.client.scheduler import grid_events
+from backline.client.session import Session
+from backline.client.synth import ACCENT_HZ, CLICK_HZ, click
 from backline.protocol.timeline import Timeline
-
-from ..bot import Bot
-from ..musical_time import Tick
-from ..playback import Sound, TimelineTrack
-from ..scheduler import grid_events
-from ..session import Session
-from ..synth import ACCENT_HZ, CLICK_HZ, click
 
 __all__ = ["MetronomeBot", "metronome_score"]
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..bot import Bot
-from ..session import Session
+from backline.client.bot import Bot
+from backline.client.session import Session
 
 __all__ = ["RecorderBot"]
 
@@ -30,7 +30,7 @@ class RecorderBot(Bot):
         self.frames = 0  # frames written so far
 
     async def main(self, s: Session) -> None:
-        from ..audio import SAMPLE_RATE
+        from backline.client.audio import SAMPLE_RATE
 
         await s.audio.publish(None)  # listen only
         self.out.parent.mkdir(parents=True, exist_ok=True)

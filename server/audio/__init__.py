@@ -17,8 +17,8 @@ importing `backline.server.audio` itself loads no aiortc
 
 from __future__ import annotations
 
-from .clock import CatchUp, FrameClock
-from .frames import (
+from backline.media.clock import CatchUp, FrameClock
+from backline.media.frames import (
     FRAME_DURATIONS_MS,
     SAMPLE_RATE,
     frame_samples,
@@ -26,9 +26,16 @@ from .frames import (
     to_float32,
     to_int16,
 )
-from .jitter import Arrival, JitterBuffer, JitterStats
-from .meter import FLOOR_DBFS, Ballistics, LevelMeter, Levels, RoomMeter, measure
-from .mixer import Mixer, TrackState, audible_view, soft_limit
+from backline.media.jitter import Arrival, JitterBuffer, JitterStats
+from backline.server.audio.meter import (
+    FLOOR_DBFS,
+    Ballistics,
+    LevelMeter,
+    Levels,
+    RoomMeter,
+    measure,
+)
+from backline.server.audio.mixer import Mixer, TrackState, audible_view, soft_limit
 
 __all__ = [
     "FLOOR_DBFS",

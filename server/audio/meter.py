@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from .frames import DEFAULT_FRAME_MS, frame_us
+from backline.media.frames import DEFAULT_FRAME_MS, frame_us
 
 __all__ = [
     "FLOOR_DBFS",

@@ -36,7 +36,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from .frames import DEFAULT_FRAME_MS, frame_samples
+from backline.media.frames import DEFAULT_FRAME_MS, frame_samples
+from backline.protocol.audio import MAX_GAIN
 
 __all__ = [
     "LIMIT_THRESHOLD",
@@ -52,7 +53,6 @@ __all__ = [
 Audible = Callable[[str], bool]
 """Whether a participant's audio goes into the mixes (mute/solo already applied)."""
 
-MAX_GAIN = 4.0  # linear, about +12 dB
 LIMIT_THRESHOLD = 10 ** (-1 / 20)  # -1 dBFS, about 0.891: below it the limiter does nothing
 
 

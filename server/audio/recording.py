@@ -33,8 +33,8 @@ from typing import Any, BinaryIO
 import numpy as np
 from numpy.typing import NDArray
 
-from .frames import SAMPLE_RATE
-from .stems import Chunk, Multitrack
+from backline.media.frames import SAMPLE_RATE
+from backline.server.audio.stems import Chunk, Multitrack
 
 __all__ = [
     "MIX_FILE",

@@ -20,26 +20,24 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from .frames import DEFAULT_FRAME_MS, SAMPLE_RATE, Rechunker, frame_samples, frame_us
-from .jitter import JitterBuffer
-from .meter import Levels, RoomMeter
-from .mixer import Mixer
-from .packets import packet_samples
-from .rtc import RtcPeer, Samples
+from backline.media.clock import CatchUp, FrameClock
+from backline.media.frames import DEFAULT_FRAME_MS, Rechunker, frame_samples, frame_us
+from backline.media.jitter import JitterBuffer
+from backline.media.packets import packet_samples
+from backline.media.rtc import Samples
+from backline.protocol.audio import MAX_GAIN
+from backline.server.audio.meter import Levels, RoomMeter
+from backline.server.audio.mixer import Mixer
+from backline.server.audio.peer import RtcPeer
+from backline.server.clock import server_time_us
 
 __all__ = ["MAX_GAIN", "AudioRoom", "FrameTap"]
-
-
-def _now_us() -> int:
-    return time.monotonic_ns() // 1000
 
 
 log = logging.getLogger("backline.audio.room")
 
 FRAME_MS = DEFAULT_FRAME_MS  # 10 ms: the room's tick, mix and jitter-buffer unit
 FRAME = frame_samples(FRAME_MS)
-PERIOD = FRAME / SAMPLE_RATE
-MAX_GAIN = 4.0
 FRAME_US = frame_us(FRAME_MS)
 LEVEL_EVERY = 100 // FRAME_MS  # ticks between level reports (100 ms)
 # A source silent this long stops being passed through (its listener gets the
@@ -108,7 +106,7 @@ class AudioRoom:
         def arrived(samples: Samples, pts: int) -> None:
             if not participant.talk:
                 return
-            now = _now_us()
+            now = server_time_us()
             for index, frame in participant.chunks.push(samples, pts):
                 participant.buffer.push(index & 0xFFFF, now, frame)
                 participant.sending = True
@@ -118,7 +116,7 @@ class AudioRoom:
         def packet(payload: bytes, rtp_timestamp: int) -> None:
             if not participant.talk:
                 return
-            participant.last_packet_us = _now_us()
+            participant.last_packet_us = server_time_us()
             if len(self.participants) != 2:
                 return  # only rooms of two pass packets through (`_route`)
             samples = packet_samples(payload)
@@ -224,17 +222,15 @@ class AudioRoom:
                 listener.forwarding = source
 
     async def _run(self) -> None:
-        start = time.monotonic()
-        k = 0
+        """Tick at each frame's due time (`FrameClock`: no drift); after a stall, up to
+        four overdue ticks back to back, older ones skipped."""
+        clock = FrameClock(server_time_us(), FRAME, catch_up=CatchUp.BURST, max_burst=4)
         while True:
-            k += 1
-            due = start + k * PERIOD
-            delay = due - time.monotonic()
+            delay = clock.next_due - server_time_us()
             if delay > 0:
-                await asyncio.sleep(delay)  # the frame clock: each tick at its own due time
-            elif delay < -4 * PERIOD:
-                k = int((time.monotonic() - start) / PERIOD)  # stalled: skip, don't burst
-            self.tick()
+                await asyncio.sleep(delay / 1e6)  # the frame clock: each tick at its due time
+            for _ in clock.tick(server_time_us()):
+                self.tick()
 
     def tick(self) -> None:
         """One frame period: mix and send."""
@@ -243,7 +239,7 @@ class AudioRoom:
         if not members:
             return
         started = time.perf_counter()
-        now = _now_us()
+        now = server_time_us()
         frames = {p.client: p.buffer.pop(now) for p in members}
         mixes = self.mixer.mix(frames)
         self._route(members, now)

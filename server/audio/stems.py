@@ -49,8 +49,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from .frames import SAMPLE_RATE, US_PER_SECOND, to_int16
-from .mixer import soft_limit
+from backline.media.frames import SAMPLE_RATE, US_PER_SECOND, to_int16
+from backline.server.audio.mixer import soft_limit
 
 __all__ = ["Chunk", "Multitrack", "StemAligner"]
 

@@ -1,7 +1,11 @@
 """The audio core is pure: numpy and the standard library's pure parts, no I/O, clocks or aiortc.
 
-The aiortc adapter in the same package may do all of that; these modules may not,
-so they can be tested (and reasoned about) without an event loop or a network.
+The core lives in two places: the media layer shared by server and SDK
+(`backline.media`: frames, frame timing, jitter buffering, packets) and the
+room's own numpy (`backline.server.audio`: metering, mixing, stems). The
+aiortc adapters beside them (`media.rtc`, `server.audio.peer`, the room) may
+do I/O; these modules may not, so they can be tested (and reasoned about)
+without an event loop or a network.
 """
 
 from __future__ import annotations
@@ -14,10 +18,19 @@ from pathlib import Path
 
 import pytest
 
+import backline.media
 import backline.server.audio
 
-PACKAGE_DIR = Path(backline.server.audio.__file__).parent
-PURE = ["__init__", "clock", "frames", "jitter", "meter", "mixer", "packets", "stems"]
+PACKAGES = {
+    "backline.media": ["__init__", "clock", "frames", "jitter", "packets"],
+    "backline.server.audio": ["__init__", "meter", "mixer", "stems"],
+}
+PURE = [f"{package}.{name}" for package, names in PACKAGES.items() for name in names]
+DIRS = {
+    "backline.media": Path(backline.media.__file__).parent,
+    "backline.server.audio": Path(backline.server.audio.__file__).parent,
+}
+PURE_MODULES = {m.removesuffix(".__init__") for m in PURE} | {"backline.protocol.audio"}
 ALLOWED_TOP_LEVEL = {
     "__future__",
     "collections",
@@ -31,7 +44,8 @@ FORBIDDEN_CALLS = {"open", "print", "input", "exec", "eval", "__import__", "brea
 
 
 def _source(name: str) -> ast.Module:
-    path = PACKAGE_DIR / f"{name}.py"
+    package, module = name.rsplit(".", 1)
+    path = DIRS[package] / f"{module}.py"
     return ast.parse(path.read_text(), filename=str(path))
 
 
@@ -42,12 +56,14 @@ def test_imports_only_numpy_and_pure_stdlib(name: str) -> None:
             for alias in node.names:
                 assert alias.name.split(".")[0] in ALLOWED_TOP_LEVEL, f"{name}: {alias.name}"
         elif isinstance(node, ast.ImportFrom):
-            where = f"{name}.py:{node.lineno} imports {'.' * node.level}{node.module}"
-            if node.level:
-                # Relative imports stay among the pure modules (never .rtc or .room).
-                assert node.level == 1 and (node.module or "") in PURE, where
+            module = node.module or ""
+            where = f"{name}:{node.lineno} imports {'.' * node.level}{module}"
+            assert not node.level, f"{where}: use absolute imports"
+            if module.startswith("backline."):
+                # only among the pure modules (never media.rtc, server.audio.room or .peer)
+                assert module in PURE_MODULES, where
             else:
-                assert (node.module or "").split(".")[0] in ALLOWED_TOP_LEVEL, where
+                assert module.split(".")[0] in ALLOWED_TOP_LEVEL, where
 
 
 @pytest.mark.parametrize("name", PURE)
@@ -59,9 +75,8 @@ def test_no_io_builtins(name: str) -> None:
 
 PROBE = """
 import json, sys
-import backline.server.audio
 for name in {pure!r}:
-    __import__(f"backline.server.audio.{{name}}" if name != "__init__" else "backline.server.audio")
+    __import__(name.removesuffix(".__init__"))
 print(json.dumps(sorted(sys.modules)))
 """
 
@@ -76,7 +91,7 @@ def test_importing_the_core_loads_no_event_loop_or_webrtc() -> None:
         timeout=60,
     )
     loaded = set(json.loads(result.stdout))
-    assert "backline.server.audio.jitter" in loaded
+    assert "backline.media.jitter" in loaded
     # Not `time`: numpy itself imports it. The AST check above keeps it out of our code.
     unwanted = {"asyncio", "aiortc", "av", "socket", "threading", "logging", "random"}
     assert sorted(loaded & unwanted) == []

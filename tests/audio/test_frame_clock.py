@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from backline.server.audio.clock import CatchUp, ClockStats, FrameClock
+from backline.media.clock import CatchUp, ClockStats, FrameClock
 
 START = 1_234_567_890  # an arbitrary server-clock time, µs
 T = 10_000  # 10 ms

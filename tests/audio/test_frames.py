@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from numpy.typing import NDArray
 
-from backline.server.audio.frames import (
+from backline.media.frames import (
     FRAME_DURATIONS_MS,
     SAMPLE_RATE,
     frame_bytes,

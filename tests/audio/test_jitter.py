@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from backline.server.audio.jitter import Arrival, JitterBuffer
+from backline.media.jitter import Arrival, JitterBuffer
 
 T = 10_000  # µs
 PHASE = 3_000  # the pops' offset from the sender's frame grid

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from numpy.typing import NDArray
 
-from backline.server.audio.frames import SAMPLE_RATE, frame_samples
+from backline.media.frames import SAMPLE_RATE, frame_samples
 from backline.server.audio.meter import (
     FLOOR_DBFS,
     Ballistics,

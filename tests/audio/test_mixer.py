@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.typing import NDArray
 
-from backline.server.audio.frames import SAMPLE_RATE, frame_samples, to_int16
+from backline.media.frames import SAMPLE_RATE, frame_samples, to_int16
 from backline.server.audio.mixer import (
     LIMIT_THRESHOLD,
     MAX_GAIN,

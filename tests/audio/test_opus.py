@@ -6,8 +6,8 @@ import av
 import numpy as np
 import pytest
 
-from backline.server.audio.opus import OpusEncoder, wanted_frame_ms
-from backline.server.audio.packets import packet_samples
+from backline.media.opus import OpusEncoder, wanted_frame_ms
+from backline.media.packets import packet_samples
 
 
 def tone(n: int, start: int = 0, hz: float = 440.0) -> np.ndarray:

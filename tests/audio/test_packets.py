@@ -8,7 +8,7 @@ import av
 import numpy as np
 import pytest
 
-from backline.server.audio.packets import FRAME_SAMPLES, packet_samples
+from backline.media.packets import FRAME_SAMPLES, packet_samples
 
 
 def _encode(frame_ms: float, application: str) -> bytes:

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from backline.server.audio.frames import Rechunker
+from backline.media.frames import Rechunker
 
 FRAME = 480
 

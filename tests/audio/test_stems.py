@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from backline.server.audio.frames import to_int16
+from backline.media.frames import to_int16
 from backline.server.audio.stems import Chunk, Multitrack, StemAligner
 
 N = 480  # 10 ms frames at 48 kHz

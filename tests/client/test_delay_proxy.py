@@ -18,7 +18,7 @@ from websockets.asyncio.client import connect as ws_connect
 from websockets.asyncio.server import ServerConnection
 from websockets.asyncio.server import serve as ws_serve
 
-from backline.client.delay_proxy import DelayProxy
+from backline.testing.delay_proxy import DelayProxy
 
 T = TypeVar("T")
 TIMEOUT = 5.0

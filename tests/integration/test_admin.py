@@ -17,8 +17,6 @@ from websockets.exceptions import ConnectionClosed
 
 from backline.client import AdminChanged, ConnectionChanged, PresenceChanged, connect
 from backline.client.session import EventStream, Session
-from backline.client.testing import RawClient, ServerProcess
-from backline.client.testing_redis import RedisServer
 from backline.protocol.errors import (
     CloseCode,
     Forbidden,
@@ -28,6 +26,8 @@ from backline.protocol.errors import (
     SessionDeleted,
 )
 from backline.protocol.messages import Role
+from backline.testing.redis import RedisServer
+from backline.testing.servers import RawClient, ServerProcess
 
 SESSION = "band"
 

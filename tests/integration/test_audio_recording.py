@@ -20,8 +20,8 @@ from backline.client import connect
 from backline.client.audio import FRAME, SAMPLE_RATE, ArrayTrack, ToneTrack
 from backline.client.recordings import download, list_recordings
 from backline.client.session import RecordingChanged, Session
-from backline.client.testing import RawClient, ServerProcess
 from backline.protocol.errors import Forbidden, NotFound, Unauthorized
+from backline.testing.servers import RawClient, ServerProcess
 
 SESSION = "jam"
 FRAME_US = FRAME * 1_000_000 // SAMPLE_RATE
@@ -271,7 +271,7 @@ async def test_the_cli_lists_and_downloads_recordings(
 
 async def cli(*argv: str) -> str:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "backline.client.cli", *argv,
+        sys.executable, "-m", "backline.cli", *argv,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     out, err = await asyncio.wait_for(process.communicate(), 60)
@@ -281,7 +281,7 @@ async def cli(*argv: str) -> str:
 
 async def cli_failure(*argv: str) -> str:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "backline.client.cli", *argv,
+        sys.executable, "-m", "backline.cli", *argv,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     _, err = await asyncio.wait_for(process.communicate(), 60)

@@ -12,9 +12,9 @@ import pytest
 
 from backline.client import connect
 from backline.client.audio import ToneTrack
-from backline.client.testing import BotProcess, RawClient, ServerProcess
-from backline.client.testing_audio import level_at, listen
-from backline.client.udp_proxy import Impairment, UdpProxy
+from backline.testing.audio import level_at, listen
+from backline.testing.servers import BotProcess, RawClient, ServerProcess
+from backline.testing.udp_proxy import Impairment, UdpProxy
 
 SESSION = "jam"
 A_HZ, B_HZ = 440.0, 1000.0

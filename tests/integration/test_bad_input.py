@@ -15,9 +15,9 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from backline.client import connect
-from backline.client.testing import RawClient, ServerProcess
 from backline.protocol.codec import encode
 from backline.protocol.errors import CloseCode
+from backline.testing.servers import RawClient, ServerProcess
 
 SESSION = "jam"
 OpenRaw = Callable[[], Awaitable[RawClient]]

@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from backline.client.testing import RawClient, ServerProcess
+from backline.testing.servers import RawClient, ServerProcess
 
 SESSION = "disk"
 ARGS = ["--edit-rate", "0"]

@@ -27,8 +27,8 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from backline.client.testing import ServerProcess
 from backline.protocol.codec import SUBPROTOCOL, encode
+from backline.testing.servers import ServerProcess
 
 SESSION = "flood"
 CONNECTIONS = 2000

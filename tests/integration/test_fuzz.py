@@ -39,7 +39,6 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from websockets.exceptions import ConnectionClosed
 
-from backline.client.testing import RawClient, ServerProcess
 from backline.protocol.codec import decode, encode
 from backline.protocol.errors import BacklineError
 from backline.protocol.limits import Limits
@@ -62,6 +61,7 @@ from backline.protocol.messages import (
 from backline.protocol.model import Document
 from backline.protocol.ops import apply_all
 from backline.protocol.transport import resolve
+from backline.testing.servers import RawClient, ServerProcess
 
 MAX_FRAME = 32 * 1024  # small, so oversized frames stay cheap to send
 LIMITS = Limits(max_frame_bytes=MAX_FRAME)

@@ -18,9 +18,9 @@ from websockets.typing import Origin
 
 from backline.client import connect
 from backline.client.audio import ToneTrack
-from backline.client.testing import RawClient, ServerProcess
 from backline.protocol.errors import Unavailable
 from backline.protocol.tokens import mint
+from backline.testing.servers import RawClient, ServerProcess
 
 SESSION = "jam"
 

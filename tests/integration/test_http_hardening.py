@@ -20,9 +20,9 @@ import json
 import re
 from pathlib import Path
 
-from backline.client.testing import RawClient, ServerProcess
 from backline.server.audio.recording import wav_header
-from backline.server.web import WEB_ROOT
+from backline.server.http.web import WEB_ROOT
+from backline.testing.servers import RawClient, ServerProcess
 
 SESSION = "jam"
 Headers = dict[str, str]

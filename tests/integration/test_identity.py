@@ -17,9 +17,9 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from backline.client import ConnectionChanged, connect
-from backline.client.testing import RawClient, ServerProcess
-from backline.client.testing_redis import RedisServer
 from backline.protocol.errors import CloseCode
+from backline.testing.redis import RedisServer
+from backline.testing.servers import RawClient, ServerProcess
 
 SESSION = "band"
 

@@ -28,12 +28,12 @@ from pathlib import Path
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from backline.client.testing import RawClient, ServerProcess
-from backline.client.testing_redis import RedisServer
 from backline.protocol.codec import decode_record
 from backline.protocol.limits import DEFAULT_LIMITS
-from backline.server.sequencer import Sequencer
-from backline.server.store import Store
+from backline.protocol.sequencer import Sequencer
+from backline.server.storage.base import Store
+from backline.testing.redis import RedisServer
+from backline.testing.servers import RawClient, ServerProcess
 
 SESSION = "crash"
 ROUNDS = int(os.environ.get("KILL_ROUNDS", "20"))  # with snapshots: half as many
@@ -227,7 +227,7 @@ async def test_kill_9_rounds_sqlite_lose_no_acknowledged_edit(
     tmp_path: Path, snapshots: str
 ) -> None:
     """SIGKILLs of a SQLite-backed server under load: every ack survives at its version."""
-    from backline.server.sqlite_store import SQLiteStore
+    from backline.server.storage.sqlite import SQLiteStore
 
     server = ServerProcess(tmp_path / "data", extra_args=server_args(snapshots))
     await server.astart()
@@ -249,7 +249,7 @@ async def test_kill_9_rounds_redis_lose_no_acknowledged_edit(
     own_redis: RedisServer, tmp_path: Path, snapshots: str
 ) -> None:
     """SIGKILLs of a Redis-backed server (and of Redis, every other round), AOF fsync always."""
-    from backline.server.redis_store import RedisStore
+    from backline.server.storage.redis import RedisStore
 
     assert own_redis.appendonly and own_redis.appendfsync == "always"
     server = ServerProcess(

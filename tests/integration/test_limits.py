@@ -19,8 +19,8 @@ from websockets.exceptions import ConnectionClosed
 
 from backline.client import connect
 from backline.client.session import Rejected
-from backline.client.testing import RawClient, ServerProcess
 from backline.protocol.errors import CloseCode, ServerFull, SessionFull
+from backline.testing.servers import RawClient, ServerProcess
 
 SESSION = "jam"
 

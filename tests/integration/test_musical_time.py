@@ -10,11 +10,11 @@ import time
 import pytest
 
 from backline.client import connect
-from backline.client.delay_proxy import DelayProxy
 from backline.client.session import Session
-from backline.client.testing import BotProcess, RawClient, ServerProcess
 from backline.protocol.errors import Forbidden
 from backline.protocol.timeline import Timeline, bar_length
+from backline.testing.delay_proxy import DelayProxy
+from backline.testing.servers import BotProcess, RawClient, ServerProcess
 
 SESSION = "jam"
 

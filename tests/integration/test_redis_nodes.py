@@ -17,10 +17,10 @@ from redis.asyncio import Redis
 
 from backline.client import Edit, connect
 from backline.client.session import Session
-from backline.client.testing import ServerProcess, random_edit
-from backline.client.testing_redis import RedisServer
 from backline.protocol.codec import encode
 from backline.protocol.errors import BacklineError, ErrorCode, Unavailable
+from backline.testing.redis import RedisServer
+from backline.testing.servers import ServerProcess, random_edit
 
 SESSION = "band"
 

@@ -16,10 +16,10 @@ import pytest
 
 from backline.client import Edit, Rejected, RemoteEdit, connect
 from backline.client.session import Session
-from backline.client.testing import ServerProcess, random_edit
 from backline.protocol.codec import decode_record, encode
 from backline.protocol.errors import BacklineError, ErrorCode, Forbidden, NothingToUndo
 from backline.protocol.model import PROJECT_ID
+from backline.testing.servers import ServerProcess, random_edit
 
 SESSION = "jam"
 
@@ -256,8 +256,8 @@ async def test_kill_9_loses_no_acknowledged_edit(server: ServerProcess, tmp_path
     server.stop()
     # the stored log, decided again from scratch: versions gap-free, every acked edit at
     # exactly the version its author was told
-    from backline.server.sequencer import Sequencer
-    from backline.server.sqlite_store import SQLiteStore
+    from backline.protocol.sequencer import Sequencer
+    from backline.server.storage.sqlite import SQLiteStore
 
     store = SQLiteStore(server.data_dir)
     try:
@@ -371,7 +371,7 @@ async def test_bot_keeps_hihat_lane_filled(server: ServerProcess) -> None:
 
 def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "backline.client.cli", *args],
+        [sys.executable, "-m", "backline.cli", *args],
         capture_output=True, text=True, timeout=60, env=env, check=False,
     )  # fmt: skip
 

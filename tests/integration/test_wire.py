@@ -19,8 +19,8 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.frames import Frame, Opcode
 
-from backline.client.testing import RawClient, ServerProcess
 from backline.protocol.codec import encode
+from backline.testing.servers import RawClient, ServerProcess
 
 SESSION = "wire"
 OpenRaw = Callable[[], Awaitable[RawClient]]

@@ -1,7 +1,7 @@
 """Rewrite ``protocol/timeline_vectors.json``: test vectors of the musical-time math.
 
 The Python implementation (``backline.protocol.timeline``) and the browser's
-(``client/web/timeline.js``) must compute the same positions, down to which
+(``web/timeline.js``) must compute the same positions, down to which
 side of a bar line a position just short of it falls. Each vector names a
 function, its inputs and what the Python implementation returns (or raises);
 ``tests/web/test_timeline_js.py`` checks both implementations against them and
@@ -99,7 +99,7 @@ JS_NAMES = {
 }
 
 _DESCRIPTION = (
-    "Test vectors of protocol/timeline.py, shared with client/web/timeline.js. Each case calls "
+    "Test vectors of protocol/timeline.py, shared with web/timeline.js. Each case calls "
     "`fn` (a module constant, a module function, Timeline.of, or a method or property of the "
     "Timeline built positionally from `timeline`: tempo, meter, playing, beat, time) with `args`; "
     "it returns `expect` or, where `raises` is given, raises (that is the Python exception; the JS "

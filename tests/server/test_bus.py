@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from backline.client.testing_redis import RedisServer
-from backline.server.bus import Bus, BusUnavailable, MemoryNetwork
-from backline.server.redis_bus import RedisBus
+from backline.server.storage.bus import Bus, BusUnavailable, MemoryNetwork
+from backline.server.storage.redis_bus import RedisBus
+from backline.testing.redis import RedisServer
 
 WAIT = 10.0  # seconds: the bound on anything that should happen "at once"
 PROMPT = 3.0  # seconds: how soon a failure must be reported

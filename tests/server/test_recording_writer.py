@@ -13,7 +13,7 @@ import pytest
 from backline.protocol.errors import BadField, OutOfRange
 from backline.protocol.messages import Record, check_presence, parse_client
 from backline.server.audio.recording import Recording, WavWriter, new_recording_id, wav_header
-from backline.server.recordings import find_file, list_recordings, recording_dir_name
+from backline.server.http.recordings import find_file, list_recordings, recording_dir_name
 
 N = 480
 

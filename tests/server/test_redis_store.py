@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
-from backline.client.testing_redis import RedisServer
-from backline.server.redis_bus import RedisBus
-from backline.server.redis_store import RedisStore
-from backline.server.store import Entry, StoreUnavailable
+from backline.server.storage.base import Entry, StoreUnavailable
+from backline.server.storage.redis import RedisStore
+from backline.server.storage.redis_bus import RedisBus
+from backline.testing.redis import RedisServer
 
 WAIT = 10.0  # seconds: the bound on anything that should happen "at once"
 PROMPT = 3.0  # seconds: how soon a failure must be reported
@@ -135,7 +135,7 @@ async def test_more_appends_at_once_than_pooled_connections_all_succeed(
 ) -> None:
     """A thousand sessions appending in the same instant wait for a pooled connection
     instead of failing ("Too many connections" with redis-py's default pool)."""
-    from backline.server.redis_client import POOL_SIZE
+    from backline.server.storage.redis_client import POOL_SIZE
 
     count = POOL_SIZE * 4
     ids = await asyncio.gather(*(store.append(f"s{i}", [b"x"]) for i in range(count)))
@@ -149,7 +149,7 @@ async def test_tail_rounds_with_news_are_paced_by_the_number_of_followed_session
     """Each round names every followed stream, so back-to-back rounds with news are
     spaced by ROUND_GAP_PER_SESSION per session (they would take a whole core with a
     thousand sessions). The gap is raised here to make it unmistakable."""
-    from backline.server import redis_store
+    from backline.server.storage import redis as redis_store
 
     monkeypatch.setattr(redis_store, "ROUND_GAP_PER_SESSION", 1e-3)  # 0.5 s for 500
     positions: dict[str, str | None] = {f"s{i}": None for i in range(500)}

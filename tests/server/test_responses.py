@@ -9,7 +9,7 @@ from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.typing import Origin
 
-from backline.server.responses import SECURITY_HEADERS, harden, method_not_allowed, response
+from backline.server.http.responses import SECURITY_HEADERS, harden, method_not_allowed, response
 
 
 def test_head_keeps_every_header_of_get_and_drops_the_body() -> None:

@@ -18,7 +18,7 @@ from backline.protocol.errors import (
 )
 from backline.protocol.limits import Limits
 from backline.protocol.messages import Role
-from backline.server.sequencer import Control, Sequencer
+from backline.protocol.sequencer import Control, Sequencer
 
 
 def track(tid: str) -> list[dict[str, object]]:

@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 
 from backline.protocol.messages import Role
-from backline.server import session as session_module
-from backline.server.bus import BusUnavailable, MemoryBus
-from backline.server.sequencer import Sequencer
-from backline.server.session import Member, Session
-from backline.server.store import MemoryStore
+from backline.protocol.sequencer import Sequencer
+from backline.server.sessions import session as session_module
+from backline.server.sessions.session import Member, Session
+from backline.server.storage.base import MemoryStore
+from backline.server.storage.bus import BusUnavailable, MemoryBus
 
 
 class SwallowingBus(MemoryBus):

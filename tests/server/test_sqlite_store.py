@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from backline.server.sqlite_store import SQLiteStore
-from backline.server.store import StoreUnavailable
+from backline.server.storage.base import StoreUnavailable
+from backline.server.storage.sqlite import SQLiteStore
 
 
 async def test_concurrent_appends_of_many_sessions_share_one_commit(tmp_path: Path) -> None:
@@ -85,7 +85,7 @@ _WRITER = textwrap.dedent(
     """
     import asyncio, sys
     from pathlib import Path
-    from backline.server.sqlite_store import SQLiteStore
+    from backline.server.storage.sqlite import SQLiteStore
 
     async def main() -> None:
         store = SQLiteStore(Path(sys.argv[1]))

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from backline.client.testing_redis import RedisServer
-from backline.server.store import Entry, MemoryStore, Store, StoreUnavailable, Trimmed
+from backline.server.storage.base import Entry, MemoryStore, Store, StoreUnavailable, Trimmed
+from backline.testing.redis import RedisServer
 
 WAIT = 10.0  # seconds: the bound on anything that should happen "at once"
 
@@ -25,11 +25,11 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
     if request.param == "memory":
         s = MemoryStore()
     elif request.param == "sqlite":
-        from backline.server.sqlite_store import SQLiteStore
+        from backline.server.storage.sqlite import SQLiteStore
 
         s = SQLiteStore(tmp_path)
     else:
-        from backline.server.redis_store import RedisStore
+        from backline.server.storage.redis import RedisStore
 
         redis: RedisServer = request.getfixturevalue("redis_server")
         s = RedisStore(redis.url, node="test", prefix=request.getfixturevalue("redis_prefix"))
@@ -309,7 +309,7 @@ async def test_single_writer_tail_looks_only_at_changed_logs(kind: str, tmp_path
     if kind == "memory":
         store = MemoryStore()
     else:
-        from backline.server.sqlite_store import SQLiteStore
+        from backline.server.storage.sqlite import SQLiteStore
 
         store = SQLiteStore(tmp_path)
     try:

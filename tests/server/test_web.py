@@ -1,4 +1,4 @@
-"""The web client's files: served from client/web only, with the right types."""
+"""The web client's files: served from web only, with the right types."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from backline.protocol.limits import DEFAULT_LIMITS
-from backline.server.web import WEB_ROOT, web_file
+from backline.server.http.web import WEB_ROOT, web_file
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ the executable.
 - ``page`` (function): a page in its own browser context, so cookies, storage
   and cache never leak from one test to the next.
 - ``web_server`` (session): base URL of an HTTP server on 127.0.0.1 serving
-  ``client/web`` (as installed: ``backline.client``'s ``web`` folder). ES modules
+  the browser client (the ``backline.web`` package, as installed). ES modules
   only load over HTTP, not from ``file://`` pages.
 
 Browser tests must be plain (sync) functions, and the browser is closed as soon
@@ -38,9 +38,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 
-import backline.client
-
-WEB_ROOT = Path(backline.client.__file__).resolve().parent / "web"
+from backline.server.http.web import WEB_ROOT
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -160,7 +158,7 @@ class _StaticHandler(SimpleHTTPRequestHandler):
 
 @pytest.fixture(scope="session")
 def web_server() -> Iterator[str]:
-    """Base URL (no trailing slash) of ``client/web`` served on a free loopback port."""
+    """Base URL (no trailing slash) of ``web`` served on a free loopback port."""
     handler = functools.partial(_StaticHandler, directory=str(WEB_ROOT))
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True

@@ -1,6 +1,6 @@
 """The web client's page joined to a session, for the sound tests (not a test module).
 
-The sound panel is the one the page mounts (client/web/app.js calls
+The sound panel is the one the page mounts (web/app.js calls
 `mountSoundPanel` after joining); the panel leaves a handle at
 `window.backlineSound`, the page its session at `window.backline`.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from playwright.sync_api import ConsoleMessage, Page
 
-from backline.client.testing import ServerProcess
+from backline.testing.servers import ServerProcess
 
 
 def join_page(page: Page, server: ServerProcess, session: str, name: str) -> list[str]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from playwright.sync_api import Page, expect
 
-from backline.client.testing import ServerProcess
+from backline.testing.servers import ServerProcess
 
 SESSION = "linkjam"
 

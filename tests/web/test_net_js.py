@@ -1,4 +1,4 @@
-"""client/web/net.js: the browser's session connection, against a real server and SDK.
+"""web/net.js: the browser's session connection, against a real server and SDK.
 
 Frames, optimistic edits, acknowledgements and rebase are checked by their
 outcome: the browser's mirror and the Python SDK's mirror end up equal.
@@ -11,7 +11,7 @@ from typing import Any
 import msgpack
 from playwright.sync_api import Page
 
-from backline.client.testing import ServerProcess, SessionThread
+from backline.testing.servers import ServerProcess, SessionThread
 
 SESSION = "netjs"
 

@@ -1,4 +1,4 @@
-"""client/web/ops.js applies ops exactly as protocol/ops.py does.
+"""web/ops.js applies ops exactly as protocol/ops.py does.
 
 A seeded stream of ops, valid and invalid (wrong types, out of range,
 unknown ids, conflicts, nested batches, cascades, resizes), runs through
@@ -15,12 +15,12 @@ from typing import Any
 
 from playwright.sync_api import Page
 
-from backline.client.testing import ServerProcess
 from backline.protocol.errors import BacklineError
 from backline.protocol.messages import Batch
 from backline.protocol.model import Document
 from backline.protocol.ops import apply
 from backline.protocol.replica import Replica
+from backline.testing.servers import ServerProcess
 
 RUN_JS = """async (ops) => {
   const { Document, apply } = await import("/ops.js");

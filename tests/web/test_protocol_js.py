@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page
 
-from backline.client.testing import ServerProcess
 from backline.protocol import messages, model
 from backline.protocol.codec import SUBPROTOCOL
 from backline.protocol.errors import BacklineError, CloseCode, ErrorCode
@@ -23,6 +22,7 @@ from backline.protocol.limits import DEFAULT_LIMITS
 from backline.protocol.ops import OP_TYPES
 from backline.protocol.timeline import DEFAULT_LEAD_US
 from backline.protocol.transport import INTENTS
+from backline.testing.servers import ServerProcess
 
 LOAD_JS = """async () => {
   const m = await import("/protocol.js");

@@ -1,4 +1,4 @@
-"""The browser's look-ahead scheduling (client/web/sound/), in a real headless Chromium.
+"""The browser's look-ahead scheduling (web/sound/), in a real headless Chromium.
 
 Which events fall in which window is pure: it is compared with a brute-force
 reference computed in Python on ``backline.protocol.timeline``. Whether sound

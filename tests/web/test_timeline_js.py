@@ -1,4 +1,4 @@
-"""The browser's musical time (client/web/timeline.js) computes what the protocol's does.
+"""The browser's musical time (web/timeline.js) computes what the protocol's does.
 
 Both implementations are run on every vector of ``protocol/timeline_vectors.json``
 (the JS in a real headless Chromium), and the vectors are regenerated in memory

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from backline.client.testing import ServerProcess, SessionThread
+from backline.testing.servers import ServerProcess, SessionThread
 
 SESSION = "webjam"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "build" / "artifacts"
@@ -253,7 +253,7 @@ def test_export_is_what_the_cli_prints(
     bot.run(lambda s: s.set_swing(0.125))
     same_version(alice, bot)
     printed = subprocess.run(
-        [sys.executable, "-m", "backline.client.cli", "state", server.url,
+        [sys.executable, "-m", "backline.cli", "state", server.url,
          "--session", SESSION, "--secret", server.secret or ""],
         capture_output=True, text=True, timeout=60, check=True,
     ).stdout  # fmt: skip

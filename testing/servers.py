@@ -31,13 +31,12 @@ from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
 from websockets.typing import Subprotocol
 
+from backline.client.session import Session, connect
 from backline.protocol.codec import SUBPROTOCOL, decode, encode
 from backline.protocol.errors import BacklineError
 from backline.protocol.limits import Limits
 from backline.protocol.messages import Role
 from backline.protocol.tokens import mint, resume_key
-
-from .session import Session, connect
 
 __all__ = [
     "BotProcess",
@@ -303,7 +302,7 @@ class BotProcess:
     def __init__(self, server: ServerProcess, bot: str, session: str, *args: str) -> None:
         self.proc = subprocess.Popen(
             [
-                sys.executable, "-m", "backline.client.cli", "bot", bot, server.url,
+                sys.executable, "-m", "backline.cli", "bot", bot, server.url,
                 "--session", session, "--secret", server.secret or "", *args,
             ],
             stdout=subprocess.PIPE,

@@ -15,6 +15,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
+from backline.protocol.audio import FRAME_MS, SAMPLE_RATE
+
 __all__ = [
     "DEFAULT_FRAME_MS",
     "FRAME_DURATIONS_MS",
@@ -31,9 +33,8 @@ __all__ = [
     "to_int16",
 ]
 
-SAMPLE_RATE = 48_000  # Hz
 FRAME_DURATIONS_MS = (5, 10, 20)  # the Opus frame sizes the room accepts
-DEFAULT_FRAME_MS = 10  # low-delay frames; see DESIGN.md "Latency budget"
+DEFAULT_FRAME_MS = FRAME_MS  # low-delay frames; see DESIGN.md "Latency budget"
 US_PER_SECOND = 1_000_000
 INT16_FULL_SCALE = 32768.0  # int16 sample value that maps to 1.0
 

@@ -33,7 +33,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from .frames import SAMPLE_RATE, US_PER_SECOND, frame_samples
+from backline.media.frames import SAMPLE_RATE, US_PER_SECOND, frame_samples
 
 __all__ = ["CatchUp", "ClockStats", "FrameClock"]
 

@@ -86,7 +86,7 @@ from typing import Generic, TypeVar
 import numpy as np
 from numpy.typing import NDArray
 
-from .frames import DEFAULT_FRAME_MS, frame_us
+from backline.media.frames import DEFAULT_FRAME_MS, frame_us
 
 __all__ = ["Arrival", "JitterBuffer", "JitterStats"]
 

@@ -35,7 +35,8 @@ from typing import Any
 from redis.asyncio import ConnectionPool, Redis
 from redis.exceptions import RedisError, ResponseError
 
-from .redis_client import (
+from backline.server.storage.base import Entry, EntryId, Loaded, StoreUnavailable, Trimmed
+from backline.server.storage.redis_client import (
     COMMAND_TIMEOUT,
     KINDS,
     CallOrder,
@@ -48,7 +49,6 @@ from .redis_client import (
     session_key,
     text,
 )
-from .store import Entry, EntryId, Loaded, StoreUnavailable, Trimmed
 
 __all__ = ["RedisStore"]
 

@@ -66,11 +66,11 @@ from backline.protocol.messages import (
 )
 from backline.protocol.ratelimit import TokenBucket
 from backline.protocol.tokens import check_resume, resume_key, verify
-
-from .fanout import Peer, send
-from .hub import Hub
-from .session import Member, Session, server_time_us
-from .wsconn import DirectConnection
+from backline.server.clock import server_time_us
+from backline.server.sessions.hub import Hub
+from backline.server.sessions.session import Member, Session
+from backline.server.wire.connection import DirectConnection
+from backline.server.wire.fanout import Peer, send
 
 __all__ = ["handle_connection"]
 

@@ -145,7 +145,7 @@ class App {
     this.mountSound();
   }
 
-  /** The sound engineer's panel (client/web/sound/panel.js), if present. */
+  /** The sound engineer's panel (web/sound/panel.js), if present. */
   async mountSound() {
     const s = this.session;
     let cache = null;

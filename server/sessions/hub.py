@@ -16,13 +16,12 @@ from prometheus_client.registry import Collector
 
 from backline.protocol.codec import decode_record
 from backline.protocol.errors import BacklineError, ServerFull
-
-from . import fanout
-from .bus import Bus, BusUnavailable
-from .config import Settings
-from .sequencer import Control, Sequencer
-from .session import Session
-from .store import EntryId, Store, StoreUnavailable
+from backline.protocol.sequencer import Control, Sequencer
+from backline.server.config import Settings
+from backline.server.sessions.session import Session
+from backline.server.storage.base import EntryId, Store, StoreUnavailable
+from backline.server.storage.bus import Bus, BusUnavailable
+from backline.server.wire import fanout
 
 __all__ = ["Hub", "Metrics"]
 

@@ -30,9 +30,9 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from .audio import FRAME, SAMPLE_RATE
-from .playback import codec_delay_samples
-from .session import Session
+from backline.client.audio import FRAME, SAMPLE_RATE
+from backline.client.playback import codec_delay_samples
+from backline.client.session import Session
 
 __all__ = [
     "Counted",

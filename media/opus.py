@@ -23,7 +23,7 @@ import av
 import numpy as np
 import numpy.typing as npt
 
-from .frames import SAMPLE_RATE, frame_samples
+from backline.media.frames import SAMPLE_RATE, frame_samples
 
 __all__ = ["OPUS_FRAME_MS", "OpusDecoder", "OpusEncoder", "packet_of", "wanted_frame_ms"]
 

@@ -69,7 +69,7 @@ def _cmd_token(args: argparse.Namespace) -> None:
 
 
 def _cmd_state(args: argparse.Namespace) -> None:
-    from .session import connect
+    from backline.client.session import connect
 
     async def main() -> None:
         async with connect(
@@ -88,7 +88,7 @@ def _cmd_state(args: argparse.Namespace) -> None:
 
 
 def _cmd_bot(args: argparse.Namespace) -> None:
-    from .bots import BOTS
+    from backline.client.bots import BOTS
 
     bot = BOTS[args.bot]()
     if args.name:
@@ -119,7 +119,7 @@ def _cmd_bot(args: argparse.Namespace) -> None:
 
 
 def _cmd_recordings(args: argparse.Namespace) -> None:
-    from .recordings import download, list_recordings
+    from backline.client.recordings import download, list_recordings
 
     token = _token_for(args, Role.OWNER)
     recordings = list_recordings(args.url, args.session, token)
@@ -161,9 +161,8 @@ def _add_auth(p: argparse.ArgumentParser, env: dict[str, str]) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from backline.client.bots import BOTS
     from backline.server.config import add_serve_arguments
-
-    from .bots import BOTS
 
     env = dict(os.environ)
     parser = argparse.ArgumentParser(prog="backline", description="Real-time music collaboration.")
@@ -224,7 +223,3 @@ def main(argv: Sequence[str] | None = None) -> None:
         raise SystemExit(f"backline: {exc.code.value}: {exc.message}") from None
     except KeyboardInterrupt:
         pass
-
-
-if __name__ == "__main__":
-    main()

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from .store import Entry, EntryId, Loaded, StoreUnavailable, Trimmed, int_id
+from backline.server.storage.base import Entry, EntryId, Loaded, StoreUnavailable, Trimmed, int_id
 
 __all__ = ["SQLiteStore"]
 

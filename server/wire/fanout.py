@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from .wsconn import CHUNK, DirectConnection, stats
+from backline.server.wire.connection import CHUNK, DirectConnection, stats
 
 __all__ = ["Peer", "broadcast", "frame_bytes", "send", "send_parts", "stats"]
 

@@ -71,20 +71,20 @@ from backline.protocol.messages import (
     error_frame,
     reject_frame,
 )
+from backline.protocol.sequencer import ADMIN_KINDS, Control, Sequencer
 from backline.protocol.timeline import DEFAULT_LEAD_US, MAX_LEAD_RTT_US, Timeline, lead_for
-
-from .bus import Bus, BusUnavailable
-from .fanout import Peer, broadcast, send, send_parts
-from .recordings import recording_dir_name
-from .sequencer import ADMIN_KINDS, Control, Sequencer
-from .store import Entry, EntryId, Store
+from backline.server.clock import server_time_us
+from backline.server.http.recordings import recording_dir_name
+from backline.server.storage.base import Entry, EntryId, Store
+from backline.server.storage.bus import Bus, BusUnavailable
+from backline.server.wire.fanout import Peer, broadcast, send, send_parts
 
 if TYPE_CHECKING:
-    from .audio.meter import Levels
-    from .audio.recording import Recording
-    from .audio.room import AudioRoom
+    from backline.server.audio.meter import Levels
+    from backline.server.audio.recording import Recording
+    from backline.server.audio.room import AudioRoom
 
-__all__ = ["Member", "Session", "server_time_us"]
+__all__ = ["Member", "Session"]
 
 log = logging.getLogger("backline.session")
 
@@ -93,11 +93,6 @@ PEER_TIMEOUT = 15.0  # a remote member not re-announced for this long is gone
 SNAPSHOT_CHECK_BYTES = 64 * 1024  # a catch-up this large is compared with the snapshot
 RTT_REPORTS = 5  # recent round-trip reports per member, of which the median counts
 KNOWN_TOKENS = 4096  # identities whose token this process remembers (for demotions)
-
-
-def server_time_us() -> int:
-    """The server clock: monotonic microseconds (what clients sync to)."""
-    return time.monotonic_ns() // 1000
 
 
 @dataclass(eq=False, slots=True)
@@ -318,7 +313,9 @@ class Session:
         self._background(self._audio_join(member, sdp))
 
     async def _audio_join(self, member: Member, sdp: str) -> None:
-        from .audio.room import AudioRoom  # aiortc loads only when someone uses audio
+        from backline.server.audio.room import (
+            AudioRoom,  # aiortc loads only when someone uses audio
+        )
 
         if self.audio is None:
             self.audio = AudioRoom(
@@ -385,7 +382,7 @@ class Session:
         """
         if self.audio is None:
             return
-        from .audio.mixer import TrackState, audible_view
+        from backline.server.audio.mixer import TrackState, audible_view
 
         tracks = {
             track_id: TrackState(bool(track.get("mute")), bool(track.get("solo")))
@@ -419,7 +416,7 @@ class Session:
             self._background(self._stop_recording(member, "stopped"))
 
     async def _start_recording(self, member: Member) -> None:
-        from .audio.recording import Recording, new_recording_id
+        from backline.server.audio.recording import Recording, new_recording_id
 
         assert self._recordings_dir is not None
         start = server_time_us()

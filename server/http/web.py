@@ -1,4 +1,4 @@
-"""The browser client over HTTP: files of client/web and the generated /protocol.js.
+"""The browser client over HTTP: files of web and the generated /protocol.js.
 
 Only regular files inside the web folder with a known type are served; any
 other path (``..``, encoded separators, hidden files, unknown extensions) is a
@@ -8,6 +8,7 @@ other path (``..``, encoded separators, hidden files, unknown extensions) is a
 from __future__ import annotations
 
 import functools
+import importlib.resources
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -16,9 +17,9 @@ from backline.protocol.limits import Limits
 
 __all__ = ["CONTENT_TYPES", "WEB_ROOT", "WebFile", "web_file"]
 
-# backline/server and backline/client sit side by side, installed or in the repo;
-# finding the folder by path keeps the server from importing the client package
-WEB_ROOT = Path(__file__).resolve().parent.parent / "client" / "web"
+# the browser client is its own package of static files (backline.web), found through the
+# import system wherever it is installed; the server imports no SDK code to serve it
+WEB_ROOT = Path(str(importlib.resources.files("backline.web")))
 
 CONTENT_TYPES = {
     ".html": "text/html; charset=utf-8",

@@ -38,8 +38,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from backline.protocol.codec import decode_record, encode
-from backline.protocol.errors import (
+from .codec import decode_record, encode
+from .errors import (
     BacklineError,
     Conflict,
     Duplicate,
@@ -48,12 +48,12 @@ from backline.protocol.errors import (
     Locked,
     NothingToUndo,
 )
-from backline.protocol.limits import DEFAULT_LIMITS, Limits
-from backline.protocol.messages import Batch, Role, weaker
-from backline.protocol.model import Document
-from backline.protocol.ops import Op, apply_all
-from backline.protocol.timeline import DEFAULT_LEAD_US
-from backline.protocol.transport import resolve, without_transport
+from .limits import DEFAULT_LIMITS, Limits
+from .messages import Batch, Role, weaker
+from .model import Document
+from .ops import Op, apply_all
+from .timeline import DEFAULT_LEAD_US
+from .transport import resolve, without_transport
 
 __all__ = ["ADMIN_KINDS", "Control", "Sequencer", "UndoEntry"]
 

@@ -25,9 +25,8 @@ from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import RedisError
 
 from backline.protocol.codec import decode_record, encode
-
-from .bus import BusUnavailable, Handler
-from .redis_client import (
+from backline.server.storage.bus import BusUnavailable, Handler
+from backline.server.storage.redis_client import (
     COMMAND_TIMEOUT,
     CONNECT_TIMEOUT,
     CallOrder,

@@ -7,7 +7,7 @@ bus also keeps the short chat history that late joiners see.
 
 `MemoryNetwork` connects the buses of processes living in one Python process
 (the embedded default has exactly one), and lets tests run several nodes
-without Redis; `backline.server.redis_bus.RedisBus` is the same over Redis.
+without Redis; `backline.server.storage.redis_bus.RedisBus` is the same over Redis.
 """
 
 from __future__ import annotations

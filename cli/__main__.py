@@ -1,0 +1,5 @@
+"""`python -m backline.cli ...` is `backline ...`."""
+
+from backline.cli.main import main
+
+main()

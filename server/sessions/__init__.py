@@ -1,0 +1,1 @@
+"""Live sessions: the hub that loads them, each session and its collaborators, connections."""
