@@ -1,7 +1,52 @@
-"""Stable error codes, close codes and the one exception tree.
+"""Stable error codes, close codes, the close policy and the one exception tree.
 
-Server, SDK and browser client all speak these codes; the browser's copy is
-checked against this module by a test. Codes never change meaning once shipped.
+Server, SDK and browser client all speak these codes; the browser gets them
+from the generated ``/protocol.js`` and a test checks that copy against this
+module. Codes never change meaning once shipped.
+
+The tree (each class's stable ``code``; ``close_code`` where the connection
+ends)::
+
+    BacklineError
+    ├── BadFrame            bad_frame
+    ├── UnknownType         unknown_type
+    ├── BadField            bad_field
+    ├── OutOfRange          out_of_range
+    ├── NotFound            not_found
+    ├── Conflict            conflict
+    ├── TooLarge            too_large
+    ├── LimitExceeded       limit_exceeded
+    ├── Forbidden           forbidden
+    ├── Locked              locked
+    ├── NotJoined           not_joined
+    ├── AlreadyJoined       already_joined
+    ├── NothingToUndo       nothing_to_undo
+    ├── Duplicate           duplicate
+    ├── Unavailable         unavailable
+    ├── Internal            internal
+    ├── RateLimited         rate_limited
+    │   └── RateAbuse                         close 4029
+    ├── Refused             (the server ends or refuses the connection)
+    │   ├── ServerFull      server_full       close 4010
+    │   ├── SessionFull     session_full      close 4011
+    │   ├── Kicked          kicked            close 4012
+    │   └── SessionDeleted  session_deleted   close 4013
+    └── Unauthorized        unauthorized      close 4401
+        ├── BadToken                          close 4401
+        ├── TokenExpired                      close 4402
+        ├── WrongSession                      close 4403
+        └── BadResume                         close 4404
+
+Each subclass that names a new ``code`` (or ``close_code``) is registered as
+it is defined (`BacklineError.__init_subclass__`): `error_for_code` and
+`error_for_close` rebuild the typed exception from what came over the wire,
+with no table to keep in step.
+
+**The close policy** is beside the codes, as websockets keeps its
+``OK_CLOSE_CODES`` beside its own: `CLOSE_REASONS` explains every code a
+client may see, and `FINAL_CLOSE_CODES` are those after which reconnecting
+cannot help (the SDK and the browser give up on them and say why; on any other
+close they reconnect with backoff and resume).
 """
 
 from __future__ import annotations
@@ -10,6 +55,13 @@ from enum import IntEnum, StrEnum
 from typing import ClassVar
 
 __all__ = [
+    "CLOSE_REASONS",
+    "FINAL_CLOSE_CODES",
+    "INTERNAL_ERROR",
+    "MESSAGE_TOO_BIG",
+    "NORMAL_CLOSURE",
+    "PROTOCOL_ERROR",
+    "TRY_AGAIN_LATER",
     "AlreadyJoined",
     "BacklineError",
     "BadField",
@@ -41,6 +93,7 @@ __all__ = [
     "Unavailable",
     "UnknownType",
     "WrongSession",
+    "error_for_close",
     "error_for_code",
 ]
 
@@ -91,6 +144,10 @@ class CloseCode(IntEnum):
     BAD_RESUME = 4404  # hello named a client id without that identity's resume key
 
 
+_BY_CODE: dict[ErrorCode, type[BacklineError]] = {}
+_BY_CLOSE: dict[int, type[BacklineError]] = {}
+
+
 class BacklineError(Exception):
     """Base of every error that crosses the wire.
 
@@ -98,6 +155,14 @@ class BacklineError(Exception):
     """
 
     code: ClassVar[ErrorCode] = ErrorCode.INTERNAL
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if "code" in cls.__dict__:  # the first class to name a code stands for it
+            _BY_CODE.setdefault(cls.code, cls)
+        close = cls.__dict__.get("close_code")
+        if close is not None:  # the most specific class stands for its close code
+            _BY_CLOSE[int(close)] = cls
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -180,9 +245,9 @@ class Locked(BacklineError):
 
 
 class Refused(BacklineError):
-    """The server ends (or refuses) this connection; `close_code` says why."""
+    """The server ends (or refuses) this connection; each subclass's `close_code` says why."""
 
-    close_code: ClassVar[CloseCode] = CloseCode.SERVER_SHUTDOWN
+    close_code: ClassVar[CloseCode]
 
 
 class ServerFull(Refused):
@@ -236,35 +301,6 @@ class BadResume(Unauthorized):
     close_code = CloseCode.BAD_RESUME
 
 
-_BY_CODE: dict[ErrorCode, type[BacklineError]] = {
-    cls.code: cls
-    for cls in (
-        BadFrame,
-        UnknownType,
-        BadField,
-        OutOfRange,
-        NotFound,
-        Conflict,
-        TooLarge,
-        LimitExceeded,
-        Forbidden,
-        NotJoined,
-        AlreadyJoined,
-        NothingToUndo,
-        Duplicate,
-        Unavailable,
-        Unauthorized,
-        Internal,
-        RateLimited,
-        Locked,
-        ServerFull,
-        SessionFull,
-        Kicked,
-        SessionDeleted,
-    )
-}
-
-
 def error_for_code(code: str, message: str) -> BacklineError:
     """Rebuild the typed exception for a code received over the wire."""
     try:
@@ -272,3 +308,62 @@ def error_for_code(code: str, message: str) -> BacklineError:
     except ValueError:
         cls = Internal
     return cls(message)
+
+
+def error_for_close(code: int, reason: str) -> BacklineError:
+    """The typed exception for a close the server made (`Unavailable` for any other)."""
+    cls = _BY_CLOSE.get(code)
+    if cls is not None:
+        return cls(reason)
+    explained = CLOSE_REASONS.get(code, "connection closed")
+    return Unavailable(f"{explained} ({code}{' ' + reason if reason else ''})")
+
+
+# -- the close policy ------------------------------------------------------------
+
+NORMAL_CLOSURE = 1000  # after `bye`, or a client's own close
+PROTOCOL_ERROR = 1002  # a frame that breaks RFC 6455
+MESSAGE_TOO_BIG = 1009  # a frame above 4 x max_frame_bytes
+INTERNAL_ERROR = 1011  # a bug on our side
+TRY_AGAIN_LATER = 1013  # the store could not load the session
+
+CLOSE_REASONS: dict[int, str] = {
+    NORMAL_CLOSURE: "closed",
+    PROTOCOL_ERROR: "the client broke the websocket protocol",
+    MESSAGE_TOO_BIG: "a frame was too large",
+    INTERNAL_ERROR: "an error on the server",
+    TRY_AGAIN_LATER: "the session cannot be loaded now",
+    CloseCode.SERVER_SHUTDOWN: "the server is shutting down",
+    CloseCode.HELLO_TIMEOUT: "no hello in time",
+    CloseCode.PROTOCOL_VIOLATION: "too many bad frames",
+    CloseCode.SLOW_CONSUMER: "too slow to read what the server sends",
+    CloseCode.REPLACED: "this identity connected again elsewhere",
+    CloseCode.SERVER_FULL: "this server is full",
+    CloseCode.SESSION_FULL: "the session is full",
+    CloseCode.KICKED: "an owner removed you from the session",
+    CloseCode.SESSION_DELETED: "the session was deleted",
+    CloseCode.RATE_ABUSE: "too many messages over the rate limit",
+    CloseCode.BAD_TOKEN: "the token was refused",
+    CloseCode.TOKEN_EXPIRED: "the token has expired",
+    CloseCode.WRONG_SESSION: "the token is for another session",
+    CloseCode.BAD_RESUME: "this identity could not be resumed",
+}
+"""What each close code a client may see means, in a few words for people."""
+
+FINAL_CLOSE_CODES: frozenset[int] = frozenset(
+    {
+        NORMAL_CLOSURE,
+        PROTOCOL_ERROR,
+        CloseCode.PROTOCOL_VIOLATION,  # the same client would send the same frames again
+        CloseCode.REPLACED,  # the newer connection is the one that lives on
+        CloseCode.KICKED,
+        CloseCode.SESSION_DELETED,
+        CloseCode.RATE_ABUSE,
+        CloseCode.BAD_TOKEN,
+        CloseCode.TOKEN_EXPIRED,
+        CloseCode.WRONG_SESSION,
+        CloseCode.BAD_RESUME,
+    }
+)
+"""Closes after which reconnecting cannot help: clients stop and say why. On every
+other close (shutdown, too slow, full, lost) they reconnect with backoff and resume."""

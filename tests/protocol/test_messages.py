@@ -580,3 +580,35 @@ def test_unknown_codes_become_internal(code: str) -> None:
     exc = error_for_code(code, "m")
     assert type(exc) is errors.Internal
     assert exc.code is ErrorCode.INTERNAL
+
+
+def test_the_close_policy_explains_every_code_and_names_the_final_ones() -> None:
+    from backline.protocol.errors import CLOSE_REASONS, FINAL_CLOSE_CODES, error_for_close
+
+    assert set(CloseCode) <= CLOSE_REASONS.keys()
+    assert FINAL_CLOSE_CODES <= CLOSE_REASONS.keys()
+    final = {CloseCode(c).name for c in FINAL_CLOSE_CODES if c >= 4000}
+    assert final == {
+        "PROTOCOL_VIOLATION", "REPLACED", "KICKED", "SESSION_DELETED", "RATE_ABUSE",
+        "BAD_TOKEN", "TOKEN_EXPIRED", "WRONG_SESSION", "BAD_RESUME",
+    }  # fmt: skip
+    assert {1000, 1002} <= FINAL_CLOSE_CODES
+    # retried: shutdown, too slow, full, a lost connection
+    for code in (4000, 4001, 4008, 4010, 4011, 1006, 1011, 1013):
+        assert code not in FINAL_CLOSE_CODES
+
+
+@pytest.mark.parametrize(
+    ("code", "kind"),
+    [
+        (4401, "BadToken"), (4402, "TokenExpired"), (4403, "WrongSession"), (4404, "BadResume"),
+        (4010, "ServerFull"), (4011, "SessionFull"), (4012, "Kicked"), (4013, "SessionDeleted"),
+        (4029, "RateAbuse"), (4008, "Unavailable"), (1006, "Unavailable"),
+    ],
+)  # fmt: skip
+def test_a_close_rebuilds_its_typed_error(code: int, kind: str) -> None:
+    from backline.protocol.errors import error_for_close
+
+    error = error_for_close(code, "why")
+    assert type(error).__name__ == kind
+    assert "why" in error.message
