@@ -1,13 +1,14 @@
 """Message types and validation of every client message at the boundary.
 
 `parse_client(message)` turns a decoded map into a typed, fully checked
-message, or raises a `BacklineError` with a stable code. Server frames are
-built by the helpers at the bottom so their field names live in one place.
+message, or raises a `BacklineError` with a stable code: one parser per
+`ClientType`. The frames the server sends are built in `frames.py`.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -22,6 +23,7 @@ MAX_RTT_US = 60_000_000  # a reported round trip above a minute is nonsense
 
 __all__ = [
     "ADMIN_TYPES",
+    "EDIT_TYPES",
     "AdminRequest",
     "Batch",
     "Chat",
@@ -42,7 +44,6 @@ __all__ = [
     "SetRole",
     "Undo",
     "ViewerAudio",
-    "done_frame",
     "parse_client",
     "request_id",
     "weaker",
@@ -223,7 +224,11 @@ class DeleteSession:
 
 
 AdminRequest = Kick | SetRole | Lock | ViewerAudio | DeleteSession
-ADMIN_TYPES = frozenset({"kick", "role", "lock", "viewer_audio", "delete"})
+ADMIN_TYPES = frozenset(
+    {ClientType.KICK, ClientType.ROLE, ClientType.LOCK, ClientType.VIEWER_AUDIO, ClientType.DELETE}
+)
+EDIT_TYPES = frozenset({ClientType.OP, ClientType.UNDO, ClientType.REDO})
+"""Messages answered by `reject` (they carry a `seq`), not `error`."""
 
 MAX_SDP_LEN = 65_536
 MAX_GAINS = 256
@@ -316,120 +321,175 @@ def check_session_name(value: Any, limits: Limits = DEFAULT_LIMITS) -> str:
     return check_id(value, limits, "session")
 
 
+def _op(message: dict[str, Any], limits: Limits) -> OpMessage:
+    _keys(message, {"seq", "ops"})
+    ops = message["ops"]
+    if type(ops) is not list:
+        raise BadField("ops must be a list")
+    if not ops:
+        raise BadField("ops must hold at least one op")
+    if len(ops) > limits.max_ops_per_batch:
+        raise TooLarge(f"at most {limits.max_ops_per_batch} ops per message")
+    return OpMessage(_seq(message["seq"]), ops)
+
+
+def _presence(message: dict[str, Any], limits: Limits) -> Presence:
+    _keys(message, {"state"})
+    return Presence(check_presence(message["state"], limits))
+
+
+def _ping(message: dict[str, Any], limits: Limits) -> Ping:
+    _keys(message, {"t0"}, {"rtt"})
+    t0 = message["t0"]
+    if type(t0) not in (int, float) or t0 != t0:
+        raise BadField("t0 must be a number")
+    rtt = message.get("rtt")
+    if rtt is not None:
+        if type(rtt) not in (int, float):
+            raise BadField("rtt must be a number of microseconds")
+        if not 0 <= rtt <= MAX_RTT_US:
+            raise OutOfRange(f"rtt must be between 0 and {MAX_RTT_US} µs")
+    return Ping(float(t0), None if rtt is None else float(rtt))
+
+
+def _hello(message: dict[str, Any], limits: Limits) -> Hello:
+    _keys(message, {"session", "token", "name"}, {"client", "version", "color", "resume"})
+    client = message.get("client")
+    resume = message.get("resume")
+    version = message.get("version")
+    if version is not None and type(version) is not int:
+        raise BadField("version must be a non-negative integer")
+    if version is not None and version < 0:
+        raise OutOfRange("version must be a non-negative integer")
+    color = message.get("color")
+    return Hello(
+        session=check_session_name(message["session"], limits),
+        token=_str("token", message["token"], MAX_TOKEN_LEN),
+        name=_str("name", message["name"], limits.max_name_len),
+        color=None if color is None else _color(color),
+        client=None if client is None else check_id(client, limits, "client"),
+        version=version,
+        resume=None if resume is None else _str("resume", resume, MAX_RESUME_LEN),
+    )
+
+
+def _undo(message: dict[str, Any], limits: Limits) -> Undo:
+    _keys(message, {"seq"})
+    return Undo(_seq(message["seq"]))
+
+
+def _redo(message: dict[str, Any], limits: Limits) -> Redo:
+    _keys(message, {"seq"})
+    return Redo(_seq(message["seq"]))
+
+
+def _chat(message: dict[str, Any], limits: Limits) -> Chat:
+    _keys(message, {"text"})
+    return Chat(_str("text", message["text"], limits.max_chat_len))
+
+
+def _bye(message: dict[str, Any], limits: Limits) -> Bye:
+    _keys(message, set())
+    return Bye()
+
+
+def _rtc(message: dict[str, Any], limits: Limits) -> RtcOffer:
+    _keys(message, {"sdp"})
+    sdp = _str("sdp", message["sdp"], MAX_SDP_LEN)
+    if not sdp.startswith("v=0"):
+        raise BadField("sdp must be a session description (starting with v=0)")
+    return RtcOffer(sdp)
+
+
+def _mix(message: dict[str, Any], limits: Limits) -> MixGains:
+    _keys(message, {"gains"})
+    gains = message["gains"]
+    if type(gains) is not dict:
+        raise BadField("gains must be a map of client id to gain")
+    if len(gains) > MAX_GAINS:
+        raise TooLarge(f"at most {MAX_GAINS} gains per message")
+    checked: dict[str, float] = {}
+    for client, gain in gains.items():
+        check_id(client, limits, "gains key")
+        if type(gain) not in (int, float):
+            raise BadField("each gain must be a number")
+        if not 0 <= gain <= MAX_GAIN:  # also refuses NaN
+            raise OutOfRange(f"each gain must be between 0 and {MAX_GAIN}")
+        checked[client] = float(gain)
+    return MixGains(checked)
+
+
+def _record(message: dict[str, Any], limits: Limits) -> Record:
+    _keys(message, {"action"})
+    action = message["action"]
+    if type(action) is not str:
+        raise BadField("action must be a string: start or stop")
+    if action not in RECORD_ACTIONS:
+        raise OutOfRange(f"action must be start or stop, not {action[:32]!r}")
+    return Record(action)
+
+
+def _kick(message: dict[str, Any], limits: Limits) -> Kick:
+    _keys(message, {"id", "client"})
+    return Kick(_request_id(message["id"]), check_id(message["client"], limits, "client"))
+
+
+def _role(message: dict[str, Any], limits: Limits) -> SetRole:
+    _keys(message, {"id", "client", "role"})
+    role = message["role"]
+    if type(role) is not str or role not in Role.__members__.values():
+        raise BadField("role must be owner, editor or viewer")
+    return SetRole(
+        _request_id(message["id"]), check_id(message["client"], limits, "client"), Role(role)
+    )
+
+
+def _lock(message: dict[str, Any], limits: Limits) -> Lock:
+    _keys(message, {"id", "locked"})
+    if type(message["locked"]) is not bool:
+        raise BadField("locked must be true or false")
+    return Lock(_request_id(message["id"]), message["locked"])
+
+
+def _viewer_audio(message: dict[str, Any], limits: Limits) -> ViewerAudio:
+    _keys(message, {"id", "allowed"})
+    if type(message["allowed"]) is not bool:
+        raise BadField("allowed must be true or false")
+    return ViewerAudio(_request_id(message["id"]), message["allowed"])
+
+
+def _delete(message: dict[str, Any], limits: Limits) -> DeleteSession:
+    _keys(message, {"id"})
+    return DeleteSession(_request_id(message["id"]))
+
+
+_PARSERS: dict[str, Callable[[dict[str, Any], Limits], ClientMessage]] = {
+    ClientType.HELLO: _hello,
+    ClientType.OP: _op,
+    ClientType.UNDO: _undo,
+    ClientType.REDO: _redo,
+    ClientType.PRESENCE: _presence,
+    ClientType.CHAT: _chat,
+    ClientType.PING: _ping,
+    ClientType.BYE: _bye,
+    ClientType.RTC: _rtc,
+    ClientType.MIX: _mix,
+    ClientType.RECORD: _record,
+    ClientType.KICK: _kick,
+    ClientType.ROLE: _role,
+    ClientType.LOCK: _lock,
+    ClientType.VIEWER_AUDIO: _viewer_audio,
+    ClientType.DELETE: _delete,
+}
+
+
 def parse_client(message: dict[str, Any], limits: Limits = DEFAULT_LIMITS) -> ClientMessage:
     """Check a decoded client frame completely and return its typed form."""
     kind = message["type"]
-    if kind == "op":
-        _keys(message, {"seq", "ops"})
-        ops = message["ops"]
-        if type(ops) is not list:
-            raise BadField("ops must be a list")
-        if not ops:
-            raise BadField("ops must hold at least one op")
-        if len(ops) > limits.max_ops_per_batch:
-            raise TooLarge(f"at most {limits.max_ops_per_batch} ops per message")
-        return OpMessage(_seq(message["seq"]), ops)
-    if kind == "presence":
-        _keys(message, {"state"})
-        return Presence(check_presence(message["state"], limits))
-    if kind == "ping":
-        _keys(message, {"t0"}, {"rtt"})
-        t0 = message["t0"]
-        if type(t0) not in (int, float) or t0 != t0:
-            raise BadField("t0 must be a number")
-        rtt = message.get("rtt")
-        if rtt is not None:
-            if type(rtt) not in (int, float):
-                raise BadField("rtt must be a number of microseconds")
-            if not 0 <= rtt <= MAX_RTT_US:
-                raise OutOfRange(f"rtt must be between 0 and {MAX_RTT_US} µs")
-        return Ping(float(t0), None if rtt is None else float(rtt))
-    if kind == "hello":
-        _keys(message, {"session", "token", "name"}, {"client", "version", "color", "resume"})
-        client = message.get("client")
-        resume = message.get("resume")
-        version = message.get("version")
-        if version is not None and type(version) is not int:
-            raise BadField("version must be a non-negative integer")
-        if version is not None and version < 0:
-            raise OutOfRange("version must be a non-negative integer")
-        color = message.get("color")
-        return Hello(
-            session=check_session_name(message["session"], limits),
-            token=_str("token", message["token"], MAX_TOKEN_LEN),
-            name=_str("name", message["name"], limits.max_name_len),
-            color=None if color is None else _color(color),
-            client=None if client is None else check_id(client, limits, "client"),
-            version=version,
-            resume=None if resume is None else _str("resume", resume, MAX_RESUME_LEN),
-        )
-    if kind == "undo":
-        _keys(message, {"seq"})
-        return Undo(_seq(message["seq"]))
-    if kind == "redo":
-        _keys(message, {"seq"})
-        return Redo(_seq(message["seq"]))
-    if kind == "chat":
-        _keys(message, {"text"})
-        return Chat(_str("text", message["text"], limits.max_chat_len))
-    if kind == "bye":
-        _keys(message, set())
-        return Bye()
-    if kind == "rtc":
-        _keys(message, {"sdp"})
-        sdp = _str("sdp", message["sdp"], MAX_SDP_LEN)
-        if not sdp.startswith("v=0"):
-            raise BadField("sdp must be a session description (starting with v=0)")
-        return RtcOffer(sdp)
-    if kind == "mix":
-        _keys(message, {"gains"})
-        gains = message["gains"]
-        if type(gains) is not dict:
-            raise BadField("gains must be a map of client id to gain")
-        if len(gains) > MAX_GAINS:
-            raise TooLarge(f"at most {MAX_GAINS} gains per message")
-        checked: dict[str, float] = {}
-        for client, gain in gains.items():
-            check_id(client, limits, "gains key")
-            if type(gain) not in (int, float):
-                raise BadField("each gain must be a number")
-            if not 0 <= gain <= MAX_GAIN:  # also refuses NaN
-                raise OutOfRange(f"each gain must be between 0 and {MAX_GAIN}")
-            checked[client] = float(gain)
-        return MixGains(checked)
-    if kind == "record":
-        _keys(message, {"action"})
-        action = message["action"]
-        if type(action) is not str:
-            raise BadField("action must be a string: start or stop")
-        if action not in RECORD_ACTIONS:
-            raise OutOfRange(f"action must be start or stop, not {action[:32]!r}")
-        return Record(action)
-    if kind == "kick":
-        _keys(message, {"id", "client"})
-        return Kick(_request_id(message["id"]), check_id(message["client"], limits, "client"))
-    if kind == "role":
-        _keys(message, {"id", "client", "role"})
-        role = message["role"]
-        if type(role) is not str or role not in Role.__members__.values():
-            raise BadField("role must be owner, editor or viewer")
-        return SetRole(
-            _request_id(message["id"]), check_id(message["client"], limits, "client"), Role(role)
-        )
-    if kind == "lock":
-        _keys(message, {"id", "locked"})
-        if type(message["locked"]) is not bool:
-            raise BadField("locked must be true or false")
-        return Lock(_request_id(message["id"]), message["locked"])
-    if kind == "viewer_audio":
-        _keys(message, {"id", "allowed"})
-        if type(message["allowed"]) is not bool:
-            raise BadField("allowed must be true or false")
-        return ViewerAudio(_request_id(message["id"]), message["allowed"])
-    if kind == "delete":
-        _keys(message, {"id"})
-        return DeleteSession(_request_id(message["id"]))
-    raise UnknownType(f"unknown message type {kind[:32]!r}")
+    parser = _PARSERS.get(kind)
+    if parser is None:
+        raise UnknownType(f"unknown message type {kind[:32]!r}")
+    return parser(message, limits)
 
 
 PRESENCE_FIELDS = ("name", "color", "cursor", "selection", "listening", "playing", "track")
@@ -480,26 +540,3 @@ def _check_cursor(value: Any) -> Any:
         if type(item) is str and len(item) > 64:
             raise TooLarge(f"cursor.{key} is longer than 64 characters")
     return value
-
-
-# -- server frames -------------------------------------------------------------
-
-
-def error_frame(code: str, message: str, request: int | None = None) -> dict[str, Any]:
-    """An `error`; `request` is the id of the admin request it refuses, if it was one."""
-    frame: dict[str, Any] = {"type": "error", "code": code, "message": message}
-    if request is not None:
-        frame["id"] = request
-    return frame
-
-
-def done_frame(request: int) -> dict[str, Any]:
-    return {"type": "done", "id": request}
-
-
-def reject_frame(seq: int, code: str, message: str) -> dict[str, Any]:
-    return {"type": "reject", "seq": seq, "code": code, "message": message}
-
-
-def ops_frame(batches: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"type": "ops", "batches": batches}

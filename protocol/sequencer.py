@@ -4,24 +4,20 @@ Pure and synchronous (no I/O). The session feeds it the entries of the store's
 log in log order, after they are durable; so the in-memory document never runs
 ahead of what is stored, and nothing ever needs rolling back.
 
-A log entry is a map: ``k`` (``op``, ``undo`` or ``redo``), ``by`` (client),
-``seq``, ``ops`` (for ``op``), ``now`` (the proposing server's clock, µs),
-``lead`` (µs) and ``r`` (the role the author's token grants) — everything a
-decision depends on, so replaying it anywhere decides the same.
+A log entry (`LogEntry`, ``protocol/entry.py``) holds everything a decision
+depends on — author, op id, ops, the proposing server's clock and lead, the
+role the author's token grants — so replaying it anywhere decides the same.
 
 Owners' admin requests travel through the same log, so that every process
 applies them at the same point between edits and they survive restarts:
-``k`` is ``role`` (``t`` the target client, ``role``), ``lock`` (``locked``),
-``kick`` (``t``), ``viewer_audio`` (``allowed``) or ``delete``; ``seq`` is then
-the request id. They change no version; `apply_entry` returns a `Control` for
-them.
+role, lock, kick, viewer_audio and delete entries, whose ``seq`` is the
+request id. They change no version; `apply` returns a `Control` for them.
 
-Roles: ``r`` is the role the author's token grants and ``i`` that token's
+Roles: an entry carries the role the author's token grants and that token's
 fingerprint (`Claims.id`). The role in effect is what an owner set for that
-identity (``role`` entries), else the token's role lowered by any demotion an
-owner bound to that token (a ``role`` entry carries its target's token as
-``ti``): so a demoted participant cannot shed the demotion by rejoining as a
-new identity.
+identity (role entries), else the token's role lowered by any demotion an
+owner bound to that token (a role entry carries its target's token): so a
+demoted participant cannot shed the demotion by rejoining as a new identity.
 
 Memory is bounded by bytes, not only by counts (`Limits`): the catch-up window
 (`catch_up_bytes`), each identity's undo and redo stacks (`undo_bytes`), all
@@ -39,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .codec import decode_record, encode
+from .entry import ADMIN_KINDS, EntryKind, LogEntry
 from .errors import (
     BacklineError,
     Conflict,
@@ -55,9 +52,7 @@ from .ops import Op, apply_all
 from .timeline import DEFAULT_LEAD_US
 from .transport import resolve, without_transport
 
-__all__ = ["ADMIN_KINDS", "Control", "Sequencer", "UndoEntry"]
-
-ADMIN_KINDS = frozenset({"role", "lock", "kick", "delete", "viewer_audio"})
+__all__ = ["Control", "Sequencer", "UndoEntry"]
 
 UNDO_DEPTH = 100  # per client
 RECENT_BATCHES = 1000  # kept in memory for catch-up by ops instead of snapshot
@@ -109,7 +104,7 @@ class _History:
 class Control:
     """An owner's admin request, accepted: what the session must now do about it."""
 
-    kind: str  # role | lock | kick | delete
+    kind: EntryKind  # one of `ADMIN_KINDS`
     by: str
     request: int  # the owner's request id
     target: str | None = None  # the participant (role, kick)
@@ -221,22 +216,24 @@ class Sequencer:
     # -- entries ------------------------------------------------------------------
 
     def apply_entry(self, entry: dict[str, Any]) -> Batch | Control:
+        """Decide one stored entry (its wire form, as the store returns it decoded)."""
+        return self.apply(LogEntry.from_wire(entry))
+
+    def apply(self, entry: LogEntry) -> Batch | Control:
         """Decide one log entry (see the module docstring); raises a `BacklineError` and changes
         nothing when it is rejected."""
-        kind = entry["k"]
+        kind = entry.kind
         try:
             if kind in ADMIN_KINDS:
                 return self._admin(entry)
-            self._check_seq(entry["by"], entry["seq"])
+            self._check_seq(entry.by, entry.seq)
             self._check_may_edit(entry)
-            if kind == "op":
-                return self.submit(
-                    entry["by"], entry["seq"], entry["ops"], entry["now"], entry["lead"]
-                )
-            if kind == "undo":
-                return self.undo(entry["by"], entry["seq"], entry["now"])
-            if kind == "redo":
-                return self.redo(entry["by"], entry["seq"], entry["now"])
+            if kind == EntryKind.OP:
+                return self.submit(entry.by, entry.seq, entry.ops or [], entry.now, entry.lead)
+            if kind == EntryKind.UNDO:
+                return self.undo(entry.by, entry.seq, entry.now)
+            if kind == EntryKind.REDO:
+                return self.redo(entry.by, entry.seq, entry.now)
         except BacklineError:
             raise
         except Exception as exc:
@@ -271,11 +268,11 @@ class Sequencer:
     def redo(self, client: str, seq: int, now: int = 0) -> Batch:
         return self._step(client, seq, now, redo=True)
 
-    def _role(self, entry: dict[str, Any]) -> Role | None:
-        token = entry.get("r")  # entries logged before roles travelled in the log have none
-        return None if token is None else self.role_of(entry["by"], Role(token), entry.get("i"))
+    def _role(self, entry: LogEntry) -> Role | None:
+        token = entry.token_role  # entries logged before roles travelled in the log have none
+        return None if token is None else self.role_of(entry.by, token, entry.token_id)
 
-    def _check_may_edit(self, entry: dict[str, Any]) -> None:
+    def _check_may_edit(self, entry: LogEntry) -> None:
         role = self._role(entry)
         if role is None:
             return
@@ -284,28 +281,28 @@ class Sequencer:
         if self.locked and role is not Role.OWNER:
             raise Locked("the session is locked: only owners may edit")
 
-    def _admin(self, entry: dict[str, Any]) -> Control:
-        kind, by = entry["k"], entry["by"]
+    def _admin(self, entry: LogEntry) -> Control:
+        kind, by, request = EntryKind(entry.kind), entry.by, entry.seq
         if self._role(entry) is not Role.OWNER:
             raise Forbidden(f"only an owner may {kind} here")
-        if kind == "role":
-            role = Role(entry["role"])
-            self.roles[entry["t"]] = role
+        if kind is EntryKind.ROLE:
+            target, role = entry.target or "", entry.role or Role.VIEWER
+            self.roles[target] = role
             # the target's token, when its process knew it; else the one an earlier entry named
-            token = entry.get("ti") or self.target_tokens.get(entry["t"])
+            token = entry.target_token or self.target_tokens.get(target)
             if token:
-                self.target_tokens[entry["t"]] = token
+                self.target_tokens[target] = token
                 self.token_caps[token] = role  # binds a demotion (a cap above it changes nothing)
-            return Control(kind, by, entry["seq"], target=entry["t"], role=role)
-        if kind == "lock":
-            self.locked = bool(entry["locked"])
-            return Control(kind, by, entry["seq"], locked=self.locked)
-        if kind == "viewer_audio":
-            self.viewer_audio = bool(entry["allowed"])
-            return Control(kind, by, entry["seq"], allowed=self.viewer_audio)
-        if kind == "kick":
-            return Control(kind, by, entry["seq"], target=entry["t"])
-        return Control(kind, by, entry["seq"])  # delete: the session does it
+            return Control(kind, by, request, target=target, role=role)
+        if kind is EntryKind.LOCK:
+            self.locked = bool(entry.locked)
+            return Control(kind, by, request, locked=self.locked)
+        if kind is EntryKind.VIEWER_AUDIO:
+            self.viewer_audio = bool(entry.allowed)
+            return Control(kind, by, request, allowed=self.viewer_audio)
+        if kind is EntryKind.KICK:
+            return Control(kind, by, request, target=entry.target)
+        return Control(kind, by, request)  # delete: the session does it
 
     # -- catch-up -------------------------------------------------------------
 

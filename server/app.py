@@ -172,7 +172,15 @@ async def serve(settings: Settings) -> AsyncIterator[Running]:
     node = settings.node_id or secrets.token_hex(4)
     store, bus = open_store(settings, node)
     await log_redis_persistence(store)
-    hub = Hub(store, bus, settings)
+    connections = DirectConnection.for_server(
+        ConnectionPolicy(
+            send_budget=settings.send_buffer_bytes,
+            slow_timeout=settings.slow_timeout,
+            max_connections=settings.max_connections,
+            max_pending_per_address=settings.max_pending_per_address,
+        )
+    )
+    hub = Hub(store, bus, settings, connections.admission.stats)
 
     async def routes(connection: ServerConnection, request: Request) -> Response | None:
         """GET and HEAD only (HEAD: GET's status and headers, no body); see `responses`."""
@@ -225,14 +233,7 @@ async def serve(settings: Settings) -> AsyncIterator[Running]:
         compression=None,  # per-message deflate costs more CPU than it saves here
         process_request=routes,
         process_response=harden,  # our security headers on websockets' own refusals too
-        create_connection=DirectConnection.for_server(
-            ConnectionPolicy(
-                send_budget=settings.send_buffer_bytes,
-                slow_timeout=settings.slow_timeout,
-                max_connections=settings.max_connections,
-                max_pending_per_address=settings.max_pending_per_address,
-            )
-        ),
+        create_connection=connections,
         # the transport's buffer above which a connection stops being read (wsconn.py)
         write_limit=(WRITE_PAUSE_BYTES, WRITE_PAUSE_BYTES // 4),
         max_queue=(2, 1),  # messages queued before hello (then dispatched directly)

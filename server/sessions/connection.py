@@ -19,12 +19,17 @@ import logging
 import secrets
 import time
 import zlib
+from collections.abc import Callable
+from typing import Any
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
+from backline.protocol import frames
 from backline.protocol.codec import decode, encode
+from backline.protocol.entry import EntryKind, LogEntry
 from backline.protocol.errors import (
+    TRY_AGAIN_LATER,
     AlreadyJoined,
     BacklineError,
     BadFrame,
@@ -41,6 +46,7 @@ from backline.protocol.errors import (
 )
 from backline.protocol.limits import Limits
 from backline.protocol.messages import (
+    EDIT_TYPES,
     AdminRequest,
     Bye,
     Chat,
@@ -59,16 +65,15 @@ from backline.protocol.messages import (
     SetRole,
     Undo,
     ViewerAudio,
-    error_frame,
     parse_client,
-    reject_frame,
     request_id,
 )
 from backline.protocol.ratelimit import TokenBucket
 from backline.protocol.tokens import check_resume, resume_key, verify
 from backline.server.clock import server_time_us
 from backline.server.sessions.hub import Hub
-from backline.server.sessions.session import Member, Session
+from backline.server.sessions.member import Member
+from backline.server.sessions.session import Session
 from backline.server.wire.connection import DirectConnection
 from backline.server.wire.fanout import Peer, send
 
@@ -76,7 +81,6 @@ __all__ = ["handle_connection"]
 
 log = logging.getLogger("backline.connection")
 
-TRY_AGAIN_LATER = 1013  # the standard WebSocket close code for a temporary server condition
 PALETTE = ("#e6194b", "#3cb44b", "#ffe119", "#4363d8", "#f58231", "#911eb4", "#46f0f0", "#f032e6")
 _labels = itertools.count(1)
 
@@ -101,6 +105,25 @@ class _Conn:
         self.mixes = TokenBucket(self.limits.mix, now)
         self.mix_pending: dict[str, float] = {}
         self.mix_timer: asyncio.TimerHandle | None = None
+        # one handler per message of a joined connection (parse_client checked it)
+        self._handlers: dict[type, Callable[[Any], None]] = {
+            Ping: self._ping,
+            OpMessage: self._edit,
+            Undo: self._edit,
+            Redo: self._edit,
+            Kick: self.admin,
+            SetRole: self.admin,
+            Lock: self.admin,
+            ViewerAudio: self.admin,
+            DeleteSession: self.admin,
+            Presence: lambda message: self.update_presence(message.state),
+            Chat: self._chat,
+            RtcOffer: self._rtc,
+            MixGains: lambda message: self.update_gains(message.gains),
+            Record: self._record,
+            Bye: self._bye,
+            Hello: self._hello_again,
+        }
         self.refusals = TokenBucket(self.limits.abuse, now)  # empty: abuse
         self.presence_pending: dict[str, object] = {}
         self.presence_timer: asyncio.TimerHandle | None = None
@@ -110,15 +133,15 @@ class _Conn:
 
     def error(self, exc: BacklineError, request: int | None = None) -> None:
         self.hub.metrics.count("errors", 1, code=exc.code.value)
-        self.send(encode(error_frame(exc.code.value, exc.message, request)))
+        self.send(encode(frames.error(exc.code.value, exc.message, request)))
 
     def rate_limited(self, exc: RateLimited, raw: object) -> None:
         """Answer a message over its rate; close when that keeps happening."""
-        edit = isinstance(raw, dict) and raw.get("type") in ("op", "undo", "redo")
+        edit = isinstance(raw, dict) and raw.get("type") in EDIT_TYPES
         seq = raw.get("seq") if edit and isinstance(raw, dict) else None
         if type(seq) is int:
             self.hub.metrics.count("ops_rejected", 1, code=exc.code.value)
-            self.send(encode(reject_frame(seq, exc.code.value, exc.message)))
+            self.send(encode(frames.reject(seq, exc.code.value, exc.message)))
         else:
             self.error(exc, request_id(raw))
         if not self.refusals.take(time.monotonic()):
@@ -128,14 +151,10 @@ class _Conn:
 
     def bad(self, exc: BacklineError, raw: object = None) -> None:
         """Answer a bad frame; close after too many in a row."""
-        seq = (
-            raw.get("seq")
-            if isinstance(raw, dict) and raw.get("type") in ("op", "undo", "redo")
-            else None
-        )
+        seq = raw.get("seq") if isinstance(raw, dict) and raw.get("type") in EDIT_TYPES else None
         if type(seq) is int:
             self.hub.metrics.count("ops_rejected", 1, code=exc.code.value)
-            self.send(encode(reject_frame(seq, exc.code.value, exc.message)))
+            self.send(encode(frames.reject(seq, exc.code.value, exc.message)))
         else:
             self.error(exc, request_id(raw))
         self.bad_frames += 1
@@ -231,92 +250,102 @@ class _Conn:
     def dispatch(self, message: dict[str, object]) -> None:
         assert self.session is not None and self.member is not None
         parsed = parse_client(message, self.limits)
-        member = self.member
-        if isinstance(parsed, Ping):
-            now = server_time_us()
-            if not self.pings.take(time.monotonic()):
-                raise RateLimited(
-                    f"more than {self.limits.ping_rate:g} pings per second "
-                    f"(burst {self.limits.ping_burst}); this one was not answered"
-                )
-            if parsed.rtt is not None:
-                member.report_rtt(parsed.rtt)
-            self.send(encode({"type": "pong", "t0": parsed.t0, "t1": now, "t2": server_time_us()}))
-        elif isinstance(parsed, OpMessage | Undo | Redo):
-            if not self.edits.take(time.monotonic()):
-                raise RateLimited(
-                    f"more than {self.limits.edit_rate:g} edits per second "
-                    f"(burst {self.limits.edit_burst}); slow down and resend"
-                )
-            if not member.role.can_edit:
-                raise Forbidden(f"a {member.role.value} cannot edit this session")
-            if self.hub.closing:
-                raise Unavailable("server is shutting down; resend after reconnecting")
-            if isinstance(parsed, OpMessage):
-                self.session.submit(member, "op", parsed.seq, parsed.ops)
-            else:
-                self.session.submit(
-                    member, "undo" if isinstance(parsed, Undo) else "redo", parsed.seq, []
-                )
-        elif isinstance(parsed, Kick | SetRole | Lock | ViewerAudio | DeleteSession):
-            self.admin(parsed)
-        elif isinstance(parsed, Presence):
-            self.update_presence(parsed.state)
-        elif isinstance(parsed, Chat):
-            if not self.chat.take(time.monotonic()):
-                raise RateLimited(
-                    f"more than {self.limits.chat_rate:g} chat messages per second "
-                    f"(burst {self.limits.chat_burst}); this one was not posted"
-                )
-            self.session.post_chat(member, parsed.text)
-        elif isinstance(parsed, RtcOffer):
-            if not self.offers.take(time.monotonic()):
-                raise RateLimited(
-                    f"more than {self.limits.rtc_rate:g} audio offers per second "
-                    f"(burst {self.limits.rtc_burst}); this one was not answered"
-                )
-            self.session.audio_offer(member, parsed.sdp)
-        elif isinstance(parsed, MixGains):
-            self.update_gains(parsed.gains)
-        elif isinstance(parsed, Record):
-            if not self.edits.take(time.monotonic()):  # an owner's control, like admin
-                raise RateLimited(
-                    f"more than {self.limits.edit_rate:g} edits and requests per second"
-                )
-            self.session.record(member, parsed.action)
-        elif isinstance(parsed, Bye):
-            self.peer.close_soon(1000, "bye")
-        elif isinstance(parsed, Hello):
-            raise AlreadyJoined("this connection already joined a session")
+        self._handlers[type(parsed)](parsed)
+
+    def _take(self, bucket: TokenBucket, what: str, rate: float, burst: int, then: str) -> None:
+        """Spend a token of `bucket`, or refuse this message as over its rate."""
+        if not bucket.take(time.monotonic()):
+            raise RateLimited(f"more than {rate:g} {what} per second (burst {burst}); {then}")
+
+    def _ping(self, ping: Ping) -> None:
+        now = server_time_us()
+        limits = self.limits
+        then = "this one was not answered"
+        self._take(self.pings, "pings", limits.ping_rate, limits.ping_burst, then)
+        if ping.rtt is not None:
+            self._member().report_rtt(ping.rtt)
+        self.send(encode(frames.pong(ping.t0, now, server_time_us())))
+
+    def _edit(self, edit: OpMessage | Undo | Redo) -> None:
+        member, limits = self._member(), self.limits
+        then = "slow down and resend"
+        self._take(self.edits, "edits", limits.edit_rate, limits.edit_burst, then)
+        if not member.role.can_edit:
+            raise Forbidden(f"a {member.role.value} cannot edit this session")
+        if self.hub.closing:
+            raise Unavailable("server is shutting down; resend after reconnecting")
+        if isinstance(edit, OpMessage):
+            entry = LogEntry(EntryKind.OP, member.client, edit.seq, ops=edit.ops)
+        else:
+            kind = EntryKind.UNDO if isinstance(edit, Undo) else EntryKind.REDO
+            entry = LogEntry(kind, member.client, edit.seq)
+        self._session().submit(member, entry)
+
+    def _chat(self, chat: Chat) -> None:
+        limits = self.limits
+        then = "this one was not posted"
+        self._take(self.chat, "chat messages", limits.chat_rate, limits.chat_burst, then)
+        self._session().post_chat(self._member(), chat.text)
+
+    def _rtc(self, offer: RtcOffer) -> None:
+        limits = self.limits
+        then = "this one was not answered"
+        self._take(self.offers, "audio offers", limits.rtc_rate, limits.rtc_burst, then)
+        self._session().audio_offer(self._member(), offer.sdp)
+
+    def _record(self, record: Record) -> None:
+        limits = self.limits  # an owner's control: it shares the edit bucket, like admin
+        what, then = "edits and requests", "this one was not carried out"
+        self._take(self.edits, what, limits.edit_rate, limits.edit_burst, then)
+        self._session().record(self._member(), record.action)
+
+    def _bye(self, bye: Bye) -> None:
+        self.peer.close_soon(1000, "bye")
+
+    def _hello_again(self, hello: Hello) -> None:
+        raise AlreadyJoined("this connection already joined a session")
 
     def admin(self, request: AdminRequest) -> None:
         """An owner's request: checked here, decided (again) and applied through the log."""
-        assert self.session is not None and self.member is not None
-        if not self.edits.take(time.monotonic()):
-            raise RateLimited(
-                f"more than {self.limits.edit_rate:g} edits and admin requests per second"
-            )
-        if self.member.role is not Role.OWNER:
-            raise Forbidden(f"only an owner may do that; you are a {self.member.role.value}")
+        session, member, limits = self._session(), self._member(), self.limits
+        what, then = "edits and admin requests", "this one was not carried out"
+        self._take(self.edits, what, limits.edit_rate, limits.edit_burst, then)
+        if member.role is not Role.OWNER:
+            raise Forbidden(f"only an owner may do that; you are a {member.role.value}")
         if self.hub.closing:
             raise Unavailable("server is shutting down; resend after reconnecting")
+        by, request_id = member.client, request.id
+        entry: LogEntry
         if isinstance(request, Kick):
-            if not self.session.online(request.client):
+            if not session.online(request.client):
                 raise NotFound(f"no participant {request.client} is connected")
-            self.session.submit(self.member, "kick", request.id, [], {"t": request.client})
+            entry = LogEntry(EntryKind.KICK, by, request_id, target=request.client)
         elif isinstance(request, SetRole):
-            extra = {"t": request.client, "role": request.role.value}
-            token = self.session.token_id_of(request.client)
-            if token is not None:  # a demotion then also binds to that token
-                extra["ti"] = token
-            self.session.submit(self.member, "role", request.id, [], extra)
+            # the target's token, when known: a demotion then also binds to it
+            token = session.token_id_of(request.client)
+            entry = LogEntry(
+                EntryKind.ROLE,
+                by,
+                request_id,
+                target=request.client,
+                role=request.role,
+                target_token=token,
+            )
         elif isinstance(request, Lock):
-            self.session.submit(self.member, "lock", request.id, [], {"locked": request.locked})
+            entry = LogEntry(EntryKind.LOCK, by, request_id, locked=request.locked)
         elif isinstance(request, ViewerAudio):
-            allowed = {"allowed": request.allowed}
-            self.session.submit(self.member, "viewer_audio", request.id, [], allowed)
+            entry = LogEntry(EntryKind.VIEWER_AUDIO, by, request_id, allowed=request.allowed)
         else:
-            self.session.submit(self.member, "delete", request.id, [])
+            entry = LogEntry(EntryKind.DELETE, by, request_id)
+        session.submit(member, entry)
+
+    def _session(self) -> Session:
+        assert self.session is not None
+        return self.session
+
+    def _member(self) -> Member:
+        assert self.member is not None
+        return self.member
 
     def update_presence(self, state: dict[str, object]) -> None:
         """Apply now if the bucket allows, else keep the latest and apply it when it does."""

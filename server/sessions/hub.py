@@ -6,190 +6,21 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
-
-from prometheus_client import CollectorRegistry, Histogram, ProcessCollector, generate_latest
-from prometheus_client import Counter as PromCounter
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
 
 from backline.protocol.codec import decode_record
 from backline.protocol.errors import BacklineError, ServerFull
 from backline.protocol.sequencer import Control, Sequencer
 from backline.server.config import Settings
+from backline.server.metrics import Metrics
 from backline.server.sessions.session import Session
 from backline.server.storage.base import EntryId, Store, StoreUnavailable
 from backline.server.storage.bus import Bus, BusUnavailable
-from backline.server.wire import fanout
 
-__all__ = ["Hub", "Metrics"]
+__all__ = ["Hub"]
 
 log = logging.getLogger("backline.hub")
-
-
-class Metrics:
-    """Counters and timings: JSON totals for /healthz, Prometheus text for /metrics.
-
-    Call sites use two verbs, `count(name, n, **labels)` and `observe(name,
-    seconds)`; a name with a Prometheus counter or histogram below also updates
-    it (`ops_accepted` is `backline_ops_accepted_total`, and so on). Gauges are
-    read when scraped. Each server has its own `CollectorRegistry`, never the
-    global one. docs/OPERATIONS.md lists the metrics.
-    """
-
-    def __init__(self, gauges: Callable[[], dict[str, float]] | None = None) -> None:
-        self.counters: Counter[str] = Counter()
-        self.sums: dict[str, float] = {}
-        self.registry = CollectorRegistry(auto_describe=True)
-        r = self.registry
-        self._counters: dict[str, PromCounter] = {
-            "ops_accepted": PromCounter(
-                "backline_ops_accepted", "Edit batches accepted and applied", registry=r
-            ),
-            "ops_rejected": PromCounter(
-                "backline_ops_rejected",
-                "Edits rejected, by error code",
-                ["code"],
-                registry=r,
-            ),
-            "errors": PromCounter(
-                "backline_errors",
-                "Error frames sent (messages refused that were not edits), by code",
-                ["code"],
-                registry=r,
-            ),
-            "closes": PromCounter(
-                "backline_limit_closes",
-                "Connections the server refused or closed for a limit, abuse or an owner, "
-                "by close code",
-                ["code"],
-                registry=r,
-            ),
-            "presence_coalesced": PromCounter(
-                "backline_presence_coalesced",
-                "Presence updates held back by the rate limit (the latest is applied later)",
-                registry=r,
-            ),
-            "bus_errors": PromCounter(
-                "backline_bus_errors", "Presence/chat bus publishes that failed", registry=r
-            ),
-            "audio_packets_forwarded": PromCounter(
-                "backline_audio_packets_forwarded",
-                "Audio packets passed through undecoded (rooms of two)",
-                registry=r,
-            ),
-        }
-        self._histograms: dict[str, Histogram] = {
-            "apply_seconds": Histogram(
-                "backline_apply_seconds",
-                "Time to apply a round of log entries and fan the result out",
-                buckets=_FAST_BUCKETS,
-                registry=r,
-            ),
-            "store_seconds": Histogram(
-                "backline_store_append_seconds",
-                "Time of one store append (a group of edits)",
-                buckets=_FAST_BUCKETS,
-                registry=r,
-            ),
-            "gc_pause_seconds": Histogram(
-                "backline_gc_pause_seconds",
-                "Pause of one cyclic garbage collection (the whole process waits)",
-                buckets=_FAST_BUCKETS,
-                registry=r,
-            ),
-            "audio_tick_seconds": Histogram(
-                "backline_audio_tick_seconds",
-                "Time of one audio mixer tick (rooms with participants only)",
-                buckets=_FAST_BUCKETS,
-                registry=r,
-            ),
-        }
-        r.register(_LiveCollector(gauges or dict))
-        ProcessCollector(registry=r)  # process_resident_memory_bytes, open fds, CPU
-
-    def count(self, name: str, n: int = 1, **labels: str) -> None:
-        key = (
-            name
-            if not labels
-            else name + "{" + ",".join(f"{k}={v}" for k, v in labels.items()) + "}"
-        )
-        self.counters[key] += n
-        metric = self._counters.get(name)
-        if metric is not None:
-            (metric.labels(**labels) if labels else metric).inc(n)
-
-    def observe(self, name: str, value: float) -> None:
-        self.sums[name + "_sum"] = self.sums.get(name + "_sum", 0.0) + value
-        self.counters[name + "_count"] += 1
-        histogram = self._histograms.get(name)
-        if histogram is not None:
-            histogram.observe(value)
-
-    def exposition(self) -> bytes:
-        """Every metric in the Prometheus text format."""
-        return generate_latest(self.registry)
-
-
-_FAST_BUCKETS = (
-    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
-)  # fmt: skip
-
-
-def _task_count() -> int:
-    try:
-        return len(asyncio.all_tasks())
-    except RuntimeError:  # scraped outside the event loop (tests)
-        return 0
-
-
-class _LiveCollector(Collector):
-    """Values read at scrape time: connections, loaded sessions, tasks, slow consumers closed."""
-
-    def __init__(self, gauges: Callable[[], dict[str, float]]) -> None:
-        self._gauges = gauges
-
-    def describe(self) -> Iterable[Metric]:
-        return []  # nothing to describe ahead: every value is read when scraped
-
-    def collect(self) -> Iterable[Metric]:
-        values = self._gauges()
-        yield GaugeMetricFamily(
-            "backline_connections",
-            "Open websocket connections",
-            value=values.get("connections", 0),
-        )
-        yield GaugeMetricFamily(
-            "backline_sessions_loaded",
-            "Sessions loaded in this process",
-            value=values.get("sessions", 0),
-        )
-        yield GaugeMetricFamily(
-            "backline_catch_up_bytes",
-            "Encoded batches the loaded sessions keep for catch-up (capped per session)",
-            value=values.get("catch_up_bytes", 0),
-        )
-        yield GaugeMetricFamily(
-            "backline_undo_bytes",
-            "Encoded undo and redo history of the loaded sessions (capped per session)",
-            value=values.get("undo_bytes", 0),
-        )
-        yield GaugeMetricFamily(
-            "backline_identities",
-            "Participants whose op ids and history the loaded sessions keep",
-            value=values.get("identities", 0),
-        )
-        yield GaugeMetricFamily(
-            "backline_asyncio_tasks",
-            "asyncio tasks alive in the server's event loop (a leak shows as growth)",
-            value=_task_count(),
-        )
-        yield CounterMetricFamily(
-            "backline_slow_consumers_closed",
-            "Connections closed because their outgoing buffer overflowed (queue drops)",
-            value=fanout.stats["slow_consumers_closed"],
-        )
 
 
 class _Positions(Mapping[str, "EntryId | None"]):
@@ -225,16 +56,20 @@ class _Positions(Mapping[str, "EntryId | None"]):
 class Hub:
     """Loads sessions on first use, follows their logs, unloads them when idle."""
 
-    def __init__(self, store: Store, bus: Bus, settings: Settings) -> None:
+    def __init__(
+        self, store: Store, bus: Bus, settings: Settings, wire_stats: Counter[str] | None = None
+    ) -> None:
         self.store = store
         self.bus = bus
         self.settings = settings
+        self.wire_stats: Counter[str] = Counter() if wire_stats is None else wire_stats
         self.sessions: dict[str, Session] = {}
         self.connections = 0
         self.metrics = Metrics(
             lambda: {
                 "connections": self.connections,
                 "sessions": len(self.sessions),
+                "slow_consumers_closed": self.wire_stats["slow_consumers_closed"],
                 **self.memory(),
             }
         )
@@ -455,7 +290,7 @@ class Hub:
             "sessions": len(self.sessions),
             "connections": self.connections,
             "memory": self.memory(),
-            "counters": {**self.metrics.counters, **fanout.stats},
+            "counters": {**self.metrics.counters, **self.wire_stats},
         }
 
 

@@ -66,7 +66,6 @@ __all__ = [
     "ConnectionPolicy",
     "DirectConnection",
     "MessageCallback",
-    "stats",
 ]
 
 log = logging.getLogger("backline.wire")
@@ -81,9 +80,6 @@ CHUNK = 64 * 1024
 
 WRITE_PAUSE_BYTES = 256 * 1024
 """A transport buffer above this pauses writing (the outbox fills) and reading."""
-
-stats: Counter[str] = Counter()
-"""Process-wide wire counters, reported by /healthz."""
 
 _AT_FRAME_START = StreamReader.at_eof.__code__  # where websockets' parser waits between frames
 _FAST_OPCODES = frozenset((1, 2, 9, 10))  # text, binary, ping, pong
@@ -110,6 +106,9 @@ class Admission:
     policy: ConnectionPolicy
     total: int = 0
     pending: Counter[str] = field(default_factory=Counter)
+    # this server's wire counters (/healthz): fast_parse_entered, fast_parse_handed_back,
+    # slow_consumers_closed, connections_refused
+    stats: Counter[str] = field(default_factory=Counter)
 
     def refusal(self, address: str) -> str | None:
         """Why a new connection from `address` is refused, or None to admit it."""
@@ -174,7 +173,7 @@ class DirectConnection(ServerConnection):
         admission = self.admission
         refusal = admission.refusal(self._address)
         if refusal is not None:
-            stats["connections_refused"] += 1
+            self.admission.stats["connections_refused"] += 1
             log.warning("refusing a connection from %s: %s", self._address, refusal)
             writer = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
             writer.write(_http_refusal(refusal))
@@ -305,7 +304,7 @@ class DirectConnection(ServerConnection):
         """Close as too slow: nothing more is queued, what waits unsent is dropped."""
         if self._closing_soon:
             return
-        stats["slow_consumers_closed"] += 1
+        self.admission.stats["slow_consumers_closed"] += 1
         log.warning(
             "%s: closing slow consumer (%s, %d bytes queued)", self._address, why, self.queued
         )
@@ -405,7 +404,7 @@ class DirectConnection(ServerConnection):
             waiting = inner
         if getattr(waiting, "gi_code", None) is _AT_FRAME_START:
             self._fast = True
-            stats["fast_parse_entered"] += 1
+            self.admission.stats["fast_parse_entered"] += 1
 
     def data_received(self, data: bytes) -> None:
         if not self._fast:
@@ -445,7 +444,7 @@ class DirectConnection(ServerConnection):
                 or self.protocol.state is not State.OPEN
             ):
                 self._fast = False  # websockets takes it from this frame on
-                stats["fast_parse_handed_back"] += 1
+                self.admission.stats["fast_parse_handed_back"] += 1
                 super().data_received(data[at:])
                 self._parse_here_if_idle()  # it may have taken whole frames only
                 self._check_budget()

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from backline.server.wire.connection import CHUNK, DirectConnection, stats
+from backline.server.wire.connection import CHUNK, DirectConnection
 
-__all__ = ["Peer", "broadcast", "frame_bytes", "send", "send_parts", "stats"]
+__all__ = ["Peer", "broadcast", "frame_bytes", "send", "send_parts"]
 
 
 class Peer:

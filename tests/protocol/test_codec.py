@@ -18,8 +18,9 @@ from backline.protocol.codec import (
     encode_spliced,
 )
 from backline.protocol.errors import BacklineError, BadFrame, ErrorCode, TooLarge
+from backline.protocol.frames import ops_frame
 from backline.protocol.limits import DEFAULT_LIMITS, Limits
-from backline.protocol.messages import Batch, ops_frame
+from backline.protocol.messages import Batch
 from backline.protocol.model import Document
 from backline.protocol.ops import apply_all
 

@@ -20,15 +20,10 @@ from hypothesis import strategies as st
 
 from backline.protocol.codec import decode, decode_record, encode
 from backline.protocol.errors import BacklineError, BadFrame, ErrorCode, NothingToUndo, TooLarge
+from backline.protocol.frames import ops_frame
+from backline.protocol.frames import reject as reject_frame
 from backline.protocol.limits import DEFAULT_LIMITS, Limits
-from backline.protocol.messages import (
-    Batch,
-    OpMessage,
-    Undo,
-    ops_frame,
-    parse_client,
-    reject_frame,
-)
+from backline.protocol.messages import Batch, OpMessage, Undo, parse_client
 from backline.protocol.model import (
     KINDS,
     MODES,

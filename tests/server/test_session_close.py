@@ -9,7 +9,7 @@ import pytest
 
 from backline.protocol.messages import Role
 from backline.protocol.sequencer import Sequencer
-from backline.server.sessions import session as session_module
+from backline.server.sessions import roster as roster_module
 from backline.server.sessions.session import Member, Session
 from backline.server.storage.base import MemoryStore
 from backline.server.storage.bus import BusUnavailable, MemoryBus
@@ -35,7 +35,7 @@ class SwallowingBus(MemoryBus):
 async def test_close_returns_while_the_heartbeat_is_stuck_in_a_publish(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(session_module, "HEARTBEAT", 0.01)
+    monkeypatch.setattr(roster_module, "HEARTBEAT", 0.01)
     bus = SwallowingBus()
     session = Session(
         "s",
@@ -54,8 +54,8 @@ async def test_close_returns_while_the_heartbeat_is_stuck_in_a_publish(
     try:
         await asyncio.wait_for(bus.entered.wait(), 10)  # the heartbeat is inside a publish
         await asyncio.wait_for(session.close(timeout=1.0), 10)
-        assert session._heartbeat.done()
+        assert session.roster.heartbeat.done()
     finally:  # if that failed: end the loop for good, or the test's event loop hangs
         monkeypatch.setattr(bus, "publish", MemoryBus.publish.__get__(bus))
-        session._heartbeat.cancel()
+        session.roster.heartbeat.cancel()
         session._applier.cancel()

@@ -1,0 +1,128 @@
+"""One entry of a session's log: what a process proposed, as the store keeps it.
+
+The log is the session's total order (SQLite, or a Redis stream shared by
+several processes). Each entry holds everything the deterministic
+`Sequencer` needs to decide it the same way anywhere, at any later replay:
+who sent it, their op id, the proposing server's clock and lead, and the role
+their token grants. Stored as a msgpack map with short keys (a busy session
+writes millions of these); this module is the only place that knows them.
+
+========  ==============  =================================================
+key       field           meaning
+========  ==============  =================================================
+``k``     `kind`          op, undo, redo, or an admin kind (`ADMIN_KINDS`)
+``by``    `by`            the author's client id
+``seq``   `seq`           the author's op id (an admin request's id)
+``now``   `now`           the proposing process's clock, µs
+``lead``  `lead`          the start lead a play resolves with, µs
+``o``     `origin`        the proposing process (node id)
+``p``     `proposal`      its number for the entry (matches the answer)
+``r``     `token_role`    the role the author's token grants
+``i``     `token_id`      the author's token's fingerprint
+``ops``   `ops`           the edit's ops (``op``)
+``t``     `target`        whom an admin request concerns (role, kick)
+``role``  `role`          the new role (role)
+``ti``    `target_token`  the target's token, binding a demotion (role)
+``locked``  `locked`      the new lock state (lock)
+``allowed`` `allowed`     may viewers talk in the audio room (viewer_audio)
+========  ==============  =================================================
+
+Entries written before a field existed simply lack it (``r`` and ``i`` are
+then unknown, and the sequencer decides as it did then).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from .messages import ADMIN_TYPES, Role
+from .timeline import DEFAULT_LEAD_US
+
+__all__ = ["ADMIN_KINDS", "EDIT_KINDS", "EntryKind", "LogEntry"]
+
+
+class EntryKind(StrEnum):
+    OP = "op"
+    UNDO = "undo"
+    REDO = "redo"
+    ROLE = "role"
+    LOCK = "lock"
+    KICK = "kick"
+    DELETE = "delete"
+    VIEWER_AUDIO = "viewer_audio"
+
+
+EDIT_KINDS = frozenset({EntryKind.OP, EntryKind.UNDO, EntryKind.REDO})
+ADMIN_KINDS = frozenset(EntryKind(kind) for kind in ADMIN_TYPES)
+"""Owners' requests: the same names as their messages (`messages.ADMIN_TYPES`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class LogEntry:
+    kind: str  # an `EntryKind`, unless a log holds one this version does not know
+    by: str
+    seq: int
+    now: int = 0
+    lead: int = DEFAULT_LEAD_US
+    origin: str = ""
+    proposal: int = 0
+    token_role: Role | None = None
+    token_id: str | None = None
+    ops: list[Any] | None = None
+    target: str | None = None
+    role: Role | None = None
+    target_token: str | None = None
+    locked: bool | None = None
+    allowed: bool | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        """The stored form (only the fields that are set)."""
+        wire: dict[str, Any] = {
+            "k": str(self.kind),
+            "by": self.by,
+            "seq": self.seq,
+            "now": self.now,
+            "lead": self.lead,
+            "o": self.origin,
+            "p": self.proposal,
+        }
+        if self.token_role is not None:
+            wire["r"] = self.token_role.value
+        if self.token_id is not None:
+            wire["i"] = self.token_id
+        for key, value in (
+            ("ops", self.ops),
+            ("t", self.target),
+            ("ti", self.target_token),
+            ("locked", self.locked),
+            ("allowed", self.allowed),
+        ):
+            if value is not None:
+                wire[key] = value
+        if self.role is not None:
+            wire["role"] = self.role.value
+        return wire
+
+    @classmethod
+    def from_wire(cls, data: dict[str, Any]) -> LogEntry:
+        """Read a stored entry (written by a server: trusted, but possibly older)."""
+        role, token_role = data.get("role"), data.get("r")
+        return cls(
+            kind=data["k"],
+            by=data["by"],
+            seq=data["seq"],
+            now=data.get("now", 0),
+            lead=data.get("lead", DEFAULT_LEAD_US),
+            origin=str(data.get("o", "")),
+            proposal=int(data.get("p", 0)),
+            token_role=None if token_role is None else Role(token_role),
+            token_id=data.get("i"),
+            ops=data.get("ops"),
+            target=data.get("t"),
+            role=None if role is None else Role(role),
+            target_token=data.get("ti"),
+            locked=data.get("locked"),
+            allowed=data.get("allowed"),
+        )
