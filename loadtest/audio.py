@@ -49,7 +49,7 @@ from aiortc import MediaStreamTrack, RTCPeerConnection
 from backline.client import connect
 from backline.client.audio import FRAME, SAMPLE_RATE, ArrayTrack, Samples
 from backline.client.session import Session
-from backline.testing.servers import ServerProcess
+from backline.testing import ServerProcess
 from backline.testing.udp_proxy import Impairment, UdpProxy
 
 from .report import run, save

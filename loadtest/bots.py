@@ -36,8 +36,8 @@ from pathlib import Path
 from backline.client import connect
 from backline.client.audio import FRAME, SAMPLE_RATE
 from backline.client.playback import codec_delay_samples
+from backline.testing import BotProcess, ServerProcess
 from backline.testing.audio import count_on_grid, onsets, receive_delay_us, record_mix
-from backline.testing.servers import BotProcess, ServerProcess
 
 from .report import run, save
 

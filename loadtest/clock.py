@@ -28,8 +28,8 @@ from pathlib import Path
 
 from backline.client import connect
 from backline.client.session import Session
+from backline.testing import ServerProcess
 from backline.testing.delay_proxy import DelayProxy
-from backline.testing.servers import ServerProcess
 
 from .report import run, save
 

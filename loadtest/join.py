@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from backline.protocol.tokens import mint
-from backline.testing.servers import RawClient
+from backline.testing import RawClient
 
 from .clients import Member, close_all, percentile, running_target
 from .targets import Meter, Target

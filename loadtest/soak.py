@@ -38,7 +38,7 @@ from pathlib import Path
 from backline.client import connect
 from backline.client.session import Session
 from backline.protocol.errors import BacklineError
-from backline.testing.servers import ServerProcess
+from backline.testing import ServerProcess
 
 from .report import RESULTS, run
 

@@ -21,8 +21,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from backline.testing import ServerProcess
 from backline.testing.redis import RedisServer
-from backline.testing.servers import ServerProcess
 
 __all__ = [
     "BACKLINE_TARGETS",

@@ -54,7 +54,6 @@ class FieldSpec:
     check: Validator
     default: Any = None  # None: required on insert (unless `derive` fills it)
     ref: str | None = None
-    settable: bool = True
 
 
 # -- validators: each returns the normalised value or raises ------------------
@@ -260,8 +259,6 @@ SCHEMAS: dict[str, dict[str, FieldSpec]] = {
     },
 }
 SCHEMAS["project"] = PROJECT_SCHEMA
-
-TABLE_OF = {"track": "tracks", "pattern": "patterns", "note": "notes", "clip": "clips"}
 
 
 def default_project() -> dict[str, Any]:

@@ -38,8 +38,9 @@ from backline.server.http.responses import ALLOWED_METHODS, harden, method_not_a
 from backline.server.http.web import web_file
 from backline.server.sessions.connection import handle_connection
 from backline.server.sessions.hub import Hub
-from backline.server.storage.base import MemoryStore, Store
+from backline.server.storage.base import Store
 from backline.server.storage.bus import Bus, MemoryBus
+from backline.server.storage.memory import MemoryStore
 from backline.server.wire.connection import WRITE_PAUSE_BYTES, ConnectionPolicy, DirectConnection
 
 __all__ = ["Running", "load_secret", "run", "serve"]

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from websockets.asyncio.client import ClientConnection
 
+from backline.testing import RawClient, ServerProcess
 from backline.testing.redis import RedisServer
-from backline.testing.servers import RawClient, ServerProcess
 
 
 @pytest.fixture

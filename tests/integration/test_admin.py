@@ -26,8 +26,8 @@ from backline.protocol.errors import (
     SessionDeleted,
 )
 from backline.protocol.messages import Role
+from backline.testing import RawClient, ServerProcess
 from backline.testing.redis import RedisServer
-from backline.testing.servers import RawClient, ServerProcess
 
 SESSION = "band"
 

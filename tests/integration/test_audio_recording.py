@@ -21,7 +21,7 @@ from backline.client.audio import FRAME, SAMPLE_RATE, ArrayTrack, ToneTrack
 from backline.client.recordings import download, list_recordings
 from backline.client.session import RecordingChanged, Session
 from backline.protocol.errors import Forbidden, NotFound, Unauthorized
-from backline.testing.servers import RawClient, ServerProcess
+from backline.testing import RawClient, ServerProcess
 
 SESSION = "jam"
 FRAME_US = FRAME * 1_000_000 // SAMPLE_RATE

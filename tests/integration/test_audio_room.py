@@ -12,8 +12,8 @@ import pytest
 
 from backline.client import connect
 from backline.client.audio import ToneTrack
+from backline.testing import BotProcess, RawClient, ServerProcess
 from backline.testing.audio import level_at, listen
-from backline.testing.servers import BotProcess, RawClient, ServerProcess
 from backline.testing.udp_proxy import Impairment, UdpProxy
 
 SESSION = "jam"

@@ -17,7 +17,7 @@ from websockets.exceptions import ConnectionClosed
 from backline.client import connect
 from backline.protocol.codec import encode
 from backline.protocol.errors import CloseCode
-from backline.testing.servers import RawClient, ServerProcess
+from backline.testing import RawClient, ServerProcess
 
 SESSION = "jam"
 OpenRaw = Callable[[], Awaitable[RawClient]]

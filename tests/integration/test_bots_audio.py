@@ -27,8 +27,8 @@ from backline.client.recordings import download, list_recordings
 from backline.client.session import Session
 from backline.client.synth import ACCENT_HZ, CLICK_HZ
 from backline.protocol.timeline import Timeline
+from backline.testing import BotProcess, ServerProcess
 from backline.testing.audio import dominant_hz, drum_hits, onsets
-from backline.testing.servers import BotProcess, ServerProcess
 
 SESSION = "jam"
 FRAME_US = FRAME * 1e6 / SAMPLE_RATE

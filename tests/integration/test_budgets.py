@@ -23,7 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from backline.protocol.codec import SUBPROTOCOL, decode, encode
 from backline.protocol.limits import Limits
-from backline.testing.servers import RawClient, ServerProcess, eventually, health
+from backline.testing import RawClient, ServerProcess, eventually, health
 
 SESSION = "budget"
 MIB = 1024 * 1024

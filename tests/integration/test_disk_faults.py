@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from backline.testing.servers import RawClient, ServerProcess
+from backline.testing import RawClient, ServerProcess
 
 SESSION = "disk"
 ARGS = ["--edit-rate", "0"]

@@ -28,7 +28,7 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 from backline.protocol.codec import SUBPROTOCOL, encode
-from backline.testing.servers import ServerProcess
+from backline.testing import ServerProcess
 
 SESSION = "flood"
 CONNECTIONS = 2000

@@ -61,7 +61,7 @@ from backline.protocol.messages import (
 from backline.protocol.model import Document
 from backline.protocol.ops import apply_all
 from backline.protocol.transport import resolve
-from backline.testing.servers import RawClient, ServerProcess
+from backline.testing import RawClient, ServerProcess
 
 MAX_FRAME = 32 * 1024  # small, so oversized frames stay cheap to send
 LIMITS = Limits(max_frame_bytes=MAX_FRAME)

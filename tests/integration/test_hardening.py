@@ -20,7 +20,7 @@ from backline.client import connect
 from backline.client.audio import ToneTrack
 from backline.protocol.errors import Unavailable
 from backline.protocol.tokens import mint
-from backline.testing.servers import RawClient, ServerProcess
+from backline.testing import RawClient, ServerProcess
 
 SESSION = "jam"
 

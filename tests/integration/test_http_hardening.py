@@ -22,7 +22,7 @@ from pathlib import Path
 
 from backline.server.audio.recording import wav_header
 from backline.server.http.web import WEB_ROOT
-from backline.testing.servers import RawClient, ServerProcess
+from backline.testing import RawClient, ServerProcess
 
 SESSION = "jam"
 Headers = dict[str, str]

@@ -18,8 +18,8 @@ from websockets.exceptions import ConnectionClosed
 
 from backline.client import ConnectionChanged, connect
 from backline.protocol.errors import CloseCode
+from backline.testing import RawClient, ServerProcess
 from backline.testing.redis import RedisServer
-from backline.testing.servers import RawClient, ServerProcess
 
 SESSION = "band"
 

@@ -32,8 +32,8 @@ from backline.protocol.codec import decode_record
 from backline.protocol.limits import DEFAULT_LIMITS
 from backline.protocol.sequencer import Sequencer
 from backline.server.storage.base import Store
+from backline.testing import RawClient, ServerProcess
 from backline.testing.redis import RedisServer
-from backline.testing.servers import RawClient, ServerProcess
 
 SESSION = "crash"
 ROUNDS = int(os.environ.get("KILL_ROUNDS", "20"))  # with snapshots: half as many

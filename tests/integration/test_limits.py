@@ -20,7 +20,7 @@ from websockets.exceptions import ConnectionClosed
 from backline.client import connect
 from backline.client.session import Rejected
 from backline.protocol.errors import CloseCode, ServerFull, SessionFull
-from backline.testing.servers import RawClient, ServerProcess
+from backline.testing import RawClient, ServerProcess
 
 SESSION = "jam"
 

@@ -13,8 +13,8 @@ from backline.client import connect
 from backline.client.session import Session
 from backline.protocol.errors import Forbidden
 from backline.protocol.timeline import Timeline, bar_length
+from backline.testing import BotProcess, RawClient, ServerProcess
 from backline.testing.delay_proxy import DelayProxy
-from backline.testing.servers import BotProcess, RawClient, ServerProcess
 
 SESSION = "jam"
 

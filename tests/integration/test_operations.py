@@ -11,7 +11,7 @@ from backline.client import connect
 from backline.client.bots.hihat import CLOSED_HIHAT
 from backline.protocol.errors import CloseCode, TokenExpired, Unauthorized
 from backline.protocol.tokens import mint
-from backline.testing.servers import BotProcess, RawClient, ServerProcess
+from backline.testing import BotProcess, RawClient, ServerProcess
 
 SESSION = "jam"
 

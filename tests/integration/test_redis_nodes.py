@@ -19,8 +19,8 @@ from backline.client import Edit, connect
 from backline.client.session import Session
 from backline.protocol.codec import encode
 from backline.protocol.errors import BacklineError, ErrorCode, Unavailable
+from backline.testing import ServerProcess, random_edit
 from backline.testing.redis import RedisServer
-from backline.testing.servers import ServerProcess, random_edit
 
 SESSION = "band"
 

@@ -12,8 +12,8 @@ import pytest
 
 from backline.client import connect
 from backline.client.audio import ToneTrack
+from backline.testing import RawClient, ServerProcess
 from backline.testing.audio import level_at, listen
-from backline.testing.servers import RawClient, ServerProcess
 
 SESSION = "room"
 TONE_HZ = 660.0

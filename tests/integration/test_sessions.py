@@ -19,7 +19,7 @@ from backline.client.session import Session
 from backline.protocol.codec import decode_record, encode
 from backline.protocol.errors import BacklineError, ErrorCode, Forbidden, NothingToUndo
 from backline.protocol.model import PROJECT_ID
-from backline.testing.servers import ServerProcess, random_edit
+from backline.testing import ServerProcess, random_edit
 
 SESSION = "jam"
 

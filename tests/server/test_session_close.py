@@ -11,8 +11,8 @@ from backline.protocol.messages import Role
 from backline.protocol.sequencer import Sequencer
 from backline.server.sessions import roster as roster_module
 from backline.server.sessions.session import Member, Session
-from backline.server.storage.base import MemoryStore
 from backline.server.storage.bus import BusUnavailable, MemoryBus
+from backline.server.storage.memory import MemoryStore
 
 
 class SwallowingBus(MemoryBus):

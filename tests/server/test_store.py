@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from backline.server.storage.base import Entry, MemoryStore, Store, StoreUnavailable, Trimmed
+from backline.server.storage.base import Entry, Store, StoreUnavailable, Trimmed
+from backline.server.storage.memory import MemoryStore
 from backline.testing.redis import RedisServer
 
 WAIT = 10.0  # seconds: the bound on anything that should happen "at once"

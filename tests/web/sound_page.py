@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from playwright.sync_api import ConsoleMessage, Page
 
-from backline.testing.servers import ServerProcess
+from backline.testing import ServerProcess
 
 
 def join_page(page: Page, server: ServerProcess, session: str, name: str) -> list[str]:

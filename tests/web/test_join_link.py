@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from playwright.sync_api import Page, expect
 
-from backline.testing.servers import ServerProcess
+from backline.testing import ServerProcess
 
 SESSION = "linkjam"
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from playwright.sync_api import Browser
 
-from backline.testing.servers import ServerProcess, SessionThread
+from backline.testing import ServerProcess, SessionThread
 
 SESSION = "midi"
 

@@ -11,7 +11,7 @@ from typing import Any
 import msgpack
 from playwright.sync_api import Page
 
-from backline.testing.servers import ServerProcess, SessionThread
+from backline.testing import ServerProcess, SessionThread
 
 SESSION = "netjs"
 

@@ -20,7 +20,7 @@ from backline.protocol.messages import Batch
 from backline.protocol.model import Document
 from backline.protocol.ops import apply
 from backline.protocol.replica import Replica
-from backline.testing.servers import ServerProcess
+from backline.testing import ServerProcess
 
 RUN_JS = """async (ops) => {
   const { Document, apply } = await import("/ops.js");

@@ -22,7 +22,7 @@ from backline.protocol.limits import DEFAULT_LIMITS
 from backline.protocol.ops import OP_TYPES
 from backline.protocol.timeline import DEFAULT_LEAD_US
 from backline.protocol.transport import INTENTS
-from backline.testing.servers import ServerProcess
+from backline.testing import ServerProcess
 
 LOAD_JS = """async () => {
   const m = await import("/protocol.js");

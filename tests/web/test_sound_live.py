@@ -16,7 +16,7 @@ from playwright.sync_api import Page
 from sound_page import client_id, join_page
 
 from backline.client.session import Session
-from backline.testing.servers import ServerProcess, SessionThread
+from backline.testing import ServerProcess, SessionThread
 
 SESSION = "live"
 

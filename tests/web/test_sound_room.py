@@ -23,7 +23,7 @@ from sound_page import client_id, join_page
 
 from backline.client.audio import FRAME, SAMPLE_RATE, ToneTrack
 from backline.client.session import Session
-from backline.testing.servers import ServerProcess, SessionThread
+from backline.testing import ServerProcess, SessionThread
 
 SESSION = "jam"
 BROWSER_HZ, PYTHON_HZ = 660.0, 1000.0

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from backline.testing.servers import ServerProcess, SessionThread
+from backline.testing import ServerProcess, SessionThread
 
 SESSION = "webjam"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "build" / "artifacts"

@@ -1,52 +1,34 @@
-"""Testing helpers, public so that tests, benchmarks and users share them.
+"""Real processes for tests and benchmarks: a server, a bundled bot.
 
 `ServerProcess` runs a real `backline serve` in a child process on a free
 port, reads the URL it prints, and can stop it gracefully, `kill -9` it, or
-start it again on the same data dir and port.
+start it again on the same data dir and port. `BotProcess` runs
+`backline bot NAME ...`. `health` reads a server's /healthz.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import json
 import os
-import random
 import re
 import secrets
 import signal
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from websockets.asyncio.client import ClientConnection
-from websockets.asyncio.client import connect as ws_connect
-from websockets.typing import Subprotocol
-
-from backline.client.session import Session, connect
-from backline.protocol.codec import SUBPROTOCOL, decode, encode
-from backline.protocol.errors import BacklineError
-from backline.protocol.limits import Limits
 from backline.protocol.messages import Role
 from backline.protocol.tokens import mint, resume_key
 
-__all__ = [
-    "BotProcess",
-    "RawClient",
-    "ServerProcess",
-    "SessionThread",
-    "eventually",
-    "health",
-    "random_edit",
-]
+__all__ = ["BotProcess", "ServerProcess", "health"]
 
 _LISTENING = re.compile(r"Backline listening on (https?://\S+) \(websocket (wss?://\S+)\)")
 
@@ -179,27 +161,6 @@ class ServerProcess:
         self.stop()
 
 
-async def eventually(condition: Callable[[], Any], timeout: float = 20.0, what: str = "") -> Any:
-    """Wait until ``condition()`` (awaited if it returns an awaitable) is truthy; returns it.
-
-    For state that announces nothing (a server's counters, a file): checked at
-    once, then after waits that grow from 5 ms to 200 ms, until `timeout`.
-    Raises AssertionError naming `what` when it never holds.
-    """
-    deadline = time.monotonic() + timeout
-    pause = 0.005
-    while True:
-        value = condition()
-        if inspect.isawaitable(value):
-            value = await value
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what or condition}")
-        await asyncio.sleep(pause)  # nothing to await: this state is only readable
-        pause = min(pause * 2, 0.2)
-
-
 async def health(server: ServerProcess) -> dict[str, Any]:
     """The server's /healthz answer (any status), read without blocking the loop."""
 
@@ -212,83 +173,6 @@ async def health(server: ServerProcess) -> dict[str, Any]:
         return body
 
     return await asyncio.to_thread(fetch)
-
-
-_UNLIMITED = Limits(max_frame_bytes=1 << 30)
-
-
-class RawClient:
-    """A bare websocket speaking msgpack frames, for protocol-level tests."""
-
-    def __init__(self, ws: ClientConnection) -> None:
-        self.ws = ws
-
-    @classmethod
-    async def open(cls, url: str, **kwargs: Any) -> RawClient:
-        ws = await ws_connect(
-            url,
-            subprotocols=[Subprotocol(SUBPROTOCOL)],
-            compression=None,
-            max_size=None,
-            **kwargs,
-        )
-        return cls(ws)
-
-    async def send(self, message: Any) -> None:
-        await self.ws.send(message if isinstance(message, bytes | str) else encode(message))
-
-    async def recv(self, timeout: float = 10.0) -> dict[str, Any]:
-        raw = await asyncio.wait_for(self.ws.recv(), timeout)
-        assert isinstance(raw, bytes)
-        return decode(raw, _UNLIMITED)
-
-    async def recv_type(self, kind: str, timeout: float = 10.0) -> dict[str, Any]:
-        """Next frame of type `kind`, skipping presence and chat frames."""
-        while True:
-            message = await self.recv(timeout)
-            if message["type"] == kind:
-                return message
-            if message["type"] not in ("presence", "chat"):
-                raise AssertionError(f"expected {kind!r}, got {message}")
-
-    async def hello(
-        self, session: str, token: str, name: str = "raw", **extra: Any
-    ) -> dict[str, Any]:
-        await self.send(
-            {"type": "hello", "session": session, "token": token, "name": name, **extra}
-        )
-        return await self.recv_type("welcome")
-
-
-def random_edit(s: Session, rng: random.Random, tracks: list[str]) -> None:
-    """One random edit that is valid locally (it may still be rejected by the server).
-
-    For convergence tests and benchmarks: tracks, notes, volumes, tempo, moves, deletes.
-    """
-    doc = s.project
-    live = [t for t in tracks if t in doc.tracks]
-    choice = rng.random()
-    try:
-        if not live or choice < 0.1:
-            tracks.append(s.add_track(f"t{rng.randrange(100)}", kind="drums").id or "")
-        elif choice < 0.45:
-            s.add_note(rng.choice(live), rng.randrange(128), rng.randrange(0, 3840 * 4, 240))
-        elif choice < 0.6:
-            s.set(rng.choice(live), "volume", round(rng.random() * 2, 3))
-        elif choice < 0.7:
-            s.set_tempo(rng.choice([90, 100, 120, 128, 140]))
-        elif choice < 0.8 and doc.notes:
-            s.set(rng.choice(sorted(doc.notes)), "vel", rng.randrange(1, 128))
-        elif choice < 0.87 and doc.notes:
-            s.remove(rng.choice(sorted(doc.notes)))
-        elif choice < 0.92 and len(live) > 1:
-            s.move_track(rng.choice(live), rng.randrange(len(doc.track_order)))
-        elif choice < 0.95 and len(live) > 3:
-            s.remove(rng.choice(live))
-        else:
-            s.set(rng.choice(live), "mute", rng.random() < 0.5)
-    except BacklineError:
-        pass  # invalid against this client's current view; skip it
 
 
 class BotProcess:
@@ -338,95 +222,3 @@ class BotProcess:
             self.proc.wait(10)
         self.stdout.close()
         self._stderr.close()
-
-
-class SessionThread:
-    """An SDK session on its own event loop thread, driven from synchronous code.
-
-    For browser tests, which are synchronous (Playwright's sync API): a Python
-    participant beside the browsers. `run(fn)` calls ``fn(session)`` on the
-    loop and returns its result, awaiting it first if it is awaitable.
-    """
-
-    def __init__(
-        self, url: str, *, session: str, token: str, name: str = "bot", **options: Any
-    ) -> None:
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=self._loop.run_forever, name=f"sdk {name}", daemon=True
-        )
-        self._args = (url, session, token, name, options)
-        self._session: Session | None = None
-        self._stop: asyncio.Event | None = None
-        self._main: Any = None
-
-    async def _hold(self, ready: asyncio.Future[Session]) -> None:
-        url, session, token, name, options = self._args
-        self._stop = asyncio.Event()
-        try:
-            async with connect(url, session=session, token=token, name=name, **options) as s:
-                ready.set_result(s)
-                await self._stop.wait()
-        except BaseException as exc:
-            if not ready.done():
-                ready.set_exception(exc)
-            raise
-
-    def __enter__(self) -> SessionThread:
-        self._thread.start()
-
-        async def start() -> Session:
-            ready: asyncio.Future[Session] = asyncio.get_running_loop().create_future()
-            self._main = asyncio.ensure_future(self._hold(ready))
-            return await ready
-
-        self._session = asyncio.run_coroutine_threadsafe(start(), self._loop).result(30)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        async def finish() -> None:
-            assert self._stop is not None
-            self._stop.set()
-            await self._main
-
-        try:
-            asyncio.run_coroutine_threadsafe(finish(), self._loop).result(30)
-        finally:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(10)
-            self._loop.close()
-
-    @property
-    def session(self) -> Session:
-        assert self._session is not None, "use SessionThread as a context manager"
-        return self._session
-
-    def run(self, fn: Callable[[Session], Any], timeout: float = 30.0) -> Any:
-        """``fn(session)`` on the session's loop (awaited if it returns an awaitable)."""
-
-        async def call() -> Any:
-            result = fn(self.session)
-            if inspect.isawaitable(result):
-                result = await result
-            return result
-
-        return asyncio.run_coroutine_threadsafe(call(), self._loop).result(timeout)
-
-    def wait_until(
-        self, predicate: Callable[[Session], bool], timeout: float = 20.0, what: str = ""
-    ) -> None:
-        """Wait (on the session's events, not by polling a clock) until ``predicate(session)``."""
-
-        async def wait() -> None:
-            s = self.session
-            async with s.events() as events:
-                if predicate(s):
-                    return
-                async for _ in events:
-                    if predicate(s):
-                        return
-
-        try:
-            self.run(lambda _: asyncio.wait_for(wait(), timeout), timeout + 5)
-        except TimeoutError:
-            raise AssertionError(f"timed out waiting for {what or predicate}") from None

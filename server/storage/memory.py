@@ -1,0 +1,135 @@
+"""The in-memory store: one process, nothing kept across restarts (tests, benchmarks)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from backline.server.storage.base import (
+    Entry,
+    EntryId,
+    Loaded,
+    Trimmed,
+    int_id,
+)
+
+__all__ = ["MemoryStore"]
+
+
+@dataclass
+class _Log:
+    entries: list[tuple[int, bytes]] = field(default_factory=list)
+    next_id: int = 1
+    snapshot: bytes | None = None
+    snapshot_after: int = 0
+    trimmed_upto: int = 0  # every entry with an id up to this one was dropped
+
+
+class MemoryStore:
+    """One process, nothing kept across restarts: for tests and benchmarks."""
+
+    def __init__(self) -> None:
+        self._logs: dict[str, _Log] = {}
+        self._news = asyncio.Event()
+        # sessions whose follower may have something to read: a change to a log puts
+        # it here, and `tail` drops it once the follower has caught up. `tail` looks
+        # at these only, not at every session a process holds (most are idle).
+        self._dirty: set[str] = set()
+
+    async def append(self, session: str, entries: Sequence[bytes]) -> list[EntryId]:
+        await asyncio.sleep(0)  # a store answers later, never synchronously
+        self._dirty.add(session)
+        log = self._logs.setdefault(session, _Log())
+        ids = []
+        for data in entries:
+            log.entries.append((log.next_id, data))
+            ids.append(str(log.next_id))
+            log.next_id += 1
+        self._news.set()
+        return ids
+
+    def append_soon(self, session: str, entries: Sequence[bytes]) -> asyncio.Future[list[EntryId]]:
+        return asyncio.ensure_future(self.append(session, entries))
+
+    def _after(self, session: str, after: EntryId | None, count: int) -> list[Entry] | None:
+        log = self._logs.get(session)
+        if log is None:
+            return []
+        position = int_id(after)
+        if position < log.trimmed_upto:
+            return None
+        if not log.entries:
+            return []
+        start = max(0, position + 1 - log.entries[0][0])  # ids are consecutive
+        return [Entry(str(i), d) for i, d in log.entries[start : start + count]]
+
+    async def read(self, session: str, after: EntryId | None, count: int = 1000) -> list[Entry]:
+        found = self._after(session, after, count)
+        if found is None:
+            raise Trimmed(f"session {session}: entries after {after} were trimmed")
+        return found
+
+    async def tail(
+        self, positions: Mapping[str, EntryId | None], timeout: float
+    ) -> dict[str, list[Entry] | None]:
+        self._news.clear()
+        found = self._news_at(positions)
+        if not found:
+            try:
+                await asyncio.wait_for(self._news.wait(), timeout)
+            except TimeoutError:
+                return {}
+            found = self._news_at(positions)
+        return found
+
+    def _news_at(self, positions: Mapping[str, EntryId | None]) -> dict[str, list[Entry] | None]:
+        found: dict[str, list[Entry] | None] = {}
+        for session in list(self._dirty):
+            if session not in positions:
+                self._dirty.discard(session)  # not followed: `wake_tail` adds it back
+                continue
+            entries = self._after(session, positions[session], 1000)
+            if entries is None or entries:
+                found[session] = entries
+            else:
+                self._dirty.discard(session)
+        return found
+
+    def wake_tail(self, session: str | None = None) -> None:
+        if session is not None:
+            self._dirty.add(session)
+        self._news.set()
+
+    async def load(self, session: str) -> Loaded | None:
+        log = self._logs.get(session)
+        if log is None:
+            return None
+        after = str(log.snapshot_after) if log.snapshot is not None else None
+        entries = [Entry(str(i), d) for i, d in log.entries if i > log.snapshot_after]
+        return Loaded(log.snapshot, after, entries)
+
+    async def save_snapshot(self, session: str, after: EntryId, snapshot: bytes) -> None:
+        self._dirty.add(session)
+        log = self._logs.setdefault(session, _Log())
+        position = int_id(after)
+        if log.snapshot is not None and position <= log.snapshot_after:
+            return
+        previous = log.snapshot_after
+        log.snapshot, log.snapshot_after = snapshot, position
+        if previous:
+            log.entries = [(i, d) for i, d in log.entries if i > previous]
+            log.trimmed_upto = max(log.trimmed_upto, previous)
+
+    async def delete(self, session: str) -> None:
+        self._dirty.add(session)
+        self._logs.pop(session, None)
+
+    async def sessions(self) -> list[str]:
+        return sorted(self._logs)
+
+    async def healthy(self) -> bool:
+        return True
+
+    async def close(self) -> None:
+        self._news.set()
