@@ -12,7 +12,7 @@ import pytest
 
 from backline.client import connect
 from backline.client.audio import ToneTrack
-from backline.testing import BotProcess, RawClient, ServerProcess
+from backline.testing import BotProcess, RawClient, ServerProcess, eventually
 from backline.testing.audio import level_at, listen
 from backline.testing.udp_proxy import Impairment, UdpProxy
 
@@ -220,9 +220,8 @@ async def test_recorder_bot_writes_the_mix_to_wav(server: ServerProcess, tmp_pat
 
 
 async def grown(path: Path, seconds: float) -> None:
-    """Until the WAV holds `seconds` of audio (a file has no event to await: poll it)."""
-    while wav_seconds(path) < seconds:
-        await asyncio.sleep(0.05)
+    """Until the WAV holds `seconds` of audio (a file has no event to await)."""
+    await eventually(lambda: wav_seconds(path) >= seconds, 60, f"{seconds} s in {path.name}")
 
 
 def wav_seconds(path: Path) -> float:

@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 from backline.server.storage.base import Entry, StoreUnavailable
 from backline.server.storage.redis import RedisStore
 from backline.server.storage.redis_bus import RedisBus
+from backline.testing import eventually
 from backline.testing.redis import RedisServer
 
 WAIT = 10.0  # seconds: the bound on anything that should happen "at once"
@@ -44,12 +45,8 @@ async def store(redis_server: RedisServer, redis_prefix: str) -> AsyncIterator[R
 
 
 async def until(condition: Callable[[], Awaitable[bool]], what: str, timeout: float = WAIT) -> None:
-    """Poll `condition` until it holds (for states Redis does not announce)."""
-    deadline = time.monotonic() + timeout
-    while not await condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not {what} within {timeout} s")
-        await asyncio.sleep(0.005)
+    """Until `condition` holds (for states Redis does not announce)."""
+    await eventually(condition, timeout, what)
 
 
 async def blocked(admin: Redis) -> bool:

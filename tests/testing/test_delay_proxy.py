@@ -18,6 +18,7 @@ from websockets.asyncio.client import connect as ws_connect
 from websockets.asyncio.server import ServerConnection
 from websockets.asyncio.server import serve as ws_serve
 
+from backline.testing import eventually
 from backline.testing.delay_proxy import DelayProxy
 
 T = TypeVar("T")
@@ -26,14 +27,6 @@ TIMEOUT = 5.0
 
 async def bounded(aw: Awaitable[T], timeout: float = TIMEOUT) -> T:
     return await asyncio.wait_for(aw, timeout)
-
-
-async def eventually(cond: Callable[[], bool], timeout: float = TIMEOUT) -> None:
-    async def poll() -> None:
-        while not cond():
-            await asyncio.sleep(0.005)
-
-    await bounded(poll(), timeout)
 
 
 class Target(asyncio.Protocol):
