@@ -140,39 +140,37 @@ class _LiveCollector(Collector):
         return []  # nothing to describe ahead: every value is read when scraped
 
     def collect(self) -> Iterable[Metric]:
-        values = self._gauges()
-        yield GaugeMetricFamily(
-            "backline_connections",
-            "Open websocket connections",
-            value=values.get("connections", 0),
-        )
-        yield GaugeMetricFamily(
-            "backline_sessions_loaded",
-            "Sessions loaded in this process",
-            value=values.get("sessions", 0),
-        )
-        yield GaugeMetricFamily(
-            "backline_catch_up_bytes",
-            "Encoded batches the loaded sessions keep for catch-up (capped per session)",
-            value=values.get("catch_up_bytes", 0),
-        )
-        yield GaugeMetricFamily(
-            "backline_undo_bytes",
-            "Encoded undo and redo history of the loaded sessions (capped per session)",
-            value=values.get("undo_bytes", 0),
-        )
-        yield GaugeMetricFamily(
-            "backline_identities",
-            "Participants whose op ids and history the loaded sessions keep",
-            value=values.get("identities", 0),
-        )
-        yield GaugeMetricFamily(
-            "backline_asyncio_tasks",
-            "asyncio tasks alive in the server's event loop (a leak shows as growth)",
-            value=_task_count(),
-        )
+        values = {**self._gauges(), "tasks": _task_count()}
+        for key, name, text in _GAUGES:
+            yield GaugeMetricFamily(name, text, value=values.get(key, 0))
         yield CounterMetricFamily(
             "backline_slow_consumers_closed",
             "Connections closed because their outgoing buffer overflowed (queue drops)",
             value=values.get("slow_consumers_closed", 0),
         )
+
+
+_GAUGES = (  # (key of the values read at scrape time, metric, help)
+    ("connections", "backline_connections", "Open websocket connections"),
+    ("sessions", "backline_sessions_loaded", "Sessions loaded in this process"),
+    (
+        "catch_up_bytes",
+        "backline_catch_up_bytes",
+        "Encoded batches the loaded sessions keep for catch-up (capped per session)",
+    ),
+    (
+        "undo_bytes",
+        "backline_undo_bytes",
+        "Encoded undo and redo history of the loaded sessions (capped per session)",
+    ),
+    (
+        "identities",
+        "backline_identities",
+        "Participants whose op ids and history the loaded sessions keep",
+    ),
+    (
+        "tasks",
+        "backline_asyncio_tasks",
+        "asyncio tasks alive in the server's event loop (a leak shows as growth)",
+    ),
+)

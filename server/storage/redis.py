@@ -1,4 +1,4 @@
-"""The session log on Redis, shared by every server process (see `store.py`).
+"""The session log on Redis, shared by every server process (see `base.py`).
 
 Keys of session ``s`` (prefix ``bl``), all in the slot of the hash tag ``{s}``:
 
@@ -32,7 +32,6 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from redis.asyncio import ConnectionPool, Redis
 from redis.exceptions import RedisError, ResponseError
 
 from backline.server.storage.base import Entry, EntryId, Loaded, StoreUnavailable, Trimmed
@@ -40,11 +39,11 @@ from backline.server.storage.redis_client import (
     COMMAND_TIMEOUT,
     KINDS,
     CallOrder,
+    RedisPools,
     Script,
     check_prefix,
     checkout,
     execute,
-    open_pool,
     redacted,
     session_key,
     text,
@@ -197,14 +196,14 @@ class RedisStore:
         self.prefix = check_prefix(prefix)
         self.tail_count = tail_count
         self.command_timeout = command_timeout
-        self._pool: ConnectionPool = open_pool(
-            url, name=f"backline-store-{node}", command_timeout=command_timeout
+        # XREAD BLOCK holds a connection of `waiting`; each wait is bounded by `tail` itself
+        self._pools = RedisPools(
+            url,
+            names=(f"backline-store-{node}", f"backline-tail-{node}"),
+            command_timeout=command_timeout,
         )
-        self._redis = Redis(connection_pool=self._pool)
-        # XREAD BLOCK holds its connection; each wait is bounded by `tail` itself
-        self._blocking: ConnectionPool = open_pool(
-            url, name=f"backline-tail-{node}", command_timeout=None
-        )
+        self._redis = self._pools.redis
+        self._blocking = self._pools.waiting
         self._in_order = CallOrder()  # appends, snapshots and deletes of a session
         self._waits: set[_Wait] = set()
         self._wake_pending = False  # a wake came while no tail was in progress
@@ -499,5 +498,4 @@ class RedisStore:
         for task in list(self._unblocking):
             task.cancel()
         await asyncio.gather(*self._unblocking, return_exceptions=True)
-        await self._pool.disconnect()
-        await self._blocking.disconnect()
+        await self._pools.disconnect()

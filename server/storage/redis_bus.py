@@ -20,7 +20,6 @@ import logging
 import random
 from typing import Any
 
-from redis.asyncio import ConnectionPool, Redis
 from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import RedisError
 
@@ -30,10 +29,10 @@ from backline.server.storage.redis_client import (
     COMMAND_TIMEOUT,
     CONNECT_TIMEOUT,
     CallOrder,
+    RedisPools,
     check_prefix,
     checkout,
     execute,
-    open_pool,
     redacted,
     session_key,
 )
@@ -76,14 +75,14 @@ class RedisBus:
         self.keepalive = keepalive
         self.confirm_timeout = confirm_timeout
         self.command_timeout = command_timeout
-        self._pool: ConnectionPool = open_pool(
-            url, name=f"backline-bus-{node}", command_timeout=command_timeout
+        # the subscriber waits for messages without end on `waiting`; `_listen` bounds each wait
+        self._pools = RedisPools(
+            url,
+            names=(f"backline-bus-{node}", f"backline-sub-{node}"),
+            command_timeout=command_timeout,
         )
-        self._redis = Redis(connection_pool=self._pool)
-        # the subscriber waits for messages without end; `_listen` bounds each wait
-        self._sub_pool: ConnectionPool = open_pool(
-            url, name=f"backline-sub-{node}", command_timeout=None
-        )
+        self._redis = self._pools.redis
+        self._sub_pool = self._pools.waiting
         self._in_order = CallOrder()  # a session's messages and chat leave in call order
         self._handlers: dict[str, Handler] = {}
         self._confirmed: set[str] = set()  # subscriptions Redis confirmed on `_conn`
@@ -353,5 +352,4 @@ class RedisBus:
         for waiters in self._waiters.values():
             for waiter in waiters:
                 waiter.cancel()
-        await self._pool.disconnect()
-        await self._sub_pool.disconnect()
+        await self._pools.disconnect()

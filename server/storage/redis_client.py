@@ -34,6 +34,7 @@ __all__ = [
     "CONNECT_TIMEOUT",
     "KINDS",
     "CallOrder",
+    "RedisPools",
     "Script",
     "check_prefix",
     "checkout",
@@ -102,6 +103,28 @@ def open_pool(
         retry=Retry(NoBackoff(), 0),
         client_name=name,
     )
+
+
+class RedisPools:
+    """The two pools a Redis-backed component of one process needs.
+
+    `commands` (with `redis` over it) for ordinary commands, bounded by
+    `command_timeout`; `waiting` for the connections that block on purpose
+    (XREAD BLOCK, SUBSCRIBE), whose callers bound each wait themselves.
+    """
+
+    def __init__(
+        self, url: str, *, names: tuple[str, str], command_timeout: float = COMMAND_TIMEOUT
+    ) -> None:
+        self.commands: ConnectionPool = open_pool(
+            url, name=names[0], command_timeout=command_timeout
+        )
+        self.redis = Redis(connection_pool=self.commands)
+        self.waiting: ConnectionPool = open_pool(url, name=names[1], command_timeout=None)
+
+    async def disconnect(self) -> None:
+        await self.commands.disconnect()
+        await self.waiting.disconnect()
 
 
 async def execute(redis: Redis, *args: Any) -> Any:

@@ -1,6 +1,6 @@
 """The embedded durable store: one SQLite file in the data dir.
 
-It keeps each session's log of entries (see `store.py`) and its snapshot.
+It keeps each session's log of entries (see `base.py`) and its snapshot.
 Every append waits for a real commit (WAL, ``synchronous=FULL`` by default), so an
 acknowledged batch survives ``kill -9`` and power loss. Commits are grouped: all
 appends that arrive while a commit is in flight — from every session on this
