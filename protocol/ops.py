@@ -16,6 +16,7 @@ batches, so applying an inverse is just another `apply`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from .errors import BacklineError, BadField, Conflict, LimitExceeded, NotFound, OutOfRange
@@ -37,16 +38,7 @@ _OP_KEYS = {
 
 def apply(doc: Document, op: Any) -> Op:
     """Validate and apply one op; return its inverse. Raises without changing `doc`."""
-    kind = _check_shape(op)
-    if kind == "set":
-        return _set(doc, op)
-    if kind == "insert":
-        return _insert(doc, op)
-    if kind == "delete":
-        return _delete(doc, op)
-    if kind == "move":
-        return _move(doc, op)
-    return _batch(doc, op["ops"])
+    return _APPLY[_check_shape(op)](doc, op)
 
 
 def apply_all(doc: Document, ops: list[Any]) -> Op:
@@ -298,3 +290,12 @@ def _batch(doc: Document, ops: Any) -> Op:
         raise
     inverses.reverse()
     return inverses[0] if len(inverses) == 1 else _batch_op(inverses)
+
+
+_APPLY: dict[str, Callable[[Document, Any], Op]] = {  # one per OP_TYPES
+    "set": _set,
+    "insert": _insert,
+    "delete": _delete,
+    "move": _move,
+    "batch": lambda doc, op: _batch(doc, op["ops"]),
+}

@@ -10,6 +10,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from backline.protocol.codec import decode_record
+from backline.protocol.entry import EntryKind
 from backline.protocol.errors import BacklineError, ServerFull
 from backline.protocol.sequencer import Control, Sequencer
 from backline.server.config import Settings
@@ -139,7 +140,7 @@ class Hub:
                 except BacklineError:
                     rejected += 1
                 else:
-                    if isinstance(result, Control) and result.kind == "delete":
+                    if isinstance(result, Control) and result.kind is EntryKind.DELETE:
                         # its erasing failed or raced with edits: what follows starts afresh
                         sequencer = Sequencer(limits, self.settings.catch_up)
                 position = entry.id
