@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import logging
 import os
@@ -11,36 +12,30 @@ import secrets
 import signal
 import sys
 import time
-from collections.abc import Coroutine, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from backline.protocol.errors import BacklineError
 from backline.protocol.messages import Role
 from backline.protocol.tokens import ANY_SESSION, mint
+from backline.server.config import (
+    SERVE_DESCRIPTION,
+    SERVE_USAGE,
+    add_serve_arguments,
+    add_setting_arguments,
+    settings_or_exit,
+)
+from backline.server.runtime import MissingSecret, load_secret, run_loop, run_server
 
 __all__ = ["main"]
 
 
-def _run(coro: Coroutine[Any, Any, None]) -> None:
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - uvloop is a dependency where it builds
-        asyncio.run(coro)
-    else:
-        uvloop.run(coro)
-
-
 def _secret(args: argparse.Namespace) -> bytes:
-    if args.secret:
-        return str(args.secret).encode()
-    path = Path(args.data_dir) / "secret"
-    if not path.exists():
-        raise SystemExit(
-            f"backline: no secret at {path}; start `backline serve` once with this --data-dir, "
-            "or pass --secret / BACKLINE_SECRET"
-        )
-    return path.read_text().strip().encode()
+    """The server's secret, to mint tokens with: `--secret`, or the one in `--data-dir`."""
+    try:
+        return load_secret(args.secret, Path(args.data_dir), create=False)
+    except MissingSecret as exc:
+        raise SystemExit(f"backline: {exc}") from None
 
 
 def _token_for(args: argparse.Namespace, role: Role) -> str:
@@ -53,14 +48,8 @@ def _token_for(args: argparse.Namespace, role: Role) -> str:
     return mint(_secret(args), args.session, role, nonce=secrets.token_hex(6))
 
 
-def _cmd_serve(args: argparse.Namespace) -> None:
-    from backline.server.app import run
-    from backline.server.config import ConfigError, settings_from_args
-
-    try:
-        _run(run(settings_from_args(args)))
-    except ConfigError as exc:
-        raise SystemExit(f"backline serve: error: {exc}") from None
+def _cmd_serve(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    run_server(settings_or_exit(parser, args))
 
 
 def _cmd_token(args: argparse.Namespace) -> None:
@@ -84,7 +73,7 @@ def _cmd_state(args: argparse.Namespace) -> None:
             json.dump(data, sys.stdout, indent=None if args.compact else 2)
             sys.stdout.write("\n")
 
-    _run(main())
+    run_loop(main())
 
 
 def _cmd_bot(args: argparse.Namespace) -> None:
@@ -115,7 +104,7 @@ def _cmd_bot(args: argparse.Namespace) -> None:
         except asyncio.CancelledError:
             logging.getLogger("backline.bot").info("%s stopped", bot.name)
 
-    _run(main())
+    run_loop(main())
 
 
 def _cmd_recordings(args: argparse.Namespace) -> None:
@@ -148,29 +137,32 @@ def _cmd_recordings(args: argparse.Namespace) -> None:
         print(out / file["name"])
 
 
+# the server's own flags (and variables) for the secret a token is minted with
+_SECRET_SETTINGS = ("secret", "data_dir")
+
+
 def _add_auth(p: argparse.ArgumentParser, env: dict[str, str]) -> None:
     p.add_argument(
         "--token", default=env.get("BACKLINE_TOKEN"), help="token (else minted from the secret)"
     )
-    p.add_argument(
-        "--secret", default=env.get("BACKLINE_SECRET"), help="server secret to mint a token"
-    )
-    p.add_argument(
-        "--data-dir", default=env.get("BACKLINE_DATA_DIR", "data"), help="where the secret is"
-    )
+    add_setting_arguments(p, env, _SECRET_SETTINGS)
 
 
 def build_parser() -> argparse.ArgumentParser:
     from backline.client.bots import BOTS
-    from backline.server.config import add_serve_arguments
 
     env = dict(os.environ)
     parser = argparse.ArgumentParser(prog="backline", description="Real-time music collaboration.")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    serve = sub.add_parser("serve", help="run a server (embedded SQLite store by default)")
+    serve = sub.add_parser(
+        "serve",
+        help="run a server (embedded SQLite store by default)",
+        usage=SERVE_USAGE,
+        description=SERVE_DESCRIPTION,
+    )
     add_serve_arguments(serve, env)
-    serve.set_defaults(func=_cmd_serve)
+    serve.set_defaults(func=functools.partial(_cmd_serve, serve))
 
     token = sub.add_parser("token", help="mint an access token")
     token.add_argument("--session", required=True, help=f"session name, or {ANY_SESSION!r} for all")
@@ -178,8 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument(
         "--ttl", type=int, default=None, help="seconds until it expires (default never)"
     )
-    token.add_argument("--secret", default=env.get("BACKLINE_SECRET"))
-    token.add_argument("--data-dir", default=env.get("BACKLINE_DATA_DIR", "data"))
+    add_setting_arguments(token, env, _SECRET_SETTINGS)
     token.set_defaults(func=_cmd_token)
 
     state = sub.add_parser("state", help="print a session's project as JSON")

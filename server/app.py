@@ -12,7 +12,6 @@ import contextlib
 import http
 import json
 import logging
-import os
 import secrets
 import signal
 import ssl
@@ -30,7 +29,7 @@ from backline.protocol.codec import SUBPROTOCOL
 from backline.protocol.errors import CloseCode, Unavailable
 from backline.protocol.messages import Role
 from backline.protocol.tokens import mint
-from backline.server import gc_tuning
+from backline.server import gc_tuning, runtime
 from backline.server.config import ConfigError, Settings
 from backline.server.gc_tuning import timed_collections
 from backline.server.http.recordings import recordings_request
@@ -78,18 +77,7 @@ class Running:
 
 def load_secret(settings: Settings) -> bytes:
     """The token secret: configured, or kept in <data_dir>/secret (created once)."""
-    if settings.secret:
-        return settings.secret.encode()
-    path = settings.data_dir / "secret"
-    if path.exists():
-        return path.read_text().strip().encode()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    value = secrets.token_hex(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(value + "\n")
-    log.info("created a new token secret in %s", path)
-    return value.encode()
+    return runtime.load_secret(settings.secret, settings.data_dir, create=True)
 
 
 def tls_context(settings: Settings) -> ssl.SSLContext | None:
@@ -279,8 +267,8 @@ async def run(settings: Settings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     async with serve(settings) as running:
-        link = f"{running.http_url}/#session={settings.default_session}"
-        token = running.token(settings.default_session, Role.OWNER)
+        link = f"{running.http_url}/#session={settings.session}"
+        token = running.token(settings.session, Role.OWNER)
         print(f"Backline listening on {running.http_url} (websocket {running.ws_url})", flush=True)
         if settings.redis_url:
             print(f"Store: redis at {_redacted(settings.redis_url)}", flush=True)

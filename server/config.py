@@ -1,330 +1,518 @@
-"""Server settings: one frozen object built from CLI flags and BACKLINE_* env vars."""
+"""Server settings, defined once: one table, one frozen object.
+
+Every setting is one row (`setting.Setting`) of `SETTINGS`: its name, parser,
+default, unit and help text. From the row come
+
+- the `Settings` field of that name (each field below carries its row, made by
+  `setting(...)`); the `Limits` of `protocol/limits.py`, which stays free of
+  command-line concerns, get their rows from `LIMIT_SETTINGS` and sit in
+  `Settings.limits`;
+- the flag `--<name-with-dashes>` and the environment variable
+  `BACKLINE_<NAME>` (`add_serve_arguments`); a flag wins over the variable,
+  and a bad value from either is refused naming the flag. A setting that was
+  once spelled otherwise keeps its old flag and variable as aliases
+  (`old_flags`, `old_envs`);
+- its row in docs/OPERATIONS.md (rendered by `settings_docs`), which
+  tests/server/test_settings_docs.py compares with the file. Regenerate it:
+
+      .venv/bin/python -m backline.server.settings_docs --write docs/OPERATIONS.md
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from typing import Any
 
 from backline.protocol.limits import DEFAULT_LIMITS, Limits
+from backline.server.setting import (
+    Setting,
+    one_of,
+    parse_non_negative,
+    parse_on_off,
+    parse_optional_text,
+    parse_origins,
+    parse_port,
+    parse_positive,
+    parse_positive_number,
+    parse_rate,
+    parse_redis_url,
+    parse_seconds,
+    parse_text,
+    setting,
+)
 
-__all__ = ["ConfigError", "Settings", "add_serve_arguments", "settings_from_args"]
+__all__ = [
+    "LIMIT_FLAGS",
+    "LIMIT_SETTINGS",
+    "SERVE_DESCRIPTION",
+    "SERVE_USAGE",
+    "SETTINGS",
+    "ConfigError",
+    "Setting",
+    "Settings",
+    "add_serve_arguments",
+    "add_setting_arguments",
+    "check_settings",
+    "parse_serve_args",
+    "settings_from_args",
+    "settings_or_exit",
+]
+
+# argparse groups of `backline serve --help`, in this order
+NETWORK = "network"
+STORAGE = "storage"
+SESSIONS = "sessions"
+CONNECTIONS = "connections"
+LIMITS = "limits (every process of one deployment needs the same)"
+LOGGING = "logging"
+
+MiB = 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    host: str = "127.0.0.1"
-    port: int = 8765  # 0 picks a free port (printed at start)
-    data_dir: Path = Path("data")
-    store: str = "sqlite"  # sqlite | memory (ignored when redis_url is set)
-    redis_url: str | None = None  # redis://host:port/db: store and bus on Redis
-    node_id: str | None = None  # this process's name among several; random if unset
-    secret: str | None = None  # HMAC secret; None: read or create <data_dir>/secret
-    public_url: str | None = None  # base URL printed in join links
-    default_session: str = "jam"  # session of the owner link printed at start
-    sqlite_synchronous: str = "FULL"  # FULL survives power loss; NORMAL only crashes
-    sqlite_commit_interval_ms: float = 1.0  # least time between group commits' starts
-    hello_timeout: float = 10.0  # seconds to wait for hello
-    max_bad_frames: int = 100  # consecutive bad frames before closing
-    send_buffer_bytes: int = 4 * 1024 * 1024  # outgoing buffer above which a client is too slow
-    slow_timeout: float = 10.0  # seconds a client may read nothing while its buffer is full
-    max_connections: int = 10_000  # open connections of this process (HTTP 503 beyond)
-    max_pending_per_address: int = 256  # connections of one address not joined yet (503 beyond)
-    snapshot_every: int = 500  # versions between snapshots
-    catch_up: int = 1000  # recent batches a reconnecting client can get instead of a snapshot
-    idle_unload: float = 30.0  # seconds a session with nobody in it stays loaded
-    lead_ms: float = 200.0  # least time between a play request and the downbeat
-    presence_interval: float = 1 / 30  # coalescing window for presence (s)
-    allowed_origins: tuple[str, ...] = ()  # browser Origins allowed to connect; () = any
-    certfile: str | None = None  # PEM certificate (chain): serve https:// and wss://
-    keyfile: str | None = None  # its private key (None: it is in certfile)
-    log_level: str = "INFO"  # DEBUG also logs websockets' wire trace (tokens redacted)
-    audio_pass_through: bool = True  # rooms of two forward packets instead of mixing
-    limits: Limits = field(default_factory=lambda: DEFAULT_LIMITS)
+    """Everything `backline serve` can be told; each field is a row of `SETTINGS`."""
+
+    # network
+    host: str = setting(
+        "127.0.0.1",
+        parse_text,
+        "address to listen on (`0.0.0.0` / `::` for every interface)",
+        group=NETWORK,
+        metavar="HOST",
+    )
+    port: int = setting(
+        8765,
+        parse_port,
+        "TCP port; `0` picks a free one (printed at start)",
+        group=NETWORK,
+        metavar="PORT",
+    )
+    public_url: str | None = setting(
+        None,
+        parse_optional_text,
+        "base URL printed in the start line and the owner link (set it behind a proxy)",
+        group=NETWORK,
+        metavar="URL",
+        unset="the listening address",
+    )
+    session: str = setting(
+        "jam",
+        parse_text,
+        "the session named in the owner link printed at start",
+        group=NETWORK,
+        metavar="NAME",
+    )
+    allowed_origins: tuple[str, ...] = setting(
+        (),
+        parse_origins,
+        "browser pages allowed to open a websocket, e.g. `https://band.example` (repeat the"
+        " flag or separate them with commas); other `Origin`s get HTTP 403. Handshakes"
+        " without an `Origin` header (the Python SDK, bots, `curl`) stay allowed: Origin"
+        " only protects browsers",
+        group=NETWORK,
+        metavar="ORIGIN",
+        old_flags=("--allowed-origin",),
+        unset="any origin",
+        repeatable=True,
+    )
+    certfile: str | None = setting(
+        None,
+        parse_optional_text,
+        "certificate (chain) in PEM: serve `https://` and `wss://` on the same port",
+        group=NETWORK,
+        metavar="PEM",
+    )
+    keyfile: str | None = setting(
+        None,
+        parse_optional_text,
+        "the certificate's private key (leave it out when it is in `--certfile`); a"
+        " `--keyfile` without `--certfile` is refused at start, and so is a certificate"
+        " whose key cannot be loaded",
+        group=NETWORK,
+        metavar="PEM",
+    )
+    # storage
+    data_dir: Path = setting(  # noqa: RUF009 - `setting` is `field` with its row attached
+        Path("data"),
+        Path,
+        "holds `backline.db` (SQLite), the generated `secret` and `recordings/`",
+        group=STORAGE,
+        metavar="DIR",
+    )
+    store: str = setting(
+        "sqlite",
+        one_of("sqlite", "memory"),
+        "the op store; `memory` keeps nothing across restarts (ignored with `--redis-url`)",
+        group=STORAGE,
+        metavar="{sqlite,memory}",
+    )
+    redis_url: str | None = setting(
+        None,
+        parse_redis_url,
+        "`redis://HOST:PORT/DB` (or `rediss://`, `unix://`): store and bus in Redis, so"
+        " several processes serve the same sessions",
+        group=STORAGE,
+        metavar="URL",
+        old_flags=("--redis",),
+    )
+    node_id: str | None = setting(
+        None,
+        parse_optional_text,
+        "this process's name among several on one Redis",
+        group=STORAGE,
+        metavar="NAME",
+        unset="random",
+    )
+    secret: str | None = setting(
+        None,
+        parse_optional_text,
+        "HMAC secret that signs access tokens; every process of one deployment needs the same",
+        group=STORAGE,
+        metavar="SECRET",
+        unset="read or created in `<data-dir>/secret` (mode 0600)",
+    )
+    sqlite_synchronous: str = setting(
+        "FULL",
+        one_of("FULL", "NORMAL"),
+        "`FULL` fsyncs each group commit (acknowledged edits survive power loss); `NORMAL`"
+        " survives process crashes only",
+        group=STORAGE,
+        metavar="{FULL,NORMAL}",
+    )
+    sqlite_commit_interval_ms: float = setting(
+        1.0,
+        parse_non_negative,
+        "least time between two group commits; edits arriving meanwhile share one commit (a"
+        " commit costs ~0.15 ms of CPU however small). `0` commits as soon as the previous"
+        " one ended",
+        group=STORAGE,
+        unit="ms",
+        old_flags=("--sqlite-commit-interval",),
+        old_envs=("BACKLINE_SQLITE_COMMIT_INTERVAL",),
+    )
+    snapshot_every: int = setting(
+        500,
+        parse_positive,
+        "versions between snapshots (bounds load time)",
+        group=STORAGE,
+        unit="versions",
+    )
+    catch_up: int = setting(
+        1000,
+        parse_positive,
+        "recent batches kept for reconnecting clients; a client further behind gets a snapshot",
+        group=STORAGE,
+        unit="batches",
+    )
+    # sessions
+    lead_ms: float = setting(
+        200.0,
+        parse_positive_number,
+        "least time between a play request and the downbeat (more when participants are far away)",
+        group=SESSIONS,
+        unit="ms",
+        old_flags=("--lead",),
+        old_envs=("BACKLINE_LEAD",),
+    )
+    presence_interval: float = setting(
+        1 / 30,
+        parse_seconds,
+        "presence changes are sent to everyone at most once per this time, coalesced",
+        group=SESSIONS,
+        unit="s",
+    )
+    idle_unload: float = setting(
+        30.0,
+        parse_seconds,
+        "time a session nobody is in stays loaded, then it is unloaded (its log stays in"
+        " the store)",
+        group=SESSIONS,
+        unit="s",
+    )
+    audio_pass_through: bool = setting(
+        True,
+        parse_on_off,
+        "in an audio room of two (at unity gain, not muted), forward each other's Opus packets"
+        " as they arrive instead of decoding, mixing and re-encoding: a few ms mouth-to-ear"
+        " instead of ~12-20",
+        group=SESSIONS,
+        metavar="{on,off}",
+    )
+    # connections
+    hello_timeout: float = setting(
+        10.0,
+        parse_seconds,
+        "time a new connection has to send `hello` (close 4001)",
+        group=CONNECTIONS,
+        unit="s",
+    )
+    max_bad_frames: int = setting(
+        100,
+        parse_positive,
+        "bad frames in a row before the close 4002",
+        group=CONNECTIONS,
+    )
+    send_buffer_bytes: int = setting(
+        4 * MiB,
+        parse_positive,
+        "bytes queued to one client before it is closed as too slow (close 4008)",
+        group=CONNECTIONS,
+        unit="bytes",
+        old_flags=("--send-buffer",),
+        old_envs=("BACKLINE_SEND_BUFFER",),
+    )
+    slow_timeout: float = setting(
+        10.0,
+        parse_seconds,
+        "time a client may read nothing while its outgoing buffer is full before it is"
+        " closed as too slow (4008)",
+        group=CONNECTIONS,
+        unit="s",
+    )
+    max_connections: int = setting(
+        10_000,
+        parse_positive,
+        "open connections this process accepts; more get HTTP 503 at once",
+        group=CONNECTIONS,
+    )
+    max_pending_per_address: int = setting(
+        256,
+        parse_positive,
+        "connections of one client address that have not joined a session yet; more get"
+        " HTTP 503 at once",
+        group=CONNECTIONS,
+    )
+    # limits: one row per field of `Limits`, in LIMIT_SETTINGS
+    limits: Limits = field(default=DEFAULT_LIMITS)
+    # logging
+    log_level: str = setting(
+        "INFO",
+        one_of("DEBUG", "INFO", "WARNING", "ERROR", fold=True),
+        "`DEBUG`, `INFO`, `WARNING` or `ERROR` (any case); logs go to stderr, tokens"
+        " redacted; `DEBUG` adds the `websockets` wire trace",
+        group=LOGGING,
+        metavar="LEVEL",
+    )
 
 
-_ENV = "BACKLINE_"
-
-
-def _port(text: str) -> int:
-    value = int(text)
-    if not 0 <= value <= 65535:
-        raise ValueError(text)
-    return value
-
-
-_port.__name__ = "port (0-65535)"
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise ValueError(text)
-    return value
-
-
-_positive.__name__ = "positive integer"
-
-
-def _rate(text: str) -> float:
-    value = float(text)
-    if not 0 <= value < float("inf"):  # also refuses NaN
-        raise ValueError(text)
-    return value
-
-
-_rate.__name__ = "rate per second (0 = no limit)"
-
-
-def _seconds(text: str) -> float:
-    value = float(text)
-    if not 0 < value < float("inf"):
-        raise ValueError(text)
-    return value
-
-
-_seconds.__name__ = "positive number of seconds"
-
-# Every `Limits` field but the frame size (`--max-frame`) has a flag of the same name.
-LIMIT_FLAGS: dict[str, str] = {
-    "max_ops_per_batch": "ops in one op message (too_large)",
-    "max_tracks": "tracks in a project (limit_exceeded)",
-    "max_patterns": "patterns in a project (limit_exceeded)",
-    "max_notes": "notes in a project (limit_exceeded)",
-    "max_clips": "clips in a project (limit_exceeded)",
-    "max_lanes": "lanes of one pattern",
-    "max_steps": "steps of one pattern",
-    "max_name_len": "characters of names and keys (too_large)",
-    "max_id_len": "characters of ids (out_of_range)",
-    "max_chat_len": "characters of one chat message (too_large)",
-    "chat_history": "chat messages kept and sent on join",
-    "max_presence_bytes": "encoded bytes of one presence state (too_large)",
-    "max_tick": "latest position in ticks (out_of_range)",
-    "max_sessions": "sessions loaded in this process (server_full, close 4010)",
-    "max_clients": "participants in one session; owners may always join (session_full, close 4011)",
-    "edit_rate": "op/undo/redo/admin messages per second per connection, 0 = no limit (rate_limited)",
-    "edit_burst": "edits a connection may send at once",
-    "presence_rate": "presence updates per second per connection, 0 = no limit (coalesced)",
-    "presence_burst": "presence updates a connection may send at once",
-    "chat_rate": "chat messages per second per connection, 0 = no limit (rate_limited)",
-    "chat_burst": "chat messages a connection may send at once",
-    "ping_rate": "clock pings per second per connection, 0 = no limit (rate_limited)",
-    "ping_burst": "clock pings a connection may send at once",
-    "rtc_rate": "audio offers per second per connection, 0 = no limit (rate_limited)",
-    "rtc_burst": "audio offers a connection may send at once",
-    "mix_rate": "gain changes per second per connection, 0 = no limit (coalesced)",
-    "mix_burst": "gain changes a connection may send at once",
-    "abuse_refusals": "rate-limited messages within --abuse-window before closing (4029)",
-    "abuse_window": "seconds over which --abuse-refusals are counted",
-    "catch_up_bytes": "encoded bytes of recent batches kept for catch-up (older joins get a snapshot)",
-    "undo_bytes": "bytes of one participant's undo and redo history (oldest dropped first)",
-    "session_undo_bytes": "bytes of every participant's undo history in one session (least recently active dropped first)",
-    "max_identities": "participants whose op ids and undo history a session keeps (least recently active forgotten first)",
-}
-
-
-def _flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
-
-
-def _limit_type(name: str, default: object) -> Callable[[str], object]:
+def _limit(
+    name: str,
+    help: str,
+    unit: str = "",
+    old_flags: tuple[str, ...] = (),
+    old_envs: tuple[str, ...] = (),
+) -> Setting:
+    """The row of the `Limits` field `name`: its default from `DEFAULT_LIMITS`."""
+    default = getattr(DEFAULT_LIMITS, name)
+    parse: Callable[[str], Any]
     if name.endswith("_rate"):
-        return _rate
-    if isinstance(default, float):
-        return _seconds
-    return _positive
+        parse = parse_rate
+    elif isinstance(default, float):
+        parse = parse_seconds
+    else:
+        parse = parse_positive
+    return Setting(
+        name=name,
+        default=default,
+        parse=parse,
+        help=help,
+        group=LIMITS,
+        unit=unit,
+        old_flags=old_flags,
+        old_envs=old_envs,
+        limit=True,
+    )
 
 
-def _redis_url(text: str) -> str:
-    if not text.startswith(("redis://", "rediss://", "unix://")):
-        raise ValueError(text)
-    return text
+def _rate_row(kind: str, what: str, over: str) -> tuple[Setting, Setting]:
+    return (
+        _limit(
+            f"{kind}_rate",
+            f"token bucket per connection for {what}: `--{kind}-burst` at once, then this many"
+            f" per second (`0` = no limit); over it: {over}",
+            "per second",
+        ),
+        _limit(f"{kind}_burst", f"{what} a connection may send at once (`--{kind}-rate`)"),
+    )
 
 
-_redis_url.__name__ = "Redis URL (redis://HOST:PORT/DB, rediss://… or unix://…)"
+LIMIT_SETTINGS: tuple[Setting, ...] = (
+    _limit(
+        "max_frame_bytes",
+        "largest accepted frame (`too_large`); above 4 times this the websocket closes with 1009",
+        "bytes",
+        old_flags=("--max-frame",),
+        old_envs=("BACKLINE_MAX_FRAME",),
+    ),
+    _limit(
+        "max_sessions",
+        "sessions loaded in this process; one more is refused (`server_full`, close 4010)"
+        " unless a session nobody is in can be unloaded to make room",
+    ),
+    _limit(
+        "max_clients",
+        "participants in one session, counted across processes; one more is refused"
+        " (`session_full`, close 4011); owners always get in",
+    ),
+    *_rate_row("edit", "`op`, `undo`, `redo` and admin requests", "`rate_limited`"),
+    *_rate_row("presence", "`presence` updates", "coalesced, the latest applied later"),
+    *_rate_row("chat", "`chat` messages", "`rate_limited`, not posted"),
+    *_rate_row("ping", "clock `ping`s", "`rate_limited`, no `pong`"),
+    *_rate_row("rtc", "audio offers (`rtc`)", "`rate_limited`"),
+    *_rate_row("mix", "gain changes (`mix`)", "coalesced, the latest applied later"),
+    _limit(
+        "abuse_refusals",
+        "rate-limited messages within `--abuse-window` before the connection is closed (4029)",
+    ),
+    _limit("abuse_window", "time over which `--abuse-refusals` are counted", "s"),
+    _limit(
+        "catch_up_bytes",
+        "encoded bytes of recent batches kept for catch-up (a client from further back gets"
+        " a snapshot)",
+        "bytes",
+    ),
+    _limit(
+        "undo_bytes",
+        "bytes of one identity's undo and redo history (oldest dropped first)",
+        "bytes",
+    ),
+    _limit(
+        "session_undo_bytes",
+        "bytes of every identity's undo history in one session (least recently active"
+        " dropped first)",
+        "bytes",
+    ),
+    _limit(
+        "max_identities",
+        "identities whose op ids and undo history a session keeps (least recently active"
+        " forgotten first)",
+    ),
+    _limit("max_ops_per_batch", "ops in one `op` message (`too_large`)"),
+    _limit("max_tracks", "tracks in a project (`limit_exceeded`)"),
+    _limit("max_patterns", "patterns in a project (`limit_exceeded`)"),
+    _limit("max_notes", "notes in a project (`limit_exceeded`)"),
+    _limit("max_clips", "clips in a project (`limit_exceeded`)"),
+    _limit("max_lanes", "lanes of one pattern (`too_large` / `out_of_range`)"),
+    _limit("max_steps", "steps of one pattern (`too_large` / `out_of_range`)"),
+    _limit("max_name_len", "characters of names and keys (`too_large`)", "characters"),
+    _limit("max_id_len", "characters of ids (`out_of_range`)", "characters"),
+    _limit("max_chat_len", "characters of one chat message (`too_large`)", "characters"),
+    _limit("chat_history", "chat messages kept and sent on join (older ones dropped)"),
+    _limit("max_presence_bytes", "encoded bytes of one presence state (`too_large`)", "bytes"),
+    _limit("max_tick", "latest position (`out_of_range`); 960 per beat", "ticks"),
+)
 
 
-def _one_of(*allowed: str) -> Callable[[str], str]:
-    """A `type=` that also checks env-provided defaults, which `choices=` skips."""
+def _rows() -> Iterator[Setting]:
+    for f in fields(Settings):
+        if f.name == "limits":
+            yield from LIMIT_SETTINGS
+        else:
+            yield replace(f.metadata["setting"], name=f.name)
 
-    def check(text: str) -> str:
-        if text not in allowed:
-            raise ValueError(text)
-        return text
 
-    check.__name__ = "choice (" + ", ".join(allowed) + ")"
-    return check
+SETTINGS: tuple[Setting, ...] = tuple(_rows())
+"""Every setting, in the order of --help and the docs."""
+
+BY_NAME: Mapping[str, Setting] = {row.name: row for row in SETTINGS}
+
+# The limits whose flag always was their field's name (all but max_frame_bytes).
+LIMIT_FLAGS: Mapping[str, str] = {row.name: row.help for row in LIMIT_SETTINGS if not row.old_flags}
+
+
+# -- flags ---------------------------------------------------------------------------
+
+
+class _Repeat(argparse.Action):
+    """Each use adds its values; the first replaces the default (the variable's list)."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        current = getattr(namespace, self.dest)
+        if current is self.default:
+            current = ()
+        setattr(namespace, self.dest, (*current, *values))
+
+
+def _help(row: Setting) -> str:
+    """The --help text: the row's, its default, its variable and its old names."""
+    text = f"{row.help} (default: {row.shown_default(markdown=False)}; env {row.env}"
+    olds = (*row.old_flags, *row.old_envs)
+    if olds:
+        text += f"; old {'name' if len(olds) == 1 else 'names'} {', '.join(olds)}"
+    return (text + ")").replace("`", "").replace("%", "%%")
+
+
+SERVE_USAGE = "%(prog)s [options]"
+SERVE_DESCRIPTION = (
+    "Run a Backline server. Every option has an environment variable: BACKLINE_ and the"
+    " option's name in capitals, dashes as underscores (--data-dir is BACKLINE_DATA_DIR);"
+    " a flag given on the command line wins, an empty variable counts as unset. Old names"
+    " of renamed options still work. Bad values are refused at start, naming the option."
+)
+
+
+def add_setting_arguments(
+    parser: argparse.ArgumentParser, env: Mapping[str, str], names: Collection[str]
+) -> None:
+    """The flags of the settings `names`, ungrouped (for commands that need a few)."""
+    for name in names:
+        _add(parser, BY_NAME[name], env)
 
 
 def add_serve_arguments(parser: argparse.ArgumentParser, env: Mapping[str, str]) -> None:
-    """Flags for `backline serve`; each defaults to its BACKLINE_* variable."""
-    d = Settings()
+    """Every setting's flag, grouped; each defaults to its BACKLINE_* variable."""
+    groups: dict[str, Any] = {}
+    for row in SETTINGS:
+        if row.group not in groups:
+            groups[row.group] = parser.add_argument_group(row.group)
+        _add(groups[row.group], row, env)
 
-    def opt(name: str, default: object) -> str | None:
-        value = env.get(_ENV + name.upper().replace("-", "_"))
-        return value if value is not None else (None if default is None else str(default))
 
-    parser.add_argument("--host", default=opt("host", d.host), help="address to listen on")
-    parser.add_argument("--port", type=_port, default=opt("port", d.port), help="0 = any free port")
+def _add(parser: Any, row: Setting, env: Mapping[str, str]) -> None:
+    # A variable's text becomes the default, which argparse converts (and refuses,
+    # naming the flag) only when the flag is not given: so a flag wins.
+    found = row.from_env(env)
+    parse, default = row.parse, row.default
+    if found is not None:
+        variable, default = found
+        parse = _saying_where(row.parse, variable, default)
     parser.add_argument(
-        "--data-dir", default=opt("data-dir", d.data_dir), help="where the store and secret live"
-    )
-    parser.add_argument(
-        "--store",
-        type=_one_of("sqlite", "memory"),
-        metavar="{sqlite,memory}",
-        default=opt("store", d.store),
-        help="op store",
-    )
-    parser.add_argument(
-        "--redis",
-        dest="redis_url",
-        type=_redis_url,
-        default=env.get(_ENV + "REDIS_URL"),
-        help="redis://HOST:PORT/DB: keep sessions in Redis so several processes serve them",
-    )
-    parser.add_argument(
-        "--node-id", default=opt("node-id", None), help="this process's name (default: random)"
-    )
-    parser.add_argument("--secret", default=opt("secret", None), help="token HMAC secret")
-    parser.add_argument("--public-url", default=opt("public-url", None), help="URL in join links")
-    parser.add_argument(
-        "--session",
-        dest="default_session",
-        default=opt("session", d.default_session),
-        help="session named in the owner link printed at start",
-    )
-    parser.add_argument(
-        "--sqlite-synchronous",
-        type=_one_of("FULL", "NORMAL"),
-        metavar="{FULL,NORMAL}",
-        default=opt("sqlite-synchronous", d.sqlite_synchronous),
-        help="FULL: fsync each group commit (survives power loss); NORMAL: survives crashes only",
-    )
-    parser.add_argument(
-        "--sqlite-commit-interval",
-        type=_rate,
-        metavar="MS",
-        default=opt("sqlite-commit-interval", d.sqlite_commit_interval_ms),
-        help="least milliseconds between two group commits: edits arriving meanwhile share"
-        " one commit (an fsync costs ~0.15 ms of CPU); 0 = commit as soon as the last ended",
-    )
-    parser.add_argument(
-        "--snapshot-every",
-        type=_positive,
-        default=opt("snapshot-every", d.snapshot_every),
-        help="versions between snapshots",
-    )
-    parser.add_argument(
-        "--catch-up",
-        type=_positive,
-        default=opt("catch-up", d.catch_up),
-        help="recent batches kept for reconnecting clients; older ones get a snapshot",
-    )
-    parser.add_argument(
-        "--lead",
-        type=_positive,
-        default=opt("lead", int(d.lead_ms)),
-        help="ms between a play request and the start, at least (more for slow participants)",
-    )
-    parser.add_argument(
-        "--send-buffer",
-        type=_positive,
-        default=opt("send-buffer", d.send_buffer_bytes),
-        help="bytes queued to one client before it is closed as too slow",
-    )
-    parser.add_argument(
-        "--slow-timeout",
-        type=_seconds,
-        default=opt("slow-timeout", d.slow_timeout),
-        help="seconds a client's outgoing buffer may stay full (it reads nothing) before it "
-        "is closed as too slow (4008)",
-    )
-    parser.add_argument(
-        "--max-connections",
-        type=_positive,
-        default=opt("max-connections", d.max_connections),
-        help="open connections this process accepts; more get HTTP 503",
-    )
-    parser.add_argument(
-        "--max-pending-per-address",
-        type=_positive,
-        default=opt("max-pending-per-address", d.max_pending_per_address),
-        help="connections from one client address that have not joined a session yet; "
-        "more get HTTP 503",
-    )
-    parser.add_argument(
-        "--max-frame",
-        type=_positive,
-        default=opt("max-frame", d.limits.max_frame_bytes),
-        help="largest accepted frame in bytes",
-    )
-    d_limits = d.limits
-    for name, help_text in LIMIT_FLAGS.items():
-        default = getattr(d_limits, name)
-        parser.add_argument(
-            _flag(name),
-            dest="limit_" + name,
-            type=_limit_type(name, default),
-            default=opt(name.replace("_", "-"), default),
-            help=f"{help_text}; default {default}",
-        )
-    parser.add_argument(
-        "--hello-timeout",
-        type=_seconds,
-        default=opt("hello-timeout", d.hello_timeout),
-        help="seconds a new connection has to send hello (close 4001)",
-    )
-    parser.add_argument(
-        "--max-bad-frames",
-        type=_positive,
-        default=opt("max-bad-frames", d.max_bad_frames),
-        help="bad frames in a row before closing (4002)",
-    )
-    parser.add_argument(
-        "--allowed-origin",
-        dest="allowed_origins",
-        action="append",
-        metavar="ORIGIN",
-        help="refuse websocket handshakes from browser pages of other origins (HTTP 403); "
-        "repeat for several, e.g. https://band.example; requests without Origin are allowed; "
-        "env BACKLINE_ALLOWED_ORIGINS, comma-separated",
-    )
-    parser.add_argument(
-        "--certfile",
-        default=opt("certfile", None),
-        help="PEM certificate: serve https:// and wss:// (with --keyfile)",
-    )
-    parser.add_argument(
-        "--keyfile", default=opt("keyfile", None), help="PEM private key of --certfile"
-    )
-    parser.set_defaults(
-        env_allowed_origins=[
-            o.strip() for o in env.get(_ENV + "ALLOWED_ORIGINS", "").split(",") if o.strip()
-        ]
-    )
-    parser.add_argument(
-        "--log-level", default=opt("log-level", "INFO"), help="DEBUG, INFO, WARNING, ERROR"
-    )
-    parser.add_argument(
-        "--audio-pass-through",
-        choices=("on", "off"),
-        default=opt("audio-pass-through", "on"),
-        help="in an audio room of two, forward each other's packets instead of mixing (on)",
+        *row.flags,
+        dest=row.name,
+        type=parse,
+        default=default,
+        metavar=row.shown_metavar,
+        help=_help(row),
+        **({"action": _Repeat} if row.repeatable else {}),
     )
 
 
-def limits_from_args(args: argparse.Namespace) -> Limits:
-    """The limits the flags ask for (argparse converts env-provided defaults too)."""
-    given: dict[str, object] = {"max_frame_bytes": int(args.max_frame)}
-    for f in fields(Limits):
-        value = getattr(args, "limit_" + f.name, None)
-        if value is not None:
-            kind = type(getattr(DEFAULT_LIMITS, f.name))
-            given[f.name] = kind(value)
-    return replace(DEFAULT_LIMITS, **given)  # type: ignore[arg-type]
+def _saying_where(parse: Callable[[str], Any], name: str, text: str) -> Callable[[str], Any]:
+    """`parse`, whose refusal of the variable's own text names the variable too."""
+
+    def convert(value: str) -> Any:
+        try:
+            return parse(value)
+        except (TypeError, ValueError):
+            if value is not text:  # the flag's text (argparse converts the default as is)
+                raise
+            raise argparse.ArgumentTypeError(
+                f"invalid {parse.__name__} value from {name}: {value!r}"
+            ) from None
+
+    convert.__name__ = parse.__name__
+    return convert
 
 
 class ConfigError(ValueError):
@@ -339,42 +527,24 @@ def check_settings(settings: Settings) -> Settings:
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
-    return check_settings(
-        Settings(
-            host=args.host,
-            port=int(args.port),
-            data_dir=Path(args.data_dir),
-            store=args.store,
-            redis_url=args.redis_url or None,
-            node_id=args.node_id,
-            secret=args.secret,
-            public_url=args.public_url,
-            default_session=args.default_session,
-            sqlite_synchronous=args.sqlite_synchronous,
-            sqlite_commit_interval_ms=float(args.sqlite_commit_interval),
-            snapshot_every=int(args.snapshot_every),
-            catch_up=int(args.catch_up),
-            lead_ms=float(args.lead),
-            send_buffer_bytes=int(args.send_buffer),
-            slow_timeout=float(args.slow_timeout),
-            max_connections=int(args.max_connections),
-            max_pending_per_address=int(args.max_pending_per_address),
-            limits=limits_from_args(args),
-            allowed_origins=tuple(args.allowed_origins or getattr(args, "env_allowed_origins", ())),
-            certfile=args.certfile or None,
-            keyfile=args.keyfile or None,
-            log_level=str(getattr(args, "log_level", "INFO")),
-            hello_timeout=float(args.hello_timeout),
-            max_bad_frames=int(args.max_bad_frames),
-            audio_pass_through=getattr(args, "audio_pass_through", "on") == "on",
-        )
-    )
+    """The settings `add_serve_arguments`' flags (and variables) asked for."""
+    values: dict[str, Any] = {row.name: getattr(args, row.name) for row in SETTINGS}
+    limits = Limits(**{row.name: values.pop(row.name) for row in LIMIT_SETTINGS})
+    return check_settings(Settings(**values, limits=limits))
+
+
+def settings_or_exit(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Settings:
+    """`settings_from_args`, or exit 2 with the usage and the message (as bad values do)."""
+    try:
+        return settings_from_args(args)
+    except ConfigError as exc:
+        parser.error(str(exc))
 
 
 def parse_serve_args(argv: Sequence[str] | None = None) -> Settings:
-    parser = argparse.ArgumentParser(prog="backline serve")
+    """`python -m backline.server`'s flags (and variables) as settings."""
+    parser = argparse.ArgumentParser(
+        prog="backline serve", usage=SERVE_USAGE, description=SERVE_DESCRIPTION
+    )
     add_serve_arguments(parser, os.environ)
-    try:
-        return settings_from_args(parser.parse_args(argv))
-    except ConfigError as exc:
-        parser.error(str(exc))
+    return settings_or_exit(parser, parser.parse_args(argv))

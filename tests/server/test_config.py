@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
 
-from backline.server.config import Settings, add_serve_arguments, settings_from_args
+from backline.protocol.limits import Limits
+from backline.server.config import Setting, Settings, add_serve_arguments, settings_from_args
 
 
 def parse(argv: list[str], env: dict[str, str] | None = None) -> Settings:
@@ -79,6 +81,14 @@ def test_environment_equivalents_and_flag_precedence() -> None:
         ([], {"BACKLINE_SQLITE_COMMIT_INTERVAL": "soon"}, "--sqlite-commit-interval"),
         (["--redis", "localhost:6379"], {}, "--redis"),
         ([], {"BACKLINE_REDIS_URL": "http://r"}, "--redis"),
+        # settings that had no flag before, renamed ones, and where a bad value came from
+        (["--idle-unload", "0"], {}, "--idle-unload"),
+        (["--presence-interval", "-1"], {}, "--presence-interval"),
+        (["--lead-ms", "0"], {}, "--lead-ms"),
+        (["--audio-pass-through", "maybe"], {}, "--audio-pass-through"),
+        (["--log-level", "LOUD"], {}, "--log-level"),
+        ([], {"BACKLINE_MAX_FRAME": "big"}, "--max-frame-bytes.*from BACKLINE_MAX_FRAME"),
+        ([], {"BACKLINE_PORT": "-1"}, "--port.*from BACKLINE_PORT"),
     ],
 )
 def test_bad_values_are_refused_naming_the_flag(
@@ -174,3 +184,222 @@ def test_a_keyfile_without_a_certfile_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match=r"--keyfile.*--certfile"):
         parse([], {"BACKLINE_KEYFILE": "/k.pem"})
     assert parse(["--certfile", "/c.pem"]).keyfile is None  # the key may be in the certfile
+
+
+# -- the settings table: one row per setting, names that match ----------------------
+
+
+def _rows() -> list[Setting]:
+    from backline.server.config import SETTINGS
+
+    return list(SETTINGS)
+
+
+def test_every_field_has_one_row_and_its_default() -> None:
+    from backline.server.config import LIMIT_SETTINGS
+
+    settings_fields = {f.name for f in fields(Settings)} - {"limits"}
+    limit_fields = {f.name for f in fields(Limits)}
+    names = [row.name for row in _rows()]
+    assert len(names) == len(set(names))
+    assert set(names) == settings_fields | limit_fields
+    assert {row.name for row in LIMIT_SETTINGS} == limit_fields
+    defaults = Settings()
+    for row in _rows():
+        where = defaults.limits if row.limit else defaults
+        assert row.name in limit_fields if row.limit else row.name in settings_fields
+        assert getattr(where, row.name) == row.default, row.name
+
+
+def test_every_setting_has_a_flag_and_a_variable_spelled_from_its_name() -> None:
+    flags: list[str] = []
+    envs: list[str] = []
+    for row in _rows():
+        assert row.flag == "--" + row.name.replace("_", "-")
+        assert row.env == "BACKLINE_" + row.name.upper()
+        flags += row.flags
+        envs += row.envs
+    assert len(flags) == len(set(flags)) and len(envs) == len(set(envs))
+    parser = argparse.ArgumentParser(exit_on_error=False)
+    add_serve_arguments(parser, {})
+    options = {o for action in parser._actions for o in action.option_strings}
+    assert set(flags) <= options
+    # the other BACKLINE_* variables the project reads are not settings
+    assert not {"BACKLINE_TOKEN", "BACKLINE_TEST_STORE", "BACKLINE_CHROMIUM"} & set(envs)
+
+
+SAMPLES = {  # two valid texts other than the default, for the settings that need them
+    "host": ("0.0.0.0", "::"),
+    "port": ("9001", "9002"),
+    "public_url": ("https://band.example", "https://jam.example"),
+    "session": ("rehearsal", "gig"),
+    "allowed_origins": ("https://a.example", "https://b.example"),
+    "certfile": ("/etc/bl/cert.pem", "/c.pem"),
+    "keyfile": ("/etc/bl/key.pem", "/k.pem"),
+    "data_dir": ("/srv/backline", "/tmp/backline"),
+    "store": ("memory", "sqlite"),
+    "redis_url": ("redis://10.0.0.5:6380/2", "redis://r:6379/0"),
+    "node_id": ("eu-1", "us-2"),
+    "secret": ("s3cret", "other"),
+    "sqlite_synchronous": ("NORMAL", "FULL"),
+    "audio_pass_through": ("off", "on"),
+    "log_level": ("DEBUG", "ERROR"),
+}
+
+
+def _sample(row: Setting, other: bool = False) -> str:
+    """A valid text for `row` that is not its default (`other`: a second one)."""
+    if row.name in SAMPLES:
+        return SAMPLES[row.name][other]
+    return str(row.default + (2 if other else 1))  # numbers
+
+
+def _value(s: Settings, row: Setting) -> object:
+    return getattr(s.limits if row.limit else s, row.name)
+
+
+def _needs(row: Setting) -> list[str]:
+    return ["--certfile", "/c.pem"] if row.name == "keyfile" else []
+
+
+@pytest.mark.parametrize("row", _rows(), ids=lambda row: row.name)
+def test_a_variable_is_used_without_its_flag_and_the_flag_wins(row: Setting) -> None:
+    env_text, flag_text = _sample(row), _sample(row, other=True)
+    assert row.parse(env_text) != row.default and row.parse(flag_text) != row.parse(env_text)
+    assert _value(parse(_needs(row)), row) == row.default
+    assert _value(parse(_needs(row), {row.env: env_text}), row) == row.parse(env_text)
+    given = parse([*_needs(row), row.flag, flag_text], {row.env: env_text})
+    assert _value(given, row) == row.parse(flag_text)
+    assert _value(parse(_needs(row), {row.env: ""}), row) == row.default  # empty: unset
+
+
+OLD_NAMES = [
+    ("redis_url", "--redis", None),
+    ("lead_ms", "--lead", "BACKLINE_LEAD"),
+    ("send_buffer_bytes", "--send-buffer", "BACKLINE_SEND_BUFFER"),
+    ("sqlite_commit_interval_ms", "--sqlite-commit-interval", "BACKLINE_SQLITE_COMMIT_INTERVAL"),
+    ("max_frame_bytes", "--max-frame", "BACKLINE_MAX_FRAME"),
+    ("allowed_origins", "--allowed-origin", None),
+]
+
+
+@pytest.mark.parametrize(("name", "old_flag", "old_env"), OLD_NAMES)
+def test_old_names_still_work(name: str, old_flag: str, old_env: str | None) -> None:
+    row = next(r for r in _rows() if r.name == name)
+    assert old_flag in row.old_flags and (old_env is None or old_env in row.old_envs)
+    text, newer = _sample(row), _sample(row, other=True)
+    assert _value(parse([old_flag, text]), row) == row.parse(text)
+    if old_env is not None:
+        assert _value(parse([], {old_env: text}), row) == row.parse(text)
+        # the new variable wins over the old one, and any flag over both
+        assert _value(parse([], {old_env: text, row.env: newer}), row) == row.parse(newer)
+        assert _value(parse([old_flag, newer], {old_env: text}), row) == row.parse(newer)
+
+
+def test_the_renamed_settings_read_the_same_as_before() -> None:
+    s = parse(
+        ["--redis", "redis://r:1/0", "--lead", "250", "--session", "band",
+         "--send-buffer", "2048", "--max-frame", "1024"]
+    )  # fmt: skip
+    assert (s.redis_url, s.lead_ms, s.session, s.send_buffer_bytes) == (
+        "redis://r:1/0", 250.0, "band", 2048,
+    )  # fmt: skip
+    assert s.limits.max_frame_bytes == 1024
+    assert parse([], {"BACKLINE_SESSION": "band"}).session == "band"
+
+
+def test_idle_unload_and_presence_interval_have_a_flag_and_a_variable() -> None:
+    s = parse(["--idle-unload", "5", "--presence-interval", "0.1"])
+    assert (s.idle_unload, s.presence_interval) == (5.0, 0.1)
+    s = parse([], {"BACKLINE_IDLE_UNLOAD": "60", "BACKLINE_PRESENCE_INTERVAL": "0.05"})
+    assert (s.idle_unload, s.presence_interval) == (60.0, 0.05)
+    assert (parse([]).idle_unload, parse([]).presence_interval) == (30.0, 1 / 30)
+
+
+def test_origins_may_be_repeated_or_comma_separated() -> None:
+    s = parse(["--allowed-origins", "https://a.example,https://b.example",
+               "--allowed-origin", "https://c.example"])  # fmt: skip
+    assert s.allowed_origins == ("https://a.example", "https://b.example", "https://c.example")
+
+
+def test_the_log_level_is_any_case() -> None:
+    assert parse(["--log-level", "debug"]).log_level == "DEBUG"
+
+
+def test_every_flag_says_its_default_and_variable_in_help() -> None:
+    from backline.server.config import _help
+
+    for row in _rows():
+        text = _help(row)
+        assert f"env {row.env}" in text and "default: " in text
+        assert all(old in text for old in (*row.old_flags, *row.old_envs))
+
+
+# -- the token secret and the event loop: one place each, for the CLI and the server ----
+
+
+def test_the_secret_is_created_once_by_the_server_and_read_by_the_cli(tmp_path: Path) -> None:
+    import stat
+
+    from backline.server.app import load_secret as server_secret
+    from backline.server.runtime import MissingSecret, load_secret
+
+    data = tmp_path / "data"
+    with pytest.raises(MissingSecret, match="no secret at"):
+        load_secret(None, data, create=False)
+    assert not data.exists()
+    made = server_secret(parse(["--data-dir", str(data)]))
+    assert stat.S_IMODE((data / "secret").stat().st_mode) == 0o600
+    assert load_secret(None, data, create=True) == made == load_secret(None, data, create=False)
+    assert load_secret("given", data, create=False) == b"given"
+    assert server_secret(parse(["--data-dir", str(data), "--secret", "given"])) == b"given"
+
+
+def test_backline_token_mints_with_the_servers_secret(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from backline.cli.main import main
+    from backline.protocol.tokens import verify
+    from backline.server.runtime import load_secret
+
+    data = tmp_path / "data"
+    with pytest.raises(SystemExit, match="no secret at"):
+        main(["token", "--session", "jam", "--data-dir", str(data)])
+    secret = load_secret(None, data, create=True)
+    main(["token", "--session", "jam", "--data-dir", str(data)])
+    assert verify(secret, capsys.readouterr().out.strip(), "jam", now=0).session == "jam"
+    monkeypatch.setenv("BACKLINE_DATA_DIR", str(data))  # the server's variable, too
+    main(["token", "--session", "jam"])
+    assert verify(secret, capsys.readouterr().out.strip(), "jam", now=0).session == "jam"
+
+
+def test_run_loop_uses_uvloop_when_installed() -> None:
+    import asyncio
+
+    from backline.server.runtime import run_loop
+
+    async def loop_module() -> str:
+        return type(asyncio.get_running_loop()).__module__
+
+    pytest.importorskip("uvloop")
+    assert run_loop(loop_module()).startswith("uvloop")
+
+
+def test_only_the_runtime_module_picks_the_event_loop_or_reads_the_secret_file() -> None:
+    """`backline serve`, `python -m backline.server` and the CLI's clients share them."""
+    import ast
+
+    root = Path(__file__).resolve().parents[2]
+    found = set()
+    for folder in ("server", "cli"):
+        for path in sorted((root / folder).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text())):
+                imports = (
+                    [a.name for a in node.names] + [getattr(node, "module", None) or ""]
+                    if isinstance(node, ast.Import | ast.ImportFrom)
+                    else []
+                )
+                runs = isinstance(node, ast.Call) and ast.unparse(node.func) == "asyncio.run"
+                if "uvloop" in imports or runs:
+                    found.add(str(path.relative_to(root)))
+    assert sorted(found) == ["server/runtime.py"]
