@@ -26,10 +26,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from backline.protocol.model import PPQ, Document
+from backline.protocol.timeline import BEAT_EPSILON
 
 __all__ = ["Hit", "audible_tracks", "hits_between"]
-
-_EPSILON = 1e-9
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +88,7 @@ def hits_between(doc: Document, lo: float, hi: float) -> list[tuple[float, Hit]]
     for note in doc.notes.values():  # notes on a drums track are hits too (GM drum notes)
         track = audible.get(note["track"])
         beat = note["start"] / PPQ
-        if track is not None and lo - _EPSILON <= beat < hi - _EPSILON:
+        if track is not None and lo - BEAT_EPSILON <= beat < hi - BEAT_EPSILON:
             hit = Hit(beat, note["pitch"], note["vel"], note["track"], float(track["volume"]))
             found.append((beat, hit))
     found.sort(key=lambda pair: (pair[0], pair[1].track, pair[1].sound))
@@ -104,9 +103,9 @@ def _steps(
     per_beat = pattern["steps_per_beat"]
     length = pattern["length"]
     origin = start / PPQ
-    first = max(0, math.ceil((lo - origin) * per_beat - _EPSILON))
-    last = math.ceil((hi - origin) * per_beat - _EPSILON)
+    first = max(0, math.ceil((lo - origin) * per_beat - BEAT_EPSILON))
+    last = math.ceil((hi - origin) * per_beat - BEAT_EPSILON)
     if end is not None:  # steps that start before the clip's end
-        last = min(last, math.ceil((end - start) / PPQ * per_beat - _EPSILON))
+        last = min(last, math.ceil((end - start) / PPQ * per_beat - BEAT_EPSILON))
     for n in range(first, last):
         yield origin + n / per_beat, n % length

@@ -11,11 +11,9 @@ from dataclasses import dataclass
 
 from backline.client.clock import Clock
 from backline.protocol.model import Document
-from backline.protocol.timeline import BarBeat, Timeline
+from backline.protocol.timeline import BEAT_EPSILON, BarBeat, Timeline
 
 __all__ = ["SessionTimeline", "Tick"]
-
-_EPSILON = 1e-9
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,11 +93,11 @@ class SessionTimeline:
                 continue
             now = self.clock.now()
             position = max(timeline.beat_at(now + lookahead * 1e6), timeline.beat)
-            beat = math.ceil(position / step - _EPSILON) * step
+            beat = math.ceil(position / step - BEAT_EPSILON) * step
             target = timeline.time_at(beat)
             if (
                 last is not None
-                and abs(beat - last.beat) < _EPSILON
+                and abs(beat - last.beat) < BEAT_EPSILON
                 and abs(target - last.time) < step * timeline.us_per_beat / 2
             ):
                 beat += step  # just yielded this one (a re-anchor landed on it)

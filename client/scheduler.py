@@ -30,12 +30,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from backline.protocol.timeline import Timeline
+from backline.protocol.timeline import BEAT_EPSILON, Timeline
 
 __all__ = ["Due", "EventSource", "Scheduler", "grid_events"]
 
 E = TypeVar("E")
-_EPSILON = 1e-9  # beats: two positions this close are the same
 
 EventSource = Callable[[float, float], Iterable[tuple[float, E]]]
 """``source(lo, hi)``: the events with a beat in ``[lo, hi)``, as ``(beat, event)``."""
@@ -61,8 +60,8 @@ def grid_events(step: float) -> EventSource[int]:
         raise ValueError(f"step must be positive, got {step!r}")
 
     def source(lo: float, hi: float) -> Iterable[tuple[float, int]]:
-        first = math.ceil(lo / step - _EPSILON)
-        last = math.ceil(hi / step - _EPSILON)
+        first = math.ceil(lo / step - BEAT_EPSILON)
+        last = math.ceil(hi / step - BEAT_EPSILON)
         return ((n * step, n) for n in range(first, last))
 
     return source
@@ -107,7 +106,7 @@ class Scheduler(Generic[E]):
             return []
         found: list[Due[E]] = []
         for beat, event in source(lo, hi):
-            if beat < timeline.beat - _EPSILON:
+            if beat < timeline.beat - BEAT_EPSILON:
                 continue  # before the start: a count-in is silent
             at = (timeline.time_at(beat) - start_us) * self.sample_rate / 1e6
             offset = min(max(0, math.floor(at + 1e-6)), samples - 1)  # the sample it lies in

@@ -1,10 +1,13 @@
 """The protocol's definitions as an ES module for the browser client.
 
 The server answers ``GET /protocol.js`` with `protocol_module()`: message
-types, error and close codes, limits, entity schemas with their ranges and
-defaults, PPQ. The browser imports these instead of keeping its own copy, so
-the two cannot drift; a test loads the module in Chromium and compares it with
-the Python definitions.
+types, roles, error and close codes with the close policy, limits, entity
+schemas with their ranges and defaults (`model.describe_schemas`, also the
+ranges inside structured fields), op and intent shapes, musical-time and
+audio constants, PPQ. Everything is read from the Python definitions, never
+retyped. The browser imports these instead of keeping its own copy, so the two
+cannot drift; a test loads the module in Chromium and compares it with the
+Python definitions and validators.
 """
 
 from __future__ import annotations
@@ -13,14 +16,15 @@ import json
 from dataclasses import asdict
 from typing import Any
 
-from .audio import MAX_GAIN
+from .audio import FRAME_MS, MAX_GAIN, SAMPLE_RATE
 from .codec import SUBPROTOCOL
-from .errors import CloseCode, ErrorCode
+from .errors import CLOSE_REASONS, FINAL_CLOSE_CODES, CloseCode, ErrorCode
 from .limits import DEFAULT_LIMITS, Limits
 from .messages import (
     MAX_GAINS,
     MAX_RTT_US,
     MAX_SDP_LEN,
+    MAX_SELECTION,
     MAX_TOKEN_LEN,
     PRESENCE_FIELDS,
     ClientType,
@@ -28,24 +32,38 @@ from .messages import (
     ServerType,
 )
 from .model import (
-    _ID_RE,
+    BEAT,
+    ID_RE,
     KINDS,
     METER_DENOMINATORS,
     MODES,
     PPQ,
     PROJECT_ID,
     TRACK_KINDS,
+    describe,
     describe_schemas,
 )
-from .ops import OP_TYPES
-from .timeline import DEFAULT_LEAD_US
-from .transport import INTENTS
+from .ops import OP_KEYS, OP_TYPES
+from .timeline import BEAT_EPSILON, DEFAULT_LEAD_US, MAX_LEAD_RTT_US, US_PER_MINUTE
+from .transport import INTENT_KEYS, INTENTS, REANCHOR_FIELDS
 
 __all__ = ["protocol_constants", "protocol_module"]
 
 
 def _members(enum: Any) -> dict[str, Any]:
     return {member.name: member.value for member in enum}
+
+
+def _presence_limits() -> dict[str, Any]:
+    """Sizes `messages.check_presence` allows (for what the browser sends)."""
+    return {"max_selection": MAX_SELECTION}
+
+
+def _shapes(keys: dict[str, tuple[set[str], set[str]]]) -> dict[str, dict[str, list[str]]]:
+    return {
+        kind: {"required": sorted(required), "optional": sorted(optional)}
+        for kind, (required, optional) in keys.items()
+    }
 
 
 def protocol_constants(limits: Limits = DEFAULT_LIMITS) -> dict[str, Any]:
@@ -57,6 +75,9 @@ def protocol_constants(limits: Limits = DEFAULT_LIMITS) -> dict[str, Any]:
         "ROLES": _members(Role),
         "ERROR_CODES": _members(ErrorCode),
         "CLOSE_CODES": _members(CloseCode),
+        # the close policy: why each close happened, and after which the client gives up
+        "CLOSE_REASONS": {str(int(code)): reason for code, reason in sorted(CLOSE_REASONS.items())},
+        "FINAL_CLOSE_CODES": sorted(int(code) for code in FINAL_CLOSE_CODES),
         "LIMITS": asdict(limits),
         "MESSAGE_LIMITS": {
             "max_token_len": MAX_TOKEN_LEN,
@@ -66,16 +87,26 @@ def protocol_constants(limits: Limits = DEFAULT_LIMITS) -> dict[str, Any]:
             "max_rtt_us": MAX_RTT_US,
         },
         "PRESENCE_FIELDS": list(PRESENCE_FIELDS),
+        "PRESENCE_LIMITS": _presence_limits(),
         "PPQ": PPQ,
         "PROJECT_ID": PROJECT_ID,
-        "ID_PATTERN": _ID_RE.pattern,
+        "ID_PATTERN": ID_RE.pattern,
         "KINDS": list(KINDS),
         "TRACK_KINDS": list(TRACK_KINDS),
         "METER_DENOMINATORS": list(METER_DENOMINATORS),
         "MODES": list(MODES),
         "OP_TYPES": list(OP_TYPES),
+        "OP_KEYS": _shapes(OP_KEYS),
         "INTENTS": list(INTENTS),
+        "INTENT_KEYS": {kind: sorted(keys) for kind, keys in INTENT_KEYS.items()},
+        "REANCHOR_FIELDS": list(REANCHOR_FIELDS),
+        "SEEK_BEAT": describe(BEAT, limits),
         "DEFAULT_LEAD_US": DEFAULT_LEAD_US,
+        "MAX_LEAD_RTT_US": MAX_LEAD_RTT_US,
+        "US_PER_MINUTE": US_PER_MINUTE,
+        "BEAT_EPSILON": BEAT_EPSILON,
+        "SAMPLE_RATE": SAMPLE_RATE,
+        "FRAME_MS": FRAME_MS,
         "SCHEMAS": describe_schemas(limits),
     }
 

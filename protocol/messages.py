@@ -232,6 +232,9 @@ EDIT_TYPES = frozenset({ClientType.OP, ClientType.UNDO, ClientType.REDO})
 
 MAX_SDP_LEN = 65_536
 MAX_GAINS = 256
+MAX_SELECTION = 256  # ids in a presence `selection`
+MAX_CURSOR_KEYS = 8  # entries of a presence `cursor`
+MAX_CURSOR_TEXT = 64  # characters of one string in a `cursor`
 
 ClientMessage = (
     Hello
@@ -511,9 +514,9 @@ def check_presence(state: Any, limits: Limits = DEFAULT_LIMITS) -> dict[str, Any
             out[key] = value
         elif key == "selection":
             if type(value) is not list:
-                raise BadField("selection must be a list of at most 256 ids")
-            if len(value) > 256:
-                raise TooLarge("selection must be a list of at most 256 ids")
+                raise BadField(f"selection must be a list of at most {MAX_SELECTION} ids")
+            if len(value) > MAX_SELECTION:
+                raise TooLarge(f"selection must be a list of at most {MAX_SELECTION} ids")
             out[key] = [check_id(v, limits, "selection id") for v in value]
         elif key == "cursor":
             out[key] = _check_cursor(value)
@@ -531,12 +534,12 @@ def _check_cursor(value: Any) -> Any:
     if value is None:
         return None
     if type(value) is not dict:
-        raise BadField("cursor must be null or a map of at most 8 entries")
-    if len(value) > 8:
-        raise TooLarge("cursor must be null or a map of at most 8 entries")
+        raise BadField(f"cursor must be null or a map of at most {MAX_CURSOR_KEYS} entries")
+    if len(value) > MAX_CURSOR_KEYS:
+        raise TooLarge(f"cursor must be null or a map of at most {MAX_CURSOR_KEYS} entries")
     for key, item in value.items():
         if type(item) not in (str, int, float, bool):
             raise BadField(f"cursor.{key} must be a short string, a number or a bool")
-        if type(item) is str and len(item) > 64:
-            raise TooLarge(f"cursor.{key} is longer than 64 characters")
+        if type(item) is str and len(item) > MAX_CURSOR_TEXT:
+            raise TooLarge(f"cursor.{key} is longer than {MAX_CURSOR_TEXT} characters")
     return value

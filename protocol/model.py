@@ -37,7 +37,7 @@ METER_DENOMINATORS = (1, 2, 4, 8, 16, 32)
 MODES = ("major", "minor", "dorian", "phrygian", "lydian", "mixolydian", "locrian")
 KINDS = ("track", "pattern", "note", "clip")
 
-_ID_RE = re.compile(r"^[A-Za-z0-9_.:\-]+$")
+ID_RE = re.compile(r"^[A-Za-z0-9_.:\-]+$")
 _KEY_RE = re.compile(r"^[A-G](#|b)? (" + "|".join(MODES) + r")$")
 
 Validator = Callable[[str, Any, Limits], Any]
@@ -128,15 +128,33 @@ def check_id(value: Any, limits: Limits = DEFAULT_LIMITS, name: str = "id") -> s
         raise BadField(f"{name} must be a string id, not {_type_name(value)}")
     if not value or len(value) > limits.max_id_len:
         raise OutOfRange(f"{name} must be 1 to {limits.max_id_len} characters")
-    if not _ID_RE.fullmatch(value):  # match() lets a trailing newline through
+    if not ID_RE.fullmatch(value):  # match() lets a trailing newline through
         raise BadField(f"{name} may only hold letters, digits and _ . : -")
     return value
+
+
+def _max_tick(lim: Limits) -> int:
+    return lim.max_tick
+
+
+def _max_steps(lim: Limits) -> int:
+    return lim.max_steps
+
+
+# The ranges inside structured fields, built once (each validator is also described
+# for other clients, see `describe_schemas`).
+MIDI_NUMBER = int_in(0, 127)  # a pitch, a program, a drum sound
+STEP_VELOCITY = int_in(0, 127)  # a step of a drum lane: 0 is off
+METER_NUMERATOR = int_in(1, 32)
+TICK = int_in(0, _max_tick)  # a position on the timeline
+BEAT = float_in(0.0, 1e9)  # a transport position in beats
+TIME_US = int_in(0, 2**62)  # a server time in µs
 
 
 def meter(name: str, value: Any, limits: Limits) -> list[int]:
     if type(value) is not list or len(value) != 2:
         raise BadField(f"{name} must be [numerator, denominator]")
-    num = int_in(1, 32)(f"{name} numerator", value[0], limits)
+    num = METER_NUMERATOR(f"{name} numerator", value[0], limits)
     den = one_of(*METER_DENOMINATORS)(f"{name} denominator", value[1], limits)
     return [num, den]
 
@@ -159,9 +177,8 @@ def _record(name: str, value: Any, keys: tuple[str, ...]) -> dict[str, Any]:
 
 def loop_region(name: str, value: Any, limits: Limits) -> dict[str, Any]:
     rec = _record(name, value, ("start", "end", "on"))
-    tick = int_in(0, lambda lim: lim.max_tick)
-    start = tick(f"{name}.start", rec["start"], limits)
-    end = tick(f"{name}.end", rec["end"], limits)
+    start = TICK(f"{name}.start", rec["start"], limits)
+    end = TICK(f"{name}.end", rec["end"], limits)
     if end <= start:
         raise OutOfRange(f"{name}.end must be after {name}.start")
     return {"start": start, "end": end, "on": boolean(f"{name}.on", rec["on"], limits)}
@@ -172,13 +189,13 @@ def transport(name: str, value: Any, limits: Limits) -> dict[str, Any]:
     rec = _record(name, value, ("playing", "beat", "time"))
     return {
         "playing": boolean(f"{name}.playing", rec["playing"], limits),
-        "beat": float_in(0.0, 1e9)(f"{name}.beat", rec["beat"], limits),
-        "time": int_in(0, 2**62)(f"{name}.time", rec["time"], limits),
+        "beat": BEAT(f"{name}.beat", rec["beat"], limits),
+        "time": TIME_US(f"{name}.time", rec["time"], limits),
     }
 
 
 def velocity_or_off(name: str, value: Any, limits: Limits) -> int:
-    velocity: int = int_in(0, 127)(name, value, limits)
+    velocity: int = STEP_VELOCITY(name, value, limits)
     return velocity
 
 
@@ -198,19 +215,11 @@ def lanes(name: str, value: Any, limits: Limits) -> list[dict[str, Any]]:
             raise TooLarge(f"{name}[{i}].steps has more than {limits.max_steps} steps")
         out.append(
             {
-                "sound": int_in(0, 127)(f"{name}[{i}].sound", rec["sound"], limits),
+                "sound": MIDI_NUMBER(f"{name}[{i}].sound", rec["sound"], limits),
                 "steps": [velocity_or_off(f"{name}[{i}].steps", s, limits) for s in steps],
             }
         )
     return out
-
-
-def _max_tick(lim: Limits) -> int:
-    return lim.max_tick
-
-
-def _max_steps(lim: Limits) -> int:
-    return lim.max_steps
 
 
 # -- schemas -------------------------------------------------------------------
@@ -380,7 +389,11 @@ _NAMED: dict[Validator, dict[str, Any]] = {
     boolean: {"type": "bool"},
     text: {"type": "text"},
     reference: {"type": "id"},
-    meter: {"type": "meter", "numerator": [1, 32], "denominators": list(METER_DENOMINATORS)},
+    meter: {
+        "type": "meter",
+        "numerator": [_DESCRIBED[METER_NUMERATOR]["min"], _DESCRIBED[METER_NUMERATOR]["max"]],
+        "denominators": list(METER_DENOMINATORS),
+    },
     key_signature: {"type": "key", "pattern": _KEY_RE.pattern},
     loop_region: {"type": "loop"},
     transport: {"type": "transport"},
@@ -388,8 +401,35 @@ _NAMED: dict[Validator, dict[str, Any]] = {
 }
 
 
+def describe(check: Validator, limits: Limits = DEFAULT_LIMITS) -> dict[str, Any]:
+    """What one validator accepts, as plain data (bounds that depend on limits resolved)."""
+    desc = dict(_DESCRIBED.get(check) or _NAMED[check])
+    for bound in ("min", "max"):
+        if callable(desc.get(bound)):
+            desc[bound] = desc[bound](limits)
+    return desc
+
+
+def _nested(check: Validator, limits: Limits) -> dict[str, Any]:
+    """The ranges inside a structured field (its own validators, described)."""
+    if check is loop_region:
+        return {"tick": describe(TICK, limits)}
+    if check is transport:
+        return {"beat": describe(BEAT, limits), "time": describe(TIME_US, limits)}
+    if check is lanes:
+        return {
+            "sound": describe(MIDI_NUMBER, limits),
+            "step": describe(STEP_VELOCITY, limits),
+            "max_lanes": limits.max_lanes,
+            "max_steps": limits.max_steps,
+        }
+    return {}
+
+
 def describe_schemas(limits: Limits = DEFAULT_LIMITS) -> dict[str, dict[str, dict[str, Any]]]:
-    """Every entity's fields as plain data: type, range, default, reference.
+    """Every entity's fields as plain data: type, range, default, reference, and the
+    ranges inside structured fields (a loop's ticks, a transport's beat and time, a
+    lane's sound and steps).
 
     A client in another language (the browser) validates with this instead of
     a hand-written copy of the ranges, so the two can never drift apart.
@@ -398,12 +438,10 @@ def describe_schemas(limits: Limits = DEFAULT_LIMITS) -> dict[str, dict[str, dic
     for kind, schema in SCHEMAS.items():
         fields: dict[str, dict[str, Any]] = {}
         for name, spec in schema.items():
-            desc = dict(_DESCRIBED.get(spec.check) or _NAMED[spec.check])
-            for bound in ("min", "max"):
-                if callable(desc.get(bound)):
-                    desc[bound] = desc[bound](limits)
+            desc = describe(spec.check, limits)
             if desc["type"] == "text":
                 desc["max_len"] = limits.max_name_len
+            desc.update(_nested(spec.check, limits))
             desc["default"] = _copy(spec.default)
             desc["required"] = spec.default is None and not (kind == "clip" and name == "length")
             desc["ref"] = spec.ref

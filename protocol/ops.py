@@ -27,7 +27,7 @@ __all__ = ["OP_TYPES", "Op", "apply", "apply_all"]
 Op = dict[str, Any]
 OP_TYPES = ("set", "insert", "delete", "move", "batch")
 
-_OP_KEYS = {
+OP_KEYS = {
     "set": ({"op", "id", "field", "value"}, {"at"}),
     "insert": ({"op", "kind", "id", "value"}, {"index"}),
     "delete": ({"op", "id"}, set()),
@@ -52,7 +52,7 @@ def _check_shape(op: Any) -> str:
     kind = op.get("op")
     if type(kind) is not str:
         raise BadField("an op needs a string 'op' key")
-    shape = _OP_KEYS.get(kind)
+    shape = OP_KEYS.get(kind)
     if shape is None:
         raise BadField(f"unknown op {kind[:32]!r}; expected one of {', '.join(OP_TYPES)}")
     required, optional = shape

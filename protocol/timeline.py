@@ -17,7 +17,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = [
+__all__ = [  # each with vectors (tests/protocol_vectors); BEAT_EPSILON and MAX_LEAD_RTT_US too
     "DEFAULT_LEAD_US",
     "US_PER_MINUTE",
     "BarBeat",
@@ -30,7 +30,7 @@ __all__ = [
 US_PER_MINUTE = 60_000_000
 DEFAULT_LEAD_US = 200_000  # a play request starts at least this far ahead
 MAX_LEAD_RTT_US = 2_000_000  # the largest round trip a start waits for
-_EPSILON = 1e-9  # beats: a position this close to a bar line is on it
+BEAT_EPSILON = 1e-9  # beats: a position this close to a bar line is on it
 
 
 def bar_length(meter: tuple[int, int] | list[int]) -> float:
@@ -42,7 +42,7 @@ def bar_length(meter: tuple[int, int] | list[int]) -> float:
 def next_bar_line(beat: float, meter: tuple[int, int] | list[int]) -> float:
     """The first bar line at or after ``beat`` (bars counted from beat 0)."""
     length = bar_length(meter)
-    return math.ceil(beat / length - _EPSILON) * length
+    return math.ceil(beat / length - BEAT_EPSILON) * length
 
 
 def lead_for(max_rtt_us: float, minimum_us: int = DEFAULT_LEAD_US) -> int:
@@ -123,12 +123,12 @@ class Timeline:
 
     def bar_beat_of(self, position: float) -> BarBeat:
         length = self.bar_length
-        bar = math.floor(position / length + _EPSILON)
+        bar = math.floor(position / length + BEAT_EPSILON)
         in_bar = max(0.0, position - bar * length)
         unit = 4 / self.meter[1]  # one beat of the meter, in quarter notes
-        index = math.floor(in_bar / unit + _EPSILON)
+        index = math.floor(in_bar / unit + BEAT_EPSILON)
         fraction = max(0.0, in_bar / unit - index)
-        return BarBeat(bar + 1, index + 1, fraction if fraction > _EPSILON else 0.0)
+        return BarBeat(bar + 1, index + 1, fraction if fraction > BEAT_EPSILON else 0.0)
 
     def next_bar(self, t: float) -> float:
         """The beat of the first bar line at or after the position at ``t``."""

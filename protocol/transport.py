@@ -23,16 +23,22 @@ from __future__ import annotations
 from typing import Any
 
 from .errors import BadField
-from .model import PROJECT_ID, SCHEMAS, Document, float_in
+from .model import BEAT, PROJECT_ID, SCHEMAS, Document
 from .ops import Op
 from .timeline import Timeline
 
-__all__ = ["INTENTS", "is_transport_set", "resolve", "without_transport"]
+__all__ = [
+    "INTENTS",
+    "INTENT_KEYS",
+    "REANCHOR_FIELDS",
+    "is_transport_set",
+    "resolve",
+    "without_transport",
+]
 
 INTENTS = ("play", "stop", "seek")
-_INTENT_KEYS = {"play": {"op"}, "stop": {"op"}, "seek": {"op", "beat"}}
-_REANCHOR_FIELDS = ("tempo", "meter")
-MAX_BEAT = 1e9  # as the transport field allows
+INTENT_KEYS = {"play": {"op"}, "stop": {"op"}, "seek": {"op", "beat"}}
+REANCHOR_FIELDS = ("tempo", "meter")  # set while playing: the transport re-anchors first
 
 
 def _set_transport(value: dict[str, Any]) -> Op:
@@ -75,11 +81,11 @@ def _resolve_one(
     if type(op) is not dict:
         return [op]
     kind = op.get("op")
-    if type(kind) is str and kind in _INTENT_KEYS:
+    if type(kind) is str and kind in INTENT_KEYS:
         keys = set(op)
-        if keys != _INTENT_KEYS[kind]:
-            extra = ", ".join(sorted(map(str, keys - _INTENT_KEYS[kind])))
-            missing = ", ".join(sorted(_INTENT_KEYS[kind] - keys))
+        if keys != INTENT_KEYS[kind]:
+            extra = ", ".join(sorted(map(str, keys - INTENT_KEYS[kind])))
+            missing = ", ".join(sorted(INTENT_KEYS[kind] - keys))
             raise BadField(
                 f"{kind} op " + (f"has unknown key(s) {extra}" if extra else f"needs {missing}")
             )
@@ -89,7 +95,7 @@ def _resolve_one(
         elif kind == "stop":
             value = timeline.stopped(now)
         else:
-            beat = float_in(0.0, MAX_BEAT)("seek beat", op["beat"], doc.limits)
+            beat = BEAT("seek beat", op["beat"], doc.limits)
             value = timeline.sought(beat, now, lead_us)
         project["transport"] = value
         return [_set_transport(value)]
@@ -97,7 +103,7 @@ def _resolve_one(
         field = op.get("field")
         if field == "transport":
             raise BadField("transport changes only through play, stop and seek ops")
-        if field in _REANCHOR_FIELDS and "value" in op:
+        if field in REANCHOR_FIELDS and "value" in op:
             value = SCHEMAS["project"][field].check(field, op["value"], doc.limits)
             out: list[Any] = []
             timeline = Timeline.of(project)

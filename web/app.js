@@ -11,7 +11,9 @@
  * @module app
  */
 
+import { LIMITS, ROLES, SERVER_TYPES } from "./protocol.js";
 import { Session } from "./net.js";
+import { checkId } from "./ops.js";
 import { h, textOn } from "./ui/dom.js";
 import { Toasts } from "./ui/toast.js";
 import { TransportBar } from "./ui/transport.js";
@@ -53,9 +55,20 @@ class App {
 
   showJoin(params) {
     const field = (label, input) => h("label", { class: "join-field" }, h("span", {}, label), input);
-    const session = h("input", { name: "session", required: true, value: params.session, autocomplete: "off", pattern: "[A-Za-z0-9_.:\\-]{1,64}" });
+    const session = h("input", { name: "session", required: true, value: params.session, autocomplete: "off" });
+    // a session name is an id: the protocol's own check (characters and length) says why not
+    const checkSession = () => {
+      try {
+        if (session.value.trim()) checkId(session.value.trim(), "session");
+        session.setCustomValidity("");
+      } catch (err) {
+        session.setCustomValidity(err.message);
+      }
+    };
+    session.addEventListener("input", checkSession);
+    checkSession();
     const token = h("input", { name: "token", type: "password", required: true, value: params.token, autocomplete: "off" });
-    const name = h("input", { name: "name", required: true, maxlength: 64, value: params.name, autocomplete: "nickname" });
+    const name = h("input", { name: "name", required: true, maxlength: LIMITS.max_name_len, value: params.name, autocomplete: "nickname" });
     const color = h("input", { name: "color", type: "color", value: params.color });
     const error = h("p", { class: "join-error", role: "alert" });
     const button = h("button", { type: "submit", class: "primary" }, "Join session");
@@ -129,10 +142,10 @@ class App {
 
     s.on("change", () => this.render());
     s.on("peers", () => this.render());
-    s.on("chat", () => this.people.renderChat());
-    s.on("welcome", () => { this.render(); this.people.renderChat(); });
+    s.on(SERVER_TYPES.CHAT, () => this.people.renderChat());
+    s.on(SERVER_TYPES.WELCOME, () => { this.render(); this.people.renderChat(); });
     s.on("rejected", (r) => this.toasts.show(`Edit refused (${r.code}): ${r.message}`, "error"));
-    s.on("error", (m) => this.toasts.show(`Server: ${m.message}`, "error"));
+    s.on(SERVER_TYPES.ERROR, (m) => this.toasts.show(`Server: ${m.message}`, "error"));
     document.addEventListener("keydown", (e) => this.shortcut(e));
     const frame = () => {
       this.tick();
@@ -256,7 +269,7 @@ class App {
     this.roll.render();
     this.people.render();
     const canEdit = this.session.canEdit;
-    this.lockBadge.hidden = !(this.session.locked && this.session.role !== "owner");
+    this.lockBadge.hidden = !(this.session.locked && this.session.role !== ROLES.OWNER);
     this.undoButton.disabled = !canEdit;
     this.redoButton.disabled = !canEdit;
     this.rendered = (this.rendered ?? 0) + 1;

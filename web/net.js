@@ -18,27 +18,26 @@
  * @module net
  */
 
-import { CLOSE_CODES, DEFAULT_LEAD_US, ERROR_CODES, PPQ, PROJECT_ID, SUBPROTOCOL } from "./protocol.js";
+import {
+  CLIENT_TYPES as C,
+  CLOSE_REASONS,
+  DEFAULT_LEAD_US,
+  ERROR_CODES,
+  FINAL_CLOSE_CODES,
+  MESSAGE_LIMITS,
+  PROJECT_ID,
+  ROLES,
+  SCHEMAS,
+  SERVER_TYPES as S,
+  SUBPROTOCOL,
+} from "./protocol.js";
 import { decode, encode } from "./msgpack.js";
 import { BacklineError, Document } from "./ops.js";
 import { Replica, resolve } from "./replica.js";
 import { Clock } from "./clock.js";
 import { Timeline } from "./timeline.js";
 
-/** Close codes after which reconnecting cannot help. */
-const FATAL_CLOSE = new Map([
-  [1000, "closed"],
-  [CLOSE_CODES.REPLACED, "this client connected again elsewhere"],
-  [CLOSE_CODES.PROTOCOL_VIOLATION, "too many bad frames"],
-  [CLOSE_CODES.KICKED, "an owner removed you from the session"],
-  [CLOSE_CODES.SESSION_DELETED, "the session was deleted"],
-  [CLOSE_CODES.RATE_ABUSE, "too many edits over the rate limit"],
-  [CLOSE_CODES.BAD_TOKEN, "the token was refused"],
-  [CLOSE_CODES.TOKEN_EXPIRED, "the token has expired"],
-  [CLOSE_CODES.WRONG_SESSION, "the token is for another session"],
-  [CLOSE_CODES.BAD_RESUME, "this identity could not be resumed"],
-]);
-
+const { track: TRACK, pattern: PATTERN, note: NOTE } = SCHEMAS;
 const CLOCK_BURST = 16;
 const CLOCK_BURST_MS = 20;
 const CLOCK_INTERVAL_MS = 1000;
@@ -67,7 +66,7 @@ export class Session {
     this.options = { url: pageSocketUrl(), ...options };
     this.clientId = "";
     this.resume = "";
-    this.role = "viewer";
+    this.role = ROLES.VIEWER;
     this.replica = new Replica();
     /** @type {Map<string, any>} peers by client id, online only, me excluded */
     this.peers = new Map();
@@ -113,7 +112,7 @@ export class Session {
 
   /** Whether my edits can be accepted: not a viewer, and not locked out (owners never are). */
   get canEdit() {
-    return this.role === "owner" || (this.role !== "viewer" && !this.locked);
+    return this.role === ROLES.OWNER || (this.role !== ROLES.VIEWER && !this.locked);
   }
 
   /** Server time now (µs), as this page best knows it. */
@@ -178,7 +177,7 @@ export class Session {
     }, OPEN_TIMEOUT_MS);
     ws.onopen = () => {
       const hello = {
-        type: "hello",
+        type: C.HELLO,
         session: this.options.session,
         token: this.options.token,
         name: this.options.name,
@@ -200,7 +199,7 @@ export class Session {
         console.error("backline: undecodable frame", error);
         return;
       }
-      if (message.type === "welcome") {
+      if (message.type === S.WELCOME) {
         welcomed = true;
         clearTimeout(timeout);
       }
@@ -219,12 +218,13 @@ export class Session {
       this.ws = null;
       this.stopClock();
       if (this.closed) return;
-      const fatal = FATAL_CLOSE.get(event.code);
-      if (fatal !== undefined) {
-        this.fail(`${fatal} (${event.code}${event.reason ? " " + event.reason : ""})`);
+      // the close policy is the protocol's (CLOSE_REASONS, FINAL_CLOSE_CODES), as the SDK's
+      const close = `${event.code}${event.reason ? " " + event.reason : ""}`;
+      if (FINAL_CLOSE_CODES.includes(event.code)) {
+        this.fail(`${CLOSE_REASONS[event.code] ?? "closed"} (${close})`);
         return;
       }
-      this.setState("reconnecting", `connection lost (${event.code}${event.reason ? " " + event.reason : ""})`);
+      this.setState("reconnecting", `connection lost (${close})`);
       const delay = this.backoff * (0.75 + Math.random() / 2);
       this.backoff = Math.min(this.backoff * 2, MAX_BACKOFF_MS);
       this.reconnectTimer = setTimeout(() => this.open(), delay);
@@ -249,7 +249,7 @@ export class Session {
     this.closed = true;
     clearTimeout(this.reconnectTimer);
     this.stopClock();
-    if (this.ws !== null && this.ws.readyState === WebSocket.OPEN) this.ws.send(encode({ type: "bye" }));
+    if (this.ws !== null && this.ws.readyState === WebSocket.OPEN) this.ws.send(encode({ type: C.BYE }));
     this.ws?.close();
     this.ws = null;
     this.setState("closed", "left the session");
@@ -266,8 +266,8 @@ export class Session {
     let sent = 0;
     const tick = () => {
       if (this.ws !== ws || ws.readyState !== WebSocket.OPEN) return;
-      const ping = { type: "ping", t0: this.clock.local() };
-      if (this.clock.synced) ping.rtt = Math.min(this.clock.rtt, 60_000_000);
+      const ping = { type: C.PING, t0: this.clock.local() };
+      if (this.clock.synced) ping.rtt = Math.min(this.clock.rtt, MESSAGE_LIMITS.max_rtt_us);
       ws.send(encode(ping));
       sent += 1;
       this.clockTimer = setTimeout(tick, sent < CLOCK_BURST ? CLOCK_BURST_MS : CLOCK_INTERVAL_MS);
@@ -284,27 +284,27 @@ export class Session {
 
   handle(message) {
     switch (message.type) {
-      case "welcome":
+      case S.WELCOME:
         this.onWelcome(message);
         break;
-      case "pong":
+      case S.PONG:
         this.clock.add(message.t0, message.t1, message.t2, this.clock.local());
         break;
-      case "ops":
+      case S.OPS:
         for (const batch of message.batches) this.confirm(batch);
         this.emit("change", { reason: "ops" });
         break;
-      case "reject":
+      case S.REJECT:
         this.onReject(message);
         break;
-      case "presence":
+      case S.PRESENCE:
         this.onPresence(message.peers);
         break;
-      case "chat":
+      case S.CHAT:
         this.chatHistory.push(message);
         this.chatHistory.splice(0, Math.max(0, this.chatHistory.length - 100));
         break;
-      case "error": {
+      case S.ERROR: {
         const request = this.requests.get(message.id);
         if (request !== undefined) {
           this.requests.delete(message.id);
@@ -314,13 +314,14 @@ export class Session {
         }
         break;
       }
-      case "done":
+      case S.DONE:
         this.requests.get(message.id)?.resolve();
         this.requests.delete(message.id);
         break;
-      case "admin":
-        if (message.action === "role" && message.client === this.clientId) this.role = message.role;
-        if (message.action === "lock") this.locked = Boolean(message.locked);
+      case S.ADMIN:
+        // the action is the name of the owner's request (an admin client type)
+        if (message.action === C.ROLE && message.client === this.clientId) this.role = message.role;
+        if (message.action === C.LOCK) this.locked = Boolean(message.locked);
         this.emit("change", { reason: "admin" });
         break;
       default:
@@ -440,17 +441,17 @@ export class Session {
     this.replica.local(seq, resolve(this.project, ops, Math.round(this.clock.now()), DEFAULT_LEAD_US));
     this.seq = seq;
     const done = this.waiter(seq);
-    this.post({ type: "op", seq, ops });
+    this.post({ type: C.OP, seq, ops });
     this.emit("change", { reason: "local" });
     return new Edit(seq, id, done);
   }
 
   undo() {
-    return this.history("undo");
+    return this.history(C.UNDO);
   }
 
   redo() {
-    return this.history("redo");
+    return this.history(C.REDO);
   }
 
   history(type) {
@@ -481,11 +482,11 @@ export class Session {
 
   flushPresence() {
     if (this.presencePending === null) return;
-    if (this.send({ type: "presence", state: this.presencePending })) this.presencePending = null;
+    if (this.send({ type: C.PRESENCE, state: this.presencePending })) this.presencePending = null;
   }
 
   chat(text) {
-    return this.send({ type: "chat", text });
+    return this.send({ type: C.CHAT, text });
   }
 
   // -- owners: admin requests (kick, role, lock) -------------------------------
@@ -504,15 +505,15 @@ export class Session {
   }
 
   kick(client) {
-    return this.request({ type: "kick", client });
+    return this.request({ type: C.KICK, client });
   }
 
   setRole(client, role) {
-    return this.request({ type: "role", client, role });
+    return this.request({ type: C.ROLE, client, role });
   }
 
   lock(locked = true) {
-    return this.request({ type: "lock", locked });
+    return this.request({ type: C.LOCK, locked });
   }
 
   // -- musical helpers (as the Python SDK's) ------------------------------------
@@ -541,12 +542,12 @@ export class Session {
     return this.set(PROJECT_ID, "meter", [numerator, denominator]);
   }
 
-  addTrack(name = "Track", kind = "instrument", fields = {}) {
+  addTrack(name = TRACK.name.default, kind = TRACK.kind.default, fields = {}) {
     const id = this.newId();
     return this.edit([{ op: "insert", kind: "track", id, value: { name, kind, ...fields } }], id);
   }
 
-  addPattern(track, { sounds = [], length = 16, stepsPerBeat = 4, name = "Pattern" } = {}) {
+  addPattern(track, { sounds = [], length = PATTERN.length.default, stepsPerBeat = PATTERN.steps_per_beat.default, name = PATTERN.name.default } = {}) {
     const id = this.newId();
     const lanes = sounds.map((sound) => ({ sound, steps: new Array(length).fill(0) }));
     const value = { track, name, length, steps_per_beat: stepsPerBeat, lanes };
@@ -557,7 +558,7 @@ export class Session {
     return this.edit([{ op: "set", id: pattern, field: "steps", at: [lane, step], value: velocity }]);
   }
 
-  addNote(track, pitch, start, dur = PPQ / 4, vel = 100) {
+  addNote(track, pitch, start, dur = NOTE.dur.default, vel = NOTE.vel.default) {
     const id = this.newId();
     return this.edit([{ op: "insert", kind: "note", id, value: { track, pitch, start, dur, vel } }], id);
   }

@@ -2,25 +2,20 @@
  * The document and op engine for the browser, as `protocol/model.py` and
  * `protocol/ops.py` define them: validate an op, apply it, return its inverse.
  *
- * Field types, ranges and defaults are not written here: they come from the
- * server's generated `/protocol.js` (SCHEMAS, LIMITS), so a range changed in
- * Python is the browser's range at the next page load. An invalid op throws a
- * `BacklineError` with the protocol's code and leaves the document as it was.
+ * Field types, ranges, lengths and defaults are not written here, nor the
+ * keys each op takes: they come from the server's generated `/protocol.js`
+ * (SCHEMAS with the ranges inside loop, transport and lanes, LIMITS, OP_KEYS,
+ * PPQ), so a range changed in Python is the browser's range at the next page
+ * load. An invalid op throws a `BacklineError` with the protocol's code and
+ * leaves the document as it was.
  *
  * @module ops
  */
 
-import { ERROR_CODES, ID_PATTERN, KINDS, LIMITS, PROJECT_ID, SCHEMAS } from "./protocol.js";
+import { ERROR_CODES, ID_PATTERN, KINDS, LIMITS, OP_KEYS, OP_TYPES, PPQ, PROJECT_ID, SCHEMAS } from "./protocol.js";
 
 const E = ERROR_CODES;
 const ID_RE = new RegExp(ID_PATTERN);
-const OP_KEYS = {
-  set: [["op", "id", "field", "value"], ["at"]],
-  insert: [["op", "kind", "id", "value"], ["index"]],
-  delete: [["op", "id"], []],
-  move: [["op", "id", "index"], []],
-  batch: [["op", "ops"], []],
-};
 const TABLES = { track: "tracks", pattern: "patterns", note: "notes", clip: "clips" };
 
 /** An error with one of the protocol's stable codes (ERROR_CODES). */
@@ -71,7 +66,7 @@ const chars = (s) => [...s].length; // Python counts code points, JS .length cou
 
 export function checkId(value, name = "id") {
   if (typeof value !== "string") fail(E.BAD_FIELD, `${name} must be a string id, not ${typeName(value)}`);
-  if (!value || value.length > LIMITS.max_id_len) {
+  if (!value || chars(value) > LIMITS.max_id_len) {
     fail(E.OUT_OF_RANGE, `${name} must be 1 to ${LIMITS.max_id_len} characters`);
   }
   if (!ID_RE.test(value)) fail(E.BAD_FIELD, `${name} may only hold letters, digits and _ . : -`);
@@ -145,30 +140,31 @@ export function checkField(spec, name, value) {
       return value;
     case "loop": {
       const rec = record(name, value, ["start", "end", "on"]);
-      const start = intIn(`${name}.start`, rec.start, 0, LIMITS.max_tick);
-      const end = intIn(`${name}.end`, rec.end, 0, LIMITS.max_tick);
+      const start = checkField(spec.tick, `${name}.start`, rec.start);
+      const end = checkField(spec.tick, `${name}.end`, rec.end);
       if (end <= start) fail(E.OUT_OF_RANGE, `${name}.end must be after ${name}.start`);
       return { start, end, on: bool(`${name}.on`, rec.on) };
     }
     case "transport": {
       const rec = record(name, value, ["playing", "beat", "time"]);
-      if (typeof rec.beat !== "number" || !(rec.beat >= 0 && rec.beat <= 1e9)) {
-        fail(E.OUT_OF_RANGE, `${name}.beat must be between 0 and 1e9`);
-      }
-      return { playing: bool(`${name}.playing`, rec.playing), beat: rec.beat, time: intIn(`${name}.time`, rec.time, 0, 2 ** 62) };
+      return {
+        playing: bool(`${name}.playing`, rec.playing),
+        beat: checkField(spec.beat, `${name}.beat`, rec.beat),
+        time: checkField(spec.time, `${name}.time`, rec.time),
+      };
     }
     case "lanes": {
       if (!Array.isArray(value)) fail(E.BAD_FIELD, `${name} must be a list of lanes`);
-      if (value.length > LIMITS.max_lanes) fail(E.TOO_LARGE, `${name} has more than ${LIMITS.max_lanes} lanes`);
+      if (value.length > spec.max_lanes) fail(E.TOO_LARGE, `${name} has more than ${spec.max_lanes} lanes`);
       return value.map((lane, i) => {
         const rec = record(`${name}[${i}]`, lane, ["sound", "steps"]);
         if (!Array.isArray(rec.steps)) fail(E.BAD_FIELD, `${name}[${i}].steps must be a list of velocities`);
-        if (rec.steps.length > LIMITS.max_steps) {
-          fail(E.TOO_LARGE, `${name}[${i}].steps has more than ${LIMITS.max_steps} steps`);
+        if (rec.steps.length > spec.max_steps) {
+          fail(E.TOO_LARGE, `${name}[${i}].steps has more than ${spec.max_steps} steps`);
         }
         return {
-          sound: intIn(`${name}[${i}].sound`, rec.sound, 0, 127),
-          steps: rec.steps.map((s) => intIn(`${name}[${i}].steps`, s, 0, 127)),
+          sound: checkField(spec.sound, `${name}[${i}].sound`, rec.sound),
+          steps: rec.steps.map((s) => checkField(spec.step, `${name}[${i}].steps`, s)),
         };
       });
     }
@@ -240,11 +236,10 @@ function checkShape(op) {
   if (op === null || typeof op !== "object" || Array.isArray(op)) fail(E.BAD_FIELD, "an op must be a map");
   const kind = op.op;
   if (typeof kind !== "string") fail(E.BAD_FIELD, "an op needs a string 'op' key");
-  const shape = OP_KEYS[kind];
-  if (shape === undefined) {
-    fail(E.BAD_FIELD, `unknown op '${kind.slice(0, 32)}'; expected one of ${Object.keys(OP_KEYS).join(", ")}`);
+  if (!Object.hasOwn(OP_KEYS, kind)) {
+    fail(E.BAD_FIELD, `unknown op '${kind.slice(0, 32)}'; expected one of ${OP_TYPES.join(", ")}`);
   }
-  const [required, optional] = shape;
+  const { required, optional } = OP_KEYS[kind];
   const missing = required.filter((k) => !Object.hasOwn(op, k));
   if (missing.length) fail(E.BAD_FIELD, `${kind} op is missing ${missing.sort().join(", ")}`);
   const extra = Object.keys(op).filter((k) => !required.includes(k) && !optional.includes(k));
@@ -319,7 +314,8 @@ function setStep(id, kind, ent, field, at, value) {
   }
   if (!(step >= 0 && step < ent.length)) fail(E.OUT_OF_RANGE, `step ${step} is outside the pattern's ${ent.length} steps`);
   if (!isInt(value)) fail(E.BAD_FIELD, "a step's value must be an integer velocity (0 = off)");
-  if (!(value >= 0 && value <= 127)) fail(E.OUT_OF_RANGE, `a step's velocity must be between 0 and 127, got ${value}`);
+  const { min, max } = SCHEMAS.pattern.lanes.step;
+  if (!(value >= min && value <= max)) fail(E.OUT_OF_RANGE, `a step's velocity must be between ${min} and ${max}, got ${value}`);
   const steps = ent.lanes[lane].steps;
   const old = steps[step];
   steps[step] = value;
@@ -348,7 +344,7 @@ function insert(doc, op) {
       ent[name] = copy(fieldSpec.default);
     } else if (kind === "clip" && name === "length") {
       const pattern = doc.patterns.get(ent.pattern);
-      ent[name] = Math.floor((pattern.length * 960) / pattern.steps_per_beat);
+      ent[name] = Math.floor((pattern.length * PPQ) / pattern.steps_per_beat);
     } else {
       fail(E.BAD_FIELD, `${kind} needs a ${name}`);
     }

@@ -6,19 +6,16 @@
  * @module replica
  */
 
-import { ERROR_CODES, PROJECT_ID, SCHEMAS } from "./protocol.js";
+import { ERROR_CODES, INTENT_KEYS, PROJECT_ID, REANCHOR_FIELDS, SCHEMAS, SEEK_BEAT } from "./protocol.js";
 import { BacklineError, Document, apply, applyAll, checkField, equal } from "./ops.js";
 import { Timeline } from "./timeline.js";
-
-const INTENT_KEYS = { play: ["op"], stop: ["op"], seek: ["op", "beat"] };
-const REANCHOR = ["tempo", "meter"];
 
 const setTransport = (value) => ({ op: "set", id: PROJECT_ID, field: "transport", value });
 
 function resolveOne(project, op, now, leadUs) {
   if (op === null || typeof op !== "object") return [op];
   const kind = op.op;
-  if (Object.hasOwn(INTENT_KEYS, kind)) {
+  if (typeof kind === "string" && Object.hasOwn(INTENT_KEYS, kind)) {
     const want = INTENT_KEYS[kind];
     const keys = Object.keys(op);
     if (keys.length !== want.length || !want.every((k) => keys.includes(k))) {
@@ -28,12 +25,7 @@ function resolveOne(project, op, now, leadUs) {
     let value;
     if (kind === "play") value = timeline.started(now, leadUs);
     else if (kind === "stop") value = timeline.stopped(now);
-    else {
-      const beat = op.beat;
-      if (typeof beat !== "number") throw new BacklineError(ERROR_CODES.BAD_FIELD, "seek beat must be a number");
-      if (!(beat >= 0 && beat <= 1e9)) throw new BacklineError(ERROR_CODES.OUT_OF_RANGE, "seek beat must be between 0 and 1e9");
-      value = timeline.sought(beat, now, leadUs);
-    }
+    else value = timeline.sought(checkField(SEEK_BEAT, "seek beat", op.beat), now, leadUs);
     project.transport = value;
     return [setTransport(value)];
   }
@@ -41,7 +33,7 @@ function resolveOne(project, op, now, leadUs) {
     if (op.field === "transport") {
       throw new BacklineError(ERROR_CODES.BAD_FIELD, "transport changes only through play, stop and seek ops");
     }
-    if (REANCHOR.includes(op.field) && Object.hasOwn(op, "value")) {
+    if (REANCHOR_FIELDS.includes(op.field) && Object.hasOwn(op, "value")) {
       const value = checkField(SCHEMAS.project[op.field], op.field, op.value);
       const out = [];
       const timeline = Timeline.of(project);

@@ -24,13 +24,13 @@
  * @module timeline
  */
 
-export const US_PER_MINUTE = 60_000_000;
-/** A play request starts at least this far ahead (µs). */
-export const DEFAULT_LEAD_US = 200_000;
-/** The largest round trip a start waits for (protocol/timeline.py MAX_LEAD_RTT_US). */
-const MAX_LEAD_RTT_US = 2_000_000;
-/** Beats: a position this close to a bar line is on it (absorbs float rounding). */
-const EPSILON = 1e-9;
+// The constants are protocol/timeline.py's own, from the generated /protocol.js:
+// US_PER_MINUTE; DEFAULT_LEAD_US, how far ahead a play request starts at least;
+// MAX_LEAD_RTT_US, the largest round trip a start waits for; BEAT_EPSILON, how
+// close (in beats) to a bar line a position counts as on it (absorbs float rounding).
+import { BEAT_EPSILON as EPSILON, DEFAULT_LEAD_US, MAX_LEAD_RTT_US, US_PER_MINUTE } from "./protocol.js";
+
+export { DEFAULT_LEAD_US, US_PER_MINUTE };
 
 // -- Python semantics ----------------------------------------------------------
 

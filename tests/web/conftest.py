@@ -11,8 +11,9 @@ the executable.
 - ``page`` (function): a page in its own browser context, so cookies, storage
   and cache never leak from one test to the next.
 - ``web_server`` (session): base URL of an HTTP server on 127.0.0.1 serving
-  the browser client (the ``backline.web`` package, as installed). ES modules
-  only load over HTTP, not from ``file://`` pages.
+  the browser client (the ``backline.web`` package, as installed) and the
+  generated ``/protocol.js`` its modules import. ES modules only load over
+  HTTP, not from ``file://`` pages.
 
 Browser tests must be plain (sync) functions, and the browser is closed as soon
 as the next test is not one of tests/web: while Playwright's sync API runs, its
@@ -38,6 +39,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 
+from backline.protocol.browser import protocol_module
 from backline.server.http.web import WEB_ROOT
 
 CHROMIUM_ARGS = [
@@ -151,6 +153,18 @@ class _StaticHandler(SimpleHTTPRequestHandler):
     def end_headers(self) -> None:
         self.send_header("Cache-Control", "no-store")
         super().end_headers()
+
+    def do_GET(self) -> None:
+        """Files of ``web``, and ``/protocol.js`` generated as the server generates it."""
+        if self.path.split("?", 1)[0] != "/protocol.js":
+            super().do_GET()
+            return
+        body = protocol_module().encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/javascript; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # keep pytest output to failures

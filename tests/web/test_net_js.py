@@ -1,7 +1,8 @@
 """web/net.js: the browser's session connection, against a real server and SDK.
 
 Frames, optimistic edits, acknowledgements and rebase are checked by their
-outcome: the browser's mirror and the Python SDK's mirror end up equal.
+outcome: the browser's mirror and the Python SDK's mirror end up equal. The
+close policy is the protocol's (protocol/errors.py), code by code.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any
 import msgpack
 from playwright.sync_api import Page
 
+from backline.protocol.errors import CLOSE_REASONS, FINAL_CLOSE_CODES, CloseCode
 from backline.testing import ServerProcess, SessionThread
 
 SESSION = "netjs"
@@ -119,3 +121,84 @@ def test_reject_rolls_back(page: Page, server: ServerProcess) -> None:
         assert [r["code"] for r in rejected] == ["not_found"]
         assert "not an existing track" in rejected[0]["message"]
         assert page.evaluate("s.project.toData()") == bot.session.project.to_data()
+
+
+CLOSE_JS = """async (codes) => {
+  const net = await import("/net.js");
+  const sockets = [];
+  class FakeSocket {  // opens nothing: the test closes it with the code under test
+    static OPEN = 1;
+    constructor(url, protocol) {
+      this.protocol = protocol;
+      this.readyState = 0;
+      sockets.push(this);
+    }
+    send() {}
+    close() {}
+  }
+  const real = globalThis.WebSocket;
+  globalThis.WebSocket = FakeSocket;
+  const out = [];
+  try {
+    for (const code of codes) {
+      const s = new net.Session({ url: "ws://127.0.0.1:9/", session: "s", token: "t", name: "n" });
+      let refused = null;
+      s.connect().catch((error) => { refused = error.code; });
+      const before = sockets.length;
+      sockets.at(-1).onclose({ code, reason: "why" });
+      const state = s.state;
+      const reason = s.closeReason;
+      const deadline = performance.now() + 2000;  // a reconnect comes after its backoff
+      while (state !== "closed" && sockets.length === before && performance.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      out.push({ code, state, reason, refused, reopened: sockets.length > before });
+      s.close();
+    }
+  } finally {
+    globalThis.WebSocket = real;
+  }
+  return out;
+}"""
+
+
+def test_close_policy_is_the_protocols(page: Page, web_server: str) -> None:
+    """On a close in FINAL_CLOSE_CODES the page gives up with CLOSE_REASONS' explanation
+    (the join is refused); on every other close, explained or not, it reconnects."""
+    page.goto(f"{web_server}/")
+    codes = sorted({*map(int, CLOSE_REASONS), 1001, 1005, 1006, 4999, 4500})
+    outcomes = page.evaluate(CLOSE_JS, codes)
+    assert [o["code"] for o in outcomes] == codes
+    for o in outcomes:
+        code = o["code"]
+        if code in FINAL_CLOSE_CODES:
+            assert o["state"] == "closed", o
+            assert o["reason"] == f"{CLOSE_REASONS[code]} ({code} why)", o
+            assert o["refused"] == "unavailable" and not o["reopened"], o
+        else:
+            assert o["state"] == "reconnecting", o
+            assert o["reason"] == f"connection lost ({code} why)", o
+            assert o["refused"] is None and o["reopened"], o
+    assert {o["code"] for o in outcomes if o["state"] == "closed"} == set(FINAL_CLOSE_CODES)
+
+
+def test_a_final_close_from_the_server_is_explained(page: Page, server: ServerProcess) -> None:
+    """A token for another session: the server closes 4403, the page stops there and says why."""
+    page.goto(server.http_url + "/")
+    result = page.evaluate(
+        """async ({ token }) => {
+            const net = await import("/net.js");
+            const s = new net.Session({ session: "netjs", token, name: "eve" });
+            try {
+                await s.connect();
+                return { joined: true };
+            } catch (error) {
+                return { code: error.code, state: s.state, reason: s.closeReason };
+            }
+        }""",
+        {"token": server.token("elsewhere")},
+    )
+    code = CloseCode.WRONG_SESSION
+    assert result["code"] == "unavailable" and result["state"] == "closed", result
+    assert result["reason"].startswith(f"{CLOSE_REASONS[code]} ({code.value}"), result

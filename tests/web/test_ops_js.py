@@ -10,16 +10,23 @@ checked the same way against protocol/replica.py.
 from __future__ import annotations
 
 import contextlib
+import math
 import random
 from typing import Any
 
+import pytest
 from playwright.sync_api import Page
+from test_protocol_js import exact, next_out  # tests/web is on the path, as for sound_page
 
+from backline.protocol import model
+from backline.protocol.browser import protocol_constants, protocol_module
 from backline.protocol.errors import BacklineError
+from backline.protocol.limits import DEFAULT_LIMITS, Limits
 from backline.protocol.messages import Batch
 from backline.protocol.model import Document
 from backline.protocol.ops import apply
 from backline.protocol.replica import Replica
+from backline.protocol.transport import resolve
 from backline.testing import ServerProcess
 
 RUN_JS = """async (ops) => {
@@ -207,3 +214,267 @@ def test_js_replica_rebases_as_python(page: Page, server: ServerProcess) -> None
     )
     assert actual == expected
     assert expected[2]["pending"] == [[2, True], [3, False]]  # the pitch change stopped applying
+
+
+# -- every field's bounds, as /protocol.js describes them, under two sets of limits ----
+
+BOUNDS_JS = """async ({ setup, vectors }) => {
+  const { Document, apply } = await import("/ops.js");
+  const base = new Document();
+  setup.forEach((op) => apply(base, op));
+  const data = base.toData();
+  return vectors.map((op) => {
+    const doc = Document.fromData(data);
+    try {
+      return { inverse: apply(doc, op), doc: doc.toData() };
+    } catch (error) {
+      if (error.code === undefined) throw error;
+      return { error: error.code, doc: doc.toData() };
+    }
+  });
+}"""
+
+ENTITY = {"track": "t", "pattern": "p", "note": "n", "clip": "c"}  # one of each kind, in SETUP
+SETUP: list[Any] = [
+    {"op": "insert", "kind": "track", "id": "t", "value": {"kind": "drums"}},
+    {"op": "insert", "kind": "track", "id": "t2", "value": {}},
+    {"op": "insert", "kind": "pattern", "id": "p",
+     "value": {"track": "t", "length": 4, "lanes": [{"sound": 36, "steps": [0, 0, 0, 0]}]}},
+    {"op": "insert", "kind": "pattern", "id": "p2", "value": {"track": "t2"}},
+    {"op": "insert", "kind": "note", "id": "n", "value": {"track": "t", "pitch": 60, "start": 0}},
+    {"op": "insert", "kind": "clip", "id": "c", "value": {"track": "t", "pattern": "p", "start": 0}},
+]  # fmt: skip
+REQUIRED = {  # what an insert of each kind needs besides the field under test
+    "track": {},
+    "pattern": {"track": "t", "length": 4},
+    "note": {"track": "t", "pitch": 60, "start": 0},
+    "clip": {"track": "t", "pattern": "p", "start": 0},
+}
+SMALL = Limits(
+    max_tracks=4, max_lanes=3, max_steps=12, max_name_len=8, max_id_len=10, max_tick=10_000
+)
+
+
+def around(desc: dict[str, Any]) -> list[tuple[Any, bool]]:
+    """(value, inside) at and just past each end of a described int or number range."""
+    lo, hi = desc["min"], desc["max"]
+    out = [
+        (lo, True),
+        (hi, True),
+        (next_out(lo, -math.inf), False),
+        (next_out(hi, math.inf), False),
+        ("1", False),
+    ]
+    out.append((True, False))
+    if desc["type"] == "int":
+        out.append((lo + 0.5, False))
+    return out
+
+
+def field_values(
+    kind: str, name: str, desc: dict[str, Any], limits: Limits
+) -> list[tuple[Any, bool | None]]:
+    """Values for one field: inside its description (True), outside (False), either (None)."""
+    kind_of = desc["type"]
+    if kind_of in ("int", "number"):
+        return list(around(desc))
+    if kind_of == "bool":
+        return [(True, True), (False, True), (0, False), (None, False)]
+    if kind_of == "text":
+        n = desc["max_len"]
+        return [("x" * n, True), ("x" * (n + 1), False), ("\U0001d11e" * n, True),
+                ("\U0001d11e" * (n + 1), False), (5, False)]  # fmt: skip
+    if kind_of == "choice":
+        wrong = "nope" if isinstance(desc["choices"][0], str) else 999
+        return [*((c, True) for c in desc["choices"]), (wrong, False), ([], False)]
+    if kind_of == "id":
+        n = limits.max_id_len
+        target = {"track": "t2" if kind == "pattern" else "t", "pattern": "p2"}[desc["ref"]]
+        return [(target, True), ("nope", False), ("", False), ("a" * (n + 1), False),
+                ("\U0001d11e" * (n // 2 + 1), False), ("a b", False), (5, False)]  # fmt: skip
+    if kind_of == "meter":
+        lo, hi = desc["numerator"]
+        out: list[tuple[Any, bool | None]] = [([lo, d], True) for d in desc["denominators"]]
+        out += [([hi, 4], True), ([lo - 1, 4], False), ([hi + 1, 4], False), ([4, 3], False),
+                ([4, 4.5], False), ([4], False), ("4/4", False)]  # fmt: skip
+        return out
+    if kind_of == "key":
+        return [("F# minor", True), ("Bb dorian", True), ("H major", False), ("c major", False),
+                (5, False)]  # fmt: skip
+    if kind_of == "loop":
+        lo, hi = desc["tick"]["min"], desc["tick"]["max"]
+        loop = {"start": lo, "end": lo + 1, "on": True}
+        return [
+            (loop, True),
+            ({**loop, "start": next_out(lo, -math.inf)}, False),
+            ({**loop, "end": hi}, True),
+            ({**loop, "end": next_out(hi, math.inf)}, False),
+            ({**loop, "start": hi, "end": hi}, False),
+            ({**loop, "start": next_out(hi, math.inf), "end": hi}, False),
+            ({**loop, "on": 1}, False),
+            ({"start": lo, "end": lo + 1}, False),
+            ({**loop, "x": 1}, False),
+        ]
+    if kind_of == "transport":
+        anchor = {"playing": True, "beat": 0.0, "time": 0}
+        out = [({**anchor, part: v}, inside) for part in ("beat", "time")
+               for v, inside in around(desc[part])]  # fmt: skip
+        return [*out, ({**anchor, "playing": "yes", "beat": -1}, False), ({"beat": 0}, False)]
+    if kind_of == "lanes":
+        length = REQUIRED["pattern"]["length"]
+
+        def lane(sound: Any = 36, steps: Any = None) -> dict[str, Any]:
+            return {"sound": sound, "steps": [0] * length if steps is None else steps}
+
+        out = [([lane(sound=v)], inside) for v, inside in around(desc["sound"])]
+        out += [([lane(steps=[v] * length)], inside) for v, inside in around(desc["step"])]
+        return [
+            *out,
+            ([lane()] * desc["max_lanes"], True),
+            ([lane()] * (desc["max_lanes"] + 1), False),
+            ([lane(steps=[0] * (desc["max_steps"] + 1))], False),
+            ([lane(steps=[0] * (length + 1))], False),
+            ([{"sound": 36}], False),
+            (["lane"], False),
+            ({}, False),
+        ]
+    raise AssertionError(f"no values for a field of type {kind_of}")
+
+
+def bound_vectors(limits: Limits) -> tuple[list[Any], dict[str, tuple[str, str, bool | None]]]:
+    """Ops exercising every field of every kind at and past its bounds (set and insert), a
+    step set with `at`, ids, and the entity limits; with what each exercises."""
+    schemas = protocol_constants(limits)["SCHEMAS"]
+    vectors: list[Any] = []
+    about: dict[str, tuple[str, str, bool | None]] = {}
+
+    def add(op: Any, kind: str, field: str, inside: bool | None) -> None:
+        about[str(len(vectors))] = (kind, field, inside)
+        vectors.append(op)
+
+    for kind, fields in schemas.items():
+        for name, desc in fields.items():
+            for value, inside in field_values(kind, name, desc, limits):
+                target = ENTITY.get(kind, model.PROJECT_ID)
+                add({"op": "set", "id": target, "field": name, "value": value}, kind, name, inside)
+                if kind != "project":
+                    fresh = {**REQUIRED[kind], name: value}
+                    if name == "length" and kind == "pattern":
+                        fresh = {"track": "t", "length": value}
+                    op = {"op": "insert", "kind": kind, "id": f"new-{len(vectors)}", "value": fresh}
+                    add(op, kind, name, inside)
+    step = schemas["pattern"]["lanes"]["step"]
+    for value, inside in around(step):
+        op = {"op": "set", "id": "p", "field": "steps", "at": [0, 3], "value": value}
+        add(op, "pattern", "steps", inside)
+    for at, inside in (([0, 4], False), ([1, 0], False), ([-1, 0], False), ([0, 0.5], False)):
+        op = {"op": "set", "id": "p", "field": "steps", "at": at, "value": 1}
+        add(op, "pattern", "steps", inside)
+    n = limits.max_id_len
+    for eid, inside in (("a" * n, True), ("a" * (n + 1), False), ("", False),
+                        ("\U0001d11e" * (n // 2 + 1), False), ("t", False), ("project", False)):  # fmt: skip
+        add({"op": "insert", "kind": "track", "id": eid, "value": {}}, "track", "id", inside)
+        add({"op": "delete", "id": eid}, "track", "id", None)
+    room = limits.max_tracks - sum(op["kind"] == "track" for op in SETUP)
+    for count, inside in ((room, True), (room + 1, False)):
+        inserts = [
+            {"op": "insert", "kind": "track", "id": f"x{i}", "value": {}} for i in range(count)
+        ]
+        add({"op": "batch", "ops": inserts}, "track", "limit", inside)
+    for shape in ({"op": "toString"}, {"op": "constructor", "id": "t"}, {"op": "__proto__"},
+                  {"op": "insert", "kind": "toString", "id": "z", "value": {}},
+                  {"op": "set", "id": "t", "field": "toString", "value": 1},
+                  {"op": "move", "id": "t", "index": 2}, {"op": "move", "id": "t", "index": 1}):  # fmt: skip
+        add(shape, "op", "shape", None)
+    return vectors, about
+
+
+@pytest.mark.parametrize("limits", [DEFAULT_LIMITS, SMALL], ids=["default", "small"])
+def test_every_field_bound_as_python(page: Page, web_server: str, limits: Limits) -> None:
+    """Every field of every kind at, and just past, each end of the range /protocol.js gives
+    it: ops.js and protocol/ops.py give the same inverse or error code and document. The
+    page gets /protocol.js generated with the limits under test, so a range ops.js kept
+    for itself (instead of reading it) fails with the small limits."""
+    module = protocol_module(limits)
+    page.route(
+        "**/protocol.js",
+        lambda route: route.fulfill(body=module, content_type="text/javascript; charset=utf-8"),
+    )
+    page.goto(f"{web_server}/")
+    vectors, about = bound_vectors(limits)
+    base = Document(limits)
+    for op in SETUP:
+        apply(base, op)
+    expected: list[dict[str, Any]] = []
+    for op in vectors:
+        doc = base.copy()
+        try:
+            expected.append({"inverse": apply(doc, op)})
+        except BacklineError as exc:
+            expected.append({"error": exc.code.value})
+        expected[-1]["doc"] = doc.to_data()
+    actual = page.evaluate(BOUNDS_JS, {"setup": SETUP, "vectors": vectors})
+    for i, (want, got) in enumerate(zip(expected, actual, strict=True)):
+        assert exact(got) == exact(want), f"vector {i} {about[str(i)]}: {vectors[i]}"
+    # the vectors reach every field, on both sides of its bounds, as Python sees them
+    outcomes: dict[tuple[str, str], set[bool]] = {}
+    for i, want in enumerate(expected):
+        kind, field, inside = about[str(i)]
+        if inside is not None:
+            assert ("error" not in want) is inside, f"vector {i} {about[str(i)]}: {vectors[i]}"
+        outcomes.setdefault((kind, field), set()).add("error" not in want)
+    for kind, fields in model.SCHEMAS.items():
+        for field in fields:
+            assert outcomes[(kind, field)] == {True, False}, (kind, field)
+
+
+RESOLVE_JS = """async ({ setup, vectors, now, lead }) => {
+  const { Document, apply } = await import("/ops.js");
+  const { resolve } = await import("/replica.js");
+  const base = new Document();
+  setup.forEach((op) => apply(base, op));
+  return vectors.map((ops) => {
+    try {
+      return { ops: resolve(Document.fromData(base.toData()), ops, now, lead) };
+    } catch (error) {
+      if (error.code === undefined) throw error;
+      return { error: error.code };
+    }
+  });
+}"""
+
+
+def test_intents_resolve_as_python(page: Page, web_server: str) -> None:
+    """replica.js resolves play, stop and seek (a seek beat at and past each end of
+    SEEK_BEAT, intents with keys missing or extra) and re-anchors tempo and meter changes
+    as protocol/transport.py does."""
+    page.goto(f"{web_server}/")
+    seek = protocol_constants()["SEEK_BEAT"]
+    playing = {"playing": True, "beat": 2.0, "time": 500_000}
+    setup = [{"op": "set", "id": "project", "field": "transport", "value": playing}]
+    vectors: list[Any] = [[{"op": "seek", "beat": beat}] for beat, _ in around(seek)]
+    vectors += [
+        [{"op": "play"}], [{"op": "stop"}], [{"op": "play", "x": 1}], [{"op": "seek"}],
+        [{"op": "stop"}, {"op": "play"}], [{"op": "batch", "ops": [{"op": "stop"}]}],
+        [{"op": "set", "id": "project", "field": "transport", "value": playing}],
+        [{"op": "set", "id": "project", "field": "tempo", "value": 90.0}],
+        [{"op": "set", "id": "project", "field": "meter", "value": [7, 8]}],
+        [{"op": "set", "id": "project", "field": "tempo", "value": 1000.0}],
+        [{"op": "set", "id": "project", "field": "swing", "value": 0.5}],
+    ]  # fmt: skip
+    now, lead = 1_250_000, 200_000
+    base = Document()
+    for op in setup:
+        apply(base, op)
+    expected: list[dict[str, Any]] = []
+    for ops in vectors:
+        try:
+            expected.append({"ops": resolve(base.copy(), ops, now, lead)})
+        except BacklineError as exc:
+            expected.append({"error": exc.code.value})
+    actual = page.evaluate(
+        RESOLVE_JS, {"setup": setup, "vectors": vectors, "now": now, "lead": lead}
+    )
+    assert sum("error" in e for e in expected) >= 5
+    for i, (want, got) in enumerate(zip(expected, actual, strict=True)):
+        assert got == want, f"vector {i}: {vectors[i]}"

@@ -11,6 +11,7 @@
  * @module sound/panel
  */
 
+import { CLIENT_TYPES, SERVER_TYPES } from "../protocol.js";
 import { Metronome } from "./metronome.js";
 import { Playback } from "./playback.js";
 import { AudioRoom, MAX_GAIN } from "./room.js";
@@ -149,7 +150,7 @@ export function mountSoundPanel(element, ctx) {
     }
     return room;
   }
-  for (const type of ["rtc", "welcome"]) {
+  for (const type of [SERVER_TYPES.RTC, SERVER_TYPES.WELCOME]) {
     ctx.on(type, (msg) => {
       for (const [t, fn] of roomHandlers) if (t === type) fn(msg);
     });
@@ -249,11 +250,11 @@ export function mountSoundPanel(element, ctx) {
     if (chosen && trackSelect.value !== chosen) sendTrack(); // the track was removed
   }
   function sendTrack() {
-    ctx.send({ type: "presence", state: { track: trackSelect.value || null } });
+    ctx.send({ type: CLIENT_TYPES.PRESENCE, state: { track: trackSelect.value || null } });
   }
   trackSelect.addEventListener("change", sendTrack);
   ctx.onChange(listTracks);
-  ctx.on("welcome", () => {
+  ctx.on(SERVER_TYPES.WELCOME, () => {
     if (trackSelect.value) sendTrack(); // a reconnected session starts unbound
   });
   listTracks();
@@ -305,8 +306,8 @@ export function mountSoundPanel(element, ctx) {
         : "no audio";
     }
   }
-  ctx.on("presence", renderPeers);
-  ctx.on("welcome", renderPeers);
+  ctx.on(SERVER_TYPES.PRESENCE, renderPeers);
+  ctx.on(SERVER_TYPES.WELCOME, renderPeers);
   renderPeers();
 
   // -- layout -------------------------------------------------------------------

@@ -2,9 +2,9 @@
  * The project played in the browser: drum patterns and notes, through one
  * channel strip per track (volume, pan, mute, solo), on the shared timeline.
  *
- * How the document maps to time (positions are ticks at 960 PPQ, beats are
- * quarter notes):
- * - A note sounds at beat `start / 960` for `dur / 960` beats.
+ * How the document maps to time (positions are ticks at PPQ, 960 per quarter
+ * note; beats are quarter notes):
+ * - A note sounds at beat `start / PPQ` for `dur / PPQ` beats.
  * - A pattern's step `i` is `i / steps_per_beat` beats into the pattern, which
  *   lasts `length / steps_per_beat` beats and repeats. A pattern that clips
  *   place plays only inside its clips: from each clip's `start`, repeating,
@@ -24,9 +24,10 @@
  * @module sound/playback
  */
 
+import { PPQ } from "../protocol.js";
 import { playDrum, playNote } from "./instruments.js";
 
-export const PPQ = 960;
+export { PPQ }; // ticks per quarter note: the protocol's (protocol/model.py PPQ)
 /** Beats: tolerance for a step on a window edge (steps are exact fractions, windows are floats). */
 const EPSILON = 1e-9;
 

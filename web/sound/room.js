@@ -14,12 +14,14 @@
  * @module sound/room
  */
 
+import { CLIENT_TYPES, MESSAGE_LIMITS, SERVER_TYPES } from "../protocol.js";
+
 /** How long to wait for ICE gathering before offering with what we have (ms). */
 const GATHER_MS = 3000;
 /** How long to wait for the server's answer (ms). */
 const ANSWER_MS = 15000;
-/** Largest gain the server accepts in a `mix`. */
-export const MAX_GAIN = 4;
+/** Largest gain the server accepts in a `mix` (protocol/audio.py MAX_GAIN). */
+export const MAX_GAIN = MESSAGE_LIMITS.max_gain;
 
 /**
  * RMS level in dBFS of what an analyser currently holds (-Infinity for silence).
@@ -118,12 +120,12 @@ export class AudioRoom {
     this._retryTimer = null;
     /** @type {Record<string, number>} the gains we asked for, resent after a reconnect */
     this.gains = {};
-    on("rtc", (msg) => {
+    on(SERVER_TYPES.RTC, (msg) => {
       if (this._answered !== null && typeof msg.sdp === "string") this._answered(msg.sdp);
     });
     // A new welcome means the socket reconnected: the server dropped us from
     // the room with the old connection, so offer again.
-    on("welcome", () => {
+    on(SERVER_TYPES.WELCOME, () => {
       if (this.input !== null) this._connect("reconnecting");
     });
   }
@@ -179,7 +181,7 @@ export class AudioRoom {
   }
 
   /**
-   * How loud `client` is in my mix (0..4, 1 unchanged).
+   * How loud `client` is in my mix (0..MAX_GAIN, 1 unchanged).
    * @param {string} client
    * @param {number} gain
    */
@@ -189,7 +191,7 @@ export class AudioRoom {
     if (this.pc?.remoteDescription) {
       // before the answer the server does not know us yet (`not_found`); the
       // gains asked for meanwhile go with the answer (see _connect)
-      this.send({ type: "mix", gains: { [client]: value } });
+      this.send({ type: CLIENT_TYPES.MIX, gains: { [client]: value } });
     }
   }
 
@@ -238,12 +240,12 @@ export class AudioRoom {
         this._answered = resolve;
         setTimeout(() => reject(new Error("the server did not answer the audio offer")), ANSWER_MS);
       });
-      this.send({ type: "rtc", sdp: pc.localDescription?.sdp ?? "" });
+      this.send({ type: CLIENT_TYPES.RTC, sdp: pc.localDescription?.sdp ?? "" });
       const sdp = /** @type {string} */ (await answer);
       if (generation !== this._generation) return;
       this._answered = null;
       await pc.setRemoteDescription({ type: "answer", sdp });
-      if (Object.keys(this.gains).length > 0) this.send({ type: "mix", gains: { ...this.gains } });
+      if (Object.keys(this.gains).length > 0) this.send({ type: CLIENT_TYPES.MIX, gains: { ...this.gains } });
     } catch (error) {
       if (generation !== this._generation) return;
       this._answered = null;

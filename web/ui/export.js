@@ -9,7 +9,8 @@ import { SCHEMAS } from "../protocol.js";
 const FLOAT_FIELDS = {
   project: new Set(Object.entries(SCHEMAS.project).filter(([, s]) => s.type === "number").map(([n]) => n)),
   tracks: new Set(Object.entries(SCHEMAS.track).filter(([, s]) => s.type === "number").map(([n]) => n)),
-  transport: new Set(["beat"]),
+  // the transport's own fields (its default holds every key) that are numbers
+  transport: new Set(Object.keys(SCHEMAS.project.transport.default).filter((k) => SCHEMAS.project.transport[k]?.type === "number")),
 };
 
 /** Python's repr of a float. */

@@ -12,7 +12,7 @@
  * @module ui/midi
  */
 
-import { PPQ } from "../protocol.js";
+import { PPQ, US_PER_MINUTE } from "../protocol.js";
 
 const encoder = new TextEncoder();
 
@@ -62,7 +62,7 @@ function placements(pattern, clips) {
 export function projectMidi(data) {
   const { project } = data;
   const [num, den] = project.meter;
-  const usPerQuarter = Math.round(60_000_000 / project.tempo);
+  const usPerQuarter = Math.round(US_PER_MINUTE / project.tempo);
   const chunks = [
     chunk("MThd", [0, 1, (data.tracks.length + 1) >> 8, (data.tracks.length + 1) & 255, PPQ >> 8, PPQ & 255]),
     track([

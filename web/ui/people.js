@@ -60,7 +60,7 @@ export class People {
 
   render() {
     const me = this.session.clientId;
-    const owner = this.session.role === "owner";
+    const owner = this.session.role === ROLES.OWNER;
     this.lock.hidden = !owner;
     this.lock.textContent = this.session.locked ? "Locked" : "Lock";
     this.lock.setAttribute("aria-pressed", String(this.session.locked));

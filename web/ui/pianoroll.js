@@ -8,7 +8,7 @@
  * @module ui/pianoroll
  */
 
-import { LIMITS, PPQ } from "../protocol.js";
+import { PPQ, PRESENCE_LIMITS, SCHEMAS } from "../protocol.js";
 import { h, isBlack, pitchName, textOn } from "./dom.js";
 
 const LOW = 24;
@@ -18,6 +18,7 @@ const BEAT = 64; // px per quarter note
 const PX = BEAT / PPQ; // px per tick
 const SNAPS = [[PPQ, "1/4"], [PPQ / 2, "1/8"], [PPQ / 4, "1/16"], [PPQ / 8, "1/32"]];
 const EDGE = 6; // px of a note's right edge that resizes
+const { pitch: PITCH, start: START, dur: DUR, vel: VEL } = SCHEMAS.note;
 
 export class PianoRoll {
   constructor(root, session, app) {
@@ -74,7 +75,7 @@ export class PianoRoll {
 
   select(ids) {
     this.selected = new Set(ids);
-    this.session.setPresence({ selection: [...this.selected].slice(0, 256) });
+    this.session.setPresence({ selection: [...this.selected].slice(0, PRESENCE_LIMITS.max_selection) });
     this.render();
   }
 
@@ -91,7 +92,7 @@ export class PianoRoll {
   }
 
   add(pitch, tick) {
-    const edit = this.app.run(() => this.session.addNote(this.track, pitch, tick, this.snapTicks, 100));
+    const edit = this.app.run(() => this.session.addNote(this.track, pitch, tick, this.snapTicks, VEL.default));
     if (edit) {
       this.focusNext = edit.id; // so arrows, Shift+arrows and Delete act on it at once
       this.select([edit.id]);
@@ -143,8 +144,8 @@ export class PianoRoll {
         drag.dur = Math.max(snap, Math.round((n.dur + dx / PX) / snap) * snap);
         el.style.width = `${drag.dur * PX}px`;
       } else {
-        drag.start = Math.max(0, Math.round((n.start + dx / PX) / snap) * snap);
-        drag.pitch = Math.max(0, Math.min(127, n.pitch - Math.round(dy / ROW)));
+        drag.start = Math.max(START.min, Math.round((n.start + dx / PX) / snap) * snap);
+        drag.pitch = Math.max(PITCH.min, Math.min(PITCH.max, n.pitch - Math.round(dy / ROW)));
         el.style.left = `${drag.start * PX}px`;
         el.style.top = `${(HIGH - drag.pitch) * ROW}px`;
       }
@@ -179,12 +180,12 @@ export class PianoRoll {
     const snap = this.snapTicks;
     let handled = true;
     if (e.key === "Delete" || e.key === "Backspace") this.app.run(() => this.session.remove(id));
-    else if (e.shiftKey && e.key === "ArrowRight") this.change(id, { dur: Math.min(LIMITS.max_tick, note.dur + snap) });
-    else if (e.shiftKey && e.key === "ArrowLeft") this.change(id, { dur: Math.max(1, note.dur - snap) });
+    else if (e.shiftKey && e.key === "ArrowRight") this.change(id, { dur: Math.min(DUR.max, note.dur + snap) });
+    else if (e.shiftKey && e.key === "ArrowLeft") this.change(id, { dur: Math.max(DUR.min, note.dur - snap) });
     else if (e.key === "ArrowRight") this.change(id, { start: note.start + snap });
-    else if (e.key === "ArrowLeft") this.change(id, { start: Math.max(0, note.start - snap) });
-    else if (e.key === "ArrowUp") this.change(id, { pitch: Math.min(127, note.pitch + 1) });
-    else if (e.key === "ArrowDown") this.change(id, { pitch: Math.max(0, note.pitch - 1) });
+    else if (e.key === "ArrowLeft") this.change(id, { start: Math.max(START.min, note.start - snap) });
+    else if (e.key === "ArrowUp") this.change(id, { pitch: Math.min(PITCH.max, note.pitch + 1) });
+    else if (e.key === "ArrowDown") this.change(id, { pitch: Math.max(PITCH.min, note.pitch - 1) });
     else handled = false;
     if (handled) e.preventDefault();
   }
@@ -227,7 +228,7 @@ export class PianoRoll {
       }
       Object.assign(el.style, {
         left: `${n.start * PX}px`, top: `${(HIGH - n.pitch) * ROW}px`, width: `${Math.max(3, n.dur * PX)}px`, height: `${ROW - 1}px`,
-        opacity: String(0.45 + (0.55 * n.vel) / 127),
+        opacity: String(0.45 + (0.55 * n.vel) / VEL.max),
       });
       const peer = selectedBy.get(n.id);
       el.classList.toggle("selected", this.selected.has(n.id));

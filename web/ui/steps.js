@@ -7,13 +7,17 @@
  * @module ui/steps
  */
 
-import { LIMITS, SCHEMAS } from "../protocol.js";
+import { SCHEMAS } from "../protocol.js";
 import { drumName, h, setValue } from "./dom.js";
 
+/** A step's velocity: its range from the protocol (0 = off, so a sounding step is above the minimum). */
+const STEP = SCHEMAS.pattern.lanes.step;
+const SPB = SCHEMAS.pattern.steps_per_beat;
 const DEFAULT_SOUNDS = [36, 38, 42, 46];
-const ALT_VELOCITIES = [127, 100, 70, 40];
+const ALT_VELOCITIES = [STEP.max, 100, 70, 40];
 const ON = 100;
-const RESOLUTIONS = [1, 2, 3, 4, 6, 8, 12, 16];
+const RESOLUTIONS = [1, 2, 3, 4, 6, 8, 12, 16].filter((r) => r >= SPB.min && r <= SPB.max);
+const sounding = (velocity) => Math.max(STEP.min + 1, Math.min(STEP.max, velocity));
 
 export class StepSequencer {
   constructor(root, session, app) {
@@ -72,8 +76,8 @@ export class StepSequencer {
   newLane() {
     const p = this.pattern();
     if (!p) return;
-    if (p.lanes.length >= LIMITS.max_lanes) {
-      this.app.toasts.show(`A pattern holds at most ${LIMITS.max_lanes} lanes`, "error");
+    if (p.lanes.length >= SCHEMAS.pattern.lanes.max_lanes) {
+      this.app.toasts.show(`A pattern holds at most ${SCHEMAS.pattern.lanes.max_lanes} lanes`, "error");
       return;
     }
     const lanes = [...p.lanes, { sound: Number(this.newSound.value), steps: new Array(p.length).fill(0) }];
@@ -109,8 +113,8 @@ export class StepSequencer {
       const dy = drag.y - e.clientY;
       if (!drag.moved && Math.abs(dy) < 4) return;
       drag.moved = true;
-      drag.velocity = Math.max(1, Math.min(127, Math.round((drag.from || ON) + dy)));
-      cell.style.setProperty("--vel", String(drag.velocity / 127));
+      drag.velocity = sounding(Math.round((drag.from || ON) + dy));
+      cell.style.setProperty("--vel", String(drag.velocity / STEP.max));
       cell.title = `velocity ${drag.velocity}`;
     });
     cell.addEventListener("pointerup", () => {
@@ -149,7 +153,7 @@ export class StepSequencer {
     } else if (e.key === "+" || e.key === "=" || e.key === "-" || (e.altKey && (e.key === "ArrowUp" || e.key === "ArrowDown"))) {
       const current = p.lanes[lane].steps[step] || ON;
       const up = e.key === "+" || e.key === "=" || e.key === "ArrowUp";
-      this.setStep(lane, step, Math.max(1, Math.min(127, current + (up ? 10 : -10))));
+      this.setStep(lane, step, sounding(current + (up ? 10 : -10)));
       e.preventDefault();
     }
   }
@@ -212,7 +216,7 @@ export class StepSequencer {
       lane.steps.forEach((velocity, si) => {
         const cell = this.cells[li][si];
         cell.classList.toggle("on", velocity > 0);
-        cell.style.setProperty("--vel", String(velocity / 127));
+        cell.style.setProperty("--vel", String(velocity / STEP.max));
         cell.setAttribute("aria-pressed", String(velocity > 0));
         cell.setAttribute("aria-label", `${drumName(lane.sound)} step ${si + 1}${velocity ? `, velocity ${velocity}` : ", off"}`);
         const peer = cursors.get(`${li}/${si}`);
