@@ -146,6 +146,7 @@ def _max_steps(lim: Limits) -> int:
 MIDI_NUMBER = int_in(0, 127)  # a pitch, a program, a drum sound
 STEP_VELOCITY = int_in(0, 127)  # a step of a drum lane: 0 is off
 METER_NUMERATOR = int_in(1, 32)
+METER_DENOMINATOR = one_of(*METER_DENOMINATORS)
 TICK = int_in(0, _max_tick)  # a position on the timeline
 BEAT = float_in(0.0, 1e9)  # a transport position in beats
 TIME_US = int_in(0, 2**62)  # a server time in µs
@@ -155,7 +156,7 @@ def meter(name: str, value: Any, limits: Limits) -> list[int]:
     if type(value) is not list or len(value) != 2:
         raise BadField(f"{name} must be [numerator, denominator]")
     num = METER_NUMERATOR(f"{name} numerator", value[0], limits)
-    den = one_of(*METER_DENOMINATORS)(f"{name} denominator", value[1], limits)
+    den = METER_DENOMINATOR(f"{name} denominator", value[1], limits)
     return [num, den]
 
 

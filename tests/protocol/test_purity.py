@@ -143,3 +143,30 @@ def test_importing_the_core_loads_no_io_modules() -> None:
     assert "backline.protocol.ops" in loaded
     assert "backline.protocol.replica" in loaded
     assert sorted(loaded & set(NOT_LOADED)) == []
+
+
+def test_validating_registers_no_validator() -> None:
+    """Validators are built once: checking values (the server's hot path) never grows
+    the table of descriptions (a check built per call used to add one each time)."""
+    from backline.protocol import model
+    from backline.protocol.model import Document
+    from backline.protocol.ops import apply
+
+    before = len(model._DESCRIBED)
+    doc = Document()
+    apply(doc, {"op": "set", "id": "project", "field": "meter", "value": [3, 4]})
+    apply(
+        doc,
+        {
+            "op": "set",
+            "id": "project",
+            "field": "loop",
+            "value": {"start": 0, "end": 960, "on": True},
+        },
+    )
+    apply(doc, {"op": "insert", "kind": "track", "id": "t", "value": {"kind": "drums"}})
+    lanes = [{"sound": 36, "steps": [100] * 16}]
+    apply(
+        doc, {"op": "insert", "kind": "pattern", "id": "p", "value": {"track": "t", "lanes": lanes}}
+    )
+    assert len(model._DESCRIBED) == before
