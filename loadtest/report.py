@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 import time
@@ -10,6 +9,8 @@ from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
+
+from backline.server.runtime import run_loop
 
 __all__ = ["RESULTS", "run", "save"]
 
@@ -26,10 +27,5 @@ def save(name: str, rows: Sequence[Any]) -> Path:
 
 
 def run(main: Callable[[], Coroutine[Any, Any, Any]]) -> None:
-    """Run a benchmark on uvloop when it is installed (as the server does)."""
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover
-        asyncio.run(main())
-    else:
-        uvloop.run(main())
+    """Run a benchmark on the server's event loop (uvloop when installed)."""
+    run_loop(main())
