@@ -1,8 +1,8 @@
 """A session's chat: the recent history every joiner gets, posts shown everywhere.
 
 A post goes to this process's members at once, to the other processes over
-the bus (`BusKind.CHAT`), and into the bus's stored history (Redis keeps it
-for every process; in memory it lasts as long as the process).
+the bus (`BusKind.CHAT`), and into the store's chat history, beside the log,
+so that it outlives a restart (SQLite, Redis) like the project does.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from backline.server.clock import server_time_us
 from backline.server.sessions.context import BusKind, SessionContext
 from backline.server.sessions.member import Member
 from backline.server.sessions.roster import Roster
-from backline.server.storage.bus import BusUnavailable
+from backline.server.storage.base import Store, StoreUnavailable
 
 __all__ = ["Chat"]
 
@@ -26,9 +26,15 @@ log = logging.getLogger("backline.session")
 
 class Chat:
     def __init__(
-        self, context: SessionContext, roster: Roster, history: list[dict[str, Any]], keep: int
+        self,
+        context: SessionContext,
+        roster: Roster,
+        store: Store,
+        history: list[dict[str, Any]],
+        keep: int,
     ) -> None:
         self._context = context
+        self._store = store
         self._roster = roster
         self._keep = keep
         self.history: deque[dict[str, Any]] = deque(history, maxlen=keep)
@@ -37,16 +43,16 @@ class Chat:
         entry = {"by": member.client, "name": member.name, "text": text, "time": server_time_us()}
         self.show(entry)
         self._context.background(self._context.publish(BusKind.CHAT, entry=entry))
-        self._context.background(self._store(entry))
+        self._context.background(self._keep_it(entry))
 
     def show(self, entry: dict[str, Any]) -> None:
         """A message posted here or on another process: keep it, show it to everyone here."""
         self.history.append(entry)
         self._roster.broadcast(encode(frames.chat(entry)))
 
-    async def _store(self, entry: dict[str, Any]) -> None:
-        context = self._context
+    async def _keep_it(self, entry: dict[str, Any]) -> None:
+        name = self._context.name
         try:
-            await context.bus.add_chat(context.name, entry, self._keep)
-        except BusUnavailable as exc:
-            log.warning("session %s: chat history not stored: %s", context.name, exc)
+            await self._store.add_chat(name, entry, self._keep)
+        except StoreUnavailable as exc:
+            log.warning("session %s: chat history not stored: %s", name, exc)

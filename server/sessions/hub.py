@@ -156,8 +156,8 @@ class Hub:
             log.info("session %s: created", name)
         chat: list[dict[str, Any]] = []
         try:
-            chat = await self.bus.chat_history(name, limits.chat_history)
-        except BusUnavailable as exc:
+            chat = await self.store.chat_history(name, limits.chat_history)
+        except StoreUnavailable as exc:
             log.warning("session %s: chat history unavailable: %s", name, exc)
         session = Session(
             name,
@@ -202,9 +202,8 @@ class Hub:
         if not erase:
             return
         try:
-            await self.store.delete(session.name)
-            await self.bus.delete_chat(session.name)
-        except (StoreUnavailable, BusUnavailable) as exc:
+            await self.store.delete(session.name)  # its log, snapshot and chat
+        except StoreUnavailable as exc:
             # the logged delete still empties the session when it is next loaded
             log.warning("session %s: erasing its data failed: %s", session.name, exc)
 

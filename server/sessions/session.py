@@ -143,7 +143,7 @@ class Session:
         self.position_delivered = position  # the last one handed to the applier (by the hub)
         self.context = context = SessionContext(name, bus, metrics)
         self.roster = Roster(context, presence_interval)
-        self.chat = Chat(context, self.roster, chat, chat_history)
+        self.chat = Chat(context, self.roster, store, chat, chat_history)
         self.room = SessionRoom(
             context,
             self.roster,

@@ -12,7 +12,11 @@ A process's calls for one session take effect in the order it made them
 (an append, then a snapshot, then another append): stores keep that order
 even when calls overlap.
 
-Beside the log, a snapshot: the sequencer's state after some entry. Saving a
+Beside the log, a snapshot (the sequencer's state after some entry) and the
+short chat history late joiners see, so that it outlives a restart like the
+log does (chat is not versioned: it never goes through the log).
+
+The snapshot: Saving a
 snapshot drops the entries the *previous* snapshot covered, so a reader that
 lags by less than one snapshot interval never misses an entry.
 """
@@ -22,7 +26,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from backline.protocol.errors import Unavailable
 
@@ -97,7 +101,18 @@ class Store(Protocol):
         later one exists), then drop the entries the previous snapshot covered."""
         ...
 
-    async def delete(self, session: str) -> None: ...
+    async def add_chat(self, session: str, entry: dict[str, Any], keep: int) -> None:
+        """Append to the session's chat history, keeping the last `keep` entries."""
+        ...
+
+    async def chat_history(self, session: str, count: int) -> list[dict[str, Any]]:
+        """The last `count` chat entries, oldest first."""
+        ...
+
+    async def delete(self, session: str) -> None:
+        """Forget everything of `session`: log, snapshot and chat history."""
+        ...
+
     async def sessions(self) -> list[str]: ...
     async def healthy(self) -> bool: ...
     async def close(self) -> None: ...

@@ -3,7 +3,7 @@
 Edits go through the store's log, in order and durably; presence and chat do
 not need either, so they travel on a lighter bus. Each message is tagged with
 the publishing process (``node``), and a process drops its own echoes. The
-bus also keeps the short chat history that late joiners see.
+chat history late joiners see is kept by the store, beside the log.
 
 `MemoryNetwork` connects the buses of processes living in one Python process
 (the embedded default has exactly one), and lets tests run several nodes
@@ -13,7 +13,6 @@ without Redis; `backline.server.storage.redis_bus.RedisBus` is the same over Red
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -43,18 +42,6 @@ class Bus(Protocol):
 
     async def unsubscribe(self, session: str) -> None: ...
 
-    async def add_chat(self, session: str, entry: dict[str, Any], keep: int) -> None:
-        """Append to the session's chat history, keeping the last `keep` entries."""
-        ...
-
-    async def chat_history(self, session: str, count: int) -> list[dict[str, Any]]:
-        """The last `count` chat entries, oldest first."""
-        ...
-
-    async def delete_chat(self, session: str) -> None:
-        """Forget the session's chat history (the session was deleted)."""
-        ...
-
     async def healthy(self) -> bool: ...
     async def close(self) -> None: ...
 
@@ -64,7 +51,6 @@ class MemoryNetwork:
 
     def __init__(self) -> None:
         self.subscribers: dict[str, dict[str, Handler]] = {}  # session -> node -> handler
-        self.chat: dict[str, deque[dict[str, Any]]] = {}
 
     def bus(self, node: str) -> MemoryBus:
         return MemoryBus(node, self)
@@ -91,19 +77,6 @@ class MemoryBus:
         nodes.pop(self.node, None)
         if not nodes:
             self.network.subscribers.pop(session, None)
-
-    async def add_chat(self, session: str, entry: dict[str, Any], keep: int) -> None:
-        history = self.network.chat.setdefault(session, deque())
-        history.append(dict(entry))
-        while len(history) > keep:
-            history.popleft()
-
-    async def chat_history(self, session: str, count: int) -> list[dict[str, Any]]:
-        history = self.network.chat.get(session, deque())
-        return [dict(e) for e in list(history)[-count:]] if count > 0 else []
-
-    async def delete_chat(self, session: str) -> None:
-        self.network.chat.pop(session, None)
 
     async def healthy(self) -> bool:
         return True

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from backline.server.storage.base import (
     Entry,
@@ -36,6 +37,7 @@ class MemoryStore:
         # it here, and `tail` drops it once the follower has caught up. `tail` looks
         # at these only, not at every session a process holds (most are idle).
         self._dirty: set[str] = set()
+        self._chat: dict[str, list[dict[str, Any]]] = {}
 
     async def append(self, session: str, entries: Sequence[bytes]) -> list[EntryId]:
         await asyncio.sleep(0)  # a store answers later, never synchronously
@@ -121,9 +123,19 @@ class MemoryStore:
             log.entries = [(i, d) for i, d in log.entries if i > previous]
             log.trimmed_upto = max(log.trimmed_upto, previous)
 
+    async def add_chat(self, session: str, entry: dict[str, Any], keep: int) -> None:
+        history = self._chat.setdefault(session, [])
+        history.append(dict(entry))
+        del history[: max(0, len(history) - keep)]
+
+    async def chat_history(self, session: str, count: int) -> list[dict[str, Any]]:
+        history = self._chat.get(session, [])
+        return [dict(e) for e in history[-count:]] if count > 0 else []
+
     async def delete(self, session: str) -> None:
         self._dirty.add(session)
         self._logs.pop(session, None)
+        self._chat.pop(session, None)
 
     async def sessions(self) -> list[str]:
         return sorted(self._logs)

@@ -7,6 +7,8 @@ Keys of session ``s`` (prefix ``bl``), all in the slot of the hash tag ``{s}``:
 - ``bl:{s}:snap``: a hash, ``after`` (an entry id) and ``data`` (the snapshot).
 - ``bl:{s}:trim``: the id of the newest entry dropped from the log. A reader at
   a position before it has missed entries and must load the session again.
+- ``bl:{s}:chat``: the chat history, a list of msgpack entries trimmed to the
+  last ones on every push.
 
 Durability is Redis's: an append returns once Redis has replied, which with
 ``appendonly yes`` and ``appendfsync always`` means the entries are in the AOF
@@ -34,6 +36,7 @@ from typing import Any
 
 from redis.exceptions import RedisError, ResponseError
 
+from backline.protocol.codec import decode_record, encode
 from backline.server.storage.base import Entry, EntryId, Loaded, StoreUnavailable, Trimmed
 from backline.server.storage.redis_client import (
     COMMAND_TIMEOUT,
@@ -416,6 +419,32 @@ class RedisStore:
         args = [_canonical(after), snapshot]
         async with self._in_order(session):
             await self._run(f"save snapshot {keys[0]}", _SAVE_SNAPSHOT, keys, args)
+
+    async def add_chat(self, session: str, entry: dict[str, Any], keep: int) -> None:
+        self._check_open()
+        key = self._key(session, "chat")
+        try:
+            async with self._in_order(session):
+                if keep <= 0:
+                    await execute(self._redis, "DEL", key)
+                    return
+                async with self._redis.pipeline(transaction=True) as pipe:
+                    pipe.rpush(key, encode(entry))
+                    pipe.ltrim(key, -keep, -1)
+                    await pipe.execute()
+        except (RedisError, OSError) as exc:
+            raise self._unavailable(f"add chat to {key}", exc) from exc
+
+    async def chat_history(self, session: str, count: int) -> list[dict[str, Any]]:
+        self._check_open()
+        if count <= 0:
+            return []
+        key = self._key(session, "chat")
+        try:
+            items = await execute(self._redis, "LRANGE", key, -count, -1)
+        except (RedisError, OSError) as exc:
+            raise self._unavailable(f"read chat {key}", exc) from exc
+        return [decode_record(item) for item in items]
 
     async def delete(self, session: str) -> None:
         """Remove every key of `session`, its chat history included."""

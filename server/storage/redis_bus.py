@@ -2,8 +2,7 @@
 
 Each session has a channel, ``bl:{session}:bus``. Messages are msgpack maps
 (`backline.protocol.codec.encode`) carrying the publishing node in ``"o"``; a
-node drops its own echoes. Chat history is a list beside the session's log,
-``bl:{session}:chat``, trimmed to the last entries on every push.
+node drops its own echoes. (Chat history is the store's: `redis.RedisStore`.)
 
 One connection per node subscribes to every session the node follows, and one
 reader task dispatches what arrives to the handlers. When the connection fails
@@ -109,7 +108,7 @@ class RedisBus:
         if self._closed:
             raise BusUnavailable(f"Redis bus for {redacted(self.url)} is closed")
 
-    # -- publishing and chat -------------------------------------------------------
+    # -- publishing -------------------------------------------------------
 
     async def publish(self, session: str, message: dict[str, Any]) -> None:
         self._check_open()
@@ -119,41 +118,6 @@ class RedisBus:
                 await execute(self._redis, "PUBLISH", self._channel(session), payload)
         except (RedisError, OSError) as exc:
             raise self._unavailable(f"publish to {session}", exc) from exc
-
-    async def add_chat(self, session: str, entry: dict[str, Any], keep: int) -> None:
-        self._check_open()
-        key = session_key(self.prefix, session, "chat")
-        try:
-            async with self._in_order(session):
-                if keep <= 0:
-                    await execute(self._redis, "DEL", key)
-                    return
-                async with self._redis.pipeline(transaction=True) as pipe:
-                    pipe.rpush(key, encode(entry))
-                    pipe.ltrim(key, -keep, -1)
-                    await pipe.execute()
-        except (RedisError, OSError) as exc:
-            raise self._unavailable(f"add chat to {key}", exc) from exc
-
-    async def chat_history(self, session: str, count: int) -> list[dict[str, Any]]:
-        self._check_open()
-        if count <= 0:
-            return []
-        key = session_key(self.prefix, session, "chat")
-        try:
-            items = await execute(self._redis, "LRANGE", key, -count, -1)
-        except (RedisError, OSError) as exc:
-            raise self._unavailable(f"read chat {key}", exc) from exc
-        return [decode_record(item) for item in items]
-
-    async def delete_chat(self, session: str) -> None:
-        self._check_open()
-        key = session_key(self.prefix, session, "chat")
-        try:
-            async with self._in_order(session):
-                await execute(self._redis, "DEL", key)
-        except (RedisError, OSError) as exc:
-            raise self._unavailable(f"delete chat {key}", exc) from exc
 
     # -- subscriptions -------------------------------------------------------------
 

@@ -22,8 +22,9 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
+from backline.protocol.codec import decode_record, encode
 from backline.server.storage.base import Entry, EntryId, Loaded, StoreUnavailable, Trimmed, int_id
 
 __all__ = ["SQLiteStore"]
@@ -44,6 +45,12 @@ CREATE TABLE IF NOT EXISTS snapshots (
     after INTEGER NOT NULL,
     data BLOB NOT NULL,
     trimmed INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS chat (
+    session TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (session, n)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS probe (id INTEGER PRIMARY KEY, written INTEGER NOT NULL);
 """
@@ -238,11 +245,30 @@ class SQLiteStore:
             self._abandon(db)
             raise
 
+    def _add_chat(self, session: str, data: bytes, keep: int) -> None:
+        db = self._conn()
+        with db:
+            row = db.execute("SELECT MAX(n) FROM chat WHERE session = ?", (session,)).fetchone()
+            n = (row[0] or 0) + 1
+            db.execute("INSERT INTO chat (session, n, data) VALUES (?, ?, ?)", (session, n, data))
+            db.execute("DELETE FROM chat WHERE session = ? AND n <= ?", (session, n - keep))
+
+    def _chat_history(self, session: str, count: int) -> list[bytes]:
+        rows = (
+            self._conn()
+            .execute(
+                "SELECT data FROM chat WHERE session = ? ORDER BY n DESC LIMIT ?", (session, count)
+            )
+            .fetchall()
+        )
+        return [bytes(r[0]) for r in reversed(rows)]
+
     def _delete(self, session: str) -> None:
         db = self._conn()
         with db:
             db.execute("DELETE FROM entries WHERE session = ?", (session,))
             db.execute("DELETE FROM snapshots WHERE session = ?", (session,))
+            db.execute("DELETE FROM chat WHERE session = ?", (session,))
         self._next_id.pop(session, None)
 
     def _sessions(self) -> list[str]:
@@ -402,6 +428,15 @@ class SQLiteStore:
         recent = self._recent.get(session)
         while recent and recent[0][0] <= trimmed:
             recent.popleft()  # the cache never serves what the file no longer has
+
+    async def add_chat(self, session: str, entry: dict[str, Any], keep: int) -> None:
+        await self._run(self._add_chat, session, encode(entry), keep)
+
+    async def chat_history(self, session: str, count: int) -> list[dict[str, Any]]:
+        if count <= 0:
+            return []
+        rows = await self._run(self._chat_history, session, count)
+        return [decode_record(row) for row in rows]
 
     async def delete(self, session: str) -> None:
         await self._run(self._delete, session)

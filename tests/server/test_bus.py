@@ -102,18 +102,6 @@ async def test_unsubscribe_stops_delivery(nodes: tuple[Bus, Bus]) -> None:
     assert inbox.empty()
 
 
-async def test_chat_history_keeps_the_last_entries(nodes: tuple[Bus, Bus]) -> None:
-    """`add_chat` keeps the last `keep` entries; every node reads them, oldest first."""
-    a, b = nodes
-    for n in range(5):
-        await a.add_chat("s", {"text": f"m{n}", "n": n}, keep=3)
-    expected = [{"text": f"m{n}", "n": n} for n in (2, 3, 4)]
-    assert await b.chat_history("s", 10) == expected
-    assert await b.chat_history("s", 2) == expected[1:]
-    assert await b.chat_history("s", 0) == []
-    assert await b.chat_history("other", 10) == []
-
-
 async def test_healthy(nodes: tuple[Bus, Bus]) -> None:
     """A working bus says it is healthy, with and without subscriptions."""
     a, b = nodes
@@ -155,7 +143,7 @@ async def test_redis_bus_subscribes_again_after_a_restart(
 async def test_redis_bus_fails_fast_while_redis_is_down(
     own_redis: RedisServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """While Redis is down, publish and chat fail promptly; a subscription is made when it is back."""
+    """While Redis is down, publishing fails promptly; a subscription is made when it is back."""
     a = RedisBus(own_redis.url, node="a")
     b = RedisBus(own_redis.url, node="b", confirm_timeout=0.5)
     inbox: Inbox = asyncio.Queue()
@@ -165,10 +153,6 @@ async def test_redis_bus_fails_fast_while_redis_is_down(
         started = time.monotonic()
         with pytest.raises(BusUnavailable, match=f"127.0.0.1:{own_redis.port}"):
             await a.publish("s", {"n": 1})
-        with pytest.raises(BusUnavailable):
-            await a.add_chat("s", {"text": "hi"}, keep=10)
-        with pytest.raises(BusUnavailable):
-            await b.chat_history("s", 10)
         with pytest.raises(BusUnavailable):
             await b.subscribe("during", inbox.put_nowait)
         assert not await b.healthy()

@@ -17,7 +17,6 @@ from redis.asyncio import Redis
 
 from backline.server.storage.base import Entry, StoreUnavailable
 from backline.server.storage.redis import RedisStore
-from backline.server.storage.redis_bus import RedisBus
 from backline.testing import eventually
 from backline.testing.redis import RedisServer
 
@@ -65,16 +64,12 @@ async def test_every_key_of_a_session_shares_its_hash_tag(
     redis_server: RedisServer, redis_prefix: str, store: RedisStore, admin: Redis
 ) -> None:
     """Log, snapshot, trim point and chat of a session all land in the session's slot."""
-    bus = RedisBus(redis_server.url, node="n1", prefix=redis_prefix)
     sessions = ["plain", "with:colons", "sp ace*?[x]"]
-    try:
-        for session in sessions:
-            ids = await store.append(session, [b"1", b"2", b"3"])
-            await store.save_snapshot(session, ids[0], b"s")
-            await store.save_snapshot(session, ids[1], b"s")
-            await bus.add_chat(session, {"text": "hi"}, keep=10)
-    finally:
-        await bus.close()
+    for session in sessions:
+        ids = await store.append(session, [b"1", b"2", b"3"])
+        await store.save_snapshot(session, ids[0], b"s")
+        await store.save_snapshot(session, ids[1], b"s")
+        await store.add_chat(session, {"text": "hi"}, keep=10)
     keys = [k.decode() for k in await admin.keys(f"{redis_prefix}:*")]
     assert len(keys) == 4 * len(sessions)
     for session in sessions:

@@ -51,6 +51,36 @@ async def filled(store: Store, session: str, count: int, tag: str = "e") -> list
     return [Entry(i, d) for i, d in zip(ids, items, strict=True)]
 
 
+# -- chat history -----------------------------------------------------------------
+
+
+async def test_chat_history_keeps_the_last_entries(store: Store) -> None:
+    """`add_chat` keeps the last `keep` entries, oldest first; `delete` forgets them."""
+    for n in range(5):
+        await store.add_chat("s", {"text": f"m{n}", "n": n}, keep=3)
+    expected = [{"text": f"m{n}", "n": n} for n in (2, 3, 4)]
+    assert await store.chat_history("s", 10) == expected
+    assert await store.chat_history("s", 2) == expected[1:]
+    assert await store.chat_history("s", 0) == []
+    assert await store.chat_history("other", 10) == []
+    assert await store.sessions() == []  # chat alone makes no session
+    await store.delete("s")
+    assert await store.chat_history("s", 10) == []
+
+
+async def test_chat_history_outlives_a_restart(tmp_path: Path) -> None:
+    from backline.server.storage.sqlite import SQLiteStore
+
+    first = SQLiteStore(tmp_path)
+    await first.add_chat("s", {"text": "still here"}, keep=50)
+    await first.close()
+    second = SQLiteStore(tmp_path)
+    try:
+        assert await second.chat_history("s", 50) == [{"text": "still here"}]
+    finally:
+        await second.close()
+
+
 # -- append and read ---------------------------------------------------------------
 
 
