@@ -3,36 +3,14 @@
 async with backline.client.connect(url, session="jam", token=token, name="me") as s:
     track = s.add_track("Bass")
     s.add_note(track.id, pitch=36, start=0, dur=480)
+
+The names are those of the facade, `backline.client.session`, and `Bot`.
 """
 
+from backline.client import session
 from backline.client.bot import Bot
-from backline.client.session import (
-    AdminChanged,
-    ChatMessage,
-    ConnectionChanged,
-    Edit,
-    Event,
-    EventStream,
-    PresenceChanged,
-    RecordingChanged,
-    Rejected,
-    RemoteEdit,
-    Session,
-    connect,
-)
+from backline.client.events import *  # noqa: F403  (the facade's names: its events ...)
+from backline.client.session import *  # noqa: F403  (... and the rest of its __all__)
 
-__all__ = [
-    "AdminChanged",
-    "Bot",
-    "ChatMessage",
-    "ConnectionChanged",
-    "Edit",
-    "Event",
-    "EventStream",
-    "PresenceChanged",
-    "RecordingChanged",
-    "Rejected",
-    "RemoteEdit",
-    "Session",
-    "connect",
-]
+__all__ = ["Bot"]
+__all__ += session.__all__

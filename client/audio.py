@@ -32,6 +32,7 @@ from backline.media.frames import SAMPLE_RATE
 from backline.media.opus import OpusEncoder
 from backline.media.rtc import release_immediately, to_frame, to_mono
 from backline.protocol.errors import error_for_code
+from backline.protocol.messages import ClientType
 
 __all__ = [
     "FRAME",
@@ -167,7 +168,9 @@ class SessionAudio:
         await pc.setLocalDescription(await pc.createOffer())
         self._answer = asyncio.get_running_loop().create_future()
         offer = str(pc.localDescription.sdp)
-        await self._send({"type": "rtc", "sdp": edit_offer(offer) if edit_offer else offer})
+        await self._send(
+            {"type": ClientType.RTC.value, "sdp": edit_offer(offer) if edit_offer else offer}
+        )
         sdp = await asyncio.wait_for(self._answer, timeout)
         if edit_answer is not None:
             sdp = edit_answer(sdp)
@@ -188,7 +191,7 @@ class SessionAudio:
 
     async def set_gains(self, gains: dict[str, float]) -> None:
         """How loud each other participant is in my mix (0 to 4; 1 unchanged)."""
-        await self._send({"type": "mix", "gains": gains})
+        await self._send({"type": ClientType.MIX.value, "gains": gains})
 
     async def record_start(self, timeout: float = 20.0) -> dict[str, Any]:
         """Start the server-side multitrack recording (owners only).
@@ -210,7 +213,9 @@ class SessionAudio:
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._record = (start, future)
         try:
-            await self._send({"type": "record", "action": "start" if start else "stop"})
+            await self._send(
+                {"type": ClientType.RECORD.value, "action": "start" if start else "stop"}
+            )
             return await asyncio.wait_for(future, timeout)
         finally:
             self._record = None

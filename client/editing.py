@@ -1,0 +1,147 @@
+"""The musical edit helpers: tracks, patterns, steps, notes, clips, tempo, transport.
+
+Each helper only builds ops and hands them to `edit`; none keeps state. So
+they live in a base class of `Session` (`Editing`) rather than in a
+collaborator: a collaborator would cost one forwarding method per helper on
+the facade, and a base class whose whole contract is two abstract methods
+(`edit`, `new_id`) keeps the vocabulary in one place that owns nothing and can
+be read, and tested, on its own.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Any
+
+from backline.client.mirror import Edit
+from backline.protocol.model import PPQ, PROJECT_ID
+from backline.protocol.ops import Op
+
+__all__ = ["Editing"]
+
+
+class Editing(ABC):
+    """Musical helpers over `edit`; every one returns the `Edit` (await it for the ack).
+
+    Times are in ticks (`PPQ`, 960 per quarter note) unless a helper says beats.
+    """
+
+    @abstractmethod
+    def edit(self, ops: list[Op], entity_id: str | None = None) -> Edit:
+        """Apply ops atomically here and send them; raises at once if invalid here."""
+
+    @abstractmethod
+    def new_id(self) -> str:
+        """A fresh entity id no other client can produce."""
+
+    def set(self, entity_id: str, field: str, value: Any) -> Edit:
+        """Set one field (last writer wins): `s.set(track, "volume", 0.8)`."""
+        return self.edit([{"op": "set", "id": entity_id, "field": field, "value": value}])
+
+    def _insert(self, kind: str, value: dict[str, Any], index: int | None = None) -> Edit:
+        """Insert a new entity of `kind`; the `Edit` carries its fresh id."""
+        entity_id = self.new_id()
+        op: Op = {"op": "insert", "kind": kind, "id": entity_id, "value": value}
+        if index is not None:
+            op["index"] = index
+        return self.edit([op], entity_id)
+
+    # -- transport ------------------------------------------------------------
+
+    def play(self) -> Edit:
+        """Start everyone together: on the next bar line, a lead time ahead (the server
+        picks the time; 200 ms or more when someone's connection is slow)."""
+        return self.edit([{"op": "play"}])
+
+    def stop(self) -> Edit:
+        """Stop where the music is now."""
+        return self.edit([{"op": "stop"}])
+
+    def seek(self, beat: float) -> Edit:
+        """Move the playhead to ``beat`` (quarter notes from 0); while playing, everyone
+        continues from there after the lead time."""
+        return self.edit([{"op": "seek", "beat": float(beat)}])
+
+    # -- the project ----------------------------------------------------------
+
+    def set_tempo(self, bpm: float) -> Edit:
+        return self.set(PROJECT_ID, "tempo", float(bpm))
+
+    def set_meter(self, numerator: int, denominator: int) -> Edit:
+        return self.set(PROJECT_ID, "meter", [numerator, denominator])
+
+    def set_swing(self, amount: float) -> Edit:
+        return self.set(PROJECT_ID, "swing", float(amount))
+
+    def set_key(self, key: str) -> Edit:
+        return self.set(PROJECT_ID, "key", key)
+
+    def set_loop(self, start: int, end: int, on: bool = True) -> Edit:
+        """Loop region in ticks (960 per quarter note)."""
+        return self.set(PROJECT_ID, "loop", {"start": start, "end": end, "on": on})
+
+    # -- tracks and their contents ---------------------------------------------
+
+    def add_track(
+        self,
+        name: str = "Track",
+        *,
+        kind: str = "instrument",
+        index: int | None = None,
+        **fields: Any,
+    ) -> Edit:
+        """Add a track (kind: drums, instrument or audio); `edit.id` is its id."""
+        return self._insert("track", {"name": name, "kind": kind, **fields}, index)
+
+    def add_pattern(
+        self,
+        track: str,
+        *,
+        sounds: Sequence[int] = (),
+        length: int = 16,
+        steps_per_beat: int = 4,
+        name: str = "Pattern",
+    ) -> Edit:
+        """A step pattern with one empty lane per sound (GM drum note numbers)."""
+        lanes = [{"sound": sound, "steps": [0] * length} for sound in sounds]
+        value = {
+            "track": track,
+            "name": name,
+            "length": length,
+            "steps_per_beat": steps_per_beat,
+            "lanes": lanes,
+        }
+        return self._insert("pattern", value)
+
+    def set_step(self, pattern: str, lane: int, step: int, velocity: int = 100) -> Edit:
+        """Set one step's velocity (0 turns it off)."""
+        op: Op = {
+            "op": "set",
+            "id": pattern,
+            "field": "steps",
+            "at": [lane, step],
+            "value": velocity,
+        }
+        return self.edit([op])
+
+    def add_note(
+        self, track: str, pitch: int, start: int, dur: int = PPQ // 4, vel: int = 100
+    ) -> Edit:
+        """A note; `start` and `dur` in ticks (960 per quarter note)."""
+        value = {"track": track, "pitch": pitch, "start": start, "dur": dur, "vel": vel}
+        return self._insert("note", value)
+
+    def add_clip(self, track: str, pattern: str, start: int, length: int | None = None) -> Edit:
+        """Place `pattern` on `track` at tick `start` (for `length` ticks; default its own)."""
+        value: dict[str, Any] = {"track": track, "pattern": pattern, "start": start}
+        if length is not None:
+            value["length"] = length
+        return self._insert("clip", value)
+
+    def move_track(self, track: str, index: int) -> Edit:
+        return self.edit([{"op": "move", "id": track, "index": index}])
+
+    def remove(self, entity_id: str) -> Edit:
+        """Delete an entity; a track takes its patterns, clips and notes with it."""
+        return self.edit([{"op": "delete", "id": entity_id}])
