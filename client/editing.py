@@ -49,14 +49,20 @@ class Editing(ABC):
 
     # -- transport ------------------------------------------------------------
 
-    def play(self) -> Edit:
-        """Start everyone together: on the next bar line, a lead time ahead (the server
-        picks the time; 200 ms or more when someone's connection is slow)."""
-        return self.edit([{"op": "play"}])
+    def play(self, beat: float | None = None, count_in: int = 0) -> Edit:
+        """Start everyone together, a lead time ahead (the server picks the time; 200 ms
+        or more when someone's connection is slow): from where the transport stands, or
+        from `beat`, after `count_in` bars (0-4) of count-in."""
+        op: dict[str, Any] = {"op": "play"}
+        if beat is not None:
+            op["beat"] = float(beat)
+        if count_in:
+            op["count_in"] = int(count_in)
+        return self.edit([op])
 
-    def stop(self) -> Edit:
-        """Stop where the music is now."""
-        return self.edit([{"op": "stop"}])
+    def stop(self, back: bool = False) -> Edit:
+        """Stop where the music is now, or, with `back`, where this play began."""
+        return self.edit([{"op": "stop", "back": True}] if back else [{"op": "stop"}])
 
     def seek(self, beat: float) -> Edit:
         """Move the playhead to ``beat`` (quarter notes from 0); while playing, everyone

@@ -92,16 +92,19 @@ class SessionTimeline:
                 await self.changed()
                 continue
             now = self.clock.now()
-            position = max(timeline.beat_at(now + lookahead * 1e6), timeline.beat)
-            beat = math.ceil(position / step - BEAT_EPSILON) * step
-            target = timeline.time_at(beat)
+            # on the linear (unfolded) line, so a loop repeats the grid instead of ending it
+            position = max(timeline.linear_at(now + lookahead * 1e6), timeline.beat)
+            linear = math.ceil(position / step - BEAT_EPSILON) * step
+            target = timeline.time_at(linear)
+            beat = timeline.position(linear)
             if (
                 last is not None
                 and abs(beat - last.beat) < BEAT_EPSILON
                 and abs(target - last.time) < step * timeline.us_per_beat / 2
             ):
-                beat += step  # just yielded this one (a re-anchor landed on it)
-                target = timeline.time_at(beat)
+                linear += step  # just yielded this one (a re-anchor landed on it)
+                target = timeline.time_at(linear)
+                beat = timeline.position(linear)
             delay = (target - lookahead * 1e6 - self.clock.now()) / 1e6
             if delay > 0:
                 change = asyncio.ensure_future(self.changed())

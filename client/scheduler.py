@@ -96,27 +96,34 @@ class Scheduler(Generic[E]):
         if not timeline.playing:
             self._done = None
             return []
-        hi = timeline.beat_at(end_us)
+        # linear (unfolded) positions: within a loop each pass is a new stretch of the line
+        hi = timeline.linear_at(end_us)
         if done is not None and previous is not None and _continues(previous, timeline):
-            lo = max(done, timeline.beat_at(start_us - self.max_late_us))
+            lo = max(done, timeline.linear_at(start_us - self.max_late_us))
         else:
-            lo = timeline.beat_at(start_us)
+            lo = timeline.linear_at(start_us)
         self._done = max(hi, lo)
         if hi <= lo:
             return []
-        found: list[Due[E]] = []
-        for beat, event in source(lo, hi):
-            if beat < timeline.beat - BEAT_EPSILON:
-                continue  # before the start: a count-in is silent
-            at = (timeline.time_at(beat) - start_us) * self.sample_rate / 1e6
-            offset = min(max(0, math.floor(at + 1e-6)), samples - 1)  # the sample it lies in
-            found.append(Due(offset, beat, event))
-        found.sort(key=lambda due: due.beat)
-        return found
+        found: list[tuple[float, Due[E]]] = []
+        for linear_lo, linear_hi, musical_lo in timeline.segments(lo, hi):
+            for beat, event in source(musical_lo, musical_lo + (linear_hi - linear_lo)):
+                linear = linear_lo + (beat - musical_lo)
+                if linear < timeline.beat - BEAT_EPSILON:
+                    continue  # before the start: a count-in is silent
+                at = (timeline.time_at(linear) - start_us) * self.sample_rate / 1e6
+                offset = min(max(0, math.floor(at + 1e-6)), samples - 1)  # the sample it lies in
+                found.append((linear, Due(offset, beat, event)))
+        found.sort(key=lambda pair: pair[0])
+        return [due for _, due in found]
 
 
 def _continues(previous: Timeline, current: Timeline) -> bool:
     """Whether ``current`` carries on ``previous``'s motion (same, or re-anchored in place)."""
-    if not (previous.playing and current.playing):
+    if not (previous.playing and current.playing) or previous.loop != current.loop:
         return False
-    return abs(previous.beat_at(current.time) - current.beat) < 1e-6
+    if previous == current:
+        return True
+    # re-anchored where the music was: the same linear line (a re-anchor inside a loop
+    # starts a new line from the folded position, so it counts as a new motion)
+    return abs(previous.linear_at(current.time) - current.beat) < 1e-6

@@ -45,7 +45,7 @@ from .model import (
 )
 from .ops import OP_KEYS, OP_TYPES
 from .timeline import BEAT_EPSILON, DEFAULT_LEAD_US, MAX_LEAD_RTT_US, US_PER_MINUTE
-from .transport import INTENT_KEYS, INTENTS, REANCHOR_FIELDS
+from .transport import COUNT_IN, INTENT_KEYS, INTENTS, REANCHOR_FIELDS
 
 __all__ = ["protocol_constants", "protocol_module"]
 
@@ -98,9 +98,10 @@ def protocol_constants(limits: Limits = DEFAULT_LIMITS) -> dict[str, Any]:
         "OP_TYPES": list(OP_TYPES),
         "OP_KEYS": _shapes(OP_KEYS),
         "INTENTS": list(INTENTS),
-        "INTENT_KEYS": {kind: sorted(keys) for kind, keys in INTENT_KEYS.items()},
+        "INTENT_KEYS": _shapes(INTENT_KEYS),
         "REANCHOR_FIELDS": list(REANCHOR_FIELDS),
         "SEEK_BEAT": describe(BEAT, limits),
+        "COUNT_IN": describe(COUNT_IN, limits),
         "DEFAULT_LEAD_US": DEFAULT_LEAD_US,
         "MAX_LEAD_RTT_US": MAX_LEAD_RTT_US,
         "US_PER_MINUTE": US_PER_MINUTE,

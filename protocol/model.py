@@ -186,13 +186,18 @@ def loop_region(name: str, value: Any, limits: Limits) -> dict[str, Any]:
 
 
 def transport(name: str, value: Any, limits: Limits) -> dict[str, Any]:
-    """Playing flag plus the anchor: `beat` happens at server time `time` (µs)."""
-    rec = _record(name, value, ("playing", "beat", "time"))
-    return {
+    """Playing flag plus the anchor: `beat` happens at server time `time` (µs); while
+    playing, `start` is where this play began (absent in transports logged before it)."""
+    keys = ("playing", "beat", "time", "start")
+    rec = _record(name, value, keys if type(value) is dict and "start" in value else keys[:3])
+    out = {
         "playing": boolean(f"{name}.playing", rec["playing"], limits),
         "beat": BEAT(f"{name}.beat", rec["beat"], limits),
         "time": TIME_US(f"{name}.time", rec["time"], limits),
     }
+    if "start" in rec:
+        out["start"] = BEAT(f"{name}.start", rec["start"], limits)
+    return out
 
 
 def velocity_or_off(name: str, value: Any, limits: Limits) -> int:

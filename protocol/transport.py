@@ -3,8 +3,10 @@
 A client cannot know the exact moment the music starts: that depends on the
 server's clock and on every participant's round trip. So it sends an intent::
 
-    {"op": "play"}                 # from the next bar line, a lead time ahead
+    {"op": "play"}                 # from where the transport stands, a lead time ahead
+    {"op": "play", "beat": B, "count_in": N}   # from beat B, after N bars of count-in
     {"op": "stop"}                 # where the music is now
+    {"op": "stop", "back": true}   # back where this play began
     {"op": "seek", "beat": B}      # move; while playing, continue from B
 
 and the server, when it sequences the edit, replaces each intent by a plain
@@ -23,9 +25,9 @@ from __future__ import annotations
 from typing import Any
 
 from .errors import BadField
-from .model import BEAT, PROJECT_ID, SCHEMAS, Document
+from .model import BEAT, PROJECT_ID, SCHEMAS, Document, boolean, int_in
 from .ops import Op
-from .timeline import Timeline
+from .timeline import MAX_COUNT_IN_BARS, Timeline
 
 __all__ = [
     "INTENTS",
@@ -37,8 +39,14 @@ __all__ = [
 ]
 
 INTENTS = ("play", "stop", "seek")
-INTENT_KEYS = {"play": {"op"}, "stop": {"op"}, "seek": {"op", "beat"}}
-REANCHOR_FIELDS = ("tempo", "meter")  # set while playing: the transport re-anchors first
+# each intent's (required keys, optional keys)
+INTENT_KEYS: dict[str, tuple[set[str], set[str]]] = {
+    "play": ({"op"}, {"beat", "count_in"}),
+    "stop": ({"op"}, {"back"}),
+    "seek": ({"op", "beat"}, set()),
+}
+REANCHOR_FIELDS = ("tempo", "meter", "loop")  # set while playing: the transport re-anchors first
+COUNT_IN = int_in(0, MAX_COUNT_IN_BARS)  # bars of count-in a play may ask for
 
 
 def _set_transport(value: dict[str, Any]) -> Op:
@@ -83,19 +91,24 @@ def _resolve_one(
     kind = op.get("op")
     if type(kind) is str and kind in INTENT_KEYS:
         keys = set(op)
-        if keys != INTENT_KEYS[kind]:
-            extra = ", ".join(sorted(map(str, keys - INTENT_KEYS[kind])))
-            missing = ", ".join(sorted(INTENT_KEYS[kind] - keys))
+        required, optional = INTENT_KEYS[kind]
+        if not required <= keys or keys - required - optional:
+            extra = ", ".join(sorted(map(str, keys - required - optional)))
+            missing = ", ".join(sorted(required - keys))
             raise BadField(
                 f"{kind} op " + (f"has unknown key(s) {extra}" if extra else f"needs {missing}")
             )
         timeline = Timeline.of(project)
+        limits = doc.limits
         if kind == "play":
-            value = timeline.started(now, lead_us)
+            beat = BEAT("play beat", op["beat"], limits) if "beat" in op else None
+            count_in = COUNT_IN("count_in", op["count_in"], limits) if "count_in" in op else 0
+            value = timeline.started(now, lead_us, beat, count_in)
         elif kind == "stop":
-            value = timeline.stopped(now)
+            back = boolean("stop back", op["back"], limits) if "back" in op else False
+            value = timeline.stopped(now, back)
         else:
-            beat = BEAT("seek beat", op["beat"], doc.limits)
+            beat = BEAT("seek beat", op["beat"], limits)
             value = timeline.sought(beat, now, lead_us)
         project["transport"] = value
         return [_set_transport(value)]

@@ -146,12 +146,15 @@ export function checkField(spec, name, value) {
       return { start, end, on: bool(`${name}.on`, rec.on) };
     }
     case "transport": {
-      const rec = record(name, value, ["playing", "beat", "time"]);
-      return {
+      const withStart = value !== null && typeof value === "object" && Object.hasOwn(value, "start");
+      const rec = record(name, value, withStart ? ["playing", "beat", "time", "start"] : ["playing", "beat", "time"]);
+      const out = {
         playing: bool(`${name}.playing`, rec.playing),
         beat: checkField(spec.beat, `${name}.beat`, rec.beat),
         time: checkField(spec.time, `${name}.time`, rec.time),
       };
+      if (withStart) out.start = checkField(spec.beat, `${name}.start`, rec.start);
+      return out;
     }
     case "lanes": {
       if (!Array.isArray(value)) fail(E.BAD_FIELD, `${name} must be a list of lanes`);

@@ -6,7 +6,7 @@
  * @module replica
  */
 
-import { ERROR_CODES, INTENT_KEYS, PROJECT_ID, REANCHOR_FIELDS, SCHEMAS, SEEK_BEAT } from "./protocol.js";
+import { COUNT_IN, ERROR_CODES, INTENT_KEYS, PROJECT_ID, REANCHOR_FIELDS, SCHEMAS, SEEK_BEAT } from "./protocol.js";
 import { BacklineError, Document, apply, applyAll, checkField, equal } from "./ops.js";
 import { Timeline } from "./timeline.js";
 
@@ -16,16 +16,26 @@ function resolveOne(project, op, now, leadUs) {
   if (op === null || typeof op !== "object") return [op];
   const kind = op.op;
   if (typeof kind === "string" && Object.hasOwn(INTENT_KEYS, kind)) {
-    const want = INTENT_KEYS[kind];
+    const { required, optional } = INTENT_KEYS[kind];
     const keys = Object.keys(op);
-    if (keys.length !== want.length || !want.every((k) => keys.includes(k))) {
-      throw new BacklineError(ERROR_CODES.BAD_FIELD, `${kind} op needs exactly ${want.join(", ")}`);
+    const extra = keys.filter((k) => !required.includes(k) && !optional.includes(k));
+    const missing = required.filter((k) => !keys.includes(k));
+    if (extra.length || missing.length) {
+      const what = extra.length ? `has unknown key(s) ${extra.sort().join(", ")}` : `needs ${missing.sort().join(", ")}`;
+      throw new BacklineError(ERROR_CODES.BAD_FIELD, `${kind} op ${what}`);
     }
     const timeline = Timeline.of(project);
     let value;
-    if (kind === "play") value = timeline.started(now, leadUs);
-    else if (kind === "stop") value = timeline.stopped(now);
-    else value = timeline.sought(checkField(SEEK_BEAT, "seek beat", op.beat), now, leadUs);
+    if (kind === "play") {
+      const beat = Object.hasOwn(op, "beat") ? checkField(SEEK_BEAT, "play beat", op.beat) : null;
+      const countIn = Object.hasOwn(op, "count_in") ? checkField(COUNT_IN, "count_in", op.count_in) : 0;
+      value = timeline.started(now, leadUs, beat, countIn);
+    } else if (kind === "stop") {
+      const back = Object.hasOwn(op, "back") ? checkField({ type: "bool" }, "stop back", op.back) : false;
+      value = timeline.stopped(now, back);
+    } else {
+      value = timeline.sought(checkField(SEEK_BEAT, "seek beat", op.beat), now, leadUs);
+    }
     project.transport = value;
     return [setTransport(value)];
   }

@@ -15,7 +15,11 @@
  * A beat is a quarter note. The transport in the document is an anchor: while
  * playing, beat `beat` happens at server time `time` (µs) and the position
  * advances at `tempo` beats per minute; while stopped, the position stays at
- * `beat`.
+ * `beat`. The *linear* position is that straight line (`linearAt`); the
+ * *musical* one (`beatAt`) folds into the project's loop when it is on and the
+ * music was started before the loop's end. `segments` cuts a linear range into
+ * the stretches where the musical position runs straight. Swing
+ * (`swingWarp`) moves the second sixteenth of every eighth later.
  *
  * Pure functions only: no clock is read here, `now` is always an argument.
  * Server times are plain numbers, exact as long as they stay below 2^53 µs
@@ -28,7 +32,7 @@
 // US_PER_MINUTE; DEFAULT_LEAD_US, how far ahead a play request starts at least;
 // MAX_LEAD_RTT_US, the largest round trip a start waits for; BEAT_EPSILON, how
 // close (in beats) to a bar line a position counts as on it (absorbs float rounding).
-import { BEAT_EPSILON as EPSILON, DEFAULT_LEAD_US, MAX_LEAD_RTT_US, US_PER_MINUTE } from "./protocol.js";
+import { BEAT_EPSILON as EPSILON, DEFAULT_LEAD_US, MAX_LEAD_RTT_US, PPQ, US_PER_MINUTE } from "./protocol.js";
 
 export { DEFAULT_LEAD_US, US_PER_MINUTE };
 
@@ -149,9 +153,46 @@ function truthy(value) {
  */
 
 /**
- * The transport record of the document.
- * @typedef {{playing: boolean, beat: number, time: number}} Transport
+ * The transport record of the document (`start` while playing: where this play began).
+ * @typedef {{playing: boolean, beat: number, time: number, start?: number}} Transport
  */
+
+const SWING_PAIR = 0.5; // beats: swing moves the second half of every eighth ...
+const SWING_MAX_DELAY = 0.25 / 3; // ... by up to a third of a sixteenth
+
+/**
+ * Where a straight position sounds with `swing` (0 straight, 1 a triplet feel):
+ * within every eighth, the second sixteenth starts `swing` x a third of a
+ * sixteenth late; eighth-note lines stay where they are.
+ * @param {number} beat
+ * @param {number} swing
+ * @returns {number}
+ */
+export function swingWarp(beat, swing) {
+  if (swing <= 0) return beat;
+  const pair = floor(divide(beat, SWING_PAIR) + EPSILON) * SWING_PAIR;
+  const x = beat - pair;
+  const half = SWING_PAIR / 2;
+  const middle = half + swing * SWING_MAX_DELAY;
+  if (x < half) return pair + divide(x * middle, half);
+  return pair + middle + divide((x - half) * (SWING_PAIR - middle), half);
+}
+
+/**
+ * The straight position {@link swingWarp} moves to `beat` (its inverse).
+ * @param {number} beat
+ * @param {number} swing
+ * @returns {number}
+ */
+export function swingUnwarp(beat, swing) {
+  if (swing <= 0) return beat;
+  const pair = floor(divide(beat, SWING_PAIR) + EPSILON) * SWING_PAIR;
+  const y = beat - pair;
+  const half = SWING_PAIR / 2;
+  const middle = half + swing * SWING_MAX_DELAY;
+  if (y < middle) return pair + divide(y * half, middle);
+  return pair + half + divide((y - middle) * half, SWING_PAIR - middle);
+}
 
 /**
  * Beats (quarter notes) per bar: 4/4 -> 4, 6/8 -> 3, 7/8 -> 3.5.
@@ -220,21 +261,26 @@ export class Timeline {
    * @param {boolean} playing
    * @param {number} beat anchor: this beat ...
    * @param {number} time ... happens at this server time (µs)
+   * @param {number | null} [start] where this play began
+   * @param {readonly [number, number] | null} [loop] the loop region in beats, when on
    */
-  constructor(tempo, meter, playing, beat, time) {
+  constructor(tempo, meter, playing, beat, time, start = null, loop = null) {
     /** @readonly */ this.tempo = tempo;
     /** @readonly @type {readonly [number, number]} */
     this.meter = Object.freeze([meter[0], meter[1]]);
     /** @readonly */ this.playing = playing;
     /** @readonly */ this.beat = beat;
     /** @readonly */ this.time = time;
+    /** @readonly */ this.start = start ?? null;
+    /** @readonly @type {readonly [number, number] | null} */
+    this.loop = loop ? Object.freeze([loop[0], loop[1]]) : null;
     Object.freeze(this);
   }
 
   /**
    * The timeline of a project record (the document's `project`), converting
    * its fields as Python's `Timeline.of` does.
-   * @param {{tempo: number, meter: Meter, transport: Transport}} project
+   * @param {{tempo: number, meter: Meter, transport: Transport, loop?: {start: number, end: number, on: boolean}}} project
    * @returns {Timeline}
    */
   static of(project) {
@@ -243,12 +289,17 @@ export class Timeline {
     if (!Array.isArray(meter) || meter.length !== 2) {
       throw new TypeError("project meter must be [numerator, denominator]");
     }
+    const region = /** @type {any} */ (project).loop;
+    const loop = region && region.on ? [divide(region.start, PPQ), divide(region.end, PPQ)] : null;
+    const start = /** @type {any} */ (transport).start;
     return new Timeline(
       toFloat(field(project, "tempo"), "tempo"),
       [toInt(meter[0], "meter numerator"), toInt(meter[1], "meter denominator")],
       truthy(field(transport, "playing")),
       toFloat(field(transport, "beat"), "transport beat"),
       toInt(field(transport, "time"), "transport time"),
+      start === undefined || start === null ? null : toFloat(start, "transport start"),
+      loop,
     );
   }
 
@@ -262,14 +313,25 @@ export class Timeline {
     return barLength(this.meter);
   }
 
+  /** Whether the musical position folds into the loop (entered before its end). */
+  get looping() {
+    return this.fold() !== null;
+  }
+
+  /** @returns {readonly [number, number] | null} the loop the position folds into */
+  fold() {
+    const loop = this.loop;
+    if (loop === null || this.beat >= loop[1] - EPSILON) return null;
+    return loop;
+  }
+
   /**
-   * The position at server time `t` (µs). While playing this is linear in `t`
-   * everywhere, also before the anchor (a count-in: {@link Timeline#rolling}
-   * says whether sound should be made yet).
+   * The unfolded position at server time `t` (µs): a straight line while
+   * playing, also before the anchor (a count-in).
    * @param {number} t
    * @returns {number}
    */
-  beatAt(t) {
+  linearAt(t) {
     if (!this.playing) return this.beat;
     // Divide by µs per beat rather than multiply by tempo / 60e6: Python does,
     // and the rounding must be the same.
@@ -277,14 +339,58 @@ export class Timeline {
   }
 
   /**
-   * The server time (µs) at which `beat` plays; only while playing.
-   * @param {number} beat
+   * The musical position of a linear one (folded into the loop when looping).
+   * @param {number} linear
+   * @returns {number}
+   */
+  position(linear) {
+    const loop = this.fold();
+    if (loop === null || linear < loop[1] - EPSILON) return linear;
+    const [lo, hi] = loop; // within EPSILON before the end is at the end: the loop's start
+    return lo + (max(0.0, linear - hi) % (hi - lo));
+  }
+
+  /**
+   * The musical position at server time `t` (µs).
+   * @param {number} t
+   * @returns {number}
+   */
+  beatAt(t) {
+    return this.position(this.linearAt(t));
+  }
+
+  /**
+   * The server time (µs) of a linear position; only while playing.
+   * @param {number} linear
    * @returns {number}
    * @throws {RangeError} while stopped: no beat has a time
    */
-  timeAt(beat) {
+  timeAt(linear) {
     if (!this.playing) throw new RangeError("the transport is stopped: no beat has a time");
-    return this.time + (beat - this.beat) * this.usPerBeat;
+    return this.time + (linear - this.beat) * this.usPerBeat;
+  }
+
+  /**
+   * The linear range [lo, hi) as [linearLo, linearHi, musicalLo] pieces, in each
+   * of which the musical position runs straight from musicalLo.
+   * @param {number} lo
+   * @param {number} hi
+   * @returns {[number, number, number][]}
+   */
+  segments(lo, hi) {
+    if (hi <= lo) return [];
+    const loop = this.fold();
+    if (loop === null) return [[lo, hi, lo]];
+    const loopHi = loop[1];
+    const out = [];
+    let at = lo;
+    while (at < hi - EPSILON) {
+      const musical = this.position(at);
+      const end = at < loopHi - EPSILON ? Math.min(hi, loopHi) : Math.min(hi, at + (loopHi - musical));
+      out.push(/** @type {[number, number, number]} */ ([at, end, musical]));
+      at = end;
+    }
+    return out;
   }
 
   /**
@@ -334,36 +440,45 @@ export class Timeline {
   // -- transport changes, as the server decides them -------------------------
 
   /**
-   * The same motion, re-anchored at `now`: used before a tempo or meter
-   * change. Within the count-in (`now` before the anchor) the anchor stays:
-   * the start has not happened yet and keeps its time.
+   * The same motion, re-anchored at `now`: used before a tempo, meter or loop
+   * change. Within the count-in (`now` before the anchor) the anchor stays.
    * @param {number} now
    * @returns {Transport}
    */
   anchoredAt(now) {
     if (!this.playing || now < this.time) return this.transport();
-    return { playing: true, beat: this.beatAt(now), time: now };
+    return record(true, this.beatAt(now), now, this.start);
   }
 
   /**
-   * Play: from the next bar line of the current position, `leadUs` after `now`.
+   * Play from `beat` (default: where the transport stands), `leadUs` after
+   * `now`, after `countIn` bars of count-in.
    * @param {number} now
    * @param {number} leadUs
+   * @param {number | null} [beat]
+   * @param {number} [countIn]
    * @returns {Transport}
    */
-  started(now, leadUs) {
+  started(now, leadUs, beat = null, countIn = 0) {
     if (this.playing) return this.transport();
-    return { playing: true, beat: nextBarLine(this.beat, this.meter), time: now + leadUs };
+    const begin = beat === null || beat === undefined ? this.beat : beat;
+    const count = countIn * this.barLength * this.usPerBeat;
+    return record(true, begin, now + leadUs + trunc(count), begin);
   }
 
   /**
-   * Stop where the music is at `now` (at the start beat if still counting in).
+   * Stop where the music is at `now` (at the start beat if still counting in),
+   * or, with `back`, where this play began.
    * @param {number} now
+   * @param {boolean} [back]
    * @returns {Transport}
    */
-  stopped(now) {
+  stopped(now, back = false) {
     if (!this.playing) return this.transport();
-    return { playing: false, beat: max(this.beat, this.beatAt(now)), time: now };
+    let where;
+    if (back) where = this.start !== null ? this.start : this.beat;
+    else where = now >= this.time ? this.beatAt(now) : this.beat;
+    return record(false, where, now, null);
   }
 
   /**
@@ -374,8 +489,8 @@ export class Timeline {
    * @returns {Transport}
    */
   sought(beat, now, leadUs) {
-    if (this.playing) return { playing: true, beat, time: now + leadUs };
-    return { playing: false, beat, time: now };
+    if (this.playing) return record(true, beat, now + leadUs, beat);
+    return record(false, beat, now, null);
   }
 
   /**
@@ -383,6 +498,21 @@ export class Timeline {
    * @returns {Transport}
    */
   transport() {
-    return { playing: this.playing, beat: this.beat, time: this.time };
+    return record(this.playing, this.beat, this.time, this.start);
   }
+}
+
+/**
+ * A transport record; `start` only when known.
+ * @param {boolean} playing
+ * @param {number} beat
+ * @param {number} time
+ * @param {number | null} start
+ * @returns {Transport}
+ */
+function record(playing, beat, time, start) {
+  /** @type {Transport} */
+  const out = { playing, beat, time };
+  if (start !== null && start !== undefined) out.start = start;
+  return out;
 }

@@ -105,25 +105,6 @@ class _Conn:
         self.mixes = TokenBucket(self.limits.mix, now)
         self.mix_pending: dict[str, float] = {}
         self.mix_timer: asyncio.TimerHandle | None = None
-        # one handler per message of a joined connection (parse_client checked it)
-        self._handlers: dict[type, Callable[[Any], None]] = {
-            Ping: self._ping,
-            OpMessage: self._edit,
-            Undo: self._edit,
-            Redo: self._edit,
-            Kick: self.admin,
-            SetRole: self.admin,
-            Lock: self.admin,
-            ViewerAudio: self.admin,
-            DeleteSession: self.admin,
-            Presence: lambda message: self.update_presence(message.state),
-            Chat: self._chat,
-            RtcOffer: self._rtc,
-            MixGains: lambda message: self.update_gains(message.gains),
-            Record: self._record,
-            Bye: self._bye,
-            Hello: self._hello_again,
-        }
         self.refusals = TokenBucket(self.limits.abuse, now)  # empty: abuse
         self.presence_pending: dict[str, object] = {}
         self.presence_timer: asyncio.TimerHandle | None = None
@@ -250,7 +231,7 @@ class _Conn:
     def dispatch(self, message: dict[str, object]) -> None:
         assert self.session is not None and self.member is not None
         parsed = parse_client(message, self.limits)
-        self._handlers[type(parsed)](parsed)
+        _HANDLERS[type(parsed)](self, parsed)
 
     def _take(self, bucket: TokenBucket, what: str, rate: float, burst: int, then: str) -> None:
         """Spend a token of `bucket`, or refuse this message as over its rate."""
@@ -298,6 +279,12 @@ class _Conn:
         what, then = "edits and requests", "this one was not carried out"
         self._take(self.edits, what, limits.edit_rate, limits.edit_burst, then)
         self._session().record(self._member(), record.action)
+
+    def _presence(self, presence: Presence) -> None:
+        self.update_presence(presence.state)
+
+    def _mix(self, mix: MixGains) -> None:
+        self.update_gains(mix.gains)
 
     def _bye(self, bye: Bye) -> None:
         self.peer.close_soon(1000, "bye")
@@ -423,6 +410,29 @@ class _Conn:
             self.mix_timer.cancel()
         if self.session is not None and self.member is not None:
             self.session.leave(self.member)
+
+
+# one handler per message of a joined connection (parse_client checked it); a table of
+# the class's functions, not of bound methods: those would tie every connection into a
+# reference cycle that only a full garbage collection frees
+_HANDLERS: dict[type, Callable[[_Conn, Any], None]] = {
+    Ping: _Conn._ping,
+    OpMessage: _Conn._edit,
+    Undo: _Conn._edit,
+    Redo: _Conn._edit,
+    Kick: _Conn.admin,
+    SetRole: _Conn.admin,
+    Lock: _Conn.admin,
+    ViewerAudio: _Conn.admin,
+    DeleteSession: _Conn.admin,
+    Presence: _Conn._presence,
+    Chat: _Conn._chat,
+    RtcOffer: _Conn._rtc,
+    MixGains: _Conn._mix,
+    Record: _Conn._record,
+    Bye: _Conn._bye,
+    Hello: _Conn._hello_again,
+}
 
 
 async def handle_connection(ws: ServerConnection, hub: Hub, secret: bytes) -> None:

@@ -197,6 +197,10 @@ class DirectConnection(ServerConnection):
         self._out.clear()
         self._out_owned = 0
         super().connection_lost(exc)
+        # our flow-control callbacks on websockets' queue tie it to us: untie (no cycle to
+        # wait for a full garbage collection)
+        self.recv_messages.pause = self.recv_messages.resume = _nothing
+        self.on_message = None  # the session's callback holds this connection too
 
     def _release_pending(self) -> None:
         pending = self.admission.pending
@@ -507,3 +511,7 @@ class DirectConnection(ServerConnection):
 
 
 _background: set[asyncio.Task[None]] = set()
+
+
+def _nothing() -> None:
+    """A flow-control callback that does nothing (a closed connection's)."""

@@ -132,3 +132,13 @@ def test_events_are_never_lost_or_doubled_across_frames_and_tempo_changes(
     # those already played before a tempo fall was known
     assert heard[: len(expected)] == expected
     assert all(b - a == 1 for a, b in itertools.pairwise(heard))
+
+
+def test_a_loop_keeps_a_bots_events_inside_it_and_repeats_them() -> None:
+    """Loop on beats 0-4: each pass plays the region's events again, none outside it."""
+    timeline = Timeline(120.0, (4, 4), True, 0.0, 0, 0.0, (0.0, 4.0))
+    scheduler: Scheduler[int] = Scheduler(48_000)
+    beats = []
+    for k in range(2000):  # 20 s of 10 ms frames
+        beats += [d.beat for d in scheduler.due(timeline, k * 10_000, 480, grid_events(1.0))]
+    assert beats == [0.0, 1.0, 2.0, 3.0] * 10

@@ -14,11 +14,14 @@ from backline.protocol.model import Document
 from backline.protocol.ops import apply_all
 from backline.protocol.timeline import (
     DEFAULT_LEAD_US,
+    US_PER_MINUTE,
     BarBeat,
     Timeline,
     bar_length,
     lead_for,
     next_bar_line,
+    swing_unwarp,
+    swing_warp,
 )
 from backline.protocol.transport import resolve, without_transport
 
@@ -113,18 +116,32 @@ def test_reanchoring_keeps_the_position_continuous(
 
 @settings(max_examples=300, deadline=None)
 @given(tempos, meters, beats, times, st.integers(0, 5_000_000))
-def test_a_quantised_start_lands_on_a_bar_line(
+def test_a_start_plays_from_the_cursor_after_the_lead(
     tempo: float, meter: tuple[int, int], beat: float, now: int, lead: int
 ) -> None:
+    """Play resumes exactly where the transport stands (a DAW's cursor), for everyone
+    at the same moment, ``lead`` after the request."""
     stopped = Timeline(tempo, meter, False, beat, 0)
     start = stopped.started(now, lead)
-    assert start["playing"] and start["time"] == now + lead
-    bars = start["beat"] / bar_length(meter)
-    assert math.isclose(bars, round(bars), abs_tol=1e-9)
-    assert start["beat"] >= beat - 1e-6  # never starts before the stopped position
-    assert start["beat"] - beat < bar_length(meter) + 1e-9  # the next line, not a later one
-    rolled = Timeline(tempo, meter, True, start["beat"], start["time"])
-    assert rolled.bar_beat_at(start["time"]).beat == 1  # the downbeat
+    assert start == {"playing": True, "beat": beat, "time": now + lead, "start": beat}
+    rolled = Timeline.of({"tempo": tempo, "meter": list(meter), "transport": start})
+    assert rolled.beat_at(now + lead) == beat
+    assert not rolled.rolling(now + lead - 1) and rolled.rolling(now + lead)
+
+
+@settings(max_examples=100, deadline=None)
+@given(tempos, meters, beats, st.integers(0, 4))
+def test_a_count_in_starts_that_many_bars_later_on_the_asked_beat(
+    tempo: float, meter: tuple[int, int], beat: float, bars: int
+) -> None:
+    stopped = Timeline(tempo, meter, False, 0.0, 0)
+    start = stopped.started(1_000_000, 200_000, beat=beat, count_in=bars)
+    counted = bars * bar_length(meter) * US_PER_MINUTE / tempo
+    assert start["beat"] == start["start"] == beat
+    assert 0 <= 1_200_000 + counted - start["time"] < 1  # whole µs, truncated
+    rolled = Timeline.of({"tempo": tempo, "meter": list(meter), "transport": start})
+    # the count-in runs as bars before the start, silent but for a metronome
+    assert math.isclose(rolled.beat_at(1_200_000), beat - bars * bar_length(meter), abs_tol=1e-4)
 
 
 def project_doc(**fields: Any) -> Document:
@@ -142,15 +159,15 @@ def transport_after(doc: Document, ops: list[Any], now: int, lead: int = 200_000
 def test_play_stop_seek_resolve_to_plain_sets() -> None:
     doc = project_doc(tempo=120.0)
     started = transport_after(doc, [{"op": "play"}], now=1_000_000)
-    assert started == {"playing": True, "beat": 0.0, "time": 1_200_000}
+    assert started == {"playing": True, "beat": 0.0, "time": 1_200_000, "start": 0.0}
     # play while playing changes nothing (but is acknowledged)
     assert transport_after(doc, [{"op": "play"}], now=2_000_000) == started
     stopped = transport_after(doc, [{"op": "stop"}], now=2_200_000)
     assert stopped == {"playing": False, "beat": 2.0, "time": 2_200_000}
-    # play again resumes from the next bar line
-    assert transport_after(doc, [{"op": "play"}], now=3_000_000)["beat"] == 4.0
+    # play again resumes where it stopped
+    assert transport_after(doc, [{"op": "play"}], now=3_000_000)["beat"] == 2.0
     sought = transport_after(doc, [{"op": "seek", "beat": 16.0}], now=4_000_000, lead=300_000)
-    assert sought == {"playing": True, "beat": 16.0, "time": 4_300_000}
+    assert sought == {"playing": True, "beat": 16.0, "time": 4_300_000, "start": 16.0}
     transport_after(doc, [{"op": "stop"}], now=5_000_000)
     assert transport_after(doc, [{"op": "seek", "beat": 2.5}], now=6_000_000) == {
         "playing": False, "beat": 2.5, "time": 6_000_000,
@@ -171,7 +188,7 @@ def test_tempo_change_while_playing_reanchors_first() -> None:
         doc, [{"op": "set", "id": "project", "field": "tempo", "value": 60}], 2_200_000, 0
     )
     assert [op["field"] for op in ops] == ["transport", "tempo"]
-    assert ops[0]["value"] == {"playing": True, "beat": 4.0, "time": 2_200_000}
+    assert ops[0]["value"] == {"playing": True, "beat": 4.0, "time": 2_200_000, "start": 0.0}
     apply_all(doc, ops)
     tl = Timeline.of(doc.project)
     assert tl.beat_at(3_200_000) == 5.0  # one beat per second from there
@@ -226,7 +243,7 @@ def test_concurrent_requests_resolve_deterministically_in_server_order() -> None
 @pytest.mark.parametrize(
     ("op", "error", "code"),
     [
-        ({"op": "play", "beat": 1}, BadField, "bad_field"),
+        ({"op": "play", "at": 1}, BadField, "bad_field"),
         ({"op": "stop", "now": 1}, BadField, "bad_field"),
         ({"op": "seek"}, BadField, "bad_field"),
         ({"op": "seek", "beat": -1}, OutOfRange, "out_of_range"),
@@ -270,3 +287,93 @@ def test_undo_never_moves_the_playhead() -> None:
     assert without_transport(inverse) == {
         "op": "set", "id": "project", "field": "tempo", "value": 120.0,
     }  # fmt: skip
+
+
+# -- play from a beat, stop back, loops, swing ----------------------------------
+
+
+def test_play_from_a_beat_and_stop_back_where_it_began() -> None:
+    doc = project_doc(tempo=120.0)
+    started = transport_after(doc, [{"op": "play", "beat": 8.0, "count_in": 1}], now=0)
+    assert started == {"playing": True, "beat": 8.0, "time": 2_200_000, "start": 8.0}
+    stayed = transport_after(doc, [{"op": "stop"}], now=3_200_000)
+    assert stayed["beat"] == 10.0 and "start" not in stayed
+    transport_after(doc, [{"op": "play"}], now=4_000_000)
+    back = transport_after(doc, [{"op": "stop", "back": True}], now=6_000_000)
+    assert back == {"playing": False, "beat": 10.0, "time": 6_000_000}
+
+
+@pytest.mark.parametrize(
+    ("op", "code"),
+    [
+        ({"op": "play", "count_in": 5}, "out_of_range"),
+        ({"op": "play", "count_in": "1"}, "bad_field"),
+        ({"op": "play", "beat": -1}, "out_of_range"),
+        ({"op": "stop", "back": 1}, "bad_field"),
+        ({"op": "play", "from": 1}, "bad_field"),
+    ],
+)
+def test_bad_intents_change_nothing(op: dict[str, Any], code: str) -> None:
+    doc = project_doc()
+    before = dict(doc.project["transport"])
+    with pytest.raises(BacklineError) as refused:
+        resolve(doc, [op], 0, 0)
+    assert refused.value.code == code
+    assert doc.project["transport"] == before
+
+
+def looping(start: float, end: float, beat: float = 0.0) -> Timeline:
+    return Timeline(120.0, (4, 4), True, beat, 0, beat, (start, end))
+
+
+def test_the_position_folds_into_the_loop_for_everyone() -> None:
+    tl = looping(0.0, 4.0)
+    per_beat = US_PER_MINUTE / 120
+    assert tl.beat_at(3.5 * per_beat) == 3.5
+    assert tl.beat_at(4 * per_beat) == 0.0  # the loop's end is its start again
+    assert math.isclose(tl.beat_at(21 * per_beat), 1.0)
+    assert math.isclose(tl.linear_at(21 * per_beat), 21.0)
+    for k in range(2000):  # 20 s of positions, each inside the loop
+        assert 0.0 <= tl.beat_at(k * 10_000) < 4.0
+    # started after the loop's end: it plays on past it
+    assert looping(0.0, 4.0, beat=6.0).beat_at(0.5 * per_beat) == 6.5
+
+
+def test_segments_cut_a_linear_range_at_each_wrap() -> None:
+    tl = looping(2.0, 4.0)
+    assert tl.segments(1.0, 9.0) == [
+        (1.0, 4.0, 1.0),
+        (4.0, 6.0, 2.0),
+        (6.0, 8.0, 2.0),
+        (8.0, 9.0, 2.0),
+    ]
+    assert Timeline(120.0, (4, 4), True, 0.0, 0).segments(1.0, 9.0) == [(1.0, 9.0, 1.0)]
+
+
+def test_a_loop_change_while_playing_reanchors_where_the_music_is() -> None:
+    doc = project_doc(tempo=120.0)
+    transport_after(doc, [{"op": "play"}], now=0)  # beat 0 at 0.2 s
+    loop = {"start": 0, "end": 4 * 960, "on": True}
+    ops = resolve(
+        doc, [{"op": "set", "id": "project", "field": "loop", "value": loop}], 1_200_000, 0
+    )
+    assert [op["field"] for op in ops] == ["transport", "loop"]
+    apply_all(doc, ops)
+    tl = Timeline.of(doc.project)
+    assert tl.beat_at(1_200_000) == 2.0 and tl.beat_at(2_200_000) == 0.0
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.floats(0.0, 1000.0), st.floats(0.0, 1.0))
+def test_swing_moves_off_sixteenths_only_and_unwarps_exactly(beat: float, swing: float) -> None:
+    warped = swing_warp(beat, swing)
+    assert math.isclose(swing_unwarp(warped, swing), beat, abs_tol=1e-9)
+    assert beat - 1e-9 <= warped <= beat + swing * 0.25 / 3 + 1e-9
+    eighth = round(beat * 2) / 2
+    assert math.isclose(swing_warp(eighth, swing), eighth, abs_tol=1e-9)
+
+
+def test_full_swing_is_a_triplet_feel() -> None:
+    assert math.isclose(swing_warp(0.25, 1.0), 1 / 3)
+    assert math.isclose(swing_warp(1.75, 0.5), 1.5 + 0.25 + 0.25 / 6)
+    assert swing_warp(0.25, 0.0) == 0.25

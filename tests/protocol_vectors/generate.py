@@ -34,6 +34,8 @@ from backline.protocol.timeline import (
     bar_length,
     lead_for,
     next_bar_line,
+    swing_unwarp,
+    swing_warp,
 )
 
 VECTORS_PATH = Path(__file__).resolve().parents[2] / "protocol" / "timeline_vectors.json"
@@ -48,9 +50,17 @@ TOLERANCE = {
     EXACT: {"abs": 0},
 }
 
-_TRANSPORT = {"playing": EXACT, "beat": BEATS, "time": US}
+_TRANSPORT = {"playing": EXACT, "beat": BEATS, "time": US, "start": BEATS}
 _BAR_BEAT = {"bar": EXACT, "beat": EXACT, "fraction": BEATS}
-_TIMELINE = {"tempo": EXACT, "meter": EXACT, "playing": EXACT, "beat": EXACT, "time": EXACT}
+_TIMELINE = {
+    "tempo": EXACT,
+    "meter": EXACT,
+    "playing": EXACT,
+    "beat": EXACT,
+    "time": EXACT,
+    "start": EXACT,
+    "loop": EXACT,
+}
 
 # How each function's result is compared: one kind for a number, one per key for a record.
 COMPARE: dict[str, str | dict[str, str]] = {
@@ -59,10 +69,16 @@ COMPARE: dict[str, str | dict[str, str]] = {
     "bar_length": BEATS,
     "next_bar_line": BEATS,
     "lead_for": EXACT,
+    "swing_warp": BEATS,
+    "swing_unwarp": BEATS,
     "Timeline.of": _TIMELINE,
     "Timeline.us_per_beat": US,
     "Timeline.bar_length": BEATS,
     "Timeline.beat_at": BEATS,
+    "Timeline.linear_at": BEATS,
+    "Timeline.position": BEATS,
+    "Timeline.looping": EXACT,
+    "Timeline.segments": EXACT,
     "Timeline.time_at": US,
     "Timeline.rolling": EXACT,
     "Timeline.bar_beat_at": _BAR_BEAT,
@@ -82,10 +98,16 @@ JS_NAMES = {
     "bar_length": "barLength",
     "next_bar_line": "nextBarLine",
     "lead_for": "leadFor",
+    "swing_warp": "swingWarp",
+    "swing_unwarp": "swingUnwarp",
     "Timeline.of": "Timeline.of",
     "Timeline.us_per_beat": "Timeline#usPerBeat",
     "Timeline.bar_length": "Timeline#barLength",
     "Timeline.beat_at": "Timeline#beatAt",
+    "Timeline.linear_at": "Timeline#linearAt",
+    "Timeline.position": "Timeline#position",
+    "Timeline.looping": "Timeline#looping",
+    "Timeline.segments": "Timeline#segments",
     "Timeline.time_at": "Timeline#timeAt",
     "Timeline.rolling": "Timeline#rolling",
     "Timeline.bar_beat_at": "Timeline#barBeatAt",
@@ -119,16 +141,35 @@ SEED = 20240615
 
 
 def timeline(
-    tempo: float, meter: tuple[int, int], playing: bool, beat: float, time: int
+    tempo: float,
+    meter: tuple[int, int],
+    playing: bool,
+    beat: float,
+    time: int,
+    start: float | None = None,
+    loop: tuple[float, float] | None = None,
 ) -> dict[str, Any]:
-    return {"tempo": tempo, "meter": list(meter), "playing": playing, "beat": beat, "time": time}
+    spec: dict[str, Any] = {
+        "tempo": tempo, "meter": list(meter), "playing": playing, "beat": beat, "time": time,
+    }  # fmt: skip
+    if start is not None or loop is not None:
+        spec["start"] = start
+        spec["loop"] = None if loop is None else list(loop)
+    return spec
 
 
 def build_timeline(spec: dict[str, Any]) -> Timeline:
     """The Timeline a case's ``timeline`` describes, built positionally as the JS does."""
     numerator, denominator = spec["meter"]
+    loop = spec.get("loop")
     return Timeline(
-        spec["tempo"], (numerator, denominator), spec["playing"], spec["beat"], spec["time"]
+        spec["tempo"],
+        (numerator, denominator),
+        spec["playing"],
+        spec["beat"],
+        spec["time"],
+        spec.get("start"),
+        None if loop is None else (loop[0], loop[1]),
     )
 
 
@@ -143,7 +184,11 @@ def plain(value: Any) -> Any:
             "playing": value.playing,
             "beat": value.beat,
             "time": value.time,
+            "start": value.start,
+            "loop": None if value.loop is None else list(value.loop),
         }
+    if isinstance(value, list | tuple):
+        return [plain(item) for item in value]
     return value
 
 
@@ -155,6 +200,8 @@ def call(case: dict[str, Any]) -> Any:
         "bar_length": lambda meter: bar_length(tuple(meter)),
         "next_bar_line": lambda beat, meter: next_bar_line(beat, tuple(meter)),
         "lead_for": lead_for,
+        "swing_warp": swing_warp,
+        "swing_unwarp": swing_unwarp,
         "Timeline.of": Timeline.of,
     }
     if fn == "US_PER_MINUTE":
@@ -424,6 +471,50 @@ def cases() -> Iterator[dict[str, Any]]:
 
     yield case("Timeline.transport", tl=playing)
     yield case("Timeline.transport", tl=stopped)
+
+    # play from a beat with a count-in, stop back where the play began
+    for args in ([big, 350_000, 8.0, 1], [big, 200_000, 0.0, 4], [big + 3, 200_000, None, 2]):
+        yield case("Timeline.started", args, timeline(97.5, (7, 8), False, 5.25, 0))
+    began = timeline(133.33, (7, 8), True, 8.0, big, 6.5)
+    for args in ([big + 2_000_000, True], [big + 2_000_000, False], [big - 5, True]):
+        yield case("Timeline.stopped", args, began)
+    yield case("Timeline.stopped", [big + 9, True], playing)  # no start known: its anchor
+    yield case("Timeline.anchored_at", [big + 1_234_567], began)
+    yield case("Timeline.sought", [3.0, big + 3, DEFAULT_LEAD_US], began)
+
+    # loops: the position folds into the loop region for everyone alike
+    loops = [(0.0, 4.0), (2.0, 4.0), (1.5, 7.25), (0.0, 3.0), (8.0, 24.0)]
+    for tempo, meter, (lo, hi) in zip(TEMPOS[3:8], METERS, loops, strict=False):
+        tl = timeline(tempo, meter, True, lo + 0.25, 1_000_000, lo + 0.25, (lo, hi))
+        per_beat = US_PER_MINUTE / tempo
+        for k in [0, 1, (hi - lo) * 0.5, (hi - lo) - 0.25, hi - lo, 3 * (hi - lo) + 0.125, 1e4]:
+            t = 1_000_000 + k * per_beat
+            yield case("Timeline.beat_at", [t], tl)
+            yield case("Timeline.linear_at", [t], tl)
+        for linear in [lo, hi - 1e-12, hi, hi + 0.5, 5 * hi, 1234.5]:
+            yield case("Timeline.position", [linear], tl)
+        yield case("Timeline.segments", [lo, hi + 3 * (hi - lo) + 0.75], tl)
+        yield case("Timeline.segments", [hi - 0.1, hi + 0.1], tl)
+        yield case("Timeline.looping", tl=tl)
+        yield case("Timeline.anchored_at", [1_000_000 + 5 * (hi - lo) * per_beat], tl)
+        yield case("Timeline.stopped", [1_000_000 + 9.3 * per_beat], tl)
+    past = timeline(120.0, (4, 4), True, 6.0, 0, 6.0, (0.0, 4.0))  # started past its end
+    yield case("Timeline.looping", tl=past)
+    yield case("Timeline.beat_at", [3_000_000], past)
+    yield case("Timeline.segments", [6.0, 12.0], past)
+    for project in [
+        {"tempo": 90, "meter": [3, 4], "loop": {"start": 960, "end": 4800, "on": True},
+         "transport": {"playing": True, "beat": 1.0, "time": 5, "start": 1.0}},
+        {"tempo": 90, "meter": [3, 4], "loop": {"start": 960, "end": 4800, "on": False},
+         "transport": {"playing": True, "beat": 1.0, "time": 5}},
+    ]:  # fmt: skip
+        yield case("Timeline.of", [project])
+
+    # swing: the second sixteenth of every eighth, later
+    for swing in [0.0, 0.3, 0.5, 1.0]:
+        for beat in [0.0, 0.1, 0.25, 0.3, 0.4999999999, 0.5, 0.76, 3.125, 1000.375]:
+            yield case("swing_warp", [beat, swing])
+            yield case("swing_unwarp", [swing_warp(beat, swing), swing])
 
 
 def build() -> dict[str, Any]:

@@ -176,7 +176,7 @@ def test_transport_is_resolved_in_server_order_and_not_undoable() -> None:
             "op": "set",
             "id": "project",
             "field": "transport",
-            "value": {"playing": True, "beat": 0.0, "time": 1_300_000},
+            "value": {"playing": True, "beat": 0.0, "time": 1_300_000, "start": 0.0},
         }
     ]
     with pytest.raises(NothingToUndo):
@@ -184,7 +184,7 @@ def test_transport_is_resolved_in_server_order_and_not_undoable() -> None:
     # a's tempo change is undone while playing: re-anchored, the position stays continuous
     undone = seq.undo("a", 2, now=1_900_000)
     assert [op["field"] for op in undone.ops] == ["transport", "tempo"]
-    assert undone.ops[0]["value"] == {"playing": True, "beat": 1.0, "time": 1_900_000}
+    assert undone.ops[0]["value"] == {"playing": True, "beat": 1.0, "time": 1_900_000, "start": 0.0}
     assert seq.doc.project["tempo"] == 120.0
     assert seq.doc.project["transport"]["playing"] is True
     # the stored batches are plain: applying them needs no clock

@@ -200,7 +200,10 @@ def test_time_audio_and_shapes_equal_python(exported: dict[str, Any]) -> None:
         for kind, shape in exported["OP_KEYS"].items()
     } == ops.OP_KEYS
     assert set(exported["OP_KEYS"]) == set(OP_TYPES)
-    assert {k: set(v) for k, v in exported["INTENT_KEYS"].items()} == transport.INTENT_KEYS
+    assert {
+        kind: (set(shape["required"]), set(shape["optional"]))
+        for kind, shape in exported["INTENT_KEYS"].items()
+    } == transport.INTENT_KEYS
     assert exported["REANCHOR_FIELDS"] == list(transport.REANCHOR_FIELDS)
 
 

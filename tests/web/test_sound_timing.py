@@ -440,3 +440,56 @@ def test_drum_hits_are_the_python_drummers(page: Page, web_server: str) -> None:
             # the browser schedules muted tracks too (their strip is silent): compare the heard
             heard = sorted((round(b, 9), s, v, t) for b, s, v, t in js if t in audible)
             assert heard == python, (project, lo, hi)
+
+
+LOOP_JS = """
+async ({ base, timeline, step, window, until }) => {
+  const s = await import(`${base}/sound/scheduler.js`);
+  const t = await import(`${base}/timeline.js`);
+  const tl = t.Timeline.of(timeline);
+  const out = [];
+  for (let from = 0; from < until; from += window) {
+    const events = s.eventsInWindow(tl, from, Math.min(until, from + window), (a, b) =>
+      s.gridBeats(a, b, step).map((beat) => ({ beat })));
+    for (const e of events) out.push([e.beat, e.time]);
+  }
+  return out;
+}
+"""
+
+
+def test_a_loop_wraps_on_the_same_sample_in_the_browser_and_a_bot(
+    page: Page, web_server: str
+) -> None:
+    """Loop on 0-4 beats: for 20 s every sixteenth the browser schedules lies inside the
+    loop, and each falls at the very time (hence sample) a bot's scheduler plays it."""
+    from backline.client.scheduler import Scheduler, grid_events
+
+    project = {
+        "tempo": 120.0,
+        "meter": [4, 4],
+        "loop": {"start": 0, "end": 4 * 960, "on": True},
+        "transport": {"playing": True, "beat": 0.0, "time": 500_000, "start": 0.0},
+    }
+    until = 20_500_000
+    page.goto(f"{web_server}/")
+    browser = page.evaluate(
+        LOOP_JS,
+        {"base": web_server, "timeline": project, "step": 0.25, "window": 25_000, "until": until},
+    )
+    timeline = Timeline.of(project)
+    scheduler: Scheduler[int] = Scheduler(RATE)
+    bot: list[tuple[float, float]] = []
+    frame = 480
+    for k in range(until * RATE // 1_000_000 // frame):
+        start_us = k * frame * 1e6 / RATE
+        for due in scheduler.due(timeline, start_us, frame, grid_events(0.25)):
+            bot.append((due.beat, start_us + due.offset * 1e6 / RATE))
+    assert len(browser) == 20 * 8  # sixteenths at 120 BPM for 20 s
+    assert all(0.0 <= beat < 4.0 for beat, _ in browser)
+    assert [beat for beat, _ in browser] == [beat for beat, _ in bot]
+    wraps = [time for beat, time in browser if beat == 0.0]
+    assert wraps == [500_000 + 2_000_000 * n for n in range(10)]  # every 4 beats, exactly
+    # the bot plays each at the sample the browser's time falls in
+    for (_, heard), (_, played) in zip(browser, bot, strict=True):
+        assert math.floor(heard * RATE / 1e6 + 1e-6) == round(played * RATE / 1e6)

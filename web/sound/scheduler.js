@@ -23,10 +23,11 @@ const EPSILON = 1e-9;
 // -- pure: windows of the timeline ----------------------------------------------
 
 /**
- * The span of beats that sounds during server times [fromUs, toUs), or null
- * when nothing sounds then (stopped, or the whole window is count-in).
- * Consecutive windows give contiguous spans, so an event is never scheduled
- * twice nor skipped as long as the timeline stays the same.
+ * The span of *linear* beats (the unfolded line, see timeline.js) that sounds
+ * during server times [fromUs, toUs), or null when nothing sounds then
+ * (stopped, or the whole window is count-in). Consecutive windows give
+ * contiguous spans, so an event is never scheduled twice nor skipped as long
+ * as the timeline stays the same.
  * @param {import("../timeline.js").Timeline | null} timeline
  * @param {number} fromUs
  * @param {number} toUs
@@ -36,8 +37,8 @@ export function beatWindow(timeline, fromUs, toUs) {
   if (timeline === null || !timeline.playing || toUs <= fromUs) return null;
   const start = Math.max(fromUs, timeline.time); // before the anchor is count-in: silent
   if (toUs <= start) return null;
-  const from = start === timeline.time ? timeline.beat : timeline.beatAt(start);
-  return { from, to: timeline.beatAt(toUs) };
+  const from = start === timeline.time ? timeline.beat : timeline.linearAt(start);
+  return { from, to: timeline.linearAt(toUs) };
 }
 
 /**
@@ -61,7 +62,9 @@ export function gridBeats(from, to, step, offset = 0) {
 
 /**
  * Every event of `source` that sounds in server times [fromUs, toUs), each
- * with the server time it sounds at.
+ * with the server time it sounds at. Events are asked for in musical beats,
+ * one straight stretch at a time (`Timeline#segments`): in a loop, each pass
+ * over the region asks again.
  * @template {{beat: number}} E
  * @param {import("../timeline.js").Timeline | null} timeline
  * @param {number} fromUs
@@ -72,10 +75,13 @@ export function gridBeats(from, to, step, offset = 0) {
 export function eventsInWindow(timeline, fromUs, toUs, eventsBetween) {
   const window = beatWindow(timeline, fromUs, toUs);
   if (window === null || timeline === null) return [];
-  return eventsBetween(window.from, window.to).map((event) => ({
-    ...event,
-    time: timeline.timeAt(event.beat),
-  }));
+  const out = [];
+  for (const [linearLo, linearHi, musicalLo] of timeline.segments(window.from, window.to)) {
+    for (const event of eventsBetween(musicalLo, musicalLo + (linearHi - linearLo))) {
+      out.push({ ...event, time: timeline.timeAt(linearLo + (event.beat - musicalLo)) });
+    }
+  }
+  return out;
 }
 
 /**
@@ -92,8 +98,10 @@ export function sameTimeline(a, b) {
     a.tempo === b.tempo &&
     a.beat === b.beat &&
     a.time === b.time &&
+    a.start === b.start &&
     a.meter[0] === b.meter[0] &&
-    a.meter[1] === b.meter[1]
+    a.meter[1] === b.meter[1] &&
+    (a.loop === null ? b.loop === null : b.loop !== null && a.loop[0] === b.loop[0] && a.loop[1] === b.loop[1])
   );
 }
 
