@@ -60,6 +60,7 @@ class ChatMessage:
     name: str
     text: str
     time: int  # server clock, µs
+    wall: int | None = None  # when it was sent, Unix ms (the server's wall clock); None in old history
 
 
 @dataclass(frozen=True, slots=True)

@@ -96,4 +96,4 @@ class Peers:
 
 
 def _chat(entry: dict[str, Any]) -> ChatMessage:
-    return ChatMessage(entry["by"], entry["name"], entry["text"], entry["time"])
+    return ChatMessage(entry["by"], entry["name"], entry["text"], entry["time"], entry.get("wall"))

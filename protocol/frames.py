@@ -71,7 +71,7 @@ def presence(peers: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def chat(entry: dict[str, Any]) -> dict[str, Any]:
-    """A chat message: `entry` is ``{by, name, text, time}``."""
+    """A chat message: `entry` is ``{by, name, text, time, wall}`` (``wall``: Unix ms)."""
     return {"type": ServerType.CHAT.value, **entry}
 
 

@@ -8,6 +8,7 @@ so that it outlives a restart (SQLite, Redis) like the project does.
 from __future__ import annotations
 
 import logging
+import time
 from collections import deque
 from typing import Any
 
@@ -40,7 +41,13 @@ class Chat:
         self.history: deque[dict[str, Any]] = deque(history, maxlen=keep)
 
     def post(self, member: Member, text: str) -> None:
-        entry = {"by": member.client, "name": member.name, "text": text, "time": server_time_us()}
+        entry = {
+            "by": member.client,
+            "name": member.name,
+            "text": text,
+            "time": server_time_us(),
+            "wall": time.time_ns() // 1_000_000,  # for people: when it was sent, on a calendar
+        }
         self.show(entry)
         self._context.background(self._context.publish(BusKind.CHAT, entry=entry))
         self._context.background(self._keep_it(entry))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from backline.client import connect
 from backline.testing import ServerProcess, eventually
 
@@ -10,6 +12,7 @@ SESSION = "talk"
 
 async def test_chat_history_outlives_a_server_restart(server: ServerProcess) -> None:
     token = server.token(SESSION)
+    before = time.time_ns() // 1_000_000
     async with connect(server.url, session=SESSION, token=token, name="ann") as ann:
         await ann.chat("see you after the restart")
         sent = (await eventually(lambda: ann.chat_history or None, 10, "the chat echoed"))[0]
@@ -20,3 +23,6 @@ async def test_chat_history_outlives_a_server_restart(server: ServerProcess) -> 
             ("see you after the restart", "ann")
         ]
         assert bob.chat_history[0].time == sent.time  # the server's clock when it was posted
+        # and the calendar time people see, the same for everyone and after a restart
+        assert sent.wall is not None and before <= sent.wall <= time.time_ns() // 1_000_000
+        assert bob.chat_history[0].wall == sent.wall
