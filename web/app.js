@@ -2,19 +2,23 @@
  * The Backline web client: join a session, then the shared editor.
  *
  * The join link the server prints (`/#session=jam&token=...`) fills the join
- * form; a name and colour are remembered in localStorage. Everything shown is
- * drawn from the session's live mirror (net.js) and redrawn on each change,
- * at most once per animation frame.
+ * form; a name and colour are remembered in localStorage. Once joined, the
+ * token leaves the address bar and is kept per session (rejoin.js), so a
+ * reload (`#session=jam`) joins again by itself, as the same identity; "Leave"
+ * forgets it. Everything shown is drawn from the session's live mirror
+ * (net.js) and redrawn on each change, at most once per animation frame.
  *
  * `window.backline` is a small read-only hook for tests and the curious.
  *
  * @module app
  */
 
-import { LIMITS, ROLES, SERVER_TYPES } from "./protocol.js";
+import { CLOSE_CODES, LIMITS, ROLES, SERVER_TYPES } from "./protocol.js";
 import { Session } from "./net.js";
 import { checkId } from "./ops.js";
+import { claimIdentity, forget, forgetIdentity, rememberIdentity, rememberJoin, storedIdentity, storedJoin } from "./rejoin.js";
 import { h, textOn } from "./ui/dom.js";
+import { ShortcutHelp, typingIn } from "./ui/shortcuts.js";
 import { Toasts } from "./ui/toast.js";
 import { TransportBar } from "./ui/transport.js";
 import { TrackList } from "./ui/tracks.js";
@@ -26,6 +30,14 @@ import { projectMidi } from "./ui/midi.js";
 
 const COLORS = ["#e4572e", "#17bebb", "#ffc914", "#76b041", "#7c5cff", "#ff6fb5", "#2e86de"];
 const STATE_TEXT = { connecting: "Connecting…", connected: "Connected", reconnecting: "Reconnecting…", closed: "Disconnected" };
+/** Closes that mean the token itself was refused: a stored one is forgotten. */
+const TOKEN_REFUSED = [CLOSE_CODES.BAD_TOKEN, CLOSE_CODES.TOKEN_EXPIRED, CLOSE_CODES.WRONG_SESSION];
+/** Why someone may not edit, as the disabled controls' tooltips say it. */
+export const BLOCK_REASONS = Object.freeze({
+  viewer: "Viewers can listen and chat, not edit",
+  locked: "Locked by an owner",
+  closed: "Disconnected: join again to edit",
+});
 
 // The join link carries session and token in the fragment (#session=…&token=…), which
 // browsers never send to a server, its logs or a Referer; never from the query string.
@@ -44,16 +56,42 @@ class App {
     this.root = root;
     this.toasts = new Toasts(document.body);
     this.session = null;
+    this.editor = null; // what the mounted editor needs taken down: see unmountEditor
     this.selectedTrack = null;
     this.drumTrack = null;
     this.synthTrack = null;
     this.pending = false;
-    this.showJoin(joinParams());
+    document.addEventListener("keydown", (e) => this.shortcut(e));
+    const params = joinParams();
+    const stored = params.session && !params.token ? storedJoin(params.session) : null;
+    if (stored) this.rejoin(params.session, stored);
+    else this.showJoin(params);
   }
 
   // -- joining --------------------------------------------------------------
 
-  showJoin(params) {
+  /** A reload (or a new tab) of a session this browser joined: join again without the form. */
+  async rejoin(session, stored) {
+    const status = h("p", { class: "hint", role: "status" }, `Rejoining ${session} as ${stored.name}…`);
+    const other = h("button", { type: "button", onclick: () => this.abandonJoin(session, stored) }, "Use another invite");
+    this.root.replaceChildren(h("div", { class: "join rejoin" }, h("h1", {}, "Backline"), status, other));
+    try {
+      await this.join({ session, token: stored.token, name: stored.name, color: stored.color }, (text) => { status.textContent = text; });
+    } catch (err) {
+      if (this.session?.abandoned) return;
+      this.showJoin({ session, token: storedJoin(session)?.token ?? "", name: stored.name, color: stored.color }, `Could not rejoin: ${err.message}`);
+    }
+  }
+
+  abandonJoin(session, stored) {
+    if (this.session) {
+      this.session.abandoned = true;
+      this.session.close();
+    }
+    this.showJoin({ session, token: "", name: stored.name, color: stored.color });
+  }
+
+  showJoin(params, message = "") {
     const field = (label, input) => h("label", { class: "join-field" }, h("span", {}, label), input);
     const session = h("input", { name: "session", required: true, value: params.session, autocomplete: "off" });
     // a session name is an id: the protocol's own check (characters and length) says why not
@@ -70,7 +108,7 @@ class App {
     const token = h("input", { name: "token", type: "password", required: true, value: params.token, autocomplete: "off" });
     const name = h("input", { name: "name", required: true, maxlength: LIMITS.max_name_len, value: params.name, autocomplete: "nickname" });
     const color = h("input", { name: "color", type: "color", value: params.color });
-    const error = h("p", { class: "join-error", role: "alert" });
+    const error = h("p", { class: "join-error", role: "alert" }, message);
     const button = h("button", { type: "submit", class: "primary" }, "Join session");
     const form = h("form", { class: "join", "aria-labelledby": "join-title" },
       h("h1", { id: "join-title" }, "Backline"),
@@ -95,37 +133,69 @@ class App {
     (params.session && params.token ? name : session).focus();
   }
 
+  /**
+   * Join (`options`: session, token, name, color), resuming this tab's earlier
+   * identity in that session when it has one no other tab holds.
+   */
   async join(options, status = () => {}) {
-    const session = new Session(options);
+    const identity = storedIdentity(options.session);
+    const resume = identity && (await claimIdentity(options.session, identity.client)) ? identity : {};
+    const session = new Session({ ...options, ...resume });
     this.session = session;
     this.exposeDebugHook();
     const unwatch = session.on("state", ({ state, reason }) => {
       if (state !== "connected") status(`${STATE_TEXT[state] ?? state}${reason ? ` (${reason})` : ""}`);
     });
-    session.on("state", ({ state, reason }) => this.showState(state, reason));
+    session.on("state", ({ state, reason, code }) => this.showState(state, reason, code));
+    session.on(SERVER_TYPES.WELCOME, (w) => rememberIdentity(options.session, w.client, w.resume));
     try {
       await session.connect();
+    } catch (error) {
+      if (session.closeCode === CLOSE_CODES.BAD_RESUME && resume.client) {
+        forgetIdentity(options.session); // that identity is gone: join as a new one
+        return this.join(options, status);
+      }
+      if (TOKEN_REFUSED.includes(session.closeCode)) forget(options.session);
+      throw error;
     } finally {
       unwatch();
     }
+    rememberJoin(options.session, options);
+    if (!resume.client) claimIdentity(options.session, session.clientId); // so a copied tab does not take it
     // keep the token out of the address bar (and out of screenshots and history)
     history.replaceState(null, "", `${location.pathname}#session=${encodeURIComponent(options.session)}`);
     this.mountEditor();
+    return session;
+  }
+
+  /** Leave the session: say goodbye, forget its token here, back to the join form. */
+  leave() {
+    const s = this.session;
+    if (!s) return;
+    const { session, name, color } = s.options;
+    s.close();
+    forget(session);
+    this.unmountEditor();
+    this.showJoin({ session, token: "", name, color }, "You left the session. Join again with an invite.");
   }
 
   // -- the editor -------------------------------------------------------------
 
   mountEditor() {
     const s = this.session;
+    this.editor = { alive: true };
     this.stateBadge = h("span", { class: "conn", role: "status" });
-    this.lockBadge = h("span", { class: "conn-locked", hidden: true }, "Read-only: locked by an owner");
-    this.undoButton = h("button", { type: "button", onclick: () => this.undo(false), "aria-keyshortcuts": "Control+Z Meta+Z", title: "Undo (Ctrl/Cmd-Z)" }, "Undo");
-    this.redoButton = h("button", { type: "button", onclick: () => this.undo(true), "aria-keyshortcuts": "Control+Shift+Z Meta+Shift+Z", title: "Redo (Ctrl/Cmd-Shift-Z)" }, "Redo");
+    this.blockBadge = h("span", { class: "conn-locked", hidden: true });
+    this.undoButton = h("button", { type: "button", "data-edit": "", onclick: () => this.undo(false), "aria-keyshortcuts": "Control+Z Meta+Z" }, "Undo");
+    this.redoButton = h("button", { type: "button", "data-edit": "", onclick: () => this.undo(true), "aria-keyshortcuts": "Control+Shift+Z Meta+Shift+Z" }, "Redo");
     const exportButton = h("button", { type: "button", onclick: () => this.exportJson() }, "Export JSON");
     const midiButton = h("button", { type: "button", onclick: () => this.exportMidi() }, "Export MIDI");
+    this.help = new ShortcutHelp(document.body);
+    const helpButton = h("button", { type: "button", class: "help", "aria-keyshortcuts": "?", title: "Keyboard shortcuts (?)", onclick: () => this.help.show() }, "Keyboard shortcuts");
+    const leaveButton = h("button", { type: "button", class: "leave", title: "Leave the session and forget its invite in this browser", onclick: () => this.leave() }, "Leave");
     const header = h("header", { class: "top" },
       h("div", { class: "brand" }, h("strong", {}, "Backline"), h("span", { class: "session-name" }, s.options.session)),
-      h("div", { class: "row" }, this.undoButton, this.redoButton, exportButton, midiButton, this.lockBadge, this.stateBadge));
+      h("div", { class: "row" }, this.blockBadge, this.undoButton, this.redoButton, exportButton, midiButton, helpButton, leaveButton, this.stateBadge));
     const transport = h("div", {});
     const left = h("div", { class: "col-left" });
     const center = h("div", { class: "col-center" });
@@ -146,8 +216,9 @@ class App {
     s.on(SERVER_TYPES.WELCOME, () => { this.render(); this.people.renderChat(); });
     s.on("rejected", (r) => this.toasts.show(`Edit refused (${r.code}): ${r.message}`, "error"));
     s.on(SERVER_TYPES.ERROR, (m) => this.toasts.show(`Server: ${m.message}`, "error"));
-    document.addEventListener("keydown", (e) => this.shortcut(e));
+    const editor = this.editor;
     const frame = () => {
+      if (!editor.alive) return;
       this.tick();
       requestAnimationFrame(frame);
     };
@@ -179,9 +250,11 @@ class App {
       on: (type, fn) => s.on(type, fn),
       onChange: (fn) => s.on("change", fn),
     };
+    const editor = this.editor;
     try {
       const { mountSoundPanel } = await import("./sound/panel.js");
-      mountSoundPanel(this.soundSlot, ctx);
+      if (!editor.alive) return; // left while it loaded
+      editor.sound = mountSoundPanel(this.soundSlot, ctx);
     } catch (error) {
       this.soundSlot.replaceChildren(
         h("h2", {}, "Sound"),
@@ -200,22 +273,56 @@ class App {
     }
   }
 
+  /**
+   * Why this user may not edit now, or null when they may: what every edit
+   * control shows (disabled, with this as its tooltip). For the panels too.
+   */
+  editBlockReason() {
+    const s = this.session;
+    if (!s || s.closed) return BLOCK_REASONS.closed;
+    if (s.role === ROLES.VIEWER) return BLOCK_REASONS.viewer;
+    if (!s.canEdit) return BLOCK_REASONS.locked;
+    return null;
+  }
+
+  /** An edit from a shortcut: refused here with the reason when this user may not edit. */
+  editByKey(fn) {
+    const reason = this.editBlockReason();
+    if (reason !== null) this.toasts.show(reason, "error");
+    else fn();
+  }
+
   undo(redo) {
     const edit = this.run(() => (redo ? this.session.redo() : this.session.undo()));
     edit?.done.catch(() => {}); // a refusal is shown by the `rejected` toast
   }
 
+  /** The page's own shortcuts (ui/shortcuts.js lists them all); never while typing. */
   shortcut(e) {
+    if (!this.editor || e.defaultPrevented || this.help?.open) return; // the dialog handles Esc
     const target = e.target;
-    const typing = target instanceof HTMLInputElement && target.type !== "range" && target.type !== "color"
-      || target instanceof HTMLTextAreaElement || target instanceof HTMLSelectElement;
+    const typing = typingIn(target);
     if ((e.ctrlKey || e.metaKey) && !e.altKey && (e.key === "z" || e.key === "Z" || e.key === "y")) {
       if (typing) return; // the field's own undo
       e.preventDefault();
-      this.undo(e.key === "y" || e.shiftKey);
-    } else if (e.key === " " && !typing && !(target instanceof HTMLButtonElement) && !target.closest?.(".roll-canvas")) {
+      this.editByKey(() => this.undo(e.key === "y" || e.shiftKey));
+      return;
+    }
+    if (typing || e.ctrlKey || e.metaKey || e.altKey) return;
+    if (e.key === " ") {
+      // a focused button presses itself, and the roll's canvas has its own Space
+      if (target instanceof HTMLButtonElement || target.closest?.(".roll-canvas")) return;
       e.preventDefault();
-      this.transport.toggle();
+      this.editByKey(() => this.transport.toggle());
+    } else if (e.key === "Home") {
+      e.preventDefault();
+      this.editByKey(() => this.transport.goToStart());
+    } else if ((e.key === "l" || e.key === "L") && !e.shiftKey) {
+      e.preventDefault();
+      this.editByKey(() => this.transport.toggleLoop());
+    } else if (e.key === "?") {
+      e.preventDefault();
+      this.help.show();
     }
   }
 
@@ -262,16 +369,20 @@ class App {
   }
 
   renderNow() {
+    if (!this.editor) return;
     this.fixSelection();
     this.transport.render();
     this.tracks.render();
     this.steps.render();
     this.roll.render();
     this.people.render();
-    const canEdit = this.session.canEdit;
-    this.lockBadge.hidden = !(this.session.locked && this.session.role !== ROLES.OWNER);
-    this.undoButton.disabled = !canEdit;
-    this.redoButton.disabled = !canEdit;
+    const reason = this.editBlockReason();
+    this.blockBadge.hidden = reason === null;
+    this.blockBadge.textContent = reason ?? "";
+    this.undoButton.disabled = reason !== null;
+    this.redoButton.disabled = reason !== null;
+    this.undoButton.title = reason ?? "Undo my last edit (Ctrl/Cmd-Z)";
+    this.redoButton.title = reason ?? "Redo (Ctrl/Cmd-Shift-Z)";
     this.rendered = (this.rendered ?? 0) + 1;
   }
 
@@ -289,12 +400,35 @@ class App {
     this.roll.tick(position);
   }
 
-  showState(state, reason) {
-    if (!this.stateBadge) return;
+  showState(state, reason, code = null) {
+    if (!this.editor || !this.stateBadge) return;
     this.stateBadge.textContent = STATE_TEXT[state] ?? state;
     this.stateBadge.dataset.state = state;
     this.stateBadge.title = reason || "";
-    if (state === "closed") this.toasts.show(`Disconnected: ${reason}`, "error");
+    if (state !== "closed") return;
+    if (TOKEN_REFUSED.includes(code)) {
+      // the token stopped working (expired, say): nothing to rejoin with
+      const { session, name, color } = this.session.options;
+      forget(session);
+      this.unmountEditor();
+      this.showJoin({ session, token: "", name, color }, `Disconnected: ${reason}`);
+    } else if (reason !== "left the session") {
+      this.toasts.show(`Disconnected: ${reason}`, "error");
+    }
+    this.render();
+  }
+
+  /** Take the editor down: its frame loops, its sound, the dialog. */
+  unmountEditor() {
+    const editor = this.editor;
+    if (!editor) return;
+    editor.alive = false;
+    editor.sound?.close();
+    this.transport?.destroy();
+    this.help?.remove();
+    this.editor = null;
+    this.help = null;
+    this.stateBadge = null;
   }
 
   exportJson() {
@@ -328,6 +462,8 @@ class App {
       exportJson: () => projectJson(s().project.toData(), s().version),
       exportMidi: () => Array.from(projectMidi(s().project.toData())),
       renders: () => app.rendered ?? 0,
+      editBlockReason: () => app.editBlockReason(),
+      mounted: () => app.editor !== null,
       drop: () => s().drop(),
       textOn,
     });

@@ -60,12 +60,18 @@ export class Edit {
 
 export class Session {
   /**
-   * @param {{url?: string, session: string, token: string, name: string, color?: string}} options
+   * `client` with `resume` (both from an earlier welcome) takes that identity
+   * back, with its undo history and op ids: what a reloaded page does (app.js).
+   * @param {{url?: string, session: string, token: string, name: string, color?: string, client?: string, resume?: string}} options
    */
   constructor(options) {
     this.options = { url: pageSocketUrl(), ...options };
-    this.clientId = "";
-    this.resume = "";
+    this.clientId = options.client && options.resume ? options.client : "";
+    this.resume = this.clientId ? options.resume : "";
+    /** whether a welcome has come yet (a first connect is `connecting`, later ones `reconnecting`) */
+    this.welcomed = false;
+    /** the close code that ended the session for good (see FINAL_CLOSE_CODES), or null */
+    this.closeCode = null;
     this.role = ROLES.VIEWER;
     this.replica = new Replica();
     /** @type {Map<string, any>} peers by client id, online only, me excluded */
@@ -85,7 +91,7 @@ export class Session {
     this.waiters = new Map();
     /** @type {Map<string, Set<Function>>} */
     this.listeners = new Map();
-    this.needSnapshot = false;
+    this.needSnapshot = this.clientId !== ""; // resuming from a fresh page: no version to continue from
     this.closed = false;
     this.backoff = 50;
     this.presencePending = null;
@@ -146,7 +152,7 @@ export class Session {
   setState(state, reason = "") {
     this.state = state;
     this.closeReason = reason;
-    this.emit("state", { state, reason });
+    this.emit("state", { state, reason, code: state === "closed" ? this.closeCode : null });
   }
 
   // -- connection ---------------------------------------------------------------
@@ -161,7 +167,7 @@ export class Session {
 
   open() {
     if (this.closed) return;
-    this.setState(this.clientId ? "reconnecting" : "connecting");
+    this.setState(this.welcomed ? "reconnecting" : "connecting");
     let ws;
     try {
       ws = new WebSocket(this.options.url, SUBPROTOCOL);
@@ -221,6 +227,7 @@ export class Session {
       // the close policy is the protocol's (CLOSE_REASONS, FINAL_CLOSE_CODES), as the SDK's
       const close = `${event.code}${event.reason ? " " + event.reason : ""}`;
       if (FINAL_CLOSE_CODES.includes(event.code)) {
+        this.closeCode = event.code;
         this.fail(`${CLOSE_REASONS[event.code] ?? "closed"} (${close})`);
         return;
       }
@@ -253,6 +260,8 @@ export class Session {
     this.ws?.close();
     this.ws = null;
     this.setState("closed", "left the session");
+    if (this.joined) this.joined.reject(new BacklineError(ERROR_CODES.UNAVAILABLE, "left the session"));
+    this.joined = null;
   }
 
   /** Drop the connection as a network failure would (it reconnects by itself). */
@@ -337,6 +346,9 @@ export class Session {
     this.role = message.role;
     this.locked = Boolean(message.locked);
     this.lastWelcome = message;
+    this.welcomed = true;
+    // a page that resumed an identity starts counting at 0: continue after what the server holds
+    if (typeof message.seq === "number" && message.seq > this.seq) this.seq = message.seq;
     if (message.batches !== null && message.batches !== undefined) {
       for (const batch of message.batches) this.confirm(batch);
     } else {
@@ -522,12 +534,20 @@ export class Session {
     return this.edit([{ op: "set", id, field, value }]);
   }
 
-  play() {
-    return this.edit([{ op: "play" }]);
+  /**
+   * Play from `beat` (default: where the transport stands, the cursor), after
+   * `countIn` bars of count-in (0: none).
+   */
+  play(beat = null, countIn = 0) {
+    const op = { op: "play" };
+    if (beat !== null && beat !== undefined) op.beat = beat;
+    if (countIn) op.count_in = countIn;
+    return this.edit([op]);
   }
 
-  stop() {
-    return this.edit([{ op: "stop" }]);
+  /** Stop where the music is, or with `back` where this play began. */
+  stop(back = false) {
+    return this.edit([back ? { op: "stop", back: true } : { op: "stop" }]);
   }
 
   seek(beat) {

@@ -57,16 +57,22 @@ def test_metronome_and_playback_follow_the_shared_transport_and_edits(
         s = py.session
         pattern = py.run(setup)
         errors = join_page(page, server, SESSION, "web")
-        # by keyboard: Space on the metronome, Tab to the next toggle, Enter
+        # the project is heard by default (Monitor); the join click let the context start
+        monitor = page.get_by_role("button", name="Monitor", exact=True)
+        assert monitor.get_attribute("aria-pressed") == "true"
+        page.wait_for_function("() => window.backlineSound.playback !== null")
+        # by keyboard: Space on the metronome, Shift+Tab back to Monitor, Enter twice (off, on)
         metronome = page.get_by_role("button", name="Metronome", exact=True)
         metronome.focus()
         page.keyboard.press("Space")
+        page.keyboard.press("Shift+Tab")
+        page.keyboard.press("Enter")
+        assert monitor.get_attribute("aria-pressed") == "false"
+        assert page.evaluate("window.backlineSound.playback") is None
         page.evaluate(HOOK_JS)
-        page.keyboard.press("Tab")
         page.keyboard.press("Enter")
         assert metronome.get_attribute("aria-pressed") == "true"
-        playing = page.get_by_role("button", name="Play in browser", exact=True)
-        assert playing.get_attribute("aria-pressed") == "true"
+        assert monitor.get_attribute("aria-pressed") == "true"
 
         py.run(lambda s: s.play())
         page.wait_for_function(

@@ -195,7 +195,8 @@ def test_mixer_and_transport_controls(
 def test_viewer_cannot_edit(
     context: BrowserContext, server: ServerProcess, bot: SessionThread
 ) -> None:
-    """A viewer sees the project with its controls disabled; a forced edit is refused."""
+    """A viewer sees the project with its controls disabled; the undo shortcut says why,
+    and an edit forced through the session API is refused by the server."""
     track = bot.run(lambda s: s.add_track("Drums", kind="drums").id)
     bot.run(lambda s: s.add_pattern(track, sounds=[36]))
     bot.run(lambda s: s.synced())
@@ -206,7 +207,9 @@ def test_viewer_cannot_edit(
     expect(page.locator(".strip .volume")).to_be_disabled()
     page.locator(".position").click()
     page.keyboard.press("Control+z")
-    expect(page.locator(".toast-error")).to_contain_text("forbidden")
+    expect(page.locator(".toast-error")).to_contain_text("Viewers can listen and chat, not edit")
+    page.evaluate("window.backline.session.undo()")
+    expect(page.locator(".toast-error").last).to_contain_text("forbidden")
 
 
 def test_drop_reconnects_and_sends_what_waited(

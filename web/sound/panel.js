@@ -5,13 +5,21 @@
  * and output meters).
  *
  * The page calls {@link mountSoundPanel} once after joining; everything here
- * talks to the session only through the `ctx` it is given. The AudioContext is
- * made on the first click (browsers only start audio after a user gesture).
+ * talks to the session only through the `ctx` it is given.
+ *
+ * The project is heard by default ("Monitor", a per-listener choice kept in
+ * localStorage): browsers only start audio after a user gesture, so the
+ * AudioContext is made at once when the page has had one (the join form's
+ * click), else on the first click or key anywhere, the Play press included
+ * (a capturing listener runs before the press starts the transport). The
+ * count-in is heard as clicks whenever monitoring (sound/countin.js).
  *
  * @module sound/panel
  */
 
 import { CLIENT_TYPES, SERVER_TYPES } from "../protocol.js";
+import { pref, setPref } from "../ui/prefs.js";
+import { CountIn } from "./countin.js";
 import { Metronome } from "./metronome.js";
 import { Playback } from "./playback.js";
 import { AudioRoom, MAX_GAIN } from "./room.js";
@@ -56,10 +64,11 @@ function meterValue(db) {
  * @param {string} label
  * @param {string} name
  * @param {(on: boolean) => void | Promise<void>} onToggle
+ * @param {string} [title]
  */
-function toggle(label, name, onToggle) {
+function toggle(label, name, onToggle, title = "") {
   const button = /** @type {HTMLButtonElement} */ (
-    el("button", { type: "button", class: "sound-toggle", "aria-pressed": "false", "data-sound": name }, [label])
+    el("button", { type: "button", class: "sound-toggle", "aria-pressed": "false", "data-sound": name, title }, [label])
   );
   button.addEventListener("click", async () => {
     const on = button.getAttribute("aria-pressed") !== "true";
@@ -110,6 +119,8 @@ export function mountSoundPanel(element, ctx) {
   let metronome = null;
   /** @type {Playback | null} */
   let playback = null;
+  /** @type {CountIn | null} */
+  let countIn = null;
   /** @type {AudioRoom | null} */
   let room = null;
   /** @type {Array<[string, (msg: any) => void]>} messages that arrive before the room exists */
@@ -122,8 +133,9 @@ export function mountSoundPanel(element, ctx) {
       audio = new AudioContext({ latencyHint: "interactive" });
       const clock = new ContextClock(audio, ctx.serverNow);
       scheduler = new Scheduler({ context: audio, clock, timeline: ctx.timeline });
+      audio.addEventListener("statechange", showHearing);
     }
-    if (audio.state === "suspended") audio.resume();
+    if (audio.state === "suspended") audio.resume().catch(() => {});
     return audio;
   }
 
@@ -175,25 +187,64 @@ export function mountSoundPanel(element, ctx) {
     runScheduler();
   });
 
-  const playButton = toggle("Play in browser", "playback", (on) => {
+  /** Hear the project (and the count-in) here: needs a gesture, or one the page already had. */
+  function startMonitor() {
+    if (playback !== null) return;
     const c = context();
-    if (on) {
-      playback = new Playback(c, c.destination);
-      playback.update(ctx.project());
-      scheduler?.add("playback", playback);
-    } else {
-      scheduler?.remove("playback");
-      playback?.output.disconnect();
-      playback = null;
-    }
+    playback = new Playback(c, c.destination);
+    playback.update(ctx.project());
+    scheduler?.add("playback", playback);
+    countIn = new CountIn(c, /** @type {Scheduler} */ (scheduler).clock, c.destination);
+    countIn.follow(ctx.timeline(), ctx.serverNow());
     runScheduler();
-  });
+    showHearing();
+  }
+
+  function stopMonitor() {
+    scheduler?.remove("playback");
+    playback?.output.disconnect();
+    playback = null;
+    countIn?.close();
+    countIn = null;
+    runScheduler();
+    showHearing();
+  }
+
+  const playButton = toggle("Monitor", "playback", (on) => {
+    setPref("monitor", on);
+    if (on) startMonitor();
+    else stopMonitor();
+  }, "Hear the project in this browser (just you: nothing is sent)");
+  const hearing = el("p", { class: "sound-hint", role: "status" });
+
+  /** Say when the project would be heard but the browser waits for a gesture. */
+  function showHearing() {
+    const waiting = pref("monitor") && (audio === null || audio.state !== "running");
+    hearing.textContent = waiting ? "Click anywhere or press a key to hear the project." : "";
+    hearing.hidden = !waiting;
+  }
+
+  // The first gesture anywhere makes (or resumes) the context; capturing, so it
+  // runs before the click or key that presses Play.
+  const gesture = () => {
+    if (pref("monitor")) startMonitor();
+    if (audio !== null && audio.state === "suspended") audio.resume().catch(() => {});
+    showHearing();
+  };
+  window.addEventListener("pointerdown", gesture, true);
+  window.addEventListener("keydown", gesture, true);
+  if (pref("monitor")) {
+    playButton.setAttribute("aria-pressed", "true");
+    if (navigator.userActivation?.hasBeenActive) startMonitor(); // e.g. the join form's click
+  }
+  showHearing();
 
   ctx.onChange(() => {
     if (playback !== null) {
       playback.update(ctx.project());
       scheduler?.reschedule(); // edits are heard from the next window on
     }
+    countIn?.follow(ctx.timeline(), ctx.serverNow());
   });
 
   // -- the audio room ---------------------------------------------------------
@@ -319,7 +370,8 @@ export function mountSoundPanel(element, ctx) {
   element.classList.add("sound-panel");
   element.replaceChildren(
     el("h2", {}, ["Sound"]),
-    el("div", { class: "sound-row" }, [metronomeButton, playButton]),
+    el("div", { class: "sound-row" }, [playButton, metronomeButton]),
+    hearing,
     el("div", { class: "sound-row" }, [el("label", { for: "sound-input" }, ["Audio input"]), inputSelect, joinButton]),
     el("div", { class: "sound-row" }, [el("label", { for: "sound-track" }, ["My audio is track"]), trackSelect]),
     status,
@@ -343,6 +395,17 @@ export function mountSoundPanel(element, ctx) {
     get room() { return room; },
     get playback() { return playback; },
     get metronome() { return metronome; },
+    get countIn() { return countIn; },
+    /** Silence everything and let go of the context (the page left the session). */
+    close() {
+      window.removeEventListener("pointerdown", gesture, true);
+      window.removeEventListener("keydown", gesture, true);
+      scheduler?.stop();
+      countIn?.close();
+      room?.leave()?.catch?.(() => {});
+      audio?.close().catch(() => {});
+      element.replaceChildren();
+    },
   }; // prettier-ignore
   // a handle for debugging and for the browser tests
   /** @type {any} */ (globalThis).backlineSound = api;

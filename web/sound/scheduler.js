@@ -216,7 +216,7 @@ export class FixedClock {
  */
 
 /** Ticks from a Worker: unlike a page timer, it is not throttled to 1 Hz in a background tab. */
-function startTicker(/** @type {number} */ ms, /** @type {() => void} */ tick) {
+export function startTicker(/** @type {number} */ ms, /** @type {() => void} */ tick) {
   try {
     const code = `setInterval(() => postMessage(0), ${ms});`;
     const url = URL.createObjectURL(new Blob([code], { type: "text/javascript" }));

@@ -6,11 +6,16 @@
 import { LIMITS, ROLES } from "../protocol.js";
 import { h, textOn } from "./dom.js";
 
-/** Local wall-clock time of a chat message (its server stamp is monotonic, not wall time). */
-const time = () => {
-  const d = new Date();
+/**
+ * When a chat message was sent, HH:MM in local time, from its `wall` stamp
+ * (the server's wall clock, Unix ms): the same for everyone and for history,
+ * whenever it is drawn. Nothing when a message has none (an older server).
+ */
+export function chatTime(message) {
+  if (typeof message.wall !== "number" || !Number.isFinite(message.wall)) return "";
+  const d = new Date(message.wall);
   return `${String(d.getHours()).padStart(2, "0")}:${String(d.getMinutes()).padStart(2, "0")}`;
-};
+}
 
 export class People {
   constructor(root, session, app) {
@@ -91,7 +96,7 @@ export class People {
       this.log.append(h("li", {},
         h("span", { class: "dot", style: { background: peer?.color ?? "#888" }, "aria-hidden": "true" }), " ",
         h("span", { class: "chat-name" }, c.name),
-        h("span", { class: "chat-time" }, time()), " ", c.text));
+        h("time", { class: "chat-time", datetime: Number.isFinite(c.wall) ? new Date(c.wall).toISOString() : null }, chatTime(c)), " ", c.text));
     }
     this.shown = history.length;
     this.log.scrollTop = this.log.scrollHeight;

@@ -1,0 +1,106 @@
+/**
+ * Every keyboard shortcut of the page, in one list, and the help overlay that
+ * shows it (`?`, or the header's "Keyboard shortcuts" button).
+ *
+ * The list is what the overlay shows and what the README documents; the keys
+ * themselves are handled where they act (app.js for the global ones, the
+ * editors for theirs). `Mod` is Ctrl, or Cmd on a Mac.
+ *
+ * @module ui/shortcuts
+ */
+
+import { h } from "./dom.js";
+
+/** @typedef {{keys: string[], action: string, where: string}} Shortcut */
+
+/** @type {ReadonlyArray<Shortcut>} */
+export const SHORTCUTS = Object.freeze([
+  { keys: ["Space"], action: "Play / stop", where: "Transport" },
+  { keys: ["Home"], action: "Go to bar 1", where: "Transport" },
+  { keys: ["L"], action: "Loop on / off", where: "Transport" },
+  { keys: ["Click ruler"], action: "Locate (while stopped: where Play starts)", where: "Transport" },
+  { keys: ["Drag ruler"], action: "Set the loop region (Shift: the other snap)", where: "Transport" },
+  { keys: ["Mod", "Z"], action: "Undo my last edit", where: "Editing" },
+  { keys: ["Mod", "Shift", "Z"], action: "Redo", where: "Editing" },
+  { keys: ["Mod", "C"], action: "Copy the selection", where: "Editing" },
+  { keys: ["Mod", "V"], action: "Paste", where: "Editing" },
+  { keys: ["Mod", "D"], action: "Duplicate the selection", where: "Editing" },
+  { keys: ["Mod", "A"], action: "Select all", where: "Editing" },
+  { keys: ["Delete / Backspace"], action: "Delete the selection", where: "Editing" },
+  { keys: ["Q"], action: "Quantize the selection", where: "Editing" },
+  { keys: ["↑ / ↓"], action: "Transpose a semitone", where: "Editing" },
+  { keys: ["Shift", "↑ / ↓"], action: "Transpose an octave", where: "Editing" },
+  { keys: ["D"], action: "Draw tool", where: "Editing" },
+  { keys: ["V"], action: "Select tool", where: "Editing" },
+  { keys: ["?"], action: "Show these shortcuts", where: "Page" },
+  { keys: ["Esc"], action: "Close this overlay", where: "Page" },
+]);
+
+/**
+ * Whether a key pressed in `target` belongs to it (typing text, choosing in a
+ * list): then no page shortcut may act on it.
+ * @param {EventTarget | null} target
+ */
+export function typingIn(target) {
+  if (target instanceof HTMLInputElement) return !["range", "color", "checkbox", "radio", "button"].includes(target.type);
+  return target instanceof HTMLTextAreaElement || target instanceof HTMLSelectElement
+    || (target instanceof HTMLElement && target.isContentEditable);
+}
+
+const isMac = () => /Mac|iPhone|iPad/.test(globalThis.navigator?.platform ?? "");
+
+/** A key as this keyboard labels it. */
+function keyLabel(key) {
+  if (key === "Mod") return isMac() ? "⌘" : "Ctrl";
+  return key;
+}
+
+/** The help overlay: a modal dialog listing {@link SHORTCUTS}, grouped by where they act. */
+export class ShortcutHelp {
+  constructor(root = document.body) {
+    const groups = new Map();
+    for (const s of SHORTCUTS) {
+      if (!groups.has(s.where)) groups.set(s.where, []);
+      groups.get(s.where).push(s);
+    }
+    const close = h("button", { type: "button", class: "dialog-close", "aria-label": "Close", onclick: () => this.close() }, "×");
+    // the body fills the dialog's box, so a click whose target is the dialog itself is on the backdrop
+    this.dialog = h("dialog", { class: "shortcuts-dialog", "aria-labelledby": "shortcuts-title" }, h("div", { class: "dialog-body" },
+      h("div", { class: "dialog-head" }, h("h2", { id: "shortcuts-title" }, "Keyboard shortcuts"), close),
+      h("div", { class: "shortcut-groups" }, [...groups].map(([where, list]) =>
+        h("section", { class: "shortcut-group" },
+          h("h3", {}, where),
+          h("dl", {}, list.flatMap((s) => [
+            h("dt", {}, s.keys.flatMap((k, i) => [i ? h("span", { class: "plus", "aria-hidden": "true" }, "+") : null, h("kbd", {}, keyLabel(k))])),
+            h("dd", {}, s.action),
+          ]))))),
+      h("p", { class: "hint" }, "Shortcuts do nothing while you type in a field."),
+    ));
+    // a click on the backdrop closes it too
+    this.dialog.addEventListener("click", (e) => {
+      if (e.target === this.dialog) this.close();
+    });
+    root.append(this.dialog);
+  }
+
+  get open() {
+    return this.dialog.open;
+  }
+
+  show() {
+    if (!this.dialog.open) this.dialog.showModal(); // Esc closes a modal dialog by itself
+  }
+
+  close() {
+    this.dialog.close();
+  }
+
+  toggle() {
+    if (this.open) this.close();
+    else this.show();
+  }
+
+  remove() {
+    this.dialog.remove();
+  }
+}
