@@ -62,7 +62,8 @@ export class CountIn {
     this.nodes = [];
     /** @type {(() => void) | null} */
     this.stopTicker = null;
-    /** test hook: the clicks scheduled, as server times */
+    /** the clicks of the current count-in (server times), and those handed to the context */
+    this.planned = [];
     this.scheduled = [];
   }
 
@@ -83,6 +84,7 @@ export class CountIn {
     this.current = timeline;
     this.cancel();
     this.clicks = countInClicks(timeline, this.seen).filter((c) => c.time > now);
+    this.planned = this.clicks.map((c) => c.time);
     if (this.clicks.length && this.stopTicker === null) this.stopTicker = startTicker(INTERVAL_MS, () => this.pump());
     this.pump();
   }
@@ -108,6 +110,8 @@ export class CountIn {
   /** Silence clicks not yet heard. */
   cancel() {
     this.clicks = [];
+    this.planned = [];
+    this.scheduled = [];
     this.idle();
     for (const node of this.nodes) {
       try {

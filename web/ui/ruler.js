@@ -107,7 +107,7 @@ export class Ruler {
   /** The beat under a pointer at `clientX` (never before 0). */
   beatAtClientX(clientX) {
     const box = this.el.getBoundingClientRect();
-    return Math.max(0, (clientX - box.left + this.el.scrollLeft) / this.pxPerBeat);
+    return Math.max(0, (clientX - box.left - this.el.clientLeft + this.el.scrollLeft) / this.pxPerBeat);
   }
 
   /** Zoom to `pxPerBeat` (fixed from now on), keeping the beat under `clientX` in place. */

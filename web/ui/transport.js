@@ -62,7 +62,7 @@ export class TransportBar {
     this.loop = button("loop toggle", [icon("loop"), h("span", {}, "Loop")], () => this.toggleLoop(), { "aria-keyshortcuts": "L", "aria-pressed": "false" });
     this.loopRange = h("output", { class: "loop-range", "aria-label": "Loop region (bar:beat)" });
     this.position = h("output", { class: "position", "aria-label": "Position (bar:beat)", "data-testid": "position" }, "1:1");
-    this.state = h("span", { class: "count-in", "aria-live": "off" });
+    this.state = h("span", { class: "play-state", "aria-live": "off" });
     this.tempo = h("input", {
       type: "number", min: TEMPO.min, max: TEMPO.max, step: "0.1", class: "tempo", "aria-label": "Tempo (BPM)", "data-edit": "",
       // `change` alone: Enter fires it too, so one commit (and at most one refusal) per entry
