@@ -18,7 +18,7 @@ import { Session } from "./net.js";
 import { checkId } from "./ops.js";
 import { claimIdentity, forget, forgetIdentity, rememberIdentity, rememberJoin, storedIdentity, storedJoin } from "./rejoin.js";
 import { h, textOn } from "./ui/dom.js";
-import { ShortcutHelp, typingIn } from "./ui/shortcuts.js";
+import { ownsKey, ShortcutHelp, typingIn } from "./ui/shortcuts.js";
 import { Toasts } from "./ui/toast.js";
 import { TransportBar } from "./ui/transport.js";
 import { TrackList } from "./ui/tracks.js";
@@ -308,10 +308,9 @@ class App {
       this.editByKey(() => this.undo(e.key === "y" || e.shiftKey));
       return;
     }
-    if (typing || e.ctrlKey || e.metaKey || e.altKey) return;
+    if (ownsKey(target, e.key) || e.ctrlKey || e.metaKey || e.altKey) return;
     if (e.key === " ") {
-      // a focused button presses itself, and the roll's canvas has its own Space
-      if (target instanceof HTMLButtonElement || target.closest?.(".roll-canvas")) return;
+      if (target.closest?.(".roll-canvas")) return; // the roll's canvas has its own Space
       e.preventDefault();
       this.editByKey(() => this.transport.toggle());
     } else if (e.key === "Home") {

@@ -102,6 +102,12 @@ def test_transport_keys_and_none_while_typing(
     bot.wait_until(lambda s: not s.project.project["transport"]["playing"], what="stopped")
     bot.run(lambda s: s.seek(12.0))
     page.wait_for_function("() => window.backline.position() === '4:1'")
+    slider = page.get_by_label("Level of bot in my mix")  # a focused slider keeps its Home
+    slider.focus()
+    page.keyboard.press("Home")
+    expect(slider).to_have_value("0")
+    assert page.evaluate("window.backline.pending()") == 0
+    page.locator(".position").click()
     page.keyboard.press("Home")
     bot.wait_until(lambda s: s.project.project["transport"]["beat"] == 0.0, what="bar 1")
     page.wait_for_function("() => window.backline.position() === '1:1'")

@@ -11,6 +11,7 @@ every AudioScheduledSourceNode started (an init script counts them).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, expect
@@ -139,10 +140,8 @@ def test_ruler_and_home_locate_and_everyone_counts_the_same(
     transport = bot.session.project.project["transport"]
     assert transport["playing"] is True
     agree(transport["time"] + 2_345_678, "6:1")  # 4.69 beats on from bar 5
-    bob.wait_for_function(
-        "() => window.backline.position().startsWith('5:') || "
-        "window.backline.position().startsWith('6:')"
-    )
+    # and Bob's counter runs on from there
+    bob.wait_for_function("() => parseInt(window.backline.position(), 10) >= 5")
 
 
 def test_ruler_drag_sets_the_loop_and_l_toggles_it(
@@ -192,11 +191,21 @@ def test_ruler_drag_sets_the_loop_and_l_toggles_it(
 
 
 def test_count_in_and_stop_back_are_my_preferences(
-    contexts: Callable[[], BrowserContext], server: ServerProcess, bot: SessionThread
+    contexts: Callable[[], BrowserContext], tmp_path: Path
 ) -> None:
     """The count-in and what Stop does are per-user choices kept in this browser: Play
-    sends `count_in`, Stop sends `back`, and the server does what they say."""
-    context = contexts()
+    sends `count_in`, Stop sends `back`, and the server does what they say. (A long start
+    lead, so that the page hears of the start well before the count-in's first click.)"""
+    with (
+        ServerProcess(tmp_path / "data", extra_args=["--lead-ms", "1500"]) as server,
+        SessionThread(server.url, session=SESSION, token=server.token(SESSION)) as bot,
+    ):
+        count_in_and_stop_back(contexts(), server, bot)
+
+
+def count_in_and_stop_back(
+    context: BrowserContext, server: ServerProcess, bot: SessionThread
+) -> None:
     page = join(context, server, SESSION, "Cleo")
     page.evaluate(RECORD_EDITS)
     page.select_option(".count-in-select", "1")
@@ -208,8 +217,8 @@ def test_count_in_and_stop_back_are_my_preferences(
     bot.wait_until(lambda s: s.project.project["transport"]["playing"], what="playing")
     assert sent(page)[-1] == [{"op": "play", "count_in": 1}]
     transport = bot.session.project.project["transport"]
-    # a bar of count-in at 120 BPM: the downbeat is 2 s (and the lead) after the request
-    assert transport["time"] - before >= 2_000_000
+    # the lead, then a bar of count-in at 120 BPM (2 s), then the downbeat
+    assert transport["time"] - before >= 1_500_000 + 2_000_000
     expect(page.locator(".play-state")).to_have_text("count-in")
     # the count-in is heard: a bar of clicks, one a beat, up to the downbeat
     clicks = [transport["time"] - k * 500_000 for k in (4, 3, 2, 1)]

@@ -20,6 +20,8 @@ export const SHORTCUTS = Object.freeze([
   { keys: ["L"], action: "Loop on / off", where: "Transport" },
   { keys: ["Click ruler"], action: "Locate (while stopped: where Play starts)", where: "Transport" },
   { keys: ["Drag ruler"], action: "Set the loop region (Shift: the other snap)", where: "Transport" },
+  { keys: ["?"], action: "Show these shortcuts", where: "Page" },
+  { keys: ["Esc"], action: "Close this overlay", where: "Page" },
   { keys: ["Mod", "Z"], action: "Undo my last edit", where: "Editing" },
   { keys: ["Mod", "Shift", "Z"], action: "Redo", where: "Editing" },
   { keys: ["Mod", "C"], action: "Copy the selection", where: "Editing" },
@@ -32,8 +34,6 @@ export const SHORTCUTS = Object.freeze([
   { keys: ["Shift", "↑ / ↓"], action: "Transpose an octave", where: "Editing" },
   { keys: ["D"], action: "Draw tool", where: "Editing" },
   { keys: ["V"], action: "Select tool", where: "Editing" },
-  { keys: ["?"], action: "Show these shortcuts", where: "Page" },
-  { keys: ["Esc"], action: "Close this overlay", where: "Page" },
 ]);
 
 /**
@@ -45,6 +45,23 @@ export function typingIn(target) {
   if (target instanceof HTMLInputElement) return !["range", "color", "checkbox", "radio", "button"].includes(target.type);
   return target instanceof HTMLTextAreaElement || target instanceof HTMLSelectElement
     || (target instanceof HTMLElement && target.isContentEditable);
+}
+
+/** Keys a focused control uses itself: a slider's Home, a checkbox's Space, a button's Space. */
+const CONTROL_KEYS = new Set([" ", "Home", "End", "ArrowLeft", "ArrowRight", "ArrowUp", "ArrowDown", "PageUp", "PageDown"]);
+
+/**
+ * Whether the focused `target` handles `key` itself, so that a page shortcut
+ * on that key must leave it alone: any key while typing, the keys of sliders,
+ * checkboxes and lists, Space and Enter on buttons.
+ * @param {EventTarget | null} target
+ * @param {string} key
+ */
+export function ownsKey(target, key) {
+  if (typingIn(target)) return true;
+  if (target instanceof HTMLInputElement) return CONTROL_KEYS.has(key) || key === "Enter";
+  if (target instanceof HTMLButtonElement) return key === " " || key === "Enter";
+  return false;
 }
 
 const isMac = () => /Mac|iPhone|iPad/.test(globalThis.navigator?.platform ?? "");
