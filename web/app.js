@@ -13,11 +13,11 @@
  * @module app
  */
 
-import { CLOSE_CODES, LIMITS, ROLES, SERVER_TYPES } from "./protocol.js";
+import { CLOSE_CODES, ROLES, SERVER_TYPES } from "./protocol.js";
 import { Session } from "./net.js";
-import { checkId } from "./ops.js";
 import { claimIdentity, forget, forgetIdentity, rememberIdentity, rememberJoin, storedIdentity, storedJoin } from "./rejoin.js";
 import { h, textOn } from "./ui/dom.js";
+import { joinForm, joinParams, rejoinScreen } from "./ui/join.js";
 import { ownsKey, ShortcutHelp, typingIn } from "./ui/shortcuts.js";
 import { Toasts } from "./ui/toast.js";
 import { TransportBar } from "./ui/transport.js";
@@ -28,7 +28,6 @@ import { People } from "./ui/people.js";
 import { download, projectJson } from "./ui/export.js";
 import { projectMidi } from "./ui/midi.js";
 
-const COLORS = ["#e4572e", "#17bebb", "#ffc914", "#76b041", "#7c5cff", "#ff6fb5", "#2e86de"];
 const STATE_TEXT = { connecting: "Connecting…", connected: "Connected", reconnecting: "Reconnecting…", closed: "Disconnected" };
 /** Closes that mean the token itself was refused: a stored one is forgotten. */
 const TOKEN_REFUSED = [CLOSE_CODES.BAD_TOKEN, CLOSE_CODES.TOKEN_EXPIRED, CLOSE_CODES.WRONG_SESSION];
@@ -38,18 +37,6 @@ export const BLOCK_REASONS = Object.freeze({
   locked: "Locked by an owner",
   closed: "Disconnected: join again to edit",
 });
-
-// The join link carries session and token in the fragment (#session=…&token=…), which
-// browsers never send to a server, its logs or a Referer; never from the query string.
-function joinParams() {
-  const params = new URLSearchParams(location.hash.slice(1));
-  return {
-    session: params.get("session") ?? "",
-    token: params.get("token") ?? "",
-    name: params.get("name") ?? localStorage.getItem("backline.name") ?? "",
-    color: params.get("color") ?? localStorage.getItem("backline.color") ?? COLORS[Math.floor(Math.random() * COLORS.length)],
-  };
-}
 
 class App {
   constructor(root) {
@@ -72,11 +59,10 @@ class App {
 
   /** A reload (or a new tab) of a session this browser joined: join again without the form. */
   async rejoin(session, stored) {
-    const status = h("p", { class: "hint", role: "status" }, `Rejoining ${session} as ${stored.name}…`);
-    const other = h("button", { type: "button", onclick: () => this.abandonJoin(session, stored) }, "Use another invite");
-    this.root.replaceChildren(h("div", { class: "join rejoin" }, h("h1", {}, "Backline"), status, other));
+    const screen = rejoinScreen(session, stored.name, () => this.abandonJoin(session, stored));
+    this.root.replaceChildren(screen.el);
     try {
-      await this.join({ session, token: stored.token, name: stored.name, color: stored.color }, (text) => { status.textContent = text; });
+      await this.join({ session, token: stored.token, name: stored.name, color: stored.color }, screen.status);
     } catch (err) {
       if (this.session?.abandoned) return;
       this.showJoin({ session, token: storedJoin(session)?.token ?? "", name: stored.name, color: stored.color }, `Could not rejoin: ${err.message}`);
@@ -92,45 +78,7 @@ class App {
   }
 
   showJoin(params, message = "") {
-    const field = (label, input) => h("label", { class: "join-field" }, h("span", {}, label), input);
-    const session = h("input", { name: "session", required: true, value: params.session, autocomplete: "off" });
-    // a session name is an id: the protocol's own check (characters and length) says why not
-    const checkSession = () => {
-      try {
-        if (session.value.trim()) checkId(session.value.trim(), "session");
-        session.setCustomValidity("");
-      } catch (err) {
-        session.setCustomValidity(err.message);
-      }
-    };
-    session.addEventListener("input", checkSession);
-    checkSession();
-    const token = h("input", { name: "token", type: "password", required: true, value: params.token, autocomplete: "off" });
-    const name = h("input", { name: "name", required: true, maxlength: LIMITS.max_name_len, value: params.name, autocomplete: "nickname" });
-    const color = h("input", { name: "color", type: "color", value: params.color });
-    const error = h("p", { class: "join-error", role: "alert" }, message);
-    const button = h("button", { type: "submit", class: "primary" }, "Join session");
-    const form = h("form", { class: "join", "aria-labelledby": "join-title" },
-      h("h1", { id: "join-title" }, "Backline"),
-      h("p", { class: "lede" }, "Make music together, live. Join a session with the link you were sent, or paste its name and token."),
-      field("Session", session), field("Token", token), field("Your name", name), field("Your colour", color),
-      button, error);
-    form.addEventListener("submit", async (e) => {
-      e.preventDefault();
-      button.disabled = true;
-      error.textContent = "";
-      localStorage.setItem("backline.name", name.value);
-      localStorage.setItem("backline.color", color.value);
-      const status = (text) => { error.textContent = text; };
-      try {
-        await this.join({ session: session.value.trim(), token: token.value.trim(), name: name.value.trim(), color: color.value }, status);
-      } catch (err) {
-        error.textContent = `Could not join: ${err.message}`;
-        button.disabled = false;
-      }
-    });
-    this.root.replaceChildren(form);
-    (params.session && params.token ? name : session).focus();
+    this.root.replaceChildren(joinForm(params, message, (options, status) => this.join(options, status)));
   }
 
   /**
