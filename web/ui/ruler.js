@@ -27,6 +27,7 @@ const DRAG_PX = 4; // a press that moves less than this is a click
 const EDGE_PX = 5; // this close to a loop edge, a drag moves the edge
 const MIN_PX_PER_BEAT = 2;
 const MAX_PX_PER_BEAT = 160;
+const BROWSE_MS = 4000;
 
 /** `x` rounded down (or up) to a multiple of `grid`, tolerant of float noise. */
 const down = (x, grid) => Math.floor(x / grid + 1e-9) * grid;
@@ -48,6 +49,7 @@ export class Ruler {
     this.snapSetting = snap;
     this.drag = null;
     this.drawn = "";
+    this.browsingUntil = 0; // the playhead is not followed while the user scrolls the ruler
     this.canvas = h("canvas", { class: "ruler-canvas", "aria-hidden": "true" });
     this.loopBox = h("div", { class: "ruler-loop", "aria-hidden": "true" });
     this.startMark = h("div", { class: "ruler-start", "aria-hidden": "true", title: "Where this play began" });
@@ -127,7 +129,10 @@ export class Ruler {
   }
 
   wheel(e) {
-    if (!(e.ctrlKey || e.metaKey)) return; // plain wheel scrolls
+    if (!(e.ctrlKey || e.metaKey)) {
+      this.browsingUntil = performance.now() + BROWSE_MS; // plain wheel scrolls: let the user look around
+      return;
+    }
     e.preventDefault();
     this.setScale(this.pxPerBeat * (e.deltaY < 0 ? 1.25 : 0.8), e.clientX);
   }
@@ -267,8 +272,11 @@ export class Ruler {
       this.el.setAttribute("aria-valuenow", String(Math.round(position * 1000) / 1000));
     }
     const reason = this.app.editBlockReason();
-    this.el.setAttribute("aria-disabled", String(reason !== null));
-    this.el.title = reason ?? "Click to locate, drag to set the loop (Shift: the other snap), Ctrl+wheel to zoom";
+    const title = reason ?? "Click to locate, drag to set the loop (Shift: the other snap), Ctrl+wheel to zoom";
+    if (this.el.title !== title) {
+      this.el.title = title;
+      this.el.setAttribute("aria-disabled", String(reason !== null));
+    }
   }
 
   barBeatText(position) {
@@ -282,6 +290,7 @@ export class Ruler {
 
   /** Keep a rolling playhead in view: turn the page when it runs off the right edge. */
   follow(x) {
+    if (performance.now() < this.browsingUntil) return;
     const left = this.el.scrollLeft;
     const width = this.el.clientWidth;
     if (x < left || x > left + width - 8) this.el.scrollLeft = Math.max(0, x - width * 0.1);
