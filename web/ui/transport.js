@@ -82,7 +82,7 @@ export class TransportBar {
     this.stopBack = h("select", {
       class: "stop-back-select", "aria-label": "What Stop does (my preference)", "data-edit": "",
       onchange: () => setPref("stopBack", this.stopBack.value === "back"),
-    }, [["stay", "Stays"], ["back", "Returns"]].map(([v, t]) => h("option", { value: v, selected: (v === "back") === pref("stopBack") }, t)));
+    }, [["stay", "Stay"], ["back", "Return"]].map(([v, t]) => h("option", { value: v, selected: (v === "back") === pref("stopBack") }, t)));
     this.snap = h("select", {
       class: "snap-select", "aria-label": "Ruler snap (my preference)", "data-edit": "",
       onchange: () => setPref("snap", this.snap.value),
@@ -98,7 +98,7 @@ export class TransportBar {
           h("div", { class: "position-box" }, this.position, this.state),
           group(field("Tempo", this.tempo), this.tap),
           group(field("Meter", this.numerator, h("span", { "aria-hidden": "true" }, "/"), this.denominator)),
-          group(field("Count-in", this.countIn), field("Stop", this.stopBack)),
+          group(field("Count-in", this.countIn), field("On stop", this.stopBack)),
           h("div", { class: "tp-spacer" }),
           group(field("Loop", this.loopRange), field("Snap", this.snap), zoom(0.8, "Zoom out", "−"), zoom(1.25, "Zoom in", "+")),
         ),
