@@ -38,12 +38,16 @@ export const BLOCK_REASONS = Object.freeze({
   closed: "Disconnected: join again to edit",
 });
 
+/** A join that was given up ("Use another invite") while it was under way. */
+class JoinCancelled extends Error {}
+
 class App {
   constructor(root) {
     this.root = root;
     this.toasts = new Toasts(document.body);
     this.session = null;
     this.editor = null; // what the mounted editor needs taken down: see unmountEditor
+    this.attempts = 0; // joins started: a join that is no longer the latest gives up
     this.selectedTrack = null;
     this.drumTrack = null;
     this.synthTrack = null;
@@ -64,16 +68,14 @@ class App {
     try {
       await this.join({ session, token: stored.token, name: stored.name, color: stored.color }, screen.status);
     } catch (err) {
-      if (this.session?.abandoned) return;
+      if (err instanceof JoinCancelled) return;
       this.showJoin({ session, token: storedJoin(session)?.token ?? "", name: stored.name, color: stored.color }, `Could not rejoin: ${err.message}`);
     }
   }
 
   abandonJoin(session, stored) {
-    if (this.session) {
-      this.session.abandoned = true;
-      this.session.close();
-    }
+    this.attempts += 1; // the join under way gives up at its next step
+    this.session?.close();
     this.showJoin({ session, token: "", name: stored.name, color: stored.color });
   }
 
@@ -86,8 +88,11 @@ class App {
    * identity in that session when it has one no other tab holds.
    */
   async join(options, status = () => {}) {
+    const attempt = ++this.attempts;
+    const given = () => attempt !== this.attempts;
     const identity = storedIdentity(options.session);
     const resume = identity && (await claimIdentity(options.session, identity.client)) ? identity : {};
+    if (given()) throw new JoinCancelled("cancelled");
     const session = new Session({ ...options, ...resume });
     this.session = session;
     this.exposeDebugHook();
@@ -99,6 +104,7 @@ class App {
     try {
       await session.connect();
     } catch (error) {
+      if (given()) throw new JoinCancelled("cancelled");
       if (session.closeCode === CLOSE_CODES.BAD_RESUME && resume.client) {
         forgetIdentity(options.session); // that identity is gone: join as a new one
         return this.join(options, status);
@@ -107,6 +113,10 @@ class App {
       throw error;
     } finally {
       unwatch();
+    }
+    if (given()) {
+      session.close();
+      throw new JoinCancelled("cancelled");
     }
     rememberJoin(options.session, options);
     if (!resume.client) claimIdentity(options.session, session.clientId); // so a copied tab does not take it

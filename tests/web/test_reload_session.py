@@ -145,3 +145,22 @@ def test_an_identity_that_cannot_be_resumed_joins_as_a_new_one(
     stored = page.evaluate(f"JSON.parse(sessionStorage.getItem('backline.identity.{SESSION}'))")
     assert stored["client"] == client
     bot.wait_until(lambda s: names(bot) == ["Dora"], what="Dora as a new identity")
+
+
+def test_use_another_invite_while_rejoining(context: BrowserContext, web_server: str) -> None:
+    """While a reload cannot reach its server, "Use another invite" gives up the rejoin
+    (its reconnecting stops) and shows the form. The page comes from a plain HTTP server
+    here, which answers no websocket: the rejoin keeps retrying until given up."""
+    page = context.new_page()
+    page.goto(f"{web_server}/")
+    stored = {"token": "v1.some.token", "name": "Dora", "color": "#17bebb"}
+    page.evaluate(f"localStorage.setItem('{JOIN_KEY}', {json.dumps(json.dumps(stored))})")
+    page.goto(f"{web_server}/#session={SESSION}")
+    page.reload()
+    expect(page.locator(".rejoin [role=status]")).to_contain_text("Reconnecting")
+    page.get_by_role("button", name="Use another invite").click()
+    expect(page.locator("form.join")).to_be_visible()
+    expect(page.locator("input[name=name]")).to_have_value("Dora")
+    expect(page.locator("input[name=token]")).to_have_value("")
+    assert page.evaluate("window.backline.session.closed") is True
+    assert page.evaluate("window.backline.state()") == "closed"
