@@ -252,3 +252,26 @@ def count_in_and_stop_back(
     assert sent(page)[-1] == [{"op": "stop"}]
     assert bot.session.project.project["transport"]["beat"] > 8.5
     settled(page, bot)
+
+
+def test_the_ruler_follows_the_meter(
+    contexts: Callable[[], BrowserContext], server: ServerProcess, bot: SessionThread
+) -> None:
+    """In 6/8 a bar is three quarter notes and a beat an eighth: the ruler fits sixteen of
+    those bars and snaps to them, or to eighths with the Beat snap."""
+    page = join(contexts(), server, SESSION, "Meg")
+    four = float(page.locator(".ruler").get_attribute("data-px-per-beat") or 0)
+    bot.run(lambda s: s.set_meter(6, 8))
+    page.wait_for_function(
+        "(px) => Number(document.querySelector('.ruler').dataset.pxPerBeat) > px", arg=four
+    )
+    six = float(page.locator(".ruler").get_attribute("data-px-per-beat") or 0)
+    assert six == pytest.approx(four * 4 / 3)  # the same width holds 16 bars of 3 beats
+    click_ruler(page, 2 * 3 + 1.7)  # inside bar 3
+    bot.wait_until(lambda s: s.project.project["transport"]["beat"] == 6.0, what="bar 3")
+    expect(page.locator(".ruler")).to_have_attribute("aria-valuetext", "bar 3 beat 1")
+    page.select_option(".snap-select", "beat")
+    click_ruler(page, 6.7)  # inside the second eighth of bar 3
+    bot.wait_until(lambda s: s.project.project["transport"]["beat"] == 6.5, what="an eighth")
+    expect(page.locator(".ruler")).to_have_attribute("aria-valuetext", "bar 3 beat 2")
+    expect(page.locator(".position")).to_have_text("3:2")
