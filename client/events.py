@@ -60,7 +60,8 @@ class ChatMessage:
     name: str
     text: str
     time: int  # server clock, µs
-    wall: int | None = None  # when it was sent, Unix ms (the server's wall clock); None in old history
+    # When it was sent, Unix ms (the server's wall clock); None in old history.
+    wall: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
