@@ -4,6 +4,7 @@ flood the messages that had no rate limit (ping, rtc, mix).
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -95,11 +96,19 @@ async def test_pings_offers_and_gains_are_rate_limited(
     limited = [a for a in answers if a["type"] == "error" and a["code"] == "rate_limited"]
     assert burst <= len(pongs) < burst + 20 and len(pongs) + len(limited) == burst + 20
     offer = {"type": "rtc", "sdp": "v=0\r\nnot really an offer"}
-    rtc_burst = int(welcome["rates"]["rtc"][1])
+    rtc_rate, rtc_burst = float(welcome["rates"]["rtc"][0]), int(welcome["rates"]["rtc"][1])
+    started = time.monotonic()
     for _ in range(rtc_burst + 5):
         await client.send(offer)
     codes = [(await next_of(client, "error"))["code"] for _ in range(rtc_burst + 5)]
-    assert codes.count("rate_limited") >= 5  # the rest: refused offers (bad_field)
+    elapsed = time.monotonic() - started
+    # a token bucket: the burst, plus what refilled while the server worked through the
+    # offers (a loaded machine parses slowly), is all that may get through to aiortc
+    through = codes.count("bad_field")
+    assert through + codes.count("rate_limited") == rtc_burst + 5, codes
+    assert rtc_burst <= through <= rtc_burst + int(rtc_rate * elapsed), (codes, elapsed)
+    if rtc_rate * elapsed < 5:
+        assert codes.count("rate_limited") >= 5 - int(rtc_rate * elapsed), (codes, elapsed)
     # gains over the rate are coalesced: nobody is refused, the latest wins
     for gain in range(int(welcome["rates"]["mix"][1]) + 10):
         await client.send({"type": "mix", "gains": {"someone": min(gain / 100, 4.0)}})
