@@ -132,18 +132,47 @@ class Editing(ABC):
         return self.edit([op])
 
     def add_note(
-        self, track: str, pitch: int, start: int, dur: int = PPQ // 4, vel: int = 100
+        self,
+        track: str,
+        pitch: int,
+        start: int,
+        dur: int = PPQ // 4,
+        vel: int = 100,
+        *,
+        clip: str | None = None,
     ) -> Edit:
-        """A note; `start` and `dur` in ticks (960 per quarter note)."""
+        """A note; `start` and `dur` in ticks (960 per quarter note). In a notes `clip`
+        (on the same track), `start` counts from the clip's start."""
         value = {"track": track, "pitch": pitch, "start": start, "dur": dur, "vel": vel}
+        if clip is not None:
+            value["clip"] = clip
         return self._insert("note", value)
 
-    def add_clip(self, track: str, pattern: str, start: int, length: int | None = None) -> Edit:
-        """Place `pattern` on `track` at tick `start` (for `length` ticks; default its own)."""
+    def add_clip(
+        self, track: str, pattern: str | None, start: int, length: int | None = None
+    ) -> Edit:
+        """Place `pattern` on `track` at tick `start` (for `length` ticks; default one
+        pass of it), or, with `pattern` None, a notes clip of `length` ticks to hold
+        notes (`add_note(..., clip=)`). Clips on a track may not overlap (`overlap`)."""
         value: dict[str, Any] = {"track": track, "pattern": pattern, "start": start}
         if length is not None:
             value["length"] = length
         return self._insert("clip", value)
+
+    def add_section(
+        self,
+        name: str,
+        start: int,
+        length: int = 16 * PPQ,
+        *,
+        color: str | None = None,
+    ) -> Edit:
+        """A song section (intro, verse, chorus…) over ticks ``[start, start + length)``;
+        sections may not overlap (`overlap`). `color` as ``#rrggbb``."""
+        value: dict[str, Any] = {"name": name, "start": start, "length": length}
+        if color is not None:
+            value["color"] = color
+        return self._insert("section", value)
 
     def move_track(self, track: str, index: int) -> Edit:
         return self.edit([{"op": "move", "id": track, "index": index}])

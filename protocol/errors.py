@@ -14,6 +14,7 @@ ends)::
     ├── OutOfRange          out_of_range
     ├── NotFound            not_found
     ├── Conflict            conflict
+    │   └── Overlap         overlap
     ├── TooLarge            too_large
     ├── LimitExceeded       limit_exceeded
     ├── Forbidden           forbidden
@@ -81,6 +82,7 @@ __all__ = [
     "NotJoined",
     "NothingToUndo",
     "OutOfRange",
+    "Overlap",
     "RateAbuse",
     "RateLimited",
     "Refused",
@@ -107,6 +109,7 @@ class ErrorCode(StrEnum):
     OUT_OF_RANGE = "out_of_range"  # right type, value outside its range
     NOT_FOUND = "not_found"  # reference to an entity that does not exist
     CONFLICT = "conflict"  # id already exists, or the edit no longer applies
+    OVERLAP = "overlap"  # a clip over another on its track, a section over another
     TOO_LARGE = "too_large"  # frame, string or collection above its limit
     LIMIT_EXCEEDED = "limit_exceeded"  # project would exceed an entity limit
     FORBIDDEN = "forbidden"  # role does not allow this
@@ -194,6 +197,12 @@ class NotFound(BacklineError):
 
 class Conflict(BacklineError):
     code = ErrorCode.CONFLICT
+
+
+class Overlap(Conflict):
+    """Two clips on one track, or two sections, may not share any tick."""
+
+    code = ErrorCode.OVERLAP
 
 
 class TooLarge(BacklineError):

@@ -21,6 +21,7 @@ class Limits:
     max_patterns: int = 1024
     max_notes: int = 50_000
     max_clips: int = 10_000
+    max_sections: int = 1000
     max_lanes: int = 64  # lanes of one pattern
     max_steps: int = 256  # steps of one pattern
     max_name_len: int = 64  # characters of names, keys, ids

@@ -9,6 +9,7 @@ Time positions are integer ticks at `PPQ` (960) per quarter note.
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,9 +36,10 @@ PROJECT_ID = "project"
 TRACK_KINDS = ("drums", "instrument", "audio")
 METER_DENOMINATORS = (1, 2, 4, 8, 16, 32)
 MODES = ("major", "minor", "dorian", "phrygian", "lydian", "mixolydian", "locrian")
-KINDS = ("track", "pattern", "note", "clip")
+KINDS = ("track", "pattern", "note", "clip", "section")
 
 ID_RE = re.compile(r"^[A-Za-z0-9_.:\-]+$")
+_COLOR_RE = re.compile(r"^#[0-9a-f]{6}$")
 _KEY_RE = re.compile(r"^[A-G](#|b)? (" + "|".join(MODES) + r")$")
 
 Validator = Callable[[str, Any, Limits], Any]
@@ -52,8 +54,15 @@ class FieldSpec:
     """How one field is checked; `ref` names the kind a reference points to."""
 
     check: Validator
-    default: Any = None  # None: required on insert (unless `derive` fills it)
+    default: Any = None  # None: required on insert (unless optional or derived)
     ref: str | None = None
+    optional: bool = False  # may be absent or None (stored as None): e.g. a clip's pattern
+    derived: bool = False  # may be absent when the op engine can work it out
+
+    @property
+    def required(self) -> bool:
+        """Must an insert give this field?"""
+        return self.default is None and not self.optional and not self.derived
 
 
 # -- validators: each returns the normalised value or raises ------------------
@@ -120,6 +129,28 @@ def one_of(*choices: Any) -> Validator:
 
 def reference(name: str, value: Any, limits: Limits) -> str:
     return check_id(value, limits, name)
+
+
+def color(name: str, value: Any, limits: Limits) -> str:
+    """A colour as ``#rrggbb`` (lower-case hex, as an ``<input type=color>`` gives it)."""
+    if type(value) is not str:
+        raise BadField(f"{name} must be a colour string like '#4f8cff', not {_type_name(value)}")
+    if not _COLOR_RE.fullmatch(value):
+        raise OutOfRange(f"{name} must look like '#4f8cff' (six lower-case hex digits)")
+    return value
+
+
+def optional(check: Validator) -> Validator:
+    """`check`, or None (the field is unset)."""
+
+    def maybe(name: str, value: Any, limits: Limits) -> Any:
+        return None if value is None else check(name, value, limits)
+
+    _OPTIONAL[maybe] = check
+    return maybe
+
+
+_OPTIONAL: dict[Validator, Validator] = {}
 
 
 def check_id(value: Any, limits: Limits = DEFAULT_LIMITS, name: str = "id") -> str:
@@ -242,10 +273,14 @@ PROJECT_SCHEMA: dict[str, FieldSpec] = {
     "transport": FieldSpec(transport, DEFAULT_TRANSPORT),
 }
 
+DEFAULT_TRACK_COLOR = "#4f8cff"
+DEFAULT_SECTION_COLOR = "#8a93a6"
+
 SCHEMAS: dict[str, dict[str, FieldSpec]] = {
     "track": {
         "name": FieldSpec(text, "Track"),
         "kind": FieldSpec(one_of(*TRACK_KINDS), "instrument"),
+        "color": FieldSpec(color, DEFAULT_TRACK_COLOR),
         "instrument": FieldSpec(int_in(0, 127), 0),
         "volume": FieldSpec(float_in(0.0, 2.0), 1.0),
         "pan": FieldSpec(float_in(-1.0, 1.0), 0.0),
@@ -261,16 +296,29 @@ SCHEMAS: dict[str, dict[str, FieldSpec]] = {
     },
     "note": {
         "track": FieldSpec(reference, ref="track"),
+        # a notes clip the note belongs to (then `start` counts from the clip's start),
+        # or None: a free note, at `start` from bar 1
+        "clip": FieldSpec(optional(reference), ref="clip", optional=True),
         "pitch": FieldSpec(int_in(0, 127)),
         "start": FieldSpec(int_in(0, _max_tick)),
         "dur": FieldSpec(int_in(1, _max_tick), PPQ // 4),
         "vel": FieldSpec(int_in(1, 127), 100),
     },
+    # A clip places a pattern on its track's timeline (repeating it for `length`), or,
+    # with no pattern, is a region of notes (the notes whose `clip` it is).
     "clip": {
         "track": FieldSpec(reference, ref="track"),
-        "pattern": FieldSpec(reference, ref="pattern"),
+        "pattern": FieldSpec(optional(reference), ref="pattern", optional=True),
         "start": FieldSpec(int_in(0, _max_tick)),
-        "length": FieldSpec(int_in(1, _max_tick)),
+        "length": FieldSpec(int_in(1, _max_tick), derived=True),  # a pattern's own length
+    },
+    # A song section (intro, verse, chorus…): a named, coloured span of the timeline.
+    # Sections never overlap, so their starts order them.
+    "section": {
+        "name": FieldSpec(text, "Section"),
+        "color": FieldSpec(color, DEFAULT_SECTION_COLOR),
+        "start": FieldSpec(int_in(0, _max_tick)),
+        "length": FieldSpec(int_in(1, _max_tick), 4 * 4 * PPQ),
     },
 }
 SCHEMAS["project"] = PROJECT_SCHEMA
@@ -293,15 +341,24 @@ copy_value = _copy
 
 
 class Document:
-    """One project. Mutate only through `backline.protocol.ops.apply`."""
+    """One project. Mutate only through `backline.protocol.ops.apply`.
+
+    Besides the tables it keeps two derived indexes, rebuilt by `from_data`, so
+    the op engine's checks stay O(log n) however big a project grows:
+    `spans` (per track, and for sections) sorted ``(start, id)`` pairs, to find
+    an overlap from the neighbours alone; `clip_notes`, a notes clip's notes.
+    """
 
     __slots__ = (
+        "clip_notes",
         "clips",
         "kind_of",
         "limits",
         "notes",
         "patterns",
         "project",
+        "sections",
+        "spans",
         "track_order",
         "tracks",
     )
@@ -314,7 +371,11 @@ class Document:
         self.patterns: dict[str, dict[str, Any]] = {}
         self.notes: dict[str, dict[str, Any]] = {}
         self.clips: dict[str, dict[str, Any]] = {}
+        self.sections: dict[str, dict[str, Any]] = {}
         self.kind_of: dict[str, str] = {}  # entity id -> kind, for every entity
+        # track id (or SECTIONS) -> sorted [(start, id)] of its clips (of the sections)
+        self.spans: dict[str, list[tuple[int, str]]] = {}
+        self.clip_notes: dict[str, set[str]] = {}  # notes clip id -> its notes' ids
 
     def table(self, kind: str) -> dict[str, dict[str, Any]]:
         tables: dict[str, dict[str, dict[str, Any]]] = {
@@ -322,6 +383,7 @@ class Document:
             "pattern": self.patterns,
             "note": self.notes,
             "clip": self.clips,
+            "section": self.sections,
         }
         return tables[kind]
 
@@ -334,6 +396,66 @@ class Document:
 
     def count(self, kind: str) -> int:
         return len(self.table(kind))
+
+    def ordered_sections(self) -> list[dict[str, Any]]:
+        """The song's sections in timeline order."""
+        return [self.sections[i] for _, i in self.spans.get(SECTIONS, [])]
+
+    # -- the derived indexes (kept by the op engine) ----------------------------
+
+    def index(self, kind: str, entity: dict[str, Any]) -> None:
+        """Add `entity` (just stored in its table) to the indexes."""
+        if kind in ("clip", "section"):
+            self.add_span(entity["track"] if kind == "clip" else SECTIONS, entity)
+            if kind == "clip" and entity["pattern"] is None:
+                self.clip_notes.setdefault(entity["id"], set())
+        elif kind == "note" and entity["clip"] is not None:
+            self.clip_notes.setdefault(entity["clip"], set()).add(entity["id"])
+
+    def unindex(self, kind: str, entity: dict[str, Any]) -> None:
+        """Take `entity` (still as stored) out of the indexes."""
+        if kind in ("clip", "section"):
+            self.remove_span(entity["track"] if kind == "clip" else SECTIONS, entity)
+            if kind == "clip":
+                self.clip_notes.pop(entity["id"], None)
+        elif kind == "note" and entity["clip"] is not None:
+            notes = self.clip_notes.get(entity["clip"])
+            if notes is not None:
+                notes.discard(entity["id"])
+
+    def add_span(self, key: str, entity: dict[str, Any]) -> None:
+        bisect.insort(self.spans.setdefault(key, []), (entity["start"], entity["id"]))
+
+    def remove_span(self, key: str, entity: dict[str, Any]) -> None:
+        spans = self.spans[key]
+        del spans[bisect.bisect_left(spans, (entity["start"], entity["id"]))]
+        if not spans:
+            del self.spans[key]
+
+    def overlapping(self, key: str, start: int, length: int, own_id: str) -> str | None:
+        """The id of a span under `key` (a track's clips, or SECTIONS) that overlaps
+        ``[start, start + length)``, other than `own_id`'s; None when there is none.
+
+        Spans under a key never overlap, so only the neighbours need a look.
+        """
+        spans = self.spans.get(key)
+        if not spans:
+            return None
+        table = self.sections if key == SECTIONS else self.clips
+        i = bisect.bisect_left(spans, (start, ""))
+        before = i - 1
+        if before >= 0 and spans[before][1] == own_id:
+            before -= 1
+        if before >= 0:
+            other = table[spans[before][1]]
+            if other["start"] + other["length"] > start:
+                return str(other["id"])
+        after = i
+        if after < len(spans) and spans[after][1] == own_id:
+            after += 1
+        if after < len(spans) and spans[after][0] < start + length:
+            return spans[after][1]
+        return None
 
     # -- canonical form -------------------------------------------------------
 
@@ -349,24 +471,28 @@ class Document:
             "patterns": sorted_table(self.patterns),
             "notes": sorted_table(self.notes),
             "clips": sorted_table(self.clips),
+            "sections": sorted_table(self.sections),
         }
 
     @classmethod
     def from_data(cls, data: dict[str, Any], limits: Limits = DEFAULT_LIMITS) -> Document:
-        """Rebuild from `to_data()` output (trusted: snapshots from the server or store)."""
+        """Rebuild from `to_data()` output (trusted: snapshots from the server or store).
+
+        A snapshot written before a field or kind existed gets its default (an
+        optional field: None), so old stores open as current documents.
+        """
         doc = cls(limits)
-        doc.project = _copy(data["project"])
-        for kind, key in (
-            ("track", "tracks"),
-            ("pattern", "patterns"),
-            ("note", "notes"),
-            ("clip", "clips"),
-        ):
+        doc.project = _upgraded(PROJECT_SCHEMA, data["project"])
+        for kind in KINDS:
             table = doc.table(kind)
-            for entity in data[key]:
-                ent = _copy(entity)
+            schema = SCHEMAS[kind]
+            for entity in data.get(TABLE_NAMES[kind], ()):
+                ent = _upgraded(schema, entity)
                 table[ent["id"]] = ent
                 doc.kind_of[ent["id"]] = kind
+        for kind in ("clip", "section", "note"):  # clips before the notes they hold
+            for ent in doc.table(kind).values():
+                doc.index(kind, ent)
         doc.track_order = [t["id"] for t in data["tracks"]]
         return doc
 
@@ -381,8 +507,20 @@ class Document:
     def __repr__(self) -> str:
         return (
             f"<Document tracks={len(self.tracks)} patterns={len(self.patterns)} "
-            f"notes={len(self.notes)} clips={len(self.clips)}>"
+            f"notes={len(self.notes)} clips={len(self.clips)} sections={len(self.sections)}>"
         )
+
+
+SECTIONS = "#sections"  # the key of the sections' spans (not a valid entity id)
+TABLE_NAMES = {kind: f"{kind}s" for kind in KINDS}  # the snapshot's key of each kind
+
+
+def _upgraded(schema: dict[str, FieldSpec], entity: dict[str, Any]) -> dict[str, Any]:
+    ent: dict[str, Any] = _copy(entity)
+    for name, spec in schema.items():
+        if name not in ent and (spec.default is not None or spec.optional):
+            ent[name] = _copy(spec.default)
+    return ent
 
 
 def _sorted_fields(entity: dict[str, Any]) -> dict[str, Any]:
@@ -395,6 +533,7 @@ _NAMED: dict[Validator, dict[str, Any]] = {
     boolean: {"type": "bool"},
     text: {"type": "text"},
     reference: {"type": "id"},
+    color: {"type": "color", "pattern": _COLOR_RE.pattern},
     meter: {
         "type": "meter",
         "numerator": [_DESCRIBED[METER_NUMERATOR]["min"], _DESCRIBED[METER_NUMERATOR]["max"]],
@@ -409,6 +548,7 @@ _NAMED: dict[Validator, dict[str, Any]] = {
 
 def describe(check: Validator, limits: Limits = DEFAULT_LIMITS) -> dict[str, Any]:
     """What one validator accepts, as plain data (bounds that depend on limits resolved)."""
+    check = _OPTIONAL.get(check, check)  # an optional field is described by its check
     desc = dict(_DESCRIBED.get(check) or _NAMED[check])
     for bound in ("min", "max"):
         if callable(desc.get(bound)):
@@ -449,7 +589,8 @@ def describe_schemas(limits: Limits = DEFAULT_LIMITS) -> dict[str, dict[str, dic
                 desc["max_len"] = limits.max_name_len
             desc.update(_nested(spec.check, limits))
             desc["default"] = _copy(spec.default)
-            desc["required"] = spec.default is None and not (kind == "clip" and name == "length")
+            desc["required"] = spec.required
+            desc["optional"] = spec.optional
             desc["ref"] = spec.ref
             fields[name] = desc
         out[kind] = fields

@@ -19,8 +19,26 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .errors import BacklineError, BadField, Conflict, LimitExceeded, NotFound, OutOfRange
-from .model import KINDS, PROJECT_ID, SCHEMAS, Document, FieldSpec, check_id, copy_value
+from .errors import (
+    BacklineError,
+    BadField,
+    Conflict,
+    LimitExceeded,
+    NotFound,
+    OutOfRange,
+    Overlap,
+)
+from .model import (
+    KINDS,
+    PPQ,
+    PROJECT_ID,
+    SCHEMAS,
+    SECTIONS,
+    Document,
+    FieldSpec,
+    check_id,
+    copy_value,
+)
 
 __all__ = ["OP_TYPES", "Op", "apply", "apply_all"]
 
@@ -88,9 +106,50 @@ def _spec(kind: str, field: Any) -> FieldSpec:
     return spec
 
 
-def _check_ref(doc: Document, spec: FieldSpec, field: str, value: str) -> None:
-    if spec.ref is not None and doc.kind_of.get(value) != spec.ref:
+def _check_ref(doc: Document, spec: FieldSpec, field: str, value: str | None) -> None:
+    if spec.ref is not None and value is not None and doc.kind_of.get(value) != spec.ref:
         raise NotFound(f"{field} refers to {value!r}, which is not an existing {spec.ref}")
+
+
+# -- relations between entities ----------------------------------------------------
+#
+# Checked on the entity as it would be after an insert or a set (`new`), before
+# anything changes: a clip's pattern is on the clip's track, a note belongs only to
+# a notes clip of its own track, clips on a track and sections never overlap.
+
+
+def _check_relations(doc: Document, kind: str, new: dict[str, Any]) -> None:
+    if kind == "clip":
+        pattern_id = new["pattern"]
+        if pattern_id is not None:
+            owner = doc.patterns[pattern_id]["track"]
+            if owner != new["track"]:
+                raise BadField(
+                    f"clip's pattern {pattern_id!r} belongs to track {owner!r},"
+                    f" not {new['track']!r}"
+                )
+        _check_span(doc, "clip", new["track"], new)
+    elif kind == "section":
+        _check_span(doc, "section", SECTIONS, new)
+    elif kind == "note" and new["clip"] is not None:
+        clip = doc.clips[new["clip"]]
+        if clip["pattern"] is not None:
+            raise BadField(f"a note can only be in a notes clip; {clip['id']!r} places a pattern")
+        if clip["track"] != new["track"]:
+            raise BadField(
+                f"note is on track {new['track']!r} but its clip {clip['id']!r}"
+                f" is on {clip['track']!r}"
+            )
+
+
+def _check_span(doc: Document, kind: str, key: str, new: dict[str, Any]) -> None:
+    end = new["start"] + new["length"]
+    if end > doc.limits.max_tick:
+        raise OutOfRange(f"{kind} ends at tick {end}, after the last tick {doc.limits.max_tick}")
+    other = doc.overlapping(key, new["start"], new["length"], new["id"])
+    if other is not None:
+        where = "another section" if kind == "section" else "another clip on its track"
+        raise Overlap(f"{kind} [{new['start']}, {end}) overlaps {where}, {other!r}")
 
 
 def _set(doc: Document, op: Op) -> Op:
@@ -102,6 +161,19 @@ def _set(doc: Document, op: Op) -> Op:
     value = spec.check(field, op["value"], doc.limits)
     _check_ref(doc, spec, field, value)
     old = entity[field]
+    if kind in ("clip", "section", "note"):
+        if kind == "clip" and field == "pattern" and (old is None) != (value is None):
+            raise BadField("a clip stays what it was made as: a pattern clip or a notes clip")
+        _check_relations(doc, kind, {**entity, field: value})
+        if kind == "clip" and field == "track":  # a notes clip takes its notes along
+            for note_id in doc.clip_notes.get(eid, ()):
+                doc.notes[note_id]["track"] = value
+        doc.unindex(kind, entity) if kind == "note" else _unspan(doc, kind, entity)
+        entity[field] = value
+        doc.index(kind, entity) if kind == "note" else _respan(doc, kind, entity)
+        return {"op": "set", "id": eid, "field": field, "value": old}
+    if kind == "pattern" and field == "track" and value != old:
+        return _move_pattern(doc, eid, entity, value)
     if kind == "pattern":
         if field == "lanes":
             _check_lane_lengths(value, entity["length"])
@@ -120,6 +192,33 @@ def _set(doc: Document, op: Op) -> Op:
             )
     entity[field] = value
     return {"op": "set", "id": eid, "field": field, "value": old}
+
+
+def _move_pattern(doc: Document, eid: str, pattern: dict[str, Any], track: str) -> Op:
+    """A pattern moved to another track takes its clips along (refused if one would
+    overlap a clip already there)."""
+    clips = [c for c in doc.clips.values() if c["pattern"] == eid]
+    for clip in clips:
+        other = doc.overlapping(track, clip["start"], clip["length"], clip["id"])
+        if other is not None:
+            raise Overlap(
+                f"pattern's clip {clip['id']!r} would overlap clip {other!r} on {track!r}"
+            )
+    old = pattern["track"]
+    for clip in clips:
+        doc.remove_span(clip["track"], clip)
+        clip["track"] = track
+        doc.add_span(track, clip)
+    pattern["track"] = track
+    return {"op": "set", "id": eid, "field": "track", "value": old}
+
+
+def _unspan(doc: Document, kind: str, entity: dict[str, Any]) -> None:
+    doc.remove_span(entity["track"] if kind == "clip" else SECTIONS, entity)
+
+
+def _respan(doc: Document, kind: str, entity: dict[str, Any]) -> None:
+    doc.add_span(entity["track"] if kind == "clip" else SECTIONS, entity)
 
 
 def _set_step(
@@ -180,15 +279,18 @@ def _insert(doc: Document, op: Op) -> Op:
             value = spec.check(name, given[name], doc.limits)
             _check_ref(doc, spec, name, value)
             entity[name] = value
-        elif spec.default is not None:
+        elif spec.default is not None or spec.optional:
             entity[name] = copy_value(spec.default)
-        elif kind == "clip" and name == "length":
+        elif kind == "clip" and name == "length":  # derived: one pass of its pattern
+            if entity["pattern"] is None:
+                raise BadField("a notes clip needs a length (it has no pattern to take it from)")
             pattern = doc.patterns[entity["pattern"]]
-            entity[name] = pattern["length"] * 960 // pattern["steps_per_beat"]
+            entity[name] = max(1, pattern["length"] * PPQ // pattern["steps_per_beat"])
         else:
             raise BadField(f"{kind} needs a {name}")
     if kind == "pattern":
         _check_lane_lengths(entity["lanes"], entity["length"])
+    _check_relations(doc, kind, entity)
     index = op.get("index")
     if index is not None:
         if kind != "track":
@@ -199,6 +301,7 @@ def _insert(doc: Document, op: Op) -> Op:
             raise OutOfRange(f"index must be between 0 and {len(doc.track_order)}")
     doc.table(kind)[eid] = entity
     doc.kind_of[eid] = kind
+    doc.index(kind, entity)
     if kind == "track":
         doc.track_order.insert(len(doc.track_order) if index is None else index, eid)
     return {"op": "delete", "id": eid}
@@ -232,8 +335,11 @@ def _delete(doc: Document, op: Op) -> Op:
         doomed += [("note", n) for n in doc.notes.values() if n["track"] == eid]
     elif kind == "pattern":
         doomed += [("clip", c) for c in doc.clips.values() if c["pattern"] == eid]
+    elif kind == "clip":  # a notes clip's notes go with it
+        doomed += [("note", doc.notes[n]) for n in sorted(doc.clip_notes.get(eid, ()))]
     inverses = [_reinsert(doc, k, e) for k, e in doomed]
-    for k, e in doomed:
+    for k, e in reversed(doomed):  # notes before their clip leave the indexes
+        doc.unindex(k, e)
         del doc.table(k)[e["id"]]
         del doc.kind_of[e["id"]]
     if kind == "track":

@@ -397,6 +397,7 @@ LIMIT_SETTINGS: tuple[Setting, ...] = (
     _limit("max_patterns", "patterns in a project (`limit_exceeded`)"),
     _limit("max_notes", "notes in a project (`limit_exceeded`)"),
     _limit("max_clips", "clips in a project (`limit_exceeded`)"),
+    _limit("max_sections", "song sections in a project (`limit_exceeded`)"),
     _limit("max_lanes", "lanes of one pattern (`too_large` / `out_of_range`)"),
     _limit("max_steps", "steps of one pattern (`too_large` / `out_of_range`)"),
     _limit("max_name_len", "characters of names and keys (`too_large`)", "characters"),

@@ -16,7 +16,9 @@ import { ERROR_CODES, ID_PATTERN, KINDS, LIMITS, OP_KEYS, OP_TYPES, PPQ, PROJECT
 
 const E = ERROR_CODES;
 const ID_RE = new RegExp(ID_PATTERN);
-const TABLES = { track: "tracks", pattern: "patterns", note: "notes", clip: "clips" };
+const TABLES = { track: "tracks", pattern: "patterns", note: "notes", clip: "clips", section: "sections" };
+/** The key of the sections' spans (not a valid entity id), as model.py's SECTIONS. */
+export const SECTIONS = "#sections";
 
 /** An error with one of the protocol's stable codes (ERROR_CODES). */
 export class BacklineError extends Error {
@@ -99,6 +101,7 @@ function record(name, value, keys) {
 
 /** Check one field's value against its description in SCHEMAS; the normalised value. */
 export function checkField(spec, name, value) {
+  if (spec.optional && value === null) return null;
   switch (spec.type) {
     case "int":
       return intIn(name, value, spec.min, spec.max);
@@ -132,6 +135,14 @@ export function checkField(spec, name, value) {
       }
       return [value[0], value[1]];
     }
+    case "color":
+      if (typeof value !== "string") {
+        fail(E.BAD_FIELD, `${name} must be a colour string like '#4f8cff', not ${typeName(value)}`);
+      }
+      if (!new RegExp(spec.pattern).test(value)) {
+        fail(E.OUT_OF_RANGE, `${name} must look like '#4f8cff' (six lower-case hex digits)`);
+      }
+      return value;
     case "key":
       if (typeof value !== "string") fail(E.BAD_FIELD, `${name} must be a string like 'C major'`);
       if (!new RegExp(spec.pattern).test(value)) {
@@ -186,7 +197,12 @@ export class Document {
     /** @type {Map<string, any>} */ this.patterns = new Map();
     /** @type {Map<string, any>} */ this.notes = new Map();
     /** @type {Map<string, any>} */ this.clips = new Map();
+    /** @type {Map<string, any>} */ this.sections = new Map();
     /** @type {Map<string, string>} */ this.kindOf = new Map();
+    // derived indexes, as model.py's: track id (or SECTIONS) -> sorted [start, id]
+    // pairs of its clips (of the sections); a notes clip's id -> its notes' ids
+    /** @type {Map<string, Array<[number, string]>>} */ this.spans = new Map();
+    /** @type {Map<string, Set<string>>} */ this.clipNotes = new Map();
   }
 
   table(kind) {
@@ -204,6 +220,75 @@ export class Document {
     return this.trackOrder.map((id) => this.tracks.get(id));
   }
 
+  /** The song's sections in timeline order. */
+  orderedSections() {
+    return (this.spans.get(SECTIONS) ?? []).map(([, id]) => this.sections.get(id));
+  }
+
+  /** The clips of one track in timeline order. */
+  trackClips(trackId) {
+    return (this.spans.get(trackId) ?? []).map(([, id]) => this.clips.get(id));
+  }
+
+  /** The notes of a notes clip (ids sorted). */
+  notesOf(clipId) {
+    return [...(this.clipNotes.get(clipId) ?? [])].sort().map((id) => this.notes.get(id));
+  }
+
+  // -- the derived indexes (kept by the op engine) ------------------------------
+
+  index(kind, ent) {
+    if (kind === "clip" || kind === "section") {
+      this.addSpan(kind === "clip" ? ent.track : SECTIONS, ent);
+      if (kind === "clip" && ent.pattern === null && !this.clipNotes.has(ent.id)) this.clipNotes.set(ent.id, new Set());
+    } else if (kind === "note" && ent.clip !== null) {
+      if (!this.clipNotes.has(ent.clip)) this.clipNotes.set(ent.clip, new Set());
+      this.clipNotes.get(ent.clip).add(ent.id);
+    }
+  }
+
+  unindex(kind, ent) {
+    if (kind === "clip" || kind === "section") {
+      this.removeSpan(kind === "clip" ? ent.track : SECTIONS, ent);
+      if (kind === "clip") this.clipNotes.delete(ent.id);
+    } else if (kind === "note" && ent.clip !== null) {
+      this.clipNotes.get(ent.clip)?.delete(ent.id);
+    }
+  }
+
+  addSpan(key, ent) {
+    if (!this.spans.has(key)) this.spans.set(key, []);
+    const spans = this.spans.get(key);
+    spans.splice(lowerBound(spans, ent.start, ent.id), 0, [ent.start, ent.id]);
+  }
+
+  removeSpan(key, ent) {
+    const spans = this.spans.get(key);
+    spans.splice(lowerBound(spans, ent.start, ent.id), 1);
+    if (!spans.length) this.spans.delete(key);
+  }
+
+  /**
+   * The id of a span under `key` overlapping [start, start + length), other than
+   * `ownId`'s; null when none. Spans under a key never overlap: the neighbours tell.
+   */
+  overlapping(key, start, length, ownId) {
+    const spans = this.spans.get(key);
+    if (!spans) return null;
+    const table = key === SECTIONS ? this.sections : this.clips;
+    const i = lowerBound(spans, start, "");
+    let before = i - 1;
+    if (before >= 0 && spans[before][1] === ownId) before -= 1;
+    if (before >= 0) {
+      const other = table.get(spans[before][1]);
+      if (other.start + other.length > start) return other.id;
+    }
+    let after = i;
+    if (after < spans.length && spans[after][1] === ownId) after += 1;
+    if (after < spans.length && spans[after][0] < start + length) return spans[after][1];
+    return null;
+  }
+
   /** The snapshot form of docs/PROTOCOL.md: tracks in order, others sorted by id. */
   toData() {
     const sortedFields = (e) => Object.fromEntries(Object.keys(e).sort().map((k) => [k, copy(e[k])]));
@@ -214,23 +299,50 @@ export class Document {
       patterns: sortedTable(this.patterns),
       notes: sortedTable(this.notes),
       clips: sortedTable(this.clips),
+      sections: sortedTable(this.sections),
     };
   }
 
-  /** Rebuild from the snapshot form (trusted: it comes from the server). */
+  /**
+   * Rebuild from the snapshot form (trusted: it comes from the server). A field or
+   * kind the snapshot predates gets its default (an optional field: null), as
+   * model.py's from_data does.
+   */
   static fromData(data) {
     const doc = new Document();
-    doc.project = copy(data.project);
+    doc.project = upgraded(SCHEMAS.project, data.project);
     for (const kind of KINDS) {
       const table = doc.table(kind);
-      for (const entity of data[TABLES[kind]]) {
-        table.set(entity.id, copy(entity));
+      for (const entity of data[TABLES[kind]] ?? []) {
+        table.set(entity.id, upgraded(SCHEMAS[kind], entity));
         doc.kindOf.set(entity.id, kind);
       }
     }
+    for (const kind of ["clip", "section", "note"]) for (const ent of doc.table(kind).values()) doc.index(kind, ent);
     doc.trackOrder = data.tracks.map((t) => t.id);
     return doc;
   }
+}
+
+function upgraded(schema, entity) {
+  const ent = copy(entity);
+  for (const [name, fieldSpec] of Object.entries(schema)) {
+    if (!Object.hasOwn(ent, name) && (fieldSpec.default !== null || fieldSpec.optional)) ent[name] = copy(fieldSpec.default);
+  }
+  return ent;
+}
+
+/** The first index whose [start, id] is not below (start, id): Python's bisect_left on tuples. */
+function lowerBound(spans, start, id) {
+  let lo = 0;
+  let hi = spans.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    const [s, i] = spans[mid];
+    if (s < start || (s === start && i < id)) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 // -- the op engine ------------------------------------------------------------
@@ -266,9 +378,61 @@ function spec(kind, field) {
 }
 
 function checkRef(doc, fieldSpec, field, value) {
-  if (fieldSpec.ref !== null && doc.kindOf.get(value) !== fieldSpec.ref) {
+  if (fieldSpec.ref !== null && value !== null && doc.kindOf.get(value) !== fieldSpec.ref) {
     fail(E.NOT_FOUND, `${field} refers to '${value}', which is not an existing ${fieldSpec.ref}`);
   }
+}
+
+// Relations between entities, checked on the entity as it would be (`next`) before
+// anything changes: a clip's pattern is on the clip's track, a note belongs only to
+// a notes clip of its own track, clips on a track and sections never overlap.
+function checkRelations(doc, kind, next) {
+  if (kind === "clip") {
+    if (next.pattern !== null) {
+      const owner = doc.patterns.get(next.pattern).track;
+      if (owner !== next.track) {
+        fail(E.BAD_FIELD, `clip's pattern '${next.pattern}' belongs to track '${owner}', not '${next.track}'`);
+      }
+    }
+    checkSpan(doc, "clip", next.track, next);
+  } else if (kind === "section") {
+    checkSpan(doc, "section", SECTIONS, next);
+  } else if (kind === "note" && next.clip !== null) {
+    const clip = doc.clips.get(next.clip);
+    if (clip.pattern !== null) fail(E.BAD_FIELD, `a note can only be in a notes clip; '${clip.id}' places a pattern`);
+    if (clip.track !== next.track) {
+      fail(E.BAD_FIELD, `note is on track '${next.track}' but its clip '${clip.id}' is on '${clip.track}'`);
+    }
+  }
+}
+
+function checkSpan(doc, kind, key, next) {
+  const end = next.start + next.length;
+  if (end > LIMITS.max_tick) fail(E.OUT_OF_RANGE, `${kind} ends at tick ${end}, after the last tick ${LIMITS.max_tick}`);
+  const other = doc.overlapping(key, next.start, next.length, next.id);
+  if (other !== null) {
+    const where = kind === "section" ? "another section" : "another clip on its track";
+    fail(E.OVERLAP, `${kind} [${next.start}, ${end}) overlaps ${where}, '${other}'`);
+  }
+}
+
+const spanKey = (kind, ent) => (kind === "clip" ? ent.track : SECTIONS);
+
+/** A pattern moved to another track takes its clips along (refused on an overlap there). */
+function movePattern(doc, id, pattern, track) {
+  const clips = [...doc.clips.values()].filter((c) => c.pattern === id);
+  for (const clip of clips) {
+    const other = doc.overlapping(track, clip.start, clip.length, clip.id);
+    if (other !== null) fail(E.OVERLAP, `pattern's clip '${clip.id}' would overlap clip '${other}' on '${track}'`);
+  }
+  const old = pattern.track;
+  for (const clip of clips) {
+    doc.removeSpan(clip.track, clip);
+    clip.track = track;
+    doc.addSpan(track, clip);
+  }
+  pattern.track = track;
+  return { op: "set", id, field: "track", value: old };
 }
 
 function checkLaneLengths(lanes, length) {
@@ -289,6 +453,22 @@ function setField(doc, op) {
   const value = checkField(fieldSpec, field, op.value);
   checkRef(doc, fieldSpec, field, value);
   const old = ent[field];
+  if (kind === "clip" || kind === "section" || kind === "note") {
+    if (kind === "clip" && field === "pattern" && (old === null) !== (value === null)) {
+      fail(E.BAD_FIELD, "a clip stays what it was made as: a pattern clip or a notes clip");
+    }
+    checkRelations(doc, kind, { ...ent, [field]: value });
+    if (kind === "clip" && field === "track") {
+      for (const noteId of doc.clipNotes.get(id) ?? []) doc.notes.get(noteId).track = value;
+    }
+    if (kind === "note") doc.unindex(kind, ent);
+    else doc.removeSpan(spanKey(kind, ent), ent);
+    ent[field] = value;
+    if (kind === "note") doc.index(kind, ent);
+    else doc.addSpan(spanKey(kind, ent), ent);
+    return { op: "set", id, field, value: old };
+  }
+  if (kind === "pattern" && field === "track" && value !== old) return movePattern(doc, id, ent, value);
   if (kind === "pattern") {
     if (field === "lanes") checkLaneLengths(value, ent.length);
     else if (field === "length" && ent.lanes.length) {
@@ -343,16 +523,19 @@ function insert(doc, op) {
       const value = checkField(fieldSpec, name, given[name]);
       checkRef(doc, fieldSpec, name, value);
       ent[name] = value;
-    } else if (fieldSpec.default !== null) {
+    } else if (fieldSpec.default !== null || fieldSpec.optional) {
       ent[name] = copy(fieldSpec.default);
     } else if (kind === "clip" && name === "length") {
+      // derived: one pass of its pattern
+      if (ent.pattern === null) fail(E.BAD_FIELD, "a notes clip needs a length (it has no pattern to take it from)");
       const pattern = doc.patterns.get(ent.pattern);
-      ent[name] = Math.floor((pattern.length * PPQ) / pattern.steps_per_beat);
+      ent[name] = Math.max(1, Math.floor((pattern.length * PPQ) / pattern.steps_per_beat));
     } else {
       fail(E.BAD_FIELD, `${kind} needs a ${name}`);
     }
   }
   if (kind === "pattern") checkLaneLengths(ent.lanes, ent.length);
+  checkRelations(doc, kind, ent);
   const index = Object.hasOwn(op, "index") ? op.index : null;
   if (index !== null) {
     if (kind !== "track") fail(E.BAD_FIELD, "index is only allowed when inserting a track");
@@ -363,6 +546,7 @@ function insert(doc, op) {
   }
   doc.table(kind).set(id, ent);
   doc.kindOf.set(id, kind);
+  doc.index(kind, ent);
   if (kind === "track") doc.trackOrder.splice(index === null ? doc.trackOrder.length : index, 0, id);
   return { op: "delete", id };
 }
@@ -387,9 +571,14 @@ function remove(doc, op) {
     doomed.push(...[...doc.notes.values()].filter((n) => n.track === id).map((n) => ["note", n]));
   } else if (kind === "pattern") {
     doomed.push(...[...doc.clips.values()].filter((c) => c.pattern === id).map((c) => ["clip", c]));
+  } else if (kind === "clip") {
+    // a notes clip's notes go with it
+    doomed.push(...[...(doc.clipNotes.get(id) ?? [])].sort().map((n) => ["note", doc.notes.get(n)]));
   }
   const inverses = doomed.map(([k, e]) => reinsert(doc, k, e));
-  for (const [k, e] of doomed) {
+  for (const [k, e] of [...doomed].reverse()) {
+    // notes before their clip leave the indexes
+    doc.unindex(k, e);
     doc.table(k).delete(e.id);
     doc.kindOf.delete(e.id);
   }

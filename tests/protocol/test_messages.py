@@ -468,6 +468,7 @@ def test_error_codes_never_change() -> None:
         "UNKNOWN_TYPE": "unknown_type",
         "BAD_FIELD": "bad_field",
         "OUT_OF_RANGE": "out_of_range",
+        "OVERLAP": "overlap",
         "NOT_FOUND": "not_found",
         "CONFLICT": "conflict",
         "TOO_LARGE": "too_large",

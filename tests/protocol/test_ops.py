@@ -76,7 +76,8 @@ def kick(n: int = 16) -> list[int]:
 
 
 def build() -> Document:
-    """Three tracks; p1 on t1 used by a clip on t1 and one on t2; p2 on t2; a note per track."""
+    """Three tracks; p1 and p3 on t1, a clip of p1 on t1; p2 on t2 with two clips; a free
+    note on t1 and t2; a notes clip r1 on t1 holding n3; one section."""
     doc = Document()
     for op in (
         ins("track", "t1", name="Drums", kind="drums"),
@@ -91,9 +92,13 @@ def build() -> Document:
         ins("pattern", "p2", track="t2", length=8, steps_per_beat=2),
         ins("note", "n1", track="t1", pitch=60, start=0),
         ins("note", "n2", track="t2", pitch=64, start=PPQ),
+        ins("pattern", "p3", track="t1", length=4),
         ins("clip", "c1", track="t1", pattern="p1", start=0),
-        ins("clip", "c2", track="t2", pattern="p1", start=4 * PPQ),
+        ins("clip", "c2", track="t2", pattern="p2", start=4 * PPQ),
         ins("clip", "c3", track="t2", pattern="p2", start=0),
+        ins("clip", "r1", track="t1", start=8 * PPQ, length=4 * PPQ),
+        ins("note", "n3", track="t1", clip="r1", pitch=67, start=PPQ),
+        ins("section", "s1", name="Intro", start=0, length=16 * PPQ),
     ):
         apply(doc, op)
     return doc
@@ -105,12 +110,20 @@ def doc() -> Document:
 
 
 # Existing entity of each kind in `build()`, and the fields an insert of each kind needs.
-TARGET = {"project": PROJECT_ID, "track": "t1", "pattern": "p1", "note": "n1", "clip": "c1"}
+TARGET = {
+    "project": PROJECT_ID,
+    "track": "t1",
+    "pattern": "p1",
+    "note": "n1",
+    "clip": "c1",
+    "section": "s1",
+}
 REQUIRED: dict[str, dict[str, Any]] = {
     "track": {},
     "pattern": {"track": "t1"},
     "note": {"track": "t1", "pitch": 60, "start": 0},
-    "clip": {"track": "t1", "pattern": "p1", "start": 0},
+    "clip": {"track": "t1", "pattern": "p1", "start": 40 * PPQ},
+    "section": {"start": 32 * PPQ},
 }
 
 
@@ -122,6 +135,8 @@ class FieldCase:
     valid: tuple[tuple[Any, Any], ...]  # (given, stored)
     wrong_type: tuple[Any, ...]  # -> bad_field
     refused: tuple[tuple[Any, ErrorCode], ...]  # right type, refused with this code
+    target: str | None = None  # set on this entity instead of TARGET[kind]
+    insert_with: tuple[tuple[str, Any], ...] = ()  # other fields an insert of this case needs
 
 
 NOT_INT = (1.0, True, "1", None, [1])
@@ -170,6 +185,39 @@ def ref_case(valid: str) -> FieldCase:
 
 
 LANE16 = [{"sound": 42, "steps": [127] * 16}]
+
+
+def color_case(valid: str) -> FieldCase:
+    return FieldCase(
+        valid=((valid, valid), ("#000000", "#000000")),
+        wrong_type=(5, None, ["#000000"], b"#000000"),
+        refused=(
+            ("#FFFFFF", RANGE),  # lower-case only: one spelling per colour
+            ("red", RANGE),
+            ("#fff", RANGE),
+            ("#0000000", RANGE),
+            ("#00000g", RANGE),
+            ("#000000\n", RANGE),
+        ),
+    )
+
+
+def span_start_case(valid: int, last: int) -> FieldCase:
+    """A clip's or section's start: the span must also end by the last tick."""
+    return FieldCase(
+        valid=((valid, valid), (last, last)),
+        wrong_type=NOT_INT,
+        refused=((-1, RANGE), (MAX_TICK + 1, RANGE), (MAX_TICK, RANGE)),
+    )
+
+
+def span_length_case() -> FieldCase:
+    return FieldCase(
+        valid=((960, 960), (1, 1)),
+        wrong_type=NOT_INT,
+        refused=((0, RANGE), (MAX_TICK + 1, RANGE)),
+    )
+
 
 FIELD_CASES: dict[tuple[str, str], FieldCase] = {
     ("project", "name"): name_case("Song"),
@@ -243,6 +291,7 @@ FIELD_CASES: dict[tuple[str, str], FieldCase] = {
         ),
     ),
     ("track", "name"): name_case("Keys"),
+    ("track", "color"): color_case("#00ff88"),
     ("track", "kind"): FieldCase(
         valid=(("audio", "audio"), ("drums", "drums"), ("instrument", "instrument")),
         wrong_type=(3, None, True, ["drums"]),
@@ -253,7 +302,9 @@ FIELD_CASES: dict[tuple[str, str], FieldCase] = {
     ("track", "pan"): float_case(-1.0, 1.0, -0.25),
     ("track", "mute"): BOOL_CASE,
     ("track", "solo"): BOOL_CASE,
-    ("pattern", "track"): ref_case("t2"),
+    ("pattern", "track"): FieldCase(  # p3 has no clips (p1's would overlap c3 on t2)
+        valid=(("t2", "t2"),), wrong_type=NOT_ID, refused=ID_RANGE, target="p3"
+    ),
     ("pattern", "name"): name_case("Groove"),
     ("pattern", "length"): int_case(1, DEFAULT_LIMITS.max_steps, 12),
     ("pattern", "steps_per_beat"): int_case(1, 16, 3),
@@ -283,14 +334,34 @@ FIELD_CASES: dict[tuple[str, str], FieldCase] = {
         ),
     ),
     ("note", "track"): ref_case("t2"),
+    ("note", "clip"): FieldCase(
+        valid=(("r1", "r1"), (None, None)),
+        wrong_type=tuple(v for v in NOT_ID if v is not None),
+        refused=ID_RANGE,
+    ),
     ("note", "pitch"): int_case(0, 127, 72),
     ("note", "start"): int_case(0, MAX_TICK, 480),
     ("note", "dur"): int_case(1, MAX_TICK, 1920),
     ("note", "vel"): int_case(1, 127, 64),
-    ("clip", "track"): ref_case("t3"),
-    ("clip", "pattern"): ref_case("p2"),
-    ("clip", "start"): int_case(0, MAX_TICK, 7680),
-    ("clip", "length"): int_case(1, MAX_TICK, 960),
+    # a notes clip can move to another track (a pattern clip stays with its pattern)
+    ("clip", "track"): FieldCase(
+        valid=(("t3", "t3"),),
+        wrong_type=NOT_ID,
+        refused=ID_RANGE,
+        target="r1",
+        insert_with=(("pattern", None), ("length", PPQ)),
+    ),
+    ("clip", "pattern"): FieldCase(
+        valid=(("p3", "p3"),),
+        wrong_type=tuple(v for v in NOT_ID if v is not None),
+        refused=ID_RANGE,
+    ),
+    ("clip", "start"): span_start_case(16 * PPQ, MAX_TICK - 4 * PPQ),
+    ("clip", "length"): span_length_case(),
+    ("section", "name"): name_case("Chorus"),
+    ("section", "color"): color_case("#ff3366"),
+    ("section", "start"): span_start_case(16 * PPQ, MAX_TICK - 16 * PPQ),
+    ("section", "length"): span_length_case(),
 }
 
 
@@ -299,6 +370,14 @@ def test_field_cases_cover_every_schema_field() -> None:
     schema_fields = {(kind, name) for kind, schema in SCHEMAS.items() for name in schema}
     assert set(FIELD_CASES) == schema_fields
     assert set(SCHEMAS) == {"project", *KINDS}
+
+
+def _target(kind: str, name: str) -> str:
+    return FIELD_CASES[kind, name].target or TARGET[kind]
+
+
+def _insert_value(kind: str, name: str, value: Any) -> dict[str, Any]:
+    return {**REQUIRED[kind], **dict(FIELD_CASES[kind, name].insert_with), name: value}
 
 
 def _params(which: str) -> list[Any]:
@@ -330,7 +409,7 @@ def test_set_stores_the_normalised_value(
     doc: Document, kind: str, field: str, given: Any, stored: Any
 ) -> None:
     """A valid `set` stores the value (numbers as floats) and its inverse restores the doc."""
-    eid = TARGET[kind]
+    eid = _target(kind, field)
     apply_and_undo(doc, set_(eid, field, given))
     entity = doc.get(eid)
     assert entity is not None
@@ -342,7 +421,7 @@ def test_set_refuses_bad_values(
     doc: Document, kind: str, field: str, value: Any, code: ErrorCode
 ) -> None:
     """A wrong type is bad_field; a right type out of its range has its own stable code."""
-    rejected(doc, set_(TARGET[kind], field, value), code)
+    rejected(doc, set_(_target(kind, field), field, value), code)
 
 
 @pytest.mark.parametrize(
@@ -352,7 +431,7 @@ def test_insert_accepts_every_valid_value(
     doc: Document, kind: str, field: str, given: Any, stored: Any
 ) -> None:
     """Inserting with a valid field value stores it normalised; the inverse is a delete."""
-    value = {**REQUIRED[kind], field: given}
+    value = _insert_value(kind, field, given)
     inverse = apply_and_undo(doc, ins(kind, "new", **value))
     assert inverse == {"op": "delete", "id": "new"}
     assert encode(doc.table(kind)["new"][field]) == encode(stored)
@@ -365,7 +444,7 @@ def test_insert_refuses_bad_values(
     doc: Document, kind: str, field: str, value: Any, code: ErrorCode
 ) -> None:
     """Insert validates each given field exactly like `set` does, and inserts nothing."""
-    rejected(doc, ins(kind, "new", **{**REQUIRED[kind], field: value}), code)
+    rejected(doc, ins(kind, "new", **_insert_value(kind, field, value)), code)
     assert "new" not in doc.kind_of
 
 
@@ -381,6 +460,7 @@ def test_reference_fields_are_the_expected_ones() -> None:
     assert [p.values for p in REF_FIELDS] == [
         ("pattern", "track", "track"),
         ("note", "track", "track"),
+        ("note", "clip", "clip"),
         ("clip", "track", "track"),
         ("clip", "pattern", "pattern"),
     ]
@@ -393,8 +473,8 @@ def test_references_must_point_at_an_entity_of_the_right_kind(
     """A missing id, the project, or an id of another kind is not_found, on set and insert."""
     wrong_kind = next(eid for eid, k in doc.kind_of.items() if k != ref)
     for target in ("nope", PROJECT_ID, wrong_kind):
-        rejected(doc, set_(TARGET[kind], field, target), MISSING)
-        rejected(doc, ins(kind, "new", **{**REQUIRED[kind], field: target}), MISSING)
+        rejected(doc, set_(_target(kind, field), field, target), MISSING)
+        rejected(doc, ins(kind, "new", **_insert_value(kind, field, target)), MISSING)
 
 
 def test_required_fields_are_the_documented_ones() -> None:
@@ -402,7 +482,7 @@ def test_required_fields_are_the_documented_ones() -> None:
         (kind, name)
         for kind, schema in SCHEMAS.items()
         for name, spec in schema.items()
-        if spec.default is None
+        if spec.required
     }
     assert required == {
         ("pattern", "track"),
@@ -410,10 +490,17 @@ def test_required_fields_are_the_documented_ones() -> None:
         ("note", "pitch"),
         ("note", "start"),
         ("clip", "track"),
-        ("clip", "pattern"),
         ("clip", "start"),
-        ("clip", "length"),  # derived from the pattern when omitted
+        ("section", "start"),
     }
+    optional = {
+        (k, n) for k, schema in SCHEMAS.items() for n, spec in schema.items() if spec.optional
+    }
+    assert optional == {("note", "clip"), ("clip", "pattern")}  # absent: None
+    derived = {
+        (k, n) for k, schema in SCHEMAS.items() for n, spec in schema.items() if spec.derived
+    }
+    assert derived == {("clip", "length")}  # from the pattern when omitted
 
 
 @pytest.mark.parametrize(
@@ -456,8 +543,119 @@ def test_clip_length_defaults_to_its_pattern_length_in_ticks(
     doc: Document, length: int, steps_per_beat: int, ticks: int
 ) -> None:
     apply(doc, ins("pattern", "px", track="t1", length=length, steps_per_beat=steps_per_beat))
-    apply_and_undo(doc, ins("clip", "cx", track="t1", pattern="px", start=0))
+    apply_and_undo(doc, ins("clip", "cx", track="t1", pattern="px", start=40 * PPQ))
     assert doc.clips["cx"]["length"] == ticks
+
+
+# -- relations: clips, notes clips, sections -------------------------------------------
+
+OVERLAP = ErrorCode.OVERLAP
+
+
+@pytest.mark.parametrize(
+    ("op", "code"),
+    [
+        # clips on one track never share a tick (c1 is [0, 4 beats) on t1, r1 [8, 12))
+        (ins("clip", "x", track="t1", pattern="p1", start=3 * PPQ), OVERLAP),
+        (ins("clip", "x", track="t1", pattern="p3", start=0), OVERLAP),
+        (ins("clip", "x", track="t1", start=7 * PPQ, length=2 * PPQ), OVERLAP),
+        (ins("clip", "x", track="t1", start=5 * PPQ, length=10 * PPQ), OVERLAP),  # covers r1
+        (ins("clip", "x", track="t1", start=11 * PPQ + 959, length=1), OVERLAP),
+        (set_("c1", "length", 8 * PPQ + 1), OVERLAP),
+        (set_("c1", "start", 5 * PPQ), OVERLAP),
+        (set_("r1", "start", 3 * PPQ), OVERLAP),
+        (set_("c2", "start", 0), OVERLAP),
+        (set_("r1", "start", 0), OVERLAP),
+        (set_("p1", "track", "t2"), OVERLAP),  # p1's clip c1 would land on c3
+        # a clip's pattern is on the clip's track; a clip stays what it was made as
+        (ins("clip", "x", track="t2", pattern="p1", start=40 * PPQ), BAD),
+        (set_("c1", "pattern", "p2"), BAD),
+        (set_("c1", "track", "t3"), BAD),
+        (set_("c1", "pattern", None), BAD),
+        (set_("r1", "pattern", "p3"), BAD),
+        (ins("clip", "x", track="t1", start=40 * PPQ), BAD),  # a notes clip needs a length
+        (ins("clip", "x", track="t1", pattern=None, start=40 * PPQ), BAD),
+        (ins("clip", "x", track="t1", start=MAX_TICK - 10, length=11), RANGE),
+        (set_("c1", "length", MAX_TICK + 1), RANGE),
+        (set_("r1", "length", MAX_TICK - 8 * PPQ + 1), RANGE),
+        # a note is only in a notes clip of its own track
+        (ins("note", "x", track="t1", clip="c1", pitch=60, start=0), BAD),
+        (ins("note", "x", track="t2", clip="r1", pitch=60, start=0), BAD),
+        (ins("note", "x", track="t1", clip="nope", pitch=60, start=0), MISSING),
+        (ins("note", "x", track="t1", clip="p1", pitch=60, start=0), MISSING),
+        (set_("n3", "track", "t2"), BAD),
+        (set_("n2", "clip", "r1"), BAD),
+        (set_("n1", "clip", "c1"), BAD),
+        # sections never overlap and end by the last tick (s1 is bars 1-4)
+        (ins("section", "x", start=15 * PPQ), OVERLAP),
+        (ins("section", "x", start=0, length=PPQ), OVERLAP),
+        (ins("section", "x", start=MAX_TICK - 100, length=101), RANGE),
+        (ins("section", "x", start=16 * PPQ, length=0), RANGE),
+        (set_("s1", "length", MAX_TICK + 1), RANGE),
+    ],
+)
+def test_relations_are_checked(doc: Document, op: Op, code: ErrorCode) -> None:
+    """Illegal overlaps, clips and notes in the wrong place: a stable code, nothing changes."""
+    rejected(doc, op, code)
+
+
+def test_spans_may_touch(doc: Document) -> None:
+    """[0, 4) and [4, 8) share no tick: clips and sections may sit edge to edge."""
+    apply_and_undo(doc, ins("clip", "x", track="t1", pattern="p3", start=4 * PPQ))
+    apply_and_undo(doc, ins("clip", "y", track="t1", start=12 * PPQ, length=PPQ))
+    apply_and_undo(doc, ins("section", "z", start=16 * PPQ, length=PPQ))
+    apply_and_undo(doc, set_("r1", "track", "t2"))  # c2 is [4, 8) on t2, r1 [8, 12)
+
+
+def test_a_notes_clip_takes_its_notes_to_another_track(doc: Document) -> None:
+    inverse = apply_and_undo(doc, set_("r1", "track", "t3"))
+    assert inverse == set_("r1", "track", "t1")  # the notes come back with the clip
+    assert doc.notes["n3"]["track"] == "t3"
+    apply(doc, ins("note", "n4", track="t3", clip="r1", pitch=70, start=0))
+    assert doc.clip_notes["r1"] == {"n3", "n4"}
+
+
+def test_moving_a_clip_keeps_its_neighbours_check(doc: Document) -> None:
+    """A clip moved past a neighbour is checked where it lands, not where it was."""
+    apply(doc, set_("r1", "start", 20 * PPQ))
+    apply(doc, ins("clip", "x", track="t1", start=8 * PPQ, length=4 * PPQ))  # r1's old place
+    rejected(doc, set_("r1", "start", 9 * PPQ), OVERLAP)
+    apply_and_undo(doc, set_("r1", "start", 4 * PPQ))
+
+
+def test_a_note_can_leave_and_join_a_clip(doc: Document) -> None:
+    apply_and_undo(doc, set_("n3", "clip", None))
+    assert doc.clip_notes["r1"] == set()
+    apply_and_undo(doc, set_("n3", "clip", "r1"))
+    apply_and_undo(doc, set_("n1", "clip", "r1"))
+    assert doc.clip_notes["r1"] == {"n1", "n3"}
+    apply_and_undo(doc, {"op": "delete", "id": "r1"})
+    assert "n1" not in doc.notes and "n3" not in doc.notes
+
+
+def test_sections_in_timeline_order(doc: Document) -> None:
+    apply(doc, ins("section", "b", name="Verse", start=32 * PPQ))
+    apply(doc, ins("section", "a", name="Chorus", start=16 * PPQ))
+    assert [s["name"] for s in doc.ordered_sections()] == ["Intro", "Chorus", "Verse"]
+    apply(doc, set_("s1", "start", 64 * PPQ))
+    assert [s["name"] for s in doc.ordered_sections()] == ["Chorus", "Verse", "Intro"]
+
+
+def test_old_snapshots_open_with_defaults() -> None:
+    """A snapshot stored before colours, sections and notes clips existed still loads."""
+    old = {
+        "project": Document().to_data()["project"],
+        "tracks": [{"id": "t", "name": "T", "kind": "drums", "instrument": 0, "volume": 1.0,
+                    "pan": 0.0, "mute": False, "solo": False}],
+        "patterns": [],
+        "notes": [{"id": "n", "track": "t", "pitch": 36, "start": 0, "dur": 240, "vel": 100}],
+        "clips": [],
+    }  # fmt: skip
+    doc = Document.from_data(old)
+    assert doc.tracks["t"]["color"] == SCHEMAS["track"]["color"].default
+    assert doc.notes["n"]["clip"] is None
+    assert doc.to_data()["sections"] == []
+    apply_and_undo(doc, ins("section", "s", start=0))
 
 
 # -- insert ----------------------------------------------------------------------
@@ -482,13 +680,13 @@ def test_insert_track_index_checked(doc: Document, index: Any, code: ErrorCode) 
     rejected(doc, ins("track", "tx", index=index), code)
 
 
-@pytest.mark.parametrize("kind", ["pattern", "note", "clip"])
+@pytest.mark.parametrize("kind", ["pattern", "note", "clip", "section"])
 def test_index_only_for_tracks(doc: Document, kind: str) -> None:
     rejected(doc, ins(kind, "new", index=0, **REQUIRED[kind]), BAD)
 
 
 @pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize("existing", ["t1", "p1", "n1", "c1", PROJECT_ID])
+@pytest.mark.parametrize("existing", ["t1", "p1", "n1", "c1", "s1", PROJECT_ID])
 def test_insert_existing_id_conflicts(doc: Document, kind: str, existing: str) -> None:
     """Ids are unique across kinds, and `project` is taken."""
     rejected(doc, ins(kind, existing, **REQUIRED[kind]), ErrorCode.CONFLICT)
@@ -534,15 +732,16 @@ def test_inserted_values_are_not_aliased_to_the_op(doc: Document) -> None:
 @pytest.mark.parametrize("kind", KINDS)
 def test_entity_limit_is_limit_exceeded(kind: str) -> None:
     """A project holds at most max_<kind>s; freeing one makes room again."""
-    doc = Document(Limits(max_tracks=1, max_patterns=1, max_notes=1, max_clips=1))
+    doc = Document(Limits(max_tracks=1, max_patterns=1, max_notes=1, max_clips=1, max_sections=1))
     for op in (
         ins("track", "t1"),
         ins("pattern", "p1", track="t1"),
         ins("note", "n1", track="t1", pitch=1, start=0),
         ins("clip", "c1", track="t1", pattern="p1", start=0),
+        ins("section", "s1", start=0),
     ):
         apply(doc, op)
-    first = {"track": "t1", "pattern": "p1", "note": "n1", "clip": "c1"}[kind]
+    first = {"track": "t1", "pattern": "p1", "note": "n1", "clip": "c1", "section": "s1"}[kind]
     rejected(doc, ins(kind, "extra", **REQUIRED[kind]), ErrorCode.LIMIT_EXCEEDED)
     apply(doc, {"op": "delete", "id": first})
     apply(doc, ins(kind, "extra", **REQUIRED[kind]))
@@ -746,23 +945,27 @@ def _ids(doc: Document) -> set[str]:
     return set(doc.kind_of)
 
 
-ALL = {"t1", "t2", "t3", "p1", "p2", "n1", "n2", "c1", "c2", "c3"}
+ALL = {"t1", "t2", "t3", "p1", "p2", "p3", "n1", "n2", "n3", "c1", "c2", "c3", "r1", "s1"}
 
 
 @pytest.mark.parametrize(
     ("target", "gone"),
     [
         ("n1", {"n1"}),
+        ("n3", {"n3"}),
         ("c2", {"c2"}),
-        ("p2", {"p2", "c3"}),
-        ("p1", {"p1", "c1", "c2"}),  # c2 sits on t2 but plays p1
+        ("r1", {"r1", "n3"}),  # a notes clip takes its notes
+        ("s1", {"s1"}),
+        ("p2", {"p2", "c2", "c3"}),
+        ("p1", {"p1", "c1"}),
         ("t3", {"t3"}),
-        ("t1", {"t1", "p1", "c1", "c2", "n1"}),
+        ("t1", {"t1", "p1", "p3", "c1", "r1", "n1", "n3"}),
         ("t2", {"t2", "p2", "c2", "c3", "n2"}),
     ],
 )
 def test_delete_cascades_to_dependents(doc: Document, target: str, gone: set[str]) -> None:
-    """A track takes its patterns, their clips, its clips and notes; a pattern takes its clips."""
+    """A track takes its patterns, their clips, its clips and notes; a pattern takes its
+    clips; a notes clip its notes."""
     inverse = apply_and_undo(doc, {"op": "delete", "id": target})
     assert inverse["op"] == ("insert" if gone == {target} else "batch")
     assert _ids(doc) == ALL - gone
@@ -772,15 +975,23 @@ def test_delete_cascades_to_dependents(doc: Document, target: str, gone: set[str
     for entity in [*doc.patterns.values(), *doc.notes.values(), *doc.clips.values()]:
         assert entity["track"] in doc.tracks
     for clip in doc.clips.values():
-        assert clip["pattern"] in doc.patterns
+        assert clip["pattern"] is None or clip["pattern"] in doc.patterns
+    for note in doc.notes.values():
+        assert note["clip"] is None or note["clip"] in doc.clips
+    assert doc == Document.from_data(doc.to_data())  # the indexes agree with the tables
+    assert doc.spans == Document.from_data(doc.to_data()).spans
+    assert doc.clip_notes == Document.from_data(doc.to_data()).clip_notes
 
 
 def test_delete_follows_references_changed_by_set(doc: Document) -> None:
     """Cascades use current references, not the ones at insert time."""
-    apply(doc, set_("p1", "track", "t3"))
+    apply(doc, set_("p1", "track", "t3"))  # its clip c1 goes along
+    assert doc.clips["c1"]["track"] == "t3"
     apply(doc, set_("n2", "track", "t3"))
+    apply(doc, set_("r1", "track", "t3"))  # and n3 with it
+    assert doc.notes["n3"]["track"] == "t3"
     apply_and_undo(doc, {"op": "delete", "id": "t3"})
-    assert _ids(doc) == ALL - {"t3", "p1", "c1", "c2", "n2"}
+    assert _ids(doc) == ALL - {"t3", "p1", "c1", "n2", "r1", "n3"}
 
 
 def test_deleted_track_comes_back_in_place(doc: Document) -> None:
@@ -792,6 +1003,7 @@ def test_deleted_track_comes_back_in_place(doc: Document) -> None:
         "value": {
             "name": "Bass",
             "kind": "instrument",
+            "color": "#4f8cff",
             "instrument": 0,
             "volume": 1.0,
             "pan": 0.0,
@@ -1001,10 +1213,10 @@ def test_to_data_is_canonical(doc: Document) -> None:
     """Tracks in track order, other tables by id, fields sorted; same bytes however built."""
     apply(doc, {"op": "move", "id": "t3", "index": 0})
     data = doc.to_data()
-    assert list(data) == ["project", "tracks", "patterns", "notes", "clips"]
+    assert list(data) == ["project", "tracks", "patterns", "notes", "clips", "sections"]
     assert [t["id"] for t in data["tracks"]] == ["t3", "t1", "t2"]
-    assert [p["id"] for p in data["patterns"]] == ["p1", "p2"]
-    assert [c["id"] for c in data["clips"]] == ["c1", "c2", "c3"]
+    assert [p["id"] for p in data["patterns"]] == ["p1", "p2", "p3"]
+    assert [c["id"] for c in data["clips"]] == ["c1", "c2", "c3", "r1"]
     for entity in [data["project"], *data["tracks"], *data["notes"]]:
         assert list(entity) == sorted(entity)
     rebuilt = Document.from_data(data)
@@ -1037,4 +1249,4 @@ def test_get_and_count(doc: Document) -> None:
     assert doc.get(PROJECT_ID) is doc.project
     assert doc.get("p1") is doc.patterns["p1"]
     assert doc.get("ghost") is None
-    assert [doc.count(k) for k in KINDS] == [3, 2, 2, 3]
+    assert [doc.count(k) for k in KINDS] == [3, 3, 3, 4, 1]

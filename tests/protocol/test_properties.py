@@ -70,6 +70,10 @@ JUNK: st.SearchStrategy[Any] = st.one_of(
 )
 TICKS = st.one_of(st.integers(-1, 16 * PPQ), st.sampled_from([MAX_TICK, MAX_TICK + 1]))
 NAMES = st.one_of(st.text(max_size=6), st.text(min_size=64, max_size=65))
+COLORS = st.one_of(
+    st.sampled_from(["#4f8cff", "#000000", "#ffffff", "#FF0000", "red", "#12345", "#1234567"]),
+    st.text(max_size=7),
+)
 NUMBERS = st.one_of(st.floats(-3, 3), st.integers(-2, 3))
 
 
@@ -109,6 +113,7 @@ STATIC: dict[tuple[str, str], st.SearchStrategy[Any]] = {
     ),
     ("track", "name"): NAMES,
     ("track", "kind"): st.sampled_from([*TRACK_KINDS, "guitar"]),
+    ("track", "color"): COLORS,
     ("track", "instrument"): st.integers(-1, 128),
     ("track", "volume"): floats(0, 2),
     ("track", "pan"): floats(-1, 1),
@@ -123,6 +128,10 @@ STATIC: dict[tuple[str, str], st.SearchStrategy[Any]] = {
     ("note", "vel"): st.integers(0, 128),
     ("clip", "start"): TICKS,
     ("clip", "length"): TICKS,
+    ("section", "name"): NAMES,
+    ("section", "color"): COLORS,
+    ("section", "start"): TICKS,
+    ("section", "length"): TICKS,
 }
 
 
@@ -203,6 +212,8 @@ def field_value(
     if roll == 0:
         return draw(JUNK)
     spec = SCHEMAS[kind][name]
+    if spec.optional and draw(st.integers(0, 3)) == 0:
+        return None  # unset: a free note, a notes clip
     if spec.ref is not None:
         return ref_to(draw, doc, spec.ref, clean)
     if (kind, name) == ("pattern", "lanes"):
@@ -214,7 +225,7 @@ def insert_op(draw: Draw, doc: Document, kind: str, clean: bool = False) -> Op:
     """Insert a `kind`: required fields usually given, optional ones sometimes."""
     value: dict[str, Any] = {}
     for name, spec in SCHEMAS[kind].items():
-        wanted = spec.default is None and not (kind == "clip" and name == "length")
+        wanted = spec.required
         if (clean and wanted) or draw(st.integers(0, 9)) < (9 if wanted else 3):
             length = value.get("length", 16)
             value[name] = field_value(draw, doc, kind, name, length, clean)
@@ -285,7 +296,7 @@ def documents(draw: Draw) -> Document:
     Only the ops that apply count, so the result is always a reachable state.
     """
     doc = Document()
-    for kind, most in (("track", 4), ("pattern", 3), ("note", 3), ("clip", 3)):
+    for kind, most in (("track", 4), ("pattern", 3), ("clip", 3), ("note", 3), ("section", 2)):
         for _ in range(draw(st.integers(0, most))):
             with contextlib.suppress(BacklineError):  # e.g. a pattern before any track
                 apply(doc, insert_op(draw, doc, kind, clean=True))

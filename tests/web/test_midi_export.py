@@ -69,7 +69,8 @@ def notes_of(events: list[tuple[int, bytes]]) -> list[tuple[int, int, int, int]]
 
 
 def test_midi_export(browser: Browser, server: ServerProcess) -> None:
-    """Tempo and meter in track 0; notes as written; a clip's pattern looped inside it."""
+    """Tempo and meter in track 0; notes as written; a clip's pattern looped inside it; a
+    notes clip's notes where the arrangement plays them."""
     with SessionThread(server.url, session=SESSION, token=server.token(SESSION)) as bot:
         bot.run(lambda s: s.set_tempo(90))
         bot.run(lambda s: s.set_meter(3, 4))
@@ -81,6 +82,9 @@ def test_midi_export(browser: Browser, server: ServerProcess) -> None:
         keys = bot.run(lambda s: s.add_track("Keys", kind="instrument", instrument=5).id)
         bot.run(lambda s: s.add_note(keys, 60, 0, 480, 100))
         bot.run(lambda s: s.add_note(keys, 67, 960, 1440, 80))
+        riff = bot.run(lambda s: s.add_clip(keys, None, 5760, 960).id)  # a notes clip
+        bot.run(lambda s: s.add_note(keys, 72, 480, 960, 70, clip=riff))  # runs past its end
+        bot.run(lambda s: s.add_note(keys, 74, 960, 240, 70, clip=riff))  # after its end
         version = bot.run(lambda s: s.version)
         context = browser.new_context()
         try:
@@ -106,8 +110,9 @@ def test_midi_export(browser: Browser, server: ServerProcess) -> None:
     assert (0, b"\xff\x03\x04Beat") in beat
     assert all(e[0] & 0x0F == 9 for _, e in beat if e[0] < 0xF0)  # drums on channel 10
     assert notes_of(beat) == [
-        (2880, 120, 36, 120), (2880 + 960, 120, 36, 90),
-        (2880 + 1920, 120, 36, 120), (2880 + 2880, 120, 36, 90),
-    ]  # fmt: skip
+        (2880, 240, 36, 120), (2880 + 960, 240, 36, 90),
+        (2880 + 1920, 240, 36, 120), (2880 + 2880, 240, 36, 90),
+    ]  # fmt: skip  # a step is one step long, as it plays
     assert (0, bytes([0xC0, 5])) in tracks[2]
-    assert notes_of(tracks[2]) == [(0, 480, 60, 100), (960, 1440, 67, 80)]
+    # the clip's note from the clip's start, cut at its end; the one after its end is silent
+    assert notes_of(tracks[2]) == [(0, 480, 60, 100), (960, 1440, 67, 80), (6240, 480, 72, 70)]

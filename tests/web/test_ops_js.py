@@ -138,6 +138,80 @@ def random_ops(rng: random.Random, count: int) -> list[Any]:
     return ops
 
 
+def arrangement_ops(rng: random.Random, count: int) -> list[Any]:
+    """Ops on the arrangement: pattern and notes clips, notes inside clips, sections and
+    colours, with overlaps, wrong tracks, cascades and index-moving sets."""
+    doc = Document()
+    ops: list[Any] = []
+    n = 0
+
+    def new_id() -> str:
+        nonlocal n
+        n += 1
+        return f"a:{n}"
+
+    def some(table: dict[str, Any]) -> str:
+        return rng.choice(sorted(table)) if table and rng.random() < 0.92 else "nope"
+
+    bar = 4 * model.PPQ
+    for _ in range(count):
+        r = rng.random()
+        tracks, patterns, clips = doc.tracks, doc.patterns, doc.clips
+        start = rng.choice(
+            [0, bar, 2 * bar, 3 * bar, bar // 2, 7 * bar, DEFAULT_LIMITS.max_tick - bar]
+        )
+        if r < 0.08 or len(tracks) < 2:
+            value: dict[str, Any] = {"kind": rng.choice(["drums", "instrument"])}
+            if rng.random() < 0.5:
+                value["color"] = rng.choice(["#ff0000", "#12ab9f", "#FF0000", "red", 7, "#fff"])
+            op: Any = {"op": "insert", "kind": "track", "id": new_id(), "value": value}
+        elif r < 0.15:
+            op = {"op": "insert", "kind": "pattern", "id": new_id(),
+                  "value": {"track": some(tracks), "length": rng.choice([16, 12, 3])}}  # fmt: skip
+        elif r < 0.33:
+            value = {"track": some(tracks), "start": start}
+            if rng.random() < 0.5:
+                value["pattern"] = rng.choice([some(patterns), None])
+            if rng.random() < 0.6:
+                value["length"] = rng.choice([bar, 2 * bar, bar // 4, 0])
+            op = {"op": "insert", "kind": "clip", "id": new_id(), "value": value}
+        elif r < 0.48:
+            value = {"track": some(tracks), "pitch": 60, "start": rng.choice([0, 240, 960])}
+            if rng.random() < 0.75:
+                value["clip"] = rng.choice([some(clips), None])
+            op = {"op": "insert", "kind": "note", "id": new_id(), "value": value}
+        elif r < 0.58:
+            value = {"start": start}
+            if rng.random() < 0.7:
+                value["length"] = rng.choice([bar, 4 * bar, 8 * bar])
+            if rng.random() < 0.4:
+                value["name"] = rng.choice(["Verse", "Chorus", "x" * 80])
+            if rng.random() < 0.3:
+                value["color"] = rng.choice(["#00ff88", "#00FF88", None])
+            op = {"op": "insert", "kind": "section", "id": new_id(), "value": value}
+        elif r < 0.8:
+            eid = rng.choice([some(clips), some(doc.sections), some(doc.notes), some(patterns)])
+            field, value = rng.choice([
+                ("start", start), ("start", 0), ("length", bar), ("length", 16 * bar),
+                ("track", some(tracks)), ("pattern", some(patterns)), ("pattern", None),
+                ("clip", some(clips)), ("clip", None), ("color", "#abcdef"), ("name", "Bridge"),
+            ])  # fmt: skip
+            op = {"op": "set", "id": eid, "field": field, "value": value}
+        elif r < 0.92:
+            ids = [some(clips), some(doc.sections), some(patterns), some(tracks), some(doc.notes)]
+            op = {"op": "delete", "id": rng.choice(ids)}
+        else:
+            eid = some(clips)
+            op = {"op": "batch", "ops": [
+                {"op": "set", "id": eid, "field": "start", "value": start},
+                {"op": "set", "id": eid, "field": "length", "value": rng.choice([bar, 2 * bar])},
+            ]}  # fmt: skip
+        ops.append(op)
+        with contextlib.suppress(BacklineError):
+            apply(doc, op)
+    return ops
+
+
 def run_python(ops: list[Any]) -> list[dict[str, Any]]:
     doc = Document()
     out: list[dict[str, Any]] = []
@@ -159,6 +233,23 @@ def test_js_engine_equals_python(page: Page, server: ServerProcess) -> None:
     actual = page.evaluate(RUN_JS, ops)
     errors = sum("error" in e for e in expected)
     assert 60 < errors < 400, errors  # the stream exercises both paths
+    for i, (want, got) in enumerate(zip(expected, actual, strict=True)):
+        assert got == want, f"op {i}: {ops[i]}"
+
+
+def test_js_arrangement_equals_python(page: Page, server: ServerProcess) -> None:
+    """Clips, notes clips, sections and colours: the same inverse or error code for every
+    op (overlap, wrong track, notes clip without a length…), the same document."""
+    page.goto(server.http_url + "/")
+    ops = arrangement_ops(random.Random(20261203), 700)
+    expected = run_python(ops)
+    actual = page.evaluate(RUN_JS, ops)
+    codes = {e.get("error") for e in expected}
+    assert {"overlap", "bad_field", "not_found", "out_of_range", None} <= codes, codes
+    final = expected[-1]["doc"]
+    assert final["sections"] and final["clips"], "the stream leaves an arrangement behind"
+    assert any(c["pattern"] is None for c in final["clips"])
+    assert any(note["clip"] is not None for note in final["notes"])
     for i, (want, got) in enumerate(zip(expected, actual, strict=True)):
         assert got == want, f"op {i}: {ops[i]}"
 
@@ -234,7 +325,8 @@ BOUNDS_JS = """async ({ setup, vectors }) => {
   });
 }"""
 
-ENTITY = {"track": "t", "pattern": "p", "note": "n", "clip": "c"}  # one of each kind, in SETUP
+# one of each kind, in SETUP
+ENTITY = {"track": "t", "pattern": "p", "note": "n", "clip": "c", "section": "s"}
 SETUP: list[Any] = [
     {"op": "insert", "kind": "track", "id": "t", "value": {"kind": "drums"}},
     {"op": "insert", "kind": "track", "id": "t2", "value": {}},
@@ -243,12 +335,15 @@ SETUP: list[Any] = [
     {"op": "insert", "kind": "pattern", "id": "p2", "value": {"track": "t2"}},
     {"op": "insert", "kind": "note", "id": "n", "value": {"track": "t", "pitch": 60, "start": 0}},
     {"op": "insert", "kind": "clip", "id": "c", "value": {"track": "t", "pattern": "p", "start": 0}},
+    {"op": "insert", "kind": "clip", "id": "nc", "value": {"track": "t", "start": 1920, "length": 960}},
+    {"op": "insert", "kind": "section", "id": "s", "value": {"start": 0, "length": 960}},
 ]  # fmt: skip
 REQUIRED = {  # what an insert of each kind needs besides the field under test
     "track": {},
     "pattern": {"track": "t", "length": 4},
     "note": {"track": "t", "pitch": 60, "start": 0},
-    "clip": {"track": "t", "pattern": "p", "start": 0},
+    "clip": {"track": "t", "pattern": "p", "start": 7680},  # clear of c and nc
+    "section": {"start": 1920, "length": 960},
 }
 SMALL = Limits(
     max_tracks=4, max_lanes=3, max_steps=12, max_name_len=8, max_id_len=10, max_tick=10_000
@@ -276,6 +371,13 @@ def field_values(
 ) -> list[tuple[Any, bool | None]]:
     """Values for one field: inside its description (True), outside (False), either (None)."""
     kind_of = desc["type"]
+    either: list[tuple[Any, bool | None]] = [(None, None)] if desc["optional"] else []
+    if kind in ("clip", "section") and name in ("start", "length"):
+        # a span must not overlap another, nor end past the last tick: at the ends of
+        # its range a value may be refused for that (both engines must agree)
+        return [
+            (v, None if v in (desc["min"], desc["max"]) else inside) for v, inside in around(desc)
+        ]
     if kind_of in ("int", "number"):
         return list(around(desc))
     if kind_of == "bool":
@@ -287,10 +389,16 @@ def field_values(
     if kind_of == "choice":
         wrong = "nope" if isinstance(desc["choices"][0], str) else 999
         return [*((c, True) for c in desc["choices"]), (wrong, False), ([], False)]
+    if kind_of == "color":
+        return [("#12ab9f", True), ("#12AB9F", False), ("red", False), ("#fff", False), (5, False)]
     if kind_of == "id":
         n = limits.max_id_len
-        target = {"track": "t2" if kind == "pattern" else "t", "pattern": "p2"}[desc["ref"]]
-        return [(target, True), ("nope", False), ("", False), ("a" * (n + 1), False),
+        target = {
+            "track": "t2" if kind == "pattern" else "t",
+            "pattern": "p",  # a clip's pattern is on the clip's track
+            "clip": "nc",  # a note's clip is a notes clip on its track
+        }[desc["ref"]]
+        return [*either, (target, True), ("nope", False), ("", False), ("a" * (n + 1), False),
                 ("\U0001d11e" * (n // 2 + 1), False), ("a b", False), (5, False)]  # fmt: skip
     if kind_of == "meter":
         lo, hi = desc["numerator"]

@@ -301,6 +301,7 @@ def project(**changes: Any) -> dict[str, Any]:
             "volume": 1.0, "pan": -1.0, "mute": False, "solo": False}  # fmt: skip
     fills = {**drums, "id": "f", "name": "Fills"}
     doc: dict[str, Any] = {
+        "project": Document().to_data()["project"],
         "tracks": [
             {**drums, **changes.get("drums", {})},
             {**keys, **changes.get("keys", {})},

@@ -1,21 +1,14 @@
 /**
- * The project played in the browser: drum patterns and notes, through one
+ * The project played in the browser: the arrangement's sounds through one
  * channel strip per track (volume, pan, mute, solo), on the shared timeline.
  *
- * How the document maps to time (positions are ticks at PPQ, 960 per quarter
- * note; beats are quarter notes):
- * - A note sounds at beat `start / PPQ` for `dur / PPQ` beats.
- * - A pattern's step `i` is `i / steps_per_beat` beats into the pattern, which
- *   lasts `length / steps_per_beat` beats and repeats. A pattern that clips
- *   place plays only inside its clips: from each clip's `start`, repeating,
- *   for the steps that start before `start + length` ticks. A pattern no clip
- *   places loops from beat 0 (bar 1) for as long as the transport rolls, so a
- *   fresh step sequencer pattern is heard at once. Either way on the
- *   pattern's own track. (The Python drummer bot's rule, `client/drums.py`.)
- * - On a `drums` track, lane sounds and note pitches are General MIDI drum
- *   notes; on any other track they are pitches played by the synth (a pattern
- *   step lasts one step).
- * - Audible tracks: not muted, and soloed when any track is soloed.
+ * What sounds when is not decided here: `../arrangement.js` holds the rules
+ * (`protocol/arrangement.py`'s, which the bots and renders use too): free
+ * notes, notes clips, pattern clips, unplaced patterns looping from bar 1, and
+ * the project's swing. On a `drums` track pitches are General MIDI drum notes;
+ * on any other track they are played by the synth (a pattern step lasts one
+ * step). Muted tracks are still scheduled, into a silent strip, so an unmute is
+ * heard at once.
  *
  * It is a scheduler {@link import("./scheduler.js").Source}; `update(project)`
  * takes the new document after every change, and the caller then asks the
@@ -24,117 +17,33 @@
  * @module sound/playback
  */
 
+import { Arrangement, audibleTracks } from "../arrangement.js";
 import { PPQ } from "../protocol.js";
 import { playDrum, playNote } from "./instruments.js";
 
 export { PPQ }; // ticks per quarter note: the protocol's (protocol/model.py PPQ)
-/** Beats: tolerance for a step on a window edge (steps are exact fractions, windows are floats). */
-const EPSILON = 1e-9;
+export { audibleTracks };
 
 /**
  * @typedef {{id: string, name?: string, kind: string, instrument: number, volume: number, pan: number, mute: boolean, solo: boolean}} Track
- * @typedef {{id: string, track: string, length: number, steps_per_beat: number, lanes: Array<{sound: number, steps: number[]}>}} Pattern
- * @typedef {{id: string, track: string, pitch: number, start: number, dur: number, vel: number}} Note
- * @typedef {{id: string, track: string, pattern: string, start: number, length: number}} Clip
- * @typedef {{tracks: Track[], patterns: Pattern[], notes: Note[], clips: Clip[]}} Project
+ * @typedef {import("../arrangement.js").Data} Project
  * @typedef {{beat: number, track: string, sound: number, vel: number, beats: number}} Hit
  *   one thing to play: `sound` is a drum note or a pitch, `beats` its length
  */
 
-/**
- * Whether each track is heard: not muted, and soloed if anyone is.
- * @param {Track[]} tracks
- * @returns {Map<string, boolean>}
- */
-export function audibleTracks(tracks) {
-  const soloing = tracks.some((t) => t.solo);
-  return new Map(tracks.map((t) => [t.id, !t.mute && (!soloing || t.solo)]));
-}
+/** @param {import("../arrangement.js").Sound} s @returns {Hit} */
+const toHit = (s) => ({ beat: s.beat, track: s.track, sound: s.pitch, vel: s.velocity, beats: s.beats });
 
 /**
- * The steps of `pattern` that sound in beats [from, to), with the pattern
- * starting (step 0) at beat `origin` and repeating, and nothing outside
- * [origin, end).
- * @param {Pattern} pattern
- * @param {number} from
- * @param {number} to
- * @param {number} origin
- * @param {number} end
- * @returns {Hit[]}
- */
-export function patternHits(pattern, from, to, origin = 0, end = Infinity) {
-  const hits = [];
-  const spb = pattern.steps_per_beat;
-  const lo = Math.max(from, origin);
-  const hi = Math.min(to, end);
-  if (hi <= lo || pattern.length < 1) return hits;
-  // global step numbers g (from the origin) with origin + g / spb in [lo, hi)
-  const first = Math.ceil((lo - origin) * spb - EPSILON);
-  for (let g = first; ; g += 1) {
-    const beat = origin + g / spb;
-    if (beat >= hi - EPSILON / spb) break;
-    const step = g % pattern.length;
-    for (const lane of pattern.lanes) {
-      const vel = lane.steps[step] ?? 0;
-      if (vel > 0) hits.push({ beat, track: pattern.track, sound: lane.sound, vel, beats: 1 / spb });
-    }
-  }
-  return hits;
-}
-
-/**
- * Everything the project plays in beats [from, to), ordered by beat.
+ * Everything the project plays in beats [from, to), in order (one-off: a player
+ * keeps an {@link Arrangement} instead).
  * @param {Project} project
  * @param {number} from
  * @param {number} to
- * @param {Map<string, Note[]>} [notesByTrack] notes sorted by start (see {@link indexNotes})
  * @returns {Hit[]}
  */
-export function hitsBetween(project, from, to, notesByTrack = indexNotes(project.notes)) {
-  const hits = [];
-  const placed = new Set(project.clips.map((c) => c.pattern));
-  const patterns = new Map(project.patterns.map((p) => [p.id, p]));
-  for (const pattern of project.patterns) {
-    if (!placed.has(pattern.id)) hits.push(...patternHits(pattern, from, to));
-  }
-  for (const clip of project.clips) {
-    const pattern = patterns.get(clip.pattern);
-    if (pattern !== undefined) {
-      hits.push(...patternHits(pattern, from, to, clip.start / PPQ, (clip.start + clip.length) / PPQ));
-    }
-  }
-  for (const notes of notesByTrack.values()) {
-    // first note starting at or after `from`: binary search on the sorted starts
-    let lo = 0;
-    let hi = notes.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (notes[mid].start / PPQ < from) lo = mid + 1;
-      else hi = mid;
-    }
-    for (let i = lo; i < notes.length && notes[i].start / PPQ < to; i += 1) {
-      const n = notes[i];
-      hits.push({ beat: n.start / PPQ, track: n.track, sound: n.pitch, vel: n.vel, beats: n.dur / PPQ });
-    }
-  }
-  return hits.sort((a, b) => a.beat - b.beat);
-}
-
-/**
- * Notes per track, sorted by start.
- * @param {Note[]} notes
- * @returns {Map<string, Note[]>}
- */
-export function indexNotes(notes) {
-  /** @type {Map<string, Note[]>} */
-  const byTrack = new Map();
-  for (const note of notes) {
-    let list = byTrack.get(note.track);
-    if (list === undefined) byTrack.set(note.track, (list = []));
-    list.push(note);
-  }
-  for (const list of byTrack.values()) list.sort((a, b) => a.start - b.start);
-  return byTrack;
+export function hitsBetween(project, from, to) {
+  return new Arrangement(project).soundsBetween(from, to).map(toHit);
 }
 
 /** One track's channel strip: gain (volume, mute/solo) then stereo pan. */
@@ -176,9 +85,8 @@ export class Playback {
     this.output = context.createGain();
     this.output.connect(destination);
     /** @type {Project} */
-    this.project = { tracks: [], patterns: [], notes: [], clips: [] };
-    /** @type {Map<string, Note[]>} */
-    this.notes = new Map();
+    this.project = { project: { swing: 0, meter: [4, 4] }, tracks: [], patterns: [], notes: [], clips: [] };
+    this.arrangement = new Arrangement(this.project);
     /** @type {Map<string, Strip>} */
     this.strips = new Map();
     /** @type {Map<string, Track>} */
@@ -192,7 +100,7 @@ export class Playback {
    */
   update(project) {
     this.project = project;
-    this.notes = indexNotes(project.notes);
+    this.arrangement = new Arrangement(project);
     this.tracks = new Map(project.tracks.map((t) => [t.id, t]));
     const audible = audibleTracks(project.tracks);
     const now = this.context.currentTime;
@@ -217,7 +125,7 @@ export class Playback {
    * @param {number} to
    */
   events(from, to) {
-    return hitsBetween(this.project, from, to, this.notes);
+    return this.arrangement.soundsBetween(from, to).map(toHit);
   }
 
   /**

@@ -4,14 +4,16 @@
  *
  * Track 0 holds the project name, tempo and meter; then one MIDI track per
  * project track in order, with its name, program, volume (CC7) and pan
- * (CC10). Notes are written as they are; a pattern plays inside each clip
- * that places it (looped to the clip's length) or, with no clip, once from
- * bar 1, each step as a note half a step long at its velocity. Drum tracks
- * use channel 10, the others channels 1-9 and 11-16 in turn.
+ * (CC10). The notes are what the arrangement plays (`../arrangement.js`, the
+ * rules playback, bots and renders share) from bar 1 to the song's end: notes
+ * clips placed and cut, pattern clips looped, unplaced patterns looping from
+ * bar 1, swing applied (rounded to the tick); a pattern step is a note one step
+ * long. Drum tracks use channel 10, the others channels 1-9 and 11-16 in turn.
  *
  * @module ui/midi
  */
 
+import { Arrangement } from "../arrangement.js";
 import { PPQ, US_PER_MINUTE } from "../protocol.js";
 
 const encoder = new TextEncoder();
@@ -47,13 +49,6 @@ function track(events) {
   return chunk("MTrk", body);
 }
 
-/** Where a pattern sounds: `[start tick, length ticks]` per clip, or once from 0. */
-function placements(pattern, clips) {
-  const own = clips.filter((c) => c.pattern === pattern.id);
-  const span = Math.round((pattern.length * PPQ) / pattern.steps_per_beat);
-  return own.length ? own.map((c) => [c.start, c.length]) : [[0, span]];
-}
-
 /**
  * The project (snapshot form) as the bytes of a .mid file.
  * @param {{project: any, tracks: any[], patterns: any[], notes: any[], clips: any[]}} data
@@ -71,6 +66,10 @@ export function projectMidi(data) {
       [0, 2, meta(0x58, [num, Math.log2(den), 24, 8])],
     ]),
   ];
+  const arrangement = new Arrangement(data);
+  /** @type {Map<string, import("../arrangement.js").Sound[]>} */
+  const byTrack = new Map(data.tracks.map((t) => [t.id, []]));
+  for (const sound of arrangement.soundsBetween(0, arrangement.songEnd() / PPQ)) byTrack.get(sound.track)?.push(sound);
   let next = 0;
   for (const t of data.tracks) {
     let channel;
@@ -90,20 +89,9 @@ export function projectMidi(data) {
       events.push([start, 5, [0x90 | channel, pitch, vel]]);
       events.push([start + dur, 4, [0x80 | channel, pitch, 0]]);
     };
-    for (const n of data.notes) if (n.track === t.id) note(n.start, n.dur, n.pitch, n.vel);
-    for (const p of data.patterns) {
-      if (p.track !== t.id) continue;
-      const stepTicks = PPQ / p.steps_per_beat;
-      const span = Math.round(p.length * stepTicks);
-      const gate = Math.max(1, Math.round(stepTicks / 2));
-      for (const [start, length] of placements(p, data.clips)) {
-        for (let offset = 0; offset < length; offset += span) {
-          p.lanes.forEach((lane) => lane.steps.forEach((vel, i) => {
-            const at = Math.round(offset + i * stepTicks);
-            if (vel > 0 && at < length) note(start + at, gate, lane.sound, vel);
-          }));
-        }
-      }
+    for (const s of byTrack.get(t.id)) {
+      const start = Math.round(s.beat * PPQ);
+      note(start, Math.max(1, Math.round((s.beat + s.beats) * PPQ) - start), s.pitch, s.velocity);
     }
     chunks.push(track(events));
   }
