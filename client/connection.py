@@ -134,6 +134,7 @@ class Connection:
         """The websocket of the latest join (still the dropped one while reconnecting)."""
         self._hooks = hooks
         self._resume = ""  # the resume key of client_id (from the welcome; never shown)
+        self.color = ""  # my colour in effect (from the welcome)
         self._resync = False  # lost sync: the next hello asks for a snapshot, not a catch-up
         self._url_index = 0
         self._reader: asyncio.Task[None] | None = None
@@ -222,6 +223,8 @@ class Connection:
         self.ws = ws
         self.client_id = welcome["client"]
         self._resume = str(welcome.get("resume", ""))  # proves this identity on reconnect
+        # the colour in effect: the one asked for, or the free one the session handed out
+        self.color = str(welcome.get("color") or self.options.color or "")
         if welcome.get("batches") is None:
             self._resync = False  # a snapshot: in sync again
         self._hooks.welcomed(welcome)
@@ -236,8 +239,9 @@ class Connection:
             "token": o.token,
             "name": o.name,
         }
-        if o.color:
-            hello["color"] = o.color
+        color = o.color or self.color  # on a reconnect: keep the one handed out
+        if color:
+            hello["color"] = color
         if self.client_id:  # a resume: same identity, and what this client already has
             hello["client"] = self.client_id
             hello["resume"] = self._resume

@@ -135,6 +135,12 @@ class Session(Editing):
         return self._conn.client_id
 
     @property
+    def color(self) -> str:
+        """My colour as others see it: the one asked for, or the one the session handed
+        out (a colour nobody else online wore when I joined)."""
+        return self._conn.color
+
+    @property
     def role(self) -> Role:
         return self._admin.role
 

@@ -233,6 +233,18 @@ EDIT_TYPES = frozenset({ClientType.OP, ClientType.UNDO, ClientType.REDO})
 MAX_SDP_LEN = 65_536
 MAX_GAINS = 256
 MAX_SELECTION = 256  # ids in a presence `selection`
+# The colours a session hands out to people who did not choose one (the first one
+# nobody online wears): eight that tell apart on the dark page and for most eyes.
+PEOPLE_COLORS = (
+    "#e6194b",
+    "#3cb44b",
+    "#ffe119",
+    "#4363d8",
+    "#f58231",
+    "#911eb4",
+    "#46f0f0",
+    "#f032e6",
+)
 MAX_CURSOR_KEYS = 8  # entries of a presence `cursor`
 MAX_CURSOR_TEXT = 64  # characters of one string in a `cursor`
 

@@ -181,7 +181,7 @@ class App {
       requestAnimationFrame(frame);
     };
     requestAnimationFrame(frame);
-    s.setPresence({ name: s.options.name, color: s.options.color, selection: [] });
+    s.setPresence({ name: s.options.name, color: s.color, selection: [] });
     this.render();
     this.people.renderChat();
     this.mountSound();
@@ -203,7 +203,7 @@ class App {
         }
       },
       project: () => (cache ??= s.project.toData()),
-      me: () => ({ client: s.clientId, name: s.options.name, color: s.options.color, role: s.role }),
+      me: () => ({ client: s.clientId, name: s.options.name, color: s.color, role: s.role }),
       peers: () => s.peerList(),
       on: (type, fn) => s.on(type, fn),
       onChange: (fn) => s.on("change", fn),

@@ -68,6 +68,8 @@ export class Session {
     this.options = { url: pageSocketUrl(), ...options };
     this.clientId = options.client && options.resume ? options.client : "";
     this.resume = this.clientId ? options.resume : "";
+    /** my colour in effect: the one chosen, or the one the session handed out (welcome) */
+    this.color = options.color || null;
     /** whether a welcome has come yet (a first connect is `connecting`, later ones `reconnecting`) */
     this.welcomed = false;
     /** the close code that ended the session for good (see FINAL_CLOSE_CODES), or null */
@@ -188,7 +190,9 @@ export class Session {
         token: this.options.token,
         name: this.options.name,
       };
-      if (this.options.color) hello.color = this.options.color;
+      // the colour chosen, else (a reconnect) the one the session gave: kept across drops
+      const color = this.options.color || this.color;
+      if (color) hello.color = color;
       if (this.clientId) {
         hello.client = this.clientId;
         hello.resume = this.resume;
@@ -208,6 +212,7 @@ export class Session {
       if (message.type === S.WELCOME) {
         welcomed = true;
         clearTimeout(timeout);
+        this.color = message.color ?? this.options.color; // in effect: chosen or handed out
       }
       try {
         this.handle(message);
@@ -414,7 +419,7 @@ export class Session {
     const me = {
       client: this.clientId,
       name: this.options.name,
-      color: this.options.color,
+      color: this.color ?? this.options.color,
       role: this.role,
       ...(this.me ?? {}),
       online: true,

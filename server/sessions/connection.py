@@ -18,7 +18,6 @@ import itertools
 import logging
 import secrets
 import time
-import zlib
 from collections.abc import Callable
 from typing import Any
 
@@ -47,6 +46,7 @@ from backline.protocol.errors import (
 from backline.protocol.limits import Limits
 from backline.protocol.messages import (
     EDIT_TYPES,
+    PEOPLE_COLORS,
     AdminRequest,
     Bye,
     Chat,
@@ -81,7 +81,6 @@ __all__ = ["handle_connection"]
 
 log = logging.getLogger("backline.connection")
 
-PALETTE = ("#e6194b", "#3cb44b", "#ffe119", "#4363d8", "#f58231", "#911eb4", "#46f0f0", "#f032e6")
 _labels = itertools.count(1)
 
 
@@ -203,7 +202,8 @@ class _Conn:
             peer=self.peer,
             client=client,
             name=hello.name,
-            color=hello.color or PALETTE[zlib.crc32(client.encode()) % len(PALETTE)],
+            color=hello.color or PEOPLE_COLORS[0],  # auto: the session picks a free one
+            auto_color=hello.color is None,
             role=claims.role,
             token_role=claims.role,
             token_id=claims.id,

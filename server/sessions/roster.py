@@ -16,11 +16,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import zlib
 from dataclasses import dataclass
 from typing import Any
 
 from backline.protocol import frames
 from backline.protocol.codec import encode
+from backline.protocol.messages import PEOPLE_COLORS
 from backline.server.sessions.context import BusKind, SessionContext
 from backline.server.sessions.member import Member
 from backline.server.wire.fanout import broadcast, send
@@ -120,6 +122,18 @@ class Roster:
             if client not in known and r.presence.get("online", True)
         ]
         return local + remote
+
+    def free_color(self, client: str) -> str:
+        """A colour for `client` that nobody else online wears: the first free one of
+        `PEOPLE_COLORS` from a place its id picks (so a rejoin tends to get its colour back);
+        when all are taken, the least worn."""
+        worn: dict[str, int] = {}
+        for presence in self.peers(exclude=client):
+            color = str(presence.get("color", "")).lower()
+            worn[color] = worn.get(color, 0) + 1
+        first = zlib.crc32(client.encode()) % len(PEOPLE_COLORS)
+        order = PEOPLE_COLORS[first:] + PEOPLE_COLORS[:first]
+        return min(order, key=lambda c: worn.get(c, 0))
 
     def token_id_of(self, client: str) -> str | None:
         """The token `client` joined with, if this process saw it join (or heard of it)."""

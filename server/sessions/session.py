@@ -531,6 +531,8 @@ class Session:
         previous = self.members.get(member.client)
         if previous is not None and previous is not member:
             previous.peer.close_soon(CloseCode.REPLACED, "replaced by a newer connection")
+        if member.auto_color:
+            member.color = self.roster.free_color(member.client)
         catch_up = None if hello.version is None else self.seq.since(hello.version)
         size = 0 if catch_up is None else sum(map(len, catch_up))
         if size > SNAPSHOT_CHECK_BYTES and size >= len(self._snapshot_bytes()):
@@ -538,6 +540,7 @@ class Session:
         fields = {
             "session": self.name,
             "client": member.client,
+            "color": member.color,
             "resume": member.resume,
             "role": member.role.value,
             "version": self.seq.version,

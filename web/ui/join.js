@@ -9,11 +9,9 @@
  * @module ui/join
  */
 
-import { LIMITS } from "../protocol.js";
+import { LIMITS, PEOPLE_COLORS } from "../protocol.js";
 import { checkId } from "../ops.js";
 import { h } from "./dom.js";
-
-const COLORS = ["#e4572e", "#17bebb", "#ffc914", "#76b041", "#7c5cff", "#ff6fb5", "#2e86de"];
 
 /** What the address bar's fragment and this browser say about joining. */
 export function joinParams() {
@@ -22,7 +20,9 @@ export function joinParams() {
     session: params.get("session") ?? "",
     token: params.get("token") ?? "",
     name: params.get("name") ?? localStorage.getItem("backline.name") ?? "",
-    color: params.get("color") ?? localStorage.getItem("backline.color") ?? COLORS[Math.floor(Math.random() * COLORS.length)],
+    // a colour only when one was chosen (here, or in the link): otherwise the session
+    // hands out one nobody else wears
+    color: params.get("color") ?? localStorage.getItem("backline.color") ?? "",
   };
 }
 
@@ -50,7 +50,13 @@ export function joinForm(params, message, join) {
   checkSession();
   const token = h("input", { name: "token", type: "password", required: true, value: params.token, autocomplete: "off" });
   const name = h("input", { name: "name", required: true, maxlength: LIMITS.max_name_len, value: params.name, autocomplete: "nickname" });
-  const color = h("input", { name: "color", type: "color", value: params.color });
+  let picked = Boolean(params.color);
+  const color = h("input", {
+    name: "color", type: "color", value: params.color || PEOPLE_COLORS[0],
+    title: "Leave it and the session gives you a colour nobody else wears",
+    oninput: () => { picked = true; color.dataset.picked = ""; },
+  });
+  if (picked) color.dataset.picked = "";
   const error = h("p", { class: "join-error", role: "alert" }, message);
   const button = h("button", { type: "submit", class: "primary" }, "Join session");
   const form = h("form", { class: "join", "aria-labelledby": "join-title" },
@@ -63,10 +69,10 @@ export function joinForm(params, message, join) {
     button.disabled = true;
     error.textContent = "";
     localStorage.setItem("backline.name", name.value);
-    localStorage.setItem("backline.color", color.value);
+    if (picked) localStorage.setItem("backline.color", color.value);
     const status = (text) => { error.textContent = text; };
     try {
-      await join({ session: session.value.trim(), token: token.value.trim(), name: name.value.trim(), color: color.value }, status);
+      await join({ session: session.value.trim(), token: token.value.trim(), name: name.value.trim(), color: picked ? color.value : "" }, status);
     } catch (err) {
       error.textContent = `Could not join: ${err.message}`;
       button.disabled = false;
