@@ -68,6 +68,11 @@ def _cmd_state(args: argparse.Namespace) -> None:
             name="backline state",
             reconnect=False,
         ) as s:
+            if args.midi is not None:
+                midi = s.export_midi()
+                Path(args.midi).write_bytes(midi)
+                print(f"wrote {args.midi} ({len(midi)} bytes, version {s.version})")
+                return
             data = s.project.to_data()
             data["version"] = s.version
             json.dump(data, sys.stdout, indent=None if args.compact else 2)
@@ -177,6 +182,9 @@ def build_parser() -> argparse.ArgumentParser:
     state.add_argument("url", help="server websocket URL, e.g. ws://127.0.0.1:8765")
     state.add_argument("--session", required=True)
     state.add_argument("--compact", action="store_true", help="one line of JSON")
+    state.add_argument(
+        "--midi", default=None, metavar="FILE", help="write the project as a MIDI file instead"
+    )
     _add_auth(state, env)
     state.set_defaults(func=_cmd_state)
 

@@ -59,6 +59,7 @@ from backline.protocol.model import Document
 from backline.protocol.ops import Op
 from backline.protocol.ratelimit import Rate
 from backline.protocol.replica import Replica
+from backline.protocol.smf import project_midi
 from backline.protocol.timeline import DEFAULT_LEAD_US
 from backline.protocol.transport import resolve
 
@@ -119,6 +120,11 @@ class Session(Editing):
     def project(self) -> Document:
         """The live mirror: confirmed state plus my unacknowledged edits."""
         return self._mirror.replica.doc
+
+    def export_midi(self) -> bytes:
+        """The project as a Standard MIDI File: what the arrangement plays (clips, notes,
+        swing), byte for byte what the browser's Export MIDI writes."""
+        return project_midi(self.project)
 
     @property
     def replica(self) -> Replica:

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import mido
 import pytest
 
 from backline.client import Edit, Rejected, RemoteEdit, connect
@@ -376,8 +377,9 @@ def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
     )  # fmt: skip
 
 
-async def test_cli_token_and_state(server: ServerProcess) -> None:
-    """`backline token` mints a working token; `backline state` prints the project as JSON."""
+async def test_cli_token_and_state(server: ServerProcess, tmp_path: Path) -> None:
+    """`backline token` mints a working token; `backline state` prints the project as JSON,
+    or writes it as MIDI (`--midi`), the SDK's `export_midi()` bytes."""
     minted = await asyncio.to_thread(
         _cli, "token", "--session", SESSION, "--role", "editor", "--secret", server.secret
     )
@@ -392,6 +394,24 @@ async def test_cli_token_and_state(server: ServerProcess) -> None:
     data = json.loads(state.stdout)
     assert [t["name"] for t in data["tracks"]] == ["From CLI token"]
     assert data["version"] == 1
+    async with connect(server.url, session=SESSION, token=token, name="a") as a:
+        drums = a.add_track("Beat", kind="drums").id
+        riff = a.add_clip(drums, None, 2 * 3840, 3840).id
+        await a.add_note(drums, 38, 960, 240, 90, clip=riff)
+        midi_of_sdk = a.export_midi()
+    out = tmp_path / "jam.mid"
+    wrote = await asyncio.to_thread(
+        _cli, "state", server.url, "--session", SESSION, "--secret", server.secret,
+        "--midi", str(out),
+    )  # fmt: skip
+    assert wrote.returncode == 0, wrote.stderr
+    assert out.read_bytes() == midi_of_sdk and "jam.mid" in wrote.stdout
+    at, snare = 0, []
+    for m in mido.MidiFile(out).tracks[2]:
+        at += m.time
+        if m.type == "note_on" and m.velocity:
+            snare.append((at, m.note, m.velocity, m.channel))
+    assert snare == [(2 * 3840 + 960, 38, 90, 9)]  # the clip's note at bar 3, beat 2
     refused = await asyncio.to_thread(
         _cli, "state", server.url, "--session", SESSION, "--token", "v1.bad.token"
     )

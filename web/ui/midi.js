@@ -9,6 +9,8 @@
  * clips placed and cut, pattern clips looped, unplaced patterns looping from
  * bar 1, swing applied (rounded to the tick); a pattern step is a note one step
  * long. Drum tracks use channel 10, the others channels 1-9 and 11-16 in turn.
+ * `protocol/smf.py` (the SDK's `export_midi()`, `backline state --midi`) writes
+ * the same bytes: tests/web/test_smf_js.py compares them.
  *
  * @module ui/midi
  */
