@@ -44,26 +44,34 @@ RUN_JS = """async (ops) => {
 }"""
 
 
+class Picker:
+    """Fresh ids, and existing ids picked at random (or, now and then, one that is not)."""
+
+    def __init__(self, rng: random.Random, prefix: str, hit: float) -> None:
+        self.rng, self.prefix, self.hit, self.n = rng, prefix, hit, 0
+
+    def new_id(self) -> str:
+        self.n += 1
+        return f"{self.prefix}:{self.n}"
+
+    def some(self, table: dict[str, Any]) -> str:
+        rng = self.rng
+        return rng.choice(sorted(table)) if table and rng.random() < self.hit else "nope"
+
+
 def random_ops(rng: random.Random, count: int) -> list[Any]:
     """Ops against a document that evolves as the Python engine applies them."""
     doc = Document()
     ops: list[Any] = []
-    n = 0
-
-    def new_id() -> str:
-        nonlocal n
-        n += 1
-        return f"c:{n}"
-
-    def some(table: dict[str, Any]) -> str:
-        return rng.choice(sorted(table)) if table and rng.random() < 0.9 else "nope"
+    pick = Picker(rng, "c", 0.9)
+    new_id, some = pick.new_id, pick.some
 
     for _ in range(count):
         r = rng.random()
         tracks, patterns, notes = doc.tracks, doc.patterns, doc.notes
         if r < 0.12 or not tracks:
             value: dict[str, Any] = {
-                "name": f"t{n}",
+                "name": f"t{pick.n}",
                 "kind": rng.choice(["drums", "instrument", "audio", "bad"]),
             }
             if rng.random() < 0.3:
@@ -143,15 +151,8 @@ def arrangement_ops(rng: random.Random, count: int) -> list[Any]:
     colours, with overlaps, wrong tracks, cascades and index-moving sets."""
     doc = Document()
     ops: list[Any] = []
-    n = 0
-
-    def new_id() -> str:
-        nonlocal n
-        n += 1
-        return f"a:{n}"
-
-    def some(table: dict[str, Any]) -> str:
-        return rng.choice(sorted(table)) if table and rng.random() < 0.92 else "nope"
+    pick = Picker(rng, "a", 0.92)
+    new_id, some = pick.new_id, pick.some
 
     bar = 4 * model.PPQ
     for _ in range(count):
