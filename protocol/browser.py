@@ -2,7 +2,7 @@
 
 The server answers ``GET /protocol.js`` with `protocol_module()`: message
 types, roles, error and close codes with the close policy, limits, entity
-schemas with their ranges and defaults (`model.describe_schemas`, also the
+schemas with their ranges and defaults (`described.describe_schemas`, also the
 ranges inside structured fields), op and intent shapes, musical-time and
 audio constants, PPQ. Everything is read from the Python definitions, never
 retyped. The browser imports these instead of keeping its own copy, so the two
@@ -18,6 +18,7 @@ from typing import Any
 
 from .audio import FRAME_MS, MAX_GAIN, SAMPLE_RATE
 from .codec import SUBPROTOCOL
+from .described import describe, describe_schemas
 from .errors import CLOSE_REASONS, FINAL_CLOSE_CODES, CloseCode, ErrorCode
 from .limits import DEFAULT_LIMITS, Limits
 from .messages import (
@@ -41,8 +42,6 @@ from .model import (
     PPQ,
     PROJECT_ID,
     TRACK_KINDS,
-    describe,
-    describe_schemas,
 )
 from .ops import OP_KEYS, OP_TYPES
 from .timeline import BEAT_EPSILON, DEFAULT_LEAD_US, MAX_LEAD_RTT_US, US_PER_MINUTE

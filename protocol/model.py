@@ -17,6 +17,7 @@ from typing import Any
 
 from .errors import BadField, OutOfRange, TooLarge
 from .limits import DEFAULT_LIMITS, Limits
+from .mixer import PROJECT_PARAMS, TRACK_PARAMS, Param
 
 __all__ = [
     "KINDS",
@@ -28,7 +29,6 @@ __all__ = [
     "Document",
     "FieldSpec",
     "check_id",
-    "describe_schemas",
 ]
 
 PPQ = 960
@@ -173,7 +173,7 @@ def _max_steps(lim: Limits) -> int:
 
 
 # The ranges inside structured fields, built once (each validator is also described
-# for other clients, see `describe_schemas`).
+# for other clients, see `described.describe_schemas`).
 MIDI_NUMBER = int_in(0, 127)  # a pitch, a program, a drum sound
 STEP_VELOCITY = int_in(0, 127)  # a step of a drum lane: 0 is off
 METER_NUMERATOR = int_in(1, 32)
@@ -273,6 +273,17 @@ PROJECT_SCHEMA: dict[str, FieldSpec] = {
     "transport": FieldSpec(transport, DEFAULT_TRANSPORT),
 }
 
+
+def _mixer_fields(params: tuple[Param, ...]) -> dict[str, FieldSpec]:
+    """The mixer's parameters (``protocol/mixer.py``) as fields: a number or a switch."""
+    return {
+        p.name: FieldSpec(boolean if p.lo is None else float_in(p.lo, p.hi or 0.0), p.default)
+        for p in params
+    }
+
+
+PROJECT_SCHEMA.update(_mixer_fields(PROJECT_PARAMS))
+
 DEFAULT_TRACK_COLOR = "#4f8cff"
 DEFAULT_SECTION_COLOR = "#8a93a6"
 
@@ -286,6 +297,7 @@ SCHEMAS: dict[str, dict[str, FieldSpec]] = {
         "pan": FieldSpec(float_in(-1.0, 1.0), 0.0),
         "mute": FieldSpec(boolean, False),
         "solo": FieldSpec(boolean, False),
+        **_mixer_fields(TRACK_PARAMS),
     },
     "pattern": {
         "track": FieldSpec(reference, ref="track"),
@@ -525,73 +537,3 @@ def _upgraded(schema: dict[str, FieldSpec], entity: dict[str, Any]) -> dict[str,
 
 def _sorted_fields(entity: dict[str, Any]) -> dict[str, Any]:
     return {k: _copy(entity[k]) for k in sorted(entity)}
-
-
-# -- descriptions for other clients ------------------------------------------------
-
-_NAMED: dict[Validator, dict[str, Any]] = {
-    boolean: {"type": "bool"},
-    text: {"type": "text"},
-    reference: {"type": "id"},
-    color: {"type": "color", "pattern": _COLOR_RE.pattern},
-    meter: {
-        "type": "meter",
-        "numerator": [_DESCRIBED[METER_NUMERATOR]["min"], _DESCRIBED[METER_NUMERATOR]["max"]],
-        "denominators": list(METER_DENOMINATORS),
-    },
-    key_signature: {"type": "key", "pattern": _KEY_RE.pattern},
-    loop_region: {"type": "loop"},
-    transport: {"type": "transport"},
-    lanes: {"type": "lanes"},
-}
-
-
-def describe(check: Validator, limits: Limits = DEFAULT_LIMITS) -> dict[str, Any]:
-    """What one validator accepts, as plain data (bounds that depend on limits resolved)."""
-    check = _OPTIONAL.get(check, check)  # an optional field is described by its check
-    desc = dict(_DESCRIBED.get(check) or _NAMED[check])
-    for bound in ("min", "max"):
-        if callable(desc.get(bound)):
-            desc[bound] = desc[bound](limits)
-    return desc
-
-
-def _nested(check: Validator, limits: Limits) -> dict[str, Any]:
-    """The ranges inside a structured field (its own validators, described)."""
-    if check is loop_region:
-        return {"tick": describe(TICK, limits)}
-    if check is transport:
-        return {"beat": describe(BEAT, limits), "time": describe(TIME_US, limits)}
-    if check is lanes:
-        return {
-            "sound": describe(MIDI_NUMBER, limits),
-            "step": describe(STEP_VELOCITY, limits),
-            "max_lanes": limits.max_lanes,
-            "max_steps": limits.max_steps,
-        }
-    return {}
-
-
-def describe_schemas(limits: Limits = DEFAULT_LIMITS) -> dict[str, dict[str, dict[str, Any]]]:
-    """Every entity's fields as plain data: type, range, default, reference, and the
-    ranges inside structured fields (a loop's ticks, a transport's beat and time, a
-    lane's sound and steps).
-
-    A client in another language (the browser) validates with this instead of
-    a hand-written copy of the ranges, so the two can never drift apart.
-    """
-    out: dict[str, dict[str, dict[str, Any]]] = {}
-    for kind, schema in SCHEMAS.items():
-        fields: dict[str, dict[str, Any]] = {}
-        for name, spec in schema.items():
-            desc = describe(spec.check, limits)
-            if desc["type"] == "text":
-                desc["max_len"] = limits.max_name_len
-            desc.update(_nested(spec.check, limits))
-            desc["default"] = _copy(spec.default)
-            desc["required"] = spec.required
-            desc["optional"] = spec.optional
-            desc["ref"] = spec.ref
-            fields[name] = desc
-        out[kind] = fields
-    return out

@@ -11,6 +11,7 @@ import pytest
 from backline.protocol.codec import encode
 from backline.protocol.errors import BacklineError, ErrorCode
 from backline.protocol.limits import DEFAULT_LIMITS, Limits
+from backline.protocol.mixer import PROJECT_PARAMS, TRACK_PARAMS, Param
 from backline.protocol.model import KINDS, PPQ, PROJECT_ID, SCHEMAS, Document
 from backline.protocol.ops import OP_TYPES, Op, apply, apply_all
 
@@ -165,7 +166,12 @@ def int_case(lo: int, hi: int, valid: int) -> FieldCase:
 
 def float_case(lo: float, hi: float, valid: float) -> FieldCase:
     return FieldCase(
-        valid=((valid, float(valid)), (int(lo), float(lo)), (hi, float(hi))),
+        # the low end given as an integer where it is one (a msgpack int is a number too)
+        valid=(
+            (valid, float(valid)),
+            (int(lo) if lo == int(lo) else lo, float(lo)),
+            (hi, float(hi)),
+        ),
         wrong_type=NOT_NUMBER,
         refused=(
             (lo - 0.01, RANGE),
@@ -363,6 +369,20 @@ FIELD_CASES: dict[tuple[str, str], FieldCase] = {
     ("section", "start"): span_start_case(16 * PPQ, MAX_TICK - 16 * PPQ),
     ("section", "length"): span_length_case(),
 }
+
+
+def _mixer_cases(kind: str, params: tuple[Param, ...]) -> dict[tuple[str, str], FieldCase]:
+    """Every mixer parameter (protocol/mixer.py): a switch, or a number in its range."""
+    return {
+        (kind, p.name): BOOL_CASE
+        if p.lo is None
+        else float_case(p.lo, p.hi or 0.0, (p.lo + (p.hi or 0.0)) / 2)
+        for p in params
+    }
+
+
+FIELD_CASES.update(_mixer_cases("track", TRACK_PARAMS))
+FIELD_CASES.update(_mixer_cases("project", PROJECT_PARAMS))
 
 
 def test_field_cases_cover_every_schema_field() -> None:
@@ -1009,6 +1029,7 @@ def test_deleted_track_comes_back_in_place(doc: Document) -> None:
             "pan": 0.0,
             "mute": False,
             "solo": False,
+            **{p.name: p.default for p in TRACK_PARAMS},  # the mixer strip as it was
         },
         "index": 1,
     }

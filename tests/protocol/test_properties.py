@@ -24,6 +24,7 @@ from backline.protocol.frames import ops_frame
 from backline.protocol.frames import reject as reject_frame
 from backline.protocol.limits import DEFAULT_LIMITS, Limits
 from backline.protocol.messages import Batch, OpMessage, Undo, parse_client
+from backline.protocol.mixer import PROJECT_PARAMS, TRACK_PARAMS
 from backline.protocol.model import (
     KINDS,
     MODES,
@@ -133,6 +134,13 @@ STATIC: dict[tuple[str, str], st.SearchStrategy[Any]] = {
     ("section", "start"): TICKS,
     ("section", "length"): TICKS,
 }
+STATIC.update(  # the mixer's parameters: switches and numbers around their ranges
+    {
+        (kind, p.name): st.booleans() if p.lo is None else floats(p.lo, p.hi or 0.0)
+        for kind, params in (("track", TRACK_PARAMS), ("project", PROJECT_PARAMS))
+        for p in params
+    }
+)
 
 
 def test_value_strategies_cover_every_schema_field() -> None:
@@ -202,6 +210,13 @@ def _valid(kind: str, name: str, strategy: st.SearchStrategy[Any]) -> st.SearchS
 VALID: dict[tuple[str, str], st.SearchStrategy[Any]] = {
     (kind, name): _valid(kind, name, strategy) for (kind, name), strategy in STATIC.items()
 }
+VALID.update(  # the mixer's many numbers: drawn inside their ranges, not filtered into them
+    {
+        (kind, p.name): st.booleans() if p.lo is None else st.floats(p.lo, p.hi or 0.0)
+        for kind, params in (("track", TRACK_PARAMS), ("project", PROJECT_PARAMS))
+        for p in params
+    }
+)
 
 
 def field_value(

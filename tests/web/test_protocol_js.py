@@ -22,6 +22,7 @@ import pytest
 from playwright.sync_api import Page
 
 from backline.protocol import audio, messages, model, ops, timeline, transport
+from backline.protocol import described as schema_descriptions
 from backline.protocol.browser import protocol_constants
 from backline.protocol.codec import SUBPROTOCOL
 from backline.protocol.errors import (
@@ -210,7 +211,7 @@ def test_time_audio_and_shapes_equal_python(exported: dict[str, Any]) -> None:
 def test_every_field_is_described_as_python(exported: dict[str, Any]) -> None:
     """For every entity kind and field of protocol/model.py: the type, range, choices,
     length, default, reference and requiredness `describe_schemas` gives, unchanged."""
-    python = model.describe_schemas(DEFAULT_LIMITS)
+    python = schema_descriptions.describe_schemas(DEFAULT_LIMITS)
     for kind, fields in model.SCHEMAS.items():
         for name in fields:
             described = exported["SCHEMAS"][kind][name]
@@ -317,7 +318,7 @@ def test_ranges_inside_structured_fields_are_the_validators(exported: dict[str, 
     assert refuses(seek, next_out(beat["max"], math.inf))
     assert (
         beat["max"]
-        == model.describe(model.BEAT)["max"]
+        == schema_descriptions.describe(model.BEAT)["max"]
         == schemas["project"]["transport"]["beat"]["max"]
     )
 
