@@ -11,11 +11,13 @@ be read, and tested, on its own.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from backline.client.mirror import Edit
-from backline.protocol.model import PPQ, PROJECT_ID
+from backline.protocol import editing as note_editing
+from backline.protocol.errors import NotFound
+from backline.protocol.model import PPQ, PROJECT_ID, Document
 from backline.protocol.ops import Op
 
 __all__ = ["Editing"]
@@ -180,3 +182,78 @@ class Editing(ABC):
     def remove(self, entity_id: str) -> Edit:
         """Delete an entity; a track takes its patterns, clips and notes with it."""
         return self.edit([{"op": "delete", "id": entity_id}])
+
+    # -- a selection of notes (protocol/editing.py): each ONE edit, one undo step ---------
+
+    @property
+    def project(self) -> Document:
+        """The document the note commands read the selected notes from (`Session`'s mirror)."""
+        raise NotImplementedError("a note command needs the project: override `project`")
+
+    def _selection(self, notes: Iterable[str]) -> tuple[list[dict[str, Any]], dict[str, int]]:
+        """The records of the note ids, and the starts of the notes clips they are in."""
+        doc = self.project
+        records = []
+        for note_id in notes:
+            note = doc.notes.get(note_id)
+            if note is None:
+                raise NotFound(f"no note {note_id!r}")
+            records.append(note)
+        origins = {c["id"]: c["start"] for c in doc.clips.values() if c["pattern"] is None}
+        return records, origins
+
+    def _send(self, ops: list[Op]) -> Edit | None:
+        return self.edit(ops) if ops else None
+
+    def quantize(
+        self, notes: Iterable[str], grid: int = PPQ // 4, strength: float = 1.0
+    ) -> Edit | None:
+        """Move the notes' starts toward the nearest line of a `grid` of ticks (240: 1/16,
+        320: 1/8 triplets) by `strength` (0-1), in one edit; None when nothing moves."""
+        records, origins = self._selection(notes)
+        return self._send(note_editing.quantize(records, grid, strength, origins))
+
+    def transpose(self, notes: Iterable[str], semitones: int) -> Edit | None:
+        """Shift the notes' pitches in one edit; `OutOfRange` (nothing sent) if one would
+        leave 0-127."""
+        records, origins = self._selection(notes)
+        return self._send(note_editing.transpose(records, semitones, origins))
+
+    def move_notes(self, notes: Iterable[str], ticks: int = 0, semitones: int = 0) -> Edit | None:
+        """Shift the notes in time and pitch in one edit (`OutOfRange` past an edge)."""
+        records, origins = self._selection(notes)
+        return self._send(note_editing.move(records, ticks, semitones, origins))
+
+    def resize_notes(self, notes: Iterable[str], ticks: int) -> Edit | None:
+        """Lengthen (negative: shorten, to one tick at least) the notes in one edit."""
+        records, origins = self._selection(notes)
+        return self._send(note_editing.resize(records, ticks, origins))
+
+    def set_velocity(self, notes: Iterable[str], vel: int) -> Edit | None:
+        """Give the notes velocity `vel` (1-127) in one edit."""
+        records, origins = self._selection(notes)
+        return self._send(note_editing.set_velocity(records, vel, origins))
+
+    def duplicate_notes(self, notes: Iterable[str], grid: int = PPQ) -> Edit:
+        """Copies of the notes right after their span (rounded up to `grid` ticks), one
+        edit; the copies' ids come in selection order (absolute start, pitch, id)."""
+        records, origins = self._selection(notes)
+        ids = [self.new_id() for _ in records]
+        return self.edit(note_editing.duplicate(records, ids, grid, origins))
+
+    def paste_notes(
+        self,
+        clipboard: Sequence[Mapping[str, Any]],
+        at: int,
+        track: str,
+        clip: str | None = None,
+    ) -> Edit:
+        """Insert copies of note records on `track` (in notes `clip`, `at` then counting
+        from its start), keeping their relative positions, the first at tick `at`."""
+        ids = [self.new_id() for _ in clipboard]
+        return self.edit(note_editing.paste(clipboard, at, track, clip, ids))
+
+    def delete_notes(self, notes: Iterable[str]) -> Edit:
+        """Delete the notes in one edit."""
+        records, origins = self._selection(notes)
+        return self.edit(note_editing.delete(records, origins))

@@ -22,6 +22,7 @@ ends)::
     ├── NotJoined           not_joined
     ├── AlreadyJoined       already_joined
     ├── NothingToUndo       nothing_to_undo
+    ├── NothingSelected     nothing_selected  (raised by the editing helpers, never sent)
     ├── Duplicate           duplicate
     ├── Unavailable         unavailable
     ├── Internal            internal
@@ -80,6 +81,7 @@ __all__ = [
     "Locked",
     "NotFound",
     "NotJoined",
+    "NothingSelected",
     "NothingToUndo",
     "OutOfRange",
     "Overlap",
@@ -116,6 +118,7 @@ class ErrorCode(StrEnum):
     NOT_JOINED = "not_joined"  # session message before hello
     ALREADY_JOINED = "already_joined"  # second hello on one connection
     NOTHING_TO_UNDO = "nothing_to_undo"  # undo/redo stack empty
+    NOTHING_SELECTED = "nothing_selected"  # an editing command on an empty selection
     DUPLICATE = "duplicate"  # op id already seen from this client
     UNAUTHORIZED = "unauthorized"  # token refused (also sent as a close code)
     UNAVAILABLE = "unavailable"  # store unreachable or failing; retry later
@@ -227,6 +230,12 @@ class AlreadyJoined(BacklineError):
 
 class NothingToUndo(BacklineError):
     code = ErrorCode.NOTHING_TO_UNDO
+
+
+class NothingSelected(BacklineError):
+    """An editing command (quantize, transpose, copy…) was given no notes; nothing changed."""
+
+    code = ErrorCode.NOTHING_SELECTED
 
 
 class Duplicate(BacklineError):

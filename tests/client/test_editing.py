@@ -80,3 +80,55 @@ async def test_transport_helpers_send_intents_the_server_resolves() -> None:
     r.seek(8)
     r.stop()
     assert r.ops == [[{"op": "play"}], [{"op": "seek", "beat": 8.0}], [{"op": "stop"}]]
+
+
+class NoteRecorder(Recorder):
+    """A Recorder whose note commands read the selected notes from its document."""
+
+    @property
+    def project(self) -> Document:
+        return self.doc
+
+
+async def test_note_commands_send_one_edit_each_built_by_the_protocol() -> None:
+    from backline.protocol import editing as note_editing
+    from backline.protocol.errors import NotFound, NothingSelected, OutOfRange
+
+    r = NoteRecorder()
+    keys = r.add_track("Keys").id or ""
+    clip = r.add_clip(keys, None, start=4 * PPQ, length=4 * PPQ).id or ""
+    a = r.add_note(keys, 60, 10).id or ""
+    b = r.add_note(keys, 64, 250, clip=clip).id or ""  # sounds at 4 * PPQ + 250
+    sent = len(r.ops)
+    r.quantize([a, b], grid=PPQ // 4)
+    assert len(r.ops) == sent + 1  # one edit
+    assert (r.doc.notes[a]["start"], r.doc.notes[b]["start"]) == (0, 240)
+    assert r.quantize([a, b]) is None  # nothing moves: nothing sent
+    expected = note_editing.transpose([r.doc.notes[a], r.doc.notes[b]], 12, {clip: 4 * PPQ})
+    r.transpose([a, b], 12)
+    assert r.ops[-1] == expected
+    assert [r.doc.notes[a]["pitch"], r.doc.notes[b]["pitch"]] == [72, 76]
+    with pytest.raises(OutOfRange):
+        r.transpose([a], 60)
+    assert r.doc.notes[a]["pitch"] == 72
+    r.move_notes([a], ticks=PPQ, semitones=-1)
+    r.resize_notes([a], PPQ)
+    r.set_velocity([a, b], 90)
+    assert (r.doc.notes[a]["start"], r.doc.notes[a]["pitch"], r.doc.notes[a]["dur"]) == (
+        PPQ,
+        71,
+        PPQ + PPQ // 4,
+    )
+    assert {n["vel"] for n in r.doc.notes.values()} == {90}
+    before = set(r.doc.notes)
+    r.duplicate_notes([a, b])
+    copies = [r.doc.notes[i] for i in set(r.doc.notes) - before]
+    assert len(copies) == 2 and len(r.ops[-1]) == 2
+    r.paste_notes([r.doc.notes[a]], 8 * PPQ, keys)
+    assert any(n["start"] == 8 * PPQ and n["clip"] is None for n in r.doc.notes.values())
+    r.delete_notes(list(r.doc.notes))
+    assert r.doc.notes == {}
+    with pytest.raises(NothingSelected):
+        r.delete_notes([])
+    with pytest.raises(NotFound):
+        r.transpose(["nope"], 1)

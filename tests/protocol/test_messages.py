@@ -477,6 +477,7 @@ def test_error_codes_never_change() -> None:
         "NOT_JOINED": "not_joined",
         "ALREADY_JOINED": "already_joined",
         "NOTHING_TO_UNDO": "nothing_to_undo",
+        "NOTHING_SELECTED": "nothing_selected",
         "DUPLICATE": "duplicate",
         "UNAUTHORIZED": "unauthorized",
         "UNAVAILABLE": "unavailable",

@@ -1,279 +1,816 @@
 /**
- * The piano roll of an instrument track: click the background to add a note,
- * drag a note to move it, drag its right edge to resize, double-click or
- * Delete to remove; everything snaps to the chosen grid. Keyboard: Tab to a
- * note, arrows move it (Shift+arrows resize), Delete removes; on the empty
- * roll arrows move a cursor and Enter adds a note. Other people's cursors and
- * selected notes show in their colours.
+ * The piano roll of an instrument track, drawn on a canvas (only the notes in
+ * view, found by binary search on their start, so 10,000 notes scroll freely).
+ *
+ * Two tools: Draw (B or D) adds a snapped note where you click, a drag sets
+ * its length; Select (V or S) never adds: click selects, Shift-click adds to
+ * the selection, a drag on empty space selects with a rubber band. In both a
+ * drag on a note moves the selection (time and pitch, snapped), a drag on its
+ * right edge resizes it, a double-click deletes it. Under the notes a velocity
+ * lane: drag a bar to set the velocity of that note, or of the selection.
+ *
+ * Keys (while the roll has focus): Ctrl/Cmd-C copy, -V paste (at the last
+ * click, else the playhead), -D duplicate, -A select all, Delete/Backspace,
+ * Q quantize (by the toolbar's grid and strength), ↑/↓ transpose a semitone
+ * (Shift: an octave), ←/→ nudge by the grid (Shift: resize). Every command is
+ * ONE edit built by web/editing.js (the same as protocol/editing.py): one
+ * version, one undo step. Ctrl+wheel zooms time, Alt+wheel zooms rows.
+ *
+ * It edits the notes of the selected notes clip (`app.selectedClip`, shown at
+ * the clip's place) or the track's free notes. The selection is published in
+ * presence; other people's selections are outlined in their colour.
  * @module ui/pianoroll
  */
 
-import { PPQ, PRESENCE_LIMITS, SCHEMAS } from "../protocol.js";
+import { LIMITS, PPQ, PRESENCE_LIMITS, SCHEMAS } from "../protocol.js";
+import * as editing from "../editing.js";
 import { h, isBlack, pitchName, textOn } from "./dom.js";
+import { ownsKey } from "./shortcuts.js";
 
-const LOW = 24;
-const HIGH = 107;
-const ROW = 14; // px per pitch
-const BEAT = 64; // px per quarter note
-const PX = BEAT / PPQ; // px per tick
-const SNAPS = [[PPQ, "1/4"], [PPQ / 2, "1/8"], [PPQ / 4, "1/16"], [PPQ / 8, "1/32"]];
+const KEYS = 46; // px of the keyboard at the left
+const VEL_H = 72; // px of the velocity lane
+const VIEW_H = 340; // px of the notes view
 const EDGE = 6; // px of a note's right edge that resizes
-const { pitch: PITCH, start: START, dur: DUR, vel: VEL } = SCHEMAS.note;
+const { vel: VEL } = SCHEMAS.note;
+/** Grid choices: ticks and their names (T: triplets). */
+export const GRIDS = Object.freeze([
+  [PPQ, "1/4"], [PPQ / 2, "1/8"], [PPQ / 4, "1/16"], [PPQ / 8, "1/32"],
+  [(PPQ * 2) / 3, "1/4T"], [PPQ / 3, "1/8T"], [PPQ / 6, "1/16T"], [PPQ / 12, "1/32T"],
+]);
+const ZOOMS_X = [8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256]; // px per quarter note
+const ZOOMS_Y = [6, 8, 10, 12, 14, 18, 22];
+
+/** First index in `notes` (sorted by absolute start `at`) whose `at` is >= `tick`. */
+export function firstAtOrAfter(notes, tick) {
+  let lo = 0;
+  let hi = notes.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (notes[mid].at < tick) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/**
+ * The first ids of a selection that fit in a presence update (at most
+ * `max_selection` ids, and well inside `max_presence_bytes` with the rest of
+ * the state): a huge selection shows to others as its first part.
+ */
+export function publishable(ids) {
+  const out = [];
+  let bytes = 0;
+  const budget = LIMITS.max_presence_bytes / 2;
+  for (const id of ids) {
+    bytes += id.length + 2;
+    if (out.length >= PRESENCE_LIMITS.max_selection || bytes > budget) break;
+    out.push(id);
+  }
+  return out;
+}
 
 export class PianoRoll {
   constructor(root, session, app) {
     this.session = session;
     this.app = app;
-    this.notes = new Map();
+    this.tool = "draw";
+    this.zoomX = 6; // index into ZOOMS_X: 64 px per beat
+    this.zoomY = 4; // 14 px per row
     this.selected = new Set();
-    this.cursor = { pitch: 60, tick: 0 };
+    this.clipboard = [];
+    this.pasteAt = null; // absolute tick of the last click
+    this.playhead = null; // absolute tick, or null when stopped
+    this.gesture = null; // the pointer drag under way
+    this.sorted = [];
+    this.maxDur = 0;
+    this.dirty = true;
+    this.draws = 0;
+
     this.title = h("h2", { id: "roll-title" }, "Piano roll");
-    this.snap = h("select", { "aria-label": "Snap to grid" }, SNAPS.map(([t, n]) => h("option", { value: t, selected: t === PPQ / 4 }, n)));
-    this.keys = h("div", { class: "keys", "aria-hidden": "true" });
-    for (let p = HIGH; p >= LOW; p--) this.keys.append(h("div", { class: `key ${isBlack(p) ? "black" : "white"}` }, p % 12 === 0 ? pitchName(p) : ""));
-    this.canvas = h("div", {
-      class: "roll-canvas", tabindex: 0, role: "application",
-      "aria-label": "Piano roll: arrows move the cursor, Enter adds a note",
-    });
-    this.kbd = h("div", { class: "kbd-cursor", "aria-hidden": "true" });
-    this.others = h("div", { class: "roll-peers", "aria-hidden": "true" });
-    this.canvas.append(this.kbd, this.others);
-    this.scroller = h("div", { class: "roll-scroll" }, h("div", { class: "roll-inner" }, this.keys, this.canvas));
-    this.empty = h("p", { class: "hint" });
+    const tool = (name, label, keys) => h("button", {
+      type: "button", class: `tool tool-${name}`, "data-edit": "", "aria-pressed": "false",
+      "aria-keyshortcuts": keys, onclick: () => this.setTool(name),
+    }, label);
+    this.drawButton = tool("draw", "✎ Draw", "B D");
+    this.selectButton = tool("select", "⬚ Select", "V S");
+    this.grid = h("select", { "aria-label": "Grid", onchange: () => this.changed() },
+      GRIDS.map(([t, n]) => h("option", { value: t, selected: t === PPQ / 4 }, n)));
+    this.strength = h("input", { type: "range", min: 0, max: 100, step: 5, value: 100, class: "strength", "aria-label": "Quantize strength", oninput: () => this.showStrength() });
+    this.strengthText = h("span", { class: "strength-text" }, "100%");
+    this.quantizeButton = h("button", { type: "button", "data-edit": "", "aria-keyshortcuts": "Q", onclick: () => this.command("quantize") }, "Quantize");
+    const zoom = (label, name, fn) => h("button", { type: "button", class: "zoom", "aria-label": name, title: name, onclick: fn }, label);
+    this.zoomButtons = [
+      zoom("−", "Zoom out in time", () => this.zoom(-1, 0)), zoom("+", "Zoom in in time", () => this.zoom(1, 0)),
+      zoom("↕−", "Lower rows", () => this.zoom(0, -1)), zoom("↕+", "Taller rows", () => this.zoom(0, 1)),
+    ];
+    this.editButtons = [this.drawButton, this.selectButton, this.quantizeButton];
+    this.empty = h("p", { class: "hint roll-hint" });
+    this.spacer = h("div", { class: "pr-space" });
+    this.scroller = h("div", {
+      class: "pr-scroll", tabindex: 0, role: "application",
+      "aria-label": "Piano roll notes: Draw or Select tool, arrows transpose, Q quantizes",
+    }, this.spacer);
+    this.canvas = h("canvas", { class: "pr-canvas", "aria-hidden": "true" });
+    this.velCanvas = h("canvas", { class: "pr-vel", "aria-label": "Velocity lane: drag a bar to set the velocity" });
+    this.view = h("div", { class: "pr-view" }, this.scroller, this.canvas);
+    this.body = h("div", { class: "pr-body" }, this.view, this.velCanvas);
     this.el = h("section", { class: "panel roll", "aria-labelledby": "roll-title" },
-      h("div", { class: "panel-head" }, this.title, h("label", { class: "field" }, h("span", {}, "Snap"), this.snap)),
-      this.empty, this.scroller);
+      h("div", { class: "panel-head" }, this.title,
+        h("div", { class: "row pr-tools" }, this.drawButton, this.selectButton,
+          h("label", { class: "field" }, h("span", {}, "Grid"), this.grid),
+          this.quantizeButton, h("label", { class: "field" }, h("span", {}, "Strength"), this.strength, this.strengthText),
+          ...this.zoomButtons)),
+      this.empty, this.body);
     root.append(this.el);
-    this.canvas.addEventListener("pointerdown", (e) => this.backgroundDown(e));
-    this.canvas.addEventListener("pointermove", (e) => this.hover(e));
-    this.canvas.addEventListener("keydown", (e) => this.canvasKey(e));
-    this.canvas.addEventListener("focus", () => this.showCursor());
-    requestAnimationFrame(() => { this.scroller.scrollTop = (HIGH - 72) * ROW; });
+
+    this.scroller.addEventListener("scroll", () => { this.dirty = true; });
+    this.scroller.addEventListener("pointerdown", (e) => this.down(e));
+    this.scroller.addEventListener("pointermove", (e) => this.moveTo(e));
+    this.scroller.addEventListener("pointerup", (e) => this.up(e));
+    this.scroller.addEventListener("pointercancel", () => { this.gesture = null; this.dirty = true; });
+    this.scroller.addEventListener("dblclick", (e) => this.doubleClick(e));
+    this.scroller.addEventListener("wheel", (e) => this.wheel(e), { passive: false });
+    this.velCanvas.addEventListener("pointerdown", (e) => this.velDown(e));
+    this.velCanvas.addEventListener("pointermove", (e) => this.velMove(e));
+    this.velCanvas.addEventListener("pointerup", () => this.velUp());
+    this.el.addEventListener("keydown", (e) => this.key(e));
+    new ResizeObserver(() => { this.dirty = true; }).observe(this.view);
+    this.setTool("draw");
   }
 
-  get track() {
+  // -- what is edited -------------------------------------------------------------
+
+  /** The instrument (or audio) track the roll shows when no notes clip is selected. */
+  get trackId() {
     return this.app.synthTrack;
   }
 
-  get snapTicks() {
-    return Number(this.snap.value);
+  /** The track, the notes clip (or null), and where its notes start (absolute ticks). */
+  scope() {
+    const doc = this.session.project;
+    const chosen = this.app.selectedClip;
+    const clipId = typeof chosen === "string" ? chosen : chosen?.id ?? null;
+    const clip = clipId ? doc.clips.get(clipId) : undefined;
+    const clipTrack = clip && clip.pattern === null ? doc.tracks.get(clip.track) : undefined;
+    if (clipTrack && clipTrack.kind !== "drums") return { track: clipTrack, clip, origin: clip.start };
+    const track = this.trackId ? doc.tracks.get(this.trackId) : undefined;
+    return { track, clip: null, origin: 0 };
   }
 
-  barTicks() {
+  get origins() {
+    const { clip } = this.scope();
+    return clip ? { [clip.id]: clip.start } : {};
+  }
+
+  get gridTicks() {
+    return Number(this.grid.value);
+  }
+
+  get ppt() {
+    return ZOOMS_X[this.zoomX] / PPQ; // px per tick
+  }
+
+  get row() {
+    return ZOOMS_Y[this.zoomY];
+  }
+
+  meter() {
     const [n, d] = this.session.project.project.meter;
-    return (n * 4 * PPQ) / d;
+    return { bar: (n * 4 * PPQ) / d, beat: (4 * PPQ) / d };
   }
 
-  point(e) {
-    const rect = this.canvas.getBoundingClientRect();
-    const x = e.clientX - rect.left;
-    const y = e.clientY - rect.top;
-    const pitch = Math.max(LOW, Math.min(HIGH, HIGH - Math.floor(y / ROW)));
-    const tick = Math.max(0, Math.floor(x / PX / this.snapTicks) * this.snapTicks);
-    return { pitch, tick, x, y };
+  selectedNotes() {
+    const doc = this.session.project;
+    return [...this.selected].map((id) => doc.notes.get(id)).filter(Boolean);
   }
+
+  // -- geometry ---------------------------------------------------------------------
+
+  /** Tick (absolute) and pitch under a pointer event. */
+  point(e) {
+    const rect = this.scroller.getBoundingClientRect();
+    const x = e.clientX - rect.left + this.scroller.scrollLeft - KEYS;
+    const y = e.clientY - rect.top + this.scroller.scrollTop;
+    return { tick: Math.max(0, x / this.ppt), pitch: Math.max(0, Math.min(127, 127 - Math.floor(y / this.row))), x, y };
+  }
+
+  /** Viewport coordinates of (absolute tick, pitch): the middle of that row (for tests). */
+  screenPoint(tick, pitch) {
+    const rect = this.scroller.getBoundingClientRect();
+    return {
+      x: rect.left + KEYS + tick * this.ppt - this.scroller.scrollLeft,
+      y: rect.top + (127 - pitch) * this.row + this.row / 2 - this.scroller.scrollTop,
+    };
+  }
+
+  /** Viewport coordinates of a note's velocity bar (for tests). */
+  velocityPoint(id, vel) {
+    const rect = this.velCanvas.getBoundingClientRect();
+    const n = this.sorted.find((s) => s.note.id === id);
+    return { x: rect.left + KEYS + n.at * this.ppt - this.scroller.scrollLeft + 2, y: rect.top + VEL_H - 4 - ((VEL_H - 8) * vel) / VEL.max };
+  }
+
+  /** Scroll so that (absolute tick, pitch) is in view. */
+  reveal(tick, pitch) {
+    this.scroller.scrollLeft = Math.max(0, tick * this.ppt - 40);
+    this.scroller.scrollTop = Math.max(0, (127 - pitch) * this.row - this.scroller.clientHeight / 2);
+    this.dirty = true;
+  }
+
+  /** The note drawn under (tick, pitch), and whether the pointer is on its right edge. */
+  hit(tick, pitch, x) {
+    const notes = this.sorted;
+    const end = firstAtOrAfter(notes, tick + 1);
+    for (let i = end - 1; i >= 0; i--) {
+      const s = notes[i];
+      if (s.at + this.maxDur < tick) break;
+      if (s.note.pitch !== pitch || s.at + s.note.dur < tick) continue;
+      const right = (s.at + s.note.dur) * this.ppt;
+      return { note: s.note, edge: right - x <= EDGE && right - s.at * this.ppt > EDGE };
+    }
+    return null;
+  }
+
+  // -- the toolbar --------------------------------------------------------------------
+
+  setTool(tool) {
+    this.tool = tool;
+    this.drawButton.setAttribute("aria-pressed", String(tool === "draw"));
+    this.selectButton.setAttribute("aria-pressed", String(tool === "select"));
+    this.scroller.dataset.tool = tool;
+    this.dirty = true;
+  }
+
+  showStrength() {
+    this.strengthText.textContent = `${this.strength.value}%`;
+  }
+
+  zoom(dx, dy, anchorX = null) {
+    const before = this.ppt;
+    const left = this.scroller.scrollLeft;
+    const at = anchorX ?? this.scroller.clientWidth / 2;
+    this.zoomX = Math.max(0, Math.min(ZOOMS_X.length - 1, this.zoomX + dx));
+    const topPitch = this.scroller.scrollTop / this.row;
+    this.zoomY = Math.max(0, Math.min(ZOOMS_Y.length - 1, this.zoomY + dy));
+    this.layout();
+    const tick = (left + at - KEYS) / before;
+    this.scroller.scrollLeft = Math.max(0, tick * this.ppt - at + KEYS);
+    this.scroller.scrollTop = topPitch * this.row;
+    this.dirty = true;
+  }
+
+  wheel(e) {
+    if (e.ctrlKey || e.metaKey) {
+      e.preventDefault();
+      this.zoom(e.deltaY < 0 ? 1 : -1, 0, e.clientX - this.scroller.getBoundingClientRect().left);
+    } else if (e.altKey) {
+      e.preventDefault();
+      this.zoom(0, e.deltaY < 0 ? 1 : -1);
+    }
+  }
+
+  changed() {
+    this.dirty = true;
+  }
+
+  // -- selection ------------------------------------------------------------------
 
   select(ids) {
     this.selected = new Set(ids);
-    this.session.setPresence({ selection: [...this.selected].slice(0, PRESENCE_LIMITS.max_selection) });
-    this.render();
+    this.session.setPresence({ selection: publishable(this.selected) });
+    this.dirty = true;
   }
 
-  hover(e) {
-    const { pitch, tick } = this.point(e);
-    this.session.setPresence({ cursor: { view: "roll", track: this.track ?? "", pitch, tick } });
+  // -- editing ----------------------------------------------------------------------
+
+  /** Send ops as one edit (nothing when there are none); a refusal is toasted once by app.js. */
+  send(ops) {
+    if (!ops || ops.length === 0) return null;
+    const edit = this.app.run(() => this.session.edit(ops));
+    edit?.done.catch(() => {}); // the `rejected` toast says why
+    return edit;
   }
 
-  backgroundDown(e) {
-    if (e.target !== this.canvas || e.button !== 0 || !this.track || !this.session.canEdit) return;
-    const { pitch, tick } = this.point(e);
-    this.cursor = { pitch, tick };
-    this.add(pitch, tick);
+  /** Build ops with `build` (web/editing.js; its refusals become one toast) and send them. */
+  apply(build) {
+    const ops = this.app.run(build);
+    return ops ? this.send(ops) : null;
   }
 
-  add(pitch, tick) {
-    const edit = this.app.run(() => this.session.addNote(this.track, pitch, tick, this.snapTicks, VEL.default));
-    if (edit) {
-      this.focusNext = edit.id; // so arrows, Shift+arrows and Delete act on it at once
-      this.select([edit.id]);
+  canEdit() {
+    return this.app.editBlockReason() === null && Boolean(this.scope().track) && this.scope().track.kind === "instrument";
+  }
+
+  /** A keyboard or toolbar command on the selection. */
+  command(name, arg = 0) {
+    if (this.app.editBlockReason() !== null) {
+      this.app.editByKey(() => {});
+      return;
+    }
+    const notes = this.selectedNotes();
+    const origins = this.origins;
+    const { track, clip, origin } = this.scope();
+    if (!track) return;
+    if (name === "quantize") this.apply(() => editing.quantize(notes, this.gridTicks, Number(this.strength.value) / 100, origins));
+    else if (name === "transpose") this.apply(() => editing.transpose(notes, arg, origins));
+    else if (name === "nudge") this.apply(() => editing.move(notes, arg, 0, origins));
+    else if (name === "resize") this.apply(() => editing.resize(notes, arg, origins));
+    else if (name === "delete") {
+      if (this.apply(() => editing.remove(notes, origins))) this.select([]);
+    } else if (name === "duplicate") {
+      const ids = notes.map(() => this.session.newId());
+      if (this.apply(() => editing.duplicate(notes, ids, this.meter().beat, origins))) this.select(ids);
+    } else if (name === "paste") {
+      const at = Math.max(0, Math.round((this.pasteAt ?? this.playheadTick()) - origin));
+      const ids = this.clipboard.map(() => this.session.newId());
+      if (this.apply(() => editing.paste(this.clipboard, at, track.id, clip ? clip.id : null, ids))) this.select(ids);
     }
   }
 
-  canvasKey(e) {
-    if (e.target !== this.canvas) return;
-    const c = this.cursor;
-    const step = this.snapTicks;
-    const moves = { ArrowLeft: [0, -step], ArrowRight: [0, step], ArrowUp: [1, 0], ArrowDown: [-1, 0] };
-    if (moves[e.key]) {
-      const [dp, dt] = moves[e.key];
-      this.cursor = { pitch: Math.max(LOW, Math.min(HIGH, c.pitch + dp)), tick: Math.max(0, c.tick + dt) };
-      this.showCursor();
-      this.session.setPresence({ cursor: { view: "roll", track: this.track ?? "", ...this.cursor } });
-      e.preventDefault();
-    } else if (e.key === "Enter" && this.track && this.session.canEdit) {
-      this.add(c.pitch, c.tick);
-      e.preventDefault();
+  copy() {
+    const origins = this.origins;
+    const notes = this.selectedNotes();
+    if (notes.length === 0) {
+      this.app.run(() => editing.span(notes)); // the nothing_selected toast
+      return;
+    }
+    this.clipboard = notes.map((n) => ({ ...n, start: n.start + (n.clip ? origins[n.clip] ?? 0 : 0) }));
+    this.app.toasts.show(`Copied ${notes.length} note${notes.length === 1 ? "" : "s"}`);
+  }
+
+  playheadTick() {
+    const beat = this.playhead ?? this.session.project.project.transport.beat ?? 0;
+    return Math.round(beat * PPQ);
+  }
+
+  // -- pointer: the notes view ------------------------------------------------------------
+
+  down(e) {
+    if (e.button !== 0) return;
+    this.scroller.focus({ preventScroll: true });
+    const p = this.point(e);
+    if (p.x < this.scroller.scrollLeft) return; // on the keyboard
+    const snap = this.gridTicks;
+    this.pasteAt = Math.floor(p.tick / snap) * snap;
+    if (!this.canEdit()) {
+      const hit = this.hit(p.tick, p.pitch, p.x);
+      if (hit) this.select([hit.note.id]); // looking is for everyone
+      return;
+    }
+    const hit = this.hit(p.tick, p.pitch, p.x);
+    this.scroller.setPointerCapture(e.pointerId);
+    if (hit) {
+      const id = hit.note.id;
+      if (e.shiftKey) {
+        const next = new Set(this.selected);
+        if (next.has(id)) next.delete(id);
+        else next.add(id);
+        this.select(next);
+        if (!next.has(id)) return;
+      } else if (!this.selected.has(id)) {
+        this.select([id]);
+      }
+      this.gesture = { mode: hit.edge ? "resize" : "move", from: p, dt: 0, dp: 0, dd: 0, moved: false };
+    } else if (this.tool === "draw") {
+      const start = Math.floor(p.tick / snap) * snap;
+      this.gesture = { mode: "draw", from: p, start, pitch: p.pitch, dur: snap, moved: false };
+    } else {
+      this.gesture = { mode: "band", from: p, to: p, add: e.shiftKey, before: new Set(this.selected), moved: false };
+      if (!e.shiftKey) this.select([]);
+    }
+    this.dirty = true;
+  }
+
+  moveTo(e) {
+    const p = this.point(e);
+    this.hover(p);
+    const g = this.gesture;
+    if (!g) {
+      const hit = this.hit(p.tick, p.pitch, p.x);
+      this.scroller.style.cursor = hit ? (hit.edge ? "ew-resize" : "grab") : this.tool === "draw" ? "crosshair" : "default";
+      return;
+    }
+    if (!g.moved && Math.abs(p.x - g.from.x) < 3 && Math.abs(p.y - g.from.y) < 3) return;
+    g.moved = true;
+    const snap = this.gridTicks;
+    const notes = this.selectedNotes();
+    if (g.mode === "move") {
+      const minStart = Math.min(...notes.map((n) => n.start));
+      const pitches = notes.map((n) => n.pitch);
+      g.dt = Math.max(-minStart, Math.round((p.tick - g.from.tick) / snap) * snap);
+      g.dp = Math.max(-Math.min(...pitches), Math.min(127 - Math.max(...pitches), p.pitch - g.from.pitch));
+    } else if (g.mode === "resize") {
+      g.dd = Math.round((p.tick - g.from.tick) / snap) * snap;
+    } else if (g.mode === "draw") {
+      g.dur = Math.max(snap, Math.ceil((p.tick - g.start) / snap) * snap);
+    } else if (g.mode === "band") {
+      g.to = p;
+      const lo = Math.min(g.from.tick, p.tick);
+      const hi = Math.max(g.from.tick, p.tick);
+      const top = Math.max(g.from.pitch, p.pitch);
+      const bottom = Math.min(g.from.pitch, p.pitch);
+      const inside = this.sorted
+        .filter((s) => s.at <= hi && s.at + s.note.dur >= lo && s.note.pitch <= top && s.note.pitch >= bottom)
+        .map((s) => s.note.id);
+      this.select(g.add ? [...g.before, ...inside] : inside);
+    }
+    this.dirty = true;
+  }
+
+  up() {
+    const g = this.gesture;
+    this.gesture = null;
+    this.dirty = true;
+    if (!g) return;
+    const origins = this.origins;
+    const notes = this.selectedNotes();
+    if (g.mode === "move" && g.moved && (g.dt || g.dp)) this.apply(() => editing.move(notes, g.dt, g.dp, origins));
+    else if (g.mode === "resize" && g.moved && g.dd) this.apply(() => editing.resize(notes, g.dd, origins));
+    else if (g.mode === "draw") this.addNote(g.start, g.pitch, g.dur);
+  }
+
+  addNote(at, pitch, dur) {
+    const { track, clip, origin } = this.scope();
+    if (!track) return;
+    const id = this.session.newId();
+    const value = { track: track.id, pitch, start: Math.max(0, at - origin), dur, vel: VEL.default };
+    if (clip) value.clip = clip.id;
+    if (this.send([{ op: "insert", kind: "note", id, value }])) this.select([id]);
+  }
+
+  doubleClick(e) {
+    if (!this.canEdit()) return;
+    const p = this.point(e);
+    const hit = this.hit(p.tick, p.pitch, p.x);
+    if (hit) {
+      this.send([{ op: "delete", id: hit.note.id }]);
+      this.selected.delete(hit.note.id);
+      this.select(this.selected);
     }
   }
 
-  showCursor() {
-    Object.assign(this.kbd.style, { left: `${this.cursor.tick * PX}px`, top: `${(HIGH - this.cursor.pitch) * ROW}px`, width: `${this.snapTicks * PX}px` });
+  hover(p) {
+    const last = this.lastHover;
+    const tick = Math.floor(p.tick / this.gridTicks) * this.gridTicks;
+    if (last && last.tick === tick && last.pitch === p.pitch) return;
+    this.lastHover = { tick, pitch: p.pitch };
+    this.session.setPresence({ cursor: { view: "roll", track: this.scope().track?.id ?? "", pitch: p.pitch, tick } });
   }
 
-  noteElement(id) {
-    const el = h("div", { class: "note", tabindex: 0, role: "button", "data-note": id });
-    let drag = null;
-    el.addEventListener("pointerdown", (e) => {
-      if (e.button !== 0 || !this.session.canEdit) return;
-      e.stopPropagation();
-      const note = this.session.project.notes.get(id);
-      const rect = el.getBoundingClientRect();
-      drag = { x: e.clientX, y: e.clientY, note: { ...note }, resize: rect.right - e.clientX <= EDGE, moved: false };
-      el.setPointerCapture(e.pointerId);
-      if (!this.selected.has(id)) this.select([id]);
-    });
-    el.addEventListener("pointermove", (e) => {
-      if (drag === null) return;
-      const dx = e.clientX - drag.x;
-      const dy = e.clientY - drag.y;
-      if (!drag.moved && Math.abs(dx) < 3 && Math.abs(dy) < 3) return;
-      drag.moved = true;
-      const snap = this.snapTicks;
-      const n = drag.note;
-      if (drag.resize) {
-        drag.dur = Math.max(snap, Math.round((n.dur + dx / PX) / snap) * snap);
-        el.style.width = `${drag.dur * PX}px`;
-      } else {
-        drag.start = Math.max(START.min, Math.round((n.start + dx / PX) / snap) * snap);
-        drag.pitch = Math.max(PITCH.min, Math.min(PITCH.max, n.pitch - Math.round(dy / ROW)));
-        el.style.left = `${drag.start * PX}px`;
-        el.style.top = `${(HIGH - drag.pitch) * ROW}px`;
-      }
-    });
-    el.addEventListener("pointerup", () => {
-      if (drag?.moved) {
-        if (drag.resize) this.change(id, { dur: drag.dur });
-        else this.change(id, { start: drag.start, pitch: drag.pitch });
-      }
-      drag = null;
-    });
-    el.addEventListener("dblclick", () => this.app.run(() => this.session.remove(id)));
-    el.addEventListener("focus", () => { if (!this.selected.has(id)) this.select([id]); });
-    el.addEventListener("keydown", (e) => this.noteKey(e, id));
-    return el;
+  // -- pointer: the velocity lane ----------------------------------------------------
+
+  velAt(e) {
+    const rect = this.velCanvas.getBoundingClientRect();
+    const y = e.clientY - rect.top;
+    return Math.max(VEL.min, Math.min(VEL.max, Math.round(((VEL_H - 4 - y) / (VEL_H - 8)) * VEL.max)));
   }
 
-  /** One edit setting the fields that changed. */
-  change(id, fields) {
-    const note = this.session.project.notes.get(id);
-    if (!note) return;
-    const ops = Object.entries(fields)
-      .filter(([field, value]) => value !== undefined && note[field] !== value)
-      .map(([field, value]) => ({ op: "set", id, field, value }));
-    if (ops.length) this.app.run(() => this.session.edit(ops));
-    else this.render();
+  velDown(e) {
+    if (e.button !== 0 || !this.canEdit()) return;
+    const rect = this.velCanvas.getBoundingClientRect();
+    const x = e.clientX - rect.left + this.scroller.scrollLeft - KEYS;
+    const tick = x / this.ppt;
+    const slack = 4 / this.ppt;
+    // the bar nearest the pointer (bars stand at the notes' starts)
+    let best = null;
+    const from = firstAtOrAfter(this.sorted, tick - slack - this.maxDur);
+    for (let i = from; i < this.sorted.length && this.sorted[i].at <= tick + slack; i++) {
+      const s = this.sorted[i];
+      const d = Math.abs(s.at - tick);
+      if (tick >= s.at - slack && tick <= s.at + Math.max(s.note.dur, slack) && (best === null || d < best.d)) best = { d, note: s.note };
+    }
+    if (!best) return;
+    const id = best.note.id;
+    if (!this.selected.has(id)) this.select([id]);
+    this.velCanvas.setPointerCapture(e.pointerId);
+    this.gesture = { mode: "velocity", vel: this.velAt(e) };
+    this.dirty = true;
   }
 
-  noteKey(e, id) {
-    const note = this.session.project.notes.get(id);
-    if (!note || !this.session.canEdit) return;
-    const snap = this.snapTicks;
+  velMove(e) {
+    if (this.gesture?.mode !== "velocity") return;
+    this.gesture.vel = this.velAt(e);
+    this.dirty = true;
+  }
+
+  velUp() {
+    const g = this.gesture;
+    if (g?.mode !== "velocity") return;
+    this.gesture = null;
+    this.dirty = true;
+    this.apply(() => editing.setVelocity(this.selectedNotes(), g.vel, this.origins));
+  }
+
+  // -- keys ---------------------------------------------------------------------------
+
+  key(e) {
+    if (e.defaultPrevented || ownsKey(e.target, e.key)) return;
+    if (e.target !== this.scroller && !this.editButtons.includes(e.target) && !this.zoomButtons.includes(e.target)) return;
+    const mod = e.ctrlKey || e.metaKey;
+    const k = e.key.length === 1 ? e.key.toLowerCase() : e.key;
     let handled = true;
-    if (e.key === "Delete" || e.key === "Backspace") this.app.run(() => this.session.remove(id));
-    else if (e.shiftKey && e.key === "ArrowRight") this.change(id, { dur: Math.min(DUR.max, note.dur + snap) });
-    else if (e.shiftKey && e.key === "ArrowLeft") this.change(id, { dur: Math.max(DUR.min, note.dur - snap) });
-    else if (e.key === "ArrowRight") this.change(id, { start: note.start + snap });
-    else if (e.key === "ArrowLeft") this.change(id, { start: Math.max(START.min, note.start - snap) });
-    else if (e.key === "ArrowUp") this.change(id, { pitch: Math.min(PITCH.max, note.pitch + 1) });
-    else if (e.key === "ArrowDown") this.change(id, { pitch: Math.max(PITCH.min, note.pitch - 1) });
+    if (mod && !e.altKey) {
+      if (k === "c") this.copy();
+      else if (k === "v") this.command("paste");
+      else if (k === "d") this.command("duplicate");
+      else if (k === "a") this.select(this.sorted.map((s) => s.note.id));
+      else handled = false;
+    } else if (e.altKey) {
+      handled = false;
+    } else if (k === "b" || k === "d") this.setTool("draw");
+    else if (k === "v" || k === "s") this.setTool("select");
+    else if (k === "q") this.command("quantize");
+    else if (k === "Delete" || k === "Backspace") this.command("delete");
+    else if (k === "ArrowUp") this.command("transpose", e.shiftKey ? 12 : 1);
+    else if (k === "ArrowDown") this.command("transpose", e.shiftKey ? -12 : -1);
+    else if (k === "ArrowRight") this.command(e.shiftKey ? "resize" : "nudge", this.gridTicks);
+    else if (k === "ArrowLeft") this.command(e.shiftKey ? "resize" : "nudge", -this.gridTicks);
+    else if (k === "Escape") this.select([]);
     else handled = false;
     if (handled) e.preventDefault();
   }
 
+  // -- rendering ------------------------------------------------------------------------
+
+  layout() {
+    const bar = this.meter().bar;
+    const end = this.sorted.reduce((m, s) => Math.max(m, s.at + s.note.dur), 0);
+    const { clip } = this.scope();
+    const ticks = Math.max(32 * bar, Math.ceil((Math.max(end, clip ? clip.start + clip.length : 0) + 8 * bar) / bar) * bar);
+    this.contentTicks = ticks;
+    this.spacer.style.width = `${KEYS + ticks * this.ppt}px`;
+    this.spacer.style.height = `${128 * this.row}px`;
+  }
+
   render() {
     const doc = this.session.project;
-    const track = this.track ? doc.tracks.get(this.track) : undefined;
-    this.title.textContent = track ? `Piano roll · ${track.name}` : "Piano roll";
-    this.empty.textContent = track ? "" : "Add an instrument track to write notes.";
-    this.scroller.hidden = !track;
-    const notes = track ? [...doc.notes.values()].filter((n) => n.track === track.id) : [];
-    const bar = this.barTicks();
-    const end = notes.reduce((m, n) => Math.max(m, n.start + n.dur), 0);
-    const bars = Math.max(4, Math.ceil(end / bar) + 1);
-    const width = bars * bar * PX;
-    Object.assign(this.canvas.style, {
-      width: `${width}px`, height: `${(HIGH - LOW + 1) * ROW}px`,
-      "--bar": `${bar * PX}px`, "--beat": `${BEAT * (4 / doc.project.meter[1])}px`, "--row": `${ROW}px`,
-    });
-    this.canvas.style.setProperty("--bar", `${bar * PX}px`);
-    this.canvas.style.setProperty("--beat", `${BEAT * (4 / doc.project.meter[1])}px`);
-    this.canvas.style.setProperty("--row", `${ROW}px`);
-    const live = new Set(notes.map((n) => n.id));
-    for (const [id, el] of this.notes) {
-      if (!live.has(id)) {
-        el.remove();
-        this.notes.delete(id);
+    const { track, clip, origin } = this.scope();
+    const reason = this.app.editBlockReason();
+    const audio = track?.kind === "audio";
+    const clipText = clip ? ` · clip at bar ${Math.floor(clip.start / this.meter().bar) + 1}` : "";
+    this.title.textContent = track ? `Piano roll · ${track.name}${clipText}` : "Piano roll";
+    this.empty.textContent = !track ? "Add an instrument track to write notes."
+      : audio ? "Audio tracks hold recorded sound, not notes: no piano roll." : "";
+    this.empty.hidden = this.empty.textContent === "";
+    this.body.hidden = !track || audio;
+    for (const el of this.editButtons) {
+      el.disabled = reason !== null || !track || audio;
+      el.title = reason ?? (el === this.quantizeButton ? "Quantize the selection (Q)" : el === this.drawButton ? "Draw tool (B or D)" : "Select tool (V or S)");
+    }
+    this.strength.disabled = reason !== null || !track || audio;
+    this.strength.title = reason ?? "Quantize strength";
+    this.scroller.setAttribute("aria-disabled", String(reason !== null));
+    if (reason !== null) this.scroller.title = reason;
+    else this.scroller.removeAttribute("title");
+    // the notes in scope, by absolute start
+    const sorted = [];
+    let maxDur = 0;
+    if (track && !audio) {
+      const clipId = clip ? clip.id : null;
+      for (const n of doc.notes.values()) {
+        if (n.track !== track.id || (n.clip ?? null) !== clipId) continue;
+        sorted.push({ at: n.start + origin, note: n });
+        if (n.dur > maxDur) maxDur = n.dur;
       }
     }
-    for (const id of this.selected) if (!doc.notes.has(id)) this.selected.delete(id);
-    const selectedBy = new Map();
-    for (const peer of this.session.peers.values()) for (const id of peer.selection ?? []) selectedBy.set(id, peer);
-    const mine = this.session.options.color ?? "#7c5cff";
-    for (const n of notes) {
-      let el = this.notes.get(n.id);
-      if (el === undefined) {
-        el = this.noteElement(n.id);
-        this.notes.set(n.id, el);
-        this.canvas.append(el);
+    sorted.sort((a, b) => a.at - b.at || a.note.pitch - b.note.pitch);
+    this.sorted = sorted;
+    this.maxDur = maxDur;
+    let gone = false;
+    for (const id of this.selected) {
+      const n = doc.notes.get(id);
+      if (!n || n.track !== track?.id || (n.clip ?? null) !== (clip ? clip.id : null)) {
+        this.selected.delete(id);
+        gone = true;
       }
-      Object.assign(el.style, {
-        left: `${n.start * PX}px`, top: `${(HIGH - n.pitch) * ROW}px`, width: `${Math.max(3, n.dur * PX)}px`, height: `${ROW - 1}px`,
-        opacity: String(0.45 + (0.55 * n.vel) / VEL.max),
-      });
-      const peer = selectedBy.get(n.id);
-      el.classList.toggle("selected", this.selected.has(n.id));
-      el.style.setProperty("--sel", this.selected.has(n.id) ? mine : peer ? peer.color : "transparent");
-      el.classList.toggle("peer-selected", Boolean(peer));
-      el.textContent = n.dur * PX > 26 ? pitchName(n.pitch) : "";
-      el.setAttribute("aria-label", `${pitchName(n.pitch)} at beat ${(n.start / PPQ + 1).toFixed(2)}, ${n.dur} ticks${peer ? `, selected by ${peer.name}` : ""}`);
     }
-    const cursors = [];
+    if (gone) this.select(this.selected);
+    const key = `${track?.id}/${clip?.id}`;
+    if (key !== this.followed && track && !audio) {
+      this.followed = key;
+      const mid = sorted.length ? sorted.reduce((s, n) => s + n.note.pitch, 0) / sorted.length : 60;
+      this.layout();
+      this.reveal(sorted.length ? sorted[0].at : origin, Math.round(mid));
+    }
+    this.layout();
+    this.dirty = true;
+  }
+
+  /** Per animation frame (app.js): the playhead at `position` beats (null: stopped). */
+  tick(position) {
+    const at = position === null ? null : position;
+    if (at !== this.playhead) {
+      this.playhead = at;
+      this.dirty = true;
+    }
+    if (this.dirty && !this.body.hidden) this.draw();
+  }
+
+  sizeCanvas(canvas, width, height) {
+    const ratio = window.devicePixelRatio || 1;
+    if (canvas.width !== Math.round(width * ratio) || canvas.height !== Math.round(height * ratio)) {
+      canvas.width = Math.round(width * ratio);
+      canvas.height = Math.round(height * ratio);
+      canvas.style.width = `${width}px`;
+      canvas.style.height = `${height}px`;
+    }
+    const ctx = canvas.getContext("2d");
+    ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
+    return ctx;
+  }
+
+  /** The selected notes as the drag under way would leave them (for drawing). */
+  preview(n) {
+    const g = this.gesture;
+    if (!g || !this.selected.has(n.id)) return n;
+    if (g.mode === "move") return { ...n, start: n.start + g.dt, pitch: n.pitch + g.dp };
+    if (g.mode === "resize") return { ...n, dur: Math.max(1, n.dur + g.dd) };
+    if (g.mode === "velocity") return { ...n, vel: g.vel };
+    return n;
+  }
+
+  draw() {
+    this.dirty = false;
+    this.draws += 1;
+    const width = this.scroller.clientWidth;
+    const height = this.scroller.clientHeight;
+    if (!width || !height) return;
+    const ctx = this.sizeCanvas(this.canvas, width, height);
+    const ppt = this.ppt;
+    const row = this.row;
+    const left = this.scroller.scrollLeft;
+    const top = this.scroller.scrollTop;
+    const t0 = left / ppt;
+    const t1 = (left + width - KEYS) / ppt;
+    const pHigh = Math.min(127, 127 - Math.floor(top / row));
+    const pLow = Math.max(0, 127 - Math.ceil((top + height) / row));
+    const xOf = (tick) => KEYS + tick * ppt - left;
+    const yOf = (pitch) => (127 - pitch) * row - top;
+    const { track, clip } = this.scope();
+    // rows
+    ctx.fillStyle = "#10121a";
+    ctx.fillRect(0, 0, width, height);
+    for (let p = pLow; p <= pHigh; p++) {
+      ctx.fillStyle = isBlack(p) ? "#0c0e14" : p % 12 === 0 ? "#171a25" : "#141721";
+      ctx.fillRect(KEYS, yOf(p), width, row);
+      ctx.fillStyle = "#ffffff0a";
+      ctx.fillRect(KEYS, yOf(p) + row - 1, width, 1);
+    }
+    // outside the clip: shaded
+    if (clip) {
+      ctx.fillStyle = "#00000070";
+      const a = Math.max(KEYS, xOf(clip.start));
+      const b = Math.min(width, xOf(clip.start + clip.length));
+      if (a > KEYS) ctx.fillRect(KEYS, 0, a - KEYS, height);
+      if (b < width) ctx.fillRect(Math.max(KEYS, b), 0, width - Math.max(KEYS, b), height);
+    }
+    // grid: lines of the chosen grid, beats, bars (by the meter)
+    const { bar, beat } = this.meter();
+    const grid = this.gridTicks;
+    const lines = (step, color, min) => {
+      if (step * ppt < min) return;
+      ctx.fillStyle = color;
+      for (let t = Math.floor(t0 / step) * step; t <= t1; t += step) ctx.fillRect(Math.round(xOf(t)), 0, 1, height);
+    };
+    lines(grid, "#ffffff0c", 5);
+    lines(beat, "#ffffff1c", 4);
+    lines(bar, "#ffffff4a", 2);
+    // other people's selections
+    const peerSel = new Map();
+    for (const peer of this.session.peers.values()) for (const id of peer.selection ?? []) peerSel.set(id, peer.color);
+    const color = track?.color ?? "#8f7bff";
+    // notes in view
+    const notes = this.sorted;
+    const from = firstAtOrAfter(notes, t0 - this.maxDur - 1);
+    ctx.font = "9px system-ui, sans-serif";
+    ctx.textBaseline = "middle";
+    const ghost = [];
+    for (let i = from; i < notes.length; i++) {
+      const s = notes[i];
+      if (s.at > t1 + 1) break;
+      const n = this.selected.has(s.note.id) && this.gesture ? this.preview(s.note) : s.note;
+      const at = n.start + (s.at - s.note.start);
+      if (at + n.dur < t0 || n.pitch < pLow || n.pitch > pHigh) continue;
+      const x = xOf(at);
+      const w = Math.max(2, n.dur * ppt - 1);
+      const y = yOf(n.pitch) + 1;
+      const selected = this.selected.has(n.id);
+      ctx.globalAlpha = 0.45 + (0.55 * n.vel) / VEL.max;
+      ctx.fillStyle = selected ? "#f1eeff" : color;
+      ctx.fillRect(x, y, w, row - 2);
+      ctx.globalAlpha = 1;
+      if (selected) {
+        ctx.strokeStyle = "#ffffff";
+        ctx.lineWidth = 2;
+        ctx.strokeRect(x + 1, y + 1, w - 2, row - 4);
+      }
+      const peer = peerSel.get(n.id);
+      if (peer) ghost.push([x, y, w, peer]);
+      if (w > 26 && row >= 10) {
+        ctx.fillStyle = selected ? "#1a1430" : textOn(color);
+        ctx.fillText(pitchName(n.pitch), x + 3, y + (row - 2) / 2);
+      }
+    }
+    for (const [x, y, w, peerColor] of ghost) {
+      ctx.strokeStyle = peerColor;
+      ctx.lineWidth = 2;
+      ctx.setLineDash([4, 2]);
+      ctx.strokeRect(x - 1, y - 1, w + 2, row);
+      ctx.setLineDash([]);
+    }
+    // what a drag is making
+    const g = this.gesture;
+    if (g?.mode === "draw") {
+      ctx.fillStyle = `${color}aa`;
+      ctx.fillRect(xOf(g.start), yOf(g.pitch) + 1, g.dur * ppt - 1, row - 2);
+    } else if (g?.mode === "band" && g.moved) {
+      const x = xOf(Math.min(g.from.tick, g.to.tick));
+      const y = Math.min(g.from.y, g.to.y) - top;
+      ctx.fillStyle = "#8f7bff22";
+      ctx.strokeStyle = "#b9abff";
+      ctx.lineWidth = 1;
+      ctx.fillRect(x, y, Math.abs(g.to.tick - g.from.tick) * ppt, Math.abs(g.to.y - g.from.y));
+      ctx.strokeRect(x + 0.5, y + 0.5, Math.abs(g.to.tick - g.from.tick) * ppt, Math.abs(g.to.y - g.from.y));
+    }
+    // people's cursors
     for (const peer of this.session.peers.values()) {
       const c = peer.cursor;
-      if (c && c.view === "roll" && track && c.track === track.id) {
-        cursors.push(h("div", {
-          class: "peer-cursor-mark",
-          style: { left: `${c.tick * PX}px`, top: `${(HIGH - c.pitch) * ROW}px`, background: peer.color, color: textOn(peer.color) },
-        }, peer.name));
+      if (!c || c.view !== "roll" || c.track !== track?.id) continue;
+      const x = xOf(c.tick);
+      const y = yOf(c.pitch);
+      ctx.font = "10px system-ui, sans-serif";
+      const w = ctx.measureText(peer.name).width + 8;
+      ctx.fillStyle = peer.color;
+      ctx.fillRect(x, y - 13, w, 13);
+      ctx.fillRect(x, y, 2, row);
+      ctx.fillStyle = textOn(peer.color);
+      ctx.fillText(peer.name, x + 4, y - 6);
+    }
+    // the playhead
+    if (this.playhead !== null) {
+      const x = xOf(this.playhead * PPQ);
+      if (x >= KEYS && x <= width) {
+        ctx.fillStyle = "#4cd08a";
+        ctx.fillRect(x - 1, 0, 2, height);
       }
     }
-    this.others.replaceChildren(...cursors);
-    this.showCursor();
-    this.follow(track, notes);
-    if (this.focusNext && this.notes.has(this.focusNext)) {
-      this.notes.get(this.focusNext).focus();
-      this.focusNext = null;
+    // the keyboard
+    ctx.font = "9px system-ui, sans-serif";
+    for (let p = pLow; p <= pHigh; p++) {
+      const y = yOf(p);
+      ctx.fillStyle = isBlack(p) ? "#2a2e3a" : "#d9dce4";
+      ctx.fillRect(0, y, KEYS, row);
+      ctx.fillStyle = "#00000040";
+      ctx.fillRect(0, y + row - 1, KEYS, 1);
+      if (p % 12 === 0 && row >= 8) {
+        ctx.fillStyle = "#111";
+        ctx.fillText(pitchName(p), 4, y + row / 2);
+      }
+    }
+    this.drawVelocity(t0, t1, xOf, width);
+  }
+
+  drawVelocity(t0, t1, xOf, width) {
+    const ctx = this.sizeCanvas(this.velCanvas, width, VEL_H);
+    ctx.fillStyle = "#10121a";
+    ctx.fillRect(0, 0, width, VEL_H);
+    ctx.fillStyle = "#ffffff10";
+    ctx.fillRect(KEYS, VEL_H / 2, width, 1);
+    ctx.fillStyle = "#1d2029";
+    ctx.fillRect(0, 0, KEYS, VEL_H);
+    ctx.fillStyle = "#a9afbf";
+    ctx.font = "9px system-ui, sans-serif";
+    ctx.textBaseline = "top";
+    ctx.fillText("Velocity", 3, 4);
+    const color = this.scope().track?.color ?? "#8f7bff";
+    const notes = this.sorted;
+    for (let i = firstAtOrAfter(notes, t0 - 8 / this.ppt); i < notes.length && notes[i].at <= t1; i++) {
+      const s = notes[i];
+      const n = this.selected.has(s.note.id) && this.gesture ? this.preview(s.note) : s.note;
+      const x = xOf(s.at);
+      if (x < KEYS) continue;
+      const hgt = ((VEL_H - 8) * n.vel) / VEL.max;
+      ctx.fillStyle = this.selected.has(n.id) ? "#e9e4ff" : color;
+      ctx.fillRect(x, VEL_H - 4 - hgt, 4, hgt);
+      ctx.fillRect(x - 1, VEL_H - 5 - hgt, 6, 2);
     }
   }
 
-  /** Scroll a track's notes into view when the roll first shows them. */
-  follow(track, notes) {
-    const key = track ? track.id : null;
-    if (key === this.followed || !notes.length) return;
-    this.followed = key;
-    const mid = notes.reduce((sum, n) => sum + n.pitch, 0) / notes.length;
-    requestAnimationFrame(() => {
-      this.scroller.scrollTop = Math.max(0, (HIGH - mid) * ROW - this.scroller.clientHeight / 2);
-    });
-  }
-
-  /** Draw the playhead at `position` beats (null: stopped). */
-  tick(position) {
-    if (!this.playhead) {
-      this.playhead = h("div", { class: "playhead", "aria-hidden": "true" });
-      this.canvas.append(this.playhead);
-    }
-    this.playhead.hidden = position === null;
-    if (position !== null) this.playhead.style.left = `${position * BEAT}px`;
+  /** What tests and the benchmark read: the state of the roll. */
+  debug() {
+    const peerSelected = new Set();
+    for (const peer of this.session.peers.values()) for (const id of peer.selection ?? []) peerSelected.add(id);
+    return {
+      tool: this.tool,
+      selected: [...this.selected].sort(),
+      notes: this.sorted.map((s) => s.note.id),
+      peerSelected: this.sorted.filter((s) => peerSelected.has(s.note.id)).map((s) => s.note.id),
+      grid: this.gridTicks,
+      pxPerTick: this.ppt,
+      row: this.row,
+      draws: this.draws,
+      shown: !this.body.hidden,
+      clip: this.scope().clip?.id ?? null,
+    };
   }
 }

@@ -19,6 +19,25 @@ const ON = 100;
 const RESOLUTIONS = [1, 2, 3, 4, 6, 8, 12, 16].filter((r) => r >= SPB.min && r <= SPB.max);
 const sounding = (velocity) => Math.max(STEP.min + 1, Math.min(STEP.max, velocity));
 
+/**
+ * Steps in one bar of `meter` ([numerator, denominator]) at `stepsPerBeat`
+ * steps per quarter note: 16 in 4/4 at 4, 12 in 3/4, 12 in 6/8 (three quarter
+ * notes); at least one step, at most a pattern's maximum length.
+ */
+export function barSteps(meter, stepsPerBeat) {
+  const [n, d] = meter;
+  const steps = Math.round((n * 4 * stepsPerBeat) / d);
+  return Math.max(SCHEMAS.pattern.length.min, Math.min(SCHEMAS.pattern.length.max, steps));
+}
+
+/** The new patterns of a drums track: its first one, for the add-track batch (ui/tracks.js). */
+export function firstPatternOp(session, track) {
+  const stepsPerBeat = SPB.default;
+  const length = barSteps(session.project.project.meter, stepsPerBeat);
+  const lanes = DEFAULT_SOUNDS.map((sound) => ({ sound, steps: new Array(length).fill(0) }));
+  return { op: "insert", kind: "pattern", id: session.newId(), value: { track, name: "Pattern 1", length, steps_per_beat: stepsPerBeat, lanes } };
+}
+
 export class StepSequencer {
   constructor(root, session, app) {
     this.session = session;
@@ -66,7 +85,9 @@ export class StepSequencer {
   newPattern() {
     const track = this.track;
     if (!track) return;
-    const edit = this.app.run(() => this.session.addPattern(track, { sounds: DEFAULT_SOUNDS, name: `Pattern ${this.patternsOf(track).length + 1}` }));
+    const spb = SPB.default;
+    const length = barSteps(this.session.project.project.meter, spb);
+    const edit = this.app.run(() => this.session.addPattern(track, { sounds: DEFAULT_SOUNDS, length, stepsPerBeat: spb, name: `Pattern ${this.patternsOf(track).length + 1}` }));
     if (edit) {
       this.patternId = edit.id;
       this.app.render();
@@ -160,6 +181,10 @@ export class StepSequencer {
 
   build(p) {
     this.grid.replaceChildren();
+    // bar and beat lines follow the project's meter: a beat is 1/denominator of a whole note
+    const [, d] = this.session.project.project.meter;
+    const bar = barSteps(this.session.project.project.meter, p.steps_per_beat);
+    const beat = (p.steps_per_beat * 4) / d;
     this.cells = p.lanes.map((lane, li) => {
       const row = h("div", { class: "lane", role: "group", "aria-label": drumName(lane.sound) });
       const label = h("div", { class: "lane-label" },
@@ -168,7 +193,8 @@ export class StepSequencer {
       row.append(label);
       const cells = lane.steps.map((_, si) => {
         const cell = h("button", { type: "button", class: "cell", "data-lane": li, "data-step": si });
-        if (si % p.steps_per_beat === 0) cell.classList.add("beat");
+        if (si % bar === 0) cell.classList.add("bar");
+        else if (Number.isInteger(beat) && si % beat === 0) cell.classList.add("beat");
         this.cellEvents(cell, li, si);
         row.append(cell);
         return cell;
@@ -200,7 +226,7 @@ export class StepSequencer {
     }
     setValue(this.length, p.length);
     setValue(this.resolution, p.steps_per_beat);
-    const shape = `${p.id}/${p.length}/${p.steps_per_beat}/${p.lanes.map((l) => l.sound).join(",")}`;
+    const shape = `${p.id}/${p.length}/${p.steps_per_beat}/${doc.project.meter.join(":")}/${p.lanes.map((l) => l.sound).join(",")}`;
     if (shape !== this.shape) {
       const focused = document.activeElement?.dataset?.step !== undefined ? [document.activeElement.dataset.lane, document.activeElement.dataset.step] : null;
       this.build(p);
