@@ -48,11 +48,32 @@ def _token_for(args: argparse.Namespace, role: Role) -> str:
     return mint(_secret(args), args.session, role, nonce=secrets.token_hex(6))
 
 
+def websocket_url(url: str) -> str:
+    """The server's websocket URL from what a user typed: ``ws://`` and ``wss://`` as they
+    are, ``http(s)://`` (the page's address) as ``ws(s)://``, a bare ``host:port`` as
+    ``ws://host:port``; anything else is refused with a sentence, not a traceback."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        scheme, rest = "ws", url
+    scheme = {"http": "ws", "https": "wss"}.get(scheme.lower(), scheme.lower())
+    host = rest.split("/", 1)[0]
+    if scheme not in ("ws", "wss") or not host or host.startswith(":"):
+        raise SystemExit(
+            f"backline: {url!r} is not a server address; give ws://HOST:PORT "
+            "(or the page's http://HOST:PORT)"
+        )
+    return f"{scheme}://{rest}"
+
+
 def _cmd_serve(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     run_server(settings_or_exit(parser, args))
 
 
 def _cmd_token(args: argparse.Namespace) -> None:
+    if args.ttl is not None and args.ttl <= 0:
+        raise SystemExit(
+            f"backline token: --ttl must be a positive number of seconds, not {args.ttl}"
+        )
     expires = None if args.ttl is None else int(time.time()) + int(args.ttl)
     print(mint(_secret(args), args.session, Role(args.role), expires, nonce=secrets.token_hex(6)))
 
@@ -62,12 +83,16 @@ def _cmd_state(args: argparse.Namespace) -> None:
 
     async def main() -> None:
         async with connect(
-            args.url,
+            websocket_url(args.url),
             session=args.session,
             token=_token_for(args, Role.VIEWER),
             name="backline state",
             reconnect=False,
         ) as s:
+            if s.version == 0:  # joining made it: nobody has edited a session of that name
+                raise SystemExit(
+                    f"backline: session {args.session!r} has no edits yet: is the name right?"
+                )
             if args.midi is not None:
                 midi = s.export_midi()
                 Path(args.midi).write_bytes(midi)
@@ -105,7 +130,7 @@ def _cmd_bot(args: argparse.Namespace) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, task.cancel)
         try:
-            await bot.run(args.url, session=args.session, token=token)
+            await bot.run(websocket_url(args.url), session=args.session, token=token)
         except asyncio.CancelledError:
             logging.getLogger("backline.bot").info("%s stopped", bot.name)
 
@@ -130,6 +155,8 @@ def _cmd_recordings(args: argparse.Namespace) -> None:
             )
             names = ", ".join(p["name"] for p in r.get("participants", []))
             print(f"{r['id']}  {r.get('started_at', '?')}  {seconds}  {names}")
+        if not recordings:
+            print(f"no recordings in session {args.session!r}", file=sys.stderr)
         return
     found = next((r for r in recordings if r["id"] == args.download), None)
     if found is None:
@@ -222,3 +249,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         raise SystemExit(f"backline: {exc.code.value}: {exc.message}") from None
     except KeyboardInterrupt:
         pass
+    except BrokenPipeError:  # `backline state … | head`: the reader left, which is fine
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush is quiet
+        raise SystemExit(0) from None

@@ -54,6 +54,7 @@ from backline.protocol.errors import (
     ServerFull,
     Unavailable,
     error_for_close,
+    error_for_code,
 )
 from backline.protocol.messages import ClientType, ServerType
 
@@ -64,6 +65,7 @@ log = logging.getLogger("backline.client")
 ABNORMAL_CLOSURE = 1006  # RFC 6455: the connection ended without a close frame
 BACKOFF = 0.05  # seconds before the first reconnect attempt (jittered by ±50 %, then doubled)
 PING_INTERVAL = 20.0  # seconds: websockets' keepalive, which notices a dead peer
+REFUSAL_GRACE = 1.0  # seconds a close may take to follow an error before the welcome
 CLOCK_BURST_INTERVAL = 0.02  # seconds between the clock exchanges of the burst after a join
 
 
@@ -250,15 +252,28 @@ class Connection:
         return hello
 
     async def _welcome(self, ws: ClientConnection) -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.options.open_timeout
+        refused: BacklineError | None = None
         while True:
-            raw = await asyncio.wait_for(ws.recv(), self.options.open_timeout)
+            try:
+                raw = await asyncio.wait_for(ws.recv(), max(0.0, deadline - loop.time()))
+            except TimeoutError:
+                if refused is None:
+                    raise
+                await ws.close()
+                raise refused from None  # the hello itself was refused: the server said why
             message = decode(raw) if isinstance(raw, bytes) else {}
             kind = message.get("type")
             if kind == ServerType.WELCOME:
                 return message
             if kind == ServerType.ERROR:
-                # a refused token is followed by a close whose code says why
+                # A refused token is followed by a close whose code says why (and
+                # decides whether a reconnect may try again); a refused hello is
+                # not: after a moment, that error is the answer.
                 log.warning("server error before welcome: %s", message.get("message"))
+                refused = error_for_code(str(message.get("code")), str(message.get("message")))
+                deadline = min(deadline, loop.time() + REFUSAL_GRACE)
 
     # -- reading and healing --------------------------------------------------
 

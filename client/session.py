@@ -55,7 +55,7 @@ from backline.client.pacing import EditPump, Pacing
 from backline.client.peers import Peers
 from backline.protocol.errors import BacklineError, Locked, Unavailable, error_for_code
 from backline.protocol.messages import ClientType, Role, ServerType
-from backline.protocol.model import Document
+from backline.protocol.model import Document, check_id
 from backline.protocol.ops import Op
 from backline.protocol.ratelimit import Rate
 from backline.protocol.replica import Replica
@@ -404,8 +404,10 @@ async def connect(
     and a dropped connection resumes on the next. ``clock_interval`` is the time
     between clock-sync exchanges once synced. ``ssl`` is the TLS context for
     ``wss://`` URLs (e.g. one trusting a self-signed certificate); by default
-    the system's trust store is used.
+    the system's trust store is used. A session name that is not an id is
+    refused at once (`BadField`), before any connection.
     """
+    check_id(session, name="session")
     s = Session(
         Options(
             [url] if isinstance(url, str) else list(url),

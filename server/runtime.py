@@ -15,6 +15,7 @@ and must not import the server.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import os
 import secrets
@@ -50,6 +51,19 @@ def run_server(settings: Settings) -> None:
         run_loop(run(settings))
     except ConfigError as exc:  # e.g. a certificate whose key cannot be loaded
         raise SystemExit(f"backline serve: error: {exc}") from None
+    except OSError as exc:  # the address: a sentence naming the flags, not a traceback
+        where = f"{settings.host}:{settings.port}"
+        if exc.errno == errno.EADDRINUSE:
+            raise SystemExit(
+                f"backline serve: error: {where} is already in use (another server?): "
+                "stop it, or pick another --port (0 picks a free one)"
+            ) from None
+        if exc.errno in (errno.EADDRNOTAVAIL, errno.EACCES):
+            raise SystemExit(
+                f"backline serve: error: cannot listen on {where} ({exc.strerror}): "
+                "check --host and --port"
+            ) from None
+        raise
 
 
 class MissingSecret(FileNotFoundError):

@@ -218,7 +218,9 @@ async def recordings_request(
     except Unauthorized as exc:
         return _error(http.HTTPStatus.UNAUTHORIZED, exc.message, "unauthorized")
     if claims.role is not Role.OWNER:
-        message = f"only owners may list and download recordings, not a {claims.role.value}"
+        message = (
+            f"only owners may list and download recordings (this token's role: {claims.role.value})"
+        )
         return _error(http.HTTPStatus.FORBIDDEN, message, "forbidden")
     if len(parts) == 1:
         listed = await asyncio.to_thread(list_recordings, root, session)

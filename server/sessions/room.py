@@ -190,7 +190,9 @@ class SessionRoom:
     def record(self, member: Member, action: str) -> None:
         """Start or stop the server-side recording (owners only)."""
         if member.role is not Role.OWNER:
-            raise Forbidden(f"only an owner can {action} a recording, not a {member.role.value}")
+            raise Forbidden(
+                f"only an owner can {action} a recording (your role: {member.role.value})"
+            )
         if action == "start":
             if self.recording is not None or self._announced is not None:
                 raise Conflict("a recording is running or finishing; stop it first")
