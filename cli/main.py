@@ -137,6 +137,28 @@ def _cmd_bot(args: argparse.Namespace) -> None:
     run_loop(main())
 
 
+def _cmd_record(args: argparse.Namespace) -> None:
+    """Start or stop the server-side recording of the session's audio room (owners)."""
+    from backline.client.session import connect
+
+    async def main() -> None:
+        async with connect(
+            websocket_url(args.url),
+            session=args.session,
+            token=_token_for(args, Role.OWNER),
+            name="backline record",
+            reconnect=False,
+        ) as s:
+            if args.action == "start":
+                started = await s.audio.record_start()
+                print(f"recording {started['id']} started in session {args.session!r}")
+            else:
+                stopped = await s.audio.record_stop()
+                print(f"recording {stopped['id']} stopped; `backline recordings` lists its files")
+
+    run_loop(main())
+
+
 def _cmd_recordings(args: argparse.Namespace) -> None:
     from backline.client.recordings import download, list_recordings
 
@@ -185,6 +207,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     env = dict(os.environ)
     parser = argparse.ArgumentParser(prog="backline", description="Real-time music collaboration.")
+    parser.add_argument(
+        "--debug", action="store_true", help="show the traceback of an unexpected failure"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser(
@@ -227,6 +252,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_auth(bot, env)
     bot.set_defaults(func=_cmd_bot)
 
+    record = sub.add_parser("record", help="start or stop recording the audio room (owners)")
+    record.add_argument("action", choices=["start", "stop"])
+    record.add_argument("url", help="server address (ws://, http:// or HOST:PORT)")
+    record.add_argument("--session", required=True)
+    _add_auth(record, env)
+    record.set_defaults(func=_cmd_record)
+
     recs = sub.add_parser("recordings", help="list a session's recordings, or download one")
     recs.add_argument("url", help="server URL (ws:// or http://)")
     recs.add_argument("--session", required=True)
@@ -242,7 +274,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     from backline.server.logs import configure_logging
 
-    configure_logging(str(getattr(args, "log_level", "INFO")))
+    # one-shot commands answer in one line: the SDK's warnings would say it twice
+    quiet = "INFO" if args.command == "bot" else "ERROR"
+    configure_logging("DEBUG" if args.debug else str(getattr(args, "log_level", quiet)))
     try:
         args.func(args)
     except BacklineError as exc:
@@ -253,3 +287,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush is quiet
         raise SystemExit(0) from None
+    except Exception as exc:
+        if args.debug:
+            raise
+        what = str(exc) or type(exc).__name__
+        raise SystemExit(f"backline: {what} (run with --debug for the traceback)") from None

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from backline.client import connect
+from backline.client.audio import ToneTrack
 from backline.testing import ServerProcess
 
 SESSION = "cli"
@@ -134,3 +135,54 @@ async def test_the_readmes_sdk_example_runs_as_written(
     ran = await asyncio.to_thread(run)
     assert ran.returncode == 0, ran.stderr
     assert "'tempo': 96.0" in ran.stdout and "'Drums'" in ran.stdout
+
+
+async def test_an_owner_starts_and_stops_a_recording_from_the_command_line(
+    server: ServerProcess,
+) -> None:
+    url, secret = server.url, server.secret
+    nobody = await asyncio.to_thread(
+        cli, "record", "start", url, "--session", SESSION, "--secret", secret
+    )
+    assert nobody.returncode != 0 and nobody.stderr.startswith("backline: not_found:")
+    no_traceback(nobody)
+    viewer = server.token(SESSION, "viewer")
+    refused = await asyncio.to_thread(
+        cli, "record", "start", url, "--session", SESSION, "--token", viewer
+    )
+    assert refused.returncode != 0 and "forbidden" in refused.stderr
+    async with connect(url, session=SESSION, token=server.token(SESSION), name="singer") as singer:
+        await singer.audio.publish(ToneTrack(440.0))
+        started = await asyncio.to_thread(
+            cli, "record", "start", url, "--session", SESSION, "--secret", secret
+        )
+        assert started.returncode == 0, started.stderr
+        assert "started" in started.stdout
+        stopped = await asyncio.to_thread(
+            cli, "record", "stop", url, "--session", SESSION, "--secret", secret
+        )
+        assert stopped.returncode == 0 and "stopped" in stopped.stdout, stopped.stderr
+    listed = await asyncio.to_thread(
+        cli, "recordings", url, "--session", SESSION, "--secret", secret
+    )
+    assert listed.returncode == 0 and "singer" in listed.stdout, listed.stderr
+
+
+async def test_an_unexpected_failure_is_one_line_unless_debugging(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    unreachable = await asyncio.to_thread(
+        cli, "state", "127.0.0.1:1", "--session", SESSION, "--secret", "s"
+    )
+    assert unreachable.returncode != 0 and unreachable.stderr.startswith("backline: unavailable:")
+    no_traceback(unreachable)
+    async with connect(server.url, session=SESSION, token=server.token(SESSION), name="a") as a:
+        await a.add_track("Bass")
+    missing = str(tmp_path / "nowhere" / "out.mid")  # its folder does not exist
+    args = ("state", server.url, "--session", SESSION, "--secret", server.secret, "--midi", missing)
+    plain = await asyncio.to_thread(cli, *args)
+    assert plain.returncode != 0 and "No such file or directory" in plain.stderr
+    assert "--debug" in plain.stderr
+    no_traceback(plain)
+    debugging = await asyncio.to_thread(cli, "--debug", *args)
+    assert debugging.returncode != 0 and "Traceback" in debugging.stderr
