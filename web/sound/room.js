@@ -148,6 +148,14 @@ export class AudioRoom {
    */
   async join(deviceId = "") {
     await this.leave();
+    if (!navigator.mediaDevices?.getUserMedia) {
+      // browsers give pages the microphone only in a secure context
+      const why = window.isSecureContext
+        ? "this browser gives the page no microphone"
+        : `the microphone needs a secure page: open this session over https:// (or on this machine at http://localhost:${location.port || 80}); see "Remote guests and HTTPS" in docs/OPERATIONS.md`;
+      this._set("failed", why);
+      throw new Error(why);
+    }
     this._set("starting");
     try {
       this.input = await navigator.mediaDevices.getUserMedia({
