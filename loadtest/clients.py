@@ -35,6 +35,12 @@ _EDIT_OPS = [{"op": "set", "id": "project", "field": "tempo", "value": 121.0}]
 _N = len(OPS_PREFIX)
 
 
+def _map_header(payload: bytes) -> int:
+    """Bytes of a msgpack map's header: fixmap 1, map16 3 (a welcome has 16 keys), map32 5."""
+    first = payload[0] if payload else 0
+    return 3 if first == 0xDE else 5 if first == 0xDF else 1
+
+
 def batches_in(payload: bytes) -> int:
     """How many batches an `ops` frame holds, read from its array header."""
     c = payload[_N]
@@ -100,7 +106,7 @@ class Member:
         self.sock.write(client_frame(encode(hello)))
 
     def _on_join_frame(self, payload: bytes) -> None:
-        if payload[1 : 1 + len(_WELCOME)] == _WELCOME:
+        if payload[_map_header(payload) :].startswith(_WELCOME):
             self.joined_at = time.perf_counter()
             assert self.sock is not None and self.welcome is not None
             self.sock.on_message = self._on_frame
