@@ -13,7 +13,7 @@
  * @module app
  */
 
-import { CLOSE_CODES, ROLES, SERVER_TYPES } from "./protocol.js";
+import { CLOSE_CODES, PROJECT_ID, ROLES, SCHEMAS, SERVER_TYPES } from "./protocol.js";
 import { Session } from "./net.js";
 import { claimIdentity, forget, forgetIdentity, rememberIdentity, rememberJoin, storedIdentity, storedJoin } from "./rejoin.js";
 import { h, textOn } from "./ui/dom.js";
@@ -24,6 +24,7 @@ import { TransportBar } from "./ui/transport.js";
 import { TrackList } from "./ui/tracks.js";
 import { StepSequencer } from "./ui/steps.js";
 import { PianoRoll } from "./ui/pianoroll.js";
+import { ArrangementView } from "./ui/arrangement.js";
 import { People } from "./ui/people.js";
 import { download, projectJson } from "./ui/export.js";
 import { projectMidi } from "./ui/midi.js";
@@ -49,6 +50,10 @@ class App {
     this.editor = null; // what the mounted editor needs taken down: see unmountEditor
     this.attempts = 0; // joins started: a join that is no longer the latest gives up
     this.selectedTrack = null;
+    // the notes clip being edited: set by the arrangement (ui/arrangement.js) when one notes
+    // clip is selected there, for the piano roll to edit inside it (null: none); the
+    // clip's track is then also `selectedTrack`. Reset when the clip goes away.
+    this.selectedClip = null;
     this.drumTrack = null;
     this.synthTrack = null;
     this.pending = false;
@@ -151,8 +156,13 @@ class App {
     this.help = new ShortcutHelp(document.body);
     const helpButton = h("button", { type: "button", class: "help", "aria-keyshortcuts": "?", title: "Keyboard shortcuts (?)", onclick: () => this.help.show() }, "Keyboard shortcuts");
     const leaveButton = h("button", { type: "button", class: "leave", title: "Leave the session and forget its invite in this browser", onclick: () => this.leave() }, "Leave");
+    this.projectName = h("input", {
+      class: "project-name", "aria-label": "Project name", "data-edit": "", maxlength: SCHEMAS.project.name.max_len,
+      onchange: () => this.renameProject(),
+      onkeydown: (e) => { if (e.key === "Enter") this.projectName.blur(); else if (e.key === "Escape") { this.projectName.value = s.project.project.name; this.projectName.blur(); } },
+    });
     const header = h("header", { class: "top" },
-      h("div", { class: "brand" }, h("strong", {}, "Backline"), h("span", { class: "session-name" }, s.options.session)),
+      h("div", { class: "brand" }, h("strong", {}, "Backline"), h("span", { class: "session-name" }, s.options.session), this.projectName),
       h("div", { class: "row" }, this.blockBadge, this.undoButton, this.redoButton, exportButton, midiButton, helpButton, leaveButton, this.stateBadge));
     const transport = h("div", {});
     const left = h("div", { class: "col-left" });
@@ -163,6 +173,7 @@ class App {
     this.root.replaceChildren(header, transport, h("main", { class: "editor" }, left, center, right));
     this.transport = new TransportBar(transport, s, this);
     this.tracks = new TrackList(left, s, this);
+    this.arrangement = new ArrangementView(center, s, this);
     this.steps = new StepSequencer(center, s, this);
     this.roll = new PianoRoll(center, s, this);
     this.people = new People(right, s, this);
@@ -250,6 +261,14 @@ class App {
     else fn();
   }
 
+  /** The header's project name field: set the shared name (empty: back to what it was). */
+  renameProject() {
+    const name = this.projectName.value.trim();
+    const current = this.session.project.project.name;
+    if (!name || name === current) this.projectName.value = current;
+    else this.run(() => this.session.set(PROJECT_ID, "name", name))?.done.catch(() => {});
+  }
+
   undo(redo) {
     const edit = this.run(() => (redo ? this.session.redo() : this.session.undo()));
     edit?.done.catch(() => {}); // a refusal is shown by the `rejected` toast
@@ -297,6 +316,7 @@ class App {
     const doc = this.session.project;
     const tracks = doc.trackList();
     if (!doc.tracks.has(this.selectedTrack)) this.selectedTrack = tracks[0]?.id ?? null;
+    if (this.selectedClip !== null && !doc.clips.has(this.selectedClip)) this.selectedClip = null;
     if (!doc.tracks.has(this.drumTrack)) this.drumTrack = tracks.find((t) => t.kind === "drums")?.id ?? null;
     if (!doc.tracks.has(this.synthTrack)) this.synthTrack = tracks.find((t) => t.kind !== "drums")?.id ?? null;
   }
@@ -330,12 +350,16 @@ class App {
     this.fixSelection();
     this.transport.render();
     this.tracks.render();
+    this.arrangement.render();
     this.steps.render();
     this.roll.render();
     this.people.render();
     const reason = this.editBlockReason();
     this.blockBadge.hidden = reason === null;
     this.blockBadge.textContent = reason ?? "";
+    if (document.activeElement !== this.projectName) this.projectName.value = this.session.project.project.name;
+    this.projectName.disabled = reason !== null;
+    this.projectName.title = reason ?? "Project name (everyone sees it; Enter to save)";
     this.undoButton.disabled = reason !== null;
     this.redoButton.disabled = reason !== null;
     this.undoButton.title = reason ?? "Undo my last edit (Ctrl/Cmd-Z)";
@@ -353,6 +377,7 @@ class App {
     } catch {
       position = null;
     }
+    this.arrangement.tick(position);
     this.steps.tick(position);
     this.roll.tick(position);
   }
@@ -382,6 +407,7 @@ class App {
     editor.alive = false;
     editor.sound?.close();
     this.transport?.destroy();
+    this.arrangement?.destroy();
     this.help?.remove();
     this.editor = null;
     this.help = null;
@@ -419,7 +445,9 @@ class App {
       exportJson: () => projectJson(s().project.toData(), s().version),
       exportMidi: () => Array.from(projectMidi(s().project.toData())),
       renders: () => app.rendered ?? 0,
+      selectedClip: () => app.selectedClip,
       editBlockReason: () => app.editBlockReason(),
+      roll: () => app.roll ?? null,
       mounted: () => app.editor !== null,
       drop: () => s().drop(),
       textOn,
