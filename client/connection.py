@@ -263,7 +263,7 @@ class Connection:
                     raise
                 await ws.close()
                 raise refused from None  # the hello itself was refused: the server said why
-            message = decode(raw) if isinstance(raw, bytes) else {}
+            message = decode(raw, from_server=True) if isinstance(raw, bytes) else {}
             kind = message.get("type")
             if kind == ServerType.WELCOME:
                 return message
@@ -305,7 +305,7 @@ class Connection:
         try:
             async for raw in ws:
                 if isinstance(raw, bytes):
-                    self._hooks.received(decode(raw))
+                    self._hooks.received(decode(raw, from_server=True))
         except ConnectionClosed as closed:
             return _refusal(closed.rcvd)
         except BacklineError as desync:  # a version gap or an undecodable frame: start over

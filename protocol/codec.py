@@ -83,9 +83,16 @@ def decode_record(data: bytes) -> Any:
     return msgpack.unpackb(data, raw=False)
 
 
-def decode(frame: bytes, limits: Limits = DEFAULT_LIMITS) -> dict[str, Any]:
-    """Decode one frame into a map with a string `type`, or raise `BadFrame`/`TooLarge`."""
-    if len(frame) > limits.max_frame_bytes:
+def decode(
+    frame: bytes, limits: Limits = DEFAULT_LIMITS, *, from_server: bool = False
+) -> dict[str, Any]:
+    """Decode one frame into a map with a string `type`, or raise `BadFrame`/`TooLarge`.
+
+    `max_frame_bytes` bounds what a client may send. A frame *from the server* is not
+    bounded by it (`from_server`): a welcome carries the whole project, and one `ops`
+    frame every batch accepted in a round, either of which may be megabytes.
+    """
+    if not from_server and len(frame) > limits.max_frame_bytes:
         raise TooLarge(f"frame of {len(frame)} bytes exceeds the {limits.max_frame_bytes} limit")
     try:
         message = msgpack.unpackb(

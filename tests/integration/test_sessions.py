@@ -19,6 +19,7 @@ from backline.client import Edit, Rejected, RemoteEdit, connect
 from backline.client.session import Session
 from backline.protocol.codec import decode_record, encode
 from backline.protocol.errors import BacklineError, ErrorCode, Forbidden, NothingToUndo
+from backline.protocol.limits import DEFAULT_LIMITS
 from backline.protocol.model import PROJECT_ID
 from backline.testing import ServerProcess, random_edit
 
@@ -75,6 +76,27 @@ async def test_late_joiner_gets_full_project(server: ServerProcess) -> None:
             assert late.project.project["tempo"] == 93.5
             assert len(late.project.notes) == 50
             assert late.project.patterns[pattern.id or ""]["lanes"][0]["steps"][0] == 110
+
+
+async def test_a_project_bigger_than_a_clients_frame_joins_and_stays_in_sync(
+    server: ServerProcess,
+) -> None:
+    """10,000 notes sent as 40 batches without waiting: the server's round answers with
+    one `ops` frame of about a megabyte, and a joiner's welcome is as big; both are
+    server frames, never bounded by the limit on what a client may send (a bot used
+    to resync, then fail every reconnect on the welcome)."""
+    token = server.token(SESSION)
+    async with connect(server.url, session=SESSION, token=token, name="a") as a:
+        keys = a.add_track("Keys").id
+        for b in range(40):
+            a.edit([{"op": "insert", "kind": "note", "id": a.new_id(), "value": {
+                "track": keys, "pitch": 60 + i % 12, "start": (b * 250 + i) * 240}}
+                for i in range(250)])  # fmt: skip
+        await asyncio.wait_for(a.synced(), 60)
+        assert len(a.project.notes) == 10_000 and a.version == 41
+        assert len(encode(a.project.to_data())) > DEFAULT_LIMITS.max_frame_bytes
+        async with connect(server.url, session=SESSION, token=token, name="b") as b:
+            assert b.project == a.project
 
 
 async def test_viewer_cannot_edit(server: ServerProcess) -> None:
