@@ -155,6 +155,7 @@ async def test_a_whole_data_frame_inside_a_fragmented_message_closes_with_1002(
         ("oversized", masked(Opcode.BINARY, b"\x00" * (4 * 1024 * 1024 + 1)), 1009),
         ("continuation first", masked(Opcode.CONT, b"\x80"), 1002),
     ],
+    ids=["unmasked", "reserved bit", "unknown opcode", "oversized", "continuation first"],
 )
 async def test_frames_that_break_the_protocol_close_with_the_standard_code(
     server: ServerProcess, raw: OpenRaw, label: str, frame: bytes, code: int
