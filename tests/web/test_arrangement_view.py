@@ -117,6 +117,7 @@ def studio(
 
 def caught_up(studio: Studio, *pages: Page) -> int:
     """Wait until each page has nothing pending and everyone has the same version; that version."""
+    studio.bot.run(lambda s: s.synced())  # the bot's own edits acknowledged, too
     for p in pages or (studio.ann,):
         p.wait_for_function("() => window.backline.pending() === 0")
     version = max(p.evaluate("window.backline.version()") for p in pages or (studio.ann,))
