@@ -187,7 +187,8 @@ def undo(studio: Studio, before: int) -> None:
 
 def test_a_clip_drawn_in_a_drums_row_reaches_everyone_and_the_midi_file(fresh: Studio) -> None:
     """Dragging over bars 3-4 of a drums row makes one clip of the track's pattern there:
-    the other page draws it, the bot has it, and Export MIDI plays the kick from bar 3."""
+    the other page draws it and plays it there, the bot has it, and Export MIDI plays the
+    kick from bar 3."""
     bot, ann, ben = fresh.bot, fresh.ann, fresh.ben
     drums = bot.run(lambda s: s.add_track("Beat", kind="drums").id)
     pattern = bot.run(lambda s: s.add_pattern(drums, sounds=[36], name="Groove").id)
@@ -205,6 +206,14 @@ def test_a_clip_drawn_in_a_drums_row_reaches_everyone_and_the_midi_file(fresh: S
     )
     expect(clip_el(ben, clip["id"])).to_have_text("Groove")
     expect(clip_el(ann, clip["id"])).to_have_class("arr-clip selected")
+    # the other page plays it there: what its playback schedules for bars 1 to 6
+    heard = ben.evaluate(
+        """async () => {
+          const { hitsBetween } = await import("/sound/playback.js");
+          return hitsBetween(window.backline.project(), 0, 24).map((h) => [h.beat, h.sound]);
+        }"""
+    )
+    assert heard == [[8.0 + k, 36] for k in range(8)]  # kicks from bar 3, none before
     midi = mido.MidiFile(file=io.BytesIO(bytes(ann.evaluate("window.backline.exportMidi()"))))
     assert midi.ticks_per_beat == 960
     kicks = []
