@@ -37,10 +37,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, Playwright, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
 from backline.protocol.browser import protocol_module
 from backline.server.http.web import WEB_ROOT
+from backline.testing import ServerProcess, SessionThread
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -125,6 +126,22 @@ def _shared_browser() -> Iterator[_SharedBrowser]:
 @pytest.fixture
 def browser(_shared_browser: _SharedBrowser, chromium_path: str) -> Browser:
     return _shared_browser.get(chromium_path)
+
+
+@pytest.fixture
+def context(browser: Browser) -> Iterator[BrowserContext]:
+    """A fresh browser context (its own storage: a new browser, to the page) at 1440x900."""
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def bot(server: ServerProcess, request: pytest.FixtureRequest) -> Iterator[SessionThread]:
+    """An SDK participant, on a thread of its own, in the test module's ``SESSION``."""
+    session = request.module.SESSION
+    with SessionThread(server.url, session=session, token=server.token(session), name="bot") as b:
+        yield b
 
 
 @pytest.fixture

@@ -8,29 +8,14 @@ in localStorage (web/rejoin.js) and the identity per tab in sessionStorage.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
-import pytest
-from playwright.sync_api import Browser, BrowserContext, expect
+from playwright.sync_api import BrowserContext, expect
 from studio_page import CONNECTED, join, settled
 
 from backline.testing import ServerProcess, SessionThread
 
 SESSION = "reload"
 JOIN_KEY = f"backline.join.{SESSION}"
-
-
-@pytest.fixture
-def bot(server: ServerProcess) -> Iterator[SessionThread]:
-    with SessionThread(server.url, session=SESSION, token=server.token(SESSION), name="bot") as b:
-        yield b
-
-
-@pytest.fixture
-def context(browser: Browser) -> Iterator[BrowserContext]:
-    context = browser.new_context(viewport={"width": 1440, "height": 900})
-    yield context
-    context.close()
 
 
 def names(bot: SessionThread) -> list[str]:

@@ -3,10 +3,7 @@ shortcut while typing. Real Chromium against a real server, checked in the SDK."
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-from playwright.sync_api import Browser, BrowserContext, expect
+from playwright.sync_api import BrowserContext, expect
 from studio_page import join
 
 from backline.testing import ServerProcess, SessionThread
@@ -31,19 +28,6 @@ ACTIONS = [
     "Select tool",
     "Show these shortcuts",
 ]
-
-
-@pytest.fixture
-def bot(server: ServerProcess) -> Iterator[SessionThread]:
-    with SessionThread(server.url, session=SESSION, token=server.token(SESSION), name="bot") as b:
-        yield b
-
-
-@pytest.fixture
-def context(browser: Browser) -> Iterator[BrowserContext]:
-    context = browser.new_context(viewport={"width": 1440, "height": 900})
-    yield context
-    context.close()
 
 
 def test_help_overlay_lists_every_shortcut(context: BrowserContext, server: ServerProcess) -> None:

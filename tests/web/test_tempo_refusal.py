@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, expect
+from playwright.sync_api import BrowserContext, expect
 from studio_page import join
 
 from backline.testing import ServerProcess, SessionThread
@@ -35,13 +35,6 @@ def owner(server: ServerProcess) -> Iterator[SessionThread]:
     token = server.token(SESSION, "owner")
     with SessionThread(server.url, session=SESSION, token=token, name="owner") as b:
         yield b
-
-
-@pytest.fixture
-def context(browser: Browser) -> Iterator[BrowserContext]:
-    context = browser.new_context(viewport={"width": 1440, "height": 900})
-    yield context
-    context.close()
 
 
 def test_out_of_range_tempo_and_meter_are_refused_once(

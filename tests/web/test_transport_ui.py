@@ -43,12 +43,6 @@ BAR = 3840  # ticks in a 4/4 bar
 
 
 @pytest.fixture
-def bot(server: ServerProcess) -> Iterator[SessionThread]:
-    with SessionThread(server.url, session=SESSION, token=server.token(SESSION), name="bot") as b:
-        yield b
-
-
-@pytest.fixture
 def contexts(browser: Browser) -> Iterator[Callable[[], BrowserContext]]:
     """A factory of browser contexts (1440x900, counting sounds), all closed at the end."""
     opened: list[BrowserContext] = []

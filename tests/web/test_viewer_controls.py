@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import BrowserContext, Page, expect
 from studio_page import click_ruler, join, same_version
 
 from backline.testing import ServerProcess, SessionThread
@@ -57,13 +57,6 @@ def owner(server: ServerProcess) -> Iterator[SessionThread]:
     token = server.token(SESSION, "owner")
     with SessionThread(server.url, session=SESSION, token=token, name="owner") as b:
         yield b
-
-
-@pytest.fixture
-def context(browser: Browser) -> Iterator[BrowserContext]:
-    context = browser.new_context(viewport={"width": 1440, "height": 900})
-    yield context
-    context.close()
 
 
 def controls(page: Page) -> list[dict[str, Any]]:

@@ -80,12 +80,6 @@ def cell(page: Page, lane: int, step: int) -> Any:
     return page.locator(f".cell[data-lane='{lane}'][data-step='{step}']")
 
 
-@pytest.fixture
-def bot(server: ServerProcess) -> Iterator[SessionThread]:
-    with SessionThread(server.url, session=SESSION, token=server.token(SESSION), name="bot") as b:
-        yield b
-
-
 def test_edits_propagate_between_browsers_and_bot(
     browser: Browser, contexts: list[BrowserContext], server: ServerProcess, bot: SessionThread
 ) -> None:

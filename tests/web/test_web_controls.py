@@ -7,28 +7,14 @@ must stay usable from the keyboard alone.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import BrowserContext, Page, expect
 
 from backline.testing import ServerProcess, SessionThread
 
 SESSION = "controls"
-
-
-@pytest.fixture
-def bot(server: ServerProcess) -> Iterator[SessionThread]:
-    with SessionThread(server.url, session=SESSION, token=server.token(SESSION), name="bot") as b:
-        yield b
-
-
-@pytest.fixture
-def context(browser: Browser) -> Iterator[BrowserContext]:
-    context = browser.new_context(viewport={"width": 1440, "height": 900})
-    yield context
-    context.close()
 
 
 def join(context: BrowserContext, server: ServerProcess, role: str = "editor") -> Page:
