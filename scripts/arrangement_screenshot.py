@@ -11,16 +11,12 @@ selects a notes clip, and is photographed with the playhead in the chorus.
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from playwright.sync_api import sync_playwright
+from shots import join, studio  # scripts/ is on the path of a script run from it
 
 from backline.client.session import Session
-from backline.testing import ServerProcess, SessionThread
 
 SESSION = "jam"
 BAR = 3840
@@ -80,38 +76,20 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("docs/arrangement.png"))
     args = parser.parse_args()
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    chromium = os.environ.get("BACKLINE_CHROMIUM") or shutil.which("chromium")
-    assert chromium, "needs Debian's chromium (apt-get install -y chromium)"
-    with tempfile.TemporaryDirectory() as tmp, ServerProcess(Path(tmp) / "data") as server:
-        owner = server.token(SESSION, "owner")
-        with SessionThread(server.url, session=SESSION, token=owner, name="Bo") as bot:
-            bot.run(lambda s: s.set_presence(color="#17bebb"))
-            ids = bot.run(song)
-            bot.run(lambda s: s.seek(14 * 4 + 2.0))
-            bot.run(lambda s: s.synced())
-            bot.run(lambda s: s.set_presence(selection=[ids["peer"]]))
-            with sync_playwright() as p:
-                browser = p.chromium.launch(
-                    executable_path=chromium, headless=True, args=["--no-sandbox"]
-                )
-                page = browser.new_page(viewport={"width": 1440, "height": 900})
-                page.goto(f"{server.http_url}/#session={SESSION}&token={server.token(SESSION)}")
-                page.fill("input[name=name]", "Ann")
-                page.click("button[type=submit]")
-                page.wait_for_function(
-                    "() => window.backline && window.backline.state() === 'connected'"
-                )
-                for _ in range(3):  # the whole song in view
-                    page.get_by_role("button", name="Arrangement zoom out").click()
-                clip = page.locator(f'.arr-clip[data-clip="{ids["mine"]}"]')
-                clip.click(position={"x": 30, "y": 24})
-                page.wait_for_selector(".arr-clip.peer-selected")
-                page.mouse.move(5, 890)  # no hover outline
-                page.wait_for_function(
-                    "() => new Promise((r) => requestAnimationFrame(() => r(true)))"
-                )
-                page.screenshot(path=str(args.out))
-                browser.close()
+    with studio(SESSION, song) as st:
+        ids, bot, page = st.built, st.bot, st.page
+        bot.run(lambda s: s.seek(14 * 4 + 2.0))
+        bot.run(lambda s: s.synced())
+        bot.run(lambda s: s.set_presence(selection=[ids["peer"]]))
+        join(page, st.server, SESSION, "Ann")
+        for _ in range(3):  # the whole song in view
+            page.get_by_role("button", name="Arrangement zoom out").click()
+        clip = page.locator(f'.arr-clip[data-clip="{ids["mine"]}"]')
+        clip.click(position={"x": 30, "y": 24})
+        page.wait_for_selector(".arr-clip.peer-selected")
+        page.mouse.move(5, 890)  # no hover outline
+        page.wait_for_function("() => new Promise((r) => requestAnimationFrame(() => r(true)))")
+        page.screenshot(path=str(args.out))
     print(f"wrote {args.out}")
 
 

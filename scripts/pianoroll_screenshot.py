@@ -11,16 +11,12 @@ first bar with a rubber band, in a 1440x900 window.
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
-from playwright.sync_api import sync_playwright
+from shots import join, studio  # scripts/ is on the path of a script run from it
 
 from backline.client.session import Session
 from backline.protocol.model import PPQ
-from backline.testing import ServerProcess, SessionThread
 
 SESSION = "jam"
 BAR = 4 * PPQ
@@ -52,45 +48,30 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("docs/pianoroll.png"))
     args = parser.parse_args()
-    chromium = os.environ.get("BACKLINE_CHROMIUM") or shutil.which("chromium")
-    assert chromium, "needs Debian's chromium (apt-get install -y chromium)"
-    with tempfile.TemporaryDirectory() as tmp, ServerProcess(Path(tmp) / "data") as server:
-        owner = server.token(SESSION, "owner")
-        with SessionThread(server.url, session=SESSION, token=owner, name="Bo") as bot:
-            bot.run(lambda s: s.set_presence(color="#17bebb"))
-            chosen: list[str] = bot.run(build)
-            bot.run(lambda s: s.set_presence(selection=chosen))
-            with sync_playwright() as driver:
-                browser = driver.chromium.launch(
-                    executable_path=chromium,
-                    headless=True,
-                    args=["--no-sandbox", "--disable-gpu", "--no-first-run"],
-                )
-                page = browser.new_page(viewport={"width": 1440, "height": 900})
-                page.goto(f"{server.http_url}/#session={SESSION}&token={server.token(SESSION)}")
-                page.fill("input[name=name]", "Ada")
-                page.click("button[type=submit]")
-                page.wait_for_function(
-                    "() => window.backline && window.backline.roll()"
-                    " && window.backline.roll().debug().peerSelected.length === 2"
-                )
-                page.locator(".roll").evaluate("(el) => el.scrollIntoView({block: 'end'})")
-                page.evaluate("window.backline.roll().zoom(0, -1)")  # 12 px rows: all of it
-                page.evaluate("window.backline.roll().reveal(0, 54)")
-                page.locator(".pr-scroll").focus()
-                page.keyboard.press("v")
-                a = page.evaluate("window.backline.roll().screenPoint(0, 68)")
-                b = page.evaluate(f"window.backline.roll().screenPoint({BAR - 30}, 57)")
-                page.mouse.move(a["x"] + 2, a["y"])
-                page.mouse.down()
-                page.mouse.move(b["x"], b["y"], steps=6)
-                page.mouse.up()
-                page.wait_for_function("() => window.backline.roll().debug().selected.length > 0")
-                page.mouse.move(b["x"] + 200, b["y"] + 40)
-                page.wait_for_timeout(300)  # the frame after the last presence update
-                args.out.parent.mkdir(parents=True, exist_ok=True)
-                page.screenshot(path=str(args.out))
-                browser.close()
+    with studio(SESSION, build) as st:
+        page = st.page
+        st.bot.run(lambda s: s.set_presence(selection=st.built))
+        join(page, st.server, SESSION, "Ada")
+        page.wait_for_function(
+            "() => window.backline && window.backline.roll()"
+            " && window.backline.roll().debug().peerSelected.length === 2"
+        )
+        page.locator(".roll").evaluate("(el) => el.scrollIntoView({block: 'end'})")
+        page.evaluate("window.backline.roll().zoom(0, -1)")  # 12 px rows: all of it
+        page.evaluate("window.backline.roll().reveal(0, 54)")
+        page.locator(".pr-scroll").focus()
+        page.keyboard.press("v")
+        a = page.evaluate("window.backline.roll().screenPoint(0, 68)")
+        b = page.evaluate(f"window.backline.roll().screenPoint({BAR - 30}, 57)")
+        page.mouse.move(a["x"] + 2, a["y"])
+        page.mouse.down()
+        page.mouse.move(b["x"], b["y"], steps=6)
+        page.mouse.up()
+        page.wait_for_function("() => window.backline.roll().debug().selected.length > 0")
+        page.mouse.move(b["x"] + 200, b["y"] + 40)
+        page.wait_for_timeout(300)  # the frame after the last presence update
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(args.out))
     print(f"wrote {args.out}")
 
 

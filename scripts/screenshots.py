@@ -11,15 +11,12 @@ runs through the loop.
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
+from shots import join, studio  # scripts/ is on the path of a script run from it
 
 from backline.client.session import Session
-from backline.testing import ServerProcess, SessionThread
 
 SESSION = "jam"
 BAR = 3840
@@ -51,41 +48,30 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("docs/screenshots"))
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    chromium = os.environ.get("BACKLINE_CHROMIUM") or shutil.which("chromium")
-    assert chromium, "needs Debian's chromium (apt-get install -y chromium)"
-    with tempfile.TemporaryDirectory() as tmp, ServerProcess(Path(tmp) / "data") as server:
-        owner = server.token(SESSION, "owner")
-        with SessionThread(server.url, session=SESSION, token=owner, name="Bo") as bot:
-            bot.run(lambda s: s.set_presence(color="#17bebb"))
-            bot.run(build)
-            with sync_playwright() as p:
-                browser = p.chromium.launch(executable_path=chromium, headless=True)
-                page = browser.new_page(viewport={"width": 1440, "height": 900})
-                page.goto(f"{server.http_url}/#session={SESSION}&token={owner}")
-                page.fill("input[name=name]", "Alice")
-                page.click("button[type=submit]")
-                expect(page.locator(".conn")).to_have_text("Connected")
-                page.wait_for_function("() => window.backline.clock().synced")
-                page.select_option(".count-in-select", "1")
-                page.select_option(".stop-back-select", "back")
-                # a moment inside the loop's second bar, the playhead well on its way
-                page.wait_for_function(
-                    """() => { const s = window.backline.session;
-                               const b = s.timeline().beatAt(s.serverNow());
-                               return b > 21.6 && b < 22.4; }"""
-                )
-                page.locator(".top").evaluate("(el) => el.scrollIntoView()")
-                box = page.locator(".transport").bounding_box()
-                assert box is not None
-                page.screenshot(
-                    path=args.out / "transport.png",
-                    clip={"x": 0, "y": 0, "width": 1440, "height": box["y"] + box["height"]},
-                )
-                page.locator(".position").click()
-                page.keyboard.press("?")
-                expect(page.get_by_role("dialog", name="Keyboard shortcuts")).to_be_visible()
-                page.screenshot(path=args.out / "shortcuts.png")
-                browser.close()
+    with studio(SESSION, build) as st:
+        page = st.page
+        join(page, st.server, SESSION, "Alice", role="owner")
+        expect(page.locator(".conn")).to_have_text("Connected")
+        page.wait_for_function("() => window.backline.clock().synced")
+        page.select_option(".count-in-select", "1")
+        page.select_option(".stop-back-select", "back")
+        # a moment inside the loop's second bar, the playhead well on its way
+        page.wait_for_function(
+            """() => { const s = window.backline.session;
+                       const b = s.timeline().beatAt(s.serverNow());
+                       return b > 21.6 && b < 22.4; }"""
+        )
+        page.locator(".top").evaluate("(el) => el.scrollIntoView()")
+        box = page.locator(".transport").bounding_box()
+        assert box is not None
+        page.screenshot(
+            path=args.out / "transport.png",
+            clip={"x": 0, "y": 0, "width": 1440, "height": box["y"] + box["height"]},
+        )
+        page.locator(".position").click()
+        page.keyboard.press("?")
+        expect(page.get_by_role("dialog", name="Keyboard shortcuts")).to_be_visible()
+        page.screenshot(path=args.out / "shortcuts.png")
 
 
 if __name__ == "__main__":
