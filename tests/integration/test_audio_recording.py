@@ -59,6 +59,18 @@ class ClickTrack(ArrayTrack):
         super().__init__(produce)
 
 
+async def bursts_heard(s: Session, count: int) -> None:
+    """Until `count` clicks have sounded in `s`'s personal mix (a burst after quiet)."""
+    quiet, found = True, 0
+    async for frame in s.audio.mix():
+        loud = float(np.abs(frame).max()) > 0.1  # float samples; a click peaks near 0.6
+        if loud and quiet:
+            found += 1
+            if found == count:
+                return
+        quiet = not loud
+
+
 def onset(audio: np.ndarray, near: int, span: int = 4_800) -> int:
     """The first sample above a third of the loudest one within ``span`` of ``near``."""
     lo = max(0, near - span)
@@ -105,13 +117,17 @@ async def test_stems_of_a_click_sent_by_three_line_up_and_owners_download_them(
         learnt = asyncio.ensure_future(until(a, lambda e: isinstance(e, RecordingChanged)))
         started = await owner.audio.record_start()
         await learnt  # every member hears of it
+        heard = asyncio.ensure_future(bursts_heard(a, 3))  # b's and c's clicks, in ann's mix
         first = a.clock.now() + 1_000_000  # however long joining took on a busy machine
         clicks.extend([first, first + 500_000, first + 1_000_000])
         assert a.recording is not None and a.recording["id"] == started["id"]
         assert started["by"] == owner.client_id and started["time"] < first
         with pytest.raises(Forbidden):
             await a.audio.record_stop()  # an editor cannot stop it
-        await asyncio.sleep((clicks[-1] - owner.clock.now()) / 1e6 + 0.5)  # the clicks play
+        # The server mixed the last click (so it has the frames that carry it) once ann
+        # hears it; her own frames may trail theirs a little on a loaded machine.
+        await asyncio.wait_for(heard, 30)
+        await asyncio.sleep(max(0.5, (clicks[-1] - owner.clock.now()) / 1e6 + 0.5))
         stopped = await owner.audio.record_stop()
         assert stopped["active"] is False and stopped["reason"] == "stopped"
         assert owner.recording is None
