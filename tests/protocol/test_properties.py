@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -38,7 +39,9 @@ from backline.protocol.ops import OP_TYPES, Op, apply, apply_all
 from backline.protocol.replica import Replica
 
 SETTINGS = settings(
-    max_examples=200,
+    # 120 examples per run (each a whole stream of ops); BACKLINE_HYPOTHESIS_EXAMPLES
+    # asks for more, e.g. 2000 for a long soak of the op engine
+    max_examples=int(os.environ.get("BACKLINE_HYPOTHESIS_EXAMPLES", "120")),
     deadline=None,
     # No explain phase: on these long st.data() runs it takes minutes to add little.
     phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
