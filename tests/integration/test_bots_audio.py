@@ -163,6 +163,9 @@ async def test_drummer_plays_the_pattern_on_the_grid_and_hears_a_toggled_step_ne
     assert timeline.beat_at(toggled_at) < 4.5 - 1  # the edit was well before bar 2's step
     # every hit of the pattern, none extra: kick on 1 and 3, snare on 2 and 4; the hi-hat
     # step toggled during bar 1 is heard from bar 2 on, not before; the stop at beat 12
-    # may come after the bot sent beat 12's kick
-    assert played[: len(expected)] == expected and played[len(expected) :] in ([], [(12.0, "kick")])
+    # may come after the bot sent beat 12's kick (on a loaded machine, a step or two more:
+    # what follows is the pattern going on, in order)
+    going_on = [(12.0, "kick"), (12.5, "hat"), (13.0, "snare")]
+    tail = played[len(expected) :]
+    assert played[: len(expected)] == expected and tail == going_on[: len(tail)], tail
     assert all(abs(off) <= TOLERANCE_MS for (_, off), _ in at), at
