@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from backline.protocol.errors import BacklineError
 from backline.protocol.messages import Role
@@ -78,17 +79,19 @@ def _cmd_token(args: argparse.Namespace) -> None:
     print(mint(_secret(args), args.session, Role(args.role), expires, nonce=secrets.token_hex(6)))
 
 
-def _cmd_state(args: argparse.Namespace) -> None:
+def _joined(args: argparse.Namespace, role: Role, name: str) -> Any:
+    """A one-shot command's session: `args.url` and `--session`, no reconnects."""
     from backline.client.session import connect
 
+    token = _token_for(args, role)
+    return connect(
+        websocket_url(args.url), session=args.session, token=token, name=name, reconnect=False
+    )
+
+
+def _cmd_state(args: argparse.Namespace) -> None:
     async def main() -> None:
-        async with connect(
-            websocket_url(args.url),
-            session=args.session,
-            token=_token_for(args, Role.VIEWER),
-            name="backline state",
-            reconnect=False,
-        ) as s:
+        async with _joined(args, Role.VIEWER, "backline state") as s:
             if s.version == 0:  # joining made it: nobody has edited a session of that name
                 raise SystemExit(
                     f"backline: session {args.session!r} has no edits yet: is the name right?"
@@ -139,16 +142,9 @@ def _cmd_bot(args: argparse.Namespace) -> None:
 
 def _cmd_record(args: argparse.Namespace) -> None:
     """Start or stop the server-side recording of the session's audio room (owners)."""
-    from backline.client.session import connect
 
     async def main() -> None:
-        async with connect(
-            websocket_url(args.url),
-            session=args.session,
-            token=_token_for(args, Role.OWNER),
-            name="backline record",
-            reconnect=False,
-        ) as s:
+        async with _joined(args, Role.OWNER, "backline record") as s:
             if args.action == "start":
                 started = await s.audio.record_start()
                 print(f"recording {started['id']} started in session {args.session!r}")
