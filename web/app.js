@@ -449,7 +449,7 @@ class App {
       editBlockReason: () => app.editBlockReason(),
       roll: () => app.roll ?? null,
       mounted: () => app.editor !== null,
-      drop: () => s().drop(),
+      drop: (offlineMs) => s().drop(offlineMs),
       textOn,
     });
   }

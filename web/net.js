@@ -100,6 +100,8 @@ export class Session {
     this.presenceTimer = null;
     this.clockTimer = null;
     this.reconnectTimer = null;
+    /** no reconnect before this `performance.now()` (see `drop`) */
+    this.offlineUntil = 0;
     this.lastWelcome = null;
     this.locked = false;
     this.requestId = 0;
@@ -237,7 +239,8 @@ export class Session {
         return;
       }
       this.setState("reconnecting", `connection lost (${close})`);
-      const delay = this.backoff * (0.75 + Math.random() / 2);
+      const offline = Math.max(0, this.offlineUntil - performance.now());
+      const delay = Math.max(offline, this.backoff * (0.75 + Math.random() / 2));
       this.backoff = Math.min(this.backoff * 2, MAX_BACKOFF_MS);
       this.reconnectTimer = setTimeout(() => this.open(), delay);
     };
@@ -269,8 +272,10 @@ export class Session {
     this.joined = null;
   }
 
-  /** Drop the connection as a network failure would (it reconnects by itself). */
-  drop() {
+  /** Drop the connection as a network failure would (it reconnects by itself, not
+   *  sooner than `offlineMs` from now: an outage that lasts). */
+  drop(offlineMs = 0) {
+    this.offlineUntil = performance.now() + offlineMs;
     this.ws?.close(4999, "dropped by the page");
   }
 

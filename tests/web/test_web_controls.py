@@ -176,11 +176,12 @@ def test_drop_reconnects_and_sends_what_waited(
 ) -> None:
     """A dropped connection comes back by itself; edits made while it was down arrive."""
     page = join(context, server)
-    page.evaluate("window.backline.drop()")
-    expect(page.locator(".conn")).not_to_have_text("Connected")
+    # offline for 3 s: the edit below is certainly made while the connection is down
+    page.evaluate("window.backline.drop(3000)")
+    expect(page.locator(".conn")).to_have_attribute("data-state", "reconnecting")
     page.click(".add-track")  # while reconnecting: applied here, queued
     expect(page.locator(".strip")).to_have_count(1)
-    expect(page.locator(".conn")).to_have_text("Connected")
+    expect(page.locator(".conn")).to_have_text("Connected", timeout=15_000)
     settle(page, bot)
     assert len(bot.session.tracks()) == 1
     assert page.evaluate("window.backline.project()") == bot.session.project.to_data()
