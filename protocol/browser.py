@@ -19,6 +19,24 @@ from typing import Any
 from .audio import FRAME_MS, MAX_GAIN, SAMPLE_RATE
 from .codec import SUBPROTOCOL
 from .described import describe, describe_schemas
+from .dsp import (
+    BLOCK,
+    DRUM_BANK,
+    DRUM_HOLD_S,
+    LAYERS,
+    LEVEL_FLOOR_DB,
+    LIMITER_DELAY,
+    LIMITER_MARGIN_DB,
+    LIMITER_RELEASE_MS,
+    MIN_DELAY_SAMPLES,
+    NOTE_HOLD_S,
+    RATE,
+    RELEASE_S,
+    SAMPLE_TAIL_S,
+    TRUE_PEAK_PHASES,
+    TRUE_PEAK_TAPS,
+    true_peak_kernel,
+)
 from .errors import CLOSE_REASONS, FINAL_CLOSE_CODES, CloseCode, ErrorCode
 from .limits import DEFAULT_LIMITS, Limits
 from .messages import (
@@ -110,6 +128,29 @@ def protocol_constants(limits: Limits = DEFAULT_LIMITS) -> dict[str, Any]:
         "SAMPLE_RATE": SAMPLE_RATE,
         "FRAME_MS": FRAME_MS,
         "SCHEMAS": describe_schemas(limits),
+        "DSP": _dsp_constants(),
+    }
+
+
+def _dsp_constants() -> dict[str, Any]:
+    """The signal chain's constants (`dsp.py`): web/dsp.js computes with these."""
+    return {
+        "BLOCK": BLOCK,
+        "DRUM_BANK": DRUM_BANK,
+        "DRUM_HOLD_S": DRUM_HOLD_S,
+        "LAYERS": LAYERS,
+        "LEVEL_FLOOR_DB": LEVEL_FLOOR_DB,
+        "LIMITER_DELAY": LIMITER_DELAY,
+        "LIMITER_MARGIN_DB": LIMITER_MARGIN_DB,
+        "LIMITER_RELEASE_MS": LIMITER_RELEASE_MS,
+        "MIN_DELAY_SAMPLES": MIN_DELAY_SAMPLES,
+        "NOTE_HOLD_S": NOTE_HOLD_S,
+        "RATE": RATE,
+        "RELEASE_S": RELEASE_S,
+        "SAMPLE_TAIL_S": SAMPLE_TAIL_S,
+        "TRUE_PEAK_PHASES": TRUE_PEAK_PHASES,
+        "TRUE_PEAK_TAPS": TRUE_PEAK_TAPS,
+        "TRUE_PEAK_KERNEL": true_peak_kernel(),
     }
 
 

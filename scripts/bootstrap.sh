@@ -49,4 +49,18 @@ if [ "$extras" = "test" ] && ! command -v redis-server >/dev/null 2>&1; then
     exit 1
   fi
 fi
+# Instruments: FluidSynth renders every note from a General MIDI SoundFont
+# (media/soundfont.py); without them the browser falls back to its built-in synth
+# and renders are refused. Needed by `serve` and by the tests.
+if ! ldconfig -p 2>/dev/null | grep -q libfluidsynth || [ ! -e /usr/share/sounds/sf2/TimGM6mb.sf2 ]; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "bootstrap: installing FluidSynth and a GM SoundFont (apt-get install -y libfluidsynth3 timgm6mb-soundfont)" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libfluidsynth3 timgm6mb-soundfont
+  else
+    echo "bootstrap: FluidSynth or the SoundFont is missing; instruments need them: run as root" \
+      "'apt-get update && apt-get install -y libfluidsynth3 timgm6mb-soundfont'" >&2
+    [ "$extras" = "test" ] && exit 1
+  fi
+fi
 export PATH="$VENV/bin:$PATH"

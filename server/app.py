@@ -19,6 +19,7 @@ import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from websockets.asyncio.server import Server, ServerConnection
 from websockets.asyncio.server import serve as ws_serve
@@ -33,8 +34,12 @@ from backline.server import gc_tuning, runtime
 from backline.server.config import ConfigError, Settings
 from backline.server.gc_tuning import timed_collections
 from backline.server.http.recordings import recordings_request
+from backline.server.http.renders import renders_request
 from backline.server.http.responses import ALLOWED_METHODS, harden, method_not_allowed, response
+from backline.server.http.samples import open_instruments, samples_request
 from backline.server.http.web import web_file
+from backline.server.rendering.jobs import Renders
+from backline.server.rendering.versions import document_at
 from backline.server.sessions.connection import handle_connection
 from backline.server.sessions.hub import Hub
 from backline.server.storage.base import Store
@@ -170,14 +175,41 @@ async def serve(settings: Settings) -> AsyncIterator[Running]:
         )
     )
     hub = Hub(store, bus, settings, connections.admission.stats)
+    sample_cache = settings.data_dir / "samples"
+    instruments = await asyncio.to_thread(open_instruments, settings.soundfont, sample_cache)
+    if instruments.bank is None:
+        log.warning("instruments: %s; browsers play their built-in synth", instruments.reason)
+    else:
+        log.info("instruments: %s through FluidSynth", instruments.bank.font)
+    renders = Renders(
+        settings.data_dir / "renders",
+        instruments.bank.font if instruments.bank else None,
+        sample_cache,
+        queue=settings.render_queue,
+        timeout=settings.render_timeout,
+        max_seconds=settings.render_max_seconds,
+        keep=settings.renders_kept,
+    )
+
+    async def session_document(name: str, version: int | None) -> tuple[dict[str, Any], int]:
+        live = hub.sessions.get(name)
+        seq = live.seq if live is not None else None
+        return await document_at(store, name, version, settings.limits, seq)
 
     async def routes(connection: ServerConnection, request: Request) -> Response | None:
-        """GET and HEAD only (HEAD: GET's status and headers, no body); see `responses`."""
+        """GET and HEAD (HEAD: GET's status and headers, no body), and POST to start a
+        render; see `responses`."""
+        path = request.path.split("?", 1)[0]
+        if request.method == "POST" and path.startswith("/renders/"):
+            answer = await renders_request(
+                "POST", request.path, request.headers, secret, renders, session_document
+            )
+            assert answer is not None
+            return response(answer.status, answer.body, answer.content_type, answer.headers)
         if request.method not in ALLOWED_METHODS:
             return method_not_allowed()
         if request.method == "GET" and request.headers.get("Upgrade", "").lower() == "websocket":
             return None
-        path = request.path.split("?", 1)[0]
         head = request.method == "HEAD"
         if path == "/healthz":
             store_ok = hub.store_ok and await store.healthy()
@@ -201,6 +233,12 @@ async def serve(settings: Settings) -> AsyncIterator[Running]:
         answer = await recordings_request(
             request.path, request.headers, settings.data_dir / "recordings", secret
         )
+        if answer is None:
+            answer = await samples_request(request.path, request.headers, secret, instruments)
+        if answer is None:
+            answer = await renders_request(
+                "GET", request.path, request.headers, secret, renders, session_document
+            )
         if answer is not None:
             extra = answer.headers
             return response(answer.status, answer.body, answer.content_type, extra, head=head)
@@ -247,6 +285,7 @@ async def serve(settings: Settings) -> AsyncIterator[Running]:
         log.info("shutting down: draining %d sessions", len(hub.sessions))
         ws_server.close(close_connections=False)
         await hub.close()
+        await renders.close()
         # all at once: a peer that reads nothing holds its close for the close timeout
         closing = [
             connection.close(int(CloseCode.SERVER_SHUTDOWN), "server shutting down")
@@ -256,6 +295,8 @@ async def serve(settings: Settings) -> AsyncIterator[Running]:
         await ws_server.wait_closed()
         await bus.close()
         await store.close()
+        if instruments.bank is not None:
+            instruments.bank.close()
         log.info("stopped")
 
 

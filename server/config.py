@@ -67,6 +67,7 @@ NETWORK = "network"
 STORAGE = "storage"
 SESSIONS = "sessions"
 CONNECTIONS = "connections"
+RENDERING = "instruments and renders"
 LIMITS = "limits (every process of one deployment needs the same)"
 LOGGING = "logging"
 
@@ -286,6 +287,46 @@ class Settings:
         "connections of one client address that have not joined a session yet; more get"
         " HTTP 503 at once",
         group=CONNECTIONS,
+    )
+    # instruments and renders
+    soundfont: str | None = setting(
+        None,
+        parse_optional_text,
+        "the General MIDI SoundFont (`.sf2`) every instrument is rendered from by FluidSynth"
+        " (browsers, bots and renders play its samples); without one the browser falls back"
+        " to its built-in synth and renders are refused",
+        group=RENDERING,
+        metavar="SF2",
+        unset="the first of Debian's GM fonts found (`timgm6mb-soundfont`)",
+    )
+    render_queue: int = setting(
+        4,
+        parse_positive,
+        "renders waiting or running in this process (one runs at a time, in its own"
+        " process); more are refused with `rate_limited`",
+        group=RENDERING,
+        unit="renders",
+    )
+    render_timeout: float = setting(
+        600.0,
+        parse_seconds,
+        "time one render may take before it is stopped and reported failed",
+        group=RENDERING,
+        unit="s",
+    )
+    render_max_seconds: float = setting(
+        1200.0,
+        parse_positive_number,
+        "longest song a render accepts (its memory grows with the length)",
+        group=RENDERING,
+        unit="s",
+    )
+    renders_kept: int = setting(
+        20,
+        parse_positive,
+        "finished renders kept per session (in `<data-dir>/renders/`); older ones are deleted",
+        group=RENDERING,
+        unit="renders",
     )
     # limits: one row per field of `Limits`, in LIMIT_SETTINGS
     limits: Limits = field(default=DEFAULT_LIMITS)

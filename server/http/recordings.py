@@ -31,15 +31,13 @@ import json
 import os
 import re
 import stat
-import time
 import urllib.parse
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from backline.protocol.errors import BacklineError, Unauthorized, WrongSession
+from backline.protocol.errors import BacklineError
 from backline.protocol.messages import Role, check_session_name
-from backline.protocol.tokens import verify
+from backline.server.http.auth import HttpAnswer, authorize, error_answer
 
 __all__ = [
     "PREFIX",
@@ -61,22 +59,6 @@ _TYPES = {"wav": "audio/wav", "json": "application/json"}
 def recording_dir_name(session: str) -> str:
     """The directory of a session's recordings: its name, unless that starts with a dot."""
     return session.replace(".", "%2E") if session.startswith(".") else session
-
-
-@dataclass(frozen=True, slots=True)
-class HttpAnswer:
-    """What to send back: status, body, content type and extra headers."""
-
-    status: http.HTTPStatus
-    body: bytes
-    content_type: str = "application/json"
-    headers: tuple[tuple[str, str], ...] = ()
-
-
-def _error(status: http.HTTPStatus, message: str, code: str) -> HttpAnswer:
-    body = json.dumps({"code": code, "message": message}).encode()
-    extra = (("WWW-Authenticate", "Bearer"),) if status is http.HTTPStatus.UNAUTHORIZED else ()
-    return HttpAnswer(status, body, headers=extra)
 
 
 def _inside(root: Path, session: str, *names: str) -> Path | None:
@@ -169,27 +151,6 @@ def list_recordings(root: Path, session: str) -> list[dict[str, Any]]:
     return found
 
 
-def _query_token(query: str) -> str | None:
-    """The value of the one query parameter spelled exactly ``token``, percent-decoded.
-
-    The name is compared as sent, not decoded: ``tok%65n=`` is not a token, so
-    that a proxy that hides ``token=`` from its logs sees every token this
-    server accepts. A second ``token`` is refused (None) rather than guessed at.
-    """
-    values = [
-        value for name, _, value in (p.partition("=") for p in query.split("&")) if name == "token"
-    ]
-    return urllib.parse.unquote(values[0]) if len(values) == 1 else None
-
-
-def _token(query: str, headers: Any) -> str | None:
-    """The request's token: the ``Authorization: Bearer`` header, else the query's ``token``."""
-    authorization = headers.get("Authorization", "")
-    if authorization[:7].lower() == "bearer ":
-        return str(authorization[7:].strip())
-    return _query_token(query)
-
-
 async def recordings_request(
     target: str, headers: Any, root: Path, secret: bytes
 ) -> HttpAnswer | None:
@@ -200,28 +161,21 @@ async def recordings_request(
     parts = [urllib.parse.unquote(p) for p in path[len(PREFIX) :].split("/")]
     if parts and parts[-1] == "" and len(parts) == 2:
         parts = parts[:1]  # /recordings/<session>/
-    not_found = _error(http.HTTPStatus.NOT_FOUND, "no such recording or file", "not_found")
+    not_found = error_answer(http.HTTPStatus.NOT_FOUND, "no such recording or file", "not_found")
     if len(parts) not in (1, 3):
         return not_found
     try:
         session = check_session_name(parts[0])
     except BacklineError:
         return not_found
-    token = _token(query, headers)
-    if token is None:
-        message = "a token is required: an Authorization: Bearer header or one token= parameter"
-        return _error(http.HTTPStatus.UNAUTHORIZED, message, "unauthorized")
-    try:
-        claims = verify(secret, token, session, time.time())
-    except WrongSession as exc:
-        return _error(http.HTTPStatus.FORBIDDEN, exc.message, "forbidden")
-    except Unauthorized as exc:
-        return _error(http.HTTPStatus.UNAUTHORIZED, exc.message, "unauthorized")
+    claims = authorize(query, headers, secret, session)
+    if isinstance(claims, HttpAnswer):
+        return claims
     if claims.role is not Role.OWNER:
         message = (
             f"only owners may list and download recordings (this token's role: {claims.role.value})"
         )
-        return _error(http.HTTPStatus.FORBIDDEN, message, "forbidden")
+        return error_answer(http.HTTPStatus.FORBIDDEN, message, "forbidden")
     if len(parts) == 1:
         listed = await asyncio.to_thread(list_recordings, root, session)
         body = json.dumps({"session": session, "recordings": listed}).encode()

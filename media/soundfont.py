@@ -1,0 +1,206 @@
+"""Instrument samples from a General MIDI SoundFont, rendered by FluidSynth.
+
+Every note the project plays is a sample: FluidSynth plays the note once (held
+`dsp.NOTE_HOLD_S`, or `dsp.DRUM_HOLD_S` for a drum hit, then released for up to
+`dsp.SAMPLE_TAIL_S`), at one of the velocity `dsp.LAYERS`, and the result is
+kept as 16-bit stereo at 48 kHz. The browser downloads the same samples as
+FLAC, lossless, and bots and renders read them here or over HTTP: every player
+plays the very same numbers, so their instruments cannot drift apart.
+
+FluidSynth's own reverb and chorus are off (the project's returns do that),
+and every render starts from a silent synth, so a sample does not depend on
+which notes were rendered before it.
+
+`find_soundfont` looks where Debian's packages put General MIDI fonts;
+`scripts/bootstrap.sh` installs ``libfluidsynth3`` and ``timgm6mb-soundfont``.
+Without them there are no samples (`SoundFontMissing`), and players fall back
+to their built-in synth, saying so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from backline.protocol import dsp
+from backline.protocol.dsp import SampleKey
+from backline.protocol.errors import Unavailable
+
+__all__ = [
+    "FONT_PATHS",
+    "GAIN",
+    "SampleBank",
+    "SoundFontMissing",
+    "decode_flac",
+    "encode_flac",
+    "find_soundfont",
+]
+
+FONT_PATHS = (
+    "/usr/share/sounds/sf2/default-GM.sf2",  # Debian's alternative: the installed GM font
+    "/usr/share/sounds/sf2/TimGM6mb.sf2",
+    "/usr/share/sounds/sf2/FluidR3_GM.sf2",
+    "/usr/share/soundfonts/default.sf2",
+)
+
+GAIN = 1.0
+"""FluidSynth's master gain: TimGM6mb's piano peaks near -18 dBFS at velocity 100."""
+
+SILENT = 1  # an int16 magnitude at or under this is silence (trailing samples are trimmed)
+_CACHE_BYTES = 256 * 1024 * 1024
+
+
+class SoundFontMissing(Unavailable):
+    """No SoundFont or no FluidSynth here: instruments fall back to the built-in synth."""
+
+
+def find_soundfont(explicit: str | os.PathLike[str] | None = None) -> Path | None:
+    """The SoundFont to use: `explicit` if given (it must exist), else the first of `FONT_PATHS`."""
+    if explicit:
+        path = Path(explicit)
+        return path if path.is_file() else None
+    for candidate in FONT_PATHS:
+        path = Path(candidate)
+        if path.is_file():
+            return path.resolve()
+    return None
+
+
+def encode_flac(samples: NDArray[np.int16]) -> bytes:
+    """A (frames, 2) int16 array as a FLAC file (lossless: decoding gives it back)."""
+    import soundfile
+
+    out = io.BytesIO()
+    soundfile.write(out, samples, dsp.RATE, format="FLAC", subtype="PCM_16")
+    return out.getvalue()
+
+
+def decode_flac(data: bytes) -> NDArray[np.float32]:
+    """A FLAC file as (2, frames) float32 in [-1, 1) (int16 / 32768, as browsers decode)."""
+    import soundfile
+
+    pcm, rate = soundfile.read(io.BytesIO(data), dtype="int16", always_2d=True)
+    if rate != dsp.RATE:
+        raise ValueError(f"sample rate {rate}, not {dsp.RATE}")
+    out: NDArray[np.float32] = (pcm.T.astype(np.float32) / 32768.0).copy()
+    return out
+
+
+class SampleBank:
+    """Renders and keeps samples of one SoundFont (thread-safe; FluidSynth runs
+    one note at a time). ``get`` returns (2, frames) float32; ``flac`` the file."""
+
+    def __init__(
+        self, font: Path, cache_dir: Path | None = None, cache_bytes: int = _CACHE_BYTES
+    ) -> None:
+        try:
+            import fluidsynth
+        except (ImportError, OSError) as error:  # the library is missing
+            raise SoundFontMissing(f"FluidSynth is not installed: {error}") from error
+        self.font = font
+        self.name = font.name
+        data = font.read_bytes()
+        self.digest = hashlib.sha256(data).hexdigest()[:16]
+        self._synth: Any = fluidsynth.Synth(
+            gain=GAIN,
+            samplerate=float(dsp.RATE),
+            channels=16,
+            **{"synth.reverb.active": 0, "synth.chorus.active": 0, "synth.polyphony": 256},
+        )
+        self._font_id = self._synth.sfload(str(font))
+        if self._font_id < 0:
+            raise SoundFontMissing(f"FluidSynth could not load {font}")
+        self._lock = threading.Lock()
+        self._pcm: OrderedDict[SampleKey, NDArray[np.int16]] = OrderedDict()
+        self._bytes = 0
+        self._limit = cache_bytes
+        # rendered samples on disk, per font: later processes (renders, restarts) reuse them
+        self._dir = None if cache_dir is None else cache_dir / self.digest
+
+    def close(self) -> None:
+        with self._lock:
+            self._synth.delete()
+            self._pcm.clear()
+
+    # -- rendering ------------------------------------------------------------------
+
+    def pcm(self, key: SampleKey) -> NDArray[np.int16]:
+        """The sample as (frames, 2) int16, rendered on first use (kept in a bounded LRU)."""
+        with self._lock:
+            found = self._pcm.get(key)
+            if found is not None:
+                self._pcm.move_to_end(key)
+                return found
+            pcm = self._load(key)
+            if pcm is None:
+                pcm = self._render(key)
+                self._store(key, pcm)
+            self._pcm[key] = pcm
+            self._bytes += pcm.nbytes
+            while self._bytes > self._limit and len(self._pcm) > 1:
+                _, old = self._pcm.popitem(last=False)
+                self._bytes -= old.nbytes
+            return pcm
+
+    def get(self, key: SampleKey) -> NDArray[np.float32]:
+        """The sample as (2, frames) float32 (int16 / 32768)."""
+        return (self.pcm(key).T.astype(np.float32) / 32768.0).copy()
+
+    def flac(self, key: SampleKey) -> bytes:
+        return encode_flac(self.pcm(key))
+
+    def preload(self, keys: Iterable[SampleKey]) -> None:
+        for key in keys:
+            self.pcm(key)
+
+    def _load(self, key: SampleKey) -> NDArray[np.int16] | None:
+        if self._dir is None:
+            return None
+        try:
+            data = (self._dir / key.name).read_bytes()
+            pcm = decode_flac(data)
+        except (OSError, ValueError, RuntimeError):  # absent, or damaged: render again
+            return None
+        return np.ascontiguousarray(np.round(pcm.T * 32768.0).astype(np.int16))
+
+    def _store(self, key: SampleKey, pcm: NDArray[np.int16]) -> None:
+        """Keep the sample on disk: written beside, then renamed (never half a file)."""
+        if self._dir is None:
+            return
+        path = self._dir / key.name
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            partial = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
+            partial.write_bytes(encode_flac(pcm))
+            os.replace(partial, path)
+        except OSError:
+            pass  # a read-only or full disk: the sample stays in memory only
+
+    def _render(self, key: SampleKey) -> NDArray[np.int16]:
+        synth = self._synth
+        channel = 9 if key.drum else 0
+        synth.system_reset()
+        if synth.program_select(channel, self._font_id, key.bank, key.program) != 0:
+            # a kit or program the font lacks: its first kit, or the piano, as GM players do
+            synth.program_select(channel, self._font_id, key.bank, 0)
+        synth.get_samples(dsp.BLOCK)  # settle the reset before the note starts at frame 0
+        hold = round((dsp.DRUM_HOLD_S if key.drum else dsp.NOTE_HOLD_S) * dsp.RATE)
+        tail = round(dsp.SAMPLE_TAIL_S * dsp.RATE)
+        synth.noteon(channel, key.pitch, key.layer)
+        held = synth.get_samples(hold)
+        synth.noteoff(channel, key.pitch)
+        released = synth.get_samples(tail)
+        synth.all_sounds_off(channel)
+        pcm = np.concatenate([held, released]).reshape(-1, 2).astype(np.int16)
+        loud = np.flatnonzero(np.abs(pcm.astype(np.int32)).max(axis=1) > SILENT)
+        end = int(loud[-1]) + 1 if loud.size else 1
+        return np.ascontiguousarray(pcm[:end])

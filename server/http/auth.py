@@ -1,0 +1,86 @@
+"""Who is asking, for the HTTP routes: the token, its check, and the answers that refuse.
+
+The token travels as for the websocket, in an ``Authorization: Bearer`` header
+or a ``token`` query parameter (spelled exactly so: see `_query_token`).
+"""
+
+from __future__ import annotations
+
+import base64
+import http
+import json
+import time
+import urllib.parse
+from dataclasses import dataclass
+from typing import Any
+
+from backline.protocol.errors import Unauthorized, WrongSession
+from backline.protocol.tokens import Claims, verify
+
+__all__ = ["HttpAnswer", "authorize", "authorize_any", "error_answer", "request_token"]
+
+
+@dataclass(frozen=True, slots=True)
+class HttpAnswer:
+    """What to send back: status, body, content type and extra headers."""
+
+    status: http.HTTPStatus
+    body: bytes
+    content_type: str = "application/json"
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+def error_answer(status: http.HTTPStatus, message: str, code: str) -> HttpAnswer:
+    body = json.dumps({"code": code, "message": message}).encode()
+    extra = (("WWW-Authenticate", "Bearer"),) if status is http.HTTPStatus.UNAUTHORIZED else ()
+    return HttpAnswer(status, body, headers=extra)
+
+
+def _query_token(query: str) -> str | None:
+    """The value of the one query parameter spelled exactly ``token``, percent-decoded.
+
+    The name is compared as sent, not decoded: ``tok%65n=`` is not a token, so
+    that a proxy that hides ``token=`` from its logs sees every token this
+    server accepts. A second ``token`` is refused (None) rather than guessed at.
+    """
+    values = [
+        value for name, _, value in (p.partition("=") for p in query.split("&")) if name == "token"
+    ]
+    return urllib.parse.unquote(values[0]) if len(values) == 1 else None
+
+
+def request_token(query: str, headers: Any) -> str | None:
+    """The request's token: the ``Authorization: Bearer`` header, else the query's ``token``."""
+    authorization = headers.get("Authorization", "")
+    if authorization[:7].lower() == "bearer ":
+        return str(authorization[7:].strip())
+    return _query_token(query)
+
+
+def authorize(query: str, headers: Any, secret: bytes, session: str) -> Claims | HttpAnswer:
+    """The request's verified claims for `session`, or the 401/403 answer that refuses it."""
+    token = request_token(query, headers)
+    if token is None:
+        message = "a token is required: an Authorization: Bearer header or one token= parameter"
+        return error_answer(http.HTTPStatus.UNAUTHORIZED, message, "unauthorized")
+    try:
+        return verify(secret, token, session, time.time())
+    except WrongSession as exc:
+        return error_answer(http.HTTPStatus.FORBIDDEN, exc.message, "forbidden")
+    except Unauthorized as exc:
+        return error_answer(http.HTTPStatus.UNAUTHORIZED, exc.message, "unauthorized")
+
+
+def authorize_any(query: str, headers: Any, secret: bytes) -> Claims | HttpAnswer:
+    """Like `authorize`, for a route that belongs to no session: any valid token of
+    this server (of any session and role) is enough."""
+    token = request_token(query, headers) or ""
+    session = ""
+    try:
+        payload = token.split(".")[1]
+        session = str(
+            json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["s"]
+        )
+    except (IndexError, ValueError, KeyError, TypeError):
+        pass  # malformed: verify says so below
+    return authorize(query, headers, secret, session or "-")
