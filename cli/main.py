@@ -187,6 +187,32 @@ def _cmd_recordings(args: argparse.Namespace) -> None:
         print(out / file["name"])
 
 
+def _cmd_render(args: argparse.Namespace) -> None:
+    """Bounce the session on the server, show its progress, fetch the files into --out."""
+    from backline.client.renders import download_render, render
+
+    token = _token_for(args, Role.EDITOR)
+    url = websocket_url(args.url)
+    tty = sys.stderr.isatty()
+
+    def progress(job: dict[str, object]) -> None:
+        share = float(str(job.get("progress", 0.0)))
+        bar = "#" * round(share * 30)
+        line = f"render {job['status']:<7} [{bar:<30}] {share * 100:3.0f}% {job.get('stage', '')}"
+        print(("\r" if tty else "") + line, end="" if tty else "\n", file=sys.stderr, flush=True)
+
+    job = render(url, args.session, token, stems=args.stems, version=args.version,
+                 on_progress=progress)  # fmt: skip
+    if tty:
+        print(file=sys.stderr)
+    out = Path(args.out)
+    for path in download_render(url, args.session, token, job, out):
+        print(path)
+    lufs = "n/a" if job.get("lufs") is None else f"{job['lufs']:.1f} LUFS"
+    peak = "n/a" if job.get("true_peak_db") is None else f"{job['true_peak_db']:.1f} dBTP"
+    print(f"v{job['version']}: {job['seconds']:.1f} s, {lufs}, true peak {peak}", file=sys.stderr)
+
+
 # the server's own flags (and variables) for the secret a token is minted with
 _SECRET_SETTINGS = ("secret", "data_dir")
 
@@ -254,6 +280,22 @@ def build_parser() -> argparse.ArgumentParser:
     record.add_argument("--session", required=True)
     _add_auth(record, env)
     record.set_defaults(func=_cmd_record)
+
+    rend = sub.add_parser(
+        "render", help="bounce the project on the server to WAV files (owners and editors)"
+    )
+    rend.add_argument("url", help="server address (ws://, http:// or HOST:PORT)")
+    rend.add_argument("--session", required=True)
+    rend.add_argument(
+        "--version", type=int, default=None, help="render this version (default latest)"
+    )
+    rend.add_argument("--out", required=True, help="directory the WAVs and render.json go to")
+    rend.add_argument(
+        "--stems", choices=["none", "dry", "wet"], default="none",
+        help="also one WAV per track: post-fader (dry) or with its effects (wet)",
+    )  # fmt: skip
+    _add_auth(rend, env)
+    rend.set_defaults(func=_cmd_render)
 
     recs = sub.add_parser("recordings", help="list a session's recordings, or download one")
     recs.add_argument("url", help="server URL (ws:// or http://)")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 import wave
 from pathlib import Path
 
@@ -102,3 +104,23 @@ async def test_samples_are_served_to_participants_only(server: ServerProcess) ->
         request("GET", f"{server.http_url}/samples/0/0/60/100.flac", token, 10)
     with pytest.raises(Unauthorized):
         request("GET", f"{server.http_url}/samples/0/0/60/127.flac", "forged", 10)
+
+
+async def test_the_cli_renders_into_a_directory_with_progress(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    await make_song(server, bars=2)
+    out = tmp_path / "cli-bounce"
+    command = [sys.executable, "-m", "backline.cli", "render", f"127.0.0.1:{server.port}",
+               "--session", SESSION, "--out", str(out), "--stems", "wet",
+               "--token", server.token(SESSION, "editor")]  # fmt: skip
+    done = await asyncio.to_thread(subprocess.run, command, capture_output=True, text=True,
+                                   timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "100%" in done.stderr and "LUFS" in done.stderr
+    assert sorted(p.name for p in out.iterdir())[0] == "mix.wav"
+    assert len([p for p in out.iterdir() if p.name.startswith("stem-")]) == 5
+    viewer = [*command[:-1], server.token(SESSION, "viewer")]
+    refused = await asyncio.to_thread(subprocess.run, viewer, capture_output=True, text=True,
+                                      timeout=120)  # fmt: skip
+    assert refused.returncode == 1 and "forbidden" in refused.stderr
