@@ -180,7 +180,7 @@ async def serve(settings: Settings) -> AsyncIterator[Running]:
     if instruments.bank is None:
         log.warning("instruments: %s; browsers play their built-in synth", instruments.reason)
     else:
-        log.info("instruments: %s through FluidSynth", instruments.bank.font)
+        log.debug("instruments: %s through FluidSynth", instruments.bank.font)
     renders = Renders(
         settings.data_dir / "renders",
         instruments.bank.font if instruments.bank else None,

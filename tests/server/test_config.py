@@ -244,6 +244,7 @@ SAMPLES = {  # two valid texts other than the default, for the settings that nee
     "sqlite_synchronous": ("NORMAL", "FULL"),
     "audio_pass_through": ("off", "on"),
     "log_level": ("DEBUG", "ERROR"),
+    "soundfont": ("/srv/a.sf2", "/srv/b.sf2"),
 }
 
 
