@@ -29,6 +29,13 @@ def _base(url: str, session: str) -> str:
     return f"{http_base(url)}/renders/{urllib.parse.quote(session, safe='')}"
 
 
+def _job(
+    method: str, target: str, token: str, timeout: float, context: ssl.SSLContext | None
+) -> dict[str, Any]:
+    job: dict[str, Any] = json.loads(request(method, target, token, timeout, context))
+    return job
+
+
 def start_render(
     url: str,
     session: str,
@@ -42,8 +49,7 @@ def start_render(
     """Queue a render (``stems``: none, dry or wet); the job as the server reports it."""
     query = {"stems": stems, **({"version": str(version)} if version is not None else {})}
     target = f"{_base(url, session)}?{urllib.parse.urlencode(query)}"
-    job: dict[str, Any] = json.loads(request("POST", target, token, timeout, ssl_context))
-    return job
+    return _job("POST", target, token, timeout, ssl_context)
 
 
 def render_status(
@@ -56,8 +62,7 @@ def render_status(
     ssl_context: ssl.SSLContext | None = None,
 ) -> dict[str, Any]:
     target = f"{_base(url, session)}/{urllib.parse.quote(render_id, safe='')}"
-    job: dict[str, Any] = json.loads(request("GET", target, token, timeout, ssl_context))
-    return job
+    return _job("GET", target, token, timeout, ssl_context)
 
 
 def download_render(

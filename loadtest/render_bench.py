@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -30,7 +29,7 @@ from backline.protocol.model import Document
 from backline.protocol.ops import apply
 from backline.testing.songs import song_ops
 
-from .report import save
+from .report import publish
 
 
 @dataclass
@@ -97,11 +96,7 @@ def main(argv: list[str] | None = None) -> None:
         f" {run.baseline_s} | {run.warm_over_baseline} | {run.realtime_factor} | {run.lufs} |"
         f" {run.true_peak_db} |\n"
     )
-    out = save("render", [run])
-    md = out.with_suffix(".md")
-    md.write_text(text)
-    print(text)
-    print(f"wrote {md}", file=sys.stderr)
+    publish("render", [run], text)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,14 @@ def save(name: str, rows: Sequence[Any]) -> Path:
     return out
 
 
+def publish(name: str, rows: Sequence[Any], text: str) -> None:
+    """`save` the rows, write `text` (the Markdown report) beside them, and print it."""
+    md = save(name, rows).with_suffix(".md")
+    md.write_text(text)
+    print(text)
+    print(f"wrote {md}", file=sys.stderr)
+
+
 def run(main: Callable[[], Coroutine[Any, Any, Any]]) -> None:
     """Run a benchmark on the server's event loop (uvloop when installed)."""
     run_loop(main())

@@ -37,7 +37,7 @@ from backline.client import Session
 from backline.protocol.model import PPQ
 from backline.testing import ServerProcess, SessionThread
 
-from .report import save
+from .report import publish
 
 __all__ = ["RollFps", "main", "measure"]
 
@@ -223,11 +223,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     result = measure(args.notes, args.frames, args.step, args.chromium)
     text = report(result)
-    out = save("roll_fps", [result])
-    md = out.with_suffix(".md")
-    md.write_text(text)
-    print(text)
-    print(f"wrote {md}", file=sys.stderr)
+    publish("roll_fps", [result], text)
 
 
 if __name__ == "__main__":

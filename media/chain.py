@@ -101,10 +101,8 @@ def compress(x: Signal, track: dict[str, Any]) -> tuple[Signal, NDArray[np.float
     release = dsp.block_coefficient(float(track["comp_release"]))
     gains = [0.0] * len(targets)
     g = 0.0
-    for k, target in enumerate(targets):  # compressor_step, inlined: one step per block
-        coef = attack if target < g else release
-        g = coef * g + (1.0 - coef) * target
-        gains[k] = g
+    for k, target in enumerate(targets):  # compressor_step, its static curve vectorised above
+        g = gains[k] = dsp.smooth_gain(g, target, attack, release)
     gain_db = np.array(gains)
     after = 10 ** (gain_db / 20)
     before = np.concatenate([[1.0], after[:-1]])
@@ -171,14 +169,12 @@ def limit(x: Signal, ceiling_db: float) -> tuple[Signal, NDArray[np.float64]]:
     padded, frames = _blocks(x)
     limit_gain = db_to_gain(ceiling_db - dsp.LIMITER_MARGIN_DB)
     peaks = true_peak_blocks(padded, above=limit_gain).tolist()
-    needs = [1.0 if p <= limit_gain else limit_gain / p for p in peaks] + [1.0]
+    needs = [dsp.limiter_need(p, ceiling_db) for p in peaks] + [1.0]
     release = dsp.block_coefficient(dsp.LIMITER_RELEASE_MS)
     ends = [1.0] * len(peaks)
     e = 1.0
-    for k in range(len(peaks)):  # limiter_step, inlined
-        recovered = 1.0 if e >= 1.0 else e**release
-        e = min(recovered, needs[k], needs[k + 1], 1.0)
-        ends[k] = e
+    for k in range(len(peaks)):
+        e = ends[k] = dsp.limiter_step(e, needs[k], needs[k + 1], release)
     after = np.array(ends)
     before = np.concatenate([[min(1.0, needs[0])], after[:-1]])  # looks ahead at the start too
     return _ramped(padded, before, after)[:, :frames], after

@@ -101,14 +101,14 @@ def _note(
     """Add a note's sample into `out` from frame `at`; returns where it stops sounding."""
     length = sample.shape[1]
     if fade_at is not None:  # a pitched note shorter than its sample: fade from its end
-        length = min(length, fade_at + round(8 * dsp.RELEASE_S * dsp.RATE))
+        length = min(length, fade_at + round(dsp.RELEASE_END_S * dsp.RATE))
     end = min(at + length, out.shape[1])
     if end <= at:
         return at
     part = sample[:, : end - at] * np.float32(gain)
     if fade_at is not None and fade_at < end - at:
         t = np.arange(end - at - fade_at, dtype=np.float64) / dsp.RATE
-        fade = np.where(t >= 8 * dsp.RELEASE_S, 0.0, np.exp(-t / dsp.RELEASE_S))
+        fade = np.where(t >= dsp.RELEASE_END_S, 0.0, np.exp(-t / dsp.RELEASE_S))  # release_gain
         part[:, fade_at:] *= fade.astype(np.float32)
     out[:, at:end] += part
     return int(end)

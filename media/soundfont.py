@@ -84,15 +84,25 @@ def encode_flac(samples: NDArray[np.int16]) -> bytes:
     return out.getvalue()
 
 
-def decode_flac(data: bytes) -> NDArray[np.float32]:
-    """A FLAC file as (2, frames) float32 in [-1, 1) (int16 / 32768, as browsers decode)."""
+def _pcm(data: bytes) -> NDArray[np.int16]:
+    """A FLAC file's samples as (frames, 2) int16."""
     import soundfile
 
     pcm, rate = soundfile.read(io.BytesIO(data), dtype="int16", always_2d=True)
     if rate != dsp.RATE:
         raise ValueError(f"sample rate {rate}, not {dsp.RATE}")
+    return np.ascontiguousarray(pcm, dtype=np.int16)
+
+
+def _as_float(pcm: NDArray[np.int16]) -> NDArray[np.float32]:
+    """(frames, 2) int16 as (2, frames) float32 in [-1, 1): int16 / 32768, as browsers decode."""
     out: NDArray[np.float32] = (pcm.T.astype(np.float32) / 32768.0).copy()
     return out
+
+
+def decode_flac(data: bytes) -> NDArray[np.float32]:
+    """A FLAC file as (2, frames) float32 (`_as_float`)."""
+    return _as_float(_pcm(data))
 
 
 class SampleBank:
@@ -153,10 +163,17 @@ class SampleBank:
 
     def get(self, key: SampleKey) -> NDArray[np.float32]:
         """The sample as (2, frames) float32 (int16 / 32768)."""
-        return (self.pcm(key).T.astype(np.float32) / 32768.0).copy()
+        return _as_float(self.pcm(key))
 
     def flac(self, key: SampleKey) -> bytes:
-        return encode_flac(self.pcm(key))
+        """The sample as a FLAC file: the disk cache's copy when there is one (encoded once)."""
+        pcm = self.pcm(key)
+        if self._dir is not None:
+            try:
+                return (self._dir / key.name).read_bytes()
+            except OSError:
+                pass  # not stored (a read-only disk): encode it here
+        return encode_flac(pcm)
 
     def preload(self, keys: Iterable[SampleKey]) -> None:
         for key in keys:
@@ -166,11 +183,9 @@ class SampleBank:
         if self._dir is None:
             return None
         try:
-            data = (self._dir / key.name).read_bytes()
-            pcm = decode_flac(data)
+            return _pcm((self._dir / key.name).read_bytes())
         except (OSError, ValueError, RuntimeError):  # absent, or damaged: render again
             return None
-        return np.ascontiguousarray(np.round(pcm.T * 32768.0).astype(np.int16))
 
     def _store(self, key: SampleKey, pcm: NDArray[np.int16]) -> None:
         """Keep the sample on disk: written beside, then renamed (never half a file)."""

@@ -54,6 +54,7 @@ __all__ = [
     "MIN_DELAY_SAMPLES",
     "NOTE_HOLD_S",
     "RATE",
+    "RELEASE_END_S",
     "RELEASE_S",
     "SAMPLE_TAIL_S",
     "TRUE_PEAK_PHASES",
@@ -62,6 +63,8 @@ __all__ = [
     "block_coefficient",
     "compressor_step",
     "delay_samples",
+    "level_db",
+    "limiter_need",
     "limiter_step",
     "noise",
     "note_gain",
@@ -72,6 +75,7 @@ __all__ = [
     "reverb_envelope",
     "reverb_length",
     "sample_key",
+    "smooth_gain",
     "true_peak_kernel",
 ]
 
@@ -111,7 +115,13 @@ def compressor_step(
     `attack` and `release` are `block_coefficient`s: the attack applies while the
     gain goes down (more reduction), the release while it comes back.
     """
-    target = compressor_gain_db(level_db(peak), threshold, ratio, knee)
+    return smooth_gain(gain_db, compressor_gain_db(level_db(peak), threshold, ratio, knee),
+                       attack, release)  # fmt: skip
+
+
+def smooth_gain(gain_db: float, target: float, attack: float, release: float) -> float:
+    """One block of the compressor's smoothing: towards `target` with the `attack`
+    coefficient while the gain goes down, with `release` while it comes back."""
     coef = attack if target < gain_db else release
     return coef * gain_db + (1.0 - coef) * target
 
@@ -269,6 +279,9 @@ SAMPLE_TAIL_S = 1.5
 RELEASE_S = 0.06
 """Time constant of the fade that ends a pitched note shorter than its sample."""
 
+RELEASE_END_S = 8 * RELEASE_S
+"""How long that fade lasts: the note stops there (at e^-8 of its level)."""
+
 
 @dataclass(frozen=True, slots=True)
 class SampleKey:
@@ -304,4 +317,4 @@ def note_gain(velocity: int, layer: int) -> float:
 
 def release_gain(t: float) -> float:
     """The fade's gain `t` seconds after a pitched note's end (silent at 8 time constants)."""
-    return 0.0 if t >= 8 * RELEASE_S else math.exp(-t / RELEASE_S)
+    return 0.0 if t >= RELEASE_END_S else math.exp(-t / RELEASE_S)

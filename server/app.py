@@ -19,7 +19,6 @@ import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from websockets.asyncio.server import Server, ServerConnection
 from websockets.asyncio.server import serve as ws_serve
@@ -29,6 +28,7 @@ from websockets.typing import Origin, Subprotocol
 from backline.protocol.codec import SUBPROTOCOL
 from backline.protocol.errors import CloseCode, Unavailable
 from backline.protocol.messages import Role
+from backline.protocol.model import Document
 from backline.protocol.tokens import mint
 from backline.server import gc_tuning, runtime
 from backline.server.config import ConfigError, Settings
@@ -191,7 +191,7 @@ async def serve(settings: Settings) -> AsyncIterator[Running]:
         keep=settings.renders_kept,
     )
 
-    async def session_document(name: str, version: int | None) -> tuple[dict[str, Any], int]:
+    async def session_document(name: str, version: int | None) -> tuple[Document, int]:
         live = hub.sessions.get(name)
         seq = live.seq if live is not None else None
         return await document_at(store, name, version, settings.limits, seq)

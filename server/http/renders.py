@@ -45,8 +45,8 @@ PREFIX = "/renders/"
 FILE_NAME = re.compile(r"[A-Za-z0-9_-]{1,80}\.(wav|json)")
 _TYPES = {"wav": "audio/wav", "json": "application/json"}
 
-DocumentAt = Callable[[str, int | None], Awaitable[tuple[dict[str, Any], int]]]
-"""(session, version or None) → (document data, version); raises NotFound."""
+DocumentAt = Callable[[str, int | None], Awaitable[tuple[Document, int]]]
+"""(session, version or None) → (document, version); raises NotFound."""
 
 _STATUS = {
     ErrorCode.BAD_FIELD: http.HTTPStatus.BAD_REQUEST,
@@ -138,9 +138,8 @@ async def renders_request(
     return HttpAnswer(http.HTTPStatus.OK, data, _TYPES[found.suffix[1:]], disposition)
 
 
-def _check_playable(document: dict[str, Any], max_seconds: float) -> None:
+def _check_playable(doc: Document, max_seconds: float) -> None:
     """Refuse at once what the render would refuse: nothing to play, or too long."""
-    doc = Document.from_data(document)
     end = song_end(doc) / PPQ
     if end <= 0:
         raise NotFound("the project has nothing to play yet: add a pattern, notes or a clip")
@@ -170,9 +169,9 @@ async def _start(
             return error_answer(http.HTTPStatus.BAD_REQUEST, message, "out_of_range")
         version = int(raw)
     try:
-        document, at = await document_at(session, version)
-        _check_playable(document, renders.max_seconds)
-        job = renders.start(session, document, at, stems, claims.role.value)
+        doc, at = await document_at(session, version)
+        _check_playable(doc, renders.max_seconds)  # no await between: a live doc stays put
+        job = renders.start(session, doc.to_data(), at, stems, claims.role.value)
     except BacklineError as error:
         return _refused(error)
     return _json(http.HTTPStatus.ACCEPTED, job.to_json())

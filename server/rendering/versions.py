@@ -8,12 +8,11 @@ before that snapshot is reported as no longer kept rather than guessed.
 
 from __future__ import annotations
 
-from typing import Any
-
 from backline.protocol.codec import decode_record
 from backline.protocol.entry import EntryKind
 from backline.protocol.errors import BacklineError, NotFound
 from backline.protocol.limits import Limits
+from backline.protocol.model import Document
 from backline.protocol.sequencer import Control, Sequencer
 from backline.server.storage.base import Store
 
@@ -26,14 +25,15 @@ async def document_at(
     version: int | None,
     limits: Limits,
     live: Sequencer | None = None,
-) -> tuple[dict[str, Any], int]:
-    """The document data of session `name` at `version` (None: the latest) and that version.
+) -> tuple[Document, int]:
+    """The document of session `name` at `version` (None: the latest) and that version:
+    the live one itself when that is the version asked (read it before the next await).
 
     Raises `NotFound` for a session that was never edited or stored, for a
     version it has not reached and for one older than what the store keeps.
     """
     if live is not None and (version is None or version == live.version):
-        return live.doc.to_data(), live.version
+        return live.doc, live.version
     loaded = await store.load(name)
     if loaded is None:
         if live is not None:  # live, never stored: only its current version exists
@@ -58,4 +58,4 @@ async def document_at(
             sequencer = Sequencer(limits, 1)  # the session was deleted: what follows is new
     if version is not None and sequencer.version != version:
         raise NotFound(f"session {name} has no version {version} (it is at v{sequencer.version})")
-    return sequencer.doc.to_data(), sequencer.version
+    return sequencer.doc, sequencer.version

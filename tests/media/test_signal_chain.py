@@ -101,3 +101,25 @@ def test_pan_is_the_stereo_panner_law() -> None:
         assert np.allclose(out[0], ll * x[0] + rl * x[1], atol=1e-6)
         assert np.allclose(out[1], lr * x[0] + rr * x[1], atol=1e-6)
     assert dsp.pan_gains(0.0) == pytest.approx((1.0, 0.0, 0.0, 1.0))
+
+
+def test_a_peak_between_samples_is_limited_though_no_sample_reaches_the_ceiling() -> None:
+    # a sine at a quarter of the rate, sampled 45 degrees off its crests: every sample
+    # is at -3 dBFS while the wave itself reaches 0 dBTP between them
+    n = np.arange(48_000)
+    wave = np.sin(np.pi / 2 * n + np.pi / 4)
+    x = np.stack([wave, wave]).astype(np.float32)
+    assert float(np.abs(x).max()) < 0.71
+    assert chain.true_peak_db(x) > -0.1
+    out, _ = chain.limit(x, -1.0)
+    assert chain.true_peak_db(out) <= -1.0
+
+
+def test_the_browser_gets_every_dsp_constant_and_the_kernel() -> None:
+    from backline.protocol.browser import protocol_constants
+
+    exported = protocol_constants()["DSP"]
+    names = {n for n in dsp.__all__ if n.isupper()}
+    assert set(exported) == names | {"TRUE_PEAK_KERNEL"}
+    assert all(exported[n] == getattr(dsp, n) for n in names)
+    assert exported["TRUE_PEAK_KERNEL"] == dsp.true_peak_kernel()
