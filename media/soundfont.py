@@ -8,8 +8,11 @@ FLAC, lossless, and bots and renders read them here or over HTTP: every player
 plays the very same numbers, so their instruments cannot drift apart.
 
 FluidSynth's own reverb and chorus are off (the project's returns do that),
-and every render starts from a silent synth, so a sample does not depend on
-which notes were rendered before it.
+and every render starts from a silent synth at the start of one of
+FluidSynth's 64-frame blocks, rendered in float and rounded to 16 bits
+without dither: a sample is the same numbers whichever process renders it
+and whatever it rendered before (the browser's copy comes from the server,
+a render's from its own process; the parity tests compare them).
 
 `find_soundfont` looks where Debian's packages put General MIDI fonts;
 `scripts/bootstrap.sh` installs ``libfluidsynth3`` and ``timgm6mb-soundfont``.
@@ -56,6 +59,9 @@ GAIN = 1.0
 """FluidSynth's master gain: TimGM6mb's piano peaks near -18 dBFS at velocity 100."""
 
 SILENT = 1  # an int16 magnitude at or under this is silence (trailing samples are trimmed)
+FLUID_BLOCK = 64  # FluidSynth renders in blocks of this many frames; a note starts on one
+SETTLE = 4096  # frames rendered after a reset: the voices it stops fade out over ~1000
+RENDER_VERSION = 2  # bump when a change to _render changes the samples: old caches are left alone
 _CACHE_BYTES = 256 * 1024 * 1024
 
 
@@ -105,6 +111,17 @@ def decode_flac(data: bytes) -> NDArray[np.float32]:
     return _as_float(_pcm(data))
 
 
+def _write_float(fluidsynth: Any) -> Any:
+    """``fluid_synth_write_float`` (pyfluidsynth only wraps the dithered int16 one)."""
+    import ctypes
+
+    function = fluidsynth._fl.fluid_synth_write_float
+    function.restype = ctypes.c_int
+    function.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_int, ctypes.c_int,
+                         ctypes.c_void_p, ctypes.c_int, ctypes.c_int]  # fmt: skip
+    return function
+
+
 class SampleBank:
     """Renders and keeps samples of one SoundFont (thread-safe; FluidSynth runs
     one note at a time). ``get`` returns (2, frames) float32; ``flac`` the file."""
@@ -134,7 +151,12 @@ class SampleBank:
         self._bytes = 0
         self._limit = cache_bytes
         # rendered samples on disk, per font: later processes (renders, restarts) reuse them
-        self._dir = None if cache_dir is None else cache_dir / self.digest
+        self._dir = None if cache_dir is None else cache_dir / f"{self.digest}-{RENDER_VERSION}"
+        self._rendered = 0  # frames FluidSynth has rendered: where its block boundaries are
+        self._write_float = _write_float(fluidsynth)
+        # a fresh synth ramps its first note's start differently from every later one:
+        # one throwaway note, so that every sample is rendered by a synth in the same state
+        self._render(dsp.sample_key("drums", 0, 38, 127))
 
     def close(self) -> None:
         with self._lock:
@@ -200,6 +222,14 @@ class SampleBank:
         except OSError:
             pass  # a read-only or full disk: the sample stays in memory only
 
+    def _frames(self, count: int) -> NDArray[np.float32]:
+        """The next `count` frames of the synth as (count, 2) float32."""
+        out = np.zeros((count, 2), dtype=np.float32)
+        pointer = out.ctypes.data
+        self._write_float(self._synth.synth, count, pointer, 0, 2, pointer + 4, 0, 2)
+        self._rendered += count
+        return out
+
     def _render(self, key: SampleKey) -> NDArray[np.int16]:
         synth = self._synth
         channel = 9 if key.drum else 0
@@ -207,15 +237,17 @@ class SampleBank:
         if synth.program_select(channel, self._font_id, key.bank, key.program) != 0:
             # a kit or program the font lacks: its first kit, or the piano, as GM players do
             synth.program_select(channel, self._font_id, key.bank, 0)
-        synth.get_samples(dsp.BLOCK)  # settle the reset before the note starts at frame 0
+        # let the reset's fades finish, and start the note on a block boundary
+        self._frames(SETTLE + (-self._rendered) % FLUID_BLOCK)
         hold = round((dsp.DRUM_HOLD_S if key.drum else dsp.NOTE_HOLD_S) * dsp.RATE)
         tail = round(dsp.SAMPLE_TAIL_S * dsp.RATE)
         synth.noteon(channel, key.pitch, key.layer)
-        held = synth.get_samples(hold)
+        held = self._frames(hold)
         synth.noteoff(channel, key.pitch)
-        released = synth.get_samples(tail)
+        released = self._frames(tail)
         synth.all_sounds_off(channel)
-        pcm = np.concatenate([held, released]).reshape(-1, 2).astype(np.int16)
+        wave = np.concatenate([held, released])
+        pcm = np.clip(np.rint(wave * 32768.0), -32768, 32767).astype(np.int16)
         loud = np.flatnonzero(np.abs(pcm.astype(np.int32)).max(axis=1) > SILENT)
         end = int(loud[-1]) + 1 if loud.size else 1
         return np.ascontiguousarray(pcm[:end])

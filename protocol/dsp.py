@@ -244,8 +244,10 @@ def reverb_sample(n: int, channel: int, decay_s: float, predelay_ms: float, damp
 
 # -- delay --------------------------------------------------------------------------
 
-MIN_DELAY_SAMPLES = 128
-"""Web Audio clamps a delay inside a feedback loop to one render quantum."""
+MIN_DELAY_SAMPLES = 256
+"""The shortest echo: two Web Audio render quanta. A DelayNode inside a feedback loop is
+at least one quantum, and Chromium's loop adds one more (the browser sets its loop's
+delay one quantum short), so any delay from here up is realised exactly."""
 
 
 def delay_samples(beats: float, tempo: float, rate: float = RATE) -> int:

@@ -23,6 +23,15 @@ mix is exactly linear at normal levels, and bends louder samples smoothly
 towards full scale. It is memoryless, so it adds no latency and the same
 input always gives the same output; see `soft_limit`.
 
+The recording's mix gets the project's master true-peak limiter instead
+(`stems`, `backline.media.stream_limiter`); a personal mix deliberately does
+not. The look-ahead would delay every mixed path by `dsp.LIMITER_DELAY`
+(1.46 ms) in a room that forwards packets unmixed to save milliseconds; it
+would cost one stateful limiter per listener per tick (about 0.1 ms each while
+limiting); and a tick's mixes would stop being a function of that tick's
+frames. A personal mix is heard once, so a rare soft clip while several play
+hot is a fair price; the recording is kept, and must never clip.
+
 Membership, gains and the audible view change between ticks and take effect
 on the next call to `Mixer.mix`; a tick never sees half a change.
 """

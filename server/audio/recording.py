@@ -153,6 +153,7 @@ class Recording:
         names: client id -> display name, read when a participant's stem is created
             (the caller may keep updating it).
         now_us: the server clock (passed in so that tests can drive it).
+        ceiling_db: the mix's limiter ceiling (the project's ``limiter_ceiling``, dBTP).
     """
 
     def __init__(
@@ -163,6 +164,7 @@ class Recording:
         info: Mapping[str, Any],
         names: dict[str, str],
         now_us: Any,
+        ceiling_db: float = -1.0,
     ) -> None:
         self.id = recording_id
         self.directory = directory
@@ -171,7 +173,7 @@ class Recording:
         self._now_us = now_us
         self._info = dict(info)
         self._queue: queue.SimpleQueue[_Frame | _Restart | _Stop] = queue.SimpleQueue()
-        self._multitrack = Multitrack(start_us)
+        self._multitrack = Multitrack(start_us, ceiling_db=ceiling_db)
         self._files: dict[str | None, WavWriter] = {}
         self._participants: list[dict[str, Any]] = []
         self._markers: list[dict[str, Any]] = []

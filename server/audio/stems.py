@@ -31,11 +31,17 @@ recording's start, is contiguous, and is written by appending only.
 
 The mix
 -------
-The mix is every stem summed at unity gain through `soft_limit`, sample-aligned
-with the stems (not the room's live output, whose senders sit at different
-jitter-buffer depths). It is produced `mix_lag_us` behind the newest audio so
-that frames arriving late still make it; a frame later than that is in its
-stem but missing from the mix.
+The mix is every stem summed at unity gain through the project's master
+true-peak limiter (`StreamLimiter`: `chain.limit` in real time), so a take of
+several loud players never clips, nor overshoots between samples (the gains
+`chain.limit` would give the whole take, at -1 dBTP unless told another
+ceiling). It is sample-aligned with the stems (not the room's live
+output, whose senders sit at different jitter-buffer depths): the limiter holds
+back `LIMITER_DELAY` samples, so the mix file starts with its output from that
+many samples in, trails the mixed position by as much while recording, and
+`finish` flushes the limiter with silence. It is produced `mix_lag_us` behind
+the newest audio so that frames arriving late still make it; a frame later than
+that is in its stem but missing from the mix.
 
 Positions are samples since the recording's start (server time ``start_us``)
 at `SAMPLE_RATE`. Time is always an argument; nothing here reads a clock.
@@ -50,7 +56,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from backline.media.frames import SAMPLE_RATE, US_PER_SECOND, to_int16
-from backline.server.audio.mixer import soft_limit
+from backline.media.stream_limiter import StreamLimiter
+from backline.protocol.dsp import LIMITER_DELAY
 
 __all__ = ["Chunk", "Multitrack", "StemAligner"]
 
@@ -185,6 +192,7 @@ class Multitrack:
             known when the stem begins: without it, the first frame's own delay
             would place it late and the next faster frame would cut into it.
         mix_lag_us: how far behind the present the mix is produced.
+        ceiling_db: the mix's limiter ceiling, dBTP (the project's ``limiter_ceiling``).
     """
 
     def __init__(
@@ -197,6 +205,7 @@ class Multitrack:
         tolerance_us: int = 1_000,
         warmup_us: int = 200_000,
         mix_lag_us: int = 300_000,
+        ceiling_db: float = -1.0,
     ) -> None:
         if tolerance_us < 0 or mix_lag_us < 0 or warmup_us < 0:
             raise ValueError("tolerance_us, warmup_us and mix_lag_us must not be negative")
@@ -211,6 +220,8 @@ class Multitrack:
         self._mix_lag_us = mix_lag_us
         self._stems: dict[str, _Stem] = {}
         self._mixed = 0  # the mix's length: stems are mixed up to here
+        self._limiter = StreamLimiter(1, ceiling_db)
+        self._delayed = LIMITER_DELAY  # the limiter's leading silence, not yet dropped
         self._chunks: list[Chunk] = []
         self.finished = False
         self.trimmed = 0  # samples dropped because they overlapped what was written
@@ -222,7 +233,8 @@ class Multitrack:
         return tuple(self._stems)
 
     def length(self, track: str | None = None) -> int:
-        """Samples written so far to a stem (None: the mix)."""
+        """Samples written so far to a stem (None: mixed so far; the mix's file holds
+        `LIMITER_DELAY` fewer until `finish`, the limiter's delay)."""
         return self._mixed if track is None else self._stems[track].cursor
 
     def position(self, time_us: int) -> int:
@@ -302,6 +314,7 @@ class Multitrack:
             if stem.cursor < end:
                 self._silence(track, stem, end - stem.cursor)
         self._mix_until(end)
+        self._write_mix(np.zeros(LIMITER_DELAY, dtype=np.float32))  # the limiter's last samples
         self.finished = True
 
     def take(self) -> list[Chunk]:
@@ -338,6 +351,13 @@ class Multitrack:
                 rest = held[length:]
                 stem.pending = [rest] if len(rest) else []
                 stem.pending_len = len(rest)
-            soft_limit(mix)
-            self._chunks.append(Chunk(None, to_int16(mix)))
+            self._write_mix(mix)
             self._mixed += length
+
+    def _write_mix(self, mix: NDArray[np.float32]) -> None:
+        """Mix through the limiter to the file, its delay dropped: the file stays aligned."""
+        out = self._limiter.process(mix[None, :])[0]
+        drop = min(self._delayed, len(out))
+        self._delayed -= drop
+        if drop < len(out):
+            self._chunks.append(Chunk(None, to_int16(out[drop:])))

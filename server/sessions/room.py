@@ -213,7 +213,9 @@ class SessionRoom:
         assert self._recordings_dir is not None
         name = self._context.name
         start = server_time_us()
-        timeline = Timeline.of(self._project().project)
+        project = self._project().project
+        timeline = Timeline.of(project)
+        ceiling = float(project.get("limiter_ceiling", -1.0))  # the master's, never clipping
         recording_id = new_recording_id()
         info = {
             "session": name,
@@ -229,7 +231,7 @@ class SessionRoom:
         directory = self._recordings_dir / recording_dir_name(name) / recording_id
         try:
             recording = await asyncio.to_thread(
-                Recording, directory, recording_id, start, info, names, server_time_us
+                Recording, directory, recording_id, start, info, names, server_time_us, ceiling
             )
         except OSError as exc:
             log.error("session %s: cannot start recording in %s: %s", name, directory, exc)

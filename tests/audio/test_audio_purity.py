@@ -1,11 +1,11 @@
 """The audio core is pure: numpy and the standard library's pure parts, no I/O, clocks or aiortc.
 
 The core lives in two places: the media layer shared by server and SDK
-(`backline.media`: frames, frame timing, jitter buffering, packets) and the
-room's own numpy (`backline.server.audio`: metering, mixing, stems). The
-aiortc adapters beside them (`media.rtc`, `server.audio.peer`, the room) may
-do I/O; these modules may not, so they can be tested (and reasoned about)
-without an event loop or a network.
+(`backline.media`: frames, frame timing, jitter buffering, packets, the
+real-time master limiter) and the room's own numpy (`backline.server.audio`:
+metering, mixing, stems). The aiortc adapters beside them (`media.rtc`,
+`server.audio.peer`, the room) may do I/O; these modules may not, so they can
+be tested (and reasoned about) without an event loop or a network.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import backline.media
 import backline.server.audio
 
 PACKAGES = {
-    "backline.media": ["__init__", "clock", "frames", "jitter", "packets"],
+    "backline.media": ["__init__", "clock", "frames", "jitter", "packets", "stream_limiter"],
     "backline.server.audio": ["__init__", "meter", "mixer", "stems"],
 }
 PURE = [f"{package}.{name}" for package, names in PACKAGES.items() for name in names]
@@ -30,7 +30,12 @@ DIRS = {
     "backline.media": Path(backline.media.__file__).parent,
     "backline.server.audio": Path(backline.server.audio.__file__).parent,
 }
-PURE_MODULES = {m.removesuffix(".__init__") for m in PURE} | {"backline.protocol.audio"}
+PURE_MODULES = {m.removesuffix(".__init__") for m in PURE} | {
+    "backline.protocol",  # `from backline.protocol import dsp`
+    "backline.protocol.audio",
+    "backline.protocol.dsp",  # the signal chain's definitions: pure, no numpy
+    "backline.protocol.mixer",
+}
 ALLOWED_TOP_LEVEL = {
     "__future__",
     "collections",

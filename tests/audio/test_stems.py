@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from backline.media.chain import limit, true_peak_db
 from backline.media.frames import to_int16
+from backline.protocol.dsp import LIMITER_DELAY
 from backline.server.audio.stems import Chunk, Multitrack, StemAligner
 
 N = 480  # 10 ms frames at 48 kHz
@@ -156,9 +158,14 @@ def test_the_mix_is_made_behind_the_present_and_completed_at_the_end() -> None:
     chunks = mt.take()
     mix, a = assemble(chunks, None), assemble(chunks, "a")
     assert len(mix) == len(a) == 50 * N
-    quiet = a < 14_000  # where the sum stays below the limiter's threshold
-    np.testing.assert_allclose(mix[quiet], 2 * a[quiet].astype(np.int32), atol=1)
-    assert mix.max() > a.max()
+    # the sum through the master limiter (a's int16 samples are its floats exactly), aligned:
+    # the mix is chain.limit of the whole take, the limiter's real-time delay dropped
+    total = (a.astype(np.float32) * 2 / 32768).astype(np.float32)
+    expected, _ = limit(np.pad(total, (0, LIMITER_DELAY))[None, :], -1.0)
+    np.testing.assert_allclose(mix, to_int16(expected[0, : len(mix)]), atol=1)
+    quiet = np.arange(len(a)) < 13_000  # the first ramp, before the sum nears the limit
+    np.testing.assert_array_equal(mix[quiet], 2 * a[quiet].astype(np.int32))
+    assert mix.max() > a.max() and true_peak_db((mix[None, :] / 32768).astype(np.float32)) <= -1.0
 
 
 def test_a_frame_too_late_for_the_mix_is_still_in_its_stem() -> None:

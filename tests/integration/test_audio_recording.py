@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import io
 import json
+import math
 import sys
 import urllib.error
 import urllib.request
@@ -40,6 +40,8 @@ class ClickTrack(ArrayTrack):
 
     def __init__(self, s: Session, clicks_us: list[float]) -> None:
         self.t0: float | None = None
+        self.until = -math.inf  # server µs up to which frames were handed to the sender
+        self._waiters: list[tuple[float, asyncio.Future[None]]] = []
         burst = (0.6 * np.sin(2 * np.pi * CLICK_HZ * np.arange(96) / SAMPLE_RATE)).astype(
             np.float32
         )  # 2 ms
@@ -55,21 +57,26 @@ class ClickTrack(ArrayTrack):
                     lo = max(at, 0)
                     out[lo : at + len(burst)] += burst[lo - at :]
             frame: np.ndarray = out[:FRAME]
+            self._reached(start + FRAME_US)
             return frame
 
         super().__init__(produce)
 
+    def _reached(self, until: float) -> None:
+        self.until = until
+        for target, done in self._waiters:
+            if target <= until and not done.done():
+                done.set_result(None)
+        self._waiters = [(t, f) for t, f in self._waiters if not f.done()]
 
-async def bursts_heard(s: Session, count: int) -> None:
-    """Until `count` clicks have sounded in `s`'s personal mix (a burst after quiet)."""
-    quiet, found = True, 0
-    async for frame in s.audio.mix():
-        loud = float(np.abs(frame).max()) > 0.1  # float samples; a click peaks near 0.6
-        if loud and quiet:
-            found += 1
-            if found == count:
-                return
-        quiet = not loud
+    async def sent_past(self, us: float) -> None:
+        """Until this track has sent its frames up to server time `us` (however late
+        its event loop produced them: on a loaded machine, later than the clock says)."""
+        if self.until >= us:
+            return
+        done = asyncio.get_running_loop().create_future()
+        self._waiters.append((us, done))
+        await done
 
 
 def onset(audio: np.ndarray, near: int, span: int = 4_800) -> int:
@@ -113,25 +120,24 @@ async def test_stems_of_a_click_sent_by_three_line_up_and_owners_download_them(
         for s in (a, b, c):
             await s.clock.wait_synced()
         clicks: list[float] = []  # the tracks read it as they play: filled once recording
-        for s in (a, b, c):
-            await s.audio.publish(ClickTrack(s, clicks))
+        tracks = [ClickTrack(s, clicks) for s in (a, b, c)]
+        for s, track in zip((a, b, c), tracks, strict=True):
+            await s.audio.publish(track)
         learnt = asyncio.ensure_future(until(a, lambda e: isinstance(e, RecordingChanged)))
         started = await owner.audio.record_start()
         await learnt  # every member hears of it
-        heard = asyncio.ensure_future(bursts_heard(a, 3))  # b's and c's clicks, in ann's mix
         first = a.clock.now() + 1_000_000  # however long joining took on a busy machine
         clicks.extend([first, first + 500_000, first + 1_000_000])
         assert a.recording is not None and a.recording["id"] == started["id"]
         assert started["by"] == owner.client_id and started["time"] < first
         with pytest.raises(Forbidden):
             await a.audio.record_stop()  # an editor cannot stop it
-        # The server mixed the last click (so it has the frames that carry it) once ann
-        # hears it. On a loaded machine her mix can lag further still, so that is awaited
-        # for a while at most; then every stream gets 1.5 s past the last click to arrive
-        # (the room's jitter buffer can hold hundreds of ms under load).
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(heard, 10)
-        await asyncio.sleep(max(0.5, (clicks[-1] - owner.clock.now()) / 1e6 + 1.5))
+        # Stop once every sender has sent 1.5 s of audio past the last click: the senders
+        # pace in real time, so the click's frames left 1.5 s earlier (room enough for the
+        # room's jitter buffer under load). The clock is no measure: a starved test process
+        # sends its frames late, and once a stop came before the click had been sent.
+        last = clicks[-1] + 1_500_000
+        await asyncio.wait_for(asyncio.gather(*(t.sent_past(last) for t in tracks)), 120)
         stopped = await owner.audio.record_stop()
         assert stopped["active"] is False and stopped["reason"] == "stopped"
         assert owner.recording is None

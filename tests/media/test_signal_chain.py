@@ -89,8 +89,8 @@ def test_the_delay_is_the_feedback_loop_sample_by_sample() -> None:
         want[:, n] = (1 - pole) * v + pole * (want[:, n - 1] if n else 0.0)
     assert np.abs(chain.delay_return(x, delay, feedback, pole) - want).max() < 1e-5
     assert dsp.delay_samples(0.75, 120.0) == 18_000
-    assert dsp.delay_samples(0.0625, 999.0) == 180  # the shortest delay the fields allow
-    assert dsp.delay_samples(0.001, 999.0) == dsp.MIN_DELAY_SAMPLES
+    assert dsp.delay_samples(0.0625, 999.0) == dsp.MIN_DELAY_SAMPLES == 256  # 180: too short
+    assert dsp.delay_samples(0.125, 999.0) == 360  # for a browser loop to realise exactly
 
 
 def test_pan_is_the_stereo_panner_law() -> None:

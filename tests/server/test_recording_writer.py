@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from backline.client.synth import drum
+from backline.media import chain
 from backline.protocol.errors import BadField, OutOfRange
 from backline.protocol.messages import Record, check_presence, parse_client
 from backline.server.audio.recording import Recording, WavWriter, new_recording_id, wav_header
@@ -70,6 +72,43 @@ async def test_a_recording_writes_aligned_stems_a_mix_and_a_sidecar(tmp_path: Pa
     assert len(one) == len(two) == len(mix) == sidecar["samples"] == 1_100 * 48
     onset = 60 * N + 10 + 24  # 0.5 ms of transit on the fastest path
     assert int(np.argmax(one)) == int(np.argmax(two)) == int(np.argmax(mix)) == onset
+
+
+def full_volume_drums(seconds: float) -> np.ndarray:
+    """A drummer at full scale, 120 BPM: hats on the eighths, kick on 1 and 3, snare on 2 and 4."""
+    out = np.zeros(round(seconds * 48_000), dtype=np.float32)
+    for k, at in enumerate(range(0, len(out), 12_000)):
+        names = ["closed_hat"] + ([] if k % 2 else ["snare" if k % 4 else "kick"])
+        for name in names:
+            hit = drum(name)[: len(out) - at]
+            out[at : at + len(hit)] += hit / np.abs(hit).max()
+    return np.clip(out, -1.0, 1.0)  # what a full-volume sender can send
+
+
+async def test_two_full_volume_drum_tracks_record_a_mix_that_never_clips(tmp_path: Path) -> None:
+    """The room's recorded mix goes through the master limiter: the sum of two drummers
+    at full scale (twice full scale where they hit together) has no sample at full scale,
+    no peak between samples over -1 dBTP, and stays aligned with the stems."""
+    clock = FakeClock()
+    rec = Recording(tmp_path / "r", new_recording_id(), 0, {}, {}, clock)
+    kit = full_volume_drums(2.0)
+    for k in range(len(kit) // N):
+        arrival = (k + 1) * 10_000
+        rec.frame("c1", kit[k * N : (k + 1) * N], k * N, arrival + 500)
+        rec.frame("c2", kit[k * N : (k + 1) * N], 7 + k * N, arrival + 500 + (k * 37) % 3_000)
+        clock.now = arrival
+    sidecar = await rec.stop(2_100_000)
+    assert rec.error is None
+    one, two = (read_wav(tmp_path / "r" / p["file"]) for p in sidecar["participants"])
+    mix = read_wav(tmp_path / "r" / "mix.wav")
+    assert len(mix) == len(one) == len(two) == sidecar["samples"]
+    assert one.max() == 32767 and (one.astype(np.int32) + two).max() > 60_000  # hot stems
+    assert np.abs(mix.astype(np.int32)).max() < 32767  # never full scale (nor -32768)
+    assert chain.true_peak_db((mix[None, :] / 32768).astype(np.float32)) <= -1.0 + 0.5
+    # the limiter's delay is taken out: the mix's onsets are the stems' onsets
+    first = int(np.flatnonzero(np.abs(one) > 3_000)[0])
+    assert int(np.flatnonzero(np.abs(mix) > 3_000)[0]) == first == 24  # 0.5 ms transit
+    assert int(np.argmax(np.abs(mix[: first + N]))) == int(np.argmax(np.abs(one[: first + N])))
 
 
 async def test_stop_without_frames_leaves_a_valid_empty_mix(tmp_path: Path) -> None:

@@ -19,10 +19,12 @@
 
 import { CLIENT_TYPES, SERVER_TYPES } from "../protocol.js";
 import { pref, setPref } from "../ui/prefs.js";
+import { RATE } from "../dsp.js";
 import { CountIn } from "./countin.js";
 import { Metronome } from "./metronome.js";
 import { Playback } from "./playback.js";
 import { AudioRoom, MAX_GAIN } from "./room.js";
+import { SampleLibrary } from "./samples.js";
 import { ContextClock, Scheduler } from "./scheduler.js";
 
 /**
@@ -33,6 +35,8 @@ import { ContextClock, Scheduler } from "./scheduler.js";
  * @property {() => (import("../timeline.js").Timeline | null)} timeline null while stopped
  * @property {() => import("./playback.js").Project} project snapshot form
  * @property {() => {client: string, name: string, color: string, role: string}} me
+ * @property {() => string} http the server's HTTP origin (instruments, renders)
+ * @property {() => string} token the session token (a Bearer header for HTTP)
  * @property {() => Array<{client: string, name: string, color?: string, online?: boolean, audio?: boolean, level?: number}>} peers
  * @property {(type: string, fn: (msg: any) => void) => void} on
  * @property {(fn: () => void) => void} onChange
@@ -119,6 +123,10 @@ export function mountSoundPanel(element, ctx) {
   let metronome = null;
   /** @type {Playback | null} */
   let playback = null;
+  /** @type {Promise<void> | null} the monitor being started (worklets loading) */
+  let starting = null;
+  /** @type {SampleLibrary | null} */
+  let library = null;
   /** @type {CountIn | null} */
   let countIn = null;
   /** @type {AudioRoom | null} */
@@ -130,7 +138,10 @@ export function mountSoundPanel(element, ctx) {
   /** The shared AudioContext, made (or resumed) inside a user gesture. */
   function context() {
     if (audio === null) {
-      audio = new AudioContext({ latencyHint: "interactive" });
+      // the rate every render, bot and room uses: the chain's filters are the same filters
+      audio = new AudioContext({ latencyHint: "interactive", sampleRate: RATE });
+      library = new SampleLibrary(audio, { base: ctx.http(), token: ctx.token() });
+      library.onProgress(showInstruments);
       const clock = new ContextClock(audio, ctx.serverNow);
       scheduler = new Scheduler({ context: audio, clock, timeline: ctx.timeline });
       audio.addEventListener("statechange", showHearing);
@@ -189,25 +200,55 @@ export function mountSoundPanel(element, ctx) {
 
   /** Hear the project (and the count-in) here: needs a gesture, or one the page already had. */
   function startMonitor() {
-    if (playback !== null) return;
+    if (playback !== null || starting !== null) return starting ?? Promise.resolve();
     const c = context();
-    playback = new Playback(c, c.destination);
-    playback.update(ctx.project());
-    scheduler?.add("playback", playback);
-    countIn = new CountIn(c, /** @type {Scheduler} */ (scheduler).clock, c.destination);
-    countIn.follow(ctx.timeline(), ctx.serverNow());
-    runScheduler();
-    showHearing();
+    const lib = /** @type {SampleLibrary} */ (library);
+    starting = (async () => {
+      await lib.index();
+      showInstruments();
+      const made = await Playback.create(c, c.destination, { library: lib });
+      if (starting === null) return made.disconnect(); // switched off while it loaded
+      playback = made;
+      playback.onReady = () => scheduler?.reschedule(); // samples came in: play the window again
+      playback.update(ctx.project());
+      scheduler?.add("playback", playback);
+      countIn = new CountIn(c, /** @type {Scheduler} */ (scheduler).clock, c.destination);
+      countIn.follow(ctx.timeline(), ctx.serverNow());
+      runScheduler();
+      showHearing();
+    })();
+    starting.catch((error) => {
+      instruments.textContent = `Playback unavailable: ${error.message}`;
+    }).finally(() => { starting = null; });
+    return starting;
   }
 
   function stopMonitor() {
+    starting = null;
     scheduler?.remove("playback");
-    playback?.output.disconnect();
+    playback?.disconnect();
     playback = null;
     countIn?.close();
     countIn = null;
     runScheduler();
     showHearing();
+  }
+
+  /** Which instruments play: the server's SoundFont (and how far its samples loaded), or the synth. */
+  const instruments = el("p", { class: "sound-hint sound-instruments", role: "status", "data-sound": "instruments" });
+  function showInstruments() {
+    const info = library?.info;
+    instruments.classList.toggle("sound-fallback", info != null && !info.available);
+    if (!info) {
+      instruments.textContent = "";
+    } else if (!info.available) {
+      instruments.textContent = `Built-in synth: the server has no SoundFont (${info.reason}).`;
+    } else {
+      const { loaded, wanted } = /** @type {SampleLibrary} */ (library).progress;
+      instruments.textContent = wanted > loaded
+        ? `Loading instruments… ${loaded}/${wanted}`
+        : `Instruments: ${info.soundfont} (General MIDI)`;
+    }
   }
 
   const playButton = toggle("Monitor", "playback", (on) => {
@@ -372,6 +413,7 @@ export function mountSoundPanel(element, ctx) {
     el("h2", {}, ["Sound"]),
     el("div", { class: "sound-row" }, [playButton, metronomeButton]),
     hearing,
+    instruments,
     el("div", { class: "sound-row" }, [el("label", { for: "sound-input" }, ["Audio input"]), inputSelect, joinButton]),
     el("div", { class: "sound-row" }, [el("label", { for: "sound-track" }, ["My audio is track"]), trackSelect]),
     status,

@@ -1,6 +1,8 @@
 /**
- * The project played in the browser: the arrangement's sounds through one
- * channel strip per track (volume, pan, mute, solo), on the shared timeline.
+ * The project played in the browser: the arrangement's sounds, played by the
+ * server's SoundFont samples, through the signal chain (`chain.js`: a strip
+ * per track with EQ, compressor, volume, pan and sends; the reverb and delay
+ * returns; master gain and the true-peak limiter), on the shared timeline.
  *
  * What sounds when is not decided here: `../arrangement.js` holds the rules
  * (`protocol/arrangement.py`'s, which the bots and renders use too): free
@@ -19,7 +21,10 @@
 
 import { Arrangement, audibleTracks } from "../arrangement.js";
 import { PPQ } from "../protocol.js";
+import { LIMITER_DELAY, NOTE_HOLD_S, RELEASE_END_S, RELEASE_S, noteGain } from "../dsp.js";
+import { Bus, cycleLatency, loadWorklets, Strip } from "./chain.js";
 import { playDrum, playNote } from "./instruments.js";
+import { keyOf, wantedKeys } from "./samples.js";
 
 export { PPQ }; // ticks per quarter note: the protocol's (protocol/model.py PPQ)
 export { audibleTracks };
@@ -46,44 +51,58 @@ export function hitsBetween(project, from, to) {
   return new Arrangement(project).soundsBetween(from, to).map(toHit);
 }
 
-/** One track's channel strip: gain (volume, mute/solo) then stereo pan. */
-class Strip {
-  /**
-   * @param {BaseAudioContext} context
-   * @param {AudioNode} destination
-   */
-  constructor(context, destination) {
-    this.input = context.createGain();
-    this.pan = context.createStereoPanner();
-    this.input.connect(this.pan).connect(destination);
+/**
+ * Play one sample: `gain` from `when`; a pitched note shorter than its sample
+ * fades from its end with RELEASE_S and stops RELEASE_END_S later (dsp.release_gain).
+ * @param {BaseAudioContext} context
+ * @param {AudioNode} out
+ * @param {AudioBuffer} buffer
+ * @param {{gain: number, when: number, seconds: number | null}} how seconds: null for a one-shot
+ * @returns {AudioBufferSourceNode}
+ */
+export function playSample(context, out, buffer, { gain, when, seconds }) {
+  const source = new AudioBufferSourceNode(context, { buffer });
+  const level = new GainNode(context, { gain });
+  source.connect(level).connect(out);
+  source.start(when);
+  if (seconds !== null && seconds < NOTE_HOLD_S && seconds < buffer.duration) {
+    level.gain.setValueAtTime(gain, when + seconds);
+    level.gain.setTargetAtTime(0, when + seconds, RELEASE_S);
+    source.stop(when + seconds + RELEASE_END_S);
   }
-
-  /**
-   * @param {Track} track
-   * @param {boolean} audible
-   * @param {number} now context time
-   */
-  set(track, audible, now) {
-    const gain = audible ? track.volume : 0;
-    this.input.gain.setTargetAtTime(gain, now, 0.01); // 10 ms: no zipper clicks
-    this.pan.pan.setTargetAtTime(track.pan, now, 0.01);
-  }
-
-  disconnect() {
-    this.input.disconnect();
-    this.pan.disconnect();
-  }
+  source.onended = () => level.disconnect();
+  return source;
 }
+
+/** dB of a linear peak (−∞ for silence). */
+const toDb = (peak) => (peak > 0 ? 20 * Math.log10(peak) : -Infinity);
 
 export class Playback {
   /**
+   * A Playback with the whole chain: loads the worklets into `context` first.
    * @param {BaseAudioContext} context
    * @param {AudioNode} destination
+   * @param {{library?: import("./samples.js").SampleLibrary | null, compensate?: boolean}} [options]
    */
-  constructor(context, destination) {
+  static async create(context, destination, options = {}) {
+    const [, loopExtra] = await Promise.all([loadWorklets(context), cycleLatency()]);
+    return new Playback(context, destination, { ...options, dynamics: true, loopExtra });
+  }
+
+  /**
+   * @param {BaseAudioContext} context
+   * @param {AudioNode} destination
+   * @param {{library?: import("./samples.js").SampleLibrary | null, dynamics?: boolean, compensate?: boolean, loopExtra?: number}} [options]
+   *   library: where the samples come from (none: the synth); dynamics: the
+   *   worklets are loaded (see `create`); compensate: start sounds early by the limiter's delay;
+   *   loopExtra: what the engine adds to a delay in a cycle (`cycleLatency`, measured by `create`)
+   */
+  constructor(context, destination, { library = null, dynamics = false, compensate = true, loopExtra = 0 } = {}) {
     this.context = context;
-    this.output = context.createGain();
-    this.output.connect(destination);
+    this.library = library;
+    this.compensate = compensate;
+    this.bus = new Bus(context, destination, { dynamics, loopExtra });
+    this.output = this.bus.output;
     /** @type {Project} */
     this.project = { project: { swing: 0, meter: [4, 4] }, tracks: [], patterns: [], notes: [], clips: [] };
     this.arrangement = new Arrangement(this.project);
@@ -91,11 +110,15 @@ export class Playback {
     this.strips = new Map();
     /** @type {Map<string, Track>} */
     this.tracks = new Map();
+    /** called when samples that were missing have come in (the panel reschedules) */
+    this.onReady = () => {};
+    this.prefetching = null;
   }
 
   /**
    * Take the document after a change: channel strips follow at once, the
-   * scheduler's next window plays the new patterns and notes.
+   * scheduler's next window plays the new patterns and notes, and the samples
+   * the project now needs start loading.
    * @param {Project} project
    */
   update(project) {
@@ -103,14 +126,13 @@ export class Playback {
     this.arrangement = new Arrangement(project);
     this.tracks = new Map(project.tracks.map((t) => [t.id, t]));
     const audible = audibleTracks(project.tracks);
-    const now = this.context.currentTime;
     for (const track of project.tracks) {
       let strip = this.strips.get(track.id);
       if (strip === undefined) {
-        strip = new Strip(this.context, this.output);
+        strip = new Strip(this.context, this.bus);
         this.strips.set(track.id, strip);
       }
-      strip.set(track, audible.get(track.id) ?? false, now);
+      strip.set(track, audible.get(track.id) ?? false);
     }
     for (const [id, strip] of this.strips) {
       if (!this.tracks.has(id)) {
@@ -118,6 +140,24 @@ export class Playback {
         this.strips.delete(id);
       }
     }
+    const reverb = project.tracks.some((t) => (t.send_reverb ?? 0) > 0);
+    this.bus.set(project.project, reverb);
+    if (this.library?.available) this.prefetch();
+  }
+
+  /** Load the samples the project needs; `onReady` once new ones are in. */
+  prefetch() {
+    const library = /** @type {import("./samples.js").SampleLibrary} */ (this.library);
+    const keys = [...wantedKeys(this.project).values()].filter((k) => library.get(k) === undefined);
+    if (keys.length === 0) return this.prefetching ?? Promise.resolve();
+    const done = library.prefetch(keys).then(() => this.onReady());
+    this.prefetching = done;
+    return done;
+  }
+
+  /** Seconds a sound starts early so that it leaves the limiter on time. */
+  get lead() {
+    return this.compensate && this.bus.limiterOn ? LIMITER_DELAY / this.context.sampleRate : 0;
   }
 
   /**
@@ -137,12 +177,39 @@ export class Playback {
   play(hit, when, timeline) {
     const track = this.tracks.get(hit.track);
     const strip = this.strips.get(hit.track);
-    if (track === undefined || strip === undefined) return [];
-    if (track.kind === "drums") {
-      return playDrum(this.context, strip.input, hit.sound, hit.vel, when);
-    }
+    if (track === undefined || strip === undefined || track.kind === "audio") return [];
     const seconds = (hit.beats * timeline.usPerBeat) / 1e6;
+    const at = Math.max(this.context.currentTime, when - this.lead);
+    if (this.library?.available) {
+      const key = keyOf(track, hit.sound, hit.vel);
+      const buffer = this.library.get(key);
+      if (buffer === undefined) {
+        this.library.load(key).then((b) => b && this.onReady());
+        return []; // not in yet: the window is played again once it is
+      }
+      return [playSample(this.context, strip.input, buffer, { gain: noteGain(hit.vel, key.layer), when: at, seconds: key.drum ? null : seconds })];
+    }
+    if (track.kind === "drums") return playDrum(this.context, strip.input, hit.sound, hit.vel, at);
     const note = { pitch: hit.sound, vel: hit.vel, program: track.instrument };
-    return playNote(this.context, strip.input, note, when, seconds);
+    return playNote(this.context, strip.input, note, at, seconds);
+  }
+
+  /**
+   * Peak levels (dBFS, the loudest channel) since the last meter report, per
+   * track and of the master (after the limiter), and the gain reductions (dB ≤ 0)
+   * of each track's compressor and of the limiter.
+   * @returns {{master: number, limiter: number, tracks: Record<string, {level: number, reduction: number}>}}
+   */
+  levels() {
+    const tracks = {};
+    for (const [id, strip] of this.strips) {
+      tracks[id] = { level: toDb(Math.max(...strip.level.peaks)), reduction: strip.comp && JSON.parse(strip.comp)[0] ? strip.reduction : 0 };
+    }
+    return { master: toDb(Math.max(...this.bus.level.peaks)), limiter: this.bus.limiterOn ? this.bus.reduction : 0, tracks };
+  }
+
+  disconnect() {
+    for (const strip of this.strips.values()) strip.disconnect();
+    this.bus.disconnect();
   }
 }
