@@ -28,6 +28,8 @@ import { ArrangementView } from "./ui/arrangement.js";
 import { People } from "./ui/people.js";
 import { download, projectJson } from "./ui/export.js";
 import { projectMidi } from "./ui/midi.js";
+import { MixerPanel } from "./ui/mixer.js";
+import { Bounce } from "./ui/bounce.js";
 
 const STATE_TEXT = { connecting: "Connecting…", connected: "Connected", reconnecting: "Reconnecting…", closed: "Disconnected" };
 /** Closes that mean the token itself was refused: a stored one is forgotten. */
@@ -37,6 +39,7 @@ export const BLOCK_REASONS = Object.freeze({
   viewer: "Viewers can listen and chat, not edit",
   locked: "Locked by an owner",
   closed: "Disconnected: join again to edit",
+  bounceViewer: "Viewers can listen, not bounce: ask an owner for an editor invite",
 });
 
 /** A join that was given up ("Use another invite") while it was under way. */
@@ -176,6 +179,14 @@ class App {
     this.arrangement = new ArrangementView(center, s, this);
     this.steps = new StepSequencer(center, s, this);
     this.roll = new PianoRoll(center, s, this);
+    this.bounce = new Bounce(document.body, {
+      session: s.options.session,
+      base: () => new URL(s.options.url.replace(/^ws/, "http")).origin,
+      token: () => s.options.token,
+      reason: () => this.bounceBlockReason(),
+      toast: (text, kind) => this.toasts.show(text, kind),
+    });
+    this.mixer = new MixerPanel(center, s, this, { bounce: () => this.bounce.show() });
     this.people = new People(right, s, this);
     this.showState(s.state, s.closeReason);
 
@@ -256,6 +267,14 @@ class App {
     return null;
   }
 
+  /** Why this user may not bounce now (the server lets owners and editors render), or null. */
+  bounceBlockReason() {
+    const s = this.session;
+    if (!s || s.closed) return BLOCK_REASONS.closed;
+    if (s.role === ROLES.VIEWER) return BLOCK_REASONS.bounceViewer;
+    return null;
+  }
+
   /** An edit from a shortcut: refused here with the reason when this user may not edit. */
   editByKey(fn) {
     const reason = this.editBlockReason();
@@ -278,13 +297,18 @@ class App {
 
   /** The page's own shortcuts (ui/shortcuts.js lists them all); never while typing. */
   shortcut(e) {
-    if (!this.editor || e.defaultPrevented || this.help?.open) return; // the dialog handles Esc
+    if (!this.editor || e.defaultPrevented || this.help?.open || this.bounce?.open) return; // a dialog handles Esc
     const target = e.target;
     const typing = typingIn(target);
     if ((e.ctrlKey || e.metaKey) && !e.altKey && (e.key === "z" || e.key === "Z" || e.key === "y")) {
       if (typing) return; // the field's own undo
       e.preventDefault();
       this.editByKey(() => this.undo(e.key === "y" || e.shiftKey));
+      return;
+    }
+    if ((e.ctrlKey || e.metaKey) && !e.altKey && !e.shiftKey && (e.key === "b" || e.key === "B")) {
+      e.preventDefault();
+      this.bounce.show();
       return;
     }
     if (ownsKey(target, e.key) || e.ctrlKey || e.metaKey || e.altKey) return;
@@ -301,6 +325,10 @@ class App {
     } else if (e.key === "?") {
       e.preventDefault();
       this.help.show();
+    } else if ((e.key === "x" || e.key === "X") && !e.shiftKey && !typing) {
+      e.preventDefault();
+      this.mixer.el.scrollIntoView({ block: "nearest" });
+      this.mixer.el.focus({ preventScroll: true });
     }
   }
 
@@ -355,6 +383,7 @@ class App {
     this.arrangement.render();
     this.steps.render();
     this.roll.render();
+    this.mixer.render();
     this.people.render();
     const reason = this.editBlockReason();
     this.blockBadge.hidden = reason === null;
@@ -382,6 +411,7 @@ class App {
     this.arrangement.tick(position);
     this.steps.tick(position);
     this.roll.tick(position);
+    this.mixer.tick();
   }
 
   showState(state, reason, code = null) {
@@ -411,6 +441,8 @@ class App {
     this.transport?.destroy();
     this.arrangement?.destroy();
     this.help?.remove();
+    this.bounce?.remove();
+    this.bounce = null;
     this.editor = null;
     this.help = null;
     this.stateBadge = null;

@@ -436,6 +436,11 @@ export function mountSoundPanel(element, ctx) {
     get scheduler() { return scheduler; },
     get room() { return room; },
     get playback() { return playback; },
+    get library() { return library; },
+    /** Hear a mixer value being set before it is an edit (see Playback.preview). */
+    preview(id, fields) { playback?.preview(id, fields); },
+    /** Meter levels (Playback.levels), or null while the project is not heard. */
+    levels() { return playback?.levels() ?? null; },
     get metronome() { return metronome; },
     get countIn() { return countIn; },
     /** Silence everything and let go of the context (the page left the session). */

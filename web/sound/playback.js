@@ -22,7 +22,7 @@
 import { Arrangement, audibleTracks } from "../arrangement.js";
 import { PPQ } from "../protocol.js";
 import { LIMITER_DELAY, NOTE_HOLD_S, RELEASE_END_S, RELEASE_S, noteGain } from "../dsp.js";
-import { Bus, cycleLatency, loadWorklets, Strip } from "./chain.js";
+import { Bus, cycleLatency, loadWorklets, Strip, trackWithDefaults } from "./chain.js";
 import { playDrum, playNote } from "./instruments.js";
 import { keyOf, wantedKeys } from "./samples.js";
 
@@ -195,17 +195,39 @@ export class Playback {
   }
 
   /**
-   * Peak levels (dBFS, the loudest channel) since the last meter report, per
-   * track and of the master (after the limiter), and the gain reductions (dB ≤ 0)
-   * of each track's compressor and of the limiter.
-   * @returns {{master: number, limiter: number, tracks: Record<string, {level: number, reduction: number}>}}
+   * Peak levels (dBFS) since the last meter report, per track (post-fader) and
+   * of the master (after the limiter), per channel and the louder of the two,
+   * and the gain reductions (dB ≤ 0) of each track's compressor and of the limiter.
+   * @returns {{master: Level, limiter: number, tracks: Record<string, Level & {reduction: number}>}}
    */
   levels() {
+    /** @typedef {{level: number, left: number, right: number}} Level */
+    const level = (peaks) => ({ level: toDb(Math.max(...peaks)), left: toDb(peaks[0]), right: toDb(peaks[1]) });
     const tracks = {};
     for (const [id, strip] of this.strips) {
-      tracks[id] = { level: toDb(Math.max(...strip.level.peaks)), reduction: strip.comp && JSON.parse(strip.comp)[0] ? strip.reduction : 0 };
+      const on = trackWithDefaults(this.tracks.get(id) ?? {}).comp_on;
+      tracks[id] = { ...level(strip.level.peaks), reduction: on ? strip.reduction : 0 };
     }
-    return { master: toDb(Math.max(...this.bus.level.peaks)), limiter: this.bus.limiterOn ? this.bus.reduction : 0, tracks };
+    return { master: level(this.bus.level.peaks), limiter: this.bus.limiterOn ? this.bus.reduction : 0, tracks };
+  }
+
+  /**
+   * Hear a field's value before it is an edit (a knob being turned): the strip
+   * or the bus takes it now; the next `update` puts the document's values back.
+   * @param {string} id a track id, or "project" for the returns and the master
+   * @param {Record<string, any>} fields
+   */
+  preview(id, fields) {
+    if (id === "project") {
+      const reverb = this.project.tracks.some((t) => (t.send_reverb ?? 0) > 0) || (fields.send_reverb ?? 0) > 0;
+      this.bus.set({ ...this.project.project, ...fields }, reverb);
+      return;
+    }
+    const track = this.tracks.get(id);
+    const strip = this.strips.get(id);
+    if (track === undefined || strip === undefined) return;
+    if ((fields.send_reverb ?? 0) > 0) this.bus.set(this.project.project, true);
+    strip.set({ ...track, ...fields }, audibleTracks(this.project.tracks).get(id) ?? false);
   }
 
   disconnect() {

@@ -48,6 +48,11 @@ export const SHORTCUTS = Object.freeze([
   { keys: ["Drag in Sections"], action: "Add a section (drag one to move it, its edge to resize; double-click renames)", where: "Arrangement" },
   { keys: ["Mod", "Wheel"], action: "Zoom the timeline", where: "Arrangement" },
   { keys: ["Alt", "↑ / ↓"], action: "Move the focused track up / down", where: "Tracks" },
+  { keys: ["X"], action: "Go to the mixer", where: "Mixer" },
+  { keys: ["Mod", "B"], action: "Bounce the song to WAV (server render)", where: "Mixer" },
+  { keys: ["Drag a control"], action: "Hear it now; let go to share it as an edit", where: "Mixer" },
+  { keys: ["Double-click a control"], action: "Back to its default", where: "Mixer" },
+  { keys: ["Drag an EQ handle"], action: "Band frequency and gain (wheel: its Q)", where: "Mixer" },
 ]);
 
 /**
