@@ -168,9 +168,7 @@ async def test_frames_that_break_the_protocol_close_with_the_standard_code(
     assert closed.value.rcvd is not None and closed.value.rcvd.code == code, label
     if not client.ws.connection_lost_waiter.done():  # a lost transport has nothing left
         client.ws.transport.abort()  # drop what the server refused to read (4 MiB unsent)
-    # and let the connection see it is gone, so the fixture's close finds it closed
-    # (instead of racing the abort's own teardown of the transport)
-    await asyncio.wait_for(asyncio.shield(client.ws.connection_lost_waiter), 10)
+    await asyncio.wait_for(asyncio.shield(client.ws.connection_lost_waiter), 10)  # it is gone
 
 
 async def test_a_client_close_mid_session_completes_the_handshake(

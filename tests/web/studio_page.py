@@ -16,14 +16,18 @@ from backline.testing import ServerProcess, SessionThread
 CONNECTED = "() => window.backline && window.backline.state() === 'connected'"
 
 # Counts every sound the page starts: the Web Audio nodes that make sound are
-# AudioScheduledSourceNodes (oscillators, buffer sources), each started once.
+# AudioScheduledSourceNodes (oscillators, buffer sources: the instruments'
+# samples), each started once, in the page's live AudioContext (an
+# OfflineAudioContext's, such as the one measuring the delay loop, is no sound).
 COUNT_STARTS = """
 window.__starts = 0;
-const start = AudioScheduledSourceNode.prototype.start;
-AudioScheduledSourceNode.prototype.start = function (...args) {
-  window.__starts += 1;
-  return start.apply(this, args);
-};
+for (const proto of [AudioScheduledSourceNode.prototype, AudioBufferSourceNode.prototype]) {
+  const start = proto.start;
+  proto.start = function (...args) {
+    if (!(this.context instanceof OfflineAudioContext)) window.__starts += 1;
+    return start.apply(this, args);
+  };
+}
 """
 
 # Records the ops of every edit the page sends, as sent.

@@ -235,7 +235,7 @@ export function mountSoundPanel(element, ctx) {
   }
 
   /** Which instruments play: the server's SoundFont (and how far its samples loaded), or the synth. */
-  const instruments = el("p", { class: "sound-hint sound-instruments", role: "status", "data-sound": "instruments" });
+  const instruments = el("p", { class: "sound-instruments", role: "status", "data-sound": "instruments" });
   function showInstruments() {
     const info = library?.info;
     instruments.classList.toggle("sound-fallback", info != null && !info.available);
