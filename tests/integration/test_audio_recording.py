@@ -38,13 +38,15 @@ class ClickTrack(ArrayTrack):
     its place in the sender's timeline, however late the event loop runs.
     """
 
-    def __init__(self, s: Session, clicks_us: list[float]) -> None:
+    def __init__(self, s: Session, clicks_us: list[float], sound: np.ndarray | None = None) -> None:
         self.t0: float | None = None
         self.until = -math.inf  # server µs up to which frames were handed to the sender
         self._waiters: list[tuple[float, asyncio.Future[None]]] = []
         burst = (0.6 * np.sin(2 * np.pi * CLICK_HZ * np.arange(96) / SAMPLE_RATE)).astype(
             np.float32
         )  # 2 ms
+        if sound is not None:
+            burst = sound
 
         def produce(k: int) -> np.ndarray:
             if self.t0 is None:
@@ -173,6 +175,55 @@ async def test_stems_of_a_click_sent_by_three_line_up_and_owners_download_them(
             assert abs(onsets[0] - expected) < 50 * SAMPLE_RATE // 1000  # near where it was sent
             assert abs(onset(mix, expected) - min(onsets)) <= tolerance
             assert np.abs(mix[min(onsets) : max(onsets) + 96]).max() > 0.3 * 32768
+
+
+async def test_two_full_volume_drum_tracks_record_a_mix_that_never_clips(
+    server: ServerProcess,
+) -> None:
+    """The recorded mix goes through the master's true-peak limiter: two players' kicks at
+    full scale, landing together, sum far over full scale, and the mix has no sample there."""
+    from backline.client.synth import drum
+
+    kick = drum("kick")
+    kick = (kick / np.abs(kick).max()).astype(np.float32)  # peaks at full scale
+    owner_token = server.token(SESSION, "owner")
+    editor = server.token(SESSION, "editor")
+    async with (
+        connect(server.url, session=SESSION, token=owner_token, name="owner") as owner,
+        connect(server.url, session=SESSION, token=editor, name="ann") as a,
+        connect(server.url, session=SESSION, token=editor, name="bob") as b,
+    ):
+        for s in (a, b):
+            await s.clock.wait_synced()
+        hits: list[float] = []
+        tracks = [ClickTrack(s, hits, kick) for s in (a, b)]
+        for s, track in zip((a, b), tracks, strict=True):
+            await s.audio.publish(track)
+        started = await owner.audio.record_start()
+        first = a.clock.now() + 1_000_000
+        hits.extend(first + k * 250_000 for k in range(8))
+        await asyncio.wait_for(
+            asyncio.gather(*(t.sent_past(hits[-1] + 1_500_000) for t in tracks)), 120
+        )
+        await owner.audio.record_stop()
+
+        def fetch(name: str) -> np.ndarray:
+            data = download(server.url, SESSION, owner_token, started["id"], name)
+            return wav_samples(data).astype(np.int32)
+
+        listed = await asyncio.to_thread(list_recordings, server.url, SESSION, owner_token)
+        [meta] = [r for r in listed if r["id"] == started["id"]]
+        stems = [await asyncio.to_thread(fetch, p["file"]) for p in meta["participants"]]
+        mix = await asyncio.to_thread(fetch, "mix.wav")
+    assert len(stems) == 2 and int(np.abs(stems[0] + stems[1]).max()) > 1.5 * 32768  # far over
+    peak = int(np.abs(mix).max())
+    assert peak > 0.5 * 32768  # loud: the limiter had the work to do
+    assert peak < 32767  # and no sample reached full scale
+    # under the ceiling (-1 dBTP, with the limiter's 0.5 dB margin) between samples too
+    from scipy.signal import resample_poly
+
+    true_peak = np.abs(resample_poly(mix.astype(np.float64) / 32768, 4, 1)).max()
+    assert 20 * math.log10(true_peak) <= -1.0 + 0.2
 
 
 async def test_only_owners_record_list_and_download(server: ServerProcess) -> None:
