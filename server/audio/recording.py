@@ -253,7 +253,7 @@ class Recording:
             "samples": mt.length() if self._end_us is not None else None,
             "stopped": self._reason,
             "mix": MIX_FILE,
-            "participants": list(self._participants),
+            "participants": [{**p, "resets": mt.resets(p["client"])} for p in self._participants],
             "markers": list(self._markers),
         }
 

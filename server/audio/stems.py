@@ -237,6 +237,13 @@ class Multitrack:
         `LIMITER_DELAY` fewer until `finish`, the limiter's delay)."""
         return self._mixed if track is None else self._stems[track].cursor
 
+    def resets(self, track: str) -> int:
+        """How often a stem's timing was learnt afresh: its sender's frames jumped by
+        more than `reset_us` against its fastest path (a stall, a restart); the frames
+        after such a jump are placed by when they came."""
+        stem = self._stems.get(track)
+        return stem.aligner.resets if stem is not None else 0
+
     def position(self, time_us: int) -> int:
         """The sample position of a server time (may be negative: before the start)."""
         return round((time_us - self.start_us) * self.sample_rate / US_PER_SECOND)

@@ -207,3 +207,15 @@ def test_restart_starts_a_new_timeline_for_that_sender() -> None:
     a = assemble(mt.take(), "a")
     assert not a[10 * N : 15 * N].any()  # the 50 ms the sender was away
     assert a[15 * N + 1] != 0
+
+
+def test_a_stall_of_over_a_second_is_counted_per_stem() -> None:
+    mt = Multitrack(0, warmup_us=0, mix_lag_us=0)
+    frame = np.zeros(480, dtype=np.float32)
+    for k in range(50):  # 0.5 s on time
+        mt.add("steady", frame, k * 480, (k + 1) * 10_000)
+        mt.add("stalled", frame, k * 480, (k + 1) * 10_000)
+    for k in range(50, 60):  # then "stalled" arrives 1.5 s late: its timing is learnt afresh
+        mt.add("steady", frame, k * 480, (k + 1) * 10_000)
+        mt.add("stalled", frame, k * 480, (k + 1) * 10_000 + 1_500_000)
+    assert (mt.resets("steady"), mt.resets("stalled"), mt.resets("nobody")) == (0, 1, 0)

@@ -125,48 +125,64 @@ async def test_stems_of_a_click_sent_by_three_line_up_and_owners_download_them(
         tracks = [ClickTrack(s, clicks) for s in (a, b, c)]
         for s, track in zip((a, b, c), tracks, strict=True):
             await s.audio.publish(track)
-        learnt = asyncio.ensure_future(until(a, lambda e: isinstance(e, RecordingChanged)))
-        started = await owner.audio.record_start()
-        await learnt  # every member hears of it
-        first = a.clock.now() + 1_000_000  # however long joining took on a busy machine
-        clicks.extend([first, first + 500_000, first + 1_000_000])
-        assert a.recording is not None and a.recording["id"] == started["id"]
-        assert started["by"] == owner.client_id and started["time"] < first
-        with pytest.raises(Forbidden):
-            await a.audio.record_stop()  # an editor cannot stop it
-        # Stop once every sender has sent 1.5 s of audio past the last click: the senders
-        # pace in real time, so the click's frames left 1.5 s earlier (room enough for the
-        # room's jitter buffer under load). The clock is no measure: a starved test process
-        # sends its frames late, and once a stop came before the click had been sent.
-        last = clicks[-1] + 1_500_000
-        await asyncio.wait_for(asyncio.gather(*(t.sent_past(last) for t in tracks)), 120)
-        stopped = await owner.audio.record_stop()
-        assert stopped["active"] is False and stopped["reason"] == "stopped"
-        assert owner.recording is None
+        for take in range(3):
+            learnt = asyncio.ensure_future(until(a, lambda e: isinstance(e, RecordingChanged)))
+            started = await owner.audio.record_start()
+            await learnt  # every member hears of it
+            first = a.clock.now() + 1_000_000  # however long joining took on a busy machine
+            clicks[:] = [first, first + 500_000, first + 1_000_000]
+            assert a.recording is not None and a.recording["id"] == started["id"]
+            assert started["by"] == owner.client_id and started["time"] < first
+            if take == 0:
+                with pytest.raises(Forbidden):
+                    await a.audio.record_stop()  # an editor cannot stop it
+            # Stop once every sender has sent 1.5 s of audio past the last click: the senders
+            # pace in real time, so the click's frames left 1.5 s earlier (room enough for the
+            # room's jitter buffer under load). The clock is no measure: a starved test process
+            # sends its frames late, and once a stop came before the click had been sent.
+            last = clicks[-1] + 1_500_000
+            await asyncio.wait_for(asyncio.gather(*(t.sent_past(last) for t in tracks)), 120)
+            stopped = await owner.audio.record_stop()
+            assert stopped["active"] is False and stopped["reason"] == "stopped"
+            assert owner.recording is None
 
-        listed = await asyncio.to_thread(list_recordings, server.url, SESSION, owner_token)
-        [meta] = [r for r in listed if r["id"] == started["id"]]
-        assert meta["tempo"] == 96.0 and meta["meter"] == [4, 4] and meta["playing"] is True
-        assert meta["sample_rate"] == 48_000 and meta["start_time_us"] == started["time"]
-        assert abs(meta["start_beat"] - owner.timeline.beat_at(started["time"])) < 1e-6
-        files = {p["name"]: p["file"] for p in meta["participants"]}
-        assert set(files) == {"ann", "bob", "cy"}
-        assert {p["client"] for p in meta["participants"]} == {
-            a.client_id,
-            b.client_id,
-            c.client_id,
-        }
-        assert {f["name"] for f in meta["files"]} == {*files.values(), "mix.wav", "recording.json"}
+            listed = await asyncio.to_thread(list_recordings, server.url, SESSION, owner_token)
+            [meta] = [r for r in listed if r["id"] == started["id"]]
+            assert meta["tempo"] == 96.0 and meta["meter"] == [4, 4] and meta["playing"] is True
+            assert meta["sample_rate"] == 48_000 and meta["start_time_us"] == started["time"]
+            assert abs(meta["start_beat"] - owner.timeline.beat_at(started["time"])) < 1e-6
+            files = {p["name"]: p["file"] for p in meta["participants"]}
+            assert set(files) == {"ann", "bob", "cy"}
+            assert {p["client"] for p in meta["participants"]} == {
+                a.client_id,
+                b.client_id,
+                c.client_id,
+            }
+            assert {f["name"] for f in meta["files"]} == {
+                *files.values(),
+                "mix.wav",
+                "recording.json",
+            }
 
-        def fetch(name: str) -> bytes:
-            return download(server.url, SESSION, owner_token, started["id"], name)
+            def fetch(name: str, recording: str = started["id"]) -> bytes:
+                return download(server.url, SESSION, owner_token, recording, name)
 
-        stems = {n: wav_samples(await asyncio.to_thread(fetch, f)) for n, f in files.items()}
-        mix = wav_samples(await asyncio.to_thread(fetch, "mix.wav"))
-        sidecar = json.loads(await asyncio.to_thread(fetch, "recording.json"))
-        assert sidecar["id"] == started["id"] and sidecar["samples"] == len(mix)
-        assert {len(x) for x in stems.values()} == {len(mix)}
+            stems = {n: wav_samples(await asyncio.to_thread(fetch, f)) for n, f in files.items()}
+            mix = wav_samples(await asyncio.to_thread(fetch, "mix.wav"))
+            sidecar = json.loads(await asyncio.to_thread(fetch, "recording.json"))
+            assert sidecar["id"] == started["id"] and sidecar["samples"] == len(mix)
+            assert {len(x) for x in stems.values()} == {len(mix)}
 
+            # A sender whose frames jumped by over a second against its fastest path (its
+            # process, or the server, stalled that long: a starved machine) has its timing
+            # learnt afresh, and the server says so in the sidecar: what follows is placed
+            # by arrival, so such a take measures the machine, not the alignment. Again.
+            resets = {p["name"]: p["resets"] for p in sidecar["participants"]}
+            if not any(resets.values()):
+                break
+            print(f"take {take}: the server re-learnt a sender's timing {resets}: again")
+        else:
+            pytest.fail(f"every take had a sender stall for over a second: {resets}")
         tolerance = 5 * SAMPLE_RATE // 1000  # 5 ms
         for click in clicks:
             expected = round((click - meta["start_time_us"]) * SAMPLE_RATE / 1e6)

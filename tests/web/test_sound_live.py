@@ -26,7 +26,7 @@ HOOK_JS = """() => {
   panel.scheduler.onCancel = (e) => { e.cancelled = true; };
   panel.scheduler.onSchedule = (e) => window.scheduled.push({
     source: e.source, beat: e.beat, time: e.time, when: e.when,
-    now: panel.context.currentTime, accent: e.event.accent ?? null, info: e });
+    now: e.now, accent: e.event.accent ?? null, info: e });
 }"""
 
 
@@ -100,7 +100,8 @@ def test_metronome_and_playback_follow_the_shared_transport_and_edits(
     for event in events:
         # at the server time the shared timeline gives for its beat ...
         assert math.isclose(event["time"], timeline.time_at(event["beat"]), abs_tol=1e-3), event
-        # ... never before the context can play it (a late wake-up skips, never rushes)
+        # ... never before the context could play it when the scheduler looked (a late
+        # wake-up skips, never rushes; the audio thread moves the clock on meanwhile)
         assert event["when"] >= event["now"], event
         assert event["time"] >= timeline.time  # nothing during the count-in
     clicks = [e for e in events if e["source"] == "metronome"]

@@ -212,7 +212,8 @@ export class FixedClock {
 
 /**
  * One scheduled sound, as the test hook reports it.
- * @typedef {{source: string, beat: number, time: number, when: number, event: any}} Scheduled
+ * @typedef {{source: string, beat: number, time: number, when: number, now: number, event: any}} Scheduled
+ *   `now`: the context time the scheduler saw when it placed the event (`when` is never before it)
  */
 
 /** Ticks from a Worker: unlike a page timer, it is not throttled to 1 Hz in a background tab. */
@@ -312,7 +313,8 @@ export class Scheduler {
       this.reschedule();
     }
     // never before what the context can still start (a late wake-up skips, not bunches)
-    const earliest = this.clock.toServer(this.context.currentTime);
+    const now = this.context.currentTime; // the audio thread moves it on even within this task
+    const earliest = this.clock.toServer(now);
     const from = Math.max(this.horizon, earliest);
     if (untilUs <= from) return;
     this.horizon = untilUs;
@@ -324,7 +326,7 @@ export class Scheduler {
       for (const event of events) {
         const when = this.clock.toContext(event.time);
         const nodes = source.play(event, when, timeline) || [];
-        const info = { source: name, beat: event.beat, time: event.time, when, event };
+        const info = { source: name, beat: event.beat, time: event.time, when, now, event };
         this.pending.push({ time: event.time, when, nodes, info });
         if (this.onSchedule !== null) this.onSchedule(info);
       }
