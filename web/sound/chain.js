@@ -90,9 +90,14 @@ function glide(param, value, now, first) {
   else param.setTargetAtTime(value, now, SMOOTH_S);
 }
 
-/** Peak meters: the latest peaks (linear) a meter worklet posted, per channel. */
+/**
+ * A peak meter in line (it passes its input on): what it posted last, per
+ * channel, lands in `into`. In line rather than a sink, because a node without
+ * outputs is pulled by the context whether or not anything is heard, and would
+ * keep its whole upstream (strip, EQ, compressor) computing while asleep.
+ */
 function meterNode(context, into) {
-  const node = new AudioWorkletNode(context, "backline-meter", { numberOfInputs: 1, numberOfOutputs: 0, ...STEREO });
+  const node = new AudioWorkletNode(context, "backline-meter", { numberOfInputs: 1, numberOfOutputs: 1, outputChannelCount: [2], ...STEREO });
   node.port.onmessage = ({ data }) => {
     into.peaks = data;
     into.at = context.currentTime;
@@ -129,10 +134,10 @@ export class Strip {
     this.delaySend = new GainNode(context, { ...STEREO, gain: 0 });
     this.compressor?.connect(this.fader);
     this.fader.connect(this.pan);
-    this.pan.connect(bus.sum);
+    this.meter = bus.dynamics ? meterNode(context, this.level) : null;
+    (this.meter ? this.pan.connect(this.meter) : this.pan).connect(bus.sum);
     this.pan.connect(this.reverbSend).connect(bus.reverbIn);
     this.pan.connect(this.delaySend).connect(bus.delayIn);
-    if (bus.dynamics) this.pan.connect(meterNode(context, this.level));
     this.first = true;
     this.comp = null;
   }
@@ -184,6 +189,12 @@ export class Strip {
     }
   }
 
+  /** The meter reads silence (the chain went to sleep). */
+  quiet() {
+    this.level.peaks = [0, 0];
+    this.reduction = 0;
+  }
+
   disconnect() {
     for (const node of [this.input, ...this.eq.map(([, n]) => n), this.compressor, this.fader, this.pan, this.reverbSend, this.delaySend]) {
       node?.disconnect();
@@ -224,9 +235,12 @@ export class Bus {
       this.sum.connect(this.limiter);
     }
     this.output = new GainNode(context, STEREO);
-    (this.limiter ?? this.sum).connect(this.output);
-    this.output.connect(destination);
-    if (dynamics) this.output.connect(meterNode(context, this.level));
+    this.meter = dynamics ? meterNode(context, this.level) : null;
+    const last = this.limiter ?? this.sum;
+    (this.meter ? last.connect(this.meter) : last).connect(this.output);
+    this.destination = destination;
+    this.awake = false;
+    this.wake();
 
     this.reverbIn = new GainNode(context, STEREO);
     this.reverb = new ConvolverNode(context, { ...STEREO, disableNormalization: true });
@@ -280,6 +294,9 @@ export class Bus {
       this.tone = new IIRFilterNode(this.context, { ...STEREO, feedforward: [1 - pole], feedback: [1, -pole] });
       this.loop.connect(this.tone).connect(this.echoes);
     }
+    // what rings on after the last sound: the reverb's length, the echoes until -60 dB
+    const echoes = p.delay_feedback > 0 ? Math.ceil(Math.log(1e-3) / Math.log(p.delay_feedback)) + 1 : 1;
+    this.tailSeconds = Math.max(p.reverb_decay + p.reverb_predelay / 1000, (echoes * samples) / this.rate);
     const ir = JSON.stringify([p.reverb_decay, p.reverb_predelay, p.reverb_damping]);
     if (reverbWanted && ir !== this.irShape) {
       this.irShape = ir;
@@ -299,8 +316,36 @@ export class Bus {
     }
   }
 
+  /**
+   * Connect the bus to its destination: the whole chain computes from now on.
+   */
+  wake() {
+    if (this.awake) return;
+    this.awake = true;
+    this.output.connect(this.destination);
+  }
+
+  /**
+   * Cut the bus from its destination: nothing upstream of it is pulled any
+   * more, so a chain with nothing to play costs no CPU (Web Audio computes
+   * only what reaches the destination). The meters read silence.
+   */
+  sleep() {
+    if (!this.awake) return;
+    this.awake = false;
+    this.output.disconnect();
+    this.level.peaks = [0, 0];
+    this.reduction = 0;
+  }
+
+  /** Seconds the returns ring on after the last sound (what `sleep` must wait for). */
+  get tail() {
+    return this.tailSeconds ?? 0;
+  }
+
   disconnect() {
     this.output.disconnect();
+    this.awake = false;
   }
 }
 

@@ -99,12 +99,16 @@ function levelMeter(label, name) {
   );
   const readout = el("span", { class: "sound-db", "aria-hidden": "true" }, ["–∞"]);
   const row = el("div", { class: "sound-meter" }, [el("label", { for: id }, [label]), meter, readout]);
+  let shown = "";
   return {
     row,
-    /** @param {number} db */
+    /** @param {number} db (the DOM is touched only when what it shows changes: this runs every frame) */
     set(db) {
+      const text = Number.isFinite(db) ? `${db.toFixed(0)} dB` : "–∞";
+      if (text === shown) return;
+      shown = text;
       meter.value = meterValue(db);
-      readout.textContent = Number.isFinite(db) ? `${db.toFixed(0)} dB` : "–∞";
+      readout.textContent = text;
     },
   };
 }

@@ -113,6 +113,26 @@ export class Playback {
     /** called when samples that were missing have come in (the panel reschedules) */
     this.onReady = () => {};
     this.prefetching = null;
+    // A live chain sleeps (cut from the destination: no CPU) until a sound is due,
+    // and again once the last one and the returns' tails have died away.
+    this.sleeps = typeof AudioContext !== "undefined" && context instanceof AudioContext;
+    this.quietAt = 0; // context time when everything played so far has rung out
+    this.watch = null;
+    if (this.sleeps) this.bus.sleep();
+  }
+
+  /** Wake the chain for a sound sounding until context time `until`. */
+  awake(until) {
+    this.quietAt = Math.max(this.quietAt, until + this.bus.tail + 0.5);
+    if (!this.sleeps) return;
+    this.bus.wake();
+    this.watch ??= setInterval(() => {
+      if (this.context.currentTime < this.quietAt) return;
+      this.bus.sleep();
+      for (const strip of this.strips.values()) strip.quiet();
+      clearInterval(this.watch);
+      this.watch = null;
+    }, 1000);
   }
 
   /**
@@ -180,6 +200,7 @@ export class Playback {
     if (track === undefined || strip === undefined || track.kind === "audio") return [];
     const seconds = (hit.beats * timeline.usPerBeat) / 1e6;
     const at = Math.max(this.context.currentTime, when - this.lead);
+    this.awake(at + Math.max(seconds, 0) + RELEASE_END_S + 6); // a held sample rings up to ~6 s
     if (this.library?.available) {
       const key = keyOf(track, hit.sound, hit.vel);
       const buffer = this.library.get(key);
@@ -231,6 +252,8 @@ export class Playback {
   }
 
   disconnect() {
+    if (this.watch !== null) clearInterval(this.watch);
+    this.watch = null;
     for (const strip of this.strips.values()) strip.disconnect();
     this.bus.disconnect();
   }

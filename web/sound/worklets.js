@@ -7,11 +7,14 @@
  *   look-ahead and differs between engines; this is the law the server renders.
  * - `backline-limiter`: the master's look-ahead true-peak limiter
  *   (`dsp.Limiter`); it delays the signal by `LIMITER_DELAY` samples.
- * - `backline-meter`: peak level per channel, posted about 30 times a second,
- *   and cleared on read (so a meter never misses a peak between two frames).
+ * - `backline-meter`: passes its input on, and posts its peak level per
+ *   channel about 30 times a second, cleared on read (so a meter never misses
+ *   a peak between two frames).
  *
  * Parameters come as messages on the node's port ({on, params} / {on, ceiling}),
- * so they change between render quanta, never within a block. Loaded into a
+ * so they change between render quanta, never within a block. Each returns
+ * true: a processor that returns false is finished for good in Chromium (it
+ * outputs silence from then on), which an in-line node cannot afford. Loaded into a
  * context once, by {@link import("./chain.js").loadWorklets}.
  *
  * @module sound/worklets
@@ -96,8 +99,9 @@ class MeterProcessor extends AudioWorkletProcessor {
     this.last = 0;
   }
 
-  process(inputs) {
+  process(inputs, outputs) {
     const input = inputs[0];
+    copyThrough(input, outputs[0]);
     for (let c = 0; c < 2; c += 1) {
       const x = input[c] ?? input[0];
       if (x === undefined) continue;

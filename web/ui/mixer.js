@@ -106,16 +106,21 @@ function slider(kind, field, { preview, commit, vertical = false }) {
   });
   const out = h("output", { class: "readout" });
   const label = h("label", { class: `control${vertical ? " vertical" : ""}` }, h("span", { class: "control-name" }, info.label), input, out);
+  let shown = null; // the value on show, and the block reason: unchanged ones touch no DOM
+  let blocked;
   return {
     el: label,
     input,
     set(value) {
-      if (dragging) return;
+      if (dragging || value === shown) return;
+      shown = value;
       input.value = String(Math.round(toPos(value)));
       out.textContent = info.format(value);
       input.setAttribute("aria-valuetext", info.format(value));
     },
     block(reason) {
+      if (reason === blocked) return;
+      blocked = reason;
       input.disabled = reason !== null;
       label.title = reason ?? `${info.label} (double-click: default)`;
     },
@@ -125,10 +130,19 @@ function slider(kind, field, { preview, commit, vertical = false }) {
 /** A switch (aria-pressed button) for a boolean field. */
 function switchButton(text, title, onToggle) {
   const button = h("button", { type: "button", class: "toggle small", "aria-pressed": "false", title, onclick: onToggle }, text);
+  let shown = null;
+  let blocked;
   return {
     el: button,
-    set(on) { button.setAttribute("aria-pressed", String(on)); },
-    block(reason) { button.disabled = reason !== null; button.title = reason ?? title; },
+    set(on) {
+      if (on !== shown) button.setAttribute("aria-pressed", String((shown = on)));
+    },
+    block(reason) {
+      if (reason === blocked) return;
+      blocked = reason;
+      button.disabled = reason !== null;
+      button.title = reason ?? title;
+    },
   };
 }
 
@@ -156,13 +170,19 @@ class Meter {
   /** @param {number[]} dbs per channel @param {number} now seconds */
   set(dbs, now) {
     dbs.forEach((db, i) => {
-      this.bars[i].style.height = `${Meter.height(db)}%`;
       if (db >= this.hold[i] || now - this.holdAt[i] > HOLD_S) {
         this.hold[i] = db;
         this.holdAt[i] = now;
       }
-      this.holds[i].style.bottom = `${Meter.height(this.hold[i])}%`;
       if (db >= 0) this.clip.classList.add("on");
+    });
+    // a meter redraws only what moved by a visible step (a silent one costs nothing)
+    const view = [...dbs, ...this.hold].map((db) => Math.round(Meter.height(db) * 2) / 2);
+    if (view.join() === this.view) return;
+    this.view = view.join();
+    view.forEach((height, i) => {
+      if (i < 2) this.bars[i].style.height = `${height}%`;
+      else this.holds[i - 2].style.bottom = `${height}%`;
     });
     const loudest = Math.max(...this.hold);
     this.readout.textContent = Number.isFinite(loudest) ? loudest.toFixed(1) : "−∞";
@@ -270,6 +290,7 @@ class EqCurve {
   up() {
     const d = this.drag;
     this.drag = null;
+    this.mixer.curveShown = null; // drawn again from the document (the edit may be refused)
     const track = this.mixer.selected();
     if (d === null || track === null || Object.keys(d.fields).length === 0) return;
     this.mixer.commit(track.id, d.fields);
@@ -490,7 +511,7 @@ export class MixerPanel {
       if (this.list.children[index] !== s.el) this.list.insertBefore(s.el, this.list.children[index] ?? null);
       s.el.classList.toggle("selected", id === this.app.selectedTrack);
       s.el.style.setProperty("--track", track.color);
-      s.name.textContent = track.name;
+      setText(s.name, track.name);
       s.name.setAttribute("aria-pressed", String(id === this.app.selectedTrack));
       s.name.title = `Edit ${track.name}'s EQ and dynamics`;
       for (const f of ["volume", "pan"]) s[f].set(track[f]);
@@ -523,7 +544,7 @@ export class MixerPanel {
     const track = this.selected();
     this.detail.empty.hidden = track !== null;
     this.detail.body.hidden = track === null;
-    this.title.textContent = track ? track.name : "";
+    setText(this.title, track ? track.name : "");
     if (track !== null) {
       for (const band of this.detail.bands) {
         band.on.set(track[`${band.prefix}_on`]);
@@ -539,7 +560,11 @@ export class MixerPanel {
         c.set(track[field]);
         c.block(reason);
       }
-      if (this.eq.drag === null) this.eq.draw(track);
+      const curve = JSON.stringify([track.color, ...BANDS.flatMap(([p]) => [track[`${p}_on`], track[`${p}_freq`], track[`${p}_gain`], track[`${p}_q`]])]);
+      if (this.eq.drag === null && curve !== this.curveShown) {
+        this.curveShown = curve;
+        this.eq.draw(track);
+      }
     }
     this.tick();
   }
@@ -552,14 +577,25 @@ export class MixerPanel {
       const level = levels?.tracks[id];
       s.meter.set(level ? [level.left, level.right] : [-Infinity, -Infinity], now);
       const gr = level?.reduction ?? 0;
-      s.gr.textContent = gr < -0.05 ? `GR ${gr.toFixed(1)}` : "";
+      setText(s.gr, gr < -0.05 ? `GR ${gr.toFixed(1)}` : "");
     }
     this.master.meter.set(levels ? [levels.master.left, levels.master.right] : [-Infinity, -Infinity], now);
     const limiting = levels?.limiter ?? 0;
-    this.master.gr.textContent = limiting < -0.05 ? `GR ${limiting.toFixed(1)}` : "";
+    setText(this.master.gr, limiting < -0.05 ? `GR ${limiting.toFixed(1)}` : "");
     const track = this.selected();
-    if (track !== null) drawTransfer(this.detail.transfer, track, levels?.tracks[track.id]?.reduction ?? 0);
+    if (track === null) return;
+    const reduction = levels?.tracks[track.id]?.reduction ?? 0;
+    const key = JSON.stringify([track.id, track.comp_on, track.comp_threshold, track.comp_ratio,
+      track.comp_knee, track.comp_makeup, reduction.toFixed(1)]);
+    if (key === this.transferShown) return; // redrawn only when it changed
+    this.transferShown = key;
+    drawTransfer(this.detail.transfer, track, reduction);
   }
+}
+
+/** Set an element's text only when it differs (a text write invalidates the layout). */
+function setText(el, text) {
+  if (el.textContent !== text) el.textContent = text;
 }
 
 /** The schema's defaults for one kind of entity. */
