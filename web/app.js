@@ -228,6 +228,7 @@ class App {
       me: () => ({ client: s.clientId, name: s.options.name, color: s.color, role: s.role }),
       http: () => new URL(s.options.url.replace(/^ws/, "http")).origin, // the server's HTTP side
       token: () => s.options.token,
+      session: () => s.options.session,
       peers: () => s.peerList(),
       on: (type, fn) => s.on(type, fn),
       onChange: (fn) => s.on("change", fn),

@@ -24,6 +24,7 @@ import { CountIn } from "./countin.js";
 import { Metronome } from "./metronome.js";
 import { Playback } from "./playback.js";
 import { AudioRoom, MAX_GAIN } from "./room.js";
+import { mountRecording } from "./recording.js";
 import { SampleLibrary } from "./samples.js";
 import { ContextClock, Scheduler } from "./scheduler.js";
 
@@ -37,6 +38,7 @@ import { ContextClock, Scheduler } from "./scheduler.js";
  * @property {() => {client: string, name: string, color: string, role: string}} me
  * @property {() => string} http the server's HTTP origin (instruments, renders)
  * @property {() => string} token the session token (a Bearer header for HTTP)
+ * @property {() => string} session the session's name
  * @property {() => Array<{client: string, name: string, color?: string, online?: boolean, audio?: boolean, level?: number}>} peers
  * @property {(type: string, fn: (msg: any) => void) => void} on
  * @property {(fn: () => void) => void} onChange
@@ -355,6 +357,8 @@ export function mountSoundPanel(element, ctx) {
   });
   listTracks();
 
+  const recorder = mountRecording(ctx);
+
   const inputMeter = levelMeter("Input", "input-level");
   const outputMeter = levelMeter("Mix", "output-level");
 
@@ -421,6 +425,7 @@ export function mountSoundPanel(element, ctx) {
     el("div", { class: "sound-row" }, [el("label", { for: "sound-input" }, ["Audio input"]), inputSelect, joinButton]),
     el("div", { class: "sound-row" }, [el("label", { for: "sound-track" }, ["My audio is track"]), trackSelect]),
     status,
+    recorder.el,
     inputMeter.row,
     outputMeter.row,
     peerList,
@@ -447,10 +452,12 @@ export function mountSoundPanel(element, ctx) {
     levels() { return playback?.levels() ?? null; },
     get metronome() { return metronome; },
     get countIn() { return countIn; },
+    get recorder() { return recorder; },
     /** Silence everything and let go of the context (the page left the session). */
     close() {
       window.removeEventListener("pointerdown", gesture, true);
       window.removeEventListener("keydown", gesture, true);
+      recorder.close();
       scheduler?.stop();
       countIn?.close();
       room?.leave()?.catch?.(() => {});
