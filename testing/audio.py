@@ -159,7 +159,7 @@ def band_share(signal: Signal, lo: float, hi: float) -> float:
     return float(power[(bins >= lo) & (bins < hi)].sum() / max(float(power.sum()), 1e-12))
 
 
-def drum_hits(signal: Signal, quiet: float = 0.06, loud: float = 0.2) -> list[tuple[int, str]]:
+def drum_hits(signal: Signal, quiet: float = 0.06, loud: float = 0.08) -> list[tuple[int, str]]:
     """Drum onsets as (sample index, "kick" / "snare" / "hat"): where the short-time
     energy (over `loud`, summed over 5 ms) jumps above anything in the previous 60 ms,
     told apart by where the new sound's energy lies: a hi-hat almost all above 2 kHz,
