@@ -9,9 +9,10 @@ LRU. Which sample a note plays, at what gain, is `protocol/dsp.py`'s rule.
 
 `SampledTrack` is a `TimelineTrack` whose sounds are those samples: each
 track's hits go through a `LiveStrip` (its EQ, compressor, volume and pan,
-`media/chain.py`'s math on a stream), the strips are summed and, the room
-being mono, folded to mono as Web Audio folds stereo (the mean of the two
-channels). A hit whose sample has not arrived yet plays the built-in synth
+`media/chain.py`'s math on a stream), its sends feed the project's reverb and
+delay returns (`LiveReturns`, the render's returns frame by frame), all is
+summed and, the room being mono, folded to mono as Web Audio folds stereo
+(the mean of the two channels). A hit whose sample has not arrived yet plays the built-in synth
 once instead (and fetches it for next time); without a SoundFont on the
 server everything is the synth (`available` is false, said once in the log).
 """
@@ -35,6 +36,7 @@ from backline.client.clock import Clock
 from backline.client.httpapi import http_base, request
 from backline.client.playback import SendLatency, TimelineTrack
 from backline.client.synth import drum, voice_of
+from backline.media.live_returns import LiveReturns
 from backline.media.live_strip import LiveStrip
 from backline.protocol import dsp
 from backline.protocol.arrangement import audible_tracks, song_end, sounds_between
@@ -242,6 +244,7 @@ class SampledTrack(TimelineTrack):
         self._project = project
         self._samples = samples
         self._tracks: dict[str, _TrackVoices] = {}
+        self._returns: LiveReturns | None = None  # made once a track sends to them
         self.fallbacks = 0  # hits the synth played because their sample was not in yet
         self._frames = 0
 
@@ -270,7 +273,9 @@ class SampledTrack(TimelineTrack):
                               hit.key.layer / 127 * volume))  # fmt: skip
                 continue
             per_track.setdefault(hit.track, []).append((d.offset, sample, hit.gain))
-        mix = np.zeros((2, self.frame_samples), dtype=np.float32)
+        n = self.frame_samples
+        mix = np.zeros((2, n), dtype=np.float32)
+        sends = np.zeros((2, 2, n), dtype=np.float32)  # to the reverb, to the delay
         for track_id in list(self._tracks):
             if track_id not in doc.tracks:
                 del self._tracks[track_id]
@@ -282,7 +287,16 @@ class SampledTrack(TimelineTrack):
                 voices = self._tracks[track_id] = _TrackVoices(track)
             else:
                 voices.strip.set(track)
-            mix += voices.render(self.frame_samples, per_track.get(track_id, []))
+            out = voices.render(n, per_track.get(track_id, []))
+            mix += out
+            for i, field in enumerate(("send_reverb", "send_delay")):
+                if track[field] > 0:
+                    sends[i] += out * np.float32(track[field])
+        if self._returns is None and sends.any():
+            self._returns = LiveReturns(doc.project, n)
+        if self._returns is not None:  # once made, they ring on as the render's do
+            self._returns.set(doc.project)
+            mix += self._returns.process(sends[0], sends[1])
         mono: NDArray[np.float32] = (mix[0] + mix[1]) * np.float32(0.5)
         if self._frames % PREFETCH_EVERY == 0:  # the samples edits made it need, ahead of time
             self._samples.want(drum_keys(doc))

@@ -15,6 +15,7 @@ once. Silent while stopped.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 from collections.abc import Callable, Iterable
 
@@ -55,6 +56,8 @@ class DrummerBot(Bot):
         await asyncio.to_thread(samples.index)
         if samples.available:
             await asyncio.to_thread(samples.wait, drum_keys(s.project))
+            # the strips' EQ needs scipy.signal (a second to import): not in the first frame
+            await asyncio.to_thread(importlib.import_module, "scipy.signal")
             self.track = SampledTrack(
                 lambda: s.timeline.current,
                 s.clock,

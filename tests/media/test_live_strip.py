@@ -87,3 +87,34 @@ def test_a_change_applies_from_the_next_frame_and_keeps_the_filter_state() -> No
 def test_a_frame_of_part_of_a_block_is_refused() -> None:
     with pytest.raises(ValueError, match="blocks"):
         LiveStrip(track()).process(np.zeros((2, 100), dtype=np.float32))
+
+
+@pytest.mark.parametrize("delay", [256, 300, 480, 700, 18_000])
+def test_the_delay_frame_by_frame_is_the_renders(delay: int) -> None:
+    from backline.media.live_returns import LiveDelay
+
+    x = signal(480 * 120, 5)
+    x[:, 480 * 40 :] = 0  # and the echoes ring on after the sends stop
+    pole = dsp.one_pole(5_000.0)
+    live = LiveDelay(delay, 0.6, pole)
+    got = np.concatenate(
+        [live.process(x[:, i : i + 480]) for i in range(0, x.shape[1], 480)], axis=1
+    )
+    want = chain.delay_return(x, delay, 0.6, pole)
+    assert np.abs(got - want).max() < 1e-6 and np.abs(want[:, 480 * 40 :]).max() > 0.01
+
+
+def test_the_reverb_frame_by_frame_is_the_renders() -> None:
+    from backline.media.live_returns import LiveReverb
+
+    x = signal(480 * 150, 9)
+    x[:, 480 * 30 :] = 0
+    ir = chain.reverb_ir(0.9, 15.0, 0.4)
+    live = LiveReverb(ir, 480)
+    got = np.concatenate(
+        [live.process(x[:, i : i + 480]) for i in range(0, x.shape[1], 480)], axis=1
+    )
+    want = chain.reverb_return(x, ir)
+    assert np.abs(got - want).max() < 1e-5 and np.abs(want[:, 480 * 60 :]).max() > 1e-3
+    with pytest.raises(ValueError, match="480"):
+        live.process(np.zeros((2, 960), dtype=np.float32))
