@@ -39,10 +39,10 @@ from backline.client.synth import drum, voice_of
 from backline.media.live_returns import LiveReturns
 from backline.media.live_strip import LiveStrip
 from backline.protocol import dsp
-from backline.protocol.arrangement import audible_tracks, song_end, sounds_between
+from backline.protocol.arrangement import audible_tracks, sounds_between
 from backline.protocol.dsp import SampleKey
 from backline.protocol.errors import BacklineError
-from backline.protocol.model import PPQ, Document
+from backline.protocol.model import Document
 from backline.protocol.timeline import Timeline
 
 __all__ = ["SampleSet", "SampledHit", "SampledTrack", "drum_keys", "sampled_drum_score"]
@@ -156,22 +156,35 @@ class SampleSet:
 
 @dataclass(frozen=True, slots=True)
 class SampledHit:
-    """One sound of a track: its sample's key and its gain (`dsp.note_gain`)."""
+    """One sound of a track: its sample's key, its gain (`dsp.note_gain`) and velocity."""
 
     track: str
     key: SampleKey
     gain: float
+    velocity: int = 127
 
 
 def drum_keys(doc: Document) -> set[SampleKey]:
-    """Every sample the project's drums tracks play (muted ones too: an unmute is heard at once)."""
-    drums = {t: doc.tracks[t] for t in doc.track_order if doc.tracks[t]["kind"] == "drums"}
-    end = song_end(doc) / PPQ + 1
-    return {
-        dsp.sample_key("drums", int(drums[s.track]["instrument"]), s.pitch, s.velocity)
-        for s in sounds_between(doc, 0.0, end)
-        if s.track in drums
-    }
+    """Every sample the project's drums tracks can play: each lane sound at each of its
+    step velocities, each note (muted tracks too: an unmute is heard at once; a
+    pattern no clip uses too: a superset is fine for a prefetch). It reads the
+    patterns and notes, not the arrangement, so it costs microseconds however long
+    the song: the audio path calls it."""
+    kits = {t: int(doc.tracks[t]["instrument"]) for t in doc.track_order
+            if doc.tracks[t]["kind"] == "drums"}  # fmt: skip
+    keys = set()
+    for pattern in doc.patterns.values():
+        kit = kits.get(pattern["track"])
+        if kit is None:
+            continue
+        for lane in pattern["lanes"]:
+            for velocity in set(lane["steps"]) - {0}:
+                keys.add(dsp.sample_key("drums", kit, int(lane["sound"]), int(velocity)))
+    for note in doc.notes.values():
+        kit = kits.get(note["track"])
+        if kit is not None:
+            keys.add(dsp.sample_key("drums", kit, int(note["pitch"]), int(note["vel"])))
+    return keys
 
 
 def sampled_drum_score(
@@ -187,7 +200,7 @@ def sampled_drum_score(
             if track is None or track["kind"] != "drums" or s.track not in heard:
                 continue
             key = dsp.sample_key("drums", int(track["instrument"]), s.pitch, s.velocity)
-            yield s.beat, SampledHit(s.track, key, dsp.note_gain(s.velocity, key.layer))
+            yield s.beat, SampledHit(s.track, key, dsp.note_gain(s.velocity, key.layer), s.velocity)
 
     return score
 
@@ -266,11 +279,14 @@ class SampledTrack(TimelineTrack):
             sample = self._samples.get(hit.key)
             if sample is None:
                 self._samples.want([hit.key])
+                if self.fallbacks == 0:
+                    log.info("sample %s not here yet: the built-in synth plays it meanwhile",
+                             hit.key.name)  # fmt: skip
                 self.fallbacks += 1
                 track = doc.tracks.get(hit.track)
                 volume = float(track["volume"]) if track else 1.0
-                synth.append((d.offset, drum(voice_of(hit.key.pitch)),
-                              hit.key.layer / 127 * volume))  # fmt: skip
+                level = hit.velocity / 127 * volume  # as the synth's drum_score plays it
+                synth.append((d.offset, drum(voice_of(hit.key.pitch)), level))
                 continue
             per_track.setdefault(hit.track, []).append((d.offset, sample, hit.gain))
         n = self.frame_samples

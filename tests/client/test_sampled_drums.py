@@ -130,3 +130,29 @@ async def test_without_a_soundfont_the_drummer_says_it_plays_the_synth(tmp_path:
         await server.astop()
     assert info["available"] is False and not samples.available
     assert "SoundFont" in info["reason"]
+
+
+def test_drum_keys_are_every_lane_velocity_and_note_of_the_drums_tracks() -> None:
+    from backline.protocol.ops import apply
+
+    doc = Document()
+    for op in [
+        {"op": "insert", "kind": "track", "id": "d", "value": {"kind": "drums", "instrument": 8}},
+        {"op": "insert", "kind": "track", "id": "m", "value": {"kind": "drums", "mute": True}},
+        {"op": "insert", "kind": "track", "id": "k", "value": {"kind": "instrument"}},
+        {"op": "insert", "kind": "pattern", "id": "p", "value": {"track": "d", "length": 4,
+         "lanes": [{"sound": 36, "steps": [120, 0, 50, 120]}, {"sound": 42, "steps": [0] * 4}]}},
+        {"op": "insert", "kind": "pattern", "id": "q", "value": {"track": "m", "length": 2,
+         "lanes": [{"sound": 38, "steps": [0, 90]}]}},
+        {"op": "insert", "kind": "note", "id": "n", "value": {"track": "d", "pitch": 49,
+         "start": 0, "dur": 240, "vel": 127}},
+        {"op": "insert", "kind": "note", "id": "x", "value": {"track": "k", "pitch": 60,
+         "start": 0, "dur": 240, "vel": 100}},
+    ]:  # fmt: skip
+        apply(doc, op)
+    assert drum_keys(doc) == {
+        dsp.sample_key("drums", 8, 36, 120),  # the kit of its track, per velocity layer
+        dsp.sample_key("drums", 8, 36, 50),
+        dsp.sample_key("drums", 8, 49, 127),  # a note on a drums track
+        dsp.sample_key("drums", 0, 38, 90),  # a muted track: an unmute is heard at once
+    }  # the empty lane and the instrument track's note need none
