@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from backline.protocol.errors import BacklineError
-from backline.protocol.messages import Role
-from backline.protocol.tokens import ANY_SESSION, mint
+from backline.protocol.messages import DEFAULT_INVITE_TTL, Role
+from backline.protocol.tokens import ANY_SESSION, mint, token_id
 from backline.server.config import (
     SERVE_DESCRIPTION,
     SERVE_USAGE,
@@ -39,14 +39,15 @@ def _secret(args: argparse.Namespace) -> bytes:
         raise SystemExit(f"backline: {exc}") from None
 
 
-def _token_for(args: argparse.Namespace, role: Role) -> str:
-    """The given token, or one minted from the secret with the least role the command needs.
+def _token_for(args: argparse.Namespace, role: Role, *, create: bool = False) -> str:
+    """The given token, or one minted from the secret with the least role the command needs
+    (`create`: it may create the session, as a bot started on a new session does).
 
     No expiry: a bot must be able to reconnect hours later with the same token.
     """
     if args.token:
         return str(args.token)
-    return mint(_secret(args), args.session, role, nonce=secrets.token_hex(6))
+    return mint(_secret(args), args.session, role, nonce=secrets.token_hex(6), may_create=create)
 
 
 def websocket_url(url: str) -> str:
@@ -76,7 +77,17 @@ def _cmd_token(args: argparse.Namespace) -> None:
             f"backline token: --ttl must be a positive number of seconds, not {args.ttl}"
         )
     expires = None if args.ttl is None else int(time.time()) + int(args.ttl)
-    print(mint(_secret(args), args.session, Role(args.role), expires, nonce=secrets.token_hex(6)))
+    token = mint(
+        _secret(args),
+        args.session,
+        Role(args.role),
+        expires,
+        nonce=secrets.token_hex(6),
+        may_create=args.create,
+    )
+    print(token)
+    if sys.stderr.isatty():
+        print(f"token id {token_id(token)} (for `backline revoke --token-id`)", file=sys.stderr)
 
 
 def _joined(args: argparse.Namespace, role: Role, name: str) -> Any:
@@ -123,7 +134,7 @@ def _cmd_bot(args: argparse.Namespace) -> None:
         if not hasattr(bot, "audible"):
             raise SystemExit(f"backline: the {args.bot} bot makes no sound (--silent)")
         bot.audible = False
-    token = _token_for(args, Role.EDITOR)
+    token = _token_for(args, Role.EDITOR, create=True)
 
     async def main() -> None:
         # SIGTERM/SIGINT leave the session cleanly (the others see the bot go) and exit 0
@@ -151,6 +162,83 @@ def _cmd_record(args: argparse.Namespace) -> None:
             else:
                 stopped = await s.audio.record_stop()
                 print(f"recording {stopped['id']} stopped; `backline recordings` lists its files")
+
+    run_loop(main())
+
+
+def _until(expires: object) -> str:
+    if not isinstance(expires, int):
+        return "never"
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(expires))
+
+
+def _cmd_invite(args: argparse.Namespace) -> None:
+    """Create a personal invite (owners): the link on stdout, what it grants on stderr."""
+    if args.ttl <= 0:
+        raise SystemExit(
+            f"backline invite: --ttl must be a positive number of seconds, not {args.ttl}"
+        )
+    if args.uses <= 0:
+        raise SystemExit(f"backline invite: --uses must be at least 1, not {args.uses}")
+
+    async def main() -> None:
+        async with _joined(args, Role.OWNER, "backline invite") as s:
+            made = await s.invite(args.role, name=args.name, expires_in=args.ttl, uses=args.uses)
+        print(made["link"])
+        uses = "1 person" if made["uses"] == 1 else f"{made['uses']} people"
+        whom = f" for {made['name']!r}" if made["name"] else ""
+        print(
+            f"invite {made['invite']}{whom}: {made['role']}, lets {uses} in, valid until"
+            f" {_until(made['expires'])}; take it back with `backline revoke … --invite"
+            f" {made['invite']}`",
+            file=sys.stderr,
+        )
+
+    run_loop(main())
+
+
+def _cmd_access(args: argparse.Namespace) -> None:
+    """List the session's invites and the people who hold access (owners)."""
+
+    async def main() -> None:
+        async with _joined(args, Role.OWNER, "backline access") as s:
+            listed = await s.access()
+            me = s.client_id
+        if args.json:
+            json.dump(listed, sys.stdout, indent=2)
+            sys.stdout.write("\n")
+            return
+        invites = listed["invites"]
+        people = [p for p in listed["people"] if p["client"] != me]
+        print("invites:" if invites else f"no invites in session {args.session!r}")
+        for i in invites:
+            state = "revoked" if i["revoked"] else f"{i['used']}/{i['uses']} used"
+            name = f" {i['name']!r}" if i["name"] else ""
+            print(f"  {i['id']}  {i['role']:<6}{name}  {state}, until {_until(i['expires'])}")
+        print("people:" if people else f"nobody else holds access to session {args.session!r}")
+        for p in people:
+            state = "revoked" if p["revoked"] else ("online" if p["online"] else "offline")
+            via = f"invite {p['invite']}" if p.get("invite") else f"token {p.get('token') or '?'}"
+            print(
+                f"  {p['client']}  {p.get('name') or '?'}  {p.get('role') or '-'}  {state}  {via}"
+            )
+
+    run_loop(main())
+
+
+def _cmd_revoke(args: argparse.Namespace) -> None:
+    """Revoke one person, one invite or one token id (owners): closed at once, refused after."""
+    target = {"client": args.person, "invite": args.invite, "token": args.token_id}
+    given = {k: v for k, v in target.items() if v}
+    if len(given) != 1:
+        raise SystemExit("backline revoke: give exactly one of --person, --invite or --token-id")
+
+    async def main() -> None:
+        async with _joined(args, Role.OWNER, "backline revoke") as s:
+            await s.revoke(**given)
+        ((kind, value),) = given.items()
+        what = {"client": "person", "invite": "invite", "token": "token"}[kind]
+        print(f"revoked {what} {value} in session {args.session!r}")
 
     run_loop(main())
 
@@ -249,6 +337,11 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument(
         "--ttl", type=int, default=None, help="seconds until it expires (default never)"
     )
+    token.add_argument(
+        "--create",
+        action="store_true",
+        help="may create the session if it does not exist (owners' tokens always may)",
+    )
     add_setting_arguments(token, env, _SECRET_SETTINGS)
     token.set_defaults(func=_cmd_token)
 
@@ -296,6 +389,34 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     _add_auth(rend, env)
     rend.set_defaults(func=_cmd_render)
+
+    inv = sub.add_parser("invite", help="create a personal invite link (owners)")
+    inv.add_argument("url", help="server address (https://, ws://, http:// or HOST:PORT)")
+    inv.add_argument("--session", required=True)
+    inv.add_argument("--role", choices=[r.value for r in Role], default="editor")
+    inv.add_argument("--name", default="", help="whom it is for (owners see it)")
+    inv.add_argument(
+        "--ttl", type=int, default=DEFAULT_INVITE_TTL, help="seconds it is valid (default a week)"
+    )
+    inv.add_argument("--uses", type=int, default=1, help="people it lets in (default 1)")
+    _add_auth(inv, env)
+    inv.set_defaults(func=_cmd_invite)
+
+    acc = sub.add_parser("access", help="list invites and who holds access (owners)")
+    acc.add_argument("url", help="server address")
+    acc.add_argument("--session", required=True)
+    acc.add_argument("--json", action="store_true", help="as JSON")
+    _add_auth(acc, env)
+    acc.set_defaults(func=_cmd_access)
+
+    rev = sub.add_parser("revoke", help="revoke a person, an invite or a token (owners)")
+    rev.add_argument("url", help="server address")
+    rev.add_argument("--session", required=True)
+    rev.add_argument("--person", default=None, metavar="CLIENT", help="a participant's id")
+    rev.add_argument("--invite", default=None, metavar="ID", help="an invite (and its people)")
+    rev.add_argument("--token-id", default=None, metavar="ID", help="a token's id (an old link)")
+    _add_auth(rev, env)
+    rev.set_defaults(func=_cmd_revoke)
 
     recs = sub.add_parser("recordings", help="list a session's recordings, or download one")
     recs.add_argument("url", help="server URL (ws:// or http://)")

@@ -36,7 +36,8 @@ class Admin:
         """Viewers may send audio into the room (an owner's `allow_viewer_audio()`)."""
         self._connection = connection
         self._emit = emit
-        self._pending: dict[int, asyncio.Future[None]] = {}  # requests awaiting their done
+        # requests awaiting their answer (`done`, or `access` for an access query)
+        self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._ids = itertools.count(1)
 
     def welcomed(self, welcome: dict[str, Any]) -> None:
@@ -44,26 +45,27 @@ class Admin:
         self.locked = bool(welcome.get("locked", False))
         self.viewer_audio = bool(welcome.get("viewer_audio", False))
 
-    async def request(self, kind: ClientType, **fields: Any) -> None:
-        """Send an admin request and wait for its `done`; raises the typed refusal."""
+    async def request(self, kind: ClientType, **fields: Any) -> dict[str, Any]:
+        """Send an admin request and wait for its answer (the `done` frame, or an `access`
+        frame); raises the typed refusal."""
         self._connection.check_open()
         if not self._connection.connected:
             raise Unavailable("not connected; admin requests are not queued for a reconnect")
         request = next(self._ids)
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending[request] = future
         try:
             await self._connection.send({"type": kind.value, **fields, "id": request})
         except Unavailable:
             self._pending.pop(request, None)
             raise Unavailable("connection lost before the request was sent") from None
-        await future
+        return await future
 
     def on_done(self, message: dict[str, Any]) -> None:
-        """A `done` frame: the request of that id was carried out."""
+        """A `done` (or `access`) frame: the request of that id was carried out."""
         future = self._pending.pop(message["id"], None)
         if future is not None and not future.done():
-            future.set_result(None)
+            future.set_result(message)
 
     def refused(self, request: int, error: BacklineError) -> bool:
         """An `error` frame for request id `request`: True when it answered one of mine."""

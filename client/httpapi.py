@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import ssl
 import urllib.error
+import urllib.parse
 import urllib.request
 
 from backline.protocol.errors import (
@@ -22,7 +23,7 @@ from backline.protocol.errors import (
     error_for_code,
 )
 
-__all__ = ["http_base", "http_error", "request"]
+__all__ = ["http_base", "http_error", "invite_link", "request"]
 
 
 def http_base(url: str) -> str:
@@ -31,6 +32,12 @@ def http_base(url: str) -> str:
     if url.startswith("ws://") or url.startswith("wss://"):
         return "http" + url[2:]
     return url
+
+
+def invite_link(url: str, session: str, token: str) -> str:
+    """The page's address that joins `session` with `token` (what an invite sends)."""
+    query = urllib.parse.urlencode({"session": session, "token": token})
+    return f"{http_base(url)}/#{query}"
 
 
 def request(

@@ -49,12 +49,13 @@ from backline.client.events import (
     RecordingChanged,
     Subscribers,
 )
+from backline.client.httpapi import invite_link
 from backline.client.mirror import Edit, Mirror
 from backline.client.musical_time import SessionTimeline, Tick
 from backline.client.pacing import EditPump, Pacing
 from backline.client.peers import Peers
 from backline.protocol.errors import BacklineError, Locked, Unavailable, error_for_code
-from backline.protocol.messages import ClientType, Role, ServerType
+from backline.protocol.messages import DEFAULT_INVITE_TTL, ClientType, Role, ServerType
 from backline.protocol.model import Document, check_id
 from backline.protocol.ops import Op
 from backline.protocol.ratelimit import Rate
@@ -107,6 +108,7 @@ class Session(Editing):
             ServerType.CHAT: self._peers.on_chat,
             ServerType.PONG: self._conn.on_pong,
             ServerType.DONE: self._admin.on_done,
+            ServerType.ACCESS: self._admin.on_done,
             ServerType.ADMIN: self._admin.on_admin,
             ServerType.ERROR: self._on_error,
             ServerType.RTC: self._on_rtc,
@@ -362,6 +364,47 @@ class Session(Editing):
     async def delete_session(self) -> None:
         """Close everyone (close 4013) and erase the session; a later join starts empty."""
         await self._admin.request(ClientType.DELETE)
+
+    async def invite(
+        self,
+        role: Role | str = Role.EDITOR,
+        *,
+        name: str = "",
+        expires_in: int = DEFAULT_INVITE_TTL,
+        uses: int = 1,
+    ) -> dict[str, Any]:
+        """Create a personal invite (owners): a token for `role` that `uses` people may
+        join with until `expires_in` seconds from now (a week by default).
+
+        Returns ``invite`` (its id, for `revoke`), ``token``, ``link`` (the page's
+        address with session and token, to send), ``role``, ``name``, ``expires``
+        (unix seconds) and ``uses``. The first join of each person spends a use;
+        a later one of the same person (their identity resumed) does not.
+        """
+        answer = await self._admin.request(
+            ClientType.INVITE, role=Role(role).value, name=name, expires_in=expires_in, uses=uses
+        )
+        fields = {k: v for k, v in answer.items() if k not in ("type", "id")}
+        fields["link"] = invite_link(self.url, self._o.session, str(answer["token"]))
+        return fields
+
+    async def access(self) -> dict[str, list[dict[str, Any]]]:
+        """Who holds access (owners): ``invites`` (id, role, name, by, created µs, expires,
+        uses, used, revoked) and ``people`` (client, name, role, invite, token id, online,
+        revoked): everyone who came in with an invite and everyone connected now."""
+        answer = await self._admin.request(ClientType.ACCESS)
+        return {"invites": answer["invites"], "people": answer["people"]}
+
+    async def revoke(
+        self, *, client: str | None = None, invite: str | None = None, token: str | None = None
+    ) -> None:
+        """Revoke one person (`client`: their identity, and their token unless it is a
+        shared invite's), one `invite` (and everyone who joined with it) or one `token` id
+        (e.g. an old owner link). Owners only; at once on every server: their
+        connections close (4405, `Revoked`) and every later join or download is refused.
+        """
+        given = {k: v for k, v in (("client", client), ("invite", invite), ("token", token)) if v}
+        await self._admin.request(ClientType.REVOKE, **given)
 
     # -- presence and chat ------------------------------------------------------
 

@@ -165,7 +165,7 @@ async def ramp(
         for c in range(per_session)
     ]
     secret = target.secret.encode()
-    await connect_all(members, lambda session: mint(secret, session, "editor"))
+    await connect_all(members, lambda session: mint(secret, session, "editor", may_create=True))
     senders = [m for m in members if m.sender]
     fan = per_session  # deliveries per edit
     result = RampResult(target.name, config)

@@ -36,7 +36,9 @@ async def measure(name: str, connections: int, progress: Callable[[str], None]) 
         secret = target.secret.encode()
 
         def token(session: str) -> str:
-            return mint(secret, session, "editor") if target.speaks_protocol else ""
+            return (
+                mint(secret, session, "editor", may_create=True) if target.speaks_protocol else ""
+            )
 
         first = Member(target, "idle-warm", 0, sender=False)
         await connect_all([first], token)

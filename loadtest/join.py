@@ -47,7 +47,7 @@ async def fill_project(target: Target, session: str, notes: int) -> RawClient:
     Returns the setup client, still joined: while it stays, the session stays
     loaded, so the storm measures joins into a live session, not a cold load.
     """
-    token = mint(target.secret.encode(), session, "editor")
+    token = mint(target.secret.encode(), session, "editor", may_create=True)
     client = await RawClient.open(target.urls[0])
     try:
         me = (await client.hello(session, token, name="setup"))["client"]
@@ -92,7 +92,7 @@ async def storm(
     session = f"join-{time.monotonic_ns()}"
     progress(f"join: filling the project with {notes:,} notes")
     setup = await fill_project(target, session, notes)
-    token = mint(target.secret.encode(), session, "editor")
+    token = mint(target.secret.encode(), session, "editor", may_create=True)
     members = [Member(target, session, i, sender=False) for i in range(clients)]
     progress(f"join: opening {clients} sockets")
     for i in range(0, clients, 100):

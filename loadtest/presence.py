@@ -72,7 +72,7 @@ async def storm(
         m.on_other = tally.on_presence
     secret = target.secret.encode()
     progress(f"presence: joining {clients} clients")
-    await connect_all(members, lambda s: mint(secret, s, "editor"))
+    await connect_all(members, lambda s: mint(secret, s, "editor", may_create=True))
     await asyncio.sleep(0.5)  # the join presence frames pass
     progress(f"presence: {clients} cursors at {hz:g} Hz for {seconds:g} s")
     tally.__init__()  # type: ignore[misc]

@@ -25,7 +25,14 @@ key       field           meaning
 ``ti``    `target_token`  the target's token, binding a demotion (role)
 ``locked``  `locked`      the new lock state (lock)
 ``allowed`` `allowed`     may viewers talk in the audio room (viewer_audio)
+``iv``    `invite`        the invite an entry concerns (invite, redeem, revoke)
+``n``     `name`          whom an invite is for; who redeemed it (redeem)
+``x``     `expires`       an invite's expiry, unix seconds (invite)
+``u``     `uses`          how many people an invite lets in (invite)
 ========  ==============  =================================================
+
+``create`` marks a session as made (a join of a token that may create it);
+``redeem`` is the first join of an identity with an invite (`protocol/access.py`).
 
 Entries written before a field existed simply lack it (``r`` and ``i`` are
 then unknown, and the sequencer decides as it did then).
@@ -37,10 +44,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from .messages import ADMIN_TYPES, Role
+from .messages import LOGGED_ADMIN_TYPES, Role
 from .timeline import DEFAULT_LEAD_US
 
-__all__ = ["ADMIN_KINDS", "EDIT_KINDS", "EntryKind", "LogEntry"]
+__all__ = ["ACCESS_KINDS", "ADMIN_KINDS", "EDIT_KINDS", "EntryKind", "LogEntry"]
 
 
 class EntryKind(StrEnum):
@@ -52,11 +59,18 @@ class EntryKind(StrEnum):
     KICK = "kick"
     DELETE = "delete"
     VIEWER_AUDIO = "viewer_audio"
+    INVITE = "invite"
+    REVOKE = "revoke"
+    REDEEM = "redeem"  # not an owner's request: a join that spends an invite's use
+    CREATE = "create"  # the session exists from here on
 
+
+ACCESS_KINDS = frozenset({EntryKind.REDEEM, EntryKind.CREATE})
+"""Entries that are neither edits nor owners' requests."""
 
 EDIT_KINDS = frozenset({EntryKind.OP, EntryKind.UNDO, EntryKind.REDO})
-ADMIN_KINDS = frozenset(EntryKind(kind) for kind in ADMIN_TYPES)
-"""Owners' requests: the same names as their messages (`messages.ADMIN_TYPES`)."""
+ADMIN_KINDS = frozenset(EntryKind(kind) for kind in LOGGED_ADMIN_TYPES)
+"""Owners' requests: the same names as their messages (`messages.LOGGED_ADMIN_TYPES`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +90,10 @@ class LogEntry:
     target_token: str | None = None
     locked: bool | None = None
     allowed: bool | None = None
+    invite: str | None = None
+    name: str | None = None
+    expires: int | None = None
+    uses: int | None = None
 
     def to_wire(self) -> dict[str, Any]:
         """The stored form (only the fields that are set)."""
@@ -98,6 +116,10 @@ class LogEntry:
             ("ti", self.target_token),
             ("locked", self.locked),
             ("allowed", self.allowed),
+            ("iv", self.invite),
+            ("n", self.name),
+            ("x", self.expires),
+            ("u", self.uses),
         ):
             if value is not None:
                 wire[key] = value
@@ -125,4 +147,8 @@ class LogEntry:
             target_token=data.get("ti"),
             locked=data.get("locked"),
             allowed=data.get("allowed"),
+            invite=data.get("iv"),
+            name=data.get("n"),
+            expires=data.get("x"),
+            uses=data.get("u"),
         )

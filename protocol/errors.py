@@ -76,6 +76,7 @@ __all__ = [
     "ErrorCode",
     "Forbidden",
     "Internal",
+    "InviteUsed",
     "Kicked",
     "LimitExceeded",
     "Locked",
@@ -88,9 +89,11 @@ __all__ = [
     "RateAbuse",
     "RateLimited",
     "Refused",
+    "Revoked",
     "ServerFull",
     "SessionDeleted",
     "SessionFull",
+    "SessionNotFound",
     "TokenExpired",
     "TooLarge",
     "Unauthorized",
@@ -129,6 +132,8 @@ class ErrorCode(StrEnum):
     LOCKED = "locked"  # the session is read-only; only owners may edit
     KICKED = "kicked"  # an owner removed this participant (sent as a close code)
     SESSION_DELETED = "session_deleted"  # an owner deleted the session (sent as a close code)
+    REVOKED = "revoked"  # an owner revoked this token, invite or person (then a close)
+    INVITE_USED = "invite_used"  # the invite was already used as often as it allows
 
 
 class CloseCode(IntEnum):
@@ -143,11 +148,14 @@ class CloseCode(IntEnum):
     SESSION_FULL = 4011  # the session holds its maximum of clients; try later
     KICKED = 4012  # an owner removed this participant from the session
     SESSION_DELETED = 4013  # an owner deleted the session
+    SESSION_NOT_FOUND = 4014  # no such session, and this token may not create one
     RATE_ABUSE = 4029  # kept sending over its rate limit after being told
     BAD_TOKEN = 4401  # token missing, malformed or wrongly signed
     TOKEN_EXPIRED = 4402  # token signature fine but past its expiry
     WRONG_SESSION = 4403  # token is for another session
     BAD_RESUME = 4404  # hello named a client id without that identity's resume key
+    REVOKED = 4405  # an owner revoked this person's access, their invite or their token
+    INVITE_USED = 4406  # the invite was used as often as it allows
 
 
 _BY_CODE: dict[ErrorCode, type[BacklineError]] = {}
@@ -288,6 +296,13 @@ class SessionDeleted(Refused):
     close_code = CloseCode.SESSION_DELETED
 
 
+class SessionNotFound(Refused):
+    """No session of that name exists and the token may not create one (`Claims.creates`)."""
+
+    code = ErrorCode.NOT_FOUND
+    close_code = CloseCode.SESSION_NOT_FOUND
+
+
 class RateAbuse(RateLimited):
     """Closed for sending over the rate limit again and again (close 4029)."""
 
@@ -317,6 +332,20 @@ class BadResume(Unauthorized):
     """A hello claimed a client id without the resume key its welcome handed out."""
 
     close_code = CloseCode.BAD_RESUME
+
+
+class Revoked(Unauthorized):
+    """An owner revoked this access (the person, their invite or their token): final."""
+
+    code = ErrorCode.REVOKED
+    close_code = CloseCode.REVOKED
+
+
+class InviteUsed(Unauthorized):
+    """The invite was redeemed as many times as its owner allowed."""
+
+    code = ErrorCode.INVITE_USED
+    close_code = CloseCode.INVITE_USED
 
 
 def error_for_code(code: str, message: str) -> BacklineError:
@@ -360,11 +389,14 @@ CLOSE_REASONS: dict[int, str] = {
     CloseCode.SESSION_FULL: "the session is full",
     CloseCode.KICKED: "an owner removed you from the session",
     CloseCode.SESSION_DELETED: "the session was deleted",
+    CloseCode.SESSION_NOT_FOUND: "there is no session of that name",
     CloseCode.RATE_ABUSE: "too many messages over the rate limit",
     CloseCode.BAD_TOKEN: "the token was refused",
     CloseCode.TOKEN_EXPIRED: "the token has expired",
     CloseCode.WRONG_SESSION: "the token is for another session",
     CloseCode.BAD_RESUME: "this identity could not be resumed",
+    CloseCode.REVOKED: "an owner revoked your access",
+    CloseCode.INVITE_USED: "the invite was already used",
 }
 """What each close code a client may see means, in a few words for people."""
 
@@ -376,11 +408,14 @@ FINAL_CLOSE_CODES: frozenset[int] = frozenset(
         CloseCode.REPLACED,  # the newer connection is the one that lives on
         CloseCode.KICKED,
         CloseCode.SESSION_DELETED,
+        CloseCode.SESSION_NOT_FOUND,
         CloseCode.RATE_ABUSE,
         CloseCode.BAD_TOKEN,
         CloseCode.TOKEN_EXPIRED,
         CloseCode.WRONG_SESSION,
         CloseCode.BAD_RESUME,
+        CloseCode.REVOKED,
+        CloseCode.INVITE_USED,
     }
 )
 """Closes after which reconnecting cannot help: clients stop and say why. On every

@@ -104,9 +104,14 @@ def recording(
     return frame
 
 
-def done(request: int) -> dict[str, Any]:
-    """Your admin request `request` was carried out."""
-    return {"type": ServerType.DONE.value, "id": request}
+def done(request: int, **fields: Any) -> dict[str, Any]:
+    """Your admin request `request` was carried out (an invite's carries its token)."""
+    return {"type": ServerType.DONE.value, "id": request, **fields}
+
+
+def access(request: int, invites: list[Any], people: list[Any]) -> dict[str, Any]:
+    """The session's invites and the people who hold access (answers `access`, owners)."""
+    return {"type": ServerType.ACCESS.value, "id": request, "invites": invites, "people": people}
 
 
 def admin(action: str, by: str, **fields: Any) -> dict[str, Any]:

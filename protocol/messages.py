@@ -23,13 +23,17 @@ MAX_RTT_US = 60_000_000  # a reported round trip above a minute is nonsense
 
 __all__ = [
     "ADMIN_TYPES",
+    "DEFAULT_INVITE_TTL",
     "EDIT_TYPES",
+    "LOGGED_ADMIN_TYPES",
+    "AccessRequest",
     "AdminRequest",
     "Batch",
     "Chat",
     "ClientType",
     "DeleteSession",
     "Hello",
+    "InviteRequest",
     "Kick",
     "Lock",
     "MixGains",
@@ -38,6 +42,7 @@ __all__ = [
     "Presence",
     "Record",
     "Redo",
+    "Revoke",
     "Role",
     "RtcOffer",
     "ServerType",
@@ -67,6 +72,9 @@ class ClientType(StrEnum):
     LOCK = "lock"
     DELETE = "delete"
     VIEWER_AUDIO = "viewer_audio"  # may viewers send audio into the room
+    INVITE = "invite"  # a personal invite (answered by done with its token)
+    REVOKE = "revoke"  # a person's, an invite's or a token's access
+    ACCESS = "access"  # who holds access: invites and people (answered by access)
 
 
 class ServerType(StrEnum):
@@ -81,6 +89,7 @@ class ServerType(StrEnum):
     RECORDING = "recording"
     DONE = "done"  # an admin request was carried out
     ADMIN = "admin"  # an owner changed the session: kick, role, lock
+    ACCESS = "access"  # the invites and people of the session (owners, on request)
 
 
 class Role(StrEnum):
@@ -91,6 +100,11 @@ class Role(StrEnum):
     @property
     def can_edit(self) -> bool:
         return self is not Role.VIEWER
+
+    @property
+    def spelled(self) -> str:
+        """With its article, for sentences: "an owner", "an editor", "a viewer"."""
+        return f"{'an' if self.value[0] in 'aeiou' else 'a'} {self.value}"
 
     @property
     def rank(self) -> int:
@@ -223,10 +237,58 @@ class DeleteSession:
     id: int
 
 
-AdminRequest = Kick | SetRole | Lock | ViewerAudio | DeleteSession
-ADMIN_TYPES = frozenset(
-    {ClientType.KICK, ClientType.ROLE, ClientType.LOCK, ClientType.VIEWER_AUDIO, ClientType.DELETE}
+DEFAULT_INVITE_TTL = 7 * 24 * 3600  # seconds an invite is valid unless its owner says
+MAX_INVITE_TTL = 365 * 24 * 3600
+MIN_INVITE_TTL = 60
+MAX_INVITE_USES = 1000  # as protocol/access.py
+
+
+@dataclass(frozen=True, slots=True)
+class InviteRequest:
+    """Create a personal invite: a token for `role` that `uses` people may join with."""
+
+    id: int
+    role: Role
+    name: str  # whom it is for, shown to owners ("" = not said)
+    expires_in: int  # seconds
+    uses: int
+
+
+@dataclass(frozen=True, slots=True)
+class Revoke:
+    """Revoke one person (`client`), one invite or one token id: closed at once (4405)
+    on every process, refused thereafter."""
+
+    id: int
+    client: str | None
+    invite: str | None
+    token: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AccessRequest:
+    """Ask for the session's invites and people (answered by an `access` frame)."""
+
+    id: int
+
+
+AdminRequest = (
+    Kick | SetRole | Lock | ViewerAudio | DeleteSession | InviteRequest | Revoke | AccessRequest
 )
+ADMIN_TYPES = frozenset(
+    {
+        ClientType.KICK,
+        ClientType.ROLE,
+        ClientType.LOCK,
+        ClientType.VIEWER_AUDIO,
+        ClientType.DELETE,
+        ClientType.INVITE,
+        ClientType.REVOKE,
+        ClientType.ACCESS,
+    }
+)
+LOGGED_ADMIN_TYPES = ADMIN_TYPES - {ClientType.ACCESS}
+"""Admin requests that become log entries (an access query only reads)."""
 EDIT_TYPES = frozenset({ClientType.OP, ClientType.UNDO, ClientType.REDO})
 """Messages answered by `reject` (they carry a `seq`), not `error`."""
 
@@ -478,6 +540,49 @@ def _delete(message: dict[str, Any], limits: Limits) -> DeleteSession:
     return DeleteSession(_request_id(message["id"]))
 
 
+def _bounded_int(name: str, value: Any, low: int, high: int, unit: str = "") -> int:
+    if type(value) is not int:
+        raise BadField(f"{name} must be an integer")
+    if not low <= value <= high:
+        raise OutOfRange(f"{name} must be between {low} and {high}{unit}")
+    return value
+
+
+def _invite(message: dict[str, Any], limits: Limits) -> InviteRequest:
+    _keys(message, {"id", "role"}, {"name", "expires_in", "uses"})
+    role = message["role"]
+    if type(role) is not str or role not in Role.__members__.values():
+        raise BadField("role must be owner, editor or viewer")
+    ttl = message.get("expires_in", DEFAULT_INVITE_TTL)
+    return InviteRequest(
+        _request_id(message["id"]),
+        Role(role),
+        _str("name", message.get("name", ""), limits.max_name_len, empty=True),
+        _bounded_int("expires_in", ttl, MIN_INVITE_TTL, MAX_INVITE_TTL, " seconds"),
+        _bounded_int("uses", message.get("uses", 1), 1, MAX_INVITE_USES),
+    )
+
+
+def _revoke(message: dict[str, Any], limits: Limits) -> Revoke:
+    _keys(message, {"id"}, {"client", "invite", "token"})
+    given = [key for key in ("client", "invite", "token") if message.get(key) is not None]
+    if len(given) != 1:
+        raise BadField("revoke names exactly one of client, invite or token")
+    key = given[0]
+    value = check_id(message[key], limits, key)
+    return Revoke(
+        _request_id(message["id"]),
+        value if key == "client" else None,
+        value if key == "invite" else None,
+        value if key == "token" else None,
+    )
+
+
+def _access(message: dict[str, Any], limits: Limits) -> AccessRequest:
+    _keys(message, {"id"})
+    return AccessRequest(_request_id(message["id"]))
+
+
 _PARSERS: dict[str, Callable[[dict[str, Any], Limits], ClientMessage]] = {
     ClientType.HELLO: _hello,
     ClientType.OP: _op,
@@ -495,6 +600,9 @@ _PARSERS: dict[str, Callable[[dict[str, Any], Limits], ClientMessage]] = {
     ClientType.LOCK: _lock,
     ClientType.VIEWER_AUDIO: _viewer_audio,
     ClientType.DELETE: _delete,
+    ClientType.INVITE: _invite,
+    ClientType.REVOKE: _revoke,
+    ClientType.ACCESS: _access,
 }
 
 

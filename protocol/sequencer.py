@@ -34,8 +34,9 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from .access import Access, Invite
 from .codec import decode_record, encode
-from .entry import ADMIN_KINDS, EntryKind, LogEntry
+from .entry import ACCESS_KINDS, ADMIN_KINDS, EntryKind, LogEntry
 from .errors import (
     BacklineError,
     Conflict,
@@ -111,6 +112,8 @@ class Control:
     role: Role | None = None  # the new role (role)
     locked: bool | None = None  # the new state (lock)
     allowed: bool | None = None  # may viewers send audio now (viewer_audio)
+    invite: str | None = None  # the invite (invite, revoke, redeem)
+    token: str | None = None  # the token id revoked (revoke)
 
 
 def _ops_of(op: Op) -> list[Any]:
@@ -147,6 +150,8 @@ class Sequencer:
         self.target_tokens: dict[str, str] = {}  # client an owner set a role for -> its token
         self.locked = False  # read-only: only owners may edit
         self.viewer_audio = False  # viewers may send audio into the room
+        self.access = Access()  # invites, invited people, revocations
+        self.created = False  # a `create` entry (or any other) was applied
 
     def role_of(self, client: str, token_role: Role, token_id: str | None = None) -> Role:
         """The role in effect (see the module docstring): what an owner set for this
@@ -191,6 +196,7 @@ class Sequencer:
             "tokens": dict(self.target_tokens),
             "locked": self.locked,
             "viewer_audio": self.viewer_audio,
+            "access": self.access.to_data(),
         }
 
     def restore(self, snapshot: dict[str, Any]) -> None:
@@ -210,6 +216,8 @@ class Sequencer:
         self.target_tokens = dict(snapshot.get("tokens", {}))
         self.locked = bool(snapshot.get("locked", False))
         self.viewer_audio = bool(snapshot.get("viewer_audio", False))
+        self.access = Access.from_data(snapshot.get("access"))
+        self.created = True
         self._recent.clear()
         self._recent_bytes = 0
 
@@ -223,7 +231,10 @@ class Sequencer:
         """Decide one log entry (see the module docstring); raises a `BacklineError` and changes
         nothing when it is rejected."""
         kind = entry.kind
+        self.created = True
         try:
+            if kind in ACCESS_KINDS:
+                return self._access(entry)
             if kind in ADMIN_KINDS:
                 return self._admin(entry)
             self._check_seq(entry.by, entry.seq)
@@ -277,7 +288,7 @@ class Sequencer:
         if role is None:
             return
         if not role.can_edit:
-            raise Forbidden(f"a {role.value} cannot edit this session")
+            raise Forbidden(f"{role.spelled} cannot edit this session")
         if self.locked and role is not Role.OWNER:
             raise Locked("the session is locked: only owners may edit")
 
@@ -302,7 +313,36 @@ class Sequencer:
             return Control(kind, by, request, allowed=self.viewer_audio)
         if kind is EntryKind.KICK:
             return Control(kind, by, request, target=entry.target)
+        if kind is EntryKind.INVITE:
+            invite = Invite(
+                id=entry.target or "",
+                role=entry.role or Role.VIEWER,
+                name=entry.name or "",
+                by=by,
+                created=entry.now,
+                expires=entry.expires,
+                uses=entry.uses or 1,
+            )
+            self.access.invite(invite)
+            return Control(kind, by, request, role=invite.role, invite=invite.id)
+        if kind is EntryKind.REVOKE:
+            # revoking a person also takes their token, when their process knew it
+            token = entry.target_token
+            if entry.target is not None and not token:
+                token = self.target_tokens.get(entry.target)
+            self.access.revoke(entry.target, entry.invite, token)
+            return Control(kind, by, request, target=entry.target, invite=entry.invite, token=token)
         return Control(kind, by, request)  # delete: the session does it
+
+    def _access(self, entry: LogEntry) -> Control:
+        """A session made (`create`), or an invite spent by a join (`redeem`)."""
+        kind = EntryKind(entry.kind)
+        if kind is EntryKind.REDEEM:
+            self.access.redeem(
+                entry.by, entry.invite or "", entry.token_id or "", entry.name or "", entry.now
+            )
+            return Control(kind, entry.by, entry.seq, target=entry.by, invite=entry.invite)
+        return Control(kind, entry.by, entry.seq)
 
     # -- catch-up -------------------------------------------------------------
 

@@ -49,6 +49,19 @@ if [ "$extras" = "test" ] && ! command -v redis-server >/dev/null 2>&1; then
     exit 1
   fi
 fi
+# The reverse-proxy test (tests/integration/test_caddy_proxy.py) runs its own caddy
+# process with Caddy's local CA; the Debian package's own service is not used.
+if [ "$extras" = "test" ] && ! command -v caddy >/dev/null 2>&1; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "bootstrap: installing caddy for the reverse-proxy test (apt-get install -y caddy)" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq caddy
+  else
+    echo "bootstrap: caddy not found; the reverse-proxy test needs it: run as root" \
+      "'apt-get update && apt-get install -y caddy'" >&2
+    exit 1
+  fi
+fi
 # Instruments: FluidSynth renders every note from a General MIDI SoundFont
 # (media/soundfont.py); without them the browser falls back to its built-in synth
 # and renders are refused. Needed by `serve` and by the tests.

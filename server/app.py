@@ -14,8 +14,10 @@ import json
 import logging
 import secrets
 import signal
+import socket
 import ssl
 import sys
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,10 +31,11 @@ from backline.protocol.codec import SUBPROTOCOL
 from backline.protocol.errors import CloseCode, Unavailable
 from backline.protocol.messages import Role
 from backline.protocol.model import Document
-from backline.protocol.tokens import mint
+from backline.protocol.tokens import Keyring, mint, token_id
 from backline.server import gc_tuning, runtime
 from backline.server.config import ConfigError, Settings
 from backline.server.gc_tuning import timed_collections
+from backline.server.http.auth import revoked_answer
 from backline.server.http.recordings import recordings_request
 from backline.server.http.renders import renders_request
 from backline.server.http.responses import ALLOWED_METHODS, harden, method_not_allowed, response
@@ -45,9 +48,10 @@ from backline.server.sessions.hub import Hub
 from backline.server.storage.base import Store
 from backline.server.storage.bus import Bus, MemoryBus
 from backline.server.storage.memory import MemoryStore
+from backline.server.tls import certificate_names, fingerprint, self_signed
 from backline.server.wire.connection import WRITE_PAUSE_BYTES, ConnectionPolicy, DirectConnection
 
-__all__ = ["Running", "load_secret", "run", "serve"]
+__all__ = ["Running", "Tls", "load_secret", "run", "serve", "tls_context"]
 
 log = logging.getLogger("backline.server")
 
@@ -60,45 +64,106 @@ class Running:
     hub: Hub
     store: Store
     ws_server: Server
-    secret: bytes
+    secret: Keyring
     host: str
     port: int
+    tls: Tls | None = None  # None: plain http:// and ws://
 
     @property
     def http_url(self) -> str:
         if self.settings.public_url:
             return self.settings.public_url.rstrip("/")
         host = f"[{self.host}]" if ":" in self.host else self.host
-        scheme = "https" if self.settings.certfile else "http"
+        scheme = "https" if self.tls is not None else "http"
         return f"{scheme}://{host}:{self.port}"
+
+    @property
+    def guest_url(self) -> str:
+        """The address to give guests: `http_url`, with this machine's name for a server
+        that listens on every interface (`0.0.0.0` is no address to type)."""
+        if self.settings.public_url or self.host not in ("0.0.0.0", "::"):
+            return self.http_url
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://{socket.gethostname()}:{self.port}"
 
     @property
     def ws_url(self) -> str:
         return "ws" + self.http_url[4:] if self.http_url.startswith("http") else self.http_url
 
-    def token(self, session: str, role: Role = Role.OWNER, expires: int | None = None) -> str:
-        return mint(self.secret, session, role, expires, nonce=secrets.token_hex(6))
+    def token(
+        self,
+        session: str,
+        role: Role = Role.OWNER,
+        expires: int | None = None,
+        *,
+        may_create: bool = False,
+    ) -> str:
+        return mint(
+            self.secret, session, role, expires, nonce=secrets.token_hex(6), may_create=may_create
+        )
+
+    def owner_link(self) -> tuple[str, str, int]:
+        """The link printed at start, its token and when it expires (`--owner-link-ttl`)."""
+        expires = int(time.time() + self.settings.owner_link_ttl)
+        token = self.token(self.settings.session, Role.OWNER, expires, may_create=True)
+        link = f"{self.guest_url}/#session={self.settings.session}&token={token}"
+        return link, token, expires
 
 
-def load_secret(settings: Settings) -> bytes:
-    """The token secret: configured, or kept in <data_dir>/secret (created once)."""
-    return runtime.load_secret(settings.secret, settings.data_dir, create=True)
+def load_secret(settings: Settings) -> Keyring:
+    """The token keys: the secret (configured, or kept in <data_dir>/secret, created once)
+    to sign with, and `--old-secrets` still accepted."""
+    current = runtime.load_secret(settings.secret, settings.data_dir, create=True)
+    return Keyring(current, tuple(old.encode() for old in settings.old_secrets))
 
 
-def tls_context(settings: Settings) -> ssl.SSLContext | None:
-    """The server's TLS context when a certificate is configured, else None (plain TCP)."""
-    if not settings.certfile:
+@dataclass(frozen=True, slots=True)
+class Tls:
+    """What the server serves `https://` and `wss://` with."""
+
+    context: ssl.SSLContext
+    certfile: str
+    fingerprint: str  # the certificate's SHA-256, as browsers show it
+    self_signed: bool  # the one kept in <data-dir>/tls/ (`--tls self-signed`)
+
+
+def tls_context(settings: Settings) -> Tls | None:
+    """The server's TLS: `--certfile`'s, else with `--tls self-signed` the certificate kept
+    in the data dir (made once, again when it no longer fits), else None (plain TCP)."""
+    if settings.certfile:
+        if settings.tls == "self-signed":
+            log.info("tls: serving --certfile %s, not a self-signed certificate", settings.certfile)
+        certfile, keyfile = settings.certfile, settings.keyfile
+        where = f"--certfile {certfile} / --keyfile {keyfile}"
+        hint = "" if keyfile else " (no --keyfile: the key must be in --certfile)"
+    elif settings.tls == "self-signed":
+        names = certificate_names(settings.host, settings.tls_names)
+        try:
+            cert, key = self_signed(settings.data_dir, names)
+        except OSError as exc:
+            raise ConfigError(
+                f"--tls self-signed: cannot keep the certificate in {settings.data_dir}: {exc}"
+            ) from None
+        certfile, keyfile = str(cert), str(key)
+        where = f"--tls self-signed ({cert} / {key})"
+        hint = f" (delete {cert.parent} to make a new pair)"
+    else:
         return None
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     try:
-        context.load_cert_chain(settings.certfile, settings.keyfile)
-    except (OSError, ssl.SSLError) as exc:
-        hint = "" if settings.keyfile else " (no --keyfile: the key must be in --certfile)"
-        raise ConfigError(
-            f"--certfile {settings.certfile} / --keyfile {settings.keyfile}: "
-            f"cannot load the certificate and key{hint}: {exc}"
-        ) from None
-    return context
+        context.load_cert_chain(certfile, keyfile)
+        with open(certfile, "rb") as f:
+            shown = fingerprint(f.read())
+    except ssl.SSLError as exc:
+        if exc.reason == "KEY_VALUES_MISMATCH":
+            raise ConfigError(
+                f"{where}: the key does not match the certificate (give the key the"
+                " certificate was made with)"
+            ) from None
+        raise ConfigError(f"{where}: cannot load the certificate and key{hint}: {exc}") from None
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{where}: cannot load the certificate and key{hint}: {exc}") from None
+    return Tls(context, certfile, shown, self_signed=certfile != settings.certfile)
 
 
 def open_store(settings: Settings, node: str) -> tuple[Store, Bus]:
@@ -162,6 +227,7 @@ _PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
 @contextlib.asynccontextmanager
 async def serve(settings: Settings) -> AsyncIterator[Running]:
     """Run a server until the context exits; shutdown drains every session first."""
+    tls = tls_context(settings)  # first: a certificate that cannot work stops the start
     secret = load_secret(settings)
     node = settings.node_id or secrets.token_hex(4)
     store, bus = open_store(settings, node)
@@ -200,6 +266,10 @@ async def serve(settings: Settings) -> AsyncIterator[Running]:
         """GET and HEAD (HEAD: GET's status and headers, no body), and POST to start a
         render; see `responses`."""
         path = request.path.split("?", 1)[0]
+        query = request.path.partition("?")[2]
+        revoked = await revoked_answer(path, query, request.headers, secret, hub.refusal)
+        if revoked is not None:  # an owner revoked this token in the session's log
+            return response(revoked.status, revoked.body, revoked.content_type, revoked.headers)
         if request.method == "POST" and path.startswith("/renders/"):
             answer = await renders_request(
                 "POST", request.path, request.headers, secret, renders, session_document
@@ -273,11 +343,11 @@ async def serve(settings: Settings) -> AsyncIterator[Running]:
         origins=[*map(Origin, settings.allowed_origins), None]
         if settings.allowed_origins
         else None,
-        ssl=tls_context(settings),
+        ssl=tls.context if tls is not None else None,
     )
     sock = next(iter(ws_server.sockets))
     host, port = sock.getsockname()[:2]
-    running = Running(settings, hub, store, ws_server, secret, str(host), int(port))
+    running = Running(settings, hub, store, ws_server, secret, str(host), int(port), tls)
     try:
         with timed_collections(lambda seconds: hub.metrics.observe("gc_pause_seconds", seconds)):
             yield running
@@ -308,14 +378,24 @@ async def run(settings: Settings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     async with serve(settings) as running:
-        link = f"{running.http_url}/#session={settings.session}"
-        token = running.token(settings.session, Role.OWNER)
+        link, token, expires = running.owner_link()
         print(f"Backline listening on {running.http_url} (websocket {running.ws_url})", flush=True)
+        if running.tls is not None:
+            print(f"Certificate SHA-256 fingerprint: {running.tls.fingerprint}", flush=True)
+        if running.tls is not None and running.tls.self_signed:
+            print(
+                f"Guests: open {running.guest_url}/, the browser warns about a self-signed"
+                " certificate; check that its SHA-256 fingerprint is the one above, then"
+                " accept it",
+                flush=True,
+            )
         if settings.redis_url:
             print(f"Store: redis at {_redacted(settings.redis_url)}", flush=True)
         else:
             print(f"Store: {settings.store} in {settings.data_dir.resolve()}", flush=True)
-        print(f"Owner link: {link}&token={token}", flush=True)
+        print(f"Owner link: {link}", flush=True)
+        until = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(expires))
+        print(f"  valid until {until}; its token id is {token_id(token)}", flush=True)
         sys.stdout.flush()
         await stop.wait()
         print("Shutting down…", flush=True)

@@ -31,6 +31,7 @@ from backline.protocol.limits import DEFAULT_LIMITS, Limits
 from backline.server.setting import (
     Setting,
     one_of,
+    parse_names,
     parse_non_negative,
     parse_on_off,
     parse_optional_text,
@@ -41,6 +42,7 @@ from backline.server.setting import (
     parse_rate,
     parse_redis_url,
     parse_seconds,
+    parse_secrets,
     parse_text,
     setting,
 )
@@ -137,6 +139,25 @@ class Settings:
         group=NETWORK,
         metavar="PEM",
     )
+    tls: str = setting(
+        "off",
+        one_of("off", "self-signed"),
+        "`self-signed`: serve `https://` and `wss://` with a certificate made once and kept in"
+        " `<data-dir>/tls/`, so guests on other machines get the microphone (browsers want"
+        " a secure page); its SHA-256 fingerprint is printed at start. A `--certfile` wins",
+        group=NETWORK,
+        metavar="{off,self-signed}",
+    )
+    tls_names: tuple[str, ...] = setting(
+        (),
+        parse_names,
+        "more names and addresses the self-signed certificate is for, e.g. `band.lan`,"
+        " `192.168.1.20` (what guests type); it always names `localhost`, `127.0.0.1`, `::1`,"
+        " this machine's host name and `--host`",
+        group=NETWORK,
+        metavar="NAME",
+        repeatable=True,
+    )
     # storage
     data_dir: Path = setting(  # noqa: RUF009 - `setting` is `field` with its row attached
         Path("data"),
@@ -176,6 +197,17 @@ class Settings:
         group=STORAGE,
         metavar="SECRET",
         unset="read or created in `<data-dir>/secret` (mode 0600)",
+    )
+    old_secrets: tuple[str, ...] = setting(
+        (),
+        parse_secrets,
+        "secrets that signed tokens before the current `--secret`: their tokens and resume"
+        " keys stay valid (rotate the secret without logging everyone out; tokens name"
+        " their key by id); drop one to end every token it signed",
+        group=STORAGE,
+        metavar="SECRET",
+        unset="none",
+        repeatable=True,
     )
     sqlite_synchronous: str = setting(
         "FULL",
@@ -219,6 +251,14 @@ class Settings:
         unit="ms",
         old_flags=("--lead",),
         old_envs=("BACKLINE_LEAD",),
+    )
+    owner_link_ttl: float = setting(
+        7 * 24 * 3600.0,
+        parse_seconds,
+        "how long the owner link printed at start is valid; a new one is printed at every"
+        " start (revoke an old one by its token id: `backline revoke --token-id`)",
+        group=SESSIONS,
+        unit="s",
     )
     presence_interval: float = setting(
         1 / 30,
@@ -565,6 +605,11 @@ def check_settings(settings: Settings) -> Settings:
     """Refuse combinations no single flag can catch."""
     if settings.keyfile and not settings.certfile:
         raise ConfigError("--keyfile (BACKLINE_KEYFILE) needs --certfile (BACKLINE_CERTFILE)")
+    if settings.tls_names and settings.tls != "self-signed":
+        raise ConfigError(
+            "--tls-names (BACKLINE_TLS_NAMES) names the self-signed certificate: it needs"
+            " --tls self-signed (BACKLINE_TLS)"
+        )
     return settings
 
 

@@ -6,7 +6,7 @@ Two things must never reach the log through them:
 
 - **Tokens.** They are credentials. They travel in `hello` frames, and a
   careless client may put one in a URL query, possibly percent-encoded
-  (``v1%2E…``, ``tok%65n=…``). Anything shaped like a token, written plainly
+  (``v2%2E…``, ``tok%65n=…``). Anything shaped like a token, written plainly
   or percent-encoded (at any depth: ``%252E`` is ``%2E`` once decoded), and
   any ``token=`` value, becomes ``***``.
 - **Control characters.** A display name holding a newline would start a
@@ -47,10 +47,12 @@ def _spelled(char: str) -> str:
 
 _CHAR = f"(?:[A-Za-z0-9_-]|{_encoded(_TOKEN_CHARS)})"
 _DOT = f"(?:\\.|{_encoded('.')})"
-# v1.<base64url claims>.<base64url signature>, as protocol/tokens.py mints them; no word
-# boundary before it, so that a token glued to other text (``xv1.…``) is redacted too
+# v2.<key id>.<base64url claims>.<base64url signature>, as protocol/tokens.py mints them
+# (and v1.<claims>.<signature>, as it did before key ids); no word boundary before it, so
+# that a token glued to other text (``xv2.…``) is redacted too
+_VERSION = f"{_spelled('v')}(?:{_spelled('1')}|{_spelled('2')})"
 _TOKEN = re.compile(
-    f"{_spelled('v')}{_spelled('1')}{_DOT}{_CHAR}{{8,}}{_DOT}{_CHAR}{{16,}}", re.IGNORECASE
+    f"{_VERSION}{_DOT}(?:{_CHAR}{{8,}}{_DOT})?{_CHAR}{{8,}}{_DOT}{_CHAR}{{16,}}", re.IGNORECASE
 )
 # token=VALUE in a query or fragment (the name perhaps percent-encoded), "token": "VALUE"
 # in JSON or a repr

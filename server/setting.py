@@ -9,6 +9,8 @@ what argparse prints in "argument --port: invalid port (0-65535) value".
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -17,6 +19,7 @@ __all__ = [
     "ENV_PREFIX",
     "Setting",
     "one_of",
+    "parse_names",
     "parse_non_negative",
     "parse_on_off",
     "parse_optional_text",
@@ -216,6 +219,29 @@ def parse_on_off(text: str) -> bool:
 @_named("origins (comma-separated)")
 def parse_origins(text: str) -> tuple[str, ...]:
     return tuple(o.strip() for o in text.split(",") if o.strip())
+
+
+@_named("secrets (comma-separated)")
+def parse_secrets(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+_HOST_NAME = re.compile(  # DNS labels, and a wildcard first label
+    r"(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?",
+    re.IGNORECASE,
+)
+
+
+@_named("host names or addresses (comma-separated)")
+def parse_names(text: str) -> tuple[str, ...]:
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    for name in names:
+        try:
+            ipaddress.ip_address(name.strip("[]"))
+        except ValueError:
+            if not _HOST_NAME.fullmatch(name.rstrip(".")):
+                raise ValueError(text) from None
+    return names
 
 
 def setting(

@@ -60,13 +60,28 @@ class ServerProcess:
         self.proc: subprocess.Popen[str] | None = None
         self.log_path = self.data_dir / "server.log"
         self.owner_link = ""  # the join link the server prints at start
+        self.start_lines: list[str] = []  # what it printed up to that link (the last start)
 
     def token(
-        self, session: str, role: Role | str = Role.EDITOR, expires: int | None = None
+        self,
+        session: str,
+        role: Role | str = Role.EDITOR,
+        expires: int | None = None,
+        *,
+        may_create: bool = True,
     ) -> str:
+        """A fresh token (its own id); by default one that may create the session, as an
+        operator's would (`may_create=False`: an ordinary guest's)."""
         if self.secret is None:
             raise RuntimeError("this server made its own secret; use the owner link's token")
-        return mint(self.secret.encode(), session, role, expires, nonce=secrets.token_hex(6))
+        return mint(
+            self.secret.encode(),
+            session,
+            role,
+            expires,
+            nonce=secrets.token_hex(6),
+            may_create=may_create,
+        )
 
     def resume(self, session: str, client: str) -> str:
         """The resume key of identity `client` in `session` (what its welcome hands out):
@@ -95,10 +110,12 @@ class ServerProcess:
         log.close()
         deadline = time.monotonic() + self.start_timeout
         assert self.proc.stdout is not None
+        self.start_lines = []
         while time.monotonic() < deadline:
             line = self.proc.stdout.readline()
             if not line:
                 break
+            self.start_lines.append(line.rstrip("\n"))
             match = _LISTENING.search(line)
             if match:
                 self.http_url, self.url = match.group(1), match.group(2)

@@ -11,11 +11,12 @@ import http
 import json
 import time
 import urllib.parse
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from backline.protocol.errors import Unauthorized, WrongSession
-from backline.protocol.tokens import Claims, verify
+from backline.protocol.errors import Revoked, Unauthorized, WrongSession
+from backline.protocol.tokens import Claims, Secret, verify
 
 __all__ = ["HttpAnswer", "authorize", "authorize_any", "error_answer", "request_token"]
 
@@ -57,7 +58,7 @@ def request_token(query: str, headers: Any) -> str | None:
     return _query_token(query)
 
 
-def authorize(query: str, headers: Any, secret: bytes, session: str) -> Claims | HttpAnswer:
+def authorize(query: str, headers: Any, secret: Secret, session: str) -> Claims | HttpAnswer:
     """The request's verified claims for `session`, or the 401/403 answer that refuses it."""
     token = request_token(query, headers)
     if token is None:
@@ -71,13 +72,38 @@ def authorize(query: str, headers: Any, secret: bytes, session: str) -> Claims |
         return error_answer(http.HTTPStatus.UNAUTHORIZED, exc.message, "unauthorized")
 
 
-def authorize_any(query: str, headers: Any, secret: bytes) -> Claims | HttpAnswer:
+# the routes that belong to one session: /<route>/<session>/...
+SESSION_ROUTES = ("recordings", "renders")
+
+
+async def revoked_answer(
+    path: str,
+    query: str,
+    headers: Any,
+    secret: Secret,
+    refusal: Callable[[str, Claims], Awaitable[Revoked | None]],
+) -> HttpAnswer | None:
+    """The 403 for a request of a session's route whose token (or invite) an owner revoked
+    in that session's log; None to go on (the route checks the token itself)."""
+    parts = path.split("/")
+    if len(parts) < 3 or parts[1] not in SESSION_ROUTES or not parts[2]:
+        return None
+    claims = authorize(query, headers, secret, urllib.parse.unquote(parts[2]))
+    if isinstance(claims, HttpAnswer):
+        return None
+    refused = await refusal(urllib.parse.unquote(parts[2]), claims)
+    if refused is None:
+        return None
+    return error_answer(http.HTTPStatus.FORBIDDEN, refused.message, refused.code.value)
+
+
+def authorize_any(query: str, headers: Any, secret: Secret) -> Claims | HttpAnswer:
     """Like `authorize`, for a route that belongs to no session: any valid token of
     this server (of any session and role) is enough."""
     token = request_token(query, headers) or ""
     session = ""
     try:
-        payload = token.split(".")[1]
+        payload = token.split(".")[-2]  # v2.<kid>.<payload>.<sig> (v1.<payload>.<sig>)
         session = str(
             json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["s"]
         )

@@ -37,6 +37,7 @@ from typing import Any
 
 from backline.protocol.errors import BacklineError
 from backline.protocol.messages import Role, check_session_name
+from backline.protocol.tokens import Secret
 from backline.server.http.auth import HttpAnswer, authorize, error_answer
 
 __all__ = [
@@ -152,7 +153,7 @@ def list_recordings(root: Path, session: str) -> list[dict[str, Any]]:
 
 
 async def recordings_request(
-    target: str, headers: Any, root: Path, secret: bytes
+    target: str, headers: Any, root: Path, secret: Secret
 ) -> HttpAnswer | None:
     """Answer a ``/recordings/…`` request (None: the path is not ours)."""
     path, _, query = target.partition("?")

@@ -34,7 +34,7 @@ from backline.protocol.arrangement import song_end
 from backline.protocol.errors import BacklineError, ErrorCode, NotFound, TooLarge
 from backline.protocol.messages import Role, check_session_name
 from backline.protocol.model import PPQ, Document
-from backline.protocol.tokens import Claims
+from backline.protocol.tokens import Claims, Secret
 from backline.server.http.auth import HttpAnswer, authorize, error_answer, request_token
 from backline.server.http.recordings import read_file
 from backline.server.rendering.jobs import RENDER_ID, STEM_MODES, Renders
@@ -84,7 +84,7 @@ async def renders_request(
     method: str,
     target: str,
     headers: Any,
-    secret: bytes,
+    secret: Secret,
     renders: Renders,
     document_at: DocumentAt,
 ) -> HttpAnswer | None:

@@ -24,6 +24,7 @@ from typing import Any
 from backline.media.soundfont import SampleBank, SoundFontMissing, find_soundfont
 from backline.protocol import dsp
 from backline.protocol.dsp import SampleKey
+from backline.protocol.tokens import Secret
 from backline.server.http.auth import HttpAnswer, authorize_any, error_answer
 
 __all__ = ["MAX_WAITING", "PREFIX", "Instruments", "open_instruments", "samples_request"]
@@ -66,7 +67,7 @@ def open_instruments(soundfont: str | None, cache_dir: Path) -> Instruments:
 
 
 async def samples_request(
-    target: str, headers: Any, secret: bytes, instruments: Instruments
+    target: str, headers: Any, secret: Secret, instruments: Instruments
 ) -> HttpAnswer | None:
     """Answer a ``/samples…`` request (None: the path is not ours)."""
     path, _, query = target.partition("?")

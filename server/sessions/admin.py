@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from backline.protocol import frames
 from backline.protocol.codec import encode
 from backline.protocol.entry import EntryKind
 from backline.protocol.errors import CloseCode
+from backline.protocol.messages import Role
 from backline.protocol.sequencer import Control, Sequencer
 from backline.server.sessions.context import SessionContext
 from backline.server.sessions.room import SessionRoom
@@ -29,6 +31,8 @@ from backline.server.wire.fanout import Peer, send
 __all__ = ["Controls"]
 
 log = logging.getLogger("backline.session")
+
+_ACCESS = frozenset({EntryKind.INVITE, EntryKind.REVOKE, EntryKind.REDEEM, EntryKind.CREATE})
 
 
 class Controls:
@@ -46,8 +50,18 @@ class Controls:
         self._sequencer = sequencer
         self._on_delete = on_delete  # (by, erase): the session is gone here
 
-    def carry_out(self, control: Control, answer: Peer | None, mine: bool) -> None:
-        """Do what `control` says; `answer` is the owner's connection if it asked here."""
+    def carry_out(
+        self,
+        control: Control,
+        answer: Peer | None,
+        mine: bool,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        """Do what `control` says; `answer` is the owner's connection if it asked here (its
+        `done` carries `extra`)."""
+        if control.kind in _ACCESS:
+            self._access_changed(control, answer, extra)
+            return
         if control.kind is EntryKind.DELETE:
             if answer is not None:
                 send(answer, encode(frames.done(control.request)))
@@ -75,6 +89,35 @@ class Controls:
             if kicked is not None:
                 self._context.count("closes", code=str(int(CloseCode.KICKED)))
                 kicked.peer.close_soon(CloseCode.KICKED, f"kicked by {control.by}")
+
+    def _access_changed(
+        self, control: Control, answer: Peer | None, extra: dict[str, Any] | None
+    ) -> None:
+        """An invite made or redeemed, or access revoked: owners here hear of it (nobody
+        else: who was invited is the owners' business); the revoked are closed (4405)."""
+        if control.kind is EntryKind.CREATE:
+            return
+        fields: dict[str, object] = {"invite": control.invite}
+        if control.target is not None:
+            fields["client"] = control.target
+        if control.token is not None:
+            fields["token"] = control.token
+        frame = encode(frames.admin(control.kind.value, control.by, **fields))
+        for member in self._roster.members.values():
+            if member.role is Role.OWNER and member.peer is not answer:
+                send(member.peer, frame)
+        if answer is not None:
+            send(answer, frame)
+            send(answer, encode(frames.done(control.request, **(extra or {}))))
+        if control.kind is not EntryKind.REVOKE:
+            return
+        log.info("session %s: revoke by %s: %s", self._context.name, control.by, fields)
+        access = self._sequencer.access
+        for member in list(self._roster.members.values()):
+            refused = access.refusal(member.client, member.token_id, member.invite)
+            if refused is not None:
+                self._context.count("closes", code=str(int(CloseCode.REVOKED)))
+                member.peer.close_soon(CloseCode.REVOKED, refused.message)
 
     def _recompute_roles(self) -> None:
         """The role in effect of every member here (the target, and holders of its token)."""

@@ -47,11 +47,13 @@ from backline.protocol.limits import Limits
 from backline.protocol.messages import (
     EDIT_TYPES,
     PEOPLE_COLORS,
+    AccessRequest,
     AdminRequest,
     Bye,
     Chat,
     DeleteSession,
     Hello,
+    InviteRequest,
     Kick,
     Lock,
     MixGains,
@@ -60,6 +62,7 @@ from backline.protocol.messages import (
     Presence,
     Record,
     Redo,
+    Revoke,
     Role,
     RtcOffer,
     SetRole,
@@ -69,7 +72,7 @@ from backline.protocol.messages import (
     request_id,
 )
 from backline.protocol.ratelimit import TokenBucket
-from backline.protocol.tokens import check_resume, resume_key, verify
+from backline.protocol.tokens import Secret, check_resume, mint, resume_key, verify
 from backline.server.clock import server_time_us
 from backline.server.sessions.hub import Hub
 from backline.server.sessions.member import Member
@@ -85,7 +88,7 @@ _labels = itertools.count(1)
 
 
 class _Conn:
-    def __init__(self, ws: DirectConnection, hub: Hub, secret: bytes) -> None:
+    def __init__(self, ws: DirectConnection, hub: Hub, secret: Secret) -> None:
         self.ws = ws
         self.hub = hub
         self.secret = secret
@@ -208,11 +211,20 @@ class _Conn:
             token_role=claims.role,
             token_id=claims.id,
             resume=resume_key(self.secret, hello.session, client),
+            invite=claims.invite,
         )
         try:
-            session = await self.hub.session(hello.session)
+            session = await self.hub.session(hello.session, create=claims.creates)
+            if session.seq.access.needs_redeem(client, claims.invite):
+                await session.redeem(member)  # one use of the invite, counted in the log
             await session.join(member, hello)
-        except Refused as exc:  # the process or the session is full
+        except Unauthorized as exc:  # revoked, the invite used up or expired
+            log.info("%s: refused for session %s: %s", self.peer.label, hello.session, exc.message)
+            self.error(exc)
+            self.hub.metrics.count("closes", 1, code=str(int(exc.close_code)))
+            await self.ws.close(int(exc.close_code), exc.message[:120])
+            return False
+        except Refused as exc:  # the process or the session is full; no such session
             log.info("%s: refused for session %s: %s", self.peer.label, hello.session, exc.message)
             self.error(exc)
             self.hub.metrics.count("closes", 1, code=str(int(exc.close_code)))
@@ -252,7 +264,7 @@ class _Conn:
         then = "slow down and resend"
         self._take(self.edits, "edits", limits.edit_rate, limits.edit_burst, then)
         if not member.role.can_edit:
-            raise Forbidden(f"a {member.role.value} cannot edit this session")
+            raise Forbidden(f"{member.role.spelled} cannot edit this session")
         if self.hub.closing:
             raise Unavailable("server is shutting down; resend after reconnecting")
         if isinstance(edit, OpMessage):
@@ -298,7 +310,7 @@ class _Conn:
         what, then = "edits and admin requests", "this one was not carried out"
         self._take(self.edits, what, limits.edit_rate, limits.edit_burst, then)
         if member.role is not Role.OWNER:
-            raise Forbidden(f"only an owner may do that; you are a {member.role.value}")
+            raise Forbidden(f"only an owner may do that; you are {member.role.spelled}")
         if self.hub.closing:
             raise Unavailable("server is shutting down; resend after reconnecting")
         by, request_id = member.client, request.id
@@ -322,6 +334,46 @@ class _Conn:
             entry = LogEntry(EntryKind.LOCK, by, request_id, locked=request.locked)
         elif isinstance(request, ViewerAudio):
             entry = LogEntry(EntryKind.VIEWER_AUDIO, by, request_id, allowed=request.allowed)
+        elif isinstance(request, AccessRequest):
+            self.send(encode(frames.access(request_id, *session.access_list())))
+            return
+        elif isinstance(request, InviteRequest):
+            invite = "i" + secrets.token_hex(8)
+            expires = int(time.time()) + request.expires_in
+            role = request.role
+            token = mint(self.secret, session.name, role, expires, nonce=invite, invite=invite)
+            entry = LogEntry(
+                EntryKind.INVITE,
+                by,
+                request_id,
+                target=invite,
+                role=role,
+                name=request.name,
+                expires=expires,
+                uses=request.uses,
+            )
+            answer = {
+                "invite": invite,
+                "token": token,
+                "role": role.value,
+                "name": request.name,
+                "expires": expires,
+                "uses": request.uses,
+            }
+            session.submit(member, entry, answer)
+            return
+        elif isinstance(request, Revoke):
+            token = request.token
+            if request.client is not None:
+                token = session.token_id_of(request.client)  # theirs, when this process knows
+            entry = LogEntry(
+                EntryKind.REVOKE,
+                by,
+                request_id,
+                target=request.client,
+                invite=request.invite,
+                target_token=token,
+            )
         else:
             entry = LogEntry(EntryKind.DELETE, by, request_id)
         session.submit(member, entry)
@@ -425,6 +477,9 @@ _HANDLERS: dict[type, Callable[[_Conn, Any], None]] = {
     Lock: _Conn.admin,
     ViewerAudio: _Conn.admin,
     DeleteSession: _Conn.admin,
+    InviteRequest: _Conn.admin,
+    Revoke: _Conn.admin,
+    AccessRequest: _Conn.admin,
     Presence: _Conn._presence,
     Chat: _Conn._chat,
     RtcOffer: _Conn._rtc,
@@ -435,7 +490,7 @@ _HANDLERS: dict[type, Callable[[_Conn, Any], None]] = {
 }
 
 
-async def handle_connection(ws: ServerConnection, hub: Hub, secret: bytes) -> None:
+async def handle_connection(ws: ServerConnection, hub: Hub, secret: Secret) -> None:
     assert isinstance(ws, DirectConnection), "the server makes DirectConnections only"
     conn = _Conn(ws, hub, secret)
     hub.connections += 1

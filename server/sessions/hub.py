@@ -9,10 +9,12 @@ from collections import Counter
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from backline.protocol.codec import decode_record
-from backline.protocol.entry import EntryKind
-from backline.protocol.errors import BacklineError, ServerFull
+from backline.protocol.codec import decode_record, encode
+from backline.protocol.entry import EntryKind, LogEntry
+from backline.protocol.errors import BacklineError, Revoked, ServerFull, SessionNotFound
 from backline.protocol.sequencer import Control, Sequencer
+from backline.protocol.tokens import Claims
+from backline.server.clock import server_time_us
 from backline.server.config import Settings
 from backline.server.metrics import Metrics
 from backline.server.sessions.session import Session
@@ -81,8 +83,10 @@ class Hub:
         self.closing = False
         self._follower = asyncio.get_running_loop().create_task(self._follow(), name="follower")
 
-    async def session(self, name: str) -> Session:
-        """The live session `name`, loaded from the store (or created) on first use."""
+    async def session(self, name: str, create: bool = True) -> Session:
+        """The live session `name`, loaded from the store on first use; one that does not
+        exist is created when `create` (the token may create sessions), else refused with
+        `SessionNotFound` at once."""
         timer = self._unload_timers.pop(name, None)
         if timer is not None:
             timer.cancel()
@@ -92,16 +96,21 @@ class Hub:
         deleting = self._deleting.get(name)
         if deleting is not None:  # a join right after a delete starts empty, never half-erased
             await asyncio.shield(deleting)
-            return await self.session(name)
+            return await self.session(name, create)
         pending = self._loading.get(name)
         if pending is not None:
-            return await asyncio.shield(pending)
+            try:
+                return await asyncio.shield(pending)
+            except SessionNotFound:
+                if not create:
+                    raise
+                return await self.session(name, create)  # that load could not create it
         if len(self.sessions) + len(self._loading) >= self.settings.limits.max_sessions:
             self._make_room(name)
         future: asyncio.Future[Session] = asyncio.get_running_loop().create_future()
         self._loading[name] = future
         try:
-            session = await self._load(name)
+            session = await self._load(name, create)
         except BaseException as exc:
             future.set_exception(exc)
             future.exception()  # consumed here; waiters get it through await
@@ -124,10 +133,18 @@ class Hub:
         limit = self.settings.limits.max_sessions
         raise ServerFull(f"this server holds its maximum of {limit} sessions; {name} cannot load")
 
-    async def _load(self, name: str) -> Session:
+    async def _load(self, name: str, create: bool) -> Session:
         limits = self.settings.limits
         sequencer = Sequencer(limits, self.settings.catch_up)
         loaded = await self.store.load(name)
+        if loaded is None and not create:
+            raise SessionNotFound(
+                f"there is no session {name!r} on this server (check the name; only a token"
+                " allowed to create sessions makes a new one)"
+            )
+        if loaded is None:  # made now, durably: later joins of any token find it
+            made = LogEntry(EntryKind.CREATE, "", 0, now=server_time_us(), origin="hub")
+            await self.store.append_soon(name, [encode(made.to_wire())])
         position = None
         if loaded is not None:
             if loaded.snapshot is not None:
@@ -242,6 +259,22 @@ class Hub:
             task = asyncio.get_running_loop().create_task(session.close(timeout=0))
             _tasks.add(task)
             task.add_done_callback(_tasks.discard)
+
+    async def refusal(self, name: str, claims: Claims) -> Revoked | None:
+        """Whether the session's log revoked these claims (for the HTTP routes: a revoked
+        person downloads nothing either). Loads the session if it exists and is not loaded
+        (then unloaded when idle, as after a last leave)."""
+        live = self.sessions.get(name)
+        if live is None:
+            try:
+                live = await self.session(name, create=False)
+            except BacklineError:
+                return None  # no such session (the route says not found), or store down
+            if not live.members:
+                self._idle(live)
+        invite = claims.invite
+        refused = live.seq.access.refusal("", claims.id, invite)
+        return refused
 
     def _idle(self, session: Session) -> None:
         if self.closing or session.name in self._unload_timers:

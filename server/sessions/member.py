@@ -28,6 +28,7 @@ class Member:
     token_role: Role = Role.VIEWER  # what the token granted (log entries carry it)
     token_id: str = ""  # the token's fingerprint (log entries carry it; demotions bind to it)
     resume: str = ""  # this identity's resume key, handed out in the welcome
+    invite: str | None = None  # the invite its token was made for (protocol/access.py)
     auto_color: bool = False  # no colour asked for: the session picks a free one at join
     state: dict[str, Any] = field(default_factory=dict)  # presence beyond name/colour
     # round trips the client reported with its last pings (µs), for the lead of a play

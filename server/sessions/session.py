@@ -84,6 +84,8 @@ class _Proposal:
     seq: int
     stored: asyncio.Future[Any]  # done once our append returned (exception: it failed)
     admin: bool = False  # answered with done / error (with the request id), not ops / reject
+    extra: dict[str, Any] | None = None  # more fields for the `done` that answers it
+    waiter: asyncio.Future[Control] | None = None  # answered here, not over the wire (redeem)
 
     def refuse(self, exc: BacklineError) -> bytes:
         if self.admin:
@@ -107,6 +109,14 @@ class _Round:
     rejects: list[tuple[_Proposal, BacklineError]]
     controls: list[tuple[Control, _Proposal | None, bool]]
     waits: list[asyncio.Future[Any]]
+
+
+@dataclass(slots=True)
+class _Submission:
+    member: Member
+    entry: LogEntry
+    extra: dict[str, Any] | None = None
+    waiter: asyncio.Future[Control] | None = None
 
 
 @dataclass(slots=True)
@@ -164,7 +174,7 @@ class Session:
         }
         self._min_lead_us = min_lead_us
         self._snapshot_every = snapshot_every
-        self._inbox: list[tuple[Member, LogEntry]] = []
+        self._inbox: list[_Submission] = []
         self._propose_scheduled = False
         self._appending: asyncio.Future[list[Any]] | None = None  # our append in flight
         self._proposals: dict[int, _Proposal] = {}
@@ -194,13 +204,51 @@ class Session:
         self._incoming.put_nowait(_Join(member, hello, done))
         await done
 
-    def submit(self, member: Member, entry: LogEntry) -> None:
-        """Propose `entry` (an edit or an admin request of `member`'s) for the log."""
-        self._inbox.append((member, entry))
+    def submit(
+        self,
+        member: Member,
+        entry: LogEntry,
+        extra: dict[str, Any] | None = None,
+        waiter: asyncio.Future[Control] | None = None,
+    ) -> None:
+        """Propose `entry` (an edit or an admin request of `member`'s) for the log; an
+        admin request's `done` carries `extra`; with a `waiter`, the decision goes to it
+        instead of to the member's connection."""
+        self._inbox.append(_Submission(member, entry, extra, waiter))
         if not self._propose_scheduled and self._appending is None:
             # after this loop turn's other messages: they share the append
             self._propose_scheduled = True
             self._loop.call_soon(self._propose)
+
+    async def redeem(self, member: Member) -> None:
+        """Spend one use of `member`'s invite through the log (every process counts the
+        same uses); raises the refusal (`InviteUsed`, `Revoked`, `TokenExpired`)."""
+        waiter: asyncio.Future[Control] = self._loop.create_future()
+        entry = LogEntry(EntryKind.REDEEM, member.client, 0, invite=member.invite, name=member.name)
+        self.submit(member, entry, waiter=waiter)
+        await waiter
+
+    def access_list(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """The invites, and everyone who holds access: who came in with an invite, and
+        who is connected now (on any process), each with its token id and state."""
+        access = self.seq.access
+        invites = [invite.to_data() for invite in access.invites.values()]
+        people: dict[str, dict[str, Any]] = {}
+        for person in access.people.values():
+            people[person.client] = {**person.to_data(), "online": False}
+        for presence in self.roster.peers(exclude=""):
+            client = str(presence.get("client"))
+            entry = people.setdefault(client, {"client": client, "invite": None, "joined": None})
+            entry["name"] = presence.get("name", entry.get("name", ""))
+            entry["role"] = presence.get("role")
+            entry["online"] = bool(presence.get("online", True))
+            entry.setdefault("token", self.roster.token_id_of(client))
+        for client, entry in people.items():
+            entry["revoked"] = client in access.revoked_clients or (
+                access.refusal(client, entry.get("token"), entry.get("invite")) is not None
+            )
+            entry.setdefault("role", None)
+        return invites, list(people.values())
 
     def online(self, client: str) -> bool:
         """Whether `client` is connected to this session, here or on another process."""
@@ -341,7 +389,8 @@ class Session:
         now, lead, node = server_time_us(), self.lead_us(), self.context.node
         records: list[bytes] = []
         numbers: list[int] = []
-        for member, entry in submissions:
+        for submission in submissions:
+            member, entry = submission.member, submission.entry
             number = next(self._numbers)
             stamped = dataclasses.replace(
                 entry,
@@ -362,8 +411,15 @@ class Session:
             stored = self._loop.create_future()
             stored.set_exception(exc)
         mine = [
-            _Proposal(member, entry.seq, stored, entry.kind in ADMIN_KINDS)
-            for member, entry in submissions
+            _Proposal(
+                sub.member,
+                sub.entry.seq,
+                stored,
+                sub.entry.kind in ADMIN_KINDS,
+                sub.extra,
+                sub.waiter,
+            )
+            for sub in submissions
         ]
         self._proposals.update(zip(numbers, mine, strict=True))
         self._appending = stored
@@ -385,6 +441,10 @@ class Session:
             for proposal in mine:
                 kind = "errors" if proposal.admin else "ops_rejected"
                 self.context.count(kind, code=exc.code.value)
+                if proposal.waiter is not None:
+                    if not proposal.waiter.done():
+                        proposal.waiter.set_exception(exc)
+                    continue
                 send(proposal.member.peer, proposal.refuse(exc))
             # if the store did write them after all, the applier will still see them
             self._forget_failed()
@@ -470,9 +530,19 @@ class Session:
         for proposal, error in decided.rejects:
             kind = "errors" if proposal.admin else "ops_rejected"
             context.count(kind, code=error.code.value)
+            if proposal.waiter is not None:
+                if not proposal.waiter.done():
+                    proposal.waiter.set_exception(error)
+                continue
             send(proposal.member.peer, proposal.refuse(error))
         for control, answer, mine in decided.controls:
-            self.controls.carry_out(control, None if answer is None else answer.member.peer, mine)
+            if answer is not None and answer.waiter is not None:
+                if not answer.waiter.done():
+                    answer.waiter.set_result(control)
+                answer = None
+            peer = None if answer is None else answer.member.peer
+            extra = None if answer is None else answer.extra
+            self.controls.carry_out(control, peer, mine, extra)
         context.observe("apply_seconds", time.perf_counter() - decided.started)
         if not self._proposals:
             self._drained.set()
@@ -521,6 +591,10 @@ class Session:
         member, hello = join.member, join.hello
         if self.deleted:
             join.done.set_exception(SessionDeleted(f"session {self.name} was just deleted"))
+            return
+        refused = self.seq.access.refusal(member.client, member.token_id, member.invite)
+        if refused is not None:
+            join.done.set_exception(refused)
             return
         member.role = self.seq.role_of(member.client, member.token_role, member.token_id)
         if self._full(member):

@@ -54,11 +54,18 @@ async def test_a_bad_or_unknown_session_is_said_at_once(server: ServerProcess) -
     )
     assert bad.returncode != 0 and "bad_field" in bad.stderr and "session" in bad.stderr
     no_traceback(bad)
-    empty = await asyncio.to_thread(
+    typo = await asyncio.to_thread(
         cli, "state", server.url, "--session", "jmm", "--secret", server.secret
     )
-    assert empty.returncode != 0 and "'jmm' has no edits yet" in empty.stderr
-    assert empty.stdout == ""
+    assert typo.returncode != 0 and typo.stdout == ""
+    assert typo.stderr.startswith("backline: not_found: there is no session 'jmm'"), typo.stderr
+    no_traceback(typo)
+    async with connect(server.url, session="made", token=server.token("made"), name="a"):
+        pass  # made, never edited
+    empty = await asyncio.to_thread(
+        cli, "state", server.url, "--session", "made", "--secret", server.secret
+    )
+    assert empty.returncode != 0 and "'made' has no edits yet" in empty.stderr
     no_traceback(empty)
 
 

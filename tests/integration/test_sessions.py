@@ -288,7 +288,10 @@ async def test_kill_9_loses_no_acknowledged_edit(server: ServerProcess, tmp_path
         assert loaded is not None and loaded.snapshot is None  # below --snapshot-every
         sequencer = Sequencer(catch_up=1_000_000)  # keep every batch to inspect
         versions = []
-        for entry in loaded.entries:
+        first, *rest = loaded.entries
+        assert decode_record(first.data)["k"] == "create"  # the session's first entry
+        sequencer.apply_entry(decode_record(first.data))
+        for entry in rest:
             versions.append(sequencer.apply_entry(decode_record(entry.data)).version)
         assert versions == list(range(1, len(versions) + 1))
         at_version = {
@@ -403,7 +406,15 @@ async def test_cli_token_and_state(server: ServerProcess, tmp_path: Path) -> Non
     """`backline token` mints a working token; `backline state` prints the project as JSON,
     or writes it as MIDI (`--midi`), the SDK's `export_midi()` bytes."""
     minted = await asyncio.to_thread(
-        _cli, "token", "--session", SESSION, "--role", "editor", "--secret", server.secret
+        _cli,
+        "token",
+        "--session",
+        SESSION,
+        "--role",
+        "editor",
+        "--create",
+        "--secret",
+        server.secret,
     )
     assert minted.returncode == 0, minted.stderr
     token = minted.stdout.strip()

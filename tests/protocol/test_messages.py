@@ -12,17 +12,20 @@ from backline.protocol.codec import decode, encode
 from backline.protocol.errors import BacklineError, CloseCode, ErrorCode, error_for_code
 from backline.protocol.limits import DEFAULT_LIMITS, Limits
 from backline.protocol.messages import (
+    DEFAULT_INVITE_TTL,
     MAX_GAIN,
     MAX_GAINS,
     MAX_RTT_US,
     MAX_SDP_LEN,
     MAX_TOKEN_LEN,
+    AccessRequest,
     Batch,
     Bye,
     Chat,
     ClientType,
     DeleteSession,
     Hello,
+    InviteRequest,
     Kick,
     Lock,
     MixGains,
@@ -31,6 +34,7 @@ from backline.protocol.messages import (
     Presence,
     Record,
     Redo,
+    Revoke,
     Role,
     RtcOffer,
     ServerType,
@@ -171,6 +175,29 @@ VALID: dict[ClientType, list[tuple[dict[str, Any], Any]]] = {
         ({"type": "viewer_audio", "id": 6, "allowed": True}, ViewerAudio(6, True)),
         ({"type": "viewer_audio", "id": 7, "allowed": False}, ViewerAudio(7, False)),
     ],
+    ClientType.INVITE: [
+        (
+            {"type": "invite", "id": 8, "role": "editor"},
+            InviteRequest(8, Role.EDITOR, "", DEFAULT_INVITE_TTL, 1),
+        ),
+        (
+            {
+                "type": "invite",
+                "id": 9,
+                "role": "viewer",
+                "name": "Ann",
+                "expires_in": 60,
+                "uses": 5,
+            },
+            InviteRequest(9, Role.VIEWER, "Ann", 60, 5),
+        ),
+    ],
+    ClientType.REVOKE: [
+        ({"type": "revoke", "id": 10, "client": "c1"}, Revoke(10, "c1", None, None)),
+        ({"type": "revoke", "id": 11, "invite": "i1"}, Revoke(11, None, "i1", None)),
+        ({"type": "revoke", "id": 12, "token": "tok-_1"}, Revoke(12, None, None, "tok-_1")),
+    ],
+    ClientType.ACCESS: [({"type": "access", "id": 13}, AccessRequest(13))],
 }
 
 
@@ -193,6 +220,9 @@ def test_samples_cover_every_client_type() -> None:
         "lock",
         "delete",
         "viewer_audio",
+        "invite",
+        "revoke",
+        "access",
     }
 
 
@@ -359,6 +389,22 @@ BAD_FIELDS: list[tuple[str, dict[str, Any], ErrorCode]] = [
     ("delete-id-huge", {"type": "delete", "id": 2**53}, RANGE),
     ("viewer-audio-not-bool", {"type": "viewer_audio", "id": 1, "allowed": "yes"}, BAD),
     ("viewer-audio-no-id", {"type": "viewer_audio", "allowed": True}, BAD),
+    ("invite-role-unknown", {"type": "invite", "id": 1, "role": "admin"}, BAD),
+    ("invite-uses-zero", {"type": "invite", "id": 1, "role": "editor", "uses": 0}, RANGE),
+    ("invite-uses-huge", {"type": "invite", "id": 1, "role": "editor", "uses": 10**6}, RANGE),
+    ("invite-uses-float", {"type": "invite", "id": 1, "role": "editor", "uses": 1.0}, BAD),
+    ("invite-ttl-negative", {"type": "invite", "id": 1, "role": "editor", "expires_in": -5}, RANGE),
+    (
+        "invite-ttl-forever",
+        {"type": "invite", "id": 1, "role": "editor", "expires_in": 10**9},
+        RANGE,
+    ),
+    ("invite-ttl-null", {"type": "invite", "id": 1, "role": "editor", "expires_in": None}, BAD),
+    ("invite-name-long", {"type": "invite", "id": 1, "role": "editor", "name": "x" * 999}, LARGE),
+    ("revoke-nothing", {"type": "revoke", "id": 1}, BAD),
+    ("revoke-two", {"type": "revoke", "id": 1, "client": "c1", "invite": "i1"}, BAD),
+    ("revoke-bad-id", {"type": "revoke", "id": 1, "invite": "bad id!"}, BAD),
+    ("access-id-str", {"type": "access", "id": "x"}, BAD),
 ]
 
 
@@ -444,6 +490,7 @@ def test_frame_types_are_server_types() -> None:
         "recording",
         "done",
         "admin",
+        "access",
     }
 
 
@@ -488,6 +535,8 @@ def test_error_codes_never_change() -> None:
         "LOCKED": "locked",
         "KICKED": "kicked",
         "SESSION_DELETED": "session_deleted",
+        "REVOKED": "revoked",
+        "INVITE_USED": "invite_used",
     }
 
 
@@ -502,11 +551,14 @@ def test_close_codes_never_change() -> None:
         "SESSION_FULL": 4011,
         "KICKED": 4012,
         "SESSION_DELETED": 4013,
+        "SESSION_NOT_FOUND": 4014,
         "RATE_ABUSE": 4029,
         "BAD_TOKEN": 4401,
         "TOKEN_EXPIRED": 4402,
         "WRONG_SESSION": 4403,
         "BAD_RESUME": 4404,
+        "REVOKED": 4405,
+        "INVITE_USED": 4406,
     }
     assert all(4000 <= c <= 4999 for c in CloseCode)
 
@@ -552,6 +604,7 @@ def test_the_close_policy_explains_every_code_and_names_the_final_ones() -> None
     assert final == {
         "PROTOCOL_VIOLATION", "REPLACED", "KICKED", "SESSION_DELETED", "RATE_ABUSE",
         "BAD_TOKEN", "TOKEN_EXPIRED", "WRONG_SESSION", "BAD_RESUME",
+        "SESSION_NOT_FOUND", "REVOKED", "INVITE_USED",
     }  # fmt: skip
     assert {1000, 1002} <= FINAL_CLOSE_CODES
     # retried: shutdown, too slow, full, a lost connection
@@ -565,6 +618,7 @@ def test_the_close_policy_explains_every_code_and_names_the_final_ones() -> None
         (4401, "BadToken"), (4402, "TokenExpired"), (4403, "WrongSession"), (4404, "BadResume"),
         (4010, "ServerFull"), (4011, "SessionFull"), (4012, "Kicked"), (4013, "SessionDeleted"),
         (4029, "RateAbuse"), (4008, "Unavailable"), (1006, "Unavailable"),
+        (4014, "SessionNotFound"), (4405, "Revoked"), (4406, "InviteUsed"),
     ],
 )  # fmt: skip
 def test_a_close_rebuilds_its_typed_error(code: int, kind: str) -> None:

@@ -60,6 +60,7 @@ def test_every_server_type_has_a_builder() -> None:
         ServerType.RECORDING: frames.recording(True, "r1", "c", 5, "started"),
         ServerType.DONE: frames.done(1),
         ServerType.ADMIN: frames.admin("lock", "c", locked=True),
+        ServerType.ACCESS: frames.access(2, [], []),
     }
     assert set(built) == set(ServerType)
     for kind, frame in built.items():

@@ -20,7 +20,17 @@ from backline.protocol.errors import (
     WrongSession,
 )
 from backline.protocol.messages import Role
-from backline.protocol.tokens import ANY_SESSION, Claims, mint, verify
+from backline.protocol.tokens import (
+    ANY_SESSION,
+    Claims,
+    Keyring,
+    check_resume,
+    key_id,
+    mint,
+    resume_key,
+    token_id,
+    verify,
+)
 
 SECRET = b"s3cret-key-for-tests"
 NOW = 1_700_000_000
@@ -57,8 +67,8 @@ def test_close_codes_of_token_errors() -> None:
 @pytest.mark.parametrize("role", list(Role))
 def test_mint_verify_roundtrip(role: Role) -> None:
     token = mint(SECRET, "jam", role, expires=NOW + 60)
-    assert token.startswith("v1.")
-    assert token.count(".") == 2
+    assert token.startswith(f"v2.{key_id(SECRET)}.")
+    assert token.count(".") == 3
     assert token.isascii()
     claims = verify(SECRET, token, "jam", NOW)
     assert claims == Claims("jam", role, NOW + 60)
@@ -123,19 +133,19 @@ def test_wrong_secret_is_bad_token() -> None:
 
 def test_tampered_claims_are_bad_token() -> None:
     """Upgrading the role (or session, or expiry) in the payload breaks the signature."""
-    prefix, _payload, signature = mint(SECRET, "jam", Role.VIEWER).split(".")
+    prefix, kid, _payload, signature = mint(SECRET, "jam", Role.VIEWER).split(".")
     for claims in (
         {"s": "jam", "r": "owner", "e": None},
         {"s": "*", "r": "viewer", "e": None},
         {"s": "jam", "r": "viewer", "e": NOW + 10**6},
     ):
         payload = _b64(json.dumps(claims, separators=(",", ":")).encode())
-        refused(f"{prefix}.{payload}.{signature}", BadToken)
+        refused(f"{prefix}.{kid}.{payload}.{signature}", BadToken)
 
 
 def test_tampered_signature_is_bad_token() -> None:
     token = mint(SECRET, "jam", Role.EDITOR)
-    prefix, payload, signature = token.split(".")
+    prefix, kid, payload, signature = token.split(".")
     for bad in (
         signature[:-1],
         signature + "A",
@@ -144,15 +154,16 @@ def test_tampered_signature_is_bad_token() -> None:
         "",
         signature.upper() if signature.upper() != signature else signature.lower(),
     ):
-        refused(f"{prefix}.{payload}.{bad}", BadToken)
+        refused(f"{prefix}.{kid}.{payload}.{bad}", BadToken)
 
 
 def test_signed_but_malformed_claims_are_bad_token() -> None:
     """Even with a valid signature, claims that do not parse are refused, not crashed on."""
 
     def signed(payload: str) -> str:
-        sig = hmac.new(SECRET, f"v1.{payload}".encode(), hashlib.sha256).digest()
-        return f"v1.{payload}.{_b64(sig)}"
+        head = f"v2.{key_id(SECRET)}.{payload}"
+        sig = hmac.new(SECRET, head.encode(), hashlib.sha256).digest()
+        return f"{head}.{_b64(sig)}"
 
     for payload in (
         _b64(b"not json"),
@@ -206,3 +217,51 @@ def test_any_claims_roundtrip(session: str, role: Role, expires: int | None) -> 
     token = mint(SECRET, session, role, expires)
     assert token.isascii()
     assert verify(SECRET, token, session, NOW) == Claims(session, role, expires)
+
+
+def _v1(secret: bytes, claims: dict[str, object]) -> str:
+    """A token in the format minted before key ids (still accepted)."""
+    payload = _b64(json.dumps(claims, separators=(",", ":")).encode())
+    sig = hmac.new(secret, f"v1.{payload}".encode(), hashlib.sha256).digest()
+    return f"v1.{payload}.{_b64(sig)}"
+
+
+def test_v1_tokens_still_verify_under_any_key_of_the_ring() -> None:
+    old = _v1(SECRET, {"s": "jam", "r": "editor", "e": None, "n": "ab"})
+    assert verify(SECRET, old, "jam", NOW).role is Role.EDITOR
+    ring = Keyring(b"the new secret", (SECRET,))
+    assert verify(ring, old, "jam", NOW).role is Role.EDITOR
+    refused(old, BadToken, secret=b"the new secret")
+
+
+def test_rotation_keeps_old_tokens_and_resume_keys_until_the_old_key_is_dropped() -> None:
+    before = mint(SECRET, "jam", Role.EDITOR, nonce="x1")
+    resume = resume_key(SECRET, "jam", "c1")
+    ring = Keyring(b"the new secret", (SECRET,))
+    assert verify(ring, before, "jam", NOW).role is Role.EDITOR
+    assert check_resume(ring, "jam", "c1", resume)
+    after = mint(ring, "jam", Role.VIEWER, nonce="x2")
+    assert after.split(".")[1] == key_id(b"the new secret")
+    assert verify(ring, after, "jam", NOW).role is Role.VIEWER
+    assert resume_key(ring, "jam", "c1") == resume_key(b"the new secret", "jam", "c1")
+    # the old key dropped: its tokens and resume keys are refused, with a reason
+    with pytest.raises(BadToken, match="key this server does not hold"):
+        verify(b"the new secret", before, "jam", NOW)
+    assert not check_resume(b"the new secret", "jam", "c1", resume)
+
+
+def test_each_minted_token_has_its_own_id_and_invite_and_create_claims() -> None:
+    a = mint(SECRET, "jam", Role.EDITOR, NOW + 60, nonce="a", invite="inv1")
+    b = mint(SECRET, "jam", Role.EDITOR, NOW + 60, nonce="b", may_create=True)
+    ca, cb = verify(SECRET, a, "jam", NOW), verify(SECRET, b, "jam", NOW)
+    assert ca.id != cb.id and ca.id == token_id(a) and cb.id == token_id(b)
+    assert ca.invite == "inv1" and not ca.creates
+    assert cb.invite is None and cb.creates
+    assert not verify(SECRET, mint(SECRET, "jam", Role.OWNER), "jam", NOW).creates  # only if told
+    assert token_id(a) not in a  # the id reveals nothing of the signature
+
+
+def test_a_forged_key_id_is_bad_token() -> None:
+    _, _, payload, signature = mint(SECRET, "jam", Role.EDITOR).split(".")
+    refused(f"v2.{key_id(b'other')}.{payload}.{signature}", BadToken)
+    refused(f"v2.AAAAAAAA.{payload}.{signature}", BadToken)

@@ -87,6 +87,10 @@ def test_environment_equivalents_and_flag_precedence() -> None:
         (["--lead-ms", "0"], {}, "--lead-ms"),
         (["--audio-pass-through", "maybe"], {}, "--audio-pass-through"),
         (["--log-level", "LOUD"], {}, "--log-level"),
+        (["--tls", "on"], {}, "--tls"),
+        ([], {"BACKLINE_TLS": "self_signed"}, "--tls.*from BACKLINE_TLS"),
+        (["--tls", "self-signed", "--tls-names", "band lan"], {}, "--tls-names"),
+        (["--tls", "self-signed", "--tls-names", "ok.lan,-x.lan"], {}, "--tls-names"),
         ([], {"BACKLINE_MAX_FRAME": "big"}, "--max-frame-bytes.*from BACKLINE_MAX_FRAME"),
         ([], {"BACKLINE_PORT": "-1"}, "--port.*from BACKLINE_PORT"),
     ],
@@ -186,6 +190,20 @@ def test_a_keyfile_without_a_certfile_is_a_config_error() -> None:
     assert parse(["--certfile", "/c.pem"]).keyfile is None  # the key may be in the certfile
 
 
+def test_tls_self_signed_and_its_names() -> None:
+    from backline.server.config import ConfigError
+
+    assert (parse([]).tls, parse([]).tls_names) == ("off", ())
+    s = parse(["--tls", "self-signed", "--tls-names", "band.lan,10.0.0.2", "--tls-names", "::1"])
+    assert (s.tls, s.tls_names) == ("self-signed", ("band.lan", "10.0.0.2", "::1"))
+    env = {"BACKLINE_TLS": "self-signed", "BACKLINE_TLS_NAMES": "a.lan, *.b.lan"}
+    assert parse([], env).tls_names == ("a.lan", "*.b.lan")
+    # a certfile with it is fine (the certfile wins); names without it are refused
+    assert parse(["--tls", "self-signed", "--certfile", "/c.pem"]).certfile == "/c.pem"
+    with pytest.raises(ConfigError, match=r"--tls-names.*needs --tls self-signed"):
+        parse(["--tls-names", "band.lan"])
+
+
 # -- the settings table: one row per setting, names that match ----------------------
 
 
@@ -236,11 +254,14 @@ SAMPLES = {  # two valid texts other than the default, for the settings that nee
     "allowed_origins": ("https://a.example", "https://b.example"),
     "certfile": ("/etc/bl/cert.pem", "/c.pem"),
     "keyfile": ("/etc/bl/key.pem", "/k.pem"),
+    "tls": ("self-signed", "off"),
+    "tls_names": ("band.lan", "192.168.1.20,jam.lan"),
     "data_dir": ("/srv/backline", "/tmp/backline"),
     "store": ("memory", "sqlite"),
     "redis_url": ("redis://10.0.0.5:6380/2", "redis://r:6379/0"),
     "node_id": ("eu-1", "us-2"),
     "secret": ("s3cret", "other"),
+    "old_secrets": ("old1", "old2,old3"),
     "sqlite_synchronous": ("NORMAL", "FULL"),
     "audio_pass_through": ("off", "on"),
     "log_level": ("DEBUG", "ERROR"),
@@ -260,6 +281,8 @@ def _value(s: Settings, row: Setting) -> object:
 
 
 def _needs(row: Setting) -> list[str]:
+    if row.name == "tls_names":
+        return ["--tls", "self-signed"]
     return ["--certfile", "/c.pem"] if row.name == "keyfile" else []
 
 
@@ -349,11 +372,14 @@ def test_the_secret_is_created_once_by_the_server_and_read_by_the_cli(tmp_path: 
     with pytest.raises(MissingSecret, match="no secret at"):
         load_secret(None, data, create=False)
     assert not data.exists()
-    made = server_secret(parse(["--data-dir", str(data)]))
+    made = server_secret(parse(["--data-dir", str(data)])).current
     assert stat.S_IMODE((data / "secret").stat().st_mode) == 0o600
     assert load_secret(None, data, create=True) == made == load_secret(None, data, create=False)
     assert load_secret("given", data, create=False) == b"given"
-    assert server_secret(parse(["--data-dir", str(data), "--secret", "given"])) == b"given"
+    ring = server_secret(parse(["--data-dir", str(data), "--secret", "given"]))
+    assert ring.keys == (b"given",)
+    rotated = parse(["--data-dir", str(data), "--secret", "new", "--old-secrets", "given,older"])
+    assert server_secret(rotated).keys == (b"new", b"given", b"older")
 
 
 def test_backline_token_mints_with_the_servers_secret(

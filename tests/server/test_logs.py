@@ -12,7 +12,11 @@ from backline.protocol.tokens import mint
 from backline.server.logs import CleanRecords, configure_logging, escape_controls, redact
 
 TOKEN = mint(b"secret", "jam", "owner", nonce="0123456789ab")
-SIGNATURE = TOKEN.split(".")[2]
+SIGNATURE = TOKEN.split(".")[-1]
+# the format before key ids (still accepted, so still redacted)
+V1_TOKEN = (
+    "v1.eyJzIjoiamFtIiwiciI6Im93bmVyIiwiZSI6bnVsbH0.c2lnbmF0dXJlLW9mLWEtdjEtdG9rZW4tZm9yLXRlc3Rz"
+)
 
 
 def encoded(text: str, hex_format: str = "%{:02X}") -> str:
@@ -29,17 +33,22 @@ def encoded(text: str, hex_format: str = "%{:02X}") -> str:
         f"""< TEXT '{{"type": "hello", "token": "{TOKEN}"}}'""",
         f"{{'token': '{TOKEN}'}}",
         "< GET /?token=hunter2&x=1 HTTP/1.1",
+        f"hello with {V1_TOKEN}",
     ],
 )
 def test_redact_removes_tokens(text: str) -> None:
     clean = redact(text)
-    assert TOKEN not in clean and "hunter2" not in clean
-    assert TOKEN.split(".")[2] not in clean
+    assert TOKEN not in clean and "hunter2" not in clean and V1_TOKEN not in clean
+    assert SIGNATURE not in clean and V1_TOKEN.split(".")[-1] not in clean
     assert "***" in clean
 
 
 def test_redact_keeps_ordinary_text() -> None:
-    for text in ("refused for session jam: token signature does not match", "v1.2 loaded"):
+    for text in (
+        "refused for session jam: token signature does not match",
+        "v1.2 loaded",
+        "v2.0.1 released",
+    ):
         assert redact(text) == text
 
 
@@ -61,12 +70,12 @@ def test_filter_rewrites_args_and_exception_text() -> None:
 @pytest.mark.parametrize(
     "text",
     [
-        TOKEN.replace(".", "%2E"),  # the dots encoded, as ?token=v1%2E…%2E… would be sent
+        TOKEN.replace(".", "%2E"),  # the dots encoded, as ?token=v2%2E…%2E… would be sent
         TOKEN.replace(".", "%2e"),
         encoded(TOKEN),  # every character
         encoded(TOKEN, "%{:02x}"),
         TOKEN.replace(".", "%252E"),  # encoded twice
-        "v1." + encoded(TOKEN[3:]),  # any part of it
+        "v2." + encoded(TOKEN[3:]),  # any part of it
         f"< GET /recordings/jam?tok%65n={TOKEN.replace('.', '%2E')} HTTP/1.1",
         f"< GET /recordings/jam?%74%6F%6B%65%6E={encoded(TOKEN)}&x=1 HTTP/1.1",
         f"glued{TOKEN}",

@@ -12,8 +12,11 @@ from playwright.sync_api import ConsoleMessage, Page
 from backline.testing import ServerProcess
 
 
-def join_page(page: Page, server: ServerProcess, session: str, name: str) -> list[str]:
-    """Open the join link, join as `name`, wait for the sound panel.
+def join_page(
+    page: Page, server: ServerProcess, session: str, name: str, base: str | None = None
+) -> list[str]:
+    """Open the join link (on `base`, default the server's own URL), join as `name`,
+    wait for the sound panel.
 
     Returns a list that collects page errors and the server's `error` frames
     (net.js logs them) from now on.
@@ -26,7 +29,7 @@ def join_page(page: Page, server: ServerProcess, session: str, name: str) -> lis
 
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.on("console", console)
-    page.goto(f"{server.http_url}/#session={session}&token={server.token(session)}")
+    page.goto(f"{base or server.http_url}/#session={session}&token={server.token(session)}")
     page.fill("input[name=name]", name)
     page.click("button[type=submit]")
     page.wait_for_function("() => window.backline && window.backline.state() === 'connected'")
