@@ -33,7 +33,10 @@ import { Bounce } from "./ui/bounce.js";
 
 const STATE_TEXT = { connecting: "Connecting…", connected: "Connected", reconnecting: "Reconnecting…", closed: "Disconnected" };
 /** Closes that mean the token itself was refused: a stored one is forgotten. */
-const TOKEN_REFUSED = [CLOSE_CODES.BAD_TOKEN, CLOSE_CODES.TOKEN_EXPIRED, CLOSE_CODES.WRONG_SESSION];
+const TOKEN_REFUSED = [
+  CLOSE_CODES.BAD_TOKEN, CLOSE_CODES.TOKEN_EXPIRED, CLOSE_CODES.WRONG_SESSION,
+  CLOSE_CODES.REVOKED, CLOSE_CODES.INVITE_USED, CLOSE_CODES.SESSION_NOT_FOUND,
+];
 /** Why someone may not edit, as the disabled controls' tooltips say it. */
 export const BLOCK_REASONS = Object.freeze({
   viewer: "Viewers can listen and chat, not edit",

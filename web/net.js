@@ -333,8 +333,9 @@ export class Session {
         }
         break;
       }
-      case S.DONE:
-        this.requests.get(message.id)?.resolve();
+      case S.DONE: // an admin request carried out (an invite's carries its token)
+      case S.ACCESS: // the answer to `access()`
+        this.requests.get(message.id)?.resolve(message);
         this.requests.delete(message.id);
         break;
       case S.ADMIN:
@@ -511,9 +512,9 @@ export class Session {
     return this.send({ type: C.CHAT, text });
   }
 
-  // -- owners: admin requests (kick, role, lock) -------------------------------
+  // -- owners: admin requests (kick, role, lock, invite, access, revoke) --------
 
-  /** Send an admin request; resolves on its `done`, rejects with the refusal. */
+  /** Send an admin request; resolves with its answer (`done`, `access`), rejects with the refusal. */
   request(message) {
     const id = ++this.requestId;
     const answer = new Promise((resolveDone, rejectDone) => {
@@ -536,6 +537,34 @@ export class Session {
 
   lock(locked = true) {
     return this.request({ type: C.LOCK, locked });
+  }
+
+  /**
+   * A personal invite: a token for `role` that `uses` people may join with
+   * for `expiresIn` seconds (the server's defaults: 1 person, 7 days).
+   * Resolves with the `done` frame: `invite` (its id), `token`, `role`,
+   * `name`, `expires` (unix seconds), `uses`.
+   */
+  invite({ role, name, expiresIn, uses } = {}) {
+    const message = { type: C.INVITE, role };
+    if (name !== undefined && name !== null) message.name = name;
+    if (expiresIn !== undefined && expiresIn !== null) message.expires_in = expiresIn;
+    if (uses !== undefined && uses !== null) message.uses = uses;
+    return this.request(message);
+  }
+
+  /** Who holds access: resolves with the `access` frame (`invites`, `people`). */
+  access() {
+    return this.request({ type: C.ACCESS });
+  }
+
+  /** Revoke exactly one of a person (`client`), an `invite` or a `token` id: closed (4405). */
+  revoke({ client, invite, token } = {}) {
+    const message = { type: C.REVOKE };
+    if (client) message.client = client;
+    if (invite) message.invite = invite;
+    if (token) message.token = token;
+    return this.request(message);
   }
 
   // -- musical helpers (as the Python SDK's) ------------------------------------

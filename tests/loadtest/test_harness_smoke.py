@@ -33,7 +33,10 @@ def test_every_scenario_writes_json_markdown_and_plots(tmp_path: Path) -> None:
     assert all(row["config"] == "1x3" for row in summary.values())
     steps = result["fanout"]["steps"]
     assert {s["target"] for s in steps} == set(summary)
-    assert all(s["deliveries_per_s"] > 0 for s in steps)  # frames went through every server
+    # frames went through every server (in some step: on a loaded machine one 0.3 s step
+    # can pass with the server starved of CPU, which measures the machine, not the harness)
+    for target in summary:
+        assert sum(s["deliveries_per_s"] for s in steps if s["target"] == target) > 0, target
     ratios = {r["target"]: r for r in result["fanout"]["ratios"]}
     assert set(ratios) == {"backline-sqlite", "backline-redis2"}
     assert {"vs_node", "vs_minimal", "vs_node_cpu", "vs_minimal_cpu"} <= set(

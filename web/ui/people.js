@@ -1,10 +1,19 @@
 /**
  * Who is here (colour, role, whether they send audio and how loud), and chat.
+ * Owners also lock the session, change roles, kick, invite and revoke from
+ * here (the invite dialog and revoking: ui/access.js).
  * @module ui/people
  */
 
-import { LIMITS, ROLES } from "../protocol.js";
+import { CLOSE_CODES, LIMITS, ROLES } from "../protocol.js";
+import { AccessDialog, Confirmer } from "./access.js";
 import { h, textOn } from "./dom.js";
+
+/** Closes by an owner that end this page's session: the panel says so until the page joins again. */
+const ENDED_BY_OWNER = {
+  [CLOSE_CODES.REVOKED]: "An owner revoked your access to this session. To come back, ask an owner for a new invite.",
+  [CLOSE_CODES.KICKED]: "An owner removed you from the session.",
+};
 
 /**
  * When a chat message was sent, HH:MM in local time, from its `wall` stamp
@@ -26,9 +35,25 @@ export class People {
     this.input = h("input", { class: "chat-input", maxlength: LIMITS.max_chat_len, placeholder: "Message", "aria-label": "Chat message" });
     this.form = h("form", { class: "chat-form", onsubmit: (e) => this.sendChat(e) }, this.input, h("button", { type: "submit" }, "Send"));
     this.lock = h("button", { type: "button", class: "toggle lock", onclick: () => this.toggleLock() }, "Lock");
+    this.inviteButton = h("button", {
+      type: "button", class: "invite-open", "aria-haspopup": "dialog", hidden: true,
+      title: "Invite someone with a personal link; see and revoke who holds access",
+      onclick: () => this.access.show(),
+    }, "Invite…");
+    this.ended = h("p", { class: "people-ended", role: "alert", hidden: true });
+    this.confirmer = new Confirmer();
+    const panel = h("section", { class: "panel people-panel", "aria-labelledby": "people-title" },
+      h("div", { class: "panel-head" }, h("h2", { id: "people-title" }, "Here now"),
+        h("div", { class: "row people-actions" }, this.inviteButton, this.lock)),
+      this.ended, this.list);
+    // in the panel, so that it goes with the editor (a modal dialog shows in the top layer anyway)
+    this.access = new AccessDialog(panel, session, {
+      toast: (text, kind) => this.app.toasts.show(text, kind),
+      admin: (promise, done) => this.admin(promise, done),
+      confirmer: this.confirmer,
+    });
     root.append(
-      h("section", { class: "panel people-panel", "aria-labelledby": "people-title" },
-        h("div", { class: "panel-head" }, h("h2", { id: "people-title" }, "Here now"), this.lock), this.list),
+      panel,
       h("section", { class: "panel chat", "aria-labelledby": "chat-title" },
         h("h2", { id: "chat-title" }, "Chat"), this.log, this.form),
     );
@@ -43,9 +68,15 @@ export class People {
     else this.app.toasts.show("Not connected: the message was not sent", "error");
   }
 
-  /** Owners: ask the server, and say so when it refuses. */
+  /** Owners: ask the server, and say so when it refuses; resolves with the answer, or null if refused. */
   admin(promise, done) {
-    promise.then(() => done && this.app.toasts.show(done), (error) => this.app.toasts.show(`Refused (${error.code}): ${error.message}`, "error"));
+    return promise.then((answer) => {
+      if (done) this.app.toasts.show(done);
+      return answer ?? {};
+    }, (error) => {
+      this.app.toasts.show(`Refused (${error.code}): ${error.message}`, "error");
+      return null;
+    });
   }
 
   toggleLock() {
@@ -58,15 +89,25 @@ export class People {
       class: "role-select", "aria-label": `Role of ${p.name}`,
       onchange: () => this.admin(this.session.setRole(p.client, role.value), `${p.name} is now ${role.value}`),
     }, Object.values(ROLES).map((r) => h("option", { value: r, selected: r === p.role }, r)));
-    const kick = h("button", { type: "button", class: "kick", title: `Remove ${p.name} from the session`,
+    const kick = h("button", { type: "button", class: "kick", title: `Remove ${p.name} from the session (they may join again)`,
       onclick: () => this.admin(this.session.kick(p.client), `${p.name} was removed`) }, "Kick");
-    return [role, kick];
+    const revoke = this.confirmer.button({
+      key: `client:${p.client}`,
+      title: `Revoke ${p.name}'s access: closed now, refused from now on`,
+      act: () => this.admin(this.session.revoke({ client: p.client }), `${p.name}'s access was revoked`),
+    });
+    return h("span", { class: "person-controls" }, role, kick, revoke);
   }
 
   render() {
     const me = this.session.clientId;
     const owner = this.session.role === ROLES.OWNER;
     this.lock.hidden = !owner;
+    this.inviteButton.hidden = !owner;
+    if (!owner) this.access.close();
+    const ended = this.session.closed ? ENDED_BY_OWNER[this.session.closeCode] : undefined;
+    this.ended.hidden = ended === undefined;
+    this.ended.textContent = ended ?? "";
     this.lock.textContent = this.session.locked ? "Locked" : "Lock";
     this.lock.setAttribute("aria-pressed", String(this.session.locked));
     const people = this.session.peerList();
