@@ -11,6 +11,26 @@ from backline.client import session
 from backline.client.bot import Bot
 from backline.client.events import *  # noqa: F403  (the facade's names: its events ...)
 from backline.client.session import *  # noqa: F403  (... and the rest of its __all__)
+from backline.protocol.harmony import (  # chord spelling and scales, for bots and scripts
+    Chord,
+    chord_pitches,
+    chord_symbol,
+    detect_chord,
+    diatonic_chords,
+    in_scale,
+    parse_chord,
+    snap_to_scale,
+)
 
-__all__ = ["Bot"]
+__all__ = [
+    "Bot",
+    "Chord",
+    "chord_pitches",
+    "chord_symbol",
+    "detect_chord",
+    "diatonic_chords",
+    "in_scale",
+    "parse_chord",
+    "snap_to_scale",
+]
 __all__ += session.__all__

@@ -16,6 +16,7 @@ from typing import Any
 
 from backline.client.mirror import Edit
 from backline.protocol import editing as note_editing
+from backline.protocol import harmony
 from backline.protocol.errors import NotFound
 from backline.protocol.model import PPQ, PROJECT_ID, Document
 from backline.protocol.ops import Op
@@ -82,8 +83,10 @@ class Editing(ABC):
     def set_swing(self, amount: float) -> Edit:
         return self.set(PROJECT_ID, "swing", float(amount))
 
-    def set_key(self, key: str) -> Edit:
-        return self.set(PROJECT_ID, "key", key)
+    def set_key(self, key: str, *, transpose: bool = False) -> Edit:
+        """The project's key (``"A minor"``); with `transpose`, every pitched note and chord
+        moves to the new key the shortest way, in the same edit (`harmony.key_change_ops`)."""
+        return self.edit(harmony.key_change_ops(self.project, key, transpose))
 
     def set_loop(self, start: int, end: int, on: bool = True) -> Edit:
         """Loop region in ticks (960 per quarter note)."""
@@ -176,6 +179,45 @@ class Editing(ABC):
             value["color"] = color
         return self._insert("section", value)
 
+    # -- the chord track (protocol/harmony.py spells the chords) -------------------------
+
+    @property
+    def chords(self) -> list[dict[str, Any]]:
+        """The chord track in timeline order, each with its ``symbol``."""
+        return [
+            {**chord, "symbol": harmony.chord_symbol(_chord_of(chord))}
+            for chord in self.project.ordered_chords()
+        ]
+
+    def chord_at(self, tick: int) -> dict[str, Any] | None:
+        """The chord sounding at `tick`, or None."""
+        for chord in self.chords:
+            if chord["start"] <= tick < chord["start"] + chord["length"]:
+                return chord
+        return None
+
+    def add_chord(self, chord: str | harmony.Chord, start: int, length: int = 4 * PPQ) -> Edit:
+        """A chord on the chord track over ticks ``[start, start + length)``, from a symbol
+        (``"Am7"``, ``"C/E"``; an unknown one raises `BadField` and sends nothing) or a
+        `Chord`. Chords may not overlap (`overlap`)."""
+        parsed = harmony.parse_chord(chord) if isinstance(chord, str) else chord
+        harmony.check_chord(parsed)
+        value = {"start": start, "length": length, **parsed.to_fields()}
+        return self._insert("chord", value)
+
+    def set_chord(self, chord_id: str, chord: str | harmony.Chord) -> Edit:
+        """Respell one chord (root, quality, inversion and bass in one edit)."""
+        parsed = harmony.parse_chord(chord) if isinstance(chord, str) else chord
+        harmony.check_chord(parsed)
+        # root position first: a quality with fewer tones never meets a higher inversion
+        fields = [("inversion", 0), *parsed.to_fields().items()]
+        return self.edit(
+            [
+                {"op": "set", "id": chord_id, "field": field, "value": value}
+                for field, value in fields
+            ]
+        )
+
     def move_track(self, track: str, index: int) -> Edit:
         return self.edit([{"op": "move", "id": track, "index": index}])
 
@@ -257,3 +299,7 @@ class Editing(ABC):
         """Delete the notes in one edit."""
         records, origins = self._selection(notes)
         return self.edit(note_editing.delete(records, origins))
+
+
+def _chord_of(entity: Mapping[str, Any]) -> harmony.Chord:
+    return harmony.Chord(entity["root"], entity["quality"], entity["inversion"], entity["bass"])

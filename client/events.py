@@ -21,6 +21,7 @@ __all__ = [
     "ConnectionChanged",
     "Event",
     "EventStream",
+    "LiveNoteEvent",
     "PresenceChanged",
     "RecordingChanged",
     "Rejected",
@@ -65,6 +66,23 @@ class ChatMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class LiveNoteEvent:
+    """Someone played now (not an edit): `event` on (pitch, vel), off (pitch), bend (value
+    -1..1) or sustain (on), on `track`; `time` is when the server relayed it (server µs)
+    and `delay_us` how long ago that was on arrival, by this client's synced clock."""
+
+    by: str
+    event: str
+    track: str | None
+    time: int
+    delay_us: float
+    pitch: int | None = None
+    vel: int | None = None
+    value: float | None = None
+    on: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ConnectionChanged:
     """The connection entered `state` (connected, reconnecting or closed), and why."""
 
@@ -104,6 +122,7 @@ Event = (
     | ConnectionChanged
     | RecordingChanged
     | AdminChanged
+    | LiveNoteEvent
 )
 
 

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 __all__ = ["PRESENCE_HZ", "EditPump", "Pacing", "margin"]
 
 PRESENCE_HZ = 30  # at most this many presence updates a second, whatever the server allows
-_KINDS = ("edit", "presence", "chat")
+_KINDS = ("edit", "presence", "chat", "live")
 
 
 def margin(rate: Rate) -> Rate:
@@ -41,12 +41,14 @@ class Pacing:
             "edit": DEFAULT_LIMITS.edit,
             "presence": DEFAULT_LIMITS.presence,
             "chat": DEFAULT_LIMITS.chat,
+            "live": DEFAULT_LIMITS.live,
         }
         self._fill(0.0)
 
     def _fill(self, now: float) -> None:
         self.edit = TokenBucket(margin(self.rates["edit"]), now)
         self.chat = TokenBucket(margin(self.rates["chat"]), now)
+        self.live = TokenBucket(margin(self.rates["live"]), now)
 
     def adopt(self, announced: dict[str, Any]) -> None:
         """Adopt the rates a welcome announced (the defaults stay for any it did not)."""
@@ -65,6 +67,12 @@ class Pacing:
         """Seconds between two presence updates."""
         rate = self.rates["presence"].per_second
         return 1 / PRESENCE_HZ if rate == 0 else max(1 / PRESENCE_HZ, 1 / rate)
+
+    async def live_turn(self) -> None:
+        """Wait until one live-note event may go."""
+        loop = asyncio.get_running_loop()
+        while not self.live.take(loop.time()):
+            await asyncio.sleep(self.live.wait(loop.time()))
 
     async def chat_turn(self) -> None:
         """Wait until one chat message may go."""

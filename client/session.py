@@ -26,6 +26,7 @@ Incoming frames reach their collaborator through one table keyed by
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import itertools
 import logging
@@ -46,6 +47,7 @@ from backline.client.events import (
     ChatMessage,
     ConnectionChanged,
     EventStream,
+    LiveNoteEvent,
     RecordingChanged,
     Subscribers,
 )
@@ -55,7 +57,13 @@ from backline.client.musical_time import SessionTimeline, Tick
 from backline.client.pacing import EditPump, Pacing
 from backline.client.peers import Peers
 from backline.protocol.errors import BacklineError, Locked, Unavailable, error_for_code
-from backline.protocol.messages import DEFAULT_INVITE_TTL, ClientType, Role, ServerType
+from backline.protocol.messages import (
+    DEFAULT_INVITE_TTL,
+    ClientType,
+    Role,
+    ServerType,
+    parse_client,
+)
 from backline.protocol.model import Document, check_id
 from backline.protocol.ops import Op
 from backline.protocol.ratelimit import Rate
@@ -113,6 +121,7 @@ class Session(Editing):
             ServerType.ERROR: self._on_error,
             ServerType.RTC: self._on_rtc,
             ServerType.RECORDING: self._on_recording,
+            ServerType.LIVE: self._on_live,
         }
         """Where each frame goes once joined (a `welcome` only answers a hello)."""
 
@@ -414,6 +423,65 @@ class Session(Editing):
         Coalesced: at most about 30 updates per second reach the server.
         """
         self._peers.set_presence(state)
+
+    # -- live notes: played now, heard by everyone, not versioned --------------------
+
+    async def play_note(
+        self, pitch: int, vel: int = 100, *, track: str | None = None, duration: float | None = None
+    ) -> None:
+        """Play `pitch` now for everyone (they hear it with `track`'s instrument); with
+        `duration` (seconds) release it after that long, else call `release_note`. Paced to
+        the server's live-note rate; raises `Unavailable` while disconnected (a live note is
+        never sent late) and `BadField` / `OutOfRange` for a pitch or velocity out of range."""
+        await self._live({"event": "on", "pitch": pitch, "vel": vel, "track": track})
+        if duration is not None:
+            await asyncio.sleep(duration)
+            await self.release_note(pitch, track=track)
+
+    async def release_note(self, pitch: int, *, track: str | None = None) -> None:
+        await self._live({"event": "off", "pitch": pitch, "track": track})
+
+    async def bend(self, value: float, *, track: str | None = None) -> None:
+        """The pitch wheel, -1 (down) to 1 (up), 0 at rest (two semitones each way)."""
+        await self._live({"event": "bend", "value": value, "track": track})
+
+    async def sustain(self, on: bool, *, track: str | None = None) -> None:
+        """The sustain pedal: notes released while it is down ring until it comes up."""
+        await self._live({"event": "sustain", "on": on, "track": track})
+
+    def live_notes(self) -> AsyncIterator[LiveNoteEvent]:
+        """The live notes the others play, from now on (`LiveNoteEvent`s of `events()`)."""
+
+        async def notes() -> AsyncIterator[LiveNoteEvent]:
+            async with self.events() as events:
+                async for event in events:
+                    if isinstance(event, LiveNoteEvent):
+                        yield event
+
+        return notes()
+
+    async def _live(self, fields: dict[str, Any]) -> None:
+        message = {"type": ClientType.LIVE.value, **fields}
+        parse_client(message)  # refused here as the server would refuse it
+        self._conn.check_open()
+        if not self._conn.connected:
+            raise Unavailable("not connected; live notes are not queued for a reconnect")
+        await self._pacing.live_turn()
+        await self._conn.send(message)
+
+    def _on_live(self, message: dict[str, Any]) -> None:
+        fields = {k: message.get(k) for k in ("pitch", "vel", "value", "on")}
+        delay = self.clock.now() - float(message["time"])
+        self._events.emit(
+            LiveNoteEvent(
+                str(message["by"]),
+                str(message["event"]),
+                message.get("track"),
+                int(message["time"]),
+                delay,
+                **fields,
+            )
+        )
 
     async def chat(self, text: str) -> None:
         """Post to the session's chat (paced to the server's chat rate).

@@ -39,6 +39,7 @@ from .dsp import (
     true_peak_kernel,
 )
 from .errors import CLOSE_REASONS, FINAL_CLOSE_CODES, CloseCode, ErrorCode
+from .harmony import NOTE_NAMES, QUALITIES, SCALE_INTERVALS
 from .limits import DEFAULT_LIMITS, Limits
 from .messages import (
     MAX_GAINS,
@@ -115,6 +116,15 @@ def protocol_constants(limits: Limits = DEFAULT_LIMITS) -> dict[str, Any]:
         "TRACK_KINDS": list(TRACK_KINDS),
         "METER_DENOMINATORS": list(METER_DENOMINATORS),
         "MODES": list(MODES),
+        "HARMONY": {
+            "NOTE_NAMES": list(NOTE_NAMES),
+            "QUALITIES": {
+                name: [suffix, list(steps)] for name, (suffix, steps) in QUALITIES.items()
+            },
+            # their order (a preference when detecting): a JS object puts "6", "7", "9" first
+            "QUALITY_ORDER": list(QUALITIES),
+            "SCALE_INTERVALS": {mode: list(steps) for mode, steps in SCALE_INTERVALS.items()},
+        },
         "OP_TYPES": list(OP_TYPES),
         "OP_KEYS": _shapes(OP_KEYS),
         "INTENTS": list(INTENTS),

@@ -70,6 +70,11 @@ def presence(peers: list[dict[str, Any]]) -> dict[str, Any]:
     return {"type": ServerType.PRESENCE.value, "peers": peers}
 
 
+def live(by: str, note: dict[str, Any], time: int) -> dict[str, Any]:
+    """`by` played `note` (`LiveNote.to_wire()`), relayed by the server at `time` (µs)."""
+    return {"type": ServerType.LIVE.value, "by": by, **note, "time": time}
+
+
 def chat(entry: dict[str, Any]) -> dict[str, Any]:
     """A chat message: `entry` is ``{by, name, text, time, wall}`` (``wall``: Unix ms)."""
     return {"type": ServerType.CHAT.value, **entry}

@@ -22,6 +22,7 @@ class Limits:
     max_notes: int = 50_000
     max_clips: int = 10_000
     max_sections: int = 1000
+    max_chords: int = 2000
     max_lanes: int = 64  # lanes of one pattern
     max_steps: int = 256  # steps of one pattern
     max_name_len: int = 64  # characters of names, keys, ids
@@ -45,6 +46,8 @@ class Limits:
     rtc_burst: int = 10
     mix_rate: float = 30.0  # gain changes per second (coalesced: the latest is applied)
     mix_burst: int = 60
+    live_rate: float = 400.0  # live-note events per second (notes, bends, the pedal)
+    live_burst: int = 800
     abuse_refusals: int = 100  # rate-limited messages within abuse_window before a close
     abuse_window: float = 20.0  # seconds
     # memory of one session, by bytes (the counts alone let 300 large edits cost 64 MiB)
@@ -76,6 +79,10 @@ class Limits:
     @property
     def mix(self) -> Rate:
         return Rate(self.mix_rate, self.mix_burst)
+
+    @property
+    def live(self) -> Rate:
+        return Rate(self.live_rate, self.live_burst)
 
     @property
     def abuse(self) -> Rate:

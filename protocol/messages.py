@@ -35,6 +35,7 @@ __all__ = [
     "Hello",
     "InviteRequest",
     "Kick",
+    "LiveNote",
     "Lock",
     "MixGains",
     "OpMessage",
@@ -75,6 +76,7 @@ class ClientType(StrEnum):
     INVITE = "invite"  # a personal invite (answered by done with its token)
     REVOKE = "revoke"  # a person's, an invite's or a token's access
     ACCESS = "access"  # who holds access: invites and people (answered by access)
+    LIVE = "live"  # a note played now (not an edit): relayed to everyone else
 
 
 class ServerType(StrEnum):
@@ -90,6 +92,7 @@ class ServerType(StrEnum):
     DONE = "done"  # an admin request was carried out
     ADMIN = "admin"  # an owner changed the session: kick, role, lock
     ACCESS = "access"  # the invites and people of the session (owners, on request)
+    LIVE = "live"  # someone played a note, bent it or pressed the pedal
 
 
 class Role(StrEnum):
@@ -237,6 +240,35 @@ class DeleteSession:
     id: int
 
 
+LIVE_EVENTS = ("on", "off", "bend", "sustain")
+LIVE_FIELDS = {  # what each live event carries besides `event` and an optional `track`
+    "on": ("pitch", "vel"),
+    "off": ("pitch",),
+    "bend": ("value",),
+    "sustain": ("on",),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class LiveNote:
+    """A note played now, not a versioned edit: `on` (pitch, vel 1-127), `off` (pitch),
+    `bend` (value -1..1, the wheel), `sustain` (on: the pedal), on `track` (whose
+    instrument the others play it with; None: the first instrument track)."""
+
+    event: str
+    track: str | None
+    pitch: int | None = None
+    vel: int | None = None
+    value: float | None = None
+    on: bool | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        wire: dict[str, Any] = {"event": self.event, "track": self.track}
+        for name in LIVE_FIELDS[self.event]:
+            wire[name] = getattr(self, name)
+        return wire
+
+
 DEFAULT_INVITE_TTL = 7 * 24 * 3600  # seconds an invite is valid unless its owner says
 MAX_INVITE_TTL = 365 * 24 * 3600
 MIN_INVITE_TTL = 60
@@ -322,6 +354,7 @@ ClientMessage = (
     | RtcOffer
     | MixGains
     | Record
+    | LiveNote
     | AdminRequest
 )
 
@@ -578,6 +611,31 @@ def _revoke(message: dict[str, Any], limits: Limits) -> Revoke:
     )
 
 
+def _live(message: dict[str, Any], limits: Limits) -> LiveNote:
+    event = message.get("event")
+    if type(event) is not str or event not in LIVE_EVENTS:
+        raise BadField(f"event must be one of {', '.join(LIVE_EVENTS)}")
+    fields = LIVE_FIELDS[event]
+    _keys(message, {"event", *fields}, {"track"})
+    track = message.get("track")
+    track = None if track is None else check_id(track, limits, "track")
+    if event == "bend":
+        value = message["value"]
+        if type(value) not in (int, float):
+            raise BadField("value must be a number from -1 to 1")
+        if not -1.0 <= value <= 1.0:  # also refuses NaN
+            raise OutOfRange("value must be between -1 and 1")
+        return LiveNote(event, track, value=float(value))
+    if event == "sustain":
+        if type(message["on"]) is not bool:
+            raise BadField("on must be true or false")
+        return LiveNote(event, track, on=message["on"])
+    pitch = _bounded_int("pitch", message["pitch"], 0, 127)
+    if event == "off":
+        return LiveNote(event, track, pitch=pitch)
+    return LiveNote(event, track, pitch=pitch, vel=_bounded_int("vel", message["vel"], 1, 127))
+
+
 def _access(message: dict[str, Any], limits: Limits) -> AccessRequest:
     _keys(message, {"id"})
     return AccessRequest(_request_id(message["id"]))
@@ -603,6 +661,7 @@ _PARSERS: dict[str, Callable[[dict[str, Any], Limits], ClientMessage]] = {
     ClientType.INVITE: _invite,
     ClientType.REVOKE: _revoke,
     ClientType.ACCESS: _access,
+    ClientType.LIVE: _live,
 }
 
 

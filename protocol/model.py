@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import BadField, OutOfRange, TooLarge
+from .harmony import MODES, NOTE_NAMES, QUALITIES
 from .limits import DEFAULT_LIMITS, Limits
 from .mixer import PROJECT_PARAMS, TRACK_PARAMS, Param
 
@@ -35,8 +36,7 @@ PPQ = 960
 PROJECT_ID = "project"
 TRACK_KINDS = ("drums", "instrument", "audio")
 METER_DENOMINATORS = (1, 2, 4, 8, 16, 32)
-MODES = ("major", "minor", "dorian", "phrygian", "lydian", "mixolydian", "locrian")
-KINDS = ("track", "pattern", "note", "clip", "section")
+KINDS = ("track", "pattern", "note", "clip", "section", "chord")
 
 ID_RE = re.compile(r"^[A-Za-z0-9_.:\-]+$")
 _COLOR_RE = re.compile(r"^#[0-9a-f]{6}$")
@@ -324,6 +324,16 @@ SCHEMAS: dict[str, dict[str, FieldSpec]] = {
         "start": FieldSpec(int_in(0, _max_tick)),
         "length": FieldSpec(int_in(1, _max_tick), derived=True),  # a pattern's own length
     },
+    # A chord of the chord track: a span of the timeline (chords never overlap) with a root,
+    # a quality, an inversion and an optional slash bass (protocol/harmony.py spells them).
+    "chord": {
+        "start": FieldSpec(int_in(0, _max_tick)),
+        "length": FieldSpec(int_in(1, _max_tick), 4 * PPQ),
+        "root": FieldSpec(one_of(*NOTE_NAMES), "C"),
+        "quality": FieldSpec(one_of(*QUALITIES), "maj"),
+        "inversion": FieldSpec(int_in(0, 4), 0),
+        "bass": FieldSpec(optional(one_of(*NOTE_NAMES)), optional=True),
+    },
     # A song section (intro, verse, chorus…): a named, coloured span of the timeline.
     # Sections never overlap, so their starts order them.
     "section": {
@@ -362,6 +372,7 @@ class Document:
     """
 
     __slots__ = (
+        "chords",
         "clip_notes",
         "clips",
         "kind_of",
@@ -384,6 +395,7 @@ class Document:
         self.notes: dict[str, dict[str, Any]] = {}
         self.clips: dict[str, dict[str, Any]] = {}
         self.sections: dict[str, dict[str, Any]] = {}
+        self.chords: dict[str, dict[str, Any]] = {}
         self.kind_of: dict[str, str] = {}  # entity id -> kind, for every entity
         # track id (or SECTIONS) -> sorted [(start, id)] of its clips (of the sections)
         self.spans: dict[str, list[tuple[int, str]]] = {}
@@ -396,6 +408,7 @@ class Document:
             "note": self.notes,
             "clip": self.clips,
             "section": self.sections,
+            "chord": self.chords,
         }
         return tables[kind]
 
@@ -413,12 +426,16 @@ class Document:
         """The song's sections in timeline order."""
         return [self.sections[i] for _, i in self.spans.get(SECTIONS, [])]
 
+    def ordered_chords(self) -> list[dict[str, Any]]:
+        """The chord track in timeline order."""
+        return [self.chords[i] for _, i in self.spans.get(CHORDS, [])]
+
     # -- the derived indexes (kept by the op engine) ----------------------------
 
     def index(self, kind: str, entity: dict[str, Any]) -> None:
         """Add `entity` (just stored in its table) to the indexes."""
-        if kind in ("clip", "section"):
-            self.add_span(entity["track"] if kind == "clip" else SECTIONS, entity)
+        if kind in SPAN_KINDS:
+            self.add_span(span_key(kind, entity), entity)
             if kind == "clip" and entity["pattern"] is None:
                 self.clip_notes.setdefault(entity["id"], set())
         elif kind == "note" and entity["clip"] is not None:
@@ -426,8 +443,8 @@ class Document:
 
     def unindex(self, kind: str, entity: dict[str, Any]) -> None:
         """Take `entity` (still as stored) out of the indexes."""
-        if kind in ("clip", "section"):
-            self.remove_span(entity["track"] if kind == "clip" else SECTIONS, entity)
+        if kind in SPAN_KINDS:
+            self.remove_span(span_key(kind, entity), entity)
             if kind == "clip":
                 self.clip_notes.pop(entity["id"], None)
         elif kind == "note" and entity["clip"] is not None:
@@ -453,7 +470,7 @@ class Document:
         spans = self.spans.get(key)
         if not spans:
             return None
-        table = self.sections if key == SECTIONS else self.clips
+        table = {SECTIONS: self.sections, CHORDS: self.chords}.get(key, self.clips)
         i = bisect.bisect_left(spans, (start, ""))
         before = i - 1
         if before >= 0 and spans[before][1] == own_id:
@@ -484,6 +501,7 @@ class Document:
             "notes": sorted_table(self.notes),
             "clips": sorted_table(self.clips),
             "sections": sorted_table(self.sections),
+            "chords": sorted_table(self.chords),
         }
 
     @classmethod
@@ -502,7 +520,7 @@ class Document:
                 ent = _upgraded(schema, entity)
                 table[ent["id"]] = ent
                 doc.kind_of[ent["id"]] = kind
-        for kind in ("clip", "section", "note"):  # clips before the notes they hold
+        for kind in ("clip", "section", "chord", "note"):  # clips before the notes they hold
             for ent in doc.table(kind).values():
                 doc.index(kind, ent)
         doc.track_order = [t["id"] for t in data["tracks"]]
@@ -519,11 +537,24 @@ class Document:
     def __repr__(self) -> str:
         return (
             f"<Document tracks={len(self.tracks)} patterns={len(self.patterns)} "
-            f"notes={len(self.notes)} clips={len(self.clips)} sections={len(self.sections)}>"
+            f"notes={len(self.notes)} clips={len(self.clips)} sections={len(self.sections)} "
+            f"chords={len(self.chords)}>"
         )
 
 
 SECTIONS = "#sections"  # the key of the sections' spans (not a valid entity id)
+CHORDS = "#chords"  # the key of the chord track's spans
+SPAN_KINDS = ("clip", "section", "chord")  # kinds that are spans that never overlap
+
+
+def span_key(kind: str, entity: dict[str, Any]) -> str:
+    """Where an entity's span lives: a clip on its track, sections and chords each on their
+    own lane."""
+    if kind == "clip":
+        return str(entity["track"])
+    return SECTIONS if kind == "section" else CHORDS
+
+
 TABLE_NAMES = {kind: f"{kind}s" for kind in KINDS}  # the snapshot's key of each kind
 
 

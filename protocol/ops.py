@@ -28,7 +28,9 @@ from .errors import (
     OutOfRange,
     Overlap,
 )
+from .harmony import QUALITIES
 from .model import (
+    CHORDS,
     KINDS,
     PPQ,
     PROJECT_ID,
@@ -38,6 +40,7 @@ from .model import (
     FieldSpec,
     check_id,
     copy_value,
+    span_key,
 )
 
 __all__ = ["OP_TYPES", "Op", "apply", "apply_all"]
@@ -131,6 +134,11 @@ def _check_relations(doc: Document, kind: str, new: dict[str, Any]) -> None:
         _check_span(doc, "clip", new["track"], new)
     elif kind == "section":
         _check_span(doc, "section", SECTIONS, new)
+    elif kind == "chord":
+        _check_span(doc, "chord", CHORDS, new)
+        tones = len(QUALITIES[new["quality"]][1])
+        if new["inversion"] >= tones:
+            raise OutOfRange(f"a {new['quality']} chord has inversions 0 to {tones - 1}")
     elif kind == "note" and new["clip"] is not None:
         clip = doc.clips[new["clip"]]
         if clip["pattern"] is not None:
@@ -148,7 +156,9 @@ def _check_span(doc: Document, kind: str, key: str, new: dict[str, Any]) -> None
         raise OutOfRange(f"{kind} ends at tick {end}, after the last tick {doc.limits.max_tick}")
     other = doc.overlapping(key, new["start"], new["length"], new["id"])
     if other is not None:
-        where = "another section" if kind == "section" else "another clip on its track"
+        where = {"section": "another section", "chord": "another chord"}.get(
+            kind, "another clip on its track"
+        )
         raise Overlap(f"{kind} [{new['start']}, {end}) overlaps {where}, {other!r}")
 
 
@@ -161,7 +171,7 @@ def _set(doc: Document, op: Op) -> Op:
     value = spec.check(field, op["value"], doc.limits)
     _check_ref(doc, spec, field, value)
     old = entity[field]
-    if kind in ("clip", "section", "note"):
+    if kind in ("clip", "section", "chord", "note"):
         if kind == "clip" and field == "pattern" and (old is None) != (value is None):
             raise BadField("a clip stays what it was made as: a pattern clip or a notes clip")
         _check_relations(doc, kind, {**entity, field: value})
@@ -214,11 +224,11 @@ def _move_pattern(doc: Document, eid: str, pattern: dict[str, Any], track: str) 
 
 
 def _unspan(doc: Document, kind: str, entity: dict[str, Any]) -> None:
-    doc.remove_span(entity["track"] if kind == "clip" else SECTIONS, entity)
+    doc.remove_span(span_key(kind, entity), entity)
 
 
 def _respan(doc: Document, kind: str, entity: dict[str, Any]) -> None:
-    doc.add_span(entity["track"] if kind == "clip" else SECTIONS, entity)
+    doc.add_span(span_key(kind, entity), entity)
 
 
 def _set_step(

@@ -2,10 +2,13 @@
 
 Format 1 at 960 ticks per quarter note (the project's own resolution, so no
 position is rounded but swing's). Track 0 holds the project name, tempo and
-meter; then one MIDI track per project track, in order, with its name, program,
+meter, and each chord of the chord track as a marker (FF 06, its symbol) at its
+start; then one MIDI track per project track, in order, with its name, program,
 volume (CC7) and pan (CC10), and the notes `arrangement.sounds_between` gives
 from bar 1 to `arrangement.song_end`: the same notes the browser and the bots
 play. Drum tracks use channel 10, the others channels 1-9 and 11-16 in turn.
+With `chord_notes`, a last track "Chords" holds every chord's notes
+(`harmony.chord_pitches`, root at C3) for its length, at velocity 80.
 
 The browser's export (``web/ui/midi.js``) writes the same bytes; a test holds
 the two together. Pure: bytes in memory, no I/O.
@@ -17,6 +20,7 @@ import math
 from typing import Any
 
 from .arrangement import song_end, sounds_between
+from .harmony import Chord, chord_pitches, chord_symbol
 from .model import PPQ, Document
 from .timeline import US_PER_MINUTE
 
@@ -63,21 +67,26 @@ def _track(events: list[tuple[int, int, list[int]]]) -> list[int]:
     return _chunk("MTrk", body)
 
 
-def project_midi(doc: Document) -> bytes:
-    """The .mid file of the project."""
+def _chord(entity: dict[str, Any]) -> Chord:
+    return Chord(entity["root"], entity["quality"], entity["inversion"], entity["bass"])
+
+
+def project_midi(doc: Document, chord_notes: bool = False) -> bytes:
+    """The .mid file of the project (`chord_notes`: with the chord track as notes too)."""
     project = doc.project
     numerator, denominator = project["meter"]
     us_per_quarter = _round(US_PER_MINUTE / project["tempo"])
     tracks = [doc.tracks[t] for t in doc.track_order]
-    count = len(tracks) + 1
+    chords = doc.ordered_chords()
+    count = len(tracks) + 1 + (chord_notes and bool(chords))
     chunks = _chunk("MThd", [0, 1, count >> 8, count & 255, PPQ >> 8, PPQ & 255])
-    chunks += _track(
-        [
-            (0, 0, _meta(0x03, _text(project["name"]))),
-            (0, 1, _meta(0x51, list(us_per_quarter.to_bytes(3, "big")))),
-            (0, 2, _meta(0x58, [numerator, denominator.bit_length() - 1, 24, 8])),
-        ]
-    )
+    conductor = [
+        (0, 0, _meta(0x03, _text(project["name"]))),
+        (0, 1, _meta(0x51, list(us_per_quarter.to_bytes(3, "big")))),
+        (0, 2, _meta(0x58, [numerator, denominator.bit_length() - 1, 24, 8])),
+    ]
+    conductor += [(c["start"], 3, _meta(0x06, _text(chord_symbol(_chord(c))))) for c in chords]
+    chunks += _track(conductor)
     by_track: dict[str, list[Any]] = {t["id"]: [] for t in tracks}
     for sound in sounds_between(doc, 0, song_end(doc) / PPQ):
         by_track[sound.track].append(sound)
@@ -100,5 +109,14 @@ def project_midi(doc: Document) -> bytes:
             end = max(start + 1, _round((sound.beat + sound.beats) * PPQ))
             events.append((start, 5, [0x90 | channel, sound.pitch, sound.velocity]))
             events.append((end, 4, [0x80 | channel, sound.pitch, 0]))
+        chunks += _track(events)
+    if chord_notes and chords:
+        channel = melodic % 15
+        channel += channel >= DRUM_CHANNEL
+        events = [(0, 0, _meta(0x03, _text("Chords"))), (0, 1, [0xC0 | channel, 0])]
+        for c in chords:
+            for pitch in chord_pitches(_chord(c), octave=3):
+                events.append((c["start"], 5, [0x90 | channel, pitch, 80]))
+                events.append((c["start"] + c["length"], 4, [0x80 | channel, pitch, 0]))
         chunks += _track(events)
     return bytes(chunks)

@@ -446,6 +446,7 @@ LIMIT_SETTINGS: tuple[Setting, ...] = (
     *_rate_row("ping", "clock `ping`s", "`rate_limited`, no `pong`"),
     *_rate_row("rtc", "audio offers (`rtc`)", "`rate_limited`"),
     *_rate_row("mix", "gain changes (`mix`)", "coalesced, the latest applied later"),
+    *_rate_row("live", "live-note events (`live`)", "`rate_limited`, not relayed"),
     _limit(
         "abuse_refusals",
         "rate-limited messages within `--abuse-window` before the connection is closed (4029)",
@@ -479,6 +480,7 @@ LIMIT_SETTINGS: tuple[Setting, ...] = (
     _limit("max_notes", "notes in a project (`limit_exceeded`)"),
     _limit("max_clips", "clips in a project (`limit_exceeded`)"),
     _limit("max_sections", "song sections in a project (`limit_exceeded`)"),
+    _limit("max_chords", "chords of the chord track (`limit_exceeded`)"),
     _limit("max_lanes", "lanes of one pattern (`too_large` / `out_of_range`)"),
     _limit("max_steps", "steps of one pattern (`too_large` / `out_of_range`)"),
     _limit("max_name_len", "characters of names and keys (`too_large`)", "characters"),

@@ -33,6 +33,9 @@ class Metrics:
             "ops_accepted": PromCounter(
                 "backline_ops_accepted", "Edit batches accepted and applied", registry=r
             ),
+            "live_notes": PromCounter(
+                "backline_live_notes", "Live-note events relayed (not edits)", registry=r
+            ),
             "ops_rejected": PromCounter(
                 "backline_ops_rejected",
                 "Edits rejected, by error code",

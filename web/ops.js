@@ -12,13 +12,16 @@
  * @module ops
  */
 
-import { ERROR_CODES, ID_PATTERN, KINDS, LIMITS, OP_KEYS, OP_TYPES, PPQ, PROJECT_ID, SCHEMAS } from "./protocol.js";
+import { ERROR_CODES, HARMONY, ID_PATTERN, KINDS, LIMITS, OP_KEYS, OP_TYPES, PPQ, PROJECT_ID, SCHEMAS } from "./protocol.js";
 
 const E = ERROR_CODES;
 const ID_RE = new RegExp(ID_PATTERN);
-const TABLES = { track: "tracks", pattern: "patterns", note: "notes", clip: "clips", section: "sections" };
+const TABLES = { track: "tracks", pattern: "patterns", note: "notes", clip: "clips", section: "sections", chord: "chords" };
 /** The key of the sections' spans (not a valid entity id), as model.py's SECTIONS. */
 export const SECTIONS = "#sections";
+/** The key of the chord track's spans, as model.py's CHORDS. */
+export const CHORDS = "#chords";
+const SPAN_KINDS = ["clip", "section", "chord"];
 
 /** An error with one of the protocol's stable codes (ERROR_CODES). */
 export class BacklineError extends Error {
@@ -198,6 +201,7 @@ export class Document {
     /** @type {Map<string, any>} */ this.notes = new Map();
     /** @type {Map<string, any>} */ this.clips = new Map();
     /** @type {Map<string, any>} */ this.sections = new Map();
+    /** @type {Map<string, any>} */ this.chords = new Map();
     /** @type {Map<string, string>} */ this.kindOf = new Map();
     // derived indexes, as model.py's: track id (or SECTIONS) -> sorted [start, id]
     // pairs of its clips (of the sections); a notes clip's id -> its notes' ids
@@ -225,6 +229,11 @@ export class Document {
     return (this.spans.get(SECTIONS) ?? []).map(([, id]) => this.sections.get(id));
   }
 
+  /** The chord track in timeline order. */
+  orderedChords() {
+    return (this.spans.get(CHORDS) ?? []).map(([, id]) => this.chords.get(id));
+  }
+
   /** The clips of one track in timeline order. */
   trackClips(trackId) {
     return (this.spans.get(trackId) ?? []).map(([, id]) => this.clips.get(id));
@@ -238,8 +247,8 @@ export class Document {
   // -- the derived indexes (kept by the op engine) ------------------------------
 
   index(kind, ent) {
-    if (kind === "clip" || kind === "section") {
-      this.addSpan(kind === "clip" ? ent.track : SECTIONS, ent);
+    if (SPAN_KINDS.includes(kind)) {
+      this.addSpan(spanKey(kind, ent), ent);
       if (kind === "clip" && ent.pattern === null && !this.clipNotes.has(ent.id)) this.clipNotes.set(ent.id, new Set());
     } else if (kind === "note" && ent.clip !== null) {
       if (!this.clipNotes.has(ent.clip)) this.clipNotes.set(ent.clip, new Set());
@@ -248,8 +257,8 @@ export class Document {
   }
 
   unindex(kind, ent) {
-    if (kind === "clip" || kind === "section") {
-      this.removeSpan(kind === "clip" ? ent.track : SECTIONS, ent);
+    if (SPAN_KINDS.includes(kind)) {
+      this.removeSpan(spanKey(kind, ent), ent);
       if (kind === "clip") this.clipNotes.delete(ent.id);
     } else if (kind === "note" && ent.clip !== null) {
       this.clipNotes.get(ent.clip)?.delete(ent.id);
@@ -275,7 +284,7 @@ export class Document {
   overlapping(key, start, length, ownId) {
     const spans = this.spans.get(key);
     if (!spans) return null;
-    const table = key === SECTIONS ? this.sections : this.clips;
+    const table = key === SECTIONS ? this.sections : key === CHORDS ? this.chords : this.clips;
     const i = lowerBound(spans, start, "");
     let before = i - 1;
     if (before >= 0 && spans[before][1] === ownId) before -= 1;
@@ -300,6 +309,7 @@ export class Document {
       notes: sortedTable(this.notes),
       clips: sortedTable(this.clips),
       sections: sortedTable(this.sections),
+      chords: sortedTable(this.chords),
     };
   }
 
@@ -318,7 +328,7 @@ export class Document {
         doc.kindOf.set(entity.id, kind);
       }
     }
-    for (const kind of ["clip", "section", "note"]) for (const ent of doc.table(kind).values()) doc.index(kind, ent);
+    for (const kind of ["clip", "section", "chord", "note"]) for (const ent of doc.table(kind).values()) doc.index(kind, ent);
     doc.trackOrder = data.tracks.map((t) => t.id);
     return doc;
   }
@@ -397,6 +407,10 @@ function checkRelations(doc, kind, next) {
     checkSpan(doc, "clip", next.track, next);
   } else if (kind === "section") {
     checkSpan(doc, "section", SECTIONS, next);
+  } else if (kind === "chord") {
+    checkSpan(doc, "chord", CHORDS, next);
+    const tones = HARMONY.QUALITIES[next.quality][1].length;
+    if (next.inversion >= tones) fail(E.OUT_OF_RANGE, `a ${next.quality} chord has inversions 0 to ${tones - 1}`);
   } else if (kind === "note" && next.clip !== null) {
     const clip = doc.clips.get(next.clip);
     if (clip.pattern !== null) fail(E.BAD_FIELD, `a note can only be in a notes clip; '${clip.id}' places a pattern`);
@@ -411,12 +425,15 @@ function checkSpan(doc, kind, key, next) {
   if (end > LIMITS.max_tick) fail(E.OUT_OF_RANGE, `${kind} ends at tick ${end}, after the last tick ${LIMITS.max_tick}`);
   const other = doc.overlapping(key, next.start, next.length, next.id);
   if (other !== null) {
-    const where = kind === "section" ? "another section" : "another clip on its track";
+    const where = kind === "section" ? "another section" : kind === "chord" ? "another chord" : "another clip on its track";
     fail(E.OVERLAP, `${kind} [${next.start}, ${end}) overlaps ${where}, '${other}'`);
   }
 }
 
-const spanKey = (kind, ent) => (kind === "clip" ? ent.track : SECTIONS);
+function spanKey(kind, ent) {
+  if (kind === "clip") return ent.track;
+  return kind === "section" ? SECTIONS : CHORDS;
+}
 
 /** A pattern moved to another track takes its clips along (refused on an overlap there). */
 function movePattern(doc, id, pattern, track) {
@@ -453,7 +470,7 @@ function setField(doc, op) {
   const value = checkField(fieldSpec, field, op.value);
   checkRef(doc, fieldSpec, field, value);
   const old = ent[field];
-  if (kind === "clip" || kind === "section" || kind === "note") {
+  if (kind === "clip" || kind === "section" || kind === "chord" || kind === "note") {
     if (kind === "clip" && field === "pattern" && (old === null) !== (value === null)) {
       fail(E.BAD_FIELD, "a clip stays what it was made as: a pattern clip or a notes clip");
     }

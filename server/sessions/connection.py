@@ -55,6 +55,7 @@ from backline.protocol.messages import (
     Hello,
     InviteRequest,
     Kick,
+    LiveNote,
     Lock,
     MixGains,
     OpMessage,
@@ -105,6 +106,7 @@ class _Conn:
         self.pings = TokenBucket(self.limits.ping, now)
         self.offers = TokenBucket(self.limits.rtc, now)
         self.mixes = TokenBucket(self.limits.mix, now)
+        self.live = TokenBucket(self.limits.live, now)
         self.mix_pending: dict[str, float] = {}
         self.mix_timer: asyncio.TimerHandle | None = None
         self.refusals = TokenBucket(self.limits.abuse, now)  # empty: abuse
@@ -291,6 +293,15 @@ class _Conn:
         what, then = "edits and requests", "this one was not carried out"
         self._take(self.edits, what, limits.edit_rate, limits.edit_burst, then)
         self._session().record(self._member(), record.action)
+
+    def _live(self, note: LiveNote) -> None:
+        limits = self.limits
+        then = "this one was not relayed"
+        self._take(self.live, "live-note events", limits.live_rate, limits.live_burst, then)
+        member = self._member()
+        if not member.role.can_edit:
+            raise Forbidden(f"{member.role.spelled} cannot play into this session")
+        self._session().play_live(member, note.to_wire())
 
     def _presence(self, presence: Presence) -> None:
         self.update_presence(presence.state)
@@ -485,6 +496,7 @@ _HANDLERS: dict[type, Callable[[_Conn, Any], None]] = {
     RtcOffer: _Conn._rtc,
     MixGains: _Conn._mix,
     Record: _Conn._record,
+    LiveNote: _Conn._live,
     Bye: _Conn._bye,
     Hello: _Conn._hello_again,
 }

@@ -30,6 +30,7 @@ class BusKind(StrEnum):
     CHAT = "chat"  # a chat message posted here
     RECORDING = "recording"  # this process's audio room started or stopped a recording
     DELETED = "deleted"  # an owner deleted the session
+    LIVE = "live"  # a member here played a live note
 
 
 class SessionContext:

@@ -171,6 +171,7 @@ class Session:
             "ping": limits.ping.to_wire(),
             "rtc": limits.rtc.to_wire(),
             "mix": limits.mix.to_wire(),
+            "live": limits.live.to_wire(),
         }
         self._min_lead_us = min_lead_us
         self._snapshot_every = snapshot_every
@@ -288,6 +289,20 @@ class Session:
     def post_chat(self, member: Member, text: str) -> None:
         self.chat.post(member, text)
 
+    def play_live(self, member: Member, note: dict[str, Any]) -> None:
+        """A live note: to everyone else here at once, and over the bus to the other
+        processes; never stored (not an edit)."""
+        frame = frames.live(member.client, note, server_time_us())
+        self._show_live(frame, member.client)
+        self.context.background(self.context.publish(BusKind.LIVE, frame=frame))
+        self.context.count("live_notes")
+
+    def _show_live(self, frame: dict[str, Any], by: str) -> None:
+        encoded = encode(frame)
+        for client, member in list(self.members.items()):
+            if client != by:
+                send(member.peer, encoded)
+
     @property
     def idle(self) -> bool:
         return (
@@ -316,6 +331,10 @@ class Session:
             self.chat.show(message["entry"])
         elif kind == BusKind.RECORDING:
             self.room.show_remote(message["message"])
+        elif kind == BusKind.LIVE:
+            frame = message.get("frame")
+            if isinstance(frame, dict):
+                self._show_live(frame, str(frame.get("by")))
         elif kind == BusKind.DELETED:  # in case this process reads the log after the data is gone
             if not self.deleted:
                 self._deleted_by(str(message.get("by")), False)

@@ -26,6 +26,7 @@ from backline.protocol.messages import (
     DeleteSession,
     Hello,
     InviteRequest,
+    LiveNote,
     Kick,
     Lock,
     MixGains,
@@ -198,6 +199,12 @@ VALID: dict[ClientType, list[tuple[dict[str, Any], Any]]] = {
         ({"type": "revoke", "id": 12, "token": "tok-_1"}, Revoke(12, None, None, "tok-_1")),
     ],
     ClientType.ACCESS: [({"type": "access", "id": 13}, AccessRequest(13))],
+    ClientType.LIVE: [
+        ({"type": "live", "event": "on", "pitch": 60, "vel": 100}, LiveNote("on", None, 60, 100)),
+        ({"type": "live", "event": "off", "pitch": 0, "track": "t1"}, LiveNote("off", "t1", 0)),
+        ({"type": "live", "event": "bend", "value": -1}, LiveNote("bend", None, value=-1.0)),
+        ({"type": "live", "event": "sustain", "on": True}, LiveNote("sustain", None, on=True)),
+    ],
 }
 
 
@@ -223,6 +230,7 @@ def test_samples_cover_every_client_type() -> None:
         "invite",
         "revoke",
         "access",
+        "live",
     }
 
 
@@ -405,6 +413,17 @@ BAD_FIELDS: list[tuple[str, dict[str, Any], ErrorCode]] = [
     ("revoke-two", {"type": "revoke", "id": 1, "client": "c1", "invite": "i1"}, BAD),
     ("revoke-bad-id", {"type": "revoke", "id": 1, "invite": "bad id!"}, BAD),
     ("access-id-str", {"type": "access", "id": "x"}, BAD),
+    ("live-no-event", {"type": "live", "pitch": 60, "vel": 1}, BAD),
+    ("live-unknown-event", {"type": "live", "event": "cc", "pitch": 60}, BAD),
+    ("live-pitch-high", {"type": "live", "event": "on", "pitch": 128, "vel": 1}, RANGE),
+    ("live-vel-zero", {"type": "live", "event": "on", "pitch": 60, "vel": 0}, RANGE),
+    ("live-vel-float", {"type": "live", "event": "on", "pitch": 60, "vel": 1.0}, BAD),
+    ("live-off-no-pitch", {"type": "live", "event": "off"}, BAD),
+    ("live-bend-far", {"type": "live", "event": "bend", "value": 1.5}, RANGE),
+    ("live-bend-nan", {"type": "live", "event": "bend", "value": math.nan}, RANGE),
+    ("live-sustain-int", {"type": "live", "event": "sustain", "on": 1}, BAD),
+    ("live-bad-track", {"type": "live", "event": "off", "pitch": 1, "track": "bad id!"}, BAD),
+    ("live-extra-vel", {"type": "live", "event": "off", "pitch": 1, "vel": 3}, BAD),
 ]
 
 
@@ -491,6 +510,7 @@ def test_frame_types_are_server_types() -> None:
         "done",
         "admin",
         "access",
+        "live",
     }
 
 

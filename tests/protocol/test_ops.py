@@ -100,6 +100,7 @@ def build() -> Document:
         ins("clip", "r1", track="t1", start=8 * PPQ, length=4 * PPQ),
         ins("note", "n3", track="t1", clip="r1", pitch=67, start=PPQ),
         ins("section", "s1", name="Intro", start=0, length=16 * PPQ),
+        ins("chord", "h1", start=0, length=4 * PPQ, root="A", quality="m7"),
     ):
         apply(doc, op)
     return doc
@@ -118,6 +119,7 @@ TARGET = {
     "note": "n1",
     "clip": "c1",
     "section": "s1",
+    "chord": "h1",
 }
 REQUIRED: dict[str, dict[str, Any]] = {
     "track": {},
@@ -125,6 +127,7 @@ REQUIRED: dict[str, dict[str, Any]] = {
     "note": {"track": "t1", "pitch": 60, "start": 0},
     "clip": {"track": "t1", "pattern": "p1", "start": 40 * PPQ},
     "section": {"start": 32 * PPQ},
+    "chord": {"start": 32 * PPQ},
 }
 
 
@@ -368,6 +371,30 @@ FIELD_CASES: dict[tuple[str, str], FieldCase] = {
     ("section", "color"): color_case("#ff3366"),
     ("section", "start"): span_start_case(16 * PPQ, MAX_TICK - 16 * PPQ),
     ("section", "length"): span_length_case(),
+    ("chord", "start"): span_start_case(16 * PPQ, MAX_TICK - 4 * PPQ),
+    ("chord", "length"): span_length_case(),
+    ("chord", "root"): FieldCase(
+        valid=(("F#", "F#"), ("Bb", "Bb"), ("C", "C")),
+        wrong_type=(5, None, ["C"], True),
+        refused=(("H", RANGE), ("c", RANGE), ("C##", RANGE), ("", RANGE)),
+    ),
+    ("chord", "quality"): FieldCase(
+        valid=(("maj7", "maj7"), ("m7b5", "m7b5"), ("9", "9")),
+        wrong_type=(7, None, ["maj"]),
+        refused=(("major13", RANGE), ("", RANGE), ("M7", RANGE)),
+    ),
+    # h1 is an Am7: four tones, so inversions 0 to 3
+    ("chord", "inversion"): FieldCase(
+        valid=((1, 1), (0, 0), (3, 3)),
+        wrong_type=NOT_INT,
+        refused=((-1, RANGE), (5, RANGE), (4, RANGE)),
+        insert_with=(("quality", "m7"),),
+    ),
+    ("chord", "bass"): FieldCase(
+        valid=(("G", "G"), (None, None), ("Eb", "Eb")),
+        wrong_type=(5, ["C"], True),
+        refused=(("X", RANGE),),
+    ),
 }
 
 
@@ -512,11 +539,12 @@ def test_required_fields_are_the_documented_ones() -> None:
         ("clip", "track"),
         ("clip", "start"),
         ("section", "start"),
+        ("chord", "start"),
     }
     optional = {
         (k, n) for k, schema in SCHEMAS.items() for n, spec in schema.items() if spec.optional
     }
-    assert optional == {("note", "clip"), ("clip", "pattern")}  # absent: None
+    assert optional == {("note", "clip"), ("clip", "pattern"), ("chord", "bass")}  # absent: None
     derived = {
         (k, n) for k, schema in SCHEMAS.items() for n, spec in schema.items() if spec.derived
     }
@@ -752,16 +780,21 @@ def test_inserted_values_are_not_aliased_to_the_op(doc: Document) -> None:
 @pytest.mark.parametrize("kind", KINDS)
 def test_entity_limit_is_limit_exceeded(kind: str) -> None:
     """A project holds at most max_<kind>s; freeing one makes room again."""
-    doc = Document(Limits(max_tracks=1, max_patterns=1, max_notes=1, max_clips=1, max_sections=1))
+    doc = Document(
+        Limits(max_tracks=1, max_patterns=1, max_notes=1, max_clips=1, max_sections=1,
+               max_chords=1)
+    )  # fmt: skip
     for op in (
         ins("track", "t1"),
         ins("pattern", "p1", track="t1"),
         ins("note", "n1", track="t1", pitch=1, start=0),
         ins("clip", "c1", track="t1", pattern="p1", start=0),
         ins("section", "s1", start=0),
+        ins("chord", "h1", start=0),
     ):
         apply(doc, op)
-    first = {"track": "t1", "pattern": "p1", "note": "n1", "clip": "c1", "section": "s1"}[kind]
+    first = {"track": "t1", "pattern": "p1", "note": "n1", "clip": "c1", "section": "s1",
+             "chord": "h1"}[kind]  # fmt: skip
     rejected(doc, ins(kind, "extra", **REQUIRED[kind]), ErrorCode.LIMIT_EXCEEDED)
     apply(doc, {"op": "delete", "id": first})
     apply(doc, ins(kind, "extra", **REQUIRED[kind]))
@@ -965,7 +998,7 @@ def _ids(doc: Document) -> set[str]:
     return set(doc.kind_of)
 
 
-ALL = {"t1", "t2", "t3", "p1", "p2", "p3", "n1", "n2", "n3", "c1", "c2", "c3", "r1", "s1"}
+ALL = {"t1", "t2", "t3", "p1", "p2", "p3", "n1", "n2", "n3", "c1", "c2", "c3", "r1", "s1", "h1"}
 
 
 @pytest.mark.parametrize(
@@ -976,6 +1009,7 @@ ALL = {"t1", "t2", "t3", "p1", "p2", "p3", "n1", "n2", "n3", "c1", "c2", "c3", "
         ("c2", {"c2"}),
         ("r1", {"r1", "n3"}),  # a notes clip takes its notes
         ("s1", {"s1"}),
+        ("h1", {"h1"}),
         ("p2", {"p2", "c2", "c3"}),
         ("p1", {"p1", "c1"}),
         ("t3", {"t3"}),
@@ -1234,7 +1268,7 @@ def test_to_data_is_canonical(doc: Document) -> None:
     """Tracks in track order, other tables by id, fields sorted; same bytes however built."""
     apply(doc, {"op": "move", "id": "t3", "index": 0})
     data = doc.to_data()
-    assert list(data) == ["project", "tracks", "patterns", "notes", "clips", "sections"]
+    assert list(data) == ["project", "tracks", "patterns", "notes", "clips", "sections", "chords"]
     assert [t["id"] for t in data["tracks"]] == ["t3", "t1", "t2"]
     assert [p["id"] for p in data["patterns"]] == ["p1", "p2", "p3"]
     assert [c["id"] for c in data["clips"]] == ["c1", "c2", "c3", "r1"]
@@ -1270,4 +1304,4 @@ def test_get_and_count(doc: Document) -> None:
     assert doc.get(PROJECT_ID) is doc.project
     assert doc.get("p1") is doc.patterns["p1"]
     assert doc.get("ghost") is None
-    assert [doc.count(k) for k in KINDS] == [3, 3, 3, 4, 1]
+    assert [doc.count(k) for k in KINDS] == [3, 3, 3, 4, 1, 1]

@@ -136,6 +136,12 @@ STATIC: dict[tuple[str, str], st.SearchStrategy[Any]] = {
     ("section", "color"): COLORS,
     ("section", "start"): TICKS,
     ("section", "length"): TICKS,
+    ("chord", "start"): TICKS,
+    ("chord", "length"): TICKS,
+    ("chord", "root"): st.sampled_from(["C", "F#", "Bb", "E", "H", "c"]),
+    ("chord", "quality"): st.sampled_from(["maj", "m7", "dim7", "9", "M7", "major"]),
+    ("chord", "inversion"): st.integers(-1, 5),
+    ("chord", "bass"): st.sampled_from([None, "G", "Eb", "X"]),
 }
 STATIC.update(  # the mixer's parameters: switches and numbers around their ranges
     {
@@ -314,7 +320,14 @@ def documents(draw: Draw) -> Document:
     Only the ops that apply count, so the result is always a reachable state.
     """
     doc = Document()
-    for kind, most in (("track", 4), ("pattern", 3), ("clip", 3), ("note", 3), ("section", 2)):
+    for kind, most in (
+        ("track", 4),
+        ("pattern", 3),
+        ("clip", 3),
+        ("note", 3),
+        ("section", 2),
+        ("chord", 2),
+    ):
         for _ in range(draw(st.integers(0, most))):
             with contextlib.suppress(BacklineError):  # e.g. a pattern before any track
                 apply(doc, insert_op(draw, doc, kind, clean=True))

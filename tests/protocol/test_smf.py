@@ -86,3 +86,31 @@ def test_swing_moves_the_off_sixteenths_in_the_file() -> None:
             starts.append(at)
     assert starts[:4] == [0, 320, 480, 800]  # 240 + 80: the second sixteenth a triplet late
     assert len(starts) == 16  # one bar of sixteenths: the song ends at the bar line
+
+
+def test_the_chord_track_is_in_the_file_as_markers_and_optionally_as_notes() -> None:
+    doc = Document()
+    apply(doc, {"op": "insert", "kind": "track", "id": "t", "value": {}})
+    for cid, start, root, quality, inversion in (
+        ("a", 0, "A", "m7", 0),
+        ("b", 4 * PPQ, "F", "maj", 1),
+    ):
+        value = {"start": start, "root": root, "quality": quality, "inversion": inversion}
+        apply(doc, {"op": "insert", "kind": "chord", "id": cid, "value": value})
+    plain = mido.MidiFile(file=io.BytesIO(project_midi(doc)))
+    assert len(plain.tracks) == 2
+    at, markers = 0, []
+    for message in plain.tracks[0]:
+        at += message.time
+        if message.type == "marker":
+            markers.append((at, message.text))
+    assert markers == [(0, "Am7"), (4 * PPQ, "F/A")]
+    with_notes = mido.MidiFile(file=io.BytesIO(project_midi(doc, chord_notes=True)))
+    chords = with_notes.tracks[-1]
+    assert chords.name == "Chords"
+    at, ons = 0, []
+    for message in chords:
+        at += message.time
+        if message.type == "note_on" and message.velocity:
+            ons.append((at, message.note))
+    assert ons == [(0, 57), (0, 60), (0, 64), (0, 67), (4 * PPQ, 57), (4 * PPQ, 60), (4 * PPQ, 65)]

@@ -327,7 +327,7 @@ BOUNDS_JS = """async ({ setup, vectors }) => {
 }"""
 
 # one of each kind, in SETUP
-ENTITY = {"track": "t", "pattern": "p", "note": "n", "clip": "c", "section": "s"}
+ENTITY = {"track": "t", "pattern": "p", "note": "n", "clip": "c", "section": "s", "chord": "h"}
 SETUP: list[Any] = [
     {"op": "insert", "kind": "track", "id": "t", "value": {"kind": "drums"}},
     {"op": "insert", "kind": "track", "id": "t2", "value": {}},
@@ -338,6 +338,7 @@ SETUP: list[Any] = [
     {"op": "insert", "kind": "clip", "id": "c", "value": {"track": "t", "pattern": "p", "start": 0}},
     {"op": "insert", "kind": "clip", "id": "nc", "value": {"track": "t", "start": 1920, "length": 960}},
     {"op": "insert", "kind": "section", "id": "s", "value": {"start": 0, "length": 960}},
+    {"op": "insert", "kind": "chord", "id": "h", "value": {"start": 0, "length": 960, "quality": "m7"}},
 ]  # fmt: skip
 REQUIRED = {  # what an insert of each kind needs besides the field under test
     "track": {},
@@ -345,6 +346,7 @@ REQUIRED = {  # what an insert of each kind needs besides the field under test
     "note": {"track": "t", "pitch": 60, "start": 0},
     "clip": {"track": "t", "pattern": "p", "start": 7680},  # clear of c and nc
     "section": {"start": 1920, "length": 960},
+    "chord": {"start": 1920, "length": 960},
 }
 SMALL = Limits(
     max_tracks=4, max_lanes=3, max_steps=12, max_name_len=8, max_id_len=10, max_tick=10_000
@@ -373,7 +375,10 @@ def field_values(
     """Values for one field: inside its description (True), outside (False), either (None)."""
     kind_of = desc["type"]
     either: list[tuple[Any, bool | None]] = [(None, None)] if desc["optional"] else []
-    if kind in ("clip", "section") and name in ("start", "length"):
+    if kind == "chord" and name == "inversion":
+        # the quality decides how many inversions a chord has: both engines must agree
+        return [(v, None) for v, _ in around(desc)]
+    if kind in ("clip", "section", "chord") and name in ("start", "length"):
         # a span must not overlap another, nor end past the last tick: at the ends of
         # its range a value may be refused for that (both engines must agree)
         return [

@@ -2,7 +2,8 @@
  * Standard MIDI File export (format 1, 960 ticks per quarter note, the
  * project's own resolution, so no position is rounded).
  *
- * Track 0 holds the project name, tempo and meter; then one MIDI track per
+ * Track 0 holds the project name, tempo and meter, and each chord of the chord
+ * track as a marker (its symbol) at its start; then one MIDI track per
  * project track in order, with its name, program, volume (CC7) and pan
  * (CC10). The notes are what the arrangement plays (`../arrangement.js`, the
  * rules playback, bots and renders share) from bar 1 to the song's end: notes
@@ -16,6 +17,7 @@
  */
 
 import { Arrangement } from "../arrangement.js";
+import { chordPitches, chordSymbol } from "../harmony.js";
 import { PPQ, US_PER_MINUTE } from "../protocol.js";
 
 const encoder = new TextEncoder();
@@ -56,16 +58,20 @@ function track(events) {
  * @param {{project: any, tracks: any[], patterns: any[], notes: any[], clips: any[]}} data
  * @returns {Uint8Array}
  */
-export function projectMidi(data) {
+export function projectMidi(data, chordNotes = false) {
   const { project } = data;
   const [num, den] = project.meter;
   const usPerQuarter = Math.round(US_PER_MINUTE / project.tempo);
+  // the chord track in timeline order (as Document.ordered_chords: by start, then id)
+  const chords = [...(data.chords ?? [])].sort((a, b) => a.start - b.start || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  const count = data.tracks.length + 1 + (chordNotes && chords.length ? 1 : 0);
   const chunks = [
-    chunk("MThd", [0, 1, (data.tracks.length + 1) >> 8, (data.tracks.length + 1) & 255, PPQ >> 8, PPQ & 255]),
+    chunk("MThd", [0, 1, count >> 8, count & 255, PPQ >> 8, PPQ & 255]),
     track([
       [0, 0, meta(0x03, text(project.name))],
       [0, 1, meta(0x51, [(usPerQuarter >> 16) & 255, (usPerQuarter >> 8) & 255, usPerQuarter & 255])],
       [0, 2, meta(0x58, [num, Math.log2(den), 24, 8])],
+      ...chords.map((c) => [c.start, 3, meta(0x06, text(chordSymbol(c)))]),
     ]),
   ];
   const arrangement = new Arrangement(data);
@@ -94,6 +100,18 @@ export function projectMidi(data) {
     for (const s of byTrack.get(t.id)) {
       const start = Math.round(s.beat * PPQ);
       note(start, Math.max(1, Math.round((s.beat + s.beats) * PPQ) - start), s.pitch, s.velocity);
+    }
+    chunks.push(track(events));
+  }
+  if (chordNotes && chords.length) {
+    let channel = next % 15;
+    if (channel >= 9) channel += 1;
+    const events = [[0, 0, meta(0x03, text("Chords"))], [0, 1, [0xc0 | channel, 0]]];
+    for (const c of chords) {
+      for (const pitch of chordPitches(c, 3)) {
+        events.push([c.start, 5, [0x90 | channel, pitch, 80]]);
+        events.push([c.start + c.length, 4, [0x80 | channel, pitch, 0]]);
+      }
     }
     chunks.push(track(events));
   }
