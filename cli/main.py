@@ -130,6 +130,10 @@ def _cmd_bot(args: argparse.Namespace) -> None:
         if not hasattr(bot, "out"):
             raise SystemExit(f"backline: the {args.bot} bot does not write a file (--out)")
         bot.out = Path(args.out)
+    if args.write:
+        if not hasattr(bot, "write"):
+            raise SystemExit(f"backline: the {args.bot} bot writes no part (--write)")
+        bot.write = True
     if args.silent:
         if not hasattr(bot, "audible"):
             raise SystemExit(f"backline: the {args.bot} bot makes no sound (--silent)")
@@ -363,6 +367,11 @@ def build_parser() -> argparse.ArgumentParser:
     bot.add_argument("--out", default=None, help="file the bot writes (recorder: the WAV)")
     bot.add_argument(
         "--silent", action="store_true", help="metronome: only print bar:beat, no click"
+    )
+    bot.add_argument(
+        "--write",
+        action="store_true",
+        help="bass, arp, pad: also keep the part written as notes on a track of its own",
     )
     _add_auth(bot, env)
     bot.set_defaults(func=_cmd_bot)

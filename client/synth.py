@@ -1,4 +1,5 @@
-"""Sounds a bot plays, made with numpy: a metronome click and a small drum kit.
+"""Sounds a bot plays, made with numpy: a metronome click, a small drum kit and pitched
+tones (bass, pluck, pad) for the chord-following bots.
 
 Every function here is pure and deterministic (noise comes from a fixed seed),
 so a test can check a sound by its numbers. Sounds are mono float32 at
@@ -23,9 +24,11 @@ __all__ = [
     "CLICK_HZ",
     "DRUM_NAMES",
     "SAMPLE_RATE",
+    "TIMBRES",
     "Voices",
     "click",
     "drum",
+    "tone",
     "voice_of",
 ]
 
@@ -168,6 +171,44 @@ def drum(name: str, sample_rate: int = SAMPLE_RATE) -> Samples:
         t = _time(0.2, rate)
         sound = _bright(_noise(len(t), 54)) * np.exp(-t / 0.05)
     out = _normalised(sound, 0.9)
+    out.flags.writeable = False
+    return out
+
+
+# -- pitched tones ---------------------------------------------------------------------
+
+TIMBRES = ("bass", "pluck", "pad")
+# harmonics (multiple, level) and envelope (attack s, decay time constant s or None: held)
+_TIMBRE = {
+    "bass": (((1, 1.0), (2, 0.35), (3, 0.1)), 0.004, None),
+    "pluck": (((1, 1.0), (2, 0.5), (3, 0.25), (4, 0.12)), 0.002, 0.25),
+    "pad": (((1, 1.0), (2, 0.3), (3, 0.15)), 0.08, None),
+}
+_RELEASE_S = 0.04
+
+
+def midi_hz(pitch: int) -> float:
+    return 440.0 * 2 ** ((pitch - 69) / 12)
+
+
+@functools.lru_cache(maxsize=512)
+def tone(pitch: int, seconds: float, timbre: str, sample_rate: int = SAMPLE_RATE) -> Samples:
+    """A note of `pitch` held `seconds` (then a short release), in one of `TIMBRES`: its
+    fundamental is the note's frequency, so a test finds the pitch by its spectrum.
+
+    Cached and read-only, like `drum`."""
+    partials, attack, decay = _TIMBRE[timbre]
+    hold = max(1, round(seconds * sample_rate))
+    n = hold + round(_RELEASE_S * sample_rate)
+    t = np.arange(n) / sample_rate
+    f = midi_hz(pitch)
+    sound = sum(level * np.sin(2 * np.pi * f * k * t) for k, level in partials if f * k < 18_000)
+    envelope = np.minimum(1.0, t / attack) if attack > 0 else np.ones(n)
+    if decay is not None:
+        envelope = envelope * np.exp(-t / decay)
+    release = np.ones(n)
+    release[hold:] = np.linspace(1.0, 0.0, n - hold)
+    out = _normalised(np.asarray(sound) * envelope * release, 0.8)
     out.flags.writeable = False
     return out
 
