@@ -394,7 +394,8 @@ class Session(Editing):
             ClientType.INVITE, role=Role(role).value, name=name, expires_in=expires_in, uses=uses
         )
         fields = {k: v for k, v in answer.items() if k not in ("type", "id")}
-        fields["link"] = invite_link(self.url, self._o.session, str(answer["token"]))
+        if not fields.get("link"):  # the server's --public-url, else this connection's
+            fields["link"] = invite_link(self.url, self._o.session, str(answer["token"]))
         return fields
 
     async def access(self) -> dict[str, list[dict[str, Any]]]:

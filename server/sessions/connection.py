@@ -18,6 +18,7 @@ import itertools
 import logging
 import secrets
 import time
+import urllib.parse
 from collections.abc import Callable
 from typing import Any
 
@@ -363,7 +364,7 @@ class _Conn:
                 expires=expires,
                 uses=request.uses,
             )
-            answer = {
+            answer: dict[str, Any] = {
                 "invite": invite,
                 "token": token,
                 "role": role.value,
@@ -371,6 +372,10 @@ class _Conn:
                 "expires": expires,
                 "uses": request.uses,
             }
+            public = self.settings.public_url
+            if public:  # the address guests use (behind a proxy, the https one)
+                query = urllib.parse.urlencode({"session": session.name, "token": token})
+                answer["link"] = f"{public.rstrip('/')}/#{query}"
             session.submit(member, entry, answer)
             return
         elif isinstance(request, Revoke):

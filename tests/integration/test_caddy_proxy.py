@@ -207,6 +207,9 @@ async def test_through_caddy_the_page_and_the_websocket_use_the_public_https_url
                 version = await guest.set_tempo(133)
                 await direct.wait_version(version)
                 assert direct.project.project["tempo"] == 133.0
+                # an invite made on the server's own machine still links to the public page
+                made = await direct.invite("editor", name="guest")
+                assert made["link"].startswith(f"{public}/#session={SESSION}&token=")
 
             # Caddy passes Origin on: the public page's is let in, another page's is not
             protocols = [Subprotocol(SUBPROTOCOL)]
