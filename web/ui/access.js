@@ -225,7 +225,8 @@ export class AccessDialog {
   }
 
   showMade(made) {
-    this.link.value = inviteLink(this.session.options.session, made.token);
+    // the server's public address when it has one (--public-url), else this page's
+    this.link.value = made.link || inviteLink(this.session.options.session, made.token);
     const people = made.uses === 1 ? "1 person" : `${made.uses} people`;
     this.made.textContent = `${made.name ? `For ${made.name}: ` : ""}${made.role}, lets ${people} in, valid until ${localDate(made.expires)}.`;
     this.result.hidden = false;
