@@ -30,6 +30,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from .errors import BadField, NothingSelected, OutOfRange, TooLarge
+from .harmony import snap_to_scale
 from .limits import DEFAULT_LIMITS
 from .model import PPQ
 
@@ -37,7 +38,9 @@ __all__ = [
     "NOTE_FIELDS",
     "delete",
     "duplicate",
+    "fit_to_scale",
     "move",
+    "move_in_scale",
     "nearest_grid",
     "paste",
     "quantize",
@@ -45,6 +48,7 @@ __all__ = [
     "selection_order",
     "set_velocity",
     "span",
+    "stamp",
     "transpose",
 ]
 
@@ -170,6 +174,65 @@ def transpose(
 ) -> list[Op]:
     """Set every note's pitch `semitones` higher (lower when negative)."""
     return move(notes, 0, semitones, origins)
+
+
+def fit_to_scale(
+    notes: Sequence[Note], key: str, origins: Mapping[str, int] | None = None
+) -> list[Op]:
+    """Every note's pitch to the nearest pitch of `key`'s scale (a tie goes to the lower,
+    `harmony.snap_to_scale`): a set op for each note that moves."""
+    _check_selection(notes)
+    ops: list[Op] = []
+    for n in selection_order(notes, origins):
+        pitch = snap_to_scale(n["pitch"], key)
+        if pitch != n["pitch"]:
+            ops.append(_set(n["id"], "pitch", pitch))
+    return _bounded(ops)
+
+
+def move_in_scale(
+    notes: Sequence[Note],
+    ticks: int,
+    semitones: int,
+    key: str,
+    origins: Mapping[str, int] | None = None,
+) -> list[Op]:
+    """As `move`, each new pitch snapped to `key`'s scale (a drag with snap to scale on)."""
+    move(notes, ticks, semitones, origins)  # the same range checks
+    ops: list[Op] = []
+    for n in selection_order(notes, origins):
+        if ticks:
+            ops.append(_set(n["id"], "start", n["start"] + ticks))
+        pitch = snap_to_scale(n["pitch"] + semitones, key)
+        if pitch != n["pitch"]:
+            ops.append(_set(n["id"], "pitch", pitch))
+    return _bounded(ops)
+
+
+def stamp(
+    pitches: Sequence[int],
+    at: int,
+    dur: int,
+    track: str,
+    clip: str | None,
+    new_ids: Sequence[str],
+    vel: int = 100,
+) -> list[Op]:
+    """Inserts of a chord's notes (`pitches`) all at tick `at` (from the clip's start when
+    in notes `clip`) lasting `dur`, on `track`; `new_ids` name them lowest first."""
+    _check_selection(pitches, "no chord tones")
+    if not isinstance(at, int) or isinstance(at, bool):
+        raise OutOfRange(f"chord position must be an integer tick, not {at!r}")
+    if not isinstance(dur, int) or isinstance(dur, bool) or not 1 <= dur <= _MAX_TICK:
+        raise OutOfRange(f"chord length must be from 1 tick, not {dur!r}")
+    for p in pitches:
+        if not isinstance(p, int) or isinstance(p, bool) or not _PITCH[0] <= p <= _PITCH[1]:
+            raise OutOfRange(f"pitch {p} is outside 0..127")
+    tones: list[Note] = [
+        {"track": track, "clip": clip, "pitch": p, "start": at, "dur": dur, "vel": vel}
+        for p in sorted(pitches)
+    ]
+    return _inserts(tones, new_ids, lambda value, n: None)
 
 
 def resize(notes: Sequence[Note], ticks: int, origins: Mapping[str, int] | None = None) -> list[Op]:

@@ -17,6 +17,7 @@
 
 import { ERROR_CODES, LIMITS, PPQ } from "./protocol.js";
 import { BacklineError } from "./ops.js";
+import { snapToScale } from "./harmony.js";
 
 /** The fields of a note a copy carries (everything but its id). */
 export const NOTE_FIELDS = Object.freeze(["track", "clip", "pitch", "start", "dur", "vel"]);
@@ -127,6 +128,36 @@ export function transpose(notes, semitones, origins = null) {
   return move(notes, 0, semitones, origins);
 }
 
+/**
+ * Every note's pitch to the nearest pitch of `key`'s scale (a tie goes to the
+ * lower one, as harmony.snapToScale): a set op for each note that moves.
+ * As protocol/editing.py's fit_to_scale (tests/web/test_editing_js.py).
+ */
+export function fitToScale(notes, key, origins = null) {
+  checkSelection(notes);
+  const ops = [];
+  for (const n of selectionOrder(notes, origins)) {
+    const pitch = snapToScale(n.pitch, key);
+    if (pitch !== n.pitch) ops.push(setOp(n.id, "pitch", pitch));
+  }
+  return bounded(ops);
+}
+
+/**
+ * As move, with each note's new pitch snapped to `key`'s scale (a drag with
+ * snap to scale on): a pitch op only for a note whose pitch changes.
+ */
+export function moveInScale(notes, ticks, semitones, key, origins = null) {
+  move(notes, ticks, semitones, origins); // the same range checks
+  const ops = [];
+  for (const n of selectionOrder(notes, origins)) {
+    if (ticks) ops.push(setOp(n.id, "start", n.start + ticks));
+    const pitch = snapToScale(n.pitch + semitones, key);
+    if (pitch !== n.pitch) ops.push(setOp(n.id, "pitch", pitch));
+  }
+  return bounded(ops);
+}
+
 /** Lengthen (shorten when negative) every note by `ticks`; never shorter than 1. */
 export function resize(notes, ticks, origins = null) {
   checkSelection(notes);
@@ -188,6 +219,20 @@ export function paste(clipboard, at, track, clip, newIds) {
     value.clip = clip;
     value.start = at + n.start - first;
   });
+}
+
+/**
+ * Inserts of a chord's notes (`pitches`, lowest first) all at tick `at` (from
+ * the clip's start when in notes `clip`) lasting `dur`, on `track`; `newIds`
+ * name them lowest first.
+ */
+export function stamp(pitches, at, dur, track, clip, newIds, vel = 100) {
+  checkSelection(pitches, "no chord tones");
+  if (!isInt(at)) fail(ERROR_CODES.OUT_OF_RANGE, `chord position must be an integer tick, not ${at}`);
+  if (!isInt(dur) || dur < 1 || dur > MAX_TICK) fail(ERROR_CODES.OUT_OF_RANGE, `chord length must be from 1 tick, not ${dur}`);
+  for (const p of pitches) if (!isInt(p) || p < 0 || p > 127) fail(ERROR_CODES.OUT_OF_RANGE, `pitch ${p} is outside 0..127`);
+  const tones = [...pitches].sort((a, b) => a - b).map((pitch) => ({ track, clip, pitch, start: at, dur, vel }));
+  return inserts(tones, newIds, () => {});
 }
 
 export { remove as delete };

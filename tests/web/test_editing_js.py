@@ -36,6 +36,9 @@ JS = """async ({ base, cases }) => {
     duplicate: (c) => editing.duplicate(c.notes, c.ids, c.grid, c.origins),
     paste: (c) => editing.paste(c.notes, c.at, c.track, c.clip, c.ids),
     delete: (c) => editing.delete(c.notes, c.origins),
+    fit: (c) => editing.fitToScale(c.notes, c.key, c.origins),
+    moveInScale: (c) => editing.moveInScale(c.notes, c.ticks, c.semitones, c.key, c.origins),
+    stamp: (c) => editing.stamp(c.pitches, c.at, c.dur, c.track, c.clip, c.ids.slice(0, c.pitches.length), c.vel),
   };
   return cases.map((c) => run(() => commands[c.command](c)));
 }"""
@@ -49,7 +52,21 @@ PY: dict[str, Callable[[dict[str, Any]], list[dict[str, Any]]]] = {
     "duplicate": lambda c: editing.duplicate(c["notes"], c["ids"], c["grid"], c["origins"]),
     "paste": lambda c: editing.paste(c["notes"], c["at"], c["track"], c["clip"], c["ids"]),
     "delete": lambda c: editing.delete(c["notes"], c["origins"]),
+    "fit": lambda c: editing.fit_to_scale(c["notes"], c["key"], c["origins"]),
+    "moveInScale": lambda c: editing.move_in_scale(
+        c["notes"], c["ticks"], c["semitones"], c["key"], c["origins"]
+    ),
+    "stamp": lambda c: editing.stamp(
+        c["pitches"],
+        c["at"],
+        c["dur"],
+        c["track"],
+        c["clip"],
+        c["ids"][: len(c["pitches"])],
+        c["vel"],
+    ),
 }
+KEYS = ["C major", "A minor", "F# dorian", "Bb lydian", "E phrygian", "Db locrian"]
 
 GRIDS = [960, 480, 240, 120, 60, 640, 320, 160, 80, 7]
 
@@ -82,6 +99,17 @@ def random_case(rng: random.Random, command: str) -> dict[str, Any]:
         "at": rng.choice([0, 960, rng.randint(-10, 20000)]),
         "track": "u",
         "clip": rng.choice([None, "c1"]),
+        "key": rng.choice(KEYS),
+        "pitches": rng.choice(
+            [
+                [],
+                [60, 64, 67],
+                [57, 60, 64, 67],
+                [rng.randint(-5, 130)],
+                sorted(rng.sample(range(0, 128), 4)),
+            ]
+        ),
+        "dur": rng.choice([240, 960, 0, rng.randint(1, 5000)]),
     }
 
 

@@ -12,9 +12,19 @@
  * Keys (while the roll has focus): Ctrl/Cmd-C copy, -V paste (at the last
  * click, else the playhead), -D duplicate, -A select all, Delete/Backspace,
  * Q quantize (by the toolbar's grid and strength), ↑/↓ transpose a semitone
- * (Shift: an octave), ←/→ nudge by the grid (Shift: resize). Every command is
- * ONE edit built by web/editing.js (the same as protocol/editing.py): one
- * version, one undo step. Ctrl+wheel zooms time, Alt+wheel zooms rows.
+ * (Shift: an octave), ←/→ nudge by the grid (Shift: resize), Shift+S fit the
+ * selection to the scale, Shift+C stamp a chord. Every command is ONE edit
+ * built by web/editing.js (the same as protocol/editing.py): one version, one
+ * undo step. Ctrl+wheel zooms time, Alt+wheel zooms rows.
+ *
+ * Harmony (web/harmony.js, in the project's key, whoever changes it): the rows
+ * of the key's scale are shaded lighter, its tonic more (the "Scale" toggle;
+ * the rows are elements under the canvas, classed `in-scale` / `tonic`);
+ * "Snap to scale" makes drawn notes and vertical drags land in the scale;
+ * "Fit to scale" moves the selection's pitches into it; "Chord…" stamps a
+ * chord symbol's notes at the edit cursor (the last click, else the playhead)
+ * for the grid's length; with 2+ notes selected the toolbar names their chord.
+ * Both toggles are this browser's preferences, never the project's.
  *
  * It edits the notes of the selected notes clip (`app.selectedClip`, shown at
  * the clip's place) or the track's free notes. The selection is published in
@@ -24,6 +34,7 @@
 
 import { LIMITS, PPQ, PRESENCE_LIMITS, SCHEMAS } from "../protocol.js";
 import * as editing from "../editing.js";
+import { chordPitches, chordSymbol, detectChord, diatonicChords, parseChord, scalePitchClasses, snapToScale } from "../harmony.js";
 import { h, isBlack, pitchName, textOn } from "./dom.js";
 import { ownsKey } from "./shortcuts.js";
 
@@ -39,6 +50,30 @@ export const GRIDS = Object.freeze([
 ]);
 const ZOOMS_X = [8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256]; // px per quarter note
 const ZOOMS_Y = [6, 8, 10, 12, 14, 18, 22];
+const DEFAULT_KEY = "C major"; // the project's key before anyone sets one
+
+// This browser's piano-roll preferences, stored as ui/prefs.js stores its own
+// (same prefix, JSON, a bad or missing value is the default).
+const PREF_PREFIX = "backline.pref.";
+const rollPrefs = new Map();
+function rollPref(name, fallback) {
+  if (rollPrefs.has(name)) return rollPrefs.get(name);
+  try {
+    const raw = localStorage.getItem(PREF_PREFIX + name);
+    const value = raw === null ? fallback : JSON.parse(raw);
+    return typeof value === typeof fallback ? value : fallback;
+  } catch {
+    return fallback;
+  }
+}
+function setRollPref(name, value) {
+  rollPrefs.set(name, value);
+  try {
+    localStorage.setItem(PREF_PREFIX + name, JSON.stringify(value));
+  } catch {
+    // no storage: the choice lasts for this page only
+  }
+}
 
 /** First index in `notes` (sorted by absolute start `at`) whose `at` is >= `tick`. */
 export function firstAtOrAfter(notes, tick) {
@@ -103,9 +138,55 @@ export class PianoRoll {
       zoom("−", "Zoom out in time", () => this.zoom(-1, 0)), zoom("+", "Zoom in in time", () => this.zoom(1, 0)),
       zoom("↕−", "Lower rows", () => this.zoom(0, -1)), zoom("↕+", "Taller rows", () => this.zoom(0, 1)),
     ];
-    this.editButtons = [this.drawButton, this.selectButton, this.quantizeButton];
+    // harmony: scale shading, snap to scale, fit to scale, stamp and detect chords
+    this.scaleOn = rollPref("rollScale", true);
+    this.snapScale = rollPref("rollSnapScale", false);
+    this.keyText = h("span", { class: "pr-key" });
+    this.scaleButton = h("button", {
+      type: "button", class: "toggle pr-scale", "aria-pressed": String(this.scaleOn),
+      title: "Shade the rows of the project key's scale", onclick: () => this.toggleScale(),
+    }, "Scale ", this.keyText);
+    this.snapButton = h("button", {
+      type: "button", class: "toggle pr-snap", "aria-pressed": String(this.snapScale),
+      title: "Drawn and dragged notes land on the scale", onclick: () => this.toggleSnap(),
+    }, "Snap to scale");
+    this.fitButton = h("button", { type: "button", class: "pr-fit", "data-edit": "", "aria-keyshortcuts": "Shift+S", onclick: () => this.command("fit") }, "Fit to scale");
+    this.chordButton = h("button", {
+      type: "button", class: "pr-chord", "data-edit": "", "aria-keyshortcuts": "Shift+C", "aria-expanded": "false",
+      onclick: () => (this.stampForm.hidden ? this.openStamp() : this.closeStamp()),
+    }, "Chord…");
+    this.detectedName = h("strong", { class: "pr-detected-name" });
+    this.detected = h("span", { class: "pr-detected", title: "The chord the selected notes sound", hidden: true },
+      h("span", { class: "pr-detected-label" }, "Selection"), this.detectedName);
+    this.stampInput = h("input", {
+      type: "text", class: "pr-stamp-input", "aria-label": "Chord symbol", maxlength: 24, autocomplete: "off",
+      spellcheck: "false", placeholder: "Am7", oninput: () => this.stampTyped(),
+      onkeydown: (e) => { if (e.key === "Escape") { e.preventDefault(); this.closeStamp(); } },
+    });
+    this.stampWhere = h("span", { class: "pr-stamp-where" });
+    this.stampErrorText = h("span", { class: "pr-stamp-error", role: "alert" });
+    this.stampForm = h("form", {
+      class: "row pr-stamp", hidden: true, "aria-label": "Stamp a chord",
+      onsubmit: (e) => { e.preventDefault(); this.stampChord(this.stampInput.value); },
+    }, h("label", { class: "field" }, h("span", {}, "Chord"), this.stampInput), this.stampWhere,
+    h("button", { type: "submit", class: "primary" }, "Stamp"),
+    h("button", { type: "button", onclick: () => this.closeStamp() }, "Cancel"), this.stampErrorText);
+    this.stampAt = 0; // absolute tick where the open chord input writes
+    this.stampPreview = null; // its chord's pitches while the symbol parses
+    this.editButtons = [this.drawButton, this.selectButton, this.quantizeButton, this.fitButton, this.chordButton];
+    this.editTitles = new Map([
+      [this.drawButton, "Draw tool (B or D)"], [this.selectButton, "Select tool (V or S)"],
+      [this.quantizeButton, "Quantize the selection (Q)"],
+      [this.fitButton, "Move the selected notes to the nearest notes of the key's scale (Shift+S)"],
+      [this.chordButton, "Write a chord's notes at the edit cursor, for the grid's length (Shift+C)"],
+    ]);
     this.empty = h("p", { class: "hint roll-hint" });
-    this.spacer = h("div", { class: "pr-space" });
+    // one element per row (top: pitch 127), under the canvas: the rows' shading (style.css)
+    this.rowEls = [];
+    this.rows = h("div", { class: "pr-rows", "aria-hidden": "true" });
+    for (let p = 127; p >= 0; p--) this.rows.append((this.rowEls[p] = h("div", { class: "pr-row", "data-pitch": p })));
+    this.shownScale = null;
+    this.spacer = h("div", { class: "pr-space" }, this.rows);
     this.scroller = h("div", {
       class: "pr-scroll", tabindex: 0, role: "application",
       "aria-label": "Piano roll notes: Draw or Select tool, arrows transpose, Q quantizes",
@@ -119,8 +200,9 @@ export class PianoRoll {
         h("div", { class: "row pr-tools" }, this.drawButton, this.selectButton,
           h("label", { class: "field" }, h("span", {}, "Grid"), this.grid),
           this.quantizeButton, h("label", { class: "field" }, h("span", {}, "Strength"), this.strength, this.strengthText),
-          ...this.zoomButtons)),
-      this.empty, this.body);
+          ...this.zoomButtons),
+        h("div", { class: "row pr-tools pr-harmony" }, this.scaleButton, this.snapButton, this.fitButton, this.chordButton, this.detected)),
+      this.stampForm, this.empty, this.body);
     root.append(this.el);
 
     this.scroller.addEventListener("scroll", () => { this.dirty = true; });
@@ -136,6 +218,7 @@ export class PianoRoll {
     this.el.addEventListener("keydown", (e) => this.key(e));
     new ResizeObserver(() => { this.dirty = true; }).observe(this.view);
     this.setTool("draw");
+    this.showScale();
   }
 
   // -- what is edited -------------------------------------------------------------
@@ -177,6 +260,28 @@ export class PianoRoll {
   meter() {
     const [n, d] = this.session.project.project.meter;
     return { bar: (n * 4 * PPQ) / d, beat: (4 * PPQ) / d };
+  }
+
+  /** The project's key ("A minor"). */
+  get projectKey() {
+    return this.session.project.project.key ?? DEFAULT_KEY;
+  }
+
+  /** The key to snap to when snap to scale is on (null: off, or a key this page cannot read). */
+  snapKey() {
+    if (!this.snapScale) return null;
+    try {
+      scalePitchClasses(this.projectKey);
+      return this.projectKey;
+    } catch {
+      return null;
+    }
+  }
+
+  /** `pitch`, or the nearest pitch of the key's scale when snap to scale is on. */
+  snapPitch(pitch) {
+    const key = this.snapKey();
+    return key === null ? pitch : snapToScale(pitch, key);
   }
 
   selectedNotes() {
@@ -241,6 +346,170 @@ export class PianoRoll {
     this.dirty = true;
   }
 
+  toggleScale() {
+    this.scaleOn = !this.scaleOn;
+    setRollPref("rollScale", this.scaleOn);
+    this.showScale();
+  }
+
+  toggleSnap() {
+    this.snapScale = !this.snapScale;
+    setRollPref("rollSnapScale", this.snapScale);
+    this.snapButton.setAttribute("aria-pressed", String(this.snapScale));
+  }
+
+  /** The key's name on the toggle and its scale on the rows (only when the key or the toggle changed). */
+  showScale() {
+    const key = this.projectKey;
+    this.scaleButton.setAttribute("aria-pressed", String(this.scaleOn));
+    this.keyText.textContent = key;
+    this.snapButton.title = `Drawn and dragged notes land on the scale of ${key}`;
+    const shown = `${this.scaleOn}/${key}`;
+    if (shown === this.shownScale) return;
+    this.shownScale = shown;
+    let scale = null;
+    try {
+      scale = this.scaleOn ? scalePitchClasses(key) : null;
+    } catch {
+      scale = null; // a key this page cannot read: plain rows
+    }
+    this.scale = scale;
+    this.rows.classList.toggle("scale", scale !== null);
+    for (let p = 0; p < 128; p++) {
+      const pc = p % 12;
+      let cls = "pr-row";
+      if (scale) cls += scale.includes(pc) ? (pc === scale[0] ? " in-scale tonic" : " in-scale") : " out-scale";
+      else cls += isBlack(p) ? " black" : pc === 0 ? " c-row" : "";
+      if (this.rowEls[p].className !== cls) this.rowEls[p].className = cls;
+    }
+    this.dirty = true;
+  }
+
+  /** The chord the selected pitches sound, shown with 2+ notes selected. */
+  showDetected() {
+    const notes = this.selectedNotes();
+    const show = notes.length >= 2;
+    this.detected.hidden = !show;
+    if (!show) {
+      this.detectedChord = null;
+      return;
+    }
+    let chord = null;
+    try {
+      chord = detectChord(notes.map((n) => n.pitch));
+    } catch {
+      chord = null;
+    }
+    this.detectedChord = chord ? chordSymbol(chord) : null;
+    this.detectedName.textContent = this.detectedChord ?? "—";
+  }
+
+  // -- stamping a chord ---------------------------------------------------------------
+
+  /** The chord of the chord track at absolute tick `tick`, or null. */
+  chordAt(tick) {
+    const chords = this.session.project.orderedChords?.() ?? [];
+    return chords.find((c) => c && c.start <= tick && tick < c.start + c.length) ?? null;
+  }
+
+  /** What the chord input starts with: the chord track's chord there, else the key's I. */
+  defaultChord(tick) {
+    const chord = this.chordAt(tick);
+    try {
+      if (chord) return chordSymbol(chord);
+      return diatonicChords(this.projectKey)[0].symbol;
+    } catch {
+      return "C";
+    }
+  }
+
+  openStamp() {
+    if (!this.canEdit()) {
+      this.app.editByKey(() => {});
+      return;
+    }
+    this.placeStamp(this.pasteAt ?? this.playheadTick());
+    this.stampInput.value = this.defaultChord(this.stampAt);
+    this.stampForm.hidden = false;
+    this.chordButton.setAttribute("aria-expanded", "true");
+    this.stampTyped();
+    this.stampInput.focus();
+    this.stampInput.select();
+  }
+
+  /** Where the open chord input writes (absolute tick), and its words for it. */
+  placeStamp(tick) {
+    this.stampAt = Math.max(0, Math.round(tick));
+    const { bar, beat } = this.meter();
+    const grid = GRIDS.find(([t]) => t === this.gridTicks)?.[1] ?? `${this.gridTicks} ticks`;
+    this.stampWhere.textContent = `at bar ${Math.floor(this.stampAt / bar) + 1}, beat ${Math.floor((this.stampAt % bar) / beat) + 1} · ${grid}`;
+    this.dirty = true;
+  }
+
+  closeStamp(refocus = true) {
+    if (this.stampForm.hidden) return;
+    this.stampForm.hidden = true;
+    this.chordButton.setAttribute("aria-expanded", "false");
+    this.stampPreview = null;
+    this.showStampError("");
+    this.dirty = true;
+    if (refocus) this.scroller.focus({ preventScroll: true });
+  }
+
+  showStampError(text) {
+    this.stampErrorText.textContent = text;
+    if (text) this.stampInput.setAttribute("aria-invalid", "true");
+    else this.stampInput.removeAttribute("aria-invalid");
+  }
+
+  /** While typing: the chord's notes drawn as a ghost where they would go (no error yet). */
+  stampTyped() {
+    this.showStampError("");
+    try {
+      const chord = parseChord(this.stampInput.value.trim());
+      this.stampPreview = chordPitches(chord, this.stampOctave(chord));
+    } catch {
+      this.stampPreview = null;
+    }
+    this.dirty = true;
+  }
+
+  /** The octave that puts the chord's notes nearest the middle of the view (all within 0..127). */
+  stampOctave(chord) {
+    const mid = 127 - (this.scroller.scrollTop + this.scroller.clientHeight / 2) / this.row;
+    let best = 4;
+    let bestDistance = Infinity;
+    for (let octave = -1; octave <= 9; octave++) {
+      const pitches = chordPitches(chord, octave);
+      if (pitches[0] < 0 || pitches[pitches.length - 1] > 127) continue;
+      const distance = Math.abs(pitches.reduce((a, b) => a + b, 0) / pitches.length - mid);
+      if (distance < bestDistance) [best, bestDistance] = [octave, distance];
+    }
+    return best;
+  }
+
+  /** Write the notes of chord `symbol` at the edit cursor as one edit; a bad symbol is said inline. */
+  stampChord(symbol) {
+    let chord;
+    try {
+      chord = parseChord(symbol.trim());
+    } catch (error) {
+      this.showStampError(error.message);
+      return null;
+    }
+    const { track, clip, origin } = this.scope();
+    if (!track || !this.canEdit()) return null;
+    const pitches = chordPitches(chord, this.stampOctave(chord));
+    const ids = pitches.map(() => this.session.newId());
+    const at = Math.max(0, this.stampAt - origin);
+    const edit = this.apply(() => editing.stamp(pitches, at, this.gridTicks, track.id, clip ? clip.id : null, ids, VEL.default));
+    if (edit) {
+      this.closeStamp();
+      this.select(ids);
+    }
+    return edit;
+  }
+
   showStrength() {
     this.strengthText.textContent = `${this.strength.value}%`;
   }
@@ -270,6 +539,7 @@ export class PianoRoll {
   }
 
   changed() {
+    if (!this.stampForm.hidden) this.placeStamp(this.stampAt); // the length it says is the grid's
     this.dirty = true;
   }
 
@@ -278,6 +548,7 @@ export class PianoRoll {
   select(ids) {
     this.selected = new Set(ids);
     this.session.setPresence({ selection: publishable(this.selected) });
+    this.showDetected();
     this.dirty = true;
   }
 
@@ -315,6 +586,12 @@ export class PianoRoll {
     else if (name === "transpose") this.apply(() => editing.transpose(notes, arg, origins));
     else if (name === "nudge") this.apply(() => editing.move(notes, arg, 0, origins));
     else if (name === "resize") this.apply(() => editing.resize(notes, arg, origins));
+    else if (name === "fit") {
+      const key = this.projectKey;
+      const ops = this.app.run(() => editing.fitToScale(notes, key, origins));
+      if (ops && ops.length === 0) this.app.toasts.show(`The selection is already in ${key}`);
+      else if (ops) this.send(ops);
+    }
     else if (name === "delete") {
       if (this.apply(() => editing.remove(notes, origins))) this.select([]);
     } else if (name === "duplicate") {
@@ -352,6 +629,14 @@ export class PianoRoll {
     if (p.x < this.scroller.scrollLeft) return; // on the keyboard
     const snap = this.gridTicks;
     this.pasteAt = Math.floor(p.tick / snap) * snap;
+    if (!this.stampForm.hidden) {
+      // while the chord input is open a click only says where the chord goes
+      e.preventDefault();
+      this.placeStamp(this.pasteAt);
+      this.stampTyped();
+      this.stampInput.focus({ preventScroll: true });
+      return;
+    }
     if (!this.canEdit()) {
       const hit = this.hit(p.tick, p.pitch, p.x);
       if (hit) this.select([hit.note.id]); // looking is for everyone
@@ -370,10 +655,11 @@ export class PianoRoll {
       } else if (!this.selected.has(id)) {
         this.select([id]);
       }
-      this.gesture = { mode: hit.edge ? "resize" : "move", from: p, dt: 0, dp: 0, dd: 0, moved: false };
+      const scaleKey = this.snapKey(); // with snap to scale on, a vertical drag lands in this key's scale
+      this.gesture = { mode: hit.edge ? "resize" : "move", from: p, dt: 0, dp: 0, dd: 0, moved: false, scaleKey };
     } else if (this.tool === "draw") {
       const start = Math.floor(p.tick / snap) * snap;
-      this.gesture = { mode: "draw", from: p, start, pitch: p.pitch, dur: snap, moved: false };
+      this.gesture = { mode: "draw", from: p, start, pitch: this.snapPitch(p.pitch), dur: snap, moved: false };
     } else {
       this.gesture = { mode: "band", from: p, to: p, add: e.shiftKey, before: new Set(this.selected), moved: false };
       if (!e.shiftKey) this.select([]);
@@ -424,7 +710,8 @@ export class PianoRoll {
     if (!g) return;
     const origins = this.origins;
     const notes = this.selectedNotes();
-    if (g.mode === "move" && g.moved && (g.dt || g.dp)) this.apply(() => editing.move(notes, g.dt, g.dp, origins));
+    if (g.mode === "move" && g.moved && g.dp && g.scaleKey) this.apply(() => editing.moveInScale(notes, g.dt, g.dp, g.scaleKey, origins));
+    else if (g.mode === "move" && g.moved && (g.dt || g.dp)) this.apply(() => editing.move(notes, g.dt, g.dp, origins));
     else if (g.mode === "resize" && g.moved && g.dd) this.apply(() => editing.resize(notes, g.dd, origins));
     else if (g.mode === "draw") this.addNote(g.start, g.pitch, g.dur);
   }
@@ -505,7 +792,8 @@ export class PianoRoll {
 
   key(e) {
     if (e.defaultPrevented || ownsKey(e.target, e.key)) return;
-    if (e.target !== this.scroller && !this.editButtons.includes(e.target) && !this.zoomButtons.includes(e.target)) return;
+    const toggles = [this.scaleButton, this.snapButton];
+    if (e.target !== this.scroller && !this.editButtons.includes(e.target) && !this.zoomButtons.includes(e.target) && !toggles.includes(e.target)) return;
     const mod = e.ctrlKey || e.metaKey;
     const k = e.key.length === 1 ? e.key.toLowerCase() : e.key;
     let handled = true;
@@ -517,7 +805,9 @@ export class PianoRoll {
       else handled = false;
     } else if (e.altKey) {
       handled = false;
-    } else if (k === "b" || k === "d") this.setTool("draw");
+    } else if (e.shiftKey && k === "s") this.command("fit");
+    else if (e.shiftKey && k === "c") this.app.editByKey(() => this.openStamp());
+    else if (k === "b" || k === "d") this.setTool("draw");
     else if (k === "v" || k === "s") this.setTool("select");
     else if (k === "q") this.command("quantize");
     else if (k === "Delete" || k === "Backspace") this.command("delete");
@@ -540,6 +830,7 @@ export class PianoRoll {
     this.contentTicks = ticks;
     this.spacer.style.width = `${KEYS + ticks * this.ppt}px`;
     this.spacer.style.height = `${128 * this.row}px`;
+    this.rows.style.setProperty("--pr-row", `${this.row}px`);
   }
 
   render() {
@@ -555,8 +846,10 @@ export class PianoRoll {
     this.body.hidden = !track || audio;
     for (const el of this.editButtons) {
       el.disabled = reason !== null || !track || audio;
-      el.title = reason ?? (el === this.quantizeButton ? "Quantize the selection (Q)" : el === this.drawButton ? "Draw tool (B or D)" : "Select tool (V or S)");
+      el.title = reason ?? this.editTitles.get(el);
     }
+    if (reason !== null || !track || audio) this.closeStamp(false);
+    this.showScale();
     this.strength.disabled = reason !== null || !track || audio;
     this.strength.title = reason ?? "Quantize strength";
     this.scroller.setAttribute("aria-disabled", String(reason !== null));
@@ -585,6 +878,7 @@ export class PianoRoll {
       }
     }
     if (gone) this.select(this.selected);
+    else this.showDetected(); // the selected notes' pitches may have changed
     const key = `${track?.id}/${clip?.id}`;
     if (key !== this.followed && track && !audio) {
       this.followed = key;
@@ -623,7 +917,10 @@ export class PianoRoll {
   preview(n) {
     const g = this.gesture;
     if (!g || !this.selected.has(n.id)) return n;
-    if (g.mode === "move") return { ...n, start: n.start + g.dt, pitch: n.pitch + g.dp };
+    if (g.mode === "move") {
+      const pitch = g.scaleKey && g.dp ? snapToScale(n.pitch + g.dp, g.scaleKey) : n.pitch + g.dp;
+      return { ...n, start: n.start + g.dt, pitch };
+    }
     if (g.mode === "resize") return { ...n, dur: Math.max(1, n.dur + g.dd) };
     if (g.mode === "velocity") return { ...n, vel: g.vel };
     return n;
@@ -647,15 +944,10 @@ export class PianoRoll {
     const xOf = (tick) => KEYS + tick * ppt - left;
     const yOf = (pitch) => (127 - pitch) * row - top;
     const { track, clip } = this.scope();
-    // rows
-    ctx.fillStyle = "#10121a";
-    ctx.fillRect(0, 0, width, height);
-    for (let p = pLow; p <= pHigh; p++) {
-      ctx.fillStyle = isBlack(p) ? "#0c0e14" : p % 12 === 0 ? "#171a25" : "#141721";
-      ctx.fillRect(KEYS, yOf(p), width, row);
-      ctx.fillStyle = "#ffffff0a";
-      ctx.fillRect(KEYS, yOf(p) + row - 1, width, 1);
-    }
+    // rows: their shading is the row elements' under the canvas (scale or keys), here their lines
+    ctx.clearRect(0, 0, width, height);
+    ctx.fillStyle = "#ffffff0a";
+    for (let p = pLow; p <= pHigh; p++) ctx.fillRect(KEYS, yOf(p) + row - 1, width, 1);
     // outside the clip: shaded
     if (clip) {
       ctx.fillStyle = "#00000070";
@@ -718,6 +1010,17 @@ export class PianoRoll {
       ctx.strokeRect(x - 1, y - 1, w + 2, row);
       ctx.setLineDash([]);
     }
+    // the chord being typed: a ghost of its notes at the edit cursor
+    if (!this.stampForm.hidden) {
+      const x = xOf(this.stampAt);
+      ctx.fillStyle = "#ffb547";
+      ctx.fillRect(Math.round(x) - 1, 0, 2, height);
+      ctx.strokeStyle = "#ffb547";
+      ctx.lineWidth = 1.5;
+      ctx.setLineDash([3, 2]);
+      for (const pitch of this.stampPreview ?? []) ctx.strokeRect(x + 0.5, yOf(pitch) + 1.5, Math.max(2, this.gridTicks * ppt - 2), row - 3);
+      ctx.setLineDash([]);
+    }
     // what a drag is making
     const g = this.gesture;
     if (g?.mode === "draw") {
@@ -766,6 +1069,11 @@ export class PianoRoll {
         ctx.fillStyle = "#111";
         ctx.fillText(pitchName(p), 4, y + row / 2);
       }
+      if (this.scale?.includes(p % 12)) {
+        // the scale's keys: a mark at the keyboard's edge (the tonic's stronger)
+        ctx.fillStyle = p % 12 === this.scale[0] ? "#8f7bff" : "#8f7bff80";
+        ctx.fillRect(KEYS - 4, y + 1, 3, row - 2);
+      }
     }
     this.drawVelocity(t0, t1, xOf, width);
   }
@@ -811,6 +1119,12 @@ export class PianoRoll {
       draws: this.draws,
       shown: !this.body.hidden,
       clip: this.scope().clip?.id ?? null,
+      key: this.projectKey,
+      scale: this.scale ?? null,
+      snapScale: this.snapScale,
+      detected: this.detected.hidden ? null : this.detectedName.textContent,
+      stamping: !this.stampForm.hidden,
+      stampAt: this.stampForm.hidden ? null : this.stampAt,
     };
   }
 }
