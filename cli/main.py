@@ -108,7 +108,7 @@ def _cmd_state(args: argparse.Namespace) -> None:
                     f"backline: session {args.session!r} has no edits yet: is the name right?"
                 )
             if args.midi is not None:
-                midi = s.export_midi()
+                midi = s.export_midi(chord_notes=args.chord_notes)
                 Path(args.midi).write_bytes(midi)
                 print(f"wrote {args.midi} ({len(midi)} bytes, version {s.version})")
                 return
@@ -355,6 +355,11 @@ def build_parser() -> argparse.ArgumentParser:
     state.add_argument("--compact", action="store_true", help="one line of JSON")
     state.add_argument(
         "--midi", default=None, metavar="FILE", help="write the project as a MIDI file instead"
+    )
+    state.add_argument(
+        "--chord-notes",
+        action="store_true",
+        help="with --midi: the chord track as a track of notes too (always as markers)",
     )
     _add_auth(state, env)
     state.set_defaults(func=_cmd_state)

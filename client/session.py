@@ -132,10 +132,11 @@ class Session(Editing):
         """The live mirror: confirmed state plus my unacknowledged edits."""
         return self._mirror.replica.doc
 
-    def export_midi(self) -> bytes:
+    def export_midi(self, chord_notes: bool = False) -> bytes:
         """The project as a Standard MIDI File: what the arrangement plays (clips, notes,
-        swing), byte for byte what the browser's Export MIDI writes."""
-        return project_midi(self.project)
+        swing) and the chord track as markers (`chord_notes`: also as a track of notes),
+        byte for byte what the browser's Export MIDI writes."""
+        return project_midi(self.project, chord_notes)
 
     @property
     def replica(self) -> Replica:

@@ -445,6 +445,22 @@ async def test_cli_token_and_state(server: ServerProcess, tmp_path: Path) -> Non
         if m.type == "note_on" and m.velocity:
             snare.append((at, m.note, m.velocity, m.channel))
     assert snare == [(2 * 3840 + 960, 38, 90, 9)]  # the clip's note at bar 3, beat 2
+    # the chord track: markers always, a track of its notes with --chord-notes
+    async with connect(server.url, session=SESSION, token=token, name="a") as a:
+        await a.add_chord("Dm7", 0)
+        with_chords = a.export_midi(chord_notes=True)
+    wrote = await asyncio.to_thread(
+        _cli, "state", server.url, "--session", SESSION, "--secret", server.secret,
+        "--midi", str(out), "--chord-notes",
+    )  # fmt: skip
+    assert wrote.returncode == 0, wrote.stderr
+    assert out.read_bytes() == with_chords
+    file = mido.MidiFile(out)
+    assert [m.text for m in file.tracks[0] if m.type == "marker"] == ["Dm7"]
+    assert file.tracks[-1].name == "Chords"
+    assert sorted(m.note for m in file.tracks[-1] if m.type == "note_on" and m.velocity) == [
+        50, 53, 57, 60,
+    ]  # fmt: skip
     refused = await asyncio.to_thread(
         _cli, "state", server.url, "--session", SESSION, "--token", "v1.bad.token"
     )
