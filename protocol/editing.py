@@ -74,7 +74,7 @@ def _origin(note: Note, origins: Mapping[str, int] | None) -> int:
     return int(origins.get(clip, 0))
 
 
-def _check_selection(notes: Sequence[Note], what: str = "no notes selected") -> None:
+def _check_selection(notes: Sequence[Any], what: str = "no notes selected") -> None:
     if not notes:
         raise NothingSelected(what)
 
