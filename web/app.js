@@ -167,8 +167,9 @@ class App {
       onchange: () => this.renameProject(),
       onkeydown: (e) => { if (e.key === "Enter") this.projectName.blur(); else if (e.key === "Escape") { this.projectName.value = s.project.project.name; this.projectName.blur(); } },
     });
+    this.keySlot = h("div", { class: "key-slot" }); // the transport's key control (ui/transport.js) goes here
     const header = h("header", { class: "top" },
-      h("div", { class: "brand" }, h("strong", {}, "Backline"), h("span", { class: "session-name" }, s.options.session), this.projectName),
+      h("div", { class: "brand" }, h("strong", {}, "Backline"), h("span", { class: "session-name" }, s.options.session), this.projectName, this.keySlot),
       h("div", { class: "row" }, this.blockBadge, this.undoButton, this.redoButton, exportButton, midiButton, helpButton, leaveButton, this.stateBadge));
     const transport = h("div", {});
     const left = h("div", { class: "col-left" });
@@ -246,6 +247,12 @@ class App {
         h("h2", {}, "Sound"),
         h("p", { class: "hint audio-unavailable" }, `Audio unavailable: ${error.message}`),
       );
+    }
+    try {
+      const { mountMidiInput } = await import("./ui/midiin.js"); // playing from a MIDI keyboard
+      if (editor.alive) editor.midi = mountMidiInput(this.soundSlot, { session: s, app: this, sound: () => editor.sound ?? null });
+    } catch (error) {
+      console.error("backline: no MIDI input", error);
     }
   }
 
@@ -441,6 +448,7 @@ class App {
     const editor = this.editor;
     if (!editor) return;
     editor.alive = false;
+    editor.midi?.close();
     editor.sound?.close();
     this.transport?.destroy();
     this.arrangement?.destroy();

@@ -9,7 +9,8 @@
  *
  * Events (`session.on(type, fn)`, which returns an unsubscribe function):
  * every server message by its `type` (`welcome`, `ops`, `reject`, `presence`,
- * `chat`, `pong`, `error`, `rtc`), plus
+ * `chat`, `pong`, `error`, `rtc`, `live`: someone else's live note, see
+ * `liveNote`), plus
  *   - `change`   the project changed (any reason)
  *   - `state`    connection state: `connecting`, `connected`, `reconnecting`, `closed`
  *   - `rejected` `{seq, code, message}`: my edit was refused and rolled back
@@ -24,6 +25,7 @@ import {
   DEFAULT_LEAD_US,
   ERROR_CODES,
   FINAL_CLOSE_CODES,
+  LIMITS,
   MESSAGE_LIMITS,
   PROJECT_ID,
   ROLES,
@@ -43,6 +45,10 @@ const CLOCK_BURST_MS = 20;
 const CLOCK_INTERVAL_MS = 1000;
 const MAX_BACKOFF_MS = 5000;
 const OPEN_TIMEOUT_MS = 10000;
+/** The `live` bucket when a welcome does not say: the server's default. */
+const LIVE_RATE = [LIMITS.live_rate, LIMITS.live_burst];
+/** Live events kept waiting for the bucket at most (beyond: the oldest note-ons go). */
+const LIVE_QUEUE = 2000;
 
 /** The websocket URL of the server that served this page. */
 export function pageSocketUrl(location = globalThis.location) {
@@ -510,6 +516,78 @@ export class Session {
 
   chat(text) {
     return this.send({ type: C.CHAT, text });
+  }
+
+  // -- live notes (played now: not edits) ----------------------------------------
+
+  /**
+   * Play a live note into the session: `event` is `on` (`fields`: `pitch`,
+   * `vel`), `off` (`pitch`), `bend` (`value` -1..1) or `sustain` (`on`), with
+   * an optional `track` (whose instrument the others hear it with). The others
+   * get it at once as a `live` frame; it is never stored, versioned or undone.
+   *
+   * Paced to this connection's `live` bucket (`welcome.rates.live`): past its
+   * burst, events wait their turn in order (a waiting bend of the same track
+   * takes the newer value), so the server never has to refuse one. False when
+   * not connected (nothing is kept for a reconnect: a late note is a wrong one).
+   * @param {"on" | "off" | "bend" | "sustain"} event
+   * @param {{pitch?: number, vel?: number, value?: number, on?: boolean, track?: string | null}} [fields]
+   */
+  liveNote(event, fields = {}) {
+    if (this.ws === null || this.ws.readyState !== WebSocket.OPEN || this.state !== "connected") {
+      this.liveQueue = [];
+      return false;
+    }
+    const message = { type: C.LIVE, event, ...fields };
+    if (message.track === null || message.track === undefined) delete message.track;
+    const queue = (this.liveQueue ??= []);
+    if (queue.length > 0 && event === "bend") {
+      // the wheel sends many: one waiting for the same track just takes the new value
+      const waiting = queue.find((m) => m.event === "bend" && m.track === message.track);
+      if (waiting !== undefined) {
+        Object.assign(waiting, message);
+        return true;
+      }
+    }
+    queue.push(message);
+    if (queue.length > LIVE_QUEUE) {
+      const i = queue.findIndex((m) => m.event === "on");
+      queue.splice(i >= 0 ? i : 0, 1);
+    }
+    this.flushLive();
+    return true;
+  }
+
+  /** Send the waiting live events the bucket allows; call again when the next token is due. */
+  flushLive() {
+    const queue = this.liveQueue ?? [];
+    const welcome = this.lastWelcome;
+    if (this.liveBucket === undefined || this.liveBucket.welcome !== welcome) {
+      // a new connection: the server's bucket for it starts full, so does this one
+      const [rate, burst] = welcome?.rates?.live ?? LIVE_RATE;
+      // a little under the server's figures: frames bunch up a bit on their way
+      this.liveBucket = { welcome, rate: rate * 0.95, burst: Math.max(1, Math.floor(burst * 0.9)), tokens: 0, at: -Infinity };
+      this.liveBucket.tokens = this.liveBucket.burst;
+      this.liveBucket.at = performance.now();
+    }
+    const bucket = this.liveBucket;
+    const now = performance.now();
+    if (bucket.rate > 0) bucket.tokens = Math.min(bucket.burst, bucket.tokens + ((now - bucket.at) / 1000) * bucket.rate);
+    bucket.at = now;
+    while (queue.length > 0 && (bucket.rate <= 0 || bucket.tokens >= 1)) {
+      if (!this.send(queue.shift())) {
+        queue.length = 0;
+        return;
+      }
+      if (bucket.rate > 0) bucket.tokens -= 1;
+    }
+    if (queue.length > 0 && !this.liveTimer) {
+      const wait = Math.max(1, ((1 - bucket.tokens) / bucket.rate) * 1000);
+      this.liveTimer = setTimeout(() => {
+        this.liveTimer = null;
+        this.flushLive();
+      }, wait);
+    }
   }
 
   // -- owners: admin requests (kick, role, lock, invite, access, revoke) --------

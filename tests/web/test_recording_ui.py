@@ -38,7 +38,7 @@ def test_an_owner_records_from_the_page_everyone_sees_it_and_the_take_downloads(
 ) -> None:
     owner = join(context, server, SESSION, "Olga", role="owner")
     guest = join(context, server, SESSION, "Gus")
-    record = owner.get_by_role("button", name="● Record")
+    record = owner.get_by_role("button", name="● Record", exact=True)
     expect(record).to_be_visible()
     expect(guest.locator("[data-sound=record]")).to_be_hidden()  # editors cannot record
     record.click()
@@ -69,6 +69,6 @@ def test_recording_with_nobody_in_the_audio_room_is_refused_with_its_reason(
     context: BrowserContext, server: ServerProcess
 ) -> None:
     owner = join(context, server, SESSION, "Olga", role="owner")
-    owner.get_by_role("button", name="● Record").click()
+    owner.get_by_role("button", name="● Record", exact=True).click()
     expect(owner.locator(".toast")).to_contain_text("nobody is in the audio room", timeout=10_000)
     expect(owner.locator("[data-sound=recording]")).to_be_hidden()

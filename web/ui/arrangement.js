@@ -18,6 +18,10 @@
  *   after the last section) to make one, click selects, drag moves it (its
  *   right edge resizes it), in whole bars; double-click renames, the colour
  *   input recolours the selected one, Delete removes it.
+ * - Chords: the chord track under the sections (ui/chords.js): click an empty
+ *   bar to add a chord, drag to move or resize, double-click (or Enter) to
+ *   type its symbol, Delete removes it; "Chords of the key" opens a palette
+ *   of the key's chords that adds them one bar after another.
  * - Snap to bars (default) or beats; zoom with the buttons or Ctrl+wheel; the
  *   timeline scrolls sideways (the ruler, the sections and the rows together).
  * - My clip selection is my presence `selection`; a clip someone else selected
@@ -40,6 +44,7 @@
 
 import { PPQ, PRESENCE_LIMITS, SCHEMAS } from "../protocol.js";
 import { barLength } from "../timeline.js";
+import { ChordLane } from "./chords.js";
 import { h, textOn } from "./dom.js";
 import { Ruler } from "./ruler.js";
 import { typingIn } from "./shortcuts.js";
@@ -114,6 +119,7 @@ export class ArrangementView {
       ondblclick: (e) => this.sectionDoubleClick(e),
     }, this.sectionInner);
     this.sectionsRow = h("div", { class: "arr-sections" }, h("div", { class: "arr-corner" }, "Sections"), this.sectionLane);
+    this.chords = new ChordLane(this);
     this.lanes = h("div", { class: "arr-lanes" });
     this.ghost = h("div", { class: "arr-ghost", hidden: true });
     this.playhead = h("div", { class: "arr-playhead", "aria-hidden": "true" });
@@ -135,7 +141,7 @@ export class ArrangementView {
         h("div", { class: "row" }, this.addSection, this.sectionColor, this.duplicateButton, this.deleteButton,
           h("label", { class: "field" }, h("span", {}, "Snap"), this.snap),
           zoom(0.8, "Zoom out", "−"), zoom(1.25, "Zoom in", "+"))),
-      this.top, this.sectionsRow, this.body, this.empty);
+      this.top, this.sectionsRow, this.chords.row, this.chords.palette, this.body, this.empty);
     root.append(this.el);
     this.ruler = new Ruler(this.rulerSlot, session, app, { pxPerBeat: START_PX_PER_BEAT, bars: MIN_BARS, snap: () => this.snap.value });
     // its own names, so the page's `.ruler` (and `.ruler-loop`) stays the transport's one
@@ -213,6 +219,7 @@ export class ArrangementView {
     if (Math.abs(this.body.scrollLeft - left) > 0.5) this.body.scrollLeft = left;
     if (Math.abs(this.ruler.el.scrollLeft - left) > 0.5) this.ruler.el.scrollLeft = left;
     this.sectionInner.style.transform = `translateX(${-this.body.scrollLeft}px)`;
+    this.chords.scrollTo(this.body.scrollLeft);
   }
 
   blocked() {
@@ -313,6 +320,10 @@ export class ArrangementView {
   }
 
   deleteSelected() {
+    if (this.focus === "chord" && this.chords.selected !== null) {
+      this.chords.deleteSelected();
+      return;
+    }
     if (this.focus === "section" && this.section) {
       const id = this.section;
       if (this.edit([{ op: "delete", id }])) this.section = null;
@@ -718,6 +729,7 @@ export class ArrangementView {
     const dup = isMod(e) && (e.key === "d" || e.key === "D") && !e.shiftKey;
     if (e.key === "Escape") {
       this.section = null;
+      this.chords.selected = null;
       this.select([]);
     } else if (del || dup) {
       this.app.editByKey(() => (del ? this.deleteSelected() : this.duplicate()));
@@ -745,6 +757,7 @@ export class ArrangementView {
     let end = 0;
     for (const clip of doc.clips.values()) end = Math.max(end, clip.start + clip.length);
     for (const s of doc.sections.values()) end = Math.max(end, s.start + s.length);
+    end = Math.max(end, this.chords.end());
     return Math.max(MIN_BARS, Math.ceil(end / this.barTicks()) + 8);
   }
 
@@ -761,6 +774,7 @@ export class ArrangementView {
     this.renderRows(doc);
     this.renderClips(doc);
     this.renderSections(doc);
+    this.chords.render(doc);
     this.layout();
   }
 
@@ -771,7 +785,7 @@ export class ArrangementView {
       [this.addSection, false, "Add a section at the playhead (or after the last one)"],
       [this.sectionColor, !section, section ? `Colour of ${section.name}` : "Select a section to recolour it"],
       [this.duplicateButton, this.selection.size === 0, "Duplicate the selected clips right after them (Ctrl/Cmd-D)"],
-      [this.deleteButton, this.selection.size === 0 && !section, "Delete the selection (Delete)"],
+      [this.deleteButton, this.selection.size === 0 && !section && this.chords.selected === null, "Delete the selection (Delete)"],
     ];
     for (const [el, off, title] of controls) {
       el.disabled = reason !== null || off;
@@ -985,13 +999,15 @@ export class ArrangementView {
       this.px = px;
       this.renderClips(this.session.project);
       this.renderSections(this.session.project);
+      this.chords.render(this.session.project);
     }
+    const bar = barLength(this.meter) * px;
     if (width !== this.width) {
       this.width = width;
       this.content.style.width = `${HEAD + width}px`;
       this.sectionInner.style.width = `${width}px`;
     }
-    const bar = barLength(this.meter) * px;
+    this.chords.layout(width, bar);
     const beat = (4 / this.meter[1]) * px;
     const grid = `${bar}px/${beat}px`;
     if (this.gridKey !== grid) {
@@ -1006,6 +1022,7 @@ export class ArrangementView {
     if (this.top.style.paddingRight !== pad) {
       this.top.style.paddingRight = pad;
       this.sectionsRow.style.paddingRight = pad;
+      this.chords.row.style.paddingRight = pad;
     }
   }
 

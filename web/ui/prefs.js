@@ -16,6 +16,8 @@ const PREFS = {
   stopBack: { fallback: false, valid: (v) => typeof v === "boolean" }, // stop returns to where play began
   snap: { fallback: "bar", valid: (v) => v === "bar" || v === "beat" }, // ruler: locate and loop grid
   monitor: { fallback: true, valid: (v) => typeof v === "boolean" }, // hear the project here
+  midiInput: { fallback: "", valid: (v) => typeof v === "string" }, // the MIDI input's id (ui/midiin.js)
+  midiMap: { fallback: {}, valid: (v) => v !== null && typeof v === "object" && !Array.isArray(v) }, // learned CCs, by session
 };
 
 /** Values set on this page: what counts when storage is unavailable. */

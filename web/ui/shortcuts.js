@@ -40,6 +40,8 @@ export const SHORTCUTS = Object.freeze([
   { keys: ["Drag empty space"], action: "Select with a rubber band (Select tool)", where: "Piano roll" },
   { keys: ["Mod", "Wheel"], action: "Zoom in time", where: "Piano roll" },
   { keys: ["Alt", "Wheel"], action: "Zoom the rows", where: "Piano roll" },
+  { keys: ["Shift", "S"], action: "Fit the selection to the key's scale", where: "Piano roll" },
+  { keys: ["Shift", "C"], action: "Stamp a chord at the edit cursor", where: "Piano roll" },
   { keys: ["Drag in a row"], action: "Add a clip (snapped to bar or beat)", where: "Arrangement" },
   { keys: ["Shift", "Click"], action: "Add a clip to the selection", where: "Arrangement" },
   { keys: ["Drag clip / its edge"], action: "Move / resize the selection", where: "Arrangement" },
@@ -47,12 +49,19 @@ export const SHORTCUTS = Object.freeze([
   { keys: ["Delete / Backspace"], action: "Delete the selected clips (or section)", where: "Arrangement" },
   { keys: ["Drag in Sections"], action: "Add a section (drag one to move it, its edge to resize; double-click renames)", where: "Arrangement" },
   { keys: ["Mod", "Wheel"], action: "Zoom the timeline", where: "Arrangement" },
+  { keys: ["Click an empty bar"], action: "Add a chord (the bar before's, else the key's I)", where: "Chord track" },
+  { keys: ["Drag chord / its edge"], action: "Move / resize the chord", where: "Chord track" },
+  { keys: ["Double-click / Enter"], action: "Type the selected chord's symbol (Esc cancels)", where: "Chord track" },
+  { keys: ["← / →"], action: "Select the chord before / after", where: "Chord track" },
+  { keys: ["Delete / Backspace"], action: "Delete the selected chord", where: "Chord track" },
+  { keys: ["Click a palette chord"], action: "In \"Chords of the key\": add it a bar after the selected chord (else at the playhead)", where: "Chord track" },
   { keys: ["Alt", "↑ / ↓"], action: "Move the focused track up / down", where: "Tracks" },
   { keys: ["X"], action: "Go to the mixer", where: "Mixer" },
   { keys: ["Mod", "B"], action: "Bounce the song to WAV (server render)", where: "Mixer" },
   { keys: ["Drag a control"], action: "Hear it now; let go to share it as an edit", where: "Mixer" },
   { keys: ["Double-click a control"], action: "Back to its default", where: "Mixer" },
   { keys: ["Drag an EQ handle"], action: "Band frequency and gain (wheel: its Q)", where: "Mixer" },
+  { keys: ["R"], action: "Record notes from the MIDI input on / off", where: "MIDI input" },
 ]);
 
 /**

@@ -1,7 +1,9 @@
 /**
  * The transport bar: go to bar 1, play/stop, loop on/off, the bar:beat
  * position (redrawn every animation frame from the shared timeline and the
- * server clock), tempo (typed or tapped), meter, and the ruler.
+ * server clock), tempo (typed or tapped), meter, the ruler, and the key
+ * (tonic and mode, shown in the page header next to the project name: a
+ * change asks whether to transpose the notes and chords too, ui/chords.js).
  *
  * Play starts from where the transport stands (the cursor: a click on the
  * ruler moves it), after this user's count-in; Stop stays, or returns to where
@@ -16,7 +18,9 @@
  * @module ui/transport
  */
 
-import { METER_DENOMINATORS, PPQ, PROJECT_ID, SCHEMAS } from "../protocol.js";
+import { METER_DENOMINATORS, MODES, PPQ, PROJECT_ID, SCHEMAS } from "../protocol.js";
+import { NOTE_NAMES } from "../harmony.js";
+import { KeyChangeDialog, keyChangeOps } from "./chords.js";
 import { h } from "./dom.js";
 import { pref, setPref } from "./prefs.js";
 import { Ruler } from "./ruler.js";
@@ -75,6 +79,11 @@ export class TransportBar {
     });
     this.denominator = h("select", { class: "meter-den", "aria-label": "Beat unit", "data-edit": "", onchange: () => this.commitMeter() },
       METER_DENOMINATORS.map((d) => h("option", { value: d }, d)));
+    this.keyTonic = h("select", { class: "key-tonic", "aria-label": "Key tonic", "data-edit": "", onchange: () => this.changeKey() },
+      NOTE_NAMES.map((n) => h("option", { value: n }, n)));
+    this.keyMode = h("select", { class: "key-mode", "aria-label": "Key mode", "data-edit": "", onchange: () => this.changeKey() },
+      MODES.map((m) => h("option", { value: m }, m)));
+    this.keyDialog = new KeyChangeDialog(document.body);
     this.countIn = h("select", {
       class: "count-in-select", "aria-label": "Count-in before play (my preference)", "data-edit": "",
       onchange: () => setPref("countIn", Number(this.countIn.value)),
@@ -105,6 +114,10 @@ export class TransportBar {
         this.rulerSlot,
       ),
     );
+    // the key: in the page header, next to the project's name, when the page has a place for it
+    const keyControl = h("div", { class: "field key-field", role: "group", "aria-label": "Key" }, h("span", {}, "Key"), this.keyTonic, this.keyMode);
+    if (app.keySlot) app.keySlot.append(keyControl);
+    else root.querySelector(".tp-spacer").before(group(keyControl));
     this.ruler = new Ruler(this.rulerSlot, session, app, { bars: 16 });
     this.alive = true;
     this.frame = () => {
@@ -118,6 +131,7 @@ export class TransportBar {
   destroy() {
     this.alive = false;
     this.ruler.destroy();
+    this.keyDialog.remove();
   }
 
   get project() {
@@ -148,6 +162,14 @@ export class TransportBar {
     this.tempo.value = String(this.project.tempo);
     this.numerator.value = String(this.project.meter[0]);
     this.denominator.value = String(this.project.meter[1]);
+    this.showKey();
+  }
+
+  /** The key selects show the project's key. */
+  showKey() {
+    const [tonic, mode] = String(this.project.key).split(" ");
+    if (this.keyTonic.value !== tonic) this.keyTonic.value = tonic;
+    if (this.keyMode.value !== mode) this.keyMode.value = mode;
   }
 
   /** Run an edit; whether it is refused here or by the server, the fields go back. */
@@ -191,6 +213,22 @@ export class TransportBar {
     this.commit(() => this.session.setMeter(numerator, denominator));
   }
 
+  // -- the key ------------------------------------------------------------------
+
+  /** A key select changed: ask whether to transpose, then send the key change as one edit (Esc: none). */
+  async changeKey() {
+    const from = String(this.project.key);
+    const to = `${this.keyTonic.value} ${this.keyMode.value}`;
+    if (to === from) return;
+    const choice = await this.keyDialog.ask(from, to);
+    if (choice === null || String(this.project.key) === to) {
+      this.showKey();
+      return;
+    }
+    this.commit(() => this.session.edit(keyChangeOps(this.session.project, to, choice === "transpose")));
+    this.showKey();
+  }
+
   // -- drawing ------------------------------------------------------------------
 
   render() {
@@ -208,6 +246,7 @@ export class TransportBar {
     for (const [input, value] of [[this.tempo, project.tempo], [this.numerator, project.meter[0]], [this.denominator, project.meter[1]]]) {
       if (document.activeElement !== input && input.value !== String(value)) input.value = String(value);
     }
+    if (!this.keyDialog.open) this.showKey();
     const reason = this.app.editBlockReason();
     const tips = new Map([
       [this.rewind, "Go to bar 1 (Home)"],
@@ -217,6 +256,8 @@ export class TransportBar {
       [this.tempo, "Tempo, beats per minute"],
       [this.numerator, "Beats per bar"],
       [this.denominator, "Beat unit"],
+      [this.keyTonic, `Key: ${project.key} (the tonic)`],
+      [this.keyMode, `Key: ${project.key} (the mode)`],
       [this.countIn, "Bars of count-in when I press Play"],
       [this.stopBack, "When I press Stop: stay where the music is, or return to where play began"],
       [this.snap, "Ruler grid for locating and loops (Shift: the other one)"],
