@@ -8,7 +8,6 @@ with SQLite (kill -9 and restart) and with two processes on one Redis.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,14 +29,6 @@ from backline.testing import RawClient, ServerProcess
 from backline.testing.redis import RedisServer
 
 SESSION = "band"
-
-
-@pytest.fixture
-async def raws() -> AsyncIterator[list[RawClient]]:
-    opened: list[RawClient] = []
-    yield opened
-    for client in opened:
-        await client.ws.close()
 
 
 async def raw_join(
@@ -243,22 +234,6 @@ async def test_lock_and_roles_survive_kill_9(server: ServerProcess, raws: list[R
     ed, _ = await raw_join(server, raws, "editor")
     await ed.send(tempo(1, 99))
     assert (await next_of(ed, "reject"))["code"] == "locked"
-
-
-@pytest.fixture
-def two_nodes(tmp_path: Path) -> Iterator[tuple[RedisServer, list[ServerProcess]]]:
-    with RedisServer(tmp_path / "redis") as redis:
-        nodes = [
-            ServerProcess(
-                tmp_path / f"node{i}", extra_args=["--redis", redis.url, "--node-id", f"n{i}"]
-            ).start()
-            for i in range(2)
-        ]
-        try:
-            yield redis, nodes
-        finally:
-            for node in nodes:
-                node.stop()
 
 
 async def test_admin_controls_across_two_processes_on_redis(

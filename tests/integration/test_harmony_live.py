@@ -8,7 +8,6 @@ with an error for each one refused.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -191,25 +190,11 @@ async def test_live_floods_are_refused_one_by_one_and_viewers_cannot_play(
         server.stop()
 
 
-@pytest.fixture
-def two_nodes(tmp_path: Path) -> Iterator[list[ServerProcess]]:
-    with RedisServer(tmp_path / "redis") as redis:
-        nodes = [
-            ServerProcess(
-                tmp_path / f"n{i}", extra_args=["--redis", redis.url, "--node-id", f"n{i}"]
-            ).start()
-            for i in range(2)
-        ]
-        try:
-            yield nodes
-        finally:
-            for node in nodes:
-                node.stop()
-
-
-async def test_live_notes_cross_processes(two_nodes: list[ServerProcess]) -> None:
+async def test_live_notes_cross_processes(
+    two_nodes: tuple[RedisServer, list[ServerProcess]],
+) -> None:
     """b's process subscribed to the session's bus before welcoming b: one note is enough."""
-    n0, n1 = two_nodes
+    _, (n0, n1) = two_nodes
     async with (
         connect(n0.url, session=SESSION, token=n0.token(SESSION), name="a") as a,
         connect(n1.url, session=SESSION, token=n1.token(SESSION), name="b") as b,

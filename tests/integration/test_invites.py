@@ -12,8 +12,6 @@ from __future__ import annotations
 import asyncio
 import time
 import urllib.parse
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -42,14 +40,6 @@ SESSION = "gig"
 def token_of(link: str) -> str:
     """The token in an invite link's fragment."""
     return urllib.parse.parse_qs(urllib.parse.urlsplit(link).fragment)["token"][0]
-
-
-@pytest.fixture
-async def raws() -> AsyncIterator[list[RawClient]]:
-    opened: list[RawClient] = []
-    yield opened
-    for client in opened:
-        await client.ws.close()
 
 
 async def hello(
@@ -262,22 +252,6 @@ async def test_a_revoked_token_id_is_refused_and_so_are_its_downloads(
 
 
 # -- two processes, kill -9, a Redis restart -------------------------------------------
-
-
-@pytest.fixture
-def two_nodes(tmp_path: Path) -> Iterator[tuple[RedisServer, list[ServerProcess]]]:
-    with RedisServer(tmp_path / "redis") as redis:
-        nodes = [
-            ServerProcess(
-                tmp_path / f"node{i}", extra_args=["--redis", redis.url, "--node-id", f"n{i}"]
-            ).start()
-            for i in range(2)
-        ]
-        try:
-            yield redis, nodes
-        finally:
-            for node in nodes:
-                node.stop()
 
 
 async def test_revoking_one_of_two_editors_holds_on_every_process_and_after_restarts(
