@@ -12,7 +12,10 @@ document, and learned controller mappings driving the mixer.
 from __future__ import annotations
 
 import asyncio
+import json
 import math
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -283,6 +286,14 @@ def test_play_record_and_learn_from_a_midi_keyboard(
             keys,
         )
         assert starts == expected
+        # and in `backline state`, as any tool sees the project
+        shown = subprocess.run(
+            [sys.executable, "-m", "backline.cli", "state", server.url, "--session", SESSION,
+             "--secret", server.secret or "", "--compact"],
+            capture_output=True, text=True, timeout=60, check=True,
+        )  # fmt: skip
+        state = json.loads(shown.stdout)
+        assert sorted(n["start"] for n in state["notes"] if n["track"] == keys) == expected
         a.keyboard.press("Control+z")  # the take is one edit: one undo takes it all back
         py.wait_until(lambda s: len(notes_of(s, keys)) == 0, what="the take undone")
         second.wait_for_function(
