@@ -86,6 +86,9 @@ class Editing(ABC):
     def set_key(self, key: str, *, transpose: bool = False) -> Edit:
         """The project's key (``"A minor"``); with `transpose`, every pitched note and chord
         moves to the new key the shortest way, in the same edit (`harmony.key_change_ops`)."""
+        if not transpose:
+            harmony.parse_key(key)  # refused here as the server would refuse it
+            return self.set(PROJECT_ID, "key", key)
         return self.edit(harmony.key_change_ops(self.project, key, transpose))
 
     def set_loop(self, start: int, end: int, on: bool = True) -> Edit:
