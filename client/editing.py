@@ -87,7 +87,6 @@ class Editing(ABC):
         """The project's key (``"A minor"``); with `transpose`, every pitched note and chord
         moves to the new key the shortest way, in the same edit (`harmony.key_change_ops`)."""
         if not transpose:
-            harmony.parse_key(key)  # refused here as the server would refuse it
             return self.set(PROJECT_ID, "key", key)
         return self.edit(harmony.key_change_ops(self.project, key, transpose))
 
