@@ -9,10 +9,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
 from websockets.asyncio.client import ClientConnection
 
 from backline.testing import RawClient, ServerProcess
 from backline.testing.redis import RedisServer
+
+# Property tests check results, not speed: on a loaded shared machine one example can take
+# longer than Hypothesis's 200 ms default deadline (a FlakyFailure that measures the machine).
+settings.register_profile("backline", deadline=None)
+settings.load_profile("backline")
 
 
 @pytest.fixture
