@@ -29,10 +29,19 @@ key       field           meaning
 ``n``     `name`          whom an invite is for; who redeemed it (redeem)
 ``x``     `expires`       an invite's expiry, unix seconds (invite)
 ``u``     `uses`          how many people an invite lets in (invite)
+``w``     `wall`          the proposing process's wall clock, unix ms
+``pj``    `project`       a whole project (restore, fork)
+``src``   `source`        what an edit came from: ``v12``, ``json``, ``midi``
+``av``    `version`       the version a fork copied (fork, forked)
+``pa``    `parent`        where a fork came from and whose work it holds (fork)
 ========  ==============  =================================================
 
 ``create`` marks a session as made (a join of a token that may create it);
 ``redeem`` is the first join of an identity with an invite (`protocol/access.py`).
+``restore`` brings back a project (an old version's, or an imported file's) as one
+forward edit, computed when it is decided (`protocol/history.py`); ``label`` names
+the current version; ``fork`` starts a session as a copy of another's version, and
+``forked`` tells the original about it.
 
 Entries written before a field existed simply lack it (``r`` and ``i`` are
 then unknown, and the sequencer decides as it did then).
@@ -47,7 +56,7 @@ from typing import Any
 from .messages import LOGGED_ADMIN_TYPES, Role
 from .timeline import DEFAULT_LEAD_US
 
-__all__ = ["ACCESS_KINDS", "ADMIN_KINDS", "EDIT_KINDS", "EntryKind", "LogEntry"]
+__all__ = ["ACCESS_KINDS", "ADMIN_KINDS", "EDIT_KINDS", "HISTORY_KINDS", "EntryKind", "LogEntry"]
 
 
 class EntryKind(StrEnum):
@@ -63,12 +72,18 @@ class EntryKind(StrEnum):
     REVOKE = "revoke"
     REDEEM = "redeem"  # not an owner's request: a join that spends an invite's use
     CREATE = "create"  # the session exists from here on
+    RESTORE = "restore"  # an edit: make the project equal to the one given
+    LABEL = "label"  # name the current version (editors and owners)
+    FORK = "fork"  # the first entry of a fork: the copied project and its parent
+    FORKED = "forked"  # a fork was made of this session
 
 
 ACCESS_KINDS = frozenset({EntryKind.REDEEM, EntryKind.CREATE})
 """Entries that are neither edits nor owners' requests."""
 
-EDIT_KINDS = frozenset({EntryKind.OP, EntryKind.UNDO, EntryKind.REDO})
+EDIT_KINDS = frozenset({EntryKind.OP, EntryKind.UNDO, EntryKind.REDO, EntryKind.RESTORE})
+HISTORY_KINDS = frozenset({EntryKind.LABEL, EntryKind.FORK, EntryKind.FORKED})
+"""Requests about the session's history that editors may make (answered like an owner's)."""
 ADMIN_KINDS = frozenset(EntryKind(kind) for kind in LOGGED_ADMIN_TYPES)
 """Owners' requests: the same names as their messages (`messages.LOGGED_ADMIN_TYPES`)."""
 
@@ -94,6 +109,11 @@ class LogEntry:
     name: str | None = None
     expires: int | None = None
     uses: int | None = None
+    wall: int = 0
+    project: dict[str, Any] | None = None
+    source: str | None = None
+    version: int | None = None
+    parent: dict[str, Any] | None = None
 
     def to_wire(self) -> dict[str, Any]:
         """The stored form (only the fields that are set)."""
@@ -106,6 +126,8 @@ class LogEntry:
             "o": self.origin,
             "p": self.proposal,
         }
+        if self.wall:
+            wire["w"] = self.wall
         if self.token_role is not None:
             wire["r"] = self.token_role.value
         if self.token_id is not None:
@@ -120,6 +142,10 @@ class LogEntry:
             ("n", self.name),
             ("x", self.expires),
             ("u", self.uses),
+            ("pj", self.project),
+            ("src", self.source),
+            ("av", self.version),
+            ("pa", self.parent),
         ):
             if value is not None:
                 wire[key] = value
@@ -151,4 +177,9 @@ class LogEntry:
             name=data.get("n"),
             expires=data.get("x"),
             uses=data.get("u"),
+            wall=int(data.get("w", 0)),
+            project=data.get("pj"),
+            source=data.get("src"),
+            version=data.get("av"),
+            parent=data.get("pa"),
         )

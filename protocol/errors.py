@@ -68,6 +68,7 @@ __all__ = [
     "BacklineError",
     "BadField",
     "BadFrame",
+    "BadImport",
     "BadResume",
     "BadToken",
     "CloseCode",
@@ -92,6 +93,7 @@ __all__ = [
     "Revoked",
     "ServerFull",
     "SessionDeleted",
+    "SessionExists",
     "SessionFull",
     "SessionNotFound",
     "TokenExpired",
@@ -134,6 +136,8 @@ class ErrorCode(StrEnum):
     SESSION_DELETED = "session_deleted"  # an owner deleted the session (sent as a close code)
     REVOKED = "revoked"  # an owner revoked this token, invite or person (then a close)
     INVITE_USED = "invite_used"  # the invite was already used as often as it allows
+    BAD_IMPORT = "bad_import"  # a file to import is not a MIDI file or project it can read
+    SESSION_EXISTS = "session_exists"  # a fork onto a session that already exists
 
 
 class CloseCode(IntEnum):
@@ -301,6 +305,18 @@ class SessionNotFound(Refused):
 
     code = ErrorCode.NOT_FOUND
     close_code = CloseCode.SESSION_NOT_FOUND
+
+
+class BadImport(BacklineError):
+    """A file to import is corrupt, hostile or of the wrong shape: nothing was imported."""
+
+    code = ErrorCode.BAD_IMPORT
+
+
+class SessionExists(Conflict):
+    """A fork (or a copy) onto a session name that is already taken."""
+
+    code = ErrorCode.SESSION_EXISTS
 
 
 class RateAbuse(RateLimited):

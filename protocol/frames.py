@@ -122,3 +122,8 @@ def access(request: int, invites: list[Any], people: list[Any]) -> dict[str, Any
 def admin(action: str, by: str, **fields: Any) -> dict[str, Any]:
     """An owner changed the session: `action` and its fields (client, role, locked, allowed)."""
     return {"type": ServerType.ADMIN.value, "action": action, "by": by, **fields}
+
+
+def history(request: int, what: str, **fields: Any) -> dict[str, Any]:
+    """The answer to a `history` request: `what` it asked for and its fields."""
+    return {"type": ServerType.HISTORY.value, "id": request, "what": what, **fields}

@@ -25,16 +25,23 @@ __all__ = [
     "ADMIN_TYPES",
     "DEFAULT_INVITE_TTL",
     "EDIT_TYPES",
+    "HISTORY_VIEWS",
+    "IMPORT_FORMATS",
     "LOGGED_ADMIN_TYPES",
+    "REQUEST_TYPES",
     "AccessRequest",
     "AdminRequest",
     "Batch",
     "Chat",
     "ClientType",
     "DeleteSession",
+    "ForkRequest",
     "Hello",
+    "HistoryRequest",
+    "ImportRequest",
     "InviteRequest",
     "Kick",
+    "LabelRequest",
     "LiveNote",
     "Lock",
     "MixGains",
@@ -43,6 +50,7 @@ __all__ = [
     "Presence",
     "Record",
     "Redo",
+    "RestoreRequest",
     "Revoke",
     "Role",
     "RtcOffer",
@@ -77,6 +85,11 @@ class ClientType(StrEnum):
     REVOKE = "revoke"  # a person's, an invite's or a token's access
     ACCESS = "access"  # who holds access: invites and people (answered by access)
     LIVE = "live"  # a note played now (not an edit): relayed to everyone else
+    HISTORY = "history"  # read the past: versions, a version's project, blame, a diff
+    LABEL = "label"  # name the current version (editors and owners)
+    RESTORE = "restore"  # bring an old version back as one undoable edit
+    FORK = "fork"  # copy a version into a new session (answered by done with its token)
+    IMPORT = "import"  # a MIDI file or a project file, as one undoable edit
 
 
 class ServerType(StrEnum):
@@ -93,6 +106,7 @@ class ServerType(StrEnum):
     ADMIN = "admin"  # an owner changed the session: kick, role, lock
     ACCESS = "access"  # the invites and people of the session (owners, on request)
     LIVE = "live"  # someone played a note, bent it or pressed the pedal
+    HISTORY = "history"  # the answer to a history request
 
 
 class Role(StrEnum):
@@ -233,6 +247,59 @@ class ViewerAudio:
     allowed: bool
 
 
+HISTORY_VIEWS = ("versions", "at", "blame", "diff")
+IMPORT_FORMATS = ("midi", "project")
+MAX_HISTORY_PAGE = 1000  # versions in one `history` answer
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryRequest:
+    """Read the session's past (editors and owners): `versions` (a page of the timeline,
+    the newest `count` before `before`), `at` (the project at `version`, or at unix-ms
+    `time`), `blame` (who made and last changed each entity), `diff` (`version` → `to`)."""
+
+    id: int
+    what: str
+    version: int | None = None
+    time: int | None = None
+    to: int | None = None
+    before: int | None = None
+    count: int = 200
+
+
+@dataclass(frozen=True, slots=True)
+class LabelRequest:
+    id: int
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class ForkRequest:
+    """Copy the project at `version` (None: now) into the new session `session`."""
+
+    id: int
+    session: str
+    version: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class RestoreRequest:
+    seq: int
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class ImportRequest:
+    """A Standard MIDI File (`data`, added to the project) or a project file (`project`,
+    the JSON the page exports, parsed: it replaces the project)."""
+
+    seq: int
+    format: str
+    data: bytes | None = None
+    project: dict[str, Any] | None = None
+    name: str = ""
+
+
 @dataclass(frozen=True, slots=True)
 class DeleteSession:
     """Close everyone (close 4013) and remove the session's stored data."""
@@ -321,8 +388,12 @@ ADMIN_TYPES = frozenset(
 )
 LOGGED_ADMIN_TYPES = ADMIN_TYPES - {ClientType.ACCESS}
 """Admin requests that become log entries (an access query only reads)."""
-EDIT_TYPES = frozenset({ClientType.OP, ClientType.UNDO, ClientType.REDO})
+EDIT_TYPES = frozenset(
+    {ClientType.OP, ClientType.UNDO, ClientType.REDO, ClientType.RESTORE, ClientType.IMPORT}
+)
 """Messages answered by `reject` (they carry a `seq`), not `error`."""
+REQUEST_TYPES = ADMIN_TYPES | {ClientType.HISTORY, ClientType.LABEL, ClientType.FORK}
+"""Messages with a request `id`, answered by `done` (or their own frame) or `error`."""
 
 MAX_SDP_LEN = 65_536
 MAX_GAINS = 256
@@ -356,6 +427,11 @@ ClientMessage = (
     | Record
     | LiveNote
     | AdminRequest
+    | HistoryRequest
+    | LabelRequest
+    | ForkRequest
+    | RestoreRequest
+    | ImportRequest
 )
 
 
@@ -414,7 +490,7 @@ def _request_id(value: Any) -> int:
 
 def request_id(message: Any) -> int | None:
     """The request id of an admin request, when it has a usable one (for the answer)."""
-    if isinstance(message, dict) and message.get("type") in ADMIN_TYPES:
+    if isinstance(message, dict) and message.get("type") in REQUEST_TYPES:
         value = message.get("id")
         if type(value) is int and 1 <= value < 2**53:
             return value
@@ -641,6 +717,94 @@ def _access(message: dict[str, Any], limits: Limits) -> AccessRequest:
     return AccessRequest(_request_id(message["id"]))
 
 
+def _version(name: str, value: Any) -> int:
+    if type(value) is not int:
+        raise BadField(f"{name} must be a version number")
+    if not 0 <= value < 2**53:
+        raise OutOfRange(f"{name} must be between 0 and 2**53")
+    return value
+
+
+def _optional_version(message: dict[str, Any], name: str) -> int | None:
+    value = message.get(name)
+    return None if value is None else _version(name, value)
+
+
+def _history(message: dict[str, Any], limits: Limits) -> HistoryRequest:
+    what = message.get("what")
+    if type(what) is not str or what not in HISTORY_VIEWS:
+        raise BadField(f"what must be one of {', '.join(HISTORY_VIEWS)}")
+    fields = {
+        "versions": ({"id", "what"}, {"before", "count"}),
+        "at": ({"id", "what"}, {"version", "time"}),
+        "blame": ({"id", "what"}, set()),
+        "diff": ({"id", "what", "version", "to"}, set()),
+    }[what]
+    _keys(message, *fields)
+    if what == "at" and (message.get("version") is None) == (message.get("time") is None):
+        raise BadField("at needs exactly one of version or time")
+    time = message.get("time")
+    if time is not None:
+        if type(time) is not int:
+            raise BadField("time must be unix milliseconds (an integer)")
+        if not 0 <= time < 2**53:
+            raise OutOfRange("time must be between 0 and 2**53")
+    count = message.get("count", 200)
+    if type(count) is not int:
+        raise BadField("count must be an integer")
+    if not 1 <= count <= MAX_HISTORY_PAGE:
+        raise OutOfRange(f"count must be between 1 and {MAX_HISTORY_PAGE}")
+    return HistoryRequest(
+        _request_id(message["id"]),
+        what,
+        version=_optional_version(message, "version"),
+        time=time,
+        to=_optional_version(message, "to"),
+        before=_optional_version(message, "before"),
+        count=count,
+    )
+
+
+def _label(message: dict[str, Any], limits: Limits) -> LabelRequest:
+    _keys(message, {"id", "name"})
+    return LabelRequest(
+        _request_id(message["id"]), _str("name", message["name"], limits.max_name_len)
+    )
+
+
+def _fork(message: dict[str, Any], limits: Limits) -> ForkRequest:
+    _keys(message, {"id", "session"}, {"version"})
+    return ForkRequest(
+        _request_id(message["id"]),
+        check_session_name(message["session"], limits),
+        _optional_version(message, "version"),
+    )
+
+
+def _restore(message: dict[str, Any], limits: Limits) -> RestoreRequest:
+    _keys(message, {"seq", "version"})
+    return RestoreRequest(_seq(message["seq"]), _version("version", message["version"]))
+
+
+def _import(message: dict[str, Any], limits: Limits) -> ImportRequest:
+    kind = message.get("format")
+    if type(kind) is not str or kind not in IMPORT_FORMATS:
+        raise BadField(f"format must be one of {', '.join(IMPORT_FORMATS)}")
+    body = "data" if kind == "midi" else "project"
+    _keys(message, {"seq", "format", body}, {"name"})
+    name = _str("name", message.get("name", ""), 256, empty=True)
+    seq = _seq(message["seq"])
+    if kind == "midi":
+        data = message["data"]
+        if type(data) is not bytes:
+            raise BadField("data must be the file's bytes (msgpack bin)")
+        return ImportRequest(seq, kind, data=data, name=name)
+    project = message["project"]
+    if type(project) is not dict:
+        raise BadField("project must be the project file's object")
+    return ImportRequest(seq, kind, project=project, name=name)
+
+
 _PARSERS: dict[str, Callable[[dict[str, Any], Limits], ClientMessage]] = {
     ClientType.HELLO: _hello,
     ClientType.OP: _op,
@@ -662,6 +826,11 @@ _PARSERS: dict[str, Callable[[dict[str, Any], Limits], ClientMessage]] = {
     ClientType.REVOKE: _revoke,
     ClientType.ACCESS: _access,
     ClientType.LIVE: _live,
+    ClientType.HISTORY: _history,
+    ClientType.LABEL: _label,
+    ClientType.FORK: _fork,
+    ClientType.RESTORE: _restore,
+    ClientType.IMPORT: _import,
 }
 
 

@@ -36,16 +36,19 @@ from typing import Any
 
 from .access import Access, Invite
 from .codec import decode_record, encode
-from .entry import ACCESS_KINDS, ADMIN_KINDS, EntryKind, LogEntry
+from .entry import ACCESS_KINDS, ADMIN_KINDS, HISTORY_KINDS, EntryKind, LogEntry
 from .errors import (
     BacklineError,
     Conflict,
     Duplicate,
     Forbidden,
     Internal,
+    LimitExceeded,
     Locked,
     NothingToUndo,
+    SessionExists,
 )
+from .history import restore_ops, summary, touched
 from .limits import DEFAULT_LIMITS, Limits
 from .messages import Batch, Role, weaker
 from .model import Document
@@ -57,6 +60,9 @@ __all__ = ["Control", "Sequencer", "UndoEntry"]
 
 UNDO_DEPTH = 100  # per client
 RECENT_BATCHES = 1000  # kept in memory for catch-up by ops instead of snapshot
+MAX_LABELS = 1000  # named versions of one session
+MAX_FORKS = 1000  # forks a session remembers (the oldest are forgotten)
+MAX_AUTHORS = 1000  # identities credited with edits (the fewest edits are forgotten)
 
 
 UndoEntry = tuple[bytes, int]
@@ -114,6 +120,9 @@ class Control:
     allowed: bool | None = None  # may viewers send audio now (viewer_audio)
     invite: str | None = None  # the invite (invite, revoke, redeem)
     token: str | None = None  # the token id revoked (revoke)
+    name: str | None = None  # the label (label)
+    version: int | None = None  # the version labelled or forked (label, forked)
+    session: str | None = None  # the fork made (forked)
 
 
 def _ops_of(op: Op) -> list[Any]:
@@ -152,6 +161,18 @@ class Sequencer:
         self.viewer_audio = False  # viewers may send audio into the room
         self.access = Access()  # invites, invited people, revocations
         self.created = False  # a `create` entry (or any other) was applied
+        # who made and who last changed each entity, and when (unix ms):
+        # id -> [made by, made at, changed by, changed at]; pruned lazily of the deleted
+        self.blame: dict[str, list[Any]] = {}
+        # the versions since the history last took them (`take_journal`), one row each:
+        # [version, by, at (unix ms), what it came from, summary]
+        self.journal: list[list[Any]] = []
+        self.labels: list[dict[str, Any]] = []  # named versions, oldest first
+        self.parent: dict[str, Any] | None = None  # what this session was forked from
+        self.forks: list[dict[str, Any]] = []  # forks made of it, oldest first
+        self.authors: dict[str, int] = {}  # client -> accepted edits
+        self.names: dict[str, str] = {}  # client -> the name its edits last carried
+        self._entry: LogEntry | None = None  # the entry being decided
 
     def role_of(self, client: str, token_role: Role, token_id: str | None = None) -> Role:
         """The role in effect (see the module docstring): what an owner set for this
@@ -178,7 +199,9 @@ class Sequencer:
     # -- state ------------------------------------------------------------------
 
     def snapshot(self) -> dict[str, Any]:
-        """Everything that decides future entries: document, version, seqs, undo stacks."""
+        """Everything that decides future entries: document, version, seqs, undo stacks;
+        and the history's own state: blame, labels, forks, credits."""
+        live = self._live_ids()
         return {
             "doc": self.doc.to_data(),
             "version": self.version,
@@ -197,7 +220,16 @@ class Sequencer:
             "locked": self.locked,
             "viewer_audio": self.viewer_audio,
             "access": self.access.to_data(),
+            "blame": {eid: list(b) for eid, b in self.blame.items() if eid in live},
+            "labels": [dict(label) for label in self.labels],
+            "parent": self.parent,
+            "forks": [dict(fork) for fork in self.forks],
+            "authors": dict(self.authors),
+            "names": {c: n for c, n in self.names.items() if c in self.authors},
         }
+
+    def _live_ids(self) -> set[str] | dict[str, str]:
+        return {**self.doc.kind_of, "project": "project"}
 
     def restore(self, snapshot: dict[str, Any]) -> None:
         """Continue from `snapshot()`'s output (the catch-up window starts empty)."""
@@ -217,6 +249,13 @@ class Sequencer:
         self.locked = bool(snapshot.get("locked", False))
         self.viewer_audio = bool(snapshot.get("viewer_audio", False))
         self.access = Access.from_data(snapshot.get("access"))
+        self.blame = {eid: list(b) for eid, b in snapshot.get("blame", {}).items()}
+        self.labels = [dict(label) for label in snapshot.get("labels", [])]
+        self.parent = snapshot.get("parent")
+        self.forks = [dict(fork) for fork in snapshot.get("forks", [])]
+        self.authors = dict(snapshot.get("authors", {}))
+        self.names = dict(snapshot.get("names", {}))
+        self.journal = []
         self.created = True
         self._recent.clear()
         self._recent_bytes = 0
@@ -231,14 +270,21 @@ class Sequencer:
         """Decide one log entry (see the module docstring); raises a `BacklineError` and changes
         nothing when it is rejected."""
         kind = entry.kind
-        self.created = True
+        existed, self.created = self.created, True
+        self._entry = entry
         try:
             if kind in ACCESS_KINDS:
                 return self._access(entry)
             if kind in ADMIN_KINDS:
                 return self._admin(entry)
+            if kind in HISTORY_KINDS:
+                return self._history_entry(entry, existed)
             self._check_seq(entry.by, entry.seq)
             self._check_may_edit(entry)
+            if entry.name and entry.name != self.names.get(entry.by):
+                self.names[entry.by] = entry.name[: self.limits.max_name_len]
+            if kind == EntryKind.RESTORE:
+                return self._restore(entry)
             if kind == EntryKind.OP:
                 return self.submit(entry.by, entry.seq, entry.ops or [], entry.now, entry.lead)
             if kind == EntryKind.UNDO:
@@ -334,6 +380,85 @@ class Sequencer:
             return Control(kind, by, request, target=entry.target, invite=entry.invite, token=token)
         return Control(kind, by, request)  # delete: the session does it
 
+    def _restore(self, entry: LogEntry) -> Batch:
+        """A whole project brought back (an old version's, an imported file's): the ops that
+        make the document equal to it, decided now, as one undoable edit."""
+        if entry.project is None:
+            raise Internal("a restore entry without its project")
+        target = Document.from_data(entry.project, self.limits)
+        ops = restore_ops(self.doc, target)
+        if not ops:
+            raise Conflict("the project already is exactly that")
+        return self.submit(entry.by, entry.seq, ops, entry.now, entry.lead)
+
+    def _history_entry(self, entry: LogEntry, existed: bool) -> Batch | Control:
+        kind, by, request = EntryKind(entry.kind), entry.by, entry.seq
+        if kind is EntryKind.FORK:  # written by a server into a new log: no role to check
+            if existed:
+                raise SessionExists("this session already existed when the fork was made")
+            self.parent = dict(entry.parent or {})
+            if entry.name:
+                self.names[by] = entry.name[: self.limits.max_name_len]
+            target = Document.from_data(entry.project or Document(self.limits).to_data())
+            ops = restore_ops(self.doc, target)
+            if not ops:
+                return Control(kind, by, request, version=entry.version)
+            apply_all(self.doc, ops)
+            return self._accept(by, 0, ops)
+        role = self._role(entry)
+        if role is not None and not role.can_edit:
+            raise Forbidden(f"{role.spelled} cannot {kind} this session")
+        if kind is EntryKind.LABEL:
+            if len(self.labels) >= MAX_LABELS:
+                raise LimitExceeded(f"a session keeps at most {MAX_LABELS} named versions")
+            name = (entry.name or "")[: self.limits.max_name_len]
+            label = {"version": self.version, "name": name, "by": by, "at": entry.wall}
+            self.labels.append(label)
+            return Control(kind, by, request, name=name, version=self.version)
+        fork = {"session": entry.target, "version": entry.version, "by": by, "at": entry.wall}
+        self.forks.append(fork)
+        del self.forks[: max(0, len(self.forks) - MAX_FORKS)]
+        return Control(kind, by, request, version=entry.version, session=entry.target)
+
+    def credits(self) -> list[dict[str, Any]]:
+        """Everyone who made an accepted edit, most edits first (names as last known)."""
+        ranked = sorted(self.authors.items(), key=lambda item: (-item[1], item[0]))
+        return [{"client": c, "name": self.names.get(c, ""), "edits": n} for c, n in ranked]
+
+    def take_journal(self) -> list[list[Any]]:
+        """The versions since the last call (the history keeps them with a milestone)."""
+        journal, self.journal = self.journal, []
+        return journal
+
+    def blame_of(self, entity: str) -> list[Any] | None:
+        """[made by, made at, changed by, changed at] of an existing entity (or the project)."""
+        if entity != "project" and entity not in self.doc.kind_of:
+            return None
+        return self.blame.get(entity)
+
+    def _credit(self, client: str, ops: list[Any], kind: str) -> None:
+        entry = self._entry
+        wall = entry.wall if entry is not None else 0
+        blame = self.blame
+        for op in ops:
+            for eid, made in touched(op):
+                row = blame.get(eid)
+                if made or row is None:
+                    blame[eid] = [client, wall, client, wall]
+                else:
+                    row[2], row[3] = client, wall
+        if len(blame) > 2 * len(self.doc.kind_of) + 64:  # deleted entities linger until here
+            live = self._live_ids()
+            for eid in [e for e in blame if e not in live]:
+                del blame[eid]
+        authors = self.authors
+        authors[client] = authors.get(client, 0) + 1
+        if len(authors) > MAX_AUTHORS:
+            least = min(authors.items(), key=lambda item: (item[1], item[0]))[0]
+            del authors[least]
+        source = entry.source if entry is not None and entry.source else kind
+        self.journal.append([self.version, client, wall, source, summary(ops)])
+
     def _access(self, entry: LogEntry) -> Control:
         """A session made (`create`), or an invite spent by a join (`redeem`)."""
         kind = EntryKind(entry.kind)
@@ -373,6 +498,8 @@ class Sequencer:
         self.last_seq.pop(client, None)  # to the end: the most recently active
         self.last_seq[client] = seq
         self.version += 1
+        entry = self._entry
+        self._credit(client, ops, str(entry.kind) if entry is not None else "op")
         batch = Batch(self.version, client, seq, ops)
         record = self.last_record = encode(batch.to_wire())
         recent = self._recent

@@ -45,6 +45,7 @@ from backline.server.rendering.jobs import Renders
 from backline.server.rendering.versions import document_at
 from backline.server.sessions.connection import handle_connection
 from backline.server.sessions.hub import Hub
+from backline.server.sessions.past import Past
 from backline.server.storage.base import Store
 from backline.server.storage.bus import Bus, MemoryBus
 from backline.server.storage.memory import MemoryStore
@@ -172,10 +173,12 @@ def open_store(settings: Settings, node: str) -> tuple[Store, Bus]:
         from backline.server.storage.redis import RedisStore
         from backline.server.storage.redis_bus import RedisBus
 
-        return RedisStore(settings.redis_url, node=node), RedisBus(settings.redis_url, node=node)
+        keep = settings.history == "keep"
+        redis = RedisStore(settings.redis_url, node=node, keep_history=keep)
+        return redis, RedisBus(settings.redis_url, node=node)
     bus = MemoryBus(node)
     if settings.store == "memory":
-        return MemoryStore(), bus
+        return MemoryStore(keep_history=settings.history == "keep"), bus
     from backline.server.storage.sqlite import SQLiteStore
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -183,6 +186,7 @@ def open_store(settings: Settings, node: str) -> tuple[Store, Bus]:
         Path(settings.data_dir),
         synchronous=settings.sqlite_synchronous,
         commit_interval=settings.sqlite_commit_interval_ms / 1000,
+        keep_history=settings.history == "keep",
     )
     return store, bus
 
@@ -241,6 +245,7 @@ async def serve(settings: Settings) -> AsyncIterator[Running]:
         )
     )
     hub = Hub(store, bus, settings, connections.admission.stats)
+    hub.past = Past(store, settings, secret)
     sample_cache = settings.data_dir / "samples"
     instruments = await asyncio.to_thread(open_instruments, settings.soundfont, sample_cache)
     if instruments.bank is None:

@@ -173,6 +173,15 @@ class Settings:
         group=STORAGE,
         metavar="{sqlite,memory}",
     )
+    history: str = setting(
+        "keep",
+        one_of("keep", "trim"),
+        "`keep`: every edit stays in the log and every snapshot as a milestone, so any"
+        " version can be rebuilt, restored or forked; `trim`: drop the log behind each"
+        " snapshot (no history)",
+        group=STORAGE,
+        metavar="{keep,trim}",
+    )
     redis_url: str | None = setting(
         None,
         parse_redis_url,

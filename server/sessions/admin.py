@@ -1,4 +1,4 @@
-"""Carrying out an owner's request once the log has accepted it.
+"""Carrying out an owner's request (or an editor's label or fork) once the log has accepted it.
 
 Role changes, locks, kicks, the `viewer_audio` switch and deletes are log
 entries, so every process applies them at the same point between edits and
@@ -77,10 +77,14 @@ class Controls:
             fields["allowed"] = control.allowed
         elif control.kind is EntryKind.KICK:
             fields["client"] = control.target
+        elif control.kind is EntryKind.LABEL:
+            fields.update(name=control.name, version=control.version)
+        elif control.kind is EntryKind.FORKED:
+            fields.update(session=control.session, version=control.version)
         frame = frames.admin(control.kind.value, control.by, **fields)
         self._roster.send_all(encode(frame))
         if answer is not None:
-            send(answer, encode(frames.done(control.request)))
+            send(answer, encode(frames.done(control.request, **(extra or {}))))
         if control.kind in (EntryKind.ROLE, EntryKind.VIEWER_AUDIO):
             self._room.permissions_changed()
         log.info("session %s: %s by %s: %s", self._context.name, control.kind, control.by, frame)

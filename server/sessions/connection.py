@@ -36,6 +36,7 @@ from backline.protocol.errors import (
     BadResume,
     CloseCode,
     Forbidden,
+    Internal,
     NotFound,
     NotJoined,
     RateAbuse,
@@ -53,9 +54,13 @@ from backline.protocol.messages import (
     Bye,
     Chat,
     DeleteSession,
+    ForkRequest,
     Hello,
+    HistoryRequest,
+    ImportRequest,
     InviteRequest,
     Kick,
+    LabelRequest,
     LiveNote,
     Lock,
     MixGains,
@@ -64,6 +69,7 @@ from backline.protocol.messages import (
     Presence,
     Record,
     Redo,
+    RestoreRequest,
     Revoke,
     Role,
     RtcOffer,
@@ -78,6 +84,7 @@ from backline.protocol.tokens import Secret, check_resume, mint, resume_key, ver
 from backline.server.clock import server_time_us
 from backline.server.sessions.hub import Hub
 from backline.server.sessions.member import Member
+from backline.server.sessions.past import PastRequest, refusal_frame
 from backline.server.sessions.session import Session
 from backline.server.wire.connection import DirectConnection
 from backline.server.wire.fanout import Peer, send
@@ -87,6 +94,7 @@ __all__ = ["handle_connection"]
 log = logging.getLogger("backline.connection")
 
 _labels = itertools.count(1)
+MAX_PAST_IN_FLIGHT = 4  # history, fork and import requests of one connection at a time
 
 
 class _Conn:
@@ -97,6 +105,7 @@ class _Conn:
         self.settings = hub.settings
         self.limits: Limits = hub.settings.limits
         self.peer = Peer(ws, f"conn {next(_labels)}")
+        self.past: set[asyncio.Task[None]] = set()  # requests about the past in progress
         self.bad_frames = 0
         self.member: Member | None = None
         self.session: Session | None = None
@@ -394,6 +403,37 @@ class _Conn:
             entry = LogEntry(EntryKind.DELETE, by, request_id)
         session.submit(member, entry)
 
+    def _past(self, request: PastRequest) -> None:
+        """History, label, restore, fork or import: checked, then carried out in a task (they
+        read the store), at most `MAX_PAST_IN_FLIGHT` at a time per connection."""
+        limits = self.limits
+        what, then = "edits and requests", "this one was not carried out"
+        self._take(self.edits, what, limits.edit_rate, limits.edit_burst, then)
+        if len(self.past) >= MAX_PAST_IN_FLIGHT:
+            raise RateLimited(
+                f"at most {MAX_PAST_IN_FLIGHT} history, fork or import requests at a time;"
+                " wait for an answer"
+            )
+        if self.hub.closing:
+            raise Unavailable("server is shutting down; resend after reconnecting")
+        task = asyncio.get_running_loop().create_task(self._carry_out_past(request))
+        self.past.add(task)
+        task.add_done_callback(self.past.discard)
+
+    async def _carry_out_past(self, request: PastRequest) -> None:
+        session, member = self._session(), self._member()
+        try:
+            past = self.hub.past
+            if past is None:
+                raise Unavailable("this server keeps no history")
+            await past.handle(session, member, request, set(self.hub.sessions))
+        except BacklineError as exc:
+            self.hub.metrics.count("errors", 1, code=exc.code.value)
+            self.send(refusal_frame(exc, request))
+        except Exception:  # a bug: this request fails, the connection stays
+            log.exception("%s: %s failed", self.peer.label, type(request).__name__)
+            self.send(refusal_frame(Internal("the request failed on the server"), request))
+
     def _session(self) -> Session:
         assert self.session is not None
         return self.session
@@ -504,6 +544,11 @@ _HANDLERS: dict[type, Callable[[_Conn, Any], None]] = {
     LiveNote: _Conn._live,
     Bye: _Conn._bye,
     Hello: _Conn._hello_again,
+    HistoryRequest: _Conn._past,
+    LabelRequest: _Conn._past,
+    RestoreRequest: _Conn._past,
+    ForkRequest: _Conn._past,
+    ImportRequest: _Conn._past,
 }
 
 

@@ -17,6 +17,7 @@ from backline.protocol.tokens import Claims
 from backline.server.clock import server_time_us
 from backline.server.config import Settings
 from backline.server.metrics import Metrics
+from backline.server.sessions.past import Past
 from backline.server.sessions.session import Session
 from backline.server.storage.base import EntryId, Store, StoreUnavailable
 from backline.server.storage.bus import Bus, BusUnavailable
@@ -81,6 +82,7 @@ class Hub:
         self._unload_timers: dict[str, asyncio.TimerHandle] = {}
         self._deleting: dict[str, asyncio.Task[None]] = {}
         self.closing = False
+        self.past: Past | None = None  # requests about the past (set by the app: it has the keys)
         self._follower = asyncio.get_running_loop().create_task(self._follow(), name="follower")
 
     async def session(self, name: str, create: bool = True) -> Session:

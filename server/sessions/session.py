@@ -44,7 +44,7 @@ from typing import Any
 
 from backline.protocol import frames
 from backline.protocol.codec import decode_record, encode
-from backline.protocol.entry import ADMIN_KINDS, EntryKind, LogEntry
+from backline.protocol.entry import ADMIN_KINDS, EDIT_KINDS, HISTORY_KINDS, EntryKind, LogEntry
 from backline.protocol.errors import (
     BacklineError,
     CloseCode,
@@ -406,11 +406,17 @@ class Session:
             return
         submissions, self._inbox = self._inbox, []
         now, lead, node = server_time_us(), self.lead_us(), self.context.node
+        wall = int(time.time() * 1000)
+        names = self.seq.names
         records: list[bytes] = []
         numbers: list[int] = []
         for submission in submissions:
             member, entry = submission.member, submission.entry
             number = next(self._numbers)
+            # an edit carries its author's name when the log does not have it yet (credits)
+            name = entry.name
+            if entry.kind in EDIT_KINDS and names.get(member.client) != member.name:
+                name = member.name
             stamped = dataclasses.replace(
                 entry,
                 now=now,
@@ -419,6 +425,8 @@ class Session:
                 proposal=number,
                 token_role=member.token_role,  # the sequencer decides on the role in effect
                 token_id=member.token_id,
+                wall=wall,
+                name=name,
             )
             records.append(encode(stamped.to_wire()))
             numbers.append(number)
@@ -434,7 +442,7 @@ class Session:
                 sub.member,
                 sub.entry.seq,
                 stored,
-                sub.entry.kind in ADMIN_KINDS,
+                sub.entry.kind in ADMIN_KINDS or sub.entry.kind in HISTORY_KINDS,
                 sub.extra,
                 sub.waiter,
             )
@@ -534,9 +542,14 @@ class Session:
                 continue
             accepted.append(result)
             records.append(self.seq.last_record)
-            if self.seq.version % self._snapshot_every == 0 and mine:
-                snap = self._snapshot(stored.id, encode(self.seq.snapshot()))
-                self._snapshots.add(self._loop.create_task(snap))
+            if self.seq.version % self._snapshot_every == 0:
+                # every process takes the journal here; the one whose entry this is keeps
+                # it, with the snapshot, as the milestone of this version
+                journal = encode(self.seq.take_journal())
+                if mine:
+                    snapshot = encode(self.seq.snapshot())
+                    snap = self._snapshot(stored.id, snapshot, self.seq.version, journal)
+                    self._snapshots.add(self._loop.create_task(snap))
         return _Round(started, accepted, records, rejects, controls, waits)
 
     def _finish(self, decided: _Round) -> None:
@@ -588,9 +601,13 @@ class Session:
         if self.resync is not None:
             self.resync(self)
 
-    async def _snapshot(self, after: EntryId, snapshot: bytes) -> None:
+    async def _snapshot(
+        self, after: EntryId, snapshot: bytes, version: int, journal: bytes
+    ) -> None:
         try:
-            await self.store.save_snapshot(self.name, after, snapshot)
+            await self.store.save_snapshot(
+                self.name, after, snapshot, version=version, journal=journal
+            )
         except Unavailable as exc:
             log.warning("session %s: snapshot after %s failed: %s", self.name, after, exc)
         finally:

@@ -16,9 +16,13 @@ Beside the log, a snapshot (the sequencer's state after some entry) and the
 short chat history late joiners see, so that it outlives a restart like the
 log does (chat is not versioned: it never goes through the log).
 
-The snapshot: Saving a
-snapshot drops the entries the *previous* snapshot covered, so a reader that
-lags by less than one snapshot interval never misses an entry.
+History: by default (`keep_history`) a store keeps every entry for good, and
+each snapshot also stays, as a *milestone* (with the `journal` of the versions
+since the previous one), so that any version can be rebuilt from the nearest
+milestone before it plus the entries after it (`server/history.py`). Without
+`keep_history`, saving a snapshot drops the entries the *previous* snapshot
+covered (a reader that lags by less than one snapshot interval never misses an
+entry), and milestones are not kept.
 """
 
 from __future__ import annotations
@@ -30,7 +34,16 @@ from typing import Any, Protocol
 
 from backline.protocol.errors import Unavailable
 
-__all__ = ["Entry", "EntryId", "Loaded", "Store", "StoreUnavailable", "Trimmed", "int_id"]
+__all__ = [
+    "Entry",
+    "EntryId",
+    "Loaded",
+    "Milestone",
+    "Store",
+    "StoreUnavailable",
+    "Trimmed",
+    "int_id",
+]
 
 EntryId = str
 """Opaque to callers; ordered by the store that issued it."""
@@ -54,7 +67,19 @@ class Loaded:
     entries: list[Entry]  # every entry after `after`, in order
 
 
+@dataclass(frozen=True, slots=True)
+class Milestone:
+    """A kept snapshot: the sequencer's state at `version`, after entry `after`."""
+
+    version: int
+    after: EntryId
+    snapshot: bytes | None  # None where only the journals were asked for
+    journal: bytes  # msgpack list of the versions since the previous milestone
+
+
 class Store(Protocol):
+    keep_history: bool
+
     async def append(self, session: str, entries: Sequence[bytes]) -> list[EntryId]:
         """Durably append, in order, as one unit; return their ids once stored."""
         ...
@@ -96,9 +121,26 @@ class Store(Protocol):
         """The latest snapshot and every entry after it; None for a new session."""
         ...
 
-    async def save_snapshot(self, session: str, after: EntryId, snapshot: bytes) -> None:
+    async def save_snapshot(
+        self,
+        session: str,
+        after: EntryId,
+        snapshot: bytes,
+        *,
+        version: int | None = None,
+        journal: bytes = b"",
+    ) -> None:
         """Keep `snapshot` as covering the entries up to `after` (ignored if an equal or
-        later one exists), then drop the entries the previous snapshot covered."""
+        later one exists). With `keep_history`, also keep it as the milestone of
+        `version` (when given); without, drop the entries the previous snapshot covered."""
+        ...
+
+    async def milestone(self, session: str, version: int) -> Milestone | None:
+        """The latest milestone at or before `version`, its snapshot included."""
+        ...
+
+    async def milestones(self, session: str) -> list[Milestone]:
+        """Every milestone, oldest first, without their snapshots (the journals only)."""
         ...
 
     async def add_chat(self, session: str, entry: dict[str, Any], keep: int) -> None:

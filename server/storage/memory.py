@@ -11,6 +11,7 @@ from backline.server.storage.base import (
     Entry,
     EntryId,
     Loaded,
+    Milestone,
     Trimmed,
     int_id,
 )
@@ -25,12 +26,14 @@ class _Log:
     snapshot: bytes | None = None
     snapshot_after: int = 0
     trimmed_upto: int = 0  # every entry with an id up to this one was dropped
+    milestones: dict[int, Milestone] = field(default_factory=dict)  # by version
 
 
 class MemoryStore:
     """One process, nothing kept across restarts: for tests and benchmarks."""
 
-    def __init__(self) -> None:
+    def __init__(self, keep_history: bool = True) -> None:
+        self.keep_history = keep_history
         self._logs: dict[str, _Log] = {}
         self._news = asyncio.Event()
         # sessions whose follower may have something to read: a change to a log puts
@@ -111,17 +114,43 @@ class MemoryStore:
         entries = [Entry(str(i), d) for i, d in log.entries if i > log.snapshot_after]
         return Loaded(log.snapshot, after, entries)
 
-    async def save_snapshot(self, session: str, after: EntryId, snapshot: bytes) -> None:
+    async def save_snapshot(
+        self,
+        session: str,
+        after: EntryId,
+        snapshot: bytes,
+        *,
+        version: int | None = None,
+        journal: bytes = b"",
+    ) -> None:
         self._dirty.add(session)
         log = self._logs.setdefault(session, _Log())
         position = int_id(after)
+        if self.keep_history and version is not None and version not in log.milestones:
+            log.milestones[version] = Milestone(version, str(position), snapshot, journal)
         if log.snapshot is not None and position <= log.snapshot_after:
             return
         previous = log.snapshot_after
         log.snapshot, log.snapshot_after = snapshot, position
-        if previous:
+        if previous and not self.keep_history:
             log.entries = [(i, d) for i, d in log.entries if i > previous]
             log.trimmed_upto = max(log.trimmed_upto, previous)
+
+    async def milestone(self, session: str, version: int) -> Milestone | None:
+        log = self._logs.get(session)
+        if log is None:
+            return None
+        found = [v for v in log.milestones if v <= version]
+        return log.milestones[max(found)] if found else None
+
+    async def milestones(self, session: str) -> list[Milestone]:
+        log = self._logs.get(session)
+        if log is None:
+            return []
+        return [
+            Milestone(m.version, m.after, None, m.journal)
+            for _, m in sorted(log.milestones.items())
+        ]
 
     async def add_chat(self, session: str, entry: dict[str, Any], keep: int) -> None:
         history = self._chat.setdefault(session, [])

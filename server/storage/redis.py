@@ -9,6 +9,10 @@ Keys of session ``s`` (prefix ``bl``), all in the slot of the hash tag ``{s}``:
   a position before it has missed entries and must load the session again.
 - ``bl:{s}:chat``: the chat history, a list of msgpack entries trimmed to the
   last ones on every push.
+- ``bl:{s}:ms`` and ``bl:{s}:msd``: with `keep_history`, the milestones (hash
+  field: the version; values msgpack ``[after, journal]`` and the zlib-compressed
+  snapshot). Then the stream is never trimmed: the whole log stays in Redis
+  (its growth is in docs/SCALING.md).
 
 Durability is Redis's: an append returns once Redis has replied, which with
 ``appendonly yes`` and ``appendfsync always`` means the entries are in the AOF
@@ -31,13 +35,21 @@ import contextlib
 import logging
 import math
 import re
+import zlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from redis.exceptions import RedisError, ResponseError
 
 from backline.protocol.codec import decode_record, encode
-from backline.server.storage.base import Entry, EntryId, Loaded, StoreUnavailable, Trimmed
+from backline.server.storage.base import (
+    Entry,
+    EntryId,
+    Loaded,
+    Milestone,
+    StoreUnavailable,
+    Trimmed,
+)
 from backline.server.storage.redis_client import (
     COMMAND_TIMEOUT,
     KINDS,
@@ -109,7 +121,7 @@ return {redis.call('EXISTS', KEYS[1], KEYS[2]), snap[1], snap[2],
 """
 )
 
-# KEYS: snap, log, trim; ARGV: after, snapshot. Ids arrive in canonical form
+# KEYS: snap, log, trim; ARGV: after, snapshot, keep (1: never trim). Ids arrive in canonical form
 # ("<ms>-<seq>", no leading zeros), so comparing lengths, then digits, is exact.
 _SAVE_SNAPSHOT = Script(
     """
@@ -124,7 +136,7 @@ end
 local previous = redis.call('HGET', KEYS[1], 'after')
 if previous and not later(ARGV[1], previous) then return 0 end
 redis.call('HSET', KEYS[1], 'after', ARGV[1], 'data', ARGV[2])
-if previous then
+if previous and ARGV[3] ~= '1' then
   redis.call('XTRIM', KEYS[2], 'MINID', previous)
   redis.call('XDEL', KEYS[2], previous)
   redis.call('SET', KEYS[3], previous)
@@ -193,8 +205,10 @@ class RedisStore:
         prefix: str = "bl",
         tail_count: int = 1000,
         command_timeout: float = COMMAND_TIMEOUT,
+        keep_history: bool = True,
     ) -> None:
         self.url = url
+        self.keep_history = keep_history
         self.node = node
         self.prefix = check_prefix(prefix)
         self.tail_count = tail_count
@@ -414,11 +428,67 @@ class RedisStore:
             _flat_entries(items),
         )
 
-    async def save_snapshot(self, session: str, after: EntryId, snapshot: bytes) -> None:
+    async def save_snapshot(
+        self,
+        session: str,
+        after: EntryId,
+        snapshot: bytes,
+        *,
+        version: int | None = None,
+        journal: bytes = b"",
+    ) -> None:
         keys = [self._key(session, k) for k in ("snap", "log", "trim")]
-        args = [_canonical(after), snapshot]
+        args = [_canonical(after), snapshot, "1" if self.keep_history else "0"]
+        packed = b""
+        if self.keep_history and version is not None:
+            packed = await asyncio.to_thread(zlib.compress, snapshot, 1)
         async with self._in_order(session):
             await self._run(f"save snapshot {keys[0]}", _SAVE_SNAPSHOT, keys, args)
+            if packed:
+                ms, msd = self._key(session, "ms"), self._key(session, "msd")
+                try:
+                    async with self._redis.pipeline(transaction=True) as pipe:
+                        pipe.hsetnx(msd, str(version), packed)
+                        pipe.hsetnx(ms, str(version), encode([_canonical(after), journal]))
+                        await pipe.execute()
+                except (RedisError, OSError) as exc:
+                    raise self._unavailable(f"save milestone {ms}", exc) from exc
+
+    async def milestone(self, session: str, version: int) -> Milestone | None:
+        self._check_open()
+        ms, msd = self._key(session, "ms"), self._key(session, "msd")
+        try:
+            fields = await execute(self._redis, "HKEYS", ms)
+            found = [int(text(f)) for f in fields if int(text(f)) <= version]
+            if not found:
+                return None
+            best = str(max(found))
+            meta, data = await asyncio.gather(
+                execute(self._redis, "HGET", ms, best), execute(self._redis, "HGET", msd, best)
+            )
+        except (RedisError, OSError) as exc:
+            raise self._unavailable(f"read milestone {ms}", exc) from exc
+        if meta is None or data is None:
+            return None
+        after, journal = decode_record(bytes(meta))
+        snapshot = await asyncio.to_thread(zlib.decompress, bytes(data))
+        return Milestone(int(best), str(after), snapshot, bytes(journal))
+
+    async def milestones(self, session: str) -> list[Milestone]:
+        self._check_open()
+        ms = self._key(session, "ms")
+        try:
+            items = await execute(self._redis, "HGETALL", ms)
+        except (RedisError, OSError) as exc:
+            raise self._unavailable(f"read milestones {ms}", exc) from exc
+        pairs = (
+            items.items() if isinstance(items, dict) else zip(items[::2], items[1::2], strict=True)
+        )
+        out = []
+        for version, meta in pairs:
+            after, journal = decode_record(bytes(meta))
+            out.append(Milestone(int(text(version)), str(after), None, bytes(journal)))
+        return sorted(out, key=lambda m: m.version)
 
     async def add_chat(self, session: str, entry: dict[str, Any], keep: int) -> None:
         self._check_open()

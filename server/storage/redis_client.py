@@ -49,8 +49,9 @@ CONNECT_TIMEOUT = 2.0  # seconds to open a TCP connection to Redis
 COMMAND_TIMEOUT = 5.0  # seconds to wait for the reply to an ordinary command
 POOL_SIZE = 64  # connections per pool; more commands at once wait for one
 
-KINDS = ("log", "snap", "trim", "chat")
-"""The suffixes of a session's keys: entry stream, snapshot, trim point, chat history."""
+KINDS = ("log", "snap", "trim", "chat", "ms", "msd")
+"""The suffixes of a session's keys: entry stream, snapshot, trim point, chat history,
+milestones (version -> [after, journal]) and their snapshots (version -> zlib data)."""
 
 
 def check_prefix(prefix: str) -> str:

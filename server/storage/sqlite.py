@@ -10,6 +10,9 @@ instead of paying one fsync per batch. Commits also start at most once per
 few entries it holds, and without the pacing a busy server committed every one
 or two edits on their own. An edit arriving after a quiet spell commits at once.
 SQLite runs on one worker thread; the event loop never blocks on disk.
+
+With `keep_history` (the default) no entry is ever deleted and every snapshot
+also stays in ``milestones``, zlib-compressed, with its journal (`base.py`).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+import zlib
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -25,7 +29,15 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from backline.protocol.codec import decode_record, encode
-from backline.server.storage.base import Entry, EntryId, Loaded, StoreUnavailable, Trimmed, int_id
+from backline.server.storage.base import (
+    Entry,
+    EntryId,
+    Loaded,
+    Milestone,
+    StoreUnavailable,
+    Trimmed,
+    int_id,
+)
 
 __all__ = ["SQLiteStore"]
 
@@ -51,6 +63,14 @@ CREATE TABLE IF NOT EXISTS chat (
     n INTEGER NOT NULL,
     data BLOB NOT NULL,
     PRIMARY KEY (session, n)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS milestones (
+    session TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    after INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    journal BLOB NOT NULL,
+    PRIMARY KEY (session, version)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS probe (id INTEGER PRIMARY KEY, written INTEGER NOT NULL);
 """
@@ -81,10 +101,12 @@ class SQLiteStore:
         synchronous: str = "FULL",
         cache: int = 64,
         commit_interval: float = 0.001,
+        keep_history: bool = True,
     ) -> None:
         if synchronous.upper() not in ("FULL", "NORMAL", "EXTRA"):
             raise ValueError(f"synchronous must be FULL, NORMAL or EXTRA, not {synchronous!r}")
         self.path = Path(data_dir) / FILENAME
+        self.keep_history = keep_history
         self.commits = 0
         self._commit_interval = commit_interval
         self._last_commit = float("-inf")  # loop time the last group commit started
@@ -192,11 +214,20 @@ class SQLiteStore:
         )
         return loaded, end, self._trimmed(db, session)
 
-    def _save_snapshot(self, session: str, after: int, snapshot: bytes) -> int:
+    def _save_snapshot(
+        self, session: str, after: int, snapshot: bytes, version: int | None, journal: bytes
+    ) -> int:
         """Returns the session's trim point afterwards."""
         db = self._conn()
+        packed = zlib.compress(snapshot, 1) if self.keep_history and version is not None else b""
         db.execute("BEGIN IMMEDIATE")
         try:
+            if packed:
+                db.execute(
+                    "INSERT OR IGNORE INTO milestones (session, version, after, data, journal)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (session, version, after, packed, journal),
+                )
             row = db.execute("SELECT after FROM snapshots WHERE session = ?", (session,)).fetchone()
             if row is None:
                 db.execute(
@@ -208,15 +239,43 @@ class SQLiteStore:
                 db.execute(
                     "UPDATE snapshots SET after = ?, data = ?, trimmed = max(trimmed, ?)"
                     " WHERE session = ?",
-                    (after, snapshot, previous, session),
+                    (after, snapshot, 0 if self.keep_history else previous, session),
                 )
-                db.execute("DELETE FROM entries WHERE session = ? AND id <= ?", (session, previous))
+                if not self.keep_history:
+                    db.execute(
+                        "DELETE FROM entries WHERE session = ? AND id <= ?", (session, previous)
+                    )
             trimmed = self._trimmed(db, session)
             db.execute("COMMIT")
         except BaseException:
             self._abandon(db)
             raise
         return trimmed
+
+    def _milestone(self, session: str, version: int) -> Milestone | None:
+        row = (
+            self._conn()
+            .execute(
+                "SELECT version, after, data, journal FROM milestones"
+                " WHERE session = ? AND version <= ? ORDER BY version DESC LIMIT 1",
+                (session, version),
+            )
+            .fetchone()
+        )
+        if row is None:
+            return None
+        return Milestone(int(row[0]), str(row[1]), zlib.decompress(row[2]), bytes(row[3]))
+
+    def _milestones(self, session: str) -> list[Milestone]:
+        rows = (
+            self._conn()
+            .execute(
+                "SELECT version, after, journal FROM milestones WHERE session = ? ORDER BY version",
+                (session,),
+            )
+            .fetchall()
+        )
+        return [Milestone(int(v), str(a), None, bytes(j)) for v, a, j in rows]
 
     def _abandon(self, db: sqlite3.Connection) -> None:
         """After a failed write: roll back, close, and open the file afresh next time.
@@ -268,6 +327,7 @@ class SQLiteStore:
         with db:
             db.execute("DELETE FROM entries WHERE session = ?", (session,))
             db.execute("DELETE FROM snapshots WHERE session = ?", (session,))
+            db.execute("DELETE FROM milestones WHERE session = ?", (session,))
             db.execute("DELETE FROM chat WHERE session = ?", (session,))
         self._next_id.pop(session, None)
 
@@ -417,9 +477,19 @@ class SQLiteStore:
         self._dirty.add(session)
         return loaded
 
-    async def save_snapshot(self, session: str, after: EntryId, snapshot: bytes) -> None:
+    async def save_snapshot(
+        self,
+        session: str,
+        after: EntryId,
+        snapshot: bytes,
+        *,
+        version: int | None = None,
+        journal: bytes = b"",
+    ) -> None:
         try:
-            trimmed = await self._run(self._save_snapshot, session, int_id(after), snapshot)
+            trimmed = await self._run(
+                self._save_snapshot, session, int_id(after), snapshot, version, journal
+            )
         except StoreUnavailable as exc:
             self._write_failed = exc.message
             raise
@@ -428,6 +498,12 @@ class SQLiteStore:
         recent = self._recent.get(session)
         while recent and recent[0][0] <= trimmed:
             recent.popleft()  # the cache never serves what the file no longer has
+
+    async def milestone(self, session: str, version: int) -> Milestone | None:
+        return await self._run(self._milestone, session, version)
+
+    async def milestones(self, session: str) -> list[Milestone]:
+        return await self._run(self._milestones, session)
 
     async def add_chat(self, session: str, entry: dict[str, Any], keep: int) -> None:
         await self._run(self._add_chat, session, encode(entry), keep)

@@ -24,9 +24,13 @@ from backline.protocol.messages import (
     Chat,
     ClientType,
     DeleteSession,
+    ForkRequest,
     Hello,
+    HistoryRequest,
+    ImportRequest,
     InviteRequest,
     Kick,
+    LabelRequest,
     LiveNote,
     Lock,
     MixGains,
@@ -35,6 +39,7 @@ from backline.protocol.messages import (
     Presence,
     Record,
     Redo,
+    RestoreRequest,
     Revoke,
     Role,
     RtcOffer,
@@ -205,6 +210,39 @@ VALID: dict[ClientType, list[tuple[dict[str, Any], Any]]] = {
         ({"type": "live", "event": "bend", "value": -1}, LiveNote("bend", None, value=-1.0)),
         ({"type": "live", "event": "sustain", "on": True}, LiveNote("sustain", None, on=True)),
     ],
+    ClientType.HISTORY: [
+        ({"type": "history", "id": 1, "what": "versions"}, HistoryRequest(1, "versions")),
+        (
+            {"type": "history", "id": 2, "what": "versions", "before": 9, "count": 5},
+            HistoryRequest(2, "versions", before=9, count=5),
+        ),
+        ({"type": "history", "id": 3, "what": "at", "version": 0}, HistoryRequest(3, "at", 0)),
+        (
+            {"type": "history", "id": 4, "what": "at", "time": 1_700_000_000_000},
+            HistoryRequest(4, "at", time=1_700_000_000_000),
+        ),
+        ({"type": "history", "id": 5, "what": "blame"}, HistoryRequest(5, "blame")),
+        (
+            {"type": "history", "id": 6, "what": "diff", "version": 2, "to": 7},
+            HistoryRequest(6, "diff", 2, to=7),
+        ),
+    ],
+    ClientType.LABEL: [({"type": "label", "id": 7, "name": "v2 mix"}, LabelRequest(7, "v2 mix"))],
+    ClientType.RESTORE: [({"type": "restore", "seq": 3, "version": 12}, RestoreRequest(3, 12))],
+    ClientType.FORK: [
+        ({"type": "fork", "id": 8, "session": "jam-2"}, ForkRequest(8, "jam-2", None)),
+        ({"type": "fork", "id": 9, "session": "b", "version": 4}, ForkRequest(9, "b", 4)),
+    ],
+    ClientType.IMPORT: [
+        (
+            {"type": "import", "seq": 4, "format": "midi", "data": b"MThd"},
+            ImportRequest(4, "midi", data=b"MThd"),
+        ),
+        (
+            {"type": "import", "seq": 5, "format": "project", "project": {}, "name": "a.json"},
+            ImportRequest(5, "project", project={}, name="a.json"),
+        ),
+    ],
 }
 
 
@@ -231,6 +269,11 @@ def test_samples_cover_every_client_type() -> None:
         "revoke",
         "access",
         "live",
+        "history",
+        "label",
+        "restore",
+        "fork",
+        "import",
     }
 
 
@@ -413,6 +456,25 @@ BAD_FIELDS: list[tuple[str, dict[str, Any], ErrorCode]] = [
     ("revoke-two", {"type": "revoke", "id": 1, "client": "c1", "invite": "i1"}, BAD),
     ("revoke-bad-id", {"type": "revoke", "id": 1, "invite": "bad id!"}, BAD),
     ("access-id-str", {"type": "access", "id": "x"}, BAD),
+    ("history-what", {"type": "history", "id": 1, "what": "everything"}, BAD),
+    ("history-at-neither", {"type": "history", "id": 1, "what": "at"}, BAD),
+    ("history-at-both", {"type": "history", "id": 1, "what": "at", "version": 1, "time": 1}, BAD),
+    ("history-at-negative", {"type": "history", "id": 1, "what": "at", "version": -1}, RANGE),
+    ("history-at-float", {"type": "history", "id": 1, "what": "at", "version": 1.0}, BAD),
+    ("history-time-str", {"type": "history", "id": 1, "what": "at", "time": "now"}, BAD),
+    ("history-count-big", {"type": "history", "id": 1, "what": "versions", "count": 10**6}, RANGE),
+    ("history-count-zero", {"type": "history", "id": 1, "what": "versions", "count": 0}, RANGE),
+    ("history-diff-one", {"type": "history", "id": 1, "what": "diff", "version": 1}, BAD),
+    ("history-blame-extra", {"type": "history", "id": 1, "what": "blame", "version": 1}, BAD),
+    ("label-empty", {"type": "label", "id": 1, "name": ""}, RANGE),
+    ("label-long", {"type": "label", "id": 1, "name": "x" * 999}, LARGE),
+    ("restore-no-version", {"type": "restore", "seq": 1}, BAD),
+    ("restore-negative", {"type": "restore", "seq": 1, "version": -2}, RANGE),
+    ("fork-bad-name", {"type": "fork", "id": 1, "session": "bad name!"}, BAD),
+    ("import-format", {"type": "import", "seq": 1, "format": "mp3", "data": b""}, BAD),
+    ("import-midi-str", {"type": "import", "seq": 1, "format": "midi", "data": "MThd"}, BAD),
+    ("import-project-list", {"type": "import", "seq": 1, "format": "project", "project": []}, BAD),
+    ("import-midi-project", {"type": "import", "seq": 1, "format": "midi", "project": {}}, BAD),
     ("live-no-event", {"type": "live", "pitch": 60, "vel": 1}, BAD),
     ("live-unknown-event", {"type": "live", "event": "cc", "pitch": 60}, BAD),
     ("live-pitch-high", {"type": "live", "event": "on", "pitch": 128, "vel": 1}, RANGE),
@@ -511,6 +573,7 @@ def test_frame_types_are_server_types() -> None:
         "admin",
         "access",
         "live",
+        "history",
     }
 
 
@@ -557,6 +620,8 @@ def test_error_codes_never_change() -> None:
         "SESSION_DELETED": "session_deleted",
         "REVOKED": "revoked",
         "INVITE_USED": "invite_used",
+        "BAD_IMPORT": "bad_import",
+        "SESSION_EXISTS": "session_exists",
     }
 
 

@@ -62,6 +62,7 @@ def test_every_server_type_has_a_builder() -> None:
         ServerType.ADMIN: frames.admin("lock", "c", locked=True),
         ServerType.ACCESS: frames.access(2, [], []),
         ServerType.LIVE: frames.live("c", {"event": "off", "pitch": 60, "track": None}, 5),
+        ServerType.HISTORY: frames.history(3, "blame", version=2, blame={}, names={}),
     }
     assert set(built) == set(ServerType)
     for kind, frame in built.items():

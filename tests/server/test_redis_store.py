@@ -63,18 +63,19 @@ def hash_tag(key: str) -> str:
 async def test_every_key_of_a_session_shares_its_hash_tag(
     redis_server: RedisServer, redis_prefix: str, store: RedisStore, admin: Redis
 ) -> None:
-    """Log, snapshot, trim point and chat of a session all land in the session's slot."""
+    """Log, snapshot, milestones and chat of a session all land in the session's slot."""
     sessions = ["plain", "with:colons", "sp ace*?[x]"]
     for session in sessions:
         ids = await store.append(session, [b"1", b"2", b"3"])
-        await store.save_snapshot(session, ids[0], b"s")
-        await store.save_snapshot(session, ids[1], b"s")
+        await store.save_snapshot(session, ids[0], b"s", version=1, journal=b"j")
+        await store.save_snapshot(session, ids[1], b"s", version=2, journal=b"j")
         await store.add_chat(session, {"text": "hi"}, keep=10)
     keys = [k.decode() for k in await admin.keys(f"{redis_prefix}:*")]
-    assert len(keys) == 4 * len(sessions)
+    assert len(keys) == 5 * len(sessions)
     for session in sessions:
         mine = [k for k in keys if hash_tag(k) == session]
-        assert sorted(k.rsplit(":", 1)[1] for k in mine) == ["chat", "log", "snap", "trim"]
+        kinds = sorted(k.rsplit(":", 1)[1] for k in mine)
+        assert kinds == ["chat", "log", "ms", "msd", "snap"]
     assert sorted(await store.sessions()) == sorted(sessions)
     for session in sessions:
         await store.delete(session)

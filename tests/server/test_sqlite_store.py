@@ -46,14 +46,14 @@ async def test_appends_within_the_commit_interval_share_the_next_commit(tmp_path
 
 
 async def test_reopen_sees_everything_and_continues_the_ids(tmp_path: Path) -> None:
-    store = SQLiteStore(tmp_path)
+    store = SQLiteStore(tmp_path, keep_history=False)
     first = await store.append("a", [b"%d" % i for i in range(20)])
     await store.save_snapshot("a", first[9], b"snap-10")
     await store.save_snapshot("a", first[14], b"snap-15")  # trims what snap-10 covered
     await store.close()
     with pytest.raises(StoreUnavailable):
         await store.append("a", [b"late"])
-    again = SQLiteStore(tmp_path)
+    again = SQLiteStore(tmp_path, keep_history=False)
     try:
         loaded = await again.load("a")
         assert loaded is not None

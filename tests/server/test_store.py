@@ -20,20 +20,34 @@ from backline.testing.redis import RedisServer
 WAIT = 10.0  # seconds: the bound on anything that should happen "at once"
 
 
-@pytest.fixture(params=["memory", "sqlite", "redis"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    s: Store
+def _open(request: pytest.FixtureRequest, tmp_path: Path, keep_history: bool) -> Store:
     if request.param == "memory":
-        s = MemoryStore()
-    elif request.param == "sqlite":
+        return MemoryStore(keep_history=keep_history)
+    if request.param == "sqlite":
         from backline.server.storage.sqlite import SQLiteStore
 
-        s = SQLiteStore(tmp_path)
-    else:
-        from backline.server.storage.redis import RedisStore
+        return SQLiteStore(tmp_path, keep_history=keep_history)
+    from backline.server.storage.redis import RedisStore
 
-        redis: RedisServer = request.getfixturevalue("redis_server")
-        s = RedisStore(redis.url, node="test", prefix=request.getfixturevalue("redis_prefix"))
+    redis: RedisServer = request.getfixturevalue("redis_server")
+    prefix = request.getfixturevalue("redis_prefix")
+    return RedisStore(redis.url, node="test", prefix=prefix, keep_history=keep_history)
+
+
+@pytest.fixture(params=["memory", "sqlite", "redis"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    """A store as the server opens it by default: it keeps the whole history."""
+    s = _open(request, tmp_path, keep_history=True)
+    try:
+        yield s
+    finally:
+        await s.close()
+
+
+@pytest.fixture(params=["memory", "sqlite", "redis"])
+async def trimming(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    """A store with ``--history trim``: each snapshot drops the log behind the previous one."""
+    s = _open(request, tmp_path, keep_history=False)
     try:
         yield s
     finally:
@@ -199,7 +213,8 @@ async def test_wake_tail_ends_a_waiting_tail_promptly(store: Store) -> None:
     assert time.monotonic() - started < 2.0
 
 
-async def test_tail_reports_a_trimmed_position_as_none(store: Store) -> None:
+async def test_tail_reports_a_trimmed_position_as_none(trimming: Store) -> None:
+    store = trimming
     """A position before the trim point maps to None; a later one gets its entries."""
     a = await filled(store, "a", 4)
     await store.save_snapshot("a", a[0].id, b"s0")
@@ -249,7 +264,8 @@ async def test_an_older_or_equal_snapshot_is_ignored(store: Store) -> None:
     assert await store.read("a", None) == a  # nothing was trimmed either
 
 
-async def test_a_snapshot_drops_only_what_the_previous_one_covered(store: Store) -> None:
+async def test_a_snapshot_drops_only_what_the_previous_one_covered(trimming: Store) -> None:
+    store = trimming
     """Saving a snapshot trims up to the previous snapshot; readers behind it get `Trimmed`."""
     a = await filled(store, "a", 6)
     await store.save_snapshot("a", a[1].id, b"s1")
@@ -268,7 +284,8 @@ async def test_a_snapshot_drops_only_what_the_previous_one_covered(store: Store)
     assert await store.read("a", a[5].id) == more
 
 
-async def test_concurrent_snapshots_take_effect_in_call_order(store: Store) -> None:
+async def test_concurrent_snapshots_take_effect_in_call_order(trimming: Store) -> None:
+    store = trimming
     """Snapshots saved at once by one process apply in call order, each trimming in turn."""
     a = await filled(store, "a", 12)
     await asyncio.gather(*(store.save_snapshot("a", e.id, b"s" + e.data) for e in a[1::2]))
@@ -363,3 +380,45 @@ async def test_single_writer_tail_looks_only_at_changed_logs(kind: str, tmp_path
         assert await store.tail(back, timeout=WAIT) == {"s9": [Entry(ends["s9"], b"e0")]}
     finally:
         await store.close()
+
+
+# -- history: everything kept, milestones -----------------------------------------------
+
+
+async def test_snapshots_keep_every_entry_and_every_milestone(store: Store) -> None:
+    """With history kept, snapshots drop nothing: the log reads whole from the start, each
+    snapshot stays as a milestone, and `load` still starts at the latest snapshot."""
+    entries = await filled(store, "s", 30)
+    for n in (10, 20, 30):
+        await store.save_snapshot(
+            "s", entries[n - 1].id, b"snap%d" % n, version=n, journal=b"j%d" % n
+        )
+    assert [e.data for e in await store.read("s", None, 100)] == [e.data for e in entries]
+    loaded = await store.load("s")
+    assert loaded is not None and loaded.snapshot == b"snap30" and loaded.entries == []
+    listed = await store.milestones("s")
+    assert [(m.version, m.after, m.journal, m.snapshot) for m in listed] == [
+        (n, entries[n - 1].id, b"j%d" % n, None) for n in (10, 20, 30)
+    ]
+    for asked, expected in ((9, None), (10, 10), (19, 10), (25, 20), (10**9, 30)):
+        found = await store.milestone("s", asked)
+        if expected is None:
+            assert found is None
+        else:
+            assert found is not None
+            assert (found.version, found.snapshot) == (expected, b"snap%d" % expected)
+            assert found.after == entries[expected - 1].id
+    # a second save of a milestone (another process's) changes nothing
+    await store.save_snapshot("s", entries[19].id, b"other", version=20, journal=b"x")
+    again = await store.milestone("s", 20)
+    assert again is not None and again.snapshot == b"snap20"
+    assert await store.milestone("other", 100) is None and await store.milestones("other") == []
+    await store.delete("s")
+    assert await store.milestones("s") == [] and await store.milestone("s", 100) is None
+
+
+async def test_a_trimming_store_keeps_no_milestones(trimming: Store) -> None:
+    entries = await filled(trimming, "s", 4)
+    await trimming.save_snapshot("s", entries[1].id, b"a", version=2, journal=b"j")
+    assert await trimming.milestones("s") == []
+    assert await trimming.milestone("s", 2) is None

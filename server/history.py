@@ -1,0 +1,168 @@
+"""Any version of a session, rebuilt from the store: the timeline, a version's project, diffs.
+
+The store keeps every log entry and, every `snapshot_every` versions, a
+milestone (the sequencer's state then, and the journal of the versions since
+the previous one). A version is rebuilt from the nearest milestone at or before
+it plus the entries after that milestone, replayed through the same
+deterministic `Sequencer` the live session runs, so ``at(v)`` *is* what the
+session was at v. The replay runs in a worker thread (a few hundred entries:
+milliseconds, but never on the event loop) and reads the log in pages, so its
+memory is bounded however long the session is.
+
+The timeline is the milestones' journals plus the versions since the latest
+one; a journal that is missing (a snapshot whose save failed) is rebuilt by
+replaying its interval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+from typing import Any
+
+from backline.protocol.codec import decode_record
+from backline.protocol.errors import BacklineError, NotFound
+from backline.protocol.history import changes
+from backline.protocol.limits import DEFAULT_LIMITS, Limits
+from backline.protocol.sequencer import Sequencer
+from backline.server.storage.base import Entry, EntryId, Store, Trimmed
+
+__all__ = ["History", "Rebuilt", "VersionRow"]
+
+PAGE = 1000  # log entries read per store call while replaying
+
+VersionRow = list[Any]
+"""[version, by, at (unix ms), what it came from, summary] (`Sequencer.journal`)."""
+
+
+@dataclass(slots=True)
+class Rebuilt:
+    """A session's sequencer as it was at `sequencer.version`, and where in the log."""
+
+    sequencer: Sequencer
+    position: EntryId | None
+
+
+def _replay(
+    sequencer: Sequencer, entries: list[Entry], until: int | None
+) -> tuple[int, EntryId | None, bool]:
+    """Apply entries until the sequencer reaches version `until` (None: all of them);
+    returns how many were used, the last one's id, and whether `until` was reached."""
+    last: EntryId | None = None
+    for used, stored in enumerate(entries, 1):
+        if until is not None and sequencer.version >= until:
+            return used - 1, last, True
+        # rejected when it was decided, rejected again: the same outcome
+        with contextlib.suppress(BacklineError):
+            sequencer.apply_entry(decode_record(stored.data))
+        last = stored.id
+        if until is not None and sequencer.version >= until:
+            return used, last, True
+    return len(entries), last, until is not None and sequencer.version >= until
+
+
+class History:
+    def __init__(self, store: Store, limits: Limits = DEFAULT_LIMITS) -> None:
+        self.store = store
+        self.limits = limits
+
+    async def rebuild(self, session: str, version: int | None = None) -> Rebuilt:
+        """The session at `version` (None: its latest); raises `NotFound` for a version
+        it never had (or that a trimmed log no longer holds)."""
+        sequencer = Sequencer(self.limits)
+        position: EntryId | None = None
+        milestone = None if version is None else await self.store.milestone(session, version)
+        if milestone is None and version is None:
+            loaded = await self.store.load(session)
+            if loaded is None:
+                raise NotFound(f"no session {session!r}")
+            if loaded.snapshot is not None:
+                await asyncio.to_thread(sequencer.restore, decode_record(loaded.snapshot))
+                position = loaded.after
+            await asyncio.to_thread(_replay, sequencer, loaded.entries, None)
+            if loaded.entries:
+                position = loaded.entries[-1].id
+            return Rebuilt(sequencer, position)
+        if milestone is not None and milestone.snapshot is not None:
+            await asyncio.to_thread(sequencer.restore, decode_record(milestone.snapshot))
+            position = milestone.after
+        while version is None or sequencer.version < version:
+            try:
+                entries = await self.store.read(session, position, PAGE)
+            except Trimmed:
+                raise NotFound(
+                    f"version {version} of {session!r} is no longer kept (history is trimmed)"
+                ) from None
+            if not entries:
+                break
+            _, last, reached = await asyncio.to_thread(_replay, sequencer, entries, version)
+            position = last or position
+            if reached:
+                break
+        if version is not None and sequencer.version != version:
+            raise NotFound(
+                f"session {session!r} has no version {version} (the latest is {sequencer.version})"
+            )
+        return Rebuilt(sequencer, position)
+
+    async def versions(self, session: str) -> list[VersionRow]:
+        """Every version's row, oldest first (journals, gaps rebuilt, the latest replayed)."""
+        rows: list[VersionRow] = []
+        milestones = await self.store.milestones(session)
+        for milestone in milestones:
+            journal = decode_record(milestone.journal) if milestone.journal else []
+            first = journal[0][0] if journal else milestone.version + 1
+            have = rows[-1][0] if rows else 0
+            if first > have + 1:  # a journal is missing: replay its versions
+                rows.extend(await self._rows_between(session, have, first - 1))
+            rows.extend(row for row in journal if row[0] > (rows[-1][0] if rows else 0))
+        have = rows[-1][0] if rows else 0
+        rows.extend(await self._rows_between(session, have, None))
+        return rows
+
+    async def _rows_between(self, session: str, after: int, until: int | None) -> list[VersionRow]:
+        """The rows of versions after `after` up to `until` (None: the latest), by replay."""
+        try:
+            start = await self.rebuild(session, after)
+        except NotFound:
+            return []
+        sequencer, position = start.sequencer, start.position
+        sequencer.take_journal()
+        rows: list[VersionRow] = []
+        while until is None or sequencer.version < until:
+            try:
+                entries = await self.store.read(session, position, PAGE)
+            except Trimmed:
+                break
+            if not entries:
+                break
+            _, last, reached = await asyncio.to_thread(_replay, sequencer, entries, until)
+            rows.extend(sequencer.take_journal())
+            position = last or position
+            if reached:
+                break
+        return rows
+
+    async def version_at(self, session: str, time_ms: int) -> int:
+        """The latest version made at or before unix-ms `time_ms` (0: before the first)."""
+        found = 0
+        for row in await self.versions(session):
+            if row[2] and row[2] > time_ms:
+                break
+            found = row[0]
+        return found
+
+    async def diff(self, session: str, before: int, after: int) -> dict[str, Any]:
+        """What changed from version `before` to `after`, and who changed it (the blame at
+        `after` for what it has; the authors of the versions between for the rest)."""
+        a, b = await asyncio.gather(self.rebuild(session, before), self.rebuild(session, after))
+        found = changes(a.sequencer.doc, b.sequencer.doc)
+        blame = b.sequencer.blame
+        for change in found:
+            row = blame.get(change["id"]) if change["change"] != "removed" else None
+            change["by"] = None if row is None else row[2]
+            change["at"] = None if row is None else row[3]
+        low, high = sorted((before, after))
+        authors = sorted({row[1] for row in await self.versions(session) if low < row[0] <= high})
+        return {"from": before, "to": after, "changes": found, "authors": authors}
