@@ -305,6 +305,39 @@ def _cmd_render(args: argparse.Namespace) -> None:
     print(f"v{job['version']}: {job['seconds']:.1f} s, {lufs}, true peak {peak}", file=sys.stderr)
 
 
+def _cmd_export(args: argparse.Namespace) -> None:
+    """Write the session as a REAPER project into --rpp: every track's MIDI, and the stems
+    of the latest render of its current version when there is one (--render: make it)."""
+    from backline.client.exports import export_reaper
+    from backline.protocol.model import Document
+
+    async def project() -> tuple[Document, int]:
+        async with _joined(args, Role.VIEWER, "backline export") as s:
+            if s.version == 0:
+                raise SystemExit(
+                    f"backline: session {args.session!r} has no edits yet: is the name right?"
+                )
+            return s.project.copy(), s.version
+
+    doc, version = run_loop(project())
+    # renders are for owners and editors; without --token, mint the least role that sees them
+    token = _token_for(args, Role.EDITOR)
+
+    def progress(job: dict[str, Any]) -> None:
+        share = float(job.get("progress", 0.0))
+        print(f"render {job['status']} {share * 100:3.0f}% {job.get('stage', '')}",
+              file=sys.stderr, flush=True)  # fmt: skip
+
+    done = export_reaper(websocket_url(args.url), args.session, token, doc, version,
+                         Path(args.rpp), render=args.render, on_progress=progress)  # fmt: skip
+    print(done.project)
+    for path in done.audio:
+        print(path)
+    stems = f"stems of render {done.render['id']}" if done.render else "MIDI only"
+    why = f" ({done.note})" if done.note else ""
+    print(f"v{version}: {len(doc.track_order)} tracks, {stems}{why}", file=sys.stderr)
+
+
 # the server's own flags (and variables) for the secret a token is minted with
 _SECRET_SETTINGS = ("secret", "data_dir")
 
@@ -403,6 +436,22 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     _add_auth(rend, env)
     rend.set_defaults(func=_cmd_render)
+
+    exp = sub.add_parser(
+        "export", help="write the session as a REAPER project (.rpp) with MIDI and stems"
+    )
+    exp.add_argument("url", help="server address (ws://, http:// or HOST:PORT)")
+    exp.add_argument("--session", required=True)
+    exp.add_argument(
+        "--rpp", required=True, metavar="DIR",
+        help="directory to write <session>.rpp and stems/ (from this version's render) into",
+    )  # fmt: skip
+    exp.add_argument(
+        "--render", nargs="?", const="wet", choices=["dry", "wet"], default=None,
+        help="render stems first if this version has none (default wet: with their effects)",
+    )  # fmt: skip
+    _add_auth(exp, env)
+    exp.set_defaults(func=_cmd_export)
 
     inv = sub.add_parser("invite", help="create a personal invite link (owners)")
     inv.add_argument("url", help="server address (https://, ws://, http:// or HOST:PORT)")

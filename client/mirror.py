@@ -96,6 +96,13 @@ class Mirror:
         self.replica.track(seq)
         return self._queue({"type": kind.value, "seq": seq}, None)
 
+    def decided(self, kind: ClientType, fields: dict[str, Any]) -> Edit:
+        """Queue an edit the server works out (restore, import): nothing applies here
+        until the server's batch does."""
+        seq = next(self._seq)
+        self.replica.track(seq)
+        return self._queue({"type": kind.value, "seq": seq, **fields}, None)
+
     def _queue(self, message: dict[str, Any], entity_id: str | None) -> Edit:
         seq: int = message["seq"]
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()

@@ -29,10 +29,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json
 import logging
+import os
 import secrets
 import ssl as ssl_module
 from collections.abc import AsyncIterator, Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from websockets.asyncio.client import ClientConnection
@@ -51,12 +54,19 @@ from backline.client.events import (
     RecordingChanged,
     Subscribers,
 )
+from backline.client.history import SessionHistory
 from backline.client.httpapi import invite_link
 from backline.client.mirror import Edit, Mirror
 from backline.client.musical_time import SessionTimeline, Tick
 from backline.client.pacing import EditPump, Pacing
 from backline.client.peers import Peers
-from backline.protocol.errors import BacklineError, Locked, Unavailable, error_for_code
+from backline.protocol.errors import (
+    BacklineError,
+    BadImport,
+    Locked,
+    Unavailable,
+    error_for_code,
+)
 from backline.protocol.messages import (
     DEFAULT_INVITE_TTL,
     ClientType,
@@ -106,6 +116,9 @@ class Session(Editing):
         self._ids = itertools.count(1)
         self._salt = secrets.token_hex(2)
         self._audio: SessionAudio | None = None
+        self.history = SessionHistory(self._admin.request, self._restore)
+        """The session's past: `at(version | time)`, `versions()`, `diff()`, `blame()`,
+        `label()`, `restore()` (editors and owners)."""
         self.server_time_at_welcome = 0
         self.recording: dict[str, Any] | None = None
         """The server-side recording running now (its `recording` message), or None."""
@@ -117,6 +130,7 @@ class Session(Editing):
             ServerType.PONG: self._conn.on_pong,
             ServerType.DONE: self._admin.on_done,
             ServerType.ACCESS: self._admin.on_done,
+            ServerType.HISTORY: self._admin.on_done,
             ServerType.ADMIN: self._admin.on_admin,
             ServerType.ERROR: self._on_error,
             ServerType.RTC: self._on_rtc,
@@ -335,6 +349,52 @@ class Session(Editing):
         edit = self._mirror.history(kind)
         self._pump.post(edit.seq)
         return await edit
+
+    def _decided(self, kind: ClientType, **fields: Any) -> Edit:
+        self._conn.check_open()
+        if self.locked and self.role is not Role.OWNER:
+            raise Locked("the session is locked: only owners may edit")
+        edit = self._mirror.decided(kind, fields)
+        self._pump.post(edit.seq)
+        return edit
+
+    def _restore(self, version: int) -> Edit:
+        return self._decided(ClientType.RESTORE, version=version)
+
+    def import_midi(self, data: bytes | str | os.PathLike[str], *, name: str = "") -> Edit:
+        """Add a Standard MIDI File's tracks, notes, tempo and meter to the project as one
+        undoable edit (the server parses it: a bad file is refused as `bad_import`)."""
+        if not isinstance(data, bytes):
+            path = Path(data)
+            name = name or path.name
+            data = path.read_bytes()
+        return self._decided(ClientType.IMPORT, format="midi", data=data, name=name)
+
+    def import_project(
+        self, project: dict[str, Any] | str | os.PathLike[str], *, name: str = ""
+    ) -> Edit:
+        """Make the project equal to a project file (the JSON the page or `backline state`
+        exports: a path, or the parsed object) as one undoable edit."""
+        if not isinstance(project, dict):
+            path = Path(project)
+            name = name or path.name
+            project = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(project, dict):
+            raise BadImport("a project file holds a JSON object")
+        return self._decided(ClientType.IMPORT, format="project", project=project, name=name)
+
+    async def fork(self, session: str, *, version: int | None = None) -> dict[str, Any]:
+        """Copy the project at `version` (None: now) into the new session `session`, which
+        credits this one; returns ``session``, ``version``, ``token`` (an owner's, for the
+        fork) and ``link``. Refused with `session_exists` when that name is taken."""
+        fields: dict[str, Any] = {"session": session}
+        if version is not None:
+            fields["version"] = version
+        answer = await self._admin.request(ClientType.FORK, **fields)
+        out = {k: v for k, v in answer.items() if k not in ("type", "id")}
+        if not out.get("link"):
+            out["link"] = invite_link(self.url, session, str(answer["token"]))
+        return out
 
     def new_id(self) -> str:
         """A fresh entity id no other client can produce."""

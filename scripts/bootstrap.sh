@@ -76,4 +76,17 @@ if ! ldconfig -p 2>/dev/null | grep -q libfluidsynth || [ ! -e /usr/share/sounds
     [ "$extras" = "test" ] && exit 1
   fi
 fi
+# The MIDI import test (tests/media/test_midi_import.py) reads real-world MIDI files
+# nobody here wrote: the openMSX music set in Debian's openttd-openmsx.
+if [ "$extras" = "test" ] && [ ! -d /usr/share/games/openttd/baseset/openmsx ]; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "bootstrap: installing MIDI files for the import test (apt-get install -y openttd-openmsx)" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openttd-openmsx
+  else
+    echo "bootstrap: the MIDI import test needs Debian's openttd-openmsx: run as root" \
+      "'apt-get update && apt-get install -y openttd-openmsx'" >&2
+    exit 1
+  fi
+fi
 export PATH="$VENV/bin:$PATH"

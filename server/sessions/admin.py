@@ -84,7 +84,8 @@ class Controls:
         frame = frames.admin(control.kind.value, control.by, **fields)
         self._roster.send_all(encode(frame))
         if answer is not None:
-            send(answer, encode(frames.done(control.request, **(extra or {}))))
+            told = fields if control.kind in (EntryKind.LABEL, EntryKind.FORKED) else {}
+            send(answer, encode(frames.done(control.request, **{**told, **(extra or {})})))
         if control.kind in (EntryKind.ROLE, EntryKind.VIEWER_AUDIO):
             self._room.permissions_changed()
         log.info("session %s: %s by %s: %s", self._context.name, control.kind, control.by, frame)

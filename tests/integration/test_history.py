@@ -1,0 +1,254 @@
+"""History over real sockets: every version kept and rebuildable, blame, labels, restore as
+one undoable version for everyone, forks with credit, project files in, and bad requests.
+
+Real server processes (SQLite; milestones every 5 versions so that rebuilding
+crosses them), the real SDK, and kill -9 during an edit storm.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from backline.client import connect
+from backline.protocol.errors import (
+    BadImport,
+    Forbidden,
+    NotFound,
+    NothingToUndo,
+    SessionExists,
+)
+from backline.protocol.messages import Role
+from backline.testing import ServerProcess
+
+SESSION = "song"
+EVERY = ["--snapshot-every", "5"]
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Any:
+    process = ServerProcess(tmp_path / "srv", extra_args=EVERY).start()
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+def join(server: ServerProcess, name: str, role: Role = Role.EDITOR, session: str = SESSION) -> Any:
+    return connect(server.url, session=session, token=server.token(session, role), name=name)
+
+
+async def test_three_authors_versions_blame_and_at(server: ServerProcess) -> None:
+    """Every version is listed with its author; `at(v)` is the project each client saw at v;
+    blame names who made and who last changed each entity."""
+    seen: dict[int, dict[str, Any]] = {}
+    ann_, bob_, cy_ = join(server, "Ann", Role.OWNER), join(server, "Bob"), join(server, "Cy")
+    async with ann_ as ann, bob_ as bob, cy_ as cy:
+        drums = ann.add_track("Drums", kind="drums")
+        await drums
+        assert drums.id is not None
+        seen[await drums] = ann.project.to_data()
+        await bob.wait_version(await drums)
+        bass = bob.add_track("Bass")
+        seen[await bass] = bob.project.to_data()
+        assert bass.id is not None
+        await cy.wait_version(await bass)
+        note = cy.add_note(bass.id, 40, 0)
+        seen[await note] = cy.project.to_data()
+        assert note.id is not None
+        made = await note
+        await asyncio.gather(*(s.wait_version(made) for s in (ann, bob)))
+        for n in range(8):  # across milestones (every 5 versions)
+            who = (ann, bob, cy)[n % 3]
+            edit = who.set(bass.id, "volume", 0.1 * (n + 1))
+            version = await edit
+            await asyncio.gather(*(s.wait_version(version) for s in (ann, bob, cy)))
+            seen[version] = ann.project.to_data()
+        rename = bob.set(drums.id, "name", "Kit")
+        seen[await rename] = bob.project.to_data()
+        await ann.wait_version(await rename)
+
+        rows = await ann.history.versions()
+        assert [r.version for r in rows] == sorted(seen)
+        authors = {r.version: r.name for r in rows}
+        assert authors[1] == "Ann" and authors[2] == "Bob" and authors[3] == "Cy"
+        assert all(r.at > 0 for r in rows) and [r.at for r in rows] == sorted(r.at for r in rows)
+        for version, expected in seen.items():
+            past = await cy.history.at(version)
+            assert past.version == version
+            assert past.project.to_data()["tracks"] == expected["tracks"]
+            assert past.project.to_data()["notes"] == expected["notes"]
+        by_time = await bob.history.at(rows[2].time or rows[2].at / 1000)
+        assert by_time.version >= 3
+
+        blame = await bob.history.blame()
+        assert blame[drums.id].made_by == ann.client_id
+        assert blame[drums.id].changed_by == bob.client_id
+        assert blame[bass.id].made_by == bob.client_id
+        assert blame[bass.id].changed_by in {ann.client_id, bob.client_id, cy.client_id}
+        assert blame[note.id].made_by == blame[note.id].changed_by == cy.client_id
+        credits = {c["name"]: c["edits"] for c in ann.history.credits}
+        assert set(credits) == {"Ann", "Bob", "Cy"} and sum(credits.values()) == len(seen)
+
+        diff = await ann.history.diff(1, 3)
+        kinds = {(c["kind"], c["change"]) for c in diff["changes"]}
+        assert kinds == {("track", "added"), ("note", "added")}
+        assert set(diff["authors"]) == {bob.client_id, cy.client_id}
+        by_id = {c["id"]: c for c in diff["changes"]}
+        assert by_id[note.id]["by"] == cy.client_id
+
+        with pytest.raises(NotFound):
+            await ann.history.at(10_000)
+
+
+async def test_restore_is_one_version_for_everyone_and_one_undo(server: ServerProcess) -> None:
+    async with join(server, "Ann", Role.OWNER) as ann, join(server, "Bob") as bob:
+        track = ann.add_track("Keys")
+        early = await track
+        assert track.id is not None
+        old = ann.project.to_data()
+        await bob.wait_version(early)
+        for pitch in range(60, 67):
+            await bob.add_note(track.id, pitch, 0)
+        await ann.set_tempo(90.0)
+        latest = await bob.set(track.id, "name", "Rhodes")
+        await ann.wait_version(latest)
+        label = await ann.history.label("before the restore")
+        assert label == latest
+        restored = await ann.history.restore(early)
+        assert restored == latest + 1  # one version, for everyone
+        await bob.wait_version(restored)
+        assert bob.version == restored
+        for s in (ann, bob):
+            data = s.project.to_data()
+            assert data["tracks"] == old["tracks"] and data["notes"] == []
+            assert data["project"]["tempo"] == old["project"]["tempo"]
+        rows = await bob.history.versions()
+        assert rows[-1].source == f"v{early}" and rows[-1].version == restored
+        assert bob.history.labels[-1]["name"] == "before the restore"
+        assert bob.history.labels[-1]["version"] == latest
+        undone = await ann.undo()  # one step back to before the restore
+        await bob.wait_version(undone)
+        assert len(bob.project.notes) == 7 and bob.project.project["tempo"] == 90.0
+        assert bob.project.tracks[track.id]["name"] == "Rhodes"
+        with pytest.raises(NotFound):
+            await ann.history.restore(10_000)
+
+
+async def test_fork_keeps_its_parent_and_credits(server: ServerProcess) -> None:
+    async with join(server, "Ann", Role.OWNER) as ann, join(server, "Bob") as bob:
+        track = ann.add_track("Lead")
+        await track
+        assert track.id is not None
+        await bob.wait_version(await track)
+        at = await bob.add_note(track.id, 72, 0)
+        await bob.add_note(track.id, 74, 960)  # after the fork's version
+        fork = await bob.fork("song-b", version=at)
+        assert fork["session"] == "song-b" and fork["version"] == at and fork["token"]
+        with pytest.raises(SessionExists):
+            await ann.fork("song-b")
+        with pytest.raises(SessionExists):
+            await ann.fork(SESSION)
+        await ann.history.versions()
+        assert ann.history.forks[-1]["session"] == "song-b"
+        assert ann.history.forks[-1]["by"] == bob.client_id
+        async with connect(server.url, session="song-b", token=fork["token"], name="Bob") as b2:
+            await b2.synced()
+            assert b2.role is Role.OWNER
+            assert [n["pitch"] for n in b2.project.notes.values()] == [72]
+            assert b2.project.tracks[track.id]["name"] == "Lead"
+            await b2.history.versions()
+            parent = b2.history.parent
+            assert parent is not None
+            assert (parent["session"], parent["version"], parent["name"]) == (SESSION, at, "Bob")
+            assert {c["name"] for c in parent["credits"]} == {"Ann", "Bob"}
+            with pytest.raises(NothingToUndo):
+                await b2.undo()  # the copy is where the fork starts, not an edit to undo
+
+
+async def test_a_project_file_comes_back_identical(server: ServerProcess, tmp_path: Path) -> None:
+    async with join(server, "Ann", Role.OWNER) as ann:
+        kit = ann.add_track("Kit", kind="drums")
+        await kit
+        assert kit.id is not None
+        pattern = ann.add_pattern(kit.id, sounds=[36, 38])
+        await pattern
+        assert pattern.id is not None
+        await ann.set_step(pattern.id, 0, 0, 110)
+        await ann.add_clip(kit.id, pattern.id, 0)
+        await ann.add_section("Verse", start=0, length=7680)
+        await ann.set_tempo(97.5)
+    exported = subprocess.run(
+        [
+            sys.executable, "-m", "backline.cli", "state", server.url, "--session", SESSION,
+            "--secret", server.secret or "",
+        ],
+        check=True, capture_output=True, text=True, timeout=60,
+    ).stdout  # fmt: skip
+    path = tmp_path / "song.json"
+    path.write_text(exported)
+    expected = json.loads(exported)
+    async with join(server, "Ann", Role.OWNER, session="other") as other:
+        await other.add_track("something to replace")
+        version = await other.import_project(path)
+        data = other.project.to_data()
+        for key in ("tracks", "patterns", "clips", "sections", "notes", "chords"):
+            assert data[key] == expected[key], key
+        assert {k: v for k, v in data["project"].items() if k != "transport"} == {
+            k: v for k, v in expected["project"].items() if k != "transport"
+        }
+        rows = await other.history.versions()
+        assert rows[-1].version == version and rows[-1].source == "json"
+        with pytest.raises(BadImport):
+            await other.import_project({"project": {"tempo": "fast"}})
+        with pytest.raises(BadImport):
+            await other.import_project({"tracks": [{"name": "no id"}], "project": {}})
+        assert other.version == version  # nothing imported half-way
+
+
+async def test_viewers_do_not_browse_or_write_history(server: ServerProcess) -> None:
+    async with join(server, "Ann", Role.OWNER) as ann, join(server, "Vi", Role.VIEWER) as vi:
+        await ann.add_track("x")
+        with pytest.raises(Forbidden):
+            await vi.history.versions()
+        with pytest.raises(Forbidden):
+            await vi.history.label("mine")
+        with pytest.raises(Forbidden):
+            await vi.fork("vi-copy")
+
+
+async def test_kill_9_in_an_edit_storm_loses_no_version(tmp_path: Path) -> None:
+    """Every acknowledged version is rebuildable after kill -9: at v, exactly the notes whose
+    edits were acknowledged with versions up to v (one author: the log's order is hers)."""
+    server = ServerProcess(tmp_path / "srv", extra_args=EVERY).start()
+    acked: dict[str, int] = {}  # note id -> the version its edit got
+    try:
+        async with join(server, "Ann", Role.OWNER) as ann:
+            track = ann.add_track("Storm")
+            first = await track
+            assert track.id is not None
+            edits = [ann.add_note(track.id, 30 + (n % 90), n * 120) for n in range(120)]
+            for edit in edits[:60]:
+                assert edit.id is not None
+                acked[edit.id] = await edit
+            server.kill()  # while the other 60 are in flight
+        server.start()
+        async with join(server, "Ann", Role.OWNER) as again:
+            await again.synced()
+            latest = again.version
+            assert latest >= max(acked.values())
+            for version in sorted({first, *acked.values()}):
+                past = await again.history.at(version)
+                notes = set(past.project.notes)
+                assert {n for n, v in acked.items() if v <= version} <= notes, version
+                assert len(notes) == version - first, version
+            rows = await again.history.versions(count=1000)
+            assert [r.version for r in rows] == list(range(1, latest + 1))
+    finally:
+        server.stop()
