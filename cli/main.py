@@ -100,22 +100,153 @@ def _joined(args: argparse.Namespace, role: Role, name: str) -> Any:
     )
 
 
+def _version_or_time(text: str) -> int | str:
+    """``--at``: a version number, or an ISO 8601 time (naive: UTC)."""
+    if text.isdigit():
+        return int(text)
+    from backline.client.history import unix_ms
+
+    try:
+        unix_ms(text)
+    except ValueError:
+        raise SystemExit(
+            f"backline: --at takes a version number or an ISO time like 2026-12-07T10:30, not {text!r}"
+        ) from None
+    return text
+
+
+def _iso(ms: int) -> str | None:
+    import datetime
+
+    if not ms:
+        return None
+    return datetime.datetime.fromtimestamp(ms / 1000, datetime.UTC).isoformat(timespec="seconds")
+
+
+def _blame_json(blame: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
+    return {
+        entity: {
+            "made_by": b.made_by,
+            "made_by_name": names.get(b.made_by, ""),
+            "made_at": _iso(b.made_at),
+            "changed_by": b.changed_by,
+            "changed_by_name": names.get(b.changed_by, ""),
+            "changed_at": _iso(b.changed_at),
+        }
+        for entity, b in sorted(blame.items())
+    }
+
+
 def _cmd_state(args: argparse.Namespace) -> None:
+    at = None if args.at is None else _version_or_time(args.at)
+    reads_past = at is not None or args.blame
+    role = Role.EDITOR if reads_past else Role.VIEWER  # the history is for editors and owners
+
     async def main() -> None:
-        async with _joined(args, Role.VIEWER, "backline state") as s:
+        async with _joined(args, role, "backline state") as s:
             if s.version == 0:  # joining made it: nobody has edited a session of that name
                 raise SystemExit(
                     f"backline: session {args.session!r} has no edits yet: is the name right?"
                 )
+            project, version, blame = s.project, s.version, None
+            if at is not None:
+                past = await s.history.at(at)
+                project, version, blame = past.project, past.version, past.blame
+            elif args.blame:
+                blame = await s.history.blame()
             if args.midi is not None:
-                midi = s.export_midi(chord_notes=args.chord_notes)
+                from backline.protocol.smf import project_midi
+
+                midi = project_midi(project, chord_notes=args.chord_notes)
                 Path(args.midi).write_bytes(midi)
-                print(f"wrote {args.midi} ({len(midi)} bytes, version {s.version})")
+                print(f"wrote {args.midi} ({len(midi)} bytes, version {version})")
                 return
-            data = s.project.to_data()
-            data["version"] = s.version
+            data: dict[str, Any] = project.to_data()
+            data["version"] = version
+            if args.blame and blame is not None:
+                if not s.history.names:
+                    await s.history.versions(count=1)
+                data["blame"] = _blame_json(blame, s.history.names)
             json.dump(data, sys.stdout, indent=None if args.compact else 2)
             sys.stdout.write("\n")
+
+    run_loop(main())
+
+
+def _cmd_history(args: argparse.Namespace) -> None:
+    """The timeline: one line per version, newest last; labels and the parent too."""
+
+    async def main() -> None:
+        async with _joined(args, Role.EDITOR, "backline history") as s:
+            rows = await s.history.versions(count=args.count)
+            history = s.history
+        if args.json:
+            json.dump(
+                {
+                    "versions": [
+                        {**{k: getattr(r, k) for k in r.__dataclass_fields__}, "at": _iso(r.at)}
+                        for r in rows
+                    ],
+                    "labels": history.labels,
+                    "parent": history.parent,
+                    "forks": history.forks,
+                    "credits": history.credits,
+                },
+                sys.stdout,
+                indent=2,
+            )
+            sys.stdout.write("\n")
+            return
+        if history.parent:
+            p = history.parent
+            print(f"forked from {p['session']} v{p['version']} by {p.get('name') or p['by']}")
+        labels: dict[int, list[str]] = {}
+        for label in history.labels:
+            labels.setdefault(int(label["version"]), []).append(str(label["name"]))
+        for r in rows:
+            named = "".join(f"  [{name}]" for name in labels.get(r.version, []))
+            who = r.name or r.by
+            print(
+                f"v{r.version:<6} {_iso(r.at) or '-':<25} {who:<16} {r.source:<7} {r.summary}{named}"
+            )
+
+    run_loop(main())
+
+
+def _cmd_fork(args: argparse.Namespace) -> None:
+    async def main() -> None:
+        async with _joined(args, Role.EDITOR, "backline fork") as s:
+            made = await s.fork(args.new_session, version=args.at)
+        print(made["link"])
+        print(
+            f"forked {args.session} v{made['version']} into {made['session']}; the link above"
+            " makes you its owner",
+            file=sys.stderr,
+        )
+
+    run_loop(main())
+
+
+def _cmd_import(args: argparse.Namespace) -> None:
+    path = Path(args.file)
+    if not path.is_file():
+        raise SystemExit(f"backline import: no file {args.file!r}")
+    kind = args.format or ("project" if path.suffix.lower() == ".json" else "midi")
+
+    async def main() -> None:
+        async with _joined(args, Role.EDITOR, "backline import") as s:
+            before = len(s.project.tracks), len(s.project.notes)
+            edit = s.import_midi(path) if kind == "midi" else s.import_project(path)
+            version = await edit
+            await s.wait_version(version)
+            tracks, notes = len(s.project.tracks), len(s.project.notes)
+        if kind == "midi":
+            print(
+                f"imported {path.name} as version {version}: +{tracks - before[0]} tracks,"
+                f" +{notes - before[1]} notes (undo takes it back in one step)"
+            )
+        else:
+            print(f"imported {path.name} as version {version}: {tracks} tracks, {notes} notes")
 
     run_loop(main())
 
@@ -394,8 +525,48 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="with --midi: the chord track as a track of notes too (always as markers)",
     )
+    state.add_argument(
+        "--at",
+        default=None,
+        metavar="VERSION|TIME",
+        help="the project as it was at a version, or at an ISO time such as 2026-12-07T21:30"
+        " (UTC unless it says otherwise)",
+    )
+    state.add_argument(
+        "--blame",
+        action="store_true",
+        help="add who made and who last changed each entity, and when",
+    )
     _add_auth(state, env)
     state.set_defaults(func=_cmd_state)
+
+    hist = sub.add_parser("history", help="list a session's versions, labels and forks")
+    hist.add_argument("url", help="server websocket URL, e.g. ws://127.0.0.1:8765")
+    hist.add_argument("--session", required=True)
+    hist.add_argument("--count", type=int, default=200, help="the newest this many versions")
+    hist.add_argument("--json", action="store_true", help="as JSON")
+    _add_auth(hist, env)
+    hist.set_defaults(func=_cmd_history)
+
+    fork = sub.add_parser("fork", help="copy a session (at a version) into a new session")
+    fork.add_argument("url", help="server websocket URL, e.g. ws://127.0.0.1:8765")
+    fork.add_argument("--session", required=True, help="the session to fork")
+    fork.add_argument("new_session", metavar="NEW", help="the new session's name")
+    fork.add_argument("--at", type=int, default=None, metavar="VERSION", help="default: now")
+    _add_auth(fork, env)
+    fork.set_defaults(func=_cmd_fork)
+
+    imp = sub.add_parser(
+        "import", help="import a MIDI file (adds tracks) or a project JSON (replaces it)"
+    )
+    imp.add_argument("url", help="server websocket URL, e.g. ws://127.0.0.1:8765")
+    imp.add_argument("--session", required=True)
+    imp.add_argument("file", metavar="FILE", help="a .mid/.midi file or a project .json")
+    imp.add_argument(
+        "--format", choices=("midi", "project"), default=None, help="default: from the name"
+    )
+    _add_auth(imp, env)
+    imp.set_defaults(func=_cmd_import)
 
     bot = sub.add_parser("bot", help="run a bundled bot")
     bot.add_argument("bot", choices=sorted(BOTS), help="which bot")

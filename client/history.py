@@ -87,6 +87,8 @@ class SessionHistory:
         self.forks: list[dict[str, Any]] = []
         self.credits: list[dict[str, Any]] = []
         """Everyone with accepted edits here (client, name, edits), most first."""
+        self.names: dict[str, str] = {}
+        """Client id -> the name its edits last carried (from the last read)."""
 
     async def versions(self, before: int | None = None, count: int = 200) -> list[Version]:
         """The timeline, oldest first: the last `count` versions before `before` (None: now).
@@ -100,6 +102,7 @@ class SessionHistory:
         self.forks = list(answer.get("forks") or [])
         self.credits = list(answer.get("credits") or [])
         names: dict[str, str] = answer.get("names") or {}
+        self.names = dict(names)
         return [
             Version(int(v), str(by), int(at or 0), str(src), str(summ), names.get(str(by), ""))
             for v, by, at, src, summ in answer["versions"]
@@ -124,6 +127,7 @@ class SessionHistory:
     async def blame(self) -> dict[str, Blame]:
         """Who made and who last changed each entity of the project now."""
         answer = await self._request(ClientType.HISTORY, what="blame")
+        self.names = dict(answer.get("names") or {})
         return {k: Blame.from_wire(v) for k, v in answer["blame"].items()}
 
     async def label(self, name: str) -> int:

@@ -31,11 +31,13 @@ from backline.protocol.codec import SUBPROTOCOL
 from backline.protocol.errors import CloseCode, Unavailable
 from backline.protocol.messages import Role
 from backline.protocol.model import Document
+from backline.protocol.sequencer import Sequencer
 from backline.protocol.tokens import Keyring, mint, token_id
 from backline.server import gc_tuning, runtime
 from backline.server.config import ConfigError, Settings
 from backline.server.gc_tuning import timed_collections
 from backline.server.http.auth import revoked_answer
+from backline.server.http.history import history_request
 from backline.server.http.recordings import recordings_request
 from backline.server.http.renders import renders_request
 from backline.server.http.responses import ALLOWED_METHODS, harden, method_not_allowed, response
@@ -245,7 +247,12 @@ async def serve(settings: Settings) -> AsyncIterator[Running]:
         )
     )
     hub = Hub(store, bus, settings, connections.admission.stats)
-    hub.past = Past(store, settings, secret)
+    hub.past = past = Past(store, settings, secret)
+
+    def live_sequencer(name: str) -> Sequencer | None:
+        session = hub.sessions.get(name)
+        return None if session is None else session.seq
+
     sample_cache = settings.data_dir / "samples"
     instruments = await asyncio.to_thread(open_instruments, settings.soundfont, sample_cache)
     if instruments.bank is None:
@@ -310,6 +317,10 @@ async def serve(settings: Settings) -> AsyncIterator[Running]:
         )
         if answer is None:
             answer = await samples_request(request.path, request.headers, secret, instruments)
+        if answer is None:
+            answer = await history_request(
+                request.path, request.headers, secret, past.history, live_sequencer
+            )
         if answer is None:
             answer = await renders_request(
                 "GET", request.path, request.headers, secret, renders, session_document

@@ -341,6 +341,7 @@ export class Session {
       }
       case S.DONE: // an admin request carried out (an invite's carries its token)
       case S.ACCESS: // the answer to `access()`
+      case S.HISTORY: // the answer to a history request
         this.requests.get(message.id)?.resolve(message);
         this.requests.delete(message.id);
         break;
@@ -483,13 +484,72 @@ export class Session {
     return this.history(C.REDO);
   }
 
-  history(type) {
+  history(type, fields = {}) {
     if (this.closed) throw new BacklineError(ERROR_CODES.UNAVAILABLE, "the session is closed");
     const seq = ++this.seq;
     this.replica.track(seq);
     const done = this.waiter(seq);
-    this.post({ type, seq });
+    this.post({ type, seq, ...fields });
     return new Edit(seq, null, done);
+  }
+
+  // -- the past: versions, a version's project, blame, diff; label, restore, fork, import --
+
+  /**
+   * The timeline (editors and owners): resolves with the `history` frame: `versions`
+   * ([version, by, at unix ms, source, summary], oldest first), `more`, `latest`,
+   * `labels`, `parent`, `forks`, `credits`, `names` (client id -> name).
+   */
+  versions({ before = null, count = 200 } = {}) {
+    const message = { type: C.HISTORY, what: "versions", count };
+    if (before !== null) message.before = before;
+    return this.request(message);
+  }
+
+  /** The project at `version` (or at unix-ms `time`): resolves with `version`, `project`, `blame`. */
+  projectAt({ version = null, time = null }) {
+    const message = { type: C.HISTORY, what: "at" };
+    if (version !== null) message.version = version;
+    else message.time = time;
+    return this.request(message);
+  }
+
+  /** Who made and last changed each entity: `blame` (id -> [by, at, changed by, changed at]), `names`. */
+  blame() {
+    return this.request({ type: C.HISTORY, what: "blame" });
+  }
+
+  /** What changed from `from` to `to`: `changes` (id, kind, change, fields, by, at), `authors`. */
+  diff(from, to) {
+    return this.request({ type: C.HISTORY, what: "diff", version: from, to });
+  }
+
+  /** Name the current version; resolves with the `done` frame (`name`, `version`). */
+  label(name) {
+    return this.request({ type: C.LABEL, name });
+  }
+
+  /** Bring `version` back as one undoable edit (the server computes it); an `Edit`. */
+  restore(version) {
+    return this.history(C.RESTORE, { version });
+  }
+
+  /** Copy the project at `version` (null: now) into the new session `session`: `done` with its `token`. */
+  fork(session, version = null) {
+    const message = { type: C.FORK, session };
+    if (version !== null) message.version = version;
+    return this.request(message);
+  }
+
+  /** Add a Standard MIDI File (an ArrayBuffer or Uint8Array) to the project as one edit. */
+  importMidi(data, name = "") {
+    const bytes = data instanceof Uint8Array ? data : new Uint8Array(data);
+    return this.history(C.IMPORT, { format: "midi", data: bytes, name });
+  }
+
+  /** Make the project equal to a project file (the exported JSON, parsed) as one edit. */
+  importProject(project, name = "") {
+    return this.history(C.IMPORT, { format: "project", project, name });
   }
 
   /** A fresh entity id no other client can produce. */

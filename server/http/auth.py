@@ -73,7 +73,7 @@ def authorize(query: str, headers: Any, secret: Secret, session: str) -> Claims 
 
 
 # the routes that belong to one session: /<route>/<session>/...
-SESSION_ROUTES = ("recordings", "renders")
+SESSION_ROUTES = ("recordings", "renders", "history")
 
 
 async def revoked_answer(

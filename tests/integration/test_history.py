@@ -28,6 +28,7 @@ from backline.protocol.messages import Role
 from backline.testing import ServerProcess
 
 SESSION = "song"
+PROJECT = "project"
 EVERY = ["--snapshot-every", "5"]
 
 
@@ -252,3 +253,139 @@ async def test_kill_9_in_an_edit_storm_loses_no_version(tmp_path: Path) -> None:
             assert [r.version for r in rows] == list(range(1, latest + 1))
     finally:
         server.stop()
+
+
+CORPUS = Path("/usr/share/games/openttd/baseset/openmsx")
+
+
+async def test_midi_import_is_one_undoable_version(server: ServerProcess) -> None:
+    """A project's own MIDI export comes back with the same notes, tempo and meter; a real
+    file nobody here wrote imports every note mido reads; a corrupt one changes nothing."""
+    from backline.media.midi_import import read_midi
+    from backline.protocol.smf import project_midi
+
+    async with join(server, "Ann", Role.OWNER, session="source") as src:
+        bass = src.add_track("Bass", instrument=33)
+        await bass
+        assert bass.id is not None
+        for n, pitch in enumerate((40, 43, 45, 47)):
+            await src.add_note(bass.id, pitch, n * 480, 480, 90 + n)
+        await src.set_tempo(93.0)
+        await src.set(PROJECT, "meter", [7, 8])
+        exported = project_midi(src.project)
+        expected = sorted(
+            (n["pitch"], n["start"], n["dur"], n["vel"]) for n in src.project.notes.values()
+        )
+    async with join(server, "Ann", Role.OWNER) as ann:
+        before = ann.version
+        version = await ann.import_midi(exported, name="bass.mid")
+        assert version == before + 1
+        await ann.wait_version(version)
+        got = sorted(
+            (n["pitch"], n["start"], n["dur"], n["vel"]) for n in ann.project.notes.values()
+        )
+        assert got == expected
+        assert ann.project.project["tempo"] == 93.0 and ann.project.project["meter"] == [7, 8]
+        [track] = ann.project.tracks.values()
+        assert (track["name"], track["instrument"]) == ("Bass", 33)
+        rows = await ann.history.versions()
+        assert rows[-1].source == "midi"
+        undone = await ann.undo()  # the whole import, one step
+        await ann.wait_version(undone)
+        assert not ann.project.notes and not ann.project.tracks
+
+        real = sorted(CORPUS.glob("*.mid"))
+        assert real, f"no MIDI files in {CORPUS}: apt-get install -y openttd-openmsx"
+        small = min(real, key=lambda p: p.stat().st_size)
+        version = await ann.import_midi(small)
+        await ann.wait_version(version)
+        assert len(ann.project.notes) == read_midi(small.read_bytes()).note_count > 0
+
+        at = ann.version
+        with pytest.raises(BadImport):
+            await ann.import_midi(b"MThd\x00\x00\x00\x06\x00\x01\x00\x02\x01\xe0MTrk\xff\xff")
+        with pytest.raises(BadImport):
+            await ann.import_midi(bytes(range(256)) * 8)
+        await ann.synced()
+        assert ann.version == at  # nothing imported half-way
+
+
+async def test_command_line_history_fork_import(server: ServerProcess, tmp_path: Path) -> None:
+    async with join(server, "Ann", Role.OWNER) as ann:
+        track = ann.add_track("Pad")
+        first = await track
+        assert track.id is not None
+        await ann.add_note(track.id, 60, 0)
+        await ann.history.label("sketch")
+        await ann.set(track.id, "name", "Strings")
+
+    def cli(*args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "backline.cli", *args, "--secret", server.secret or ""],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    at_first = json.loads(cli("state", server.url, "--session", SESSION, "--at", str(first)))
+    assert at_first["version"] == first and at_first["notes"] == []
+    assert at_first["tracks"][0]["name"] == "Pad"
+    blamed = json.loads(cli("state", server.url, "--session", SESSION, "--blame"))
+    assert blamed["blame"][track.id]["made_by_name"] == "Ann"
+    assert blamed["blame"][track.id]["changed_at"] is not None
+    listing = cli("history", server.url, "--session", SESSION)
+    assert "[sketch]" in listing and "Ann" in listing and listing.count("\nv") >= 2
+    link = cli("fork", server.url, "--session", SESSION, "copy", "--at", str(first)).strip()
+    assert "session=copy" in link
+    forked = json.loads(cli("state", server.url, "--session", "copy"))
+    assert forked["tracks"][0]["name"] == "Pad" and forked["notes"] == []
+    path = tmp_path / "song.json"
+    path.write_text(cli("state", server.url, "--session", SESSION))
+    out = cli("import", server.url, "--session", "copy", str(path))
+    assert "imported song.json" in out
+    again = json.loads(cli("state", server.url, "--session", "copy"))
+    assert again["tracks"] == json.loads(path.read_text())["tracks"]
+    refused = subprocess.run(
+        [sys.executable, "-m", "backline.cli", "state", server.url, "--session", SESSION,
+         "--at", "99999", "--secret", server.secret or ""],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert refused.returncode != 0 and "no version 99999" in refused.stderr
+
+
+async def test_http_history_for_owners_and_editors(server: ServerProcess) -> None:
+    import urllib.error
+    import urllib.request
+
+    async with join(server, "Ann", Role.OWNER) as ann:
+        track = ann.add_track("Keys")
+        first = await track
+        await ann.set_tempo(100.0)
+
+    def get(path: str, role: Role = Role.EDITOR, session: str = SESSION) -> tuple[int, Any]:
+        request = urllib.request.Request(
+            f"{server.http_url}{path}",
+            headers={"Authorization": f"Bearer {server.token(session, role)}"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as answer:
+                return answer.status, json.loads(answer.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read())
+
+    status, body = get(f"/history/{SESSION}")
+    assert status == 200 and [v["version"] for v in body["versions"]] == [1, 2]
+    assert body["versions"][0]["name"] == "Ann" and body["versions"][0]["at"].endswith("+00:00")
+    status, body = get(f"/history/{SESSION}/at?version={first}")
+    assert status == 200 and body["version"] == first and body["project"]["tempo"] == 120.0
+    status, body = get(f"/history/{SESSION}/at?time=2000-01-01T00:00:00Z")
+    assert status == 200 and body["version"] == 0 and body["tracks"] == []
+    status, body = get(f"/history/{SESSION}/blame")
+    assert status == 200 and body["blame"][track.id]["made_by_name"] == "Ann"
+    assert get(f"/history/{SESSION}", Role.VIEWER)[0] == 403
+    assert get(f"/history/{SESSION}/at?version=77")[1]["code"] == "not_found"
+    assert get(f"/history/{SESSION}/at?version=x")[0] == 400
+    assert get(f"/history/{SESSION}/at")[0] == 400
+    assert get(f"/history/{SESSION}?bogus=1")[0] == 400
+    assert get("/history/nosuch/at?version=1", session="nosuch")[0] == 404
+    assert get("/history/nosuch/at?version=1")[0] == 403  # a token of another session
