@@ -231,9 +231,10 @@ class Sequencer:
     def _live_ids(self) -> set[str] | dict[str, str]:
         return {**self.doc.kind_of, "project": "project"}
 
-    def restore(self, snapshot: dict[str, Any]) -> None:
-        """Continue from `snapshot()`'s output (the catch-up window starts empty)."""
-        self.doc = Document.from_data(snapshot["doc"], self.doc.limits)
+    def restore(self, snapshot: dict[str, Any], *, owned: bool = False) -> None:
+        """Continue from `snapshot()`'s output (the catch-up window starts empty); `owned`:
+        the snapshot was just decoded for this, so its maps may become the document's."""
+        self.doc = Document.from_data(snapshot["doc"], self.doc.limits, owned=owned)
         self.version = int(snapshot["version"])
         self.last_seq = dict(snapshot["seqs"])
         self._history = {}
@@ -249,7 +250,8 @@ class Sequencer:
         self.locked = bool(snapshot.get("locked", False))
         self.viewer_audio = bool(snapshot.get("viewer_audio", False))
         self.access = Access.from_data(snapshot.get("access"))
-        self.blame = {eid: list(b) for eid, b in snapshot.get("blame", {}).items()}
+        blame = snapshot.get("blame", {})
+        self.blame = blame if owned else {eid: list(b) for eid, b in blame.items()}
         self.labels = [dict(label) for label in snapshot.get("labels", [])]
         self.parent = snapshot.get("parent")
         self.forks = [dict(fork) for fork in snapshot.get("forks", [])]

@@ -44,6 +44,10 @@ class Rebuilt:
     position: EntryId | None
 
 
+def _restore(sequencer: Sequencer, snapshot: bytes) -> None:
+    sequencer.restore(decode_record(snapshot), owned=True)
+
+
 def _replay(
     sequencer: Sequencer, entries: list[Entry], until: int | None
 ) -> tuple[int, EntryId | None, bool]:
@@ -78,18 +82,20 @@ class History:
             if loaded is None:
                 raise NotFound(f"no session {session!r}")
             if loaded.snapshot is not None:
-                await asyncio.to_thread(sequencer.restore, decode_record(loaded.snapshot))
+                await asyncio.to_thread(_restore, sequencer, loaded.snapshot)
                 position = loaded.after
             await asyncio.to_thread(_replay, sequencer, loaded.entries, None)
             if loaded.entries:
                 position = loaded.entries[-1].id
             return Rebuilt(sequencer, position)
         if milestone is not None and milestone.snapshot is not None:
-            await asyncio.to_thread(sequencer.restore, decode_record(milestone.snapshot))
+            await asyncio.to_thread(_restore, sequencer, milestone.snapshot)
             position = milestone.after
         while version is None or sequencer.version < version:
+            # about as many entries as versions are missing (a few more for refusals)
+            count = PAGE if version is None else min(PAGE, version - sequencer.version + 32)
             try:
-                entries = await self.store.read(session, position, PAGE)
+                entries = await self.store.read(session, position, count)
             except Trimmed:
                 raise NotFound(
                     f"version {version} of {session!r} is no longer kept (history is trimmed)"

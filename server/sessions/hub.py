@@ -150,7 +150,7 @@ class Hub:
         position = None
         if loaded is not None:
             if loaded.snapshot is not None:
-                sequencer.restore(decode_record(loaded.snapshot))
+                sequencer.restore(decode_record(loaded.snapshot), owned=True)
             position = loaded.after
             rejected = 0
             for entry in loaded.entries:

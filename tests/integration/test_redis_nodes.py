@@ -244,10 +244,14 @@ def _health(node: ServerProcess) -> dict[str, Any]:
     return result
 
 
-async def test_snapshot_trims_the_log_and_late_joiners_get_the_exact_project(
-    tmp_path: Path, redis: RedisServer
+@pytest.mark.parametrize("history", ["trim", "keep"])
+async def test_snapshots_and_late_joiners_get_the_exact_project(
+    tmp_path: Path, redis: RedisServer, history: str
 ) -> None:
-    nodes = start_nodes(tmp_path, redis, 2, "--snapshot-every", "25")
+    """`trim`: snapshots trim the stream; `keep` (the default): the whole stream stays and
+    each snapshot is a milestone. Either way late joiners on any process agree."""
+    args = ("--snapshot-every", "25", "--history", history)
+    nodes = start_nodes(tmp_path, redis, 2, *args)
     try:
         token = nodes[0].token(SESSION)
         async with connect(nodes[0].url, session=SESSION, token=token, name="a") as a:
@@ -263,17 +267,29 @@ async def test_snapshot_trims_the_log_and_late_joiners_get_the_exact_project(
             async def log_length() -> int:
                 return int(await client.xlen(f"bl:{{{SESSION}}}:log"))
 
-            await eventually(lambda: _below(log_length(), 100), 30, "the log trimmed")
-            length = await log_length()
+            async def milestones() -> int:
+                return int(await client.hlen(f"bl:{{{SESSION}}}:ms"))
+
+            if history == "trim":
+                await eventually(lambda: _below(log_length(), 100), 30, "the log trimmed")
+                assert await log_length() < 100 and await milestones() == 0
+            else:
+                await eventually(
+                    lambda: _at_least(milestones(), 12), 30, "a milestone per 25 versions"
+                )
+                assert await log_length() == 302  # create + 301 edits: nothing dropped
         finally:
             await client.aclose()
-        assert length < 100  # trimmed after snapshots
         async with connect(nodes[1].url, session=SESSION, token=token, name="late") as late:
             assert late.version == 301 and canonical(late) == expected
+            if history == "keep":
+                early = await late.history.at(30)
+                assert len(early.project.notes) == 29  # the track, then 29 notes
         # a process starting now loads snapshot + tail and agrees too
         nodes.append(
             ServerProcess(
-                tmp_path / "node-late", extra_args=["--redis", redis.url, "--node-id", "late"]
+                tmp_path / "node-late",
+                extra_args=["--redis", redis.url, "--node-id", "late", "--history", history],
             ).start()
         )
         async with connect(nodes[2].url, session=SESSION, token=token, name="late2") as late2:
@@ -299,3 +315,7 @@ async def test_start_logs_persistence_and_warns_without_aof(tmp_path: Path) -> N
 
 async def _below(value: Awaitable[int], limit: int) -> bool:
     return await value < limit
+
+
+async def _at_least(value: Awaitable[int], limit: int) -> bool:
+    return await value >= limit
