@@ -172,11 +172,13 @@ def tls_context(settings: Settings) -> Tls | None:
 def open_store(settings: Settings, node: str) -> tuple[Store, Bus]:
     """The store and bus `settings` ask for: Redis when a URL is given, else embedded."""
     if settings.redis_url:
+        from backline.server.storage.archive import SegmentArchive
         from backline.server.storage.redis import RedisStore
         from backline.server.storage.redis_bus import RedisBus
 
         keep = settings.history == "keep"
-        redis = RedisStore(settings.redis_url, node=node, keep_history=keep)
+        archive = SegmentArchive(Path(settings.archive_dir)) if settings.archive_dir else None
+        redis = RedisStore(settings.redis_url, node=node, keep_history=keep, archive=archive)
         return redis, RedisBus(settings.redis_url, node=node)
     bus = MemoryBus(node)
     if settings.store == "memory":

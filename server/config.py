@@ -182,6 +182,16 @@ class Settings:
         group=STORAGE,
         metavar="{keep,trim}",
     )
+    archive_dir: str | None = setting(
+        None,
+        parse_optional_text,
+        "with `--redis-url` and `--history keep`: move each finished segment of a session's"
+        " log, and older milestones' snapshots, out of Redis into files here (a directory"
+        " every process mounts), so Redis memory stays bounded while every version stays"
+        " reachable",
+        group=STORAGE,
+        metavar="DIR",
+    )
     redis_url: str | None = setting(
         None,
         parse_redis_url,

@@ -42,6 +42,7 @@ from typing import Any
 from redis.exceptions import RedisError, ResponseError
 
 from backline.protocol.codec import decode_record, encode
+from backline.server.storage.archive import SegmentArchive
 from backline.server.storage.base import (
     Entry,
     EntryId,
@@ -146,6 +147,17 @@ return 1
 )
 
 
+# KEYS: log, trim; ARGV: the last id to drop. The archive holds them now (`_move_to_archive`).
+_TRIM_TO = Script(
+    """
+redis.call('XTRIM', KEYS[1], 'MINID', ARGV[1])
+redis.call('XDEL', KEYS[1], ARGV[1])
+redis.call('SET', KEYS[2], ARGV[1])
+return 1
+"""
+)
+
+
 def _position(entry_id: EntryId | None) -> tuple[int, int]:
     """A stream id as numbers; None (the start of the log) is 0-0."""
     if entry_id is None:
@@ -206,9 +218,11 @@ class RedisStore:
         tail_count: int = 1000,
         command_timeout: float = COMMAND_TIMEOUT,
         keep_history: bool = True,
+        archive: SegmentArchive | None = None,
     ) -> None:
         self.url = url
         self.keep_history = keep_history
+        self.archive = archive if keep_history else None
         self.node = node
         self.prefix = check_prefix(prefix)
         self.tail_count = tail_count
@@ -278,6 +292,10 @@ class RedisStore:
         keys = [self._key(session, "log"), self._key(session, "trim")]
         trimmed, items = await self._run(f"read {keys[0]}", _READ, keys, [first, count])
         if trimmed is not None and _position(text(trimmed)) > _position(after):
+            if self.archive is not None:  # moved out of Redis, not gone
+                archived = await asyncio.to_thread(self.archive.read, session, after, count)
+                if archived:
+                    return archived
             raise Trimmed(
                 f"session {session}: the entries after {after} were trimmed (up to {text(trimmed)})"
             )
@@ -453,6 +471,40 @@ class RedisStore:
                         await pipe.execute()
                 except (RedisError, OSError) as exc:
                     raise self._unavailable(f"save milestone {ms}", exc) from exc
+                if self.archive is not None and version is not None:
+                    await self._move_to_archive(session, version)
+
+    async def _move_to_archive(self, session: str, version: int) -> None:
+        """Move the log up to the milestone before `version` (and the snapshots of the
+        milestones before that one) into the archive, then out of Redis. Called in call
+        order with the session's other writes; a failure leaves Redis as it was."""
+        archive = self.archive
+        assert archive is not None
+        ms, msd = self._key(session, "ms"), self._key(session, "msd")
+        log_key, trim_key = self._key(session, "log"), self._key(session, "trim")
+        try:
+            versions = sorted(int(text(f)) for f in await execute(self._redis, "HKEYS", ms))
+            older = [v for v in versions if v < version]
+            if not older:
+                return
+            previous = older[-1]
+            meta = await execute(self._redis, "HGET", ms, str(previous))
+            until = str(decode_record(bytes(meta))[0])
+            items = await execute(self._redis, "XRANGE", log_key, "-", until)
+            entries = [Entry(text(i), bytes(fields[b"d"])) for i, fields in items]
+            if entries:
+                await asyncio.to_thread(archive.write_segment, session, entries)
+                await self._run(f"trim {log_key}", _TRIM_TO, [log_key, trim_key], [until])
+            kept = {previous, version}
+            for old in versions:
+                if old in kept:
+                    continue
+                data = await execute(self._redis, "HGET", msd, str(old))
+                if data is not None:
+                    await asyncio.to_thread(archive.write_snapshot, session, old, bytes(data))
+                    await execute(self._redis, "HDEL", msd, str(old))
+        except (RedisError, OSError) as exc:
+            log.warning("session %s: archiving old entries failed: %s", session, exc)
 
     async def milestone(self, session: str, version: int) -> Milestone | None:
         self._check_open()
@@ -468,6 +520,8 @@ class RedisStore:
             )
         except (RedisError, OSError) as exc:
             raise self._unavailable(f"read milestone {ms}", exc) from exc
+        if data is None and meta is not None and self.archive is not None:
+            data = await asyncio.to_thread(self.archive.snapshot, session, int(best))
         if meta is None or data is None:
             return None
         after, journal = decode_record(bytes(meta))
@@ -523,6 +577,8 @@ class RedisStore:
         try:
             async with self._in_order(session):
                 await execute(self._redis, "DEL", *keys)
+                if self.archive is not None:
+                    await asyncio.to_thread(self.archive.delete, session)
         except (RedisError, OSError) as exc:
             raise self._unavailable(f"delete {session}", exc) from exc
 

@@ -244,13 +244,17 @@ def _health(node: ServerProcess) -> dict[str, Any]:
     return result
 
 
-@pytest.mark.parametrize("history", ["trim", "keep"])
+@pytest.mark.parametrize("history", ["trim", "keep", "archive"])
 async def test_snapshots_and_late_joiners_get_the_exact_project(
     tmp_path: Path, redis: RedisServer, history: str
 ) -> None:
     """`trim`: snapshots trim the stream; `keep` (the default): the whole stream stays and
-    each snapshot is a milestone. Either way late joiners on any process agree."""
-    args = ("--snapshot-every", "25", "--history", history)
+    each snapshot is a milestone; `archive` (`--archive-dir`, shared by both processes):
+    old segments move to files. Either way late joiners on any process agree, and with
+    history kept every version is still there."""
+    args: tuple[str, ...] = ("--snapshot-every", "25", "--history", history)
+    if history == "archive":
+        args = ("--snapshot-every", "25", "--archive-dir", str(tmp_path / "archive"))
     nodes = start_nodes(tmp_path, redis, 2, *args)
     try:
         token = nodes[0].token(SESSION)
@@ -277,19 +281,23 @@ async def test_snapshots_and_late_joiners_get_the_exact_project(
                 await eventually(
                     lambda: _at_least(milestones(), 12), 30, "a milestone per 25 versions"
                 )
-                assert await log_length() == 302  # create + 301 edits: nothing dropped
+                if history == "keep":
+                    assert await log_length() == 302  # create + 301 edits: nothing dropped
+                else:
+                    assert await log_length() <= 2 * 25 + 2  # the rest is in the archive
+                    assert list((tmp_path / "archive").glob("*/log-*.seg"))
         finally:
             await client.aclose()
         async with connect(nodes[1].url, session=SESSION, token=token, name="late") as late:
             assert late.version == 301 and canonical(late) == expected
-            if history == "keep":
+            if history != "trim":
                 early = await late.history.at(30)
                 assert len(early.project.notes) == 29  # the track, then 29 notes
         # a process starting now loads snapshot + tail and agrees too
         nodes.append(
             ServerProcess(
                 tmp_path / "node-late",
-                extra_args=["--redis", redis.url, "--node-id", "late", "--history", history],
+                extra_args=["--redis", redis.url, "--node-id", "late", *args],
             ).start()
         )
         async with connect(nodes[2].url, session=SESSION, token=token, name="late2") as late2:
