@@ -17,20 +17,22 @@ replaying its interval.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
 from backline.protocol.codec import decode_record
+from backline.protocol.entry import EntryKind
 from backline.protocol.errors import BacklineError, NotFound
 from backline.protocol.history import changes
 from backline.protocol.limits import DEFAULT_LIMITS, Limits
-from backline.protocol.sequencer import Sequencer
+from backline.protocol.sequencer import Control, Sequencer
 from backline.server.storage.base import Entry, EntryId, Store, Trimmed
 
 __all__ = ["History", "Rebuilt", "VersionRow"]
 
 PAGE = 1000  # log entries read per store call while replaying
+CACHED = 64  # sessions whose decoded timeline is kept between requests
 
 VersionRow = list[Any]
 """[version, by, at (unix ms), what it came from, summary] (`Sequencer.journal`)."""
@@ -42,6 +44,10 @@ class Rebuilt:
 
     sequencer: Sequencer
     position: EntryId | None
+
+
+def _journal(packed: bytes) -> list[VersionRow]:
+    return decode_record(packed) if packed else []
 
 
 def _restore(sequencer: Sequencer, snapshot: bytes) -> None:
@@ -57,9 +63,13 @@ def _replay(
     for used, stored in enumerate(entries, 1):
         if until is not None and sequencer.version >= until:
             return used - 1, last, True
-        # rejected when it was decided, rejected again: the same outcome
-        with contextlib.suppress(BacklineError):
-            sequencer.apply_entry(decode_record(stored.data))
+        try:
+            result = sequencer.apply_entry(decode_record(stored.data))
+        except BacklineError:
+            result = None  # rejected when it was decided, rejected again: the same outcome
+        if isinstance(result, Control) and result.kind is EntryKind.DELETE:
+            # its erasing failed or raced with edits: what follows starts afresh (as a load)
+            sequencer.__init__(sequencer.limits)  # type: ignore[misc]
         last = stored.id
         if until is not None and sequencer.version >= until:
             return used, last, True
@@ -70,6 +80,8 @@ class History:
     def __init__(self, store: Store, limits: Limits = DEFAULT_LIMITS) -> None:
         self.store = store
         self.limits = limits
+        # session -> (its milestones' versions, their rows): the timeline's settled part
+        self._rows: OrderedDict[str, tuple[tuple[int, ...], list[VersionRow]]] = OrderedDict()
 
     async def rebuild(self, session: str, version: int | None = None) -> Rebuilt:
         """The session at `version` (None: its latest); raises `NotFound` for a version
@@ -113,19 +125,35 @@ class History:
         return Rebuilt(sequencer, position)
 
     async def versions(self, session: str) -> list[VersionRow]:
-        """Every version's row, oldest first (journals, gaps rebuilt, the latest replayed)."""
-        rows: list[VersionRow] = []
+        """Every version's row, oldest first (journals, gaps rebuilt, the latest replayed).
+
+        The milestones' part is decoded in a worker thread and kept for the next call
+        (milestones never change: only new ones are decoded), for `CACHED` sessions."""
         milestones = await self.store.milestones(session)
-        for milestone in milestones:
-            journal = decode_record(milestone.journal) if milestone.journal else []
-            first = journal[0][0] if journal else milestone.version + 1
-            have = rows[-1][0] if rows else 0
-            if first > have + 1:  # a journal is missing: replay its versions
-                rows.extend(await self._rows_between(session, have, first - 1))
-            rows.extend(row for row in journal if row[0] > (rows[-1][0] if rows else 0))
+        key = tuple(m.version for m in milestones)
+        cached = self._rows.get(session)
+        if cached is not None and cached[0] == key:
+            rows = list(cached[1])
+            self._rows.move_to_end(session)
+        else:
+            rows = []
+            for milestone in milestones:
+                journal = await asyncio.to_thread(_journal, milestone.journal)
+                first = journal[0][0] if journal else milestone.version + 1
+                have = rows[-1][0] if rows else 0
+                if first > have + 1:  # a journal is missing: replay its versions
+                    rows.extend(await self._rows_between(session, have, first - 1))
+                rows.extend(row for row in journal if row[0] > (rows[-1][0] if rows else 0))
+            self._rows[session] = (key, list(rows))
+            while len(self._rows) > CACHED:
+                self._rows.popitem(last=False)
         have = rows[-1][0] if rows else 0
         rows.extend(await self._rows_between(session, have, None))
         return rows
+
+    def forget(self, session: str) -> None:
+        """Drop what is kept of `session` (it was deleted)."""
+        self._rows.pop(session, None)
 
     async def _rows_between(self, session: str, after: int, until: int | None) -> list[VersionRow]:
         """The rows of versions after `after` up to `until` (None: the latest), by replay."""

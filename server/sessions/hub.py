@@ -218,6 +218,8 @@ class Hub:
 
     async def _erase(self, session: Session, erase: bool) -> None:
         await session.close(timeout=0)
+        if self.past is not None:
+            self.past.history.forget(session.name)
         if not erase:
             return
         try:
