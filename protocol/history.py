@@ -160,6 +160,16 @@ def touched(op: Op) -> list[tuple[str, bool]]:
 
 def summary(ops: list[Op]) -> str:
     """A short account of an edit for a timeline: "+3 note, ~1 track, -1 clip"."""
+    if len(ops) == 1:  # most edits: one op (the hot path of every accepted batch)
+        op = ops[0]
+        kind = op.get("op")
+        if kind == "insert":
+            return f"+1 {op.get('kind')}"
+        if kind == "delete":
+            return "-1 entity"
+        if kind == "move":
+            return "~1 track"
+        return "~project" if op.get("id") == PROJECT_ID else "~1 entity"
     counts: dict[tuple[str, str], int] = {}
     for op in ops:
         kind = op.get("op")

@@ -443,7 +443,13 @@ class Sequencer:
         wall = entry.wall if entry is not None else 0
         blame = self.blame
         for op in ops:
-            for eid, made in touched(op):
+            kind_of_op = op["op"]
+            if kind_of_op == "insert":  # the common cases inline: this runs for every edit
+                blame[op["id"]] = [client, wall, client, wall]
+                continue
+            if kind_of_op == "delete":
+                continue
+            for eid, made in touched(op) if kind_of_op == "batch" else ((op["id"], False),):
                 row = blame.get(eid)
                 if made or row is None:
                     blame[eid] = [client, wall, client, wall]
