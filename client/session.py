@@ -60,13 +60,16 @@ from backline.client.mirror import Edit, Mirror
 from backline.client.musical_time import SessionTimeline, Tick
 from backline.client.pacing import EditPump, Pacing
 from backline.client.peers import Peers
+from backline.protocol.codec import encode
 from backline.protocol.errors import (
     BacklineError,
     BadImport,
     Locked,
+    TooLarge,
     Unavailable,
     error_for_code,
 )
+from backline.protocol.limits import DEFAULT_LIMITS
 from backline.protocol.messages import (
     DEFAULT_INVITE_TTL,
     ClientType,
@@ -352,6 +355,12 @@ class Session(Editing):
 
     def _decided(self, kind: ClientType, **fields: Any) -> Edit:
         self._conn.check_open()
+        size = len(encode({"type": kind.value, "seq": 0, **fields}))
+        if size > DEFAULT_LIMITS.max_frame_bytes:  # the server would refuse the frame whole
+            raise TooLarge(
+                f"{size} bytes: one message may carry at most"
+                f" {DEFAULT_LIMITS.max_frame_bytes // 1024} KiB (a server's --max-frame-bytes)"
+            )
         if self.locked and self.role is not Role.OWNER:
             raise Locked("the session is locked: only owners may edit")
         edit = self._mirror.decided(kind, fields)

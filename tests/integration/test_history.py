@@ -23,6 +23,7 @@ from backline.protocol.errors import (
     NotFound,
     NothingToUndo,
     SessionExists,
+    TooLarge,
 )
 from backline.protocol.messages import Role
 from backline.testing import ServerProcess
@@ -306,6 +307,8 @@ async def test_midi_import_is_one_undoable_version(server: ServerProcess) -> Non
             await ann.import_midi(b"MThd\x00\x00\x00\x06\x00\x01\x00\x02\x01\xe0MTrk\xff\xff")
         with pytest.raises(BadImport):
             await ann.import_midi(bytes(range(256)) * 8)
+        with pytest.raises(TooLarge):  # refused before sending: the server would not read it
+            ann.import_midi(b"MThd" + bytes(600_000))
         await ann.synced()
         assert ann.version == at  # nothing imported half-way
 
