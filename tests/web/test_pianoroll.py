@@ -219,8 +219,12 @@ def test_notes_clip_editing_lands_at_clip_relative_starts(
         "(c) => { const app = window.backline.roll().app; app.selectedClip = c; app.render(); }",
         clip,
     )
-    page.wait_for_function("(c) => window.backline.roll().debug().clip === c", arg=clip)
-    assert roll(page)["notes"][0] == inside and len(roll(page)["notes"]) == 2
+    # the scope switches at once, the drawn notes on the next frame: wait for both
+    page.wait_for_function(
+        "([c, n]) => { const d = window.backline.roll().debug();"
+        " return d.clip === c && d.notes.length === 2 && d.notes[0] === n; }",
+        arg=[clip, inside],
+    )
     page.evaluate(f"window.backline.roll().reveal({4 * PPQ}, 64)")
     # drawn at bar 2 beat 3 (absolute 6 beats): 2 beats into the clip
     click(page, 6 * PPQ + 5, 64)
