@@ -30,6 +30,9 @@ import { download, projectJson } from "./ui/export.js";
 import { projectMidi } from "./ui/midi.js";
 import { MixerPanel } from "./ui/mixer.js";
 import { Bounce } from "./ui/bounce.js";
+import { HistoryPanel } from "./ui/history.js";
+import { DropImport } from "./ui/dropimport.js";
+import { BlameTips } from "./ui/blame.js";
 
 const STATE_TEXT = { connecting: "Connecting…", connected: "Connected", reconnecting: "Reconnecting…", closed: "Disconnected" };
 /** Closes that mean the token itself was refused: a stored one is forgotten. */
@@ -159,6 +162,7 @@ class App {
     this.redoButton = h("button", { type: "button", "data-edit": "", onclick: () => this.undo(true), "aria-keyshortcuts": "Control+Shift+Z Meta+Shift+Z" }, "Redo");
     const exportButton = h("button", { type: "button", onclick: () => this.exportJson() }, "Export JSON");
     const midiButton = h("button", { type: "button", onclick: () => this.exportMidi() }, "Export MIDI");
+    const importButton = h("button", { type: "button", class: "import", "data-edit": "", "aria-keyshortcuts": "Control+O Meta+O", title: "Import a MIDI file (adds tracks) or a project JSON (replaces the project); or drop one on the page (Ctrl/Cmd-O)", onclick: () => this.dropImport.pick() }, "Import…");
     this.help = new ShortcutHelp(document.body);
     const helpButton = h("button", { type: "button", class: "help", "aria-keyshortcuts": "?", title: "Keyboard shortcuts (?)", onclick: () => this.help.show() }, "Keyboard shortcuts");
     const leaveButton = h("button", { type: "button", class: "leave", title: "Leave the session and forget its invite in this browser", onclick: () => this.leave() }, "Leave");
@@ -168,9 +172,13 @@ class App {
       onkeydown: (e) => { if (e.key === "Enter") this.projectName.blur(); else if (e.key === "Escape") { this.projectName.value = s.project.project.name; this.projectName.blur(); } },
     });
     this.keySlot = h("div", { class: "key-slot" }); // the transport's key control (ui/transport.js) goes here
+    // the history (ui/history.js): its header button, and the session as the editors see it (`view`:
+    // an audition's project while auditioning, else the live one)
+    this.history = new HistoryPanel(s, this);
+    const view = this.history.view;
     const header = h("header", { class: "top" },
       h("div", { class: "brand" }, h("strong", {}, "Backline"), h("span", { class: "session-name" }, s.options.session), this.projectName, this.keySlot),
-      h("div", { class: "row" }, this.blockBadge, this.undoButton, this.redoButton, exportButton, midiButton, helpButton, leaveButton, this.stateBadge));
+      h("div", { class: "row" }, this.blockBadge, this.undoButton, this.redoButton, this.history.button, exportButton, midiButton, importButton, helpButton, leaveButton, this.stateBadge));
     const transport = h("div", {});
     const left = h("div", { class: "col-left" });
     const center = h("div", { class: "col-center" });
@@ -178,11 +186,12 @@ class App {
     this.soundSlot = h("section", { class: "panel sound", "aria-label": "Sound" });
     right.append(this.soundSlot);
     this.root.replaceChildren(header, transport, h("main", { class: "editor" }, left, center, right));
+    this.history.mount(this.root);
     this.transport = new TransportBar(transport, s, this);
-    this.tracks = new TrackList(left, s, this);
-    this.arrangement = new ArrangementView(center, s, this);
-    this.steps = new StepSequencer(center, s, this);
-    this.roll = new PianoRoll(center, s, this);
+    this.tracks = new TrackList(left, view, this);
+    this.arrangement = new ArrangementView(center, view, this);
+    this.steps = new StepSequencer(center, view, this);
+    this.roll = new PianoRoll(center, view, this);
     this.bounce = new Bounce(document.body, {
       session: s.options.session,
       base: () => new URL(s.options.url.replace(/^ws/, "http")).origin,
@@ -190,15 +199,19 @@ class App {
       reason: () => this.bounceBlockReason(),
       toast: (text, kind) => this.toasts.show(text, kind),
     });
-    this.mixer = new MixerPanel(center, s, this, { bounce: () => this.bounce.show() });
+    this.mixer = new MixerPanel(center, view, this, { bounce: () => this.bounce.show() });
     this.people = new People(right, s, this);
+    this.dropImport = new DropImport(document.body, s, this, importButton); // files dropped or picked (ui/dropimport.js)
+    this.blame = new BlameTips(document.body, s, this); // who made what, on hover (ui/blame.js)
     this.showState(s.state, s.closeReason);
 
     s.on("change", () => this.render());
     s.on("peers", () => this.render());
     s.on(SERVER_TYPES.CHAT, () => this.people.renderChat());
     s.on(SERVER_TYPES.WELCOME, () => { this.render(); this.people.renderChat(); });
-    s.on("rejected", (r) => this.toasts.show(`Edit refused (${r.code}): ${r.message}`, "error"));
+    s.on("rejected", (r) => {
+      if (!this.dropImport.handles(r.seq)) this.toasts.show(`Edit refused (${r.code}): ${r.message}`, "error"); // an import says it itself
+    });
     s.on(SERVER_TYPES.ERROR, (m) => this.toasts.show(`Server: ${m.message}`, "error"));
     const editor = this.editor;
     const frame = () => {
@@ -228,7 +241,8 @@ class App {
           return null;
         }
       },
-      project: () => (cache ??= s.project.toData()),
+      // what is heard: an audition's project while auditioning (ui/history.js), else the live one
+      project: () => (cache ??= this.history?.playbackProject() ?? s.project.toData()),
       me: () => ({ client: s.clientId, name: s.options.name, color: s.color, role: s.role }),
       http: () => new URL(s.options.url.replace(/^ws/, "http")).origin, // the server's HTTP side
       token: () => s.options.token,
@@ -275,6 +289,7 @@ class App {
     if (!s || s.closed) return BLOCK_REASONS.closed;
     if (s.role === ROLES.VIEWER) return BLOCK_REASONS.viewer;
     if (!s.canEdit) return BLOCK_REASONS.locked;
+    if (this.history?.auditioning) return this.history.blockReason();
     return null;
   }
 
@@ -323,6 +338,7 @@ class App {
       return;
     }
     if (ownsKey(target, e.key) || e.ctrlKey || e.metaKey || e.altKey) return;
+    if (this.history?.key(e)) return; // H; while auditioning Esc (back to live) and Space (ui/history.js)
     if (e.key === " ") {
       if (target.closest?.(".roll-canvas")) return; // the roll's canvas has its own Space
       e.preventDefault();
@@ -345,7 +361,7 @@ class App {
 
   select(trackId) {
     this.selectedTrack = trackId;
-    const track = this.session.project.tracks.get(trackId);
+    const track = (this.history?.shown() ?? this.session.project).tracks.get(trackId);
     if (track?.kind === "drums") this.drumTrack = trackId;
     else if (track) this.synthTrack = trackId;
     this.session.setPresence({ cursor: { view: "track", track: trackId } });
@@ -354,7 +370,7 @@ class App {
 
   /** Keep the selections pointing at live tracks (someone may have removed one). */
   fixSelection() {
-    const doc = this.session.project;
+    const doc = this.history?.shown() ?? this.session.project; // what the editors show
     const tracks = doc.trackList();
     if (!doc.tracks.has(this.selectedTrack)) this.selectedTrack = tracks[0]?.id ?? null;
     if (this.selectedClip !== null && !doc.clips.has(this.selectedClip)) this.selectedClip = null;
@@ -452,9 +468,13 @@ class App {
     editor.sound?.close();
     this.transport?.destroy();
     this.arrangement?.destroy();
+    this.history?.destroy();
+    this.history = null;
     this.help?.remove();
     this.bounce?.remove();
     this.bounce = null;
+    this.dropImport?.remove();
+    this.blame?.remove();
     this.editor = null;
     this.help = null;
     this.stateBadge = null;
@@ -492,6 +512,7 @@ class App {
       exportMidi: () => Array.from(projectMidi(s().project.toData())),
       renders: () => app.rendered ?? 0,
       selectedClip: () => app.selectedClip,
+      history: () => app.history ?? null,
       editBlockReason: () => app.editBlockReason(),
       roll: () => app.roll ?? null,
       mounted: () => app.editor !== null,

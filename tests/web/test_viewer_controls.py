@@ -72,7 +72,15 @@ def assert_blocked(page: Page, reason: str) -> None:
     assert {c["name"] for c in found} >= EXPECTED
     assert all(c["disabled"] and c["title"] == reason for c in found), found
     assert sorted(page.evaluate(ENABLED)) == sorted(
-        ["Export JSON", "Export MIDI", "Keyboard shortcuts", "Leave", "Zoom in", "Zoom out"]
+        [
+            "Export JSON",
+            "Export MIDI",
+            "History",
+            "Keyboard shortcuts",
+            "Leave",
+            "Zoom in",
+            "Zoom out",
+        ]
     )
     ruler = page.locator(".ruler")
     expect(ruler).to_have_attribute("aria-disabled", "true")

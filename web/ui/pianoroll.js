@@ -336,6 +336,13 @@ export class PianoRoll {
     return null;
   }
 
+  /** The id of the note under a pointer event, or null (the blame tooltip asks: ui/blame.js). */
+  noteAt(e) {
+    const p = this.point(e);
+    if (p.x < this.scroller.scrollLeft) return null; // on the keyboard
+    return this.hit(p.tick, p.pitch, p.x)?.note.id ?? null;
+  }
+
   // -- the toolbar --------------------------------------------------------------------
 
   setTool(tool) {

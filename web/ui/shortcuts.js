@@ -22,6 +22,7 @@ export const SHORTCUTS = Object.freeze([
   { keys: ["Drag ruler"], action: "Set the loop region (Shift: the other snap)", where: "Transport" },
   { keys: ["?"], action: "Show these shortcuts", where: "Page" },
   { keys: ["Esc"], action: "Close this overlay", where: "Page" },
+  { keys: ["Mod", "O"], action: "Import a MIDI file or project JSON (or drop one on the page)", where: "Page" },
   { keys: ["Mod", "Z"], action: "Undo my last edit", where: "Editing" },
   { keys: ["Mod", "Shift", "Z"], action: "Redo", where: "Editing" },
   { keys: ["Mod", "C"], action: "Copy the selection", where: "Editing" },
@@ -62,6 +63,10 @@ export const SHORTCUTS = Object.freeze([
   { keys: ["Double-click a control"], action: "Back to its default", where: "Mixer" },
   { keys: ["Drag an EQ handle"], action: "Band frequency and gain (wheel: its Q)", where: "Mixer" },
   { keys: ["R"], action: "Record notes from the MIDI input on / off", where: "MIDI input" },
+  { keys: ["H"], action: "Show / hide the history", where: "History" },
+  { keys: ["↑ / ↓"], action: "Move in the versions (Enter auditions, Shift+Enter compares)", where: "History" },
+  { keys: ["Shift", "Click"], action: "Compare a version with the selected one", where: "History" },
+  { keys: ["Esc"], action: "Leave the audition, back to the live project (while auditioning, Space still plays)", where: "History" },
 ]);
 
 /**
