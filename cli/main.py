@@ -245,6 +245,10 @@ def _cmd_import(args: argparse.Namespace) -> None:
                 f"imported {path.name} as version {version}: +{tracks - before[0]} tracks,"
                 f" +{notes - before[1]} notes (undo takes it back in one step)"
             )
+            from backline.media.midi_import import read_midi
+
+            for warning in read_midi(path.read_bytes()).warnings:  # what the server read too
+                print(f"note: {warning}", file=sys.stderr)
         else:
             print(f"imported {path.name} as version {version}: {tracks} tracks, {notes} notes")
 

@@ -392,3 +392,39 @@ async def test_http_history_for_owners_and_editors(server: ServerProcess) -> Non
     assert get(f"/history/{SESSION}?bogus=1")[0] == 400
     assert get("/history/nosuch/at?version=1", session="nosuch")[0] == 404
     assert get("/history/nosuch/at?version=1")[0] == 403  # a token of another session
+
+
+async def test_command_line_midi_import_says_what_it_could_not_keep(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    """A tempo change after bar 1 has no place in the project (one tempo): the import
+    keeps the first tempo and says so on stderr."""
+    import mido
+
+    midi = mido.MidiFile(type=1, ticks_per_beat=480)
+    track = mido.MidiTrack()
+    track.append(mido.MetaMessage("set_tempo", tempo=500_000, time=0))
+    track.append(mido.Message("note_on", note=60, velocity=90, time=0))
+    track.append(mido.Message("note_off", note=60, time=480))
+    track.append(mido.MetaMessage("set_tempo", tempo=400_000, time=480))
+    track.append(mido.Message("note_on", note=62, velocity=90, time=0))
+    track.append(mido.Message("note_off", note=62, time=480))
+    midi.tracks.append(track)
+    path = tmp_path / "two-tempos.mid"
+    midi.save(path)
+    async with join(server, "Ann", Role.OWNER, session="mid"):
+        pass  # the session exists now (the command's token may not create one)
+    done = subprocess.run(
+        [sys.executable, "-m", "backline.cli", "import", server.url, "--session", "mid",
+         str(path), "--secret", server.secret or ""],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "+1 tracks, +2 notes" in done.stdout
+    assert "note:" in done.stderr and "tempo" in done.stderr
+    shown = subprocess.run(
+        [sys.executable, "-m", "backline.cli", "state", server.url, "--session", "mid",
+         "--secret", server.secret or ""],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    assert json.loads(shown.stdout)["project"]["tempo"] == 120.0
