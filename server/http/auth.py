@@ -15,10 +15,19 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from backline.protocol.errors import Revoked, Unauthorized, WrongSession
+from backline.protocol.errors import BacklineError, Revoked, Unauthorized, WrongSession
+from backline.protocol.messages import check_session_name
 from backline.protocol.tokens import Claims, Secret, verify
 
-__all__ = ["HttpAnswer", "authorize", "authorize_any", "error_answer", "request_token"]
+__all__ = [
+    "HttpAnswer",
+    "SessionRequest",
+    "authorize",
+    "authorize_any",
+    "error_answer",
+    "request_token",
+    "session_request",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +79,42 @@ def authorize(query: str, headers: Any, secret: Secret, session: str) -> Claims 
         return error_answer(http.HTTPStatus.FORBIDDEN, exc.message, "forbidden")
     except Unauthorized as exc:
         return error_answer(http.HTTPStatus.UNAUTHORIZED, exc.message, "unauthorized")
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRequest:
+    """A request of a session's route whose token checked out: what the route needs."""
+
+    session: str
+    parts: list[str]  # the path below the prefix, decoded: [session, ...]
+    query: str
+    claims: Claims
+
+
+def session_request(
+    target: str, prefix: str, headers: Any, secret: Secret, shapes: tuple[int, ...], what: str
+) -> SessionRequest | HttpAnswer | None:
+    """The common first steps of ``/<route>/<session>/…``: None when the path is not under
+    `prefix`; a 404 for a path of another length than `shapes` (counting the session) or
+    a bad session name (`what` names the thing not found); the token's 401/403; else the
+    request, for the route to go on with."""
+    path, _, query = target.partition("?")
+    if not path.startswith(prefix):
+        return None
+    parts = [urllib.parse.unquote(p) for p in path[len(prefix) :].split("/")]
+    if len(parts) == 2 and parts[1] == "":
+        parts = parts[:1]  # /<route>/<session>/
+    not_found = error_answer(http.HTTPStatus.NOT_FOUND, f"no such {what}", "not_found")
+    if len(parts) not in shapes:
+        return not_found
+    try:
+        session = check_session_name(parts[0])
+    except BacklineError:
+        return not_found
+    claims = authorize(query, headers, secret, session)
+    if isinstance(claims, HttpAnswer):
+        return claims
+    return SessionRequest(session, parts, query, claims)
 
 
 # the routes that belong to one session: /<route>/<session>/...

@@ -23,12 +23,12 @@ import urllib.parse
 from collections.abc import Callable
 from typing import Any
 
-from backline.protocol.errors import BacklineError, NotFound
-from backline.protocol.messages import MAX_HISTORY_PAGE, Role, check_session_name
+from backline.protocol.errors import NotFound
+from backline.protocol.messages import MAX_HISTORY_PAGE, Role
 from backline.protocol.sequencer import Sequencer
 from backline.protocol.tokens import Secret
 from backline.server.history import History
-from backline.server.http.auth import HttpAnswer, authorize, error_answer
+from backline.server.http.auth import HttpAnswer, SessionRequest, error_answer, session_request
 
 __all__ = ["PREFIX", "history_request"]
 
@@ -80,20 +80,12 @@ async def history_request(
     target: str, headers: Any, secret: Secret, history: History, live: LiveSequencer
 ) -> HttpAnswer | None:
     """Answer a ``/history/…`` GET (None: the path is not ours)."""
-    path, _, query = target.partition("?")
-    if not path.startswith(PREFIX):
-        return None
-    parts = [urllib.parse.unquote(p) for p in path[len(PREFIX) :].split("/")]
-    not_found = error_answer(http.HTTPStatus.NOT_FOUND, "no such history route", "not_found")
-    if len(parts) not in (1, 2) or (len(parts) == 2 and parts[1] not in ("at", "blame")):
-        return not_found
-    try:
-        session = check_session_name(parts[0])
-    except BacklineError:
-        return not_found
-    claims = authorize(query, headers, secret, session)
-    if isinstance(claims, HttpAnswer):
-        return claims
+    asked = session_request(target, PREFIX, headers, secret, (1, 2), "history route")
+    if not isinstance(asked, SessionRequest):
+        return asked
+    session, parts, query, claims = asked.session, asked.parts, asked.query, asked.claims
+    if len(parts) == 2 and parts[1] not in ("at", "blame"):
+        return error_answer(http.HTTPStatus.NOT_FOUND, "no such history route", "not_found")
     if claims.role is Role.VIEWER:
         message = "the history is for owners and editors"
         return error_answer(http.HTTPStatus.FORBIDDEN, message, "forbidden")

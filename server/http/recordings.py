@@ -31,14 +31,12 @@ import json
 import os
 import re
 import stat
-import urllib.parse
 from pathlib import Path
 from typing import Any
 
-from backline.protocol.errors import BacklineError
-from backline.protocol.messages import Role, check_session_name
+from backline.protocol.messages import Role
 from backline.protocol.tokens import Secret
-from backline.server.http.auth import HttpAnswer, authorize, error_answer
+from backline.server.http.auth import HttpAnswer, SessionRequest, error_answer, session_request
 
 __all__ = [
     "PREFIX",
@@ -156,22 +154,11 @@ async def recordings_request(
     target: str, headers: Any, root: Path, secret: Secret
 ) -> HttpAnswer | None:
     """Answer a ``/recordings/…`` request (None: the path is not ours)."""
-    path, _, query = target.partition("?")
-    if not path.startswith(PREFIX):
-        return None
-    parts = [urllib.parse.unquote(p) for p in path[len(PREFIX) :].split("/")]
-    if parts and parts[-1] == "" and len(parts) == 2:
-        parts = parts[:1]  # /recordings/<session>/
+    asked = session_request(target, PREFIX, headers, secret, (1, 3), "recording or file")
+    if not isinstance(asked, SessionRequest):
+        return asked
+    session, parts, claims = asked.session, asked.parts, asked.claims
     not_found = error_answer(http.HTTPStatus.NOT_FOUND, "no such recording or file", "not_found")
-    if len(parts) not in (1, 3):
-        return not_found
-    try:
-        session = check_session_name(parts[0])
-    except BacklineError:
-        return not_found
-    claims = authorize(query, headers, secret, session)
-    if isinstance(claims, HttpAnswer):
-        return claims
     if claims.role is not Role.OWNER:
         message = (
             f"only owners may list and download recordings (this token's role: {claims.role.value})"
