@@ -97,7 +97,12 @@ class Hub:
             return live
         deleting = self._deleting.get(name)
         if deleting is not None:  # a join right after a delete starts empty, never half-erased
-            await asyncio.shield(deleting)
+            if not deleting.done():
+                await asyncio.shield(deleting)
+            # a finished erase may still be listed (its done callback runs on a later turn);
+            # awaiting a done task never yields, so asking again would recurse forever
+            if self._deleting.get(name) is deleting:
+                del self._deleting[name]
             return await self.session(name, create)
         pending = self._loading.get(name)
         if pending is not None:

@@ -121,7 +121,10 @@ async def test_live_notes_reach_the_others_at_once_and_are_not_edits(
         assert (note.by, note.event, note.pitch, note.vel, note.track) == (
             a.client_id, "on", 64, 90, keys.id,
         )  # fmt: skip
-        assert 0 <= note.delay_us < 2_000_000  # one-way, by b's synced clock
+        # one-way, by b's synced clock: its estimate of the server clock may be off by
+        # a few hundred µs on a loaded machine, so "arrived before it was sent" by 33 µs
+        # happened; 5 ms bounds that error (the clock tests hold it far tighter)
+        assert -5_000 <= note.delay_us < 2_000_000
         await a.bend(-0.5, track=keys.id)
         await a.sustain(True)
         await a.release_note(64, track=keys.id)
