@@ -10,6 +10,7 @@ plays); what it holds live from its replica (`window.backline.project()`).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -65,6 +66,23 @@ def open_page(
     return context, page, errors
 
 
+@contextlib.contextmanager
+def two_pages(
+    browser: Browser, server: ServerProcess
+) -> Iterator[tuple[Page, Page, list[str], list[str]]]:
+    """Alex and Bea, each in a browser of their own (closed afterwards), with their page
+    errors."""
+    a_context, a, a_errors = open_page(browser, server, "Alex")
+    try:
+        b_context, b, b_errors = open_page(browser, server, "Bea")
+        try:
+            yield a, b, a_errors, b_errors
+        finally:
+            b_context.close()
+    finally:
+        a_context.close()
+
+
 def open_history(page: Page) -> None:
     """Open the panel from the header and wait for its first page of versions."""
     page.get_by_role("button", name="History", exact=True).click()
@@ -96,9 +114,7 @@ def test_audition_plays_the_old_version_here_while_others_keep_editing(
     browser: Browser, server: ServerProcess, ann: SessionThread
 ) -> None:
     track = track_id(ann)
-    a_context, a, a_errors = open_page(browser, server, "Alex")
-    b_context, b, b_errors = open_page(browser, server, "Bea")
-    try:
+    with two_pages(browser, server) as (a, b, a_errors, b_errors):
         wait_version(a, 6)
         open_history(a)
         # the versions, newest first, in one session of work with its authors
@@ -169,17 +185,12 @@ def test_audition_plays_the_old_version_here_while_others_keep_editing(
         a.keyboard.press("Escape")
         expect(banner).to_be_hidden()
         assert a_errors == [] and b_errors == []
-    finally:
-        a_context.close()
-        b_context.close()
 
 
 def test_restore_is_one_version_for_everyone_and_one_undo(
     browser: Browser, server: ServerProcess, ann: SessionThread
 ) -> None:
-    a_context, a, a_errors = open_page(browser, server, "Alex")
-    b_context, b, b_errors = open_page(browser, server, "Bea")
-    try:
+    with two_pages(browser, server) as (a, b, a_errors, b_errors):
         wait_version(a, 6)
         wait_version(b, 6)
         open_history(a)
@@ -208,17 +219,12 @@ def test_restore_is_one_version_for_everyone_and_one_undo(
         for page in (a, b):
             assert page.evaluate(TRACK_NAMES) == ["Rhodes"]
         assert a_errors == [] and b_errors == []
-    finally:
-        a_context.close()
-        b_context.close()
 
 
 def test_named_versions_show_on_every_page_and_filter(
     browser: Browser, server: ServerProcess, ann: SessionThread
 ) -> None:
-    a_context, a, a_errors = open_page(browser, server, "Alex")
-    b_context, b, b_errors = open_page(browser, server, "Bea")
-    try:
+    with two_pages(browser, server) as (a, b, a_errors, b_errors):
         wait_version(a, 6)
         open_history(a)
         open_history(b)
@@ -234,18 +240,13 @@ def test_named_versions_show_on_every_page_and_filter(
         b.get_by_label("Named only").uncheck()
         expect(b.locator(".history-row")).to_have_count(6)
         assert a_errors == [] and b_errors == []
-    finally:
-        a_context.close()
-        b_context.close()
 
 
 def test_diff_lists_what_changed_and_who(
     browser: Browser, server: ServerProcess, ann: SessionThread
 ) -> None:
     track = track_id(ann)
-    a_context, a, a_errors = open_page(browser, server, "Alex")
-    b_context, b, b_errors = open_page(browser, server, "Bea")
-    try:
+    with two_pages(browser, server) as (a, b, a_errors, b_errors):
         wait_version(b, 6)
         b.evaluate(f"window.backline.session.addNote({track!r}, 67, 480)")
         wait_version(a, 7)
@@ -268,9 +269,6 @@ def test_diff_lists_what_changed_and_who(
         expect(changed.locator(".diff-by")).to_have_text("by Ann")
         expect(diff.locator(".diff-removed")).to_have_count(0)
         assert a_errors == [] and b_errors == []
-    finally:
-        a_context.close()
-        b_context.close()
 
 
 def test_fork_gives_a_link_that_opens_the_fork_with_its_parent(
