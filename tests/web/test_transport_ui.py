@@ -217,10 +217,10 @@ def count_in_and_stop_back(
     # the count-in is heard: a bar of clicks, one a beat, up to the downbeat
     clicks = [transport["time"] - k * 500_000 for k in (4, 3, 2, 1)]
     page.wait_for_function(
-        "(clicks) => JSON.stringify(window.backlineSound.countIn.planned) === JSON.stringify(clicks)",
+        "(clicks) => JSON.stringify(window.backlineSound?.countIn?.planned) === JSON.stringify(clicks)",
         arg=clicks,
     )
-    page.wait_for_function("() => window.backlineSound.countIn.scheduled.length > 0")
+    page.wait_for_function("() => (window.backlineSound?.countIn?.scheduled.length ?? 0) > 0")
     assert set(page.evaluate("window.backlineSound.countIn.scheduled")) <= set(clicks)
     # let it roll past the start, then Stop returns there
     page.wait_for_function(ROLLED_PAST, arg=8.5, timeout=30_000)
