@@ -124,11 +124,15 @@ class History:
             )
         return Rebuilt(sequencer, position)
 
-    async def versions(self, session: str) -> list[VersionRow]:
+    async def versions(
+        self, session: str, latest: list[VersionRow] | None = None
+    ) -> list[VersionRow]:
         """Every version's row, oldest first (journals, gaps rebuilt, the latest replayed).
 
         The milestones' part is decoded in a worker thread and kept for the next call
-        (milestones never change: only new ones are decoded), for `CACHED` sessions."""
+        (milestones never change: only new ones are decoded), for `CACHED` sessions.
+        `latest`: the rows a live sequencer holds since its last milestone (its
+        `journal`), which spare replaying them; without it they are replayed."""
         milestones = await self.store.milestones(session)
         key = tuple(m.version for m in milestones)
         cached = self._rows.get(session)
@@ -148,6 +152,11 @@ class History:
             while len(self._rows) > CACHED:
                 self._rows.popitem(last=False)
         have = rows[-1][0] if rows else 0
+        if latest:
+            if latest[0][0] > have + 1:  # a milestone whose save failed: replay its versions
+                rows.extend(await self._rows_between(session, have, latest[0][0] - 1))
+            rows.extend(row for row in latest if row[0] > have)
+            return rows
         rows.extend(await self._rows_between(session, have, None))
         return rows
 

@@ -90,7 +90,8 @@ class Past:
         history, name = self.history, session.name
         fields: dict[str, Any]
         if request.what == "versions":
-            rows = await history.versions(name)
+            # the live journal holds the versions since the last milestone: no replay
+            rows = await history.versions(name, list(session.seq.journal))
             if request.before is not None:
                 rows = [row for row in rows if row[0] < request.before]
             page = rows[-request.count :]
@@ -175,8 +176,14 @@ class Past:
         version = session.seq.version if request.version is None else request.version
         if version > session.seq.version:
             raise NotFound(f"there is no version {version} (the latest is {session.seq.version})")
-        rebuilt = await self.history.rebuild(session.name, version)
-        state = rebuilt.sequencer
+        # the latest version is the live one (read before the next await); older ones rebuilt
+        live = session.seq
+        state = (
+            live
+            if version == live.version
+            else (await self.history.rebuild(session.name, version)).sequencer
+        )
+        project, credits = state.doc.to_data(), state.credits()
         wall = int(time.time() * 1000)
         parent = {
             "session": session.name,
@@ -184,7 +191,7 @@ class Past:
             "by": member.client,
             "name": member.name,
             "at": wall,
-            "credits": state.credits(),
+            "credits": credits,
         }
         first = LogEntry(
             EntryKind.FORK,
@@ -194,7 +201,7 @@ class Past:
             origin="fork",
             wall=wall,
             name=member.name,
-            project=state.doc.to_data(),
+            project=project,
             version=version,
             parent=parent,
         )
