@@ -273,6 +273,10 @@ def _cmd_bot(args: argparse.Namespace) -> None:
         if not hasattr(bot, "audible"):
             raise SystemExit(f"backline: the {args.bot} bot makes no sound (--silent)")
         bot.audible = False
+    if args.relay_only:
+        from backline.media.ice import Gathering
+
+        bot.ice = Gathering(relay_only=True)
     token = _token_for(args, Role.EDITOR, create=True)
 
     async def main() -> None:
@@ -585,6 +589,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--write",
         action="store_true",
         help="bass, arp, pad: also keep the part written as notes on a track of its own",
+    )
+    bot.add_argument(
+        "--relay-only",
+        action="store_true",
+        help="audio through the TURN relay the server names only (no direct candidates)",
     )
     _add_auth(bot, env)
     bot.set_defaults(func=_cmd_bot)

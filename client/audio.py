@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -29,6 +30,7 @@ from aiortc.mediastreams import MediaStreamError
 
 from backline.media.frames import DEFAULT_FRAME_MS as FRAME_MS
 from backline.media.frames import SAMPLE_RATE
+from backline.media.ice import Gathering, IceServer, peer_connection, restrict, selected_pair
 from backline.media.opus import OpusEncoder
 from backline.media.rtc import release_immediately, to_frame, to_mono
 from backline.protocol.errors import error_for_code
@@ -119,24 +121,35 @@ class EncodingTrack(MediaStreamTrack):
         return self._encoder.encode(samples)
 
     def stop(self) -> None:
+        # the connection ending (hung up by the server too) never stops the source: a new
+        # connection may go on with it; `SessionAudio` stops it when it is done with it
         super().stop()
-        self.source.stop()
 
 
 class SessionAudio:
     """`s.audio`: this participant's connection to the session's audio room."""
 
     def __init__(
-        self, send: Callable[[dict[str, Any]], Awaitable[None]], label: str, depth: int = 50
+        self,
+        send: Callable[[dict[str, Any]], Awaitable[None]],
+        label: str,
+        depth: int = 50,
+        ice_servers: Callable[[], list[dict[str, Any]]] = list,
     ) -> None:
         self._send = send
         self._label = label
+        self._ice_servers = ice_servers  # the welcome's, as they are now
+        self.ice: Gathering | None = None
+        """`publish`'s `ice` when it is given none (a bot's `--relay-only`)."""
         self._pc: RTCPeerConnection | None = None
         self._answer: asyncio.Future[str] | None = None
         self._frames: asyncio.Queue[tuple[float, Samples]] = asyncio.Queue(maxsize=depth)
         self._reader: asyncio.Task[None] | None = None
         self._source: MediaStreamTrack | None = None
         self._record: tuple[bool, asyncio.Future[dict[str, Any]]] | None = None
+        self._again: Callable[[], Awaitable[None]] | None = None  # the last publish, to redo
+        self._reoffering: asyncio.Task[None] | None = None
+        self.reoffers = 0  # times the server moved the room and this peer offered again
 
     @property
     def connected(self) -> bool:
@@ -149,22 +162,34 @@ class SessionAudio:
         *,
         edit_offer: Callable[[str], str] | None = None,
         edit_answer: Callable[[str], str] | None = None,
+        ice: Gathering | None = None,
     ) -> None:
         """Join the audio room sending `source` (None: listen only); returns once the
         server answered. Calling it again replaces the connection (e.g. after a drop).
 
+        `ice` chooses how this peer gathers candidates (`backline.media.ice`: host
+        addresses, a port range, ``relay_only=True``); its STUN/TURN servers, unless
+        it names its own, are the ones the server handed out in its welcome.
         `edit_offer` / `edit_answer` may rewrite the SDP on its way (tests use them
         to ask for 20 ms packets, or to route media through an impairment proxy).
         """
-        await self.stop()
+        previous, self._source = self._source, None
+        await self._hang_up()
+        if previous is not None and previous is not source:
+            previous.stop()  # replaced by another source
         self._source = source
-        pc = RTCPeerConnection()
+        self._again = lambda: self.publish(
+            source, timeout, edit_offer=edit_offer, edit_answer=edit_answer, ice=ice
+        )
+        gathering = self._gathering(ice if ice is not None else self.ice)
+        pc = peer_connection(gathering)
         self._pc = pc
         if source is not None:
             pc.addTrack(EncodingTrack(source))
         else:
             pc.addTransceiver("audio", direction="recvonly")
         pc.on("track", self._on_track)
+        restrict(pc, gathering)  # before setLocalDescription gathers
         await pc.setLocalDescription(await pc.createOffer())
         self._answer = asyncio.get_running_loop().create_future()
         offer = str(pc.localDescription.sdp)
@@ -176,6 +201,21 @@ class SessionAudio:
             sdp = edit_answer(sdp)
         await pc.setRemoteDescription(RTCSessionDescription(sdp, "answer"))
         release_immediately(pc)
+
+    def _gathering(self, ice: Gathering | None) -> Gathering | None:
+        servers = tuple(IceServer.from_wire(entry) for entry in self._ice_servers())
+        if ice is None:
+            return Gathering(servers=servers) if servers else None  # else aiortc's default
+        if ice.servers is None and servers:
+            return dataclasses.replace(ice, servers=servers)
+        return ice
+
+    @property
+    def selected(self) -> tuple[str, str] | None:
+        """The types of the ICE candidate pair in use (local, remote), e.g.
+        ``("relay", "relay")``; None before it connected."""
+        pair = None if self._pc is None else selected_pair(self._pc)
+        return None if pair is None else (pair[0].type, pair[1].type)
 
     async def mix(self) -> AsyncIterator[Samples]:
         """My personal mix, frame by frame (waits while nothing arrives)."""
@@ -238,6 +278,14 @@ class SessionAudio:
             self._record[1].set_exception(error_for_code(code, text))
 
     async def stop(self) -> None:
+        """Leave the audio room: hang up, and stop the source."""
+        await self._hang_up()
+        if self._source is not None:
+            self._source.stop()
+            self._source = None
+        self._again = None
+
+    async def _hang_up(self) -> None:
         if self._reader is not None:
             self._reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -246,6 +294,22 @@ class SessionAudio:
         if self._pc is not None:
             await self._pc.close()
             self._pc = None
+
+    def reoffer(self) -> None:
+        """The server moved the audio room to another process: connect again, with the
+        same source (called by the session; the session itself is not left)."""
+        again = self._again
+        if again is None or (self._reoffering is not None and not self._reoffering.done()):
+            return
+        self.reoffers += 1
+
+        async def run() -> None:
+            try:
+                await again()
+            except Exception as exc:  # the room is moving: the next reoffer tries again
+                log.warning("audio: offering again failed: %s", exc)
+
+        self._reoffering = asyncio.get_running_loop().create_task(run())
 
     def answered(self, sdp: str) -> None:
         """The server's answer arrived (called by the session)."""

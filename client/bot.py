@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import TYPE_CHECKING
 
 from backline.client.session import (
     ChatMessage,
@@ -24,6 +25,9 @@ from backline.client.session import (
     connect,
 )
 
+if TYPE_CHECKING:
+    from backline.media.ice import Gathering
+
 __all__ = ["Bot"]
 
 log = logging.getLogger("backline.bot")
@@ -34,6 +38,7 @@ class Bot:
 
     name = "bot"
     color: str | None = None
+    ice: Gathering | None = None  # how its audio peer gathers (`s.audio.ice`), e.g. relay only
 
     async def on_start(self, s: Session) -> None:
         """Called once joined, with the full project in `s.project`."""
@@ -66,6 +71,8 @@ class Bot:
             url, session=session, token=token, name=self.name, color=self.color
         ) as s:
             events = s.events()
+            if self.ice is not None:
+                s.audio.ice = self.ice
             log.info("%s joined session %s at v%d", self.name, session, s.version)
             await self.on_start(s)
             main = asyncio.create_task(self.main(s), name=f"{self.name} main")

@@ -123,6 +123,8 @@ class Session(Editing):
         """The session's past: `at(version | time)`, `versions()`, `diff()`, `blame()`,
         `label()`, `restore()` (editors and owners)."""
         self.server_time_at_welcome = 0
+        self.ice_servers: list[dict[str, Any]] = []
+        """The STUN/TURN servers (with this client's credentials) of the latest welcome."""
         self.recording: dict[str, Any] | None = None
         """The server-side recording running now (its `recording` message), or None."""
         self._handlers: dict[ServerType, Callable[[dict[str, Any]], None]] = {
@@ -210,7 +212,9 @@ class Session(Editing):
         if self._audio is None:
             from backline.client.audio import SessionAudio
 
-            self._audio = SessionAudio(self._conn.send, self._o.name)
+            self._audio = SessionAudio(
+                self._conn.send, self._o.name, ice_servers=lambda: self.ice_servers
+            )
         return self._audio
 
     @property
@@ -240,6 +244,7 @@ class Session(Editing):
 
     def _welcomed(self, welcome: dict[str, Any]) -> None:
         self.server_time_at_welcome = welcome["time"]
+        self.ice_servers = list(welcome.get("ice_servers") or [])
         self._pacing.adopt(welcome.get("rates") or {})
         self._admin.welcomed(welcome)
         self._mirror.welcomed(welcome)
@@ -275,7 +280,11 @@ class Session(Editing):
                 self._audio.refused(message)
 
     def _on_rtc(self, message: dict[str, Any]) -> None:
-        if self._audio is not None:
+        if self._audio is None:
+            return
+        if message.get("reoffer"):
+            self._audio.reoffer()  # the room moved to another process
+        else:
             self._audio.answered(message["sdp"])
 
     def _on_recording(self, message: dict[str, Any]) -> None:

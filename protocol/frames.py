@@ -18,6 +18,7 @@ __all__ = [
     "chat",
     "done",
     "error",
+    "ice_server",
     "ops",
     "pong",
     "presence",
@@ -88,6 +89,25 @@ def pong(t0: float, t1: int, t2: int) -> dict[str, Any]:
 def rtc(sdp: str) -> dict[str, Any]:
     """The server's WebRTC answer."""
     return {"type": ServerType.RTC.value, "sdp": sdp}
+
+
+def ice_server(
+    urls: list[str], username: str | None = None, credential: str | None = None
+) -> dict[str, Any]:
+    """One entry of a welcome's `ice_servers`: a STUN/TURN server as a browser's
+    `RTCIceServer` takes it (`urls`, and for TURN `username` and `credential`)."""
+    server: dict[str, Any] = {"urls": list(urls)}
+    if username is not None:
+        server["username"] = username
+    if credential is not None:
+        server["credential"] = credential
+    return server
+
+
+def rtc_reoffer(reason: str) -> dict[str, Any]:
+    """Offer again: the session's audio room moved to another process (`reason`:
+    ``moved``), so the connection to the old one is gone."""
+    return {"type": ServerType.RTC.value, "reoffer": True, "reason": reason}
 
 
 def recording(

@@ -62,6 +62,19 @@ if [ "$extras" = "test" ] && ! command -v caddy >/dev/null 2>&1; then
     exit 1
   fi
 fi
+# The TURN tests (tests/integration/test_turn_relay.py) run their own coturn
+# `turnserver` on loopback (testing/turn.py); the Debian package's service is not used.
+if [ "$extras" = "test" ] && ! command -v turnserver >/dev/null 2>&1; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "bootstrap: installing coturn for the TURN tests (apt-get install -y coturn)" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq coturn
+  else
+    echo "bootstrap: turnserver not found; the TURN tests need it: run as root" \
+      "'apt-get update && apt-get install -y coturn'" >&2
+    exit 1
+  fi
+fi
 # Instruments: FluidSynth renders every note from a General MIDI SoundFont
 # (media/soundfont.py); without them the browser falls back to its built-in synth
 # and renders are refused. Needed by `serve` and by the tests.

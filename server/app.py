@@ -43,6 +43,7 @@ from backline.server.http.renders import renders_request
 from backline.server.http.responses import ALLOWED_METHODS, harden, method_not_allowed, response
 from backline.server.http.samples import open_instruments, samples_request
 from backline.server.http.web import web_file
+from backline.server.ice import check_interfaces
 from backline.server.rendering.jobs import Renders
 from backline.server.rendering.versions import document_at
 from backline.server.sessions.connection import handle_connection
@@ -236,6 +237,7 @@ _PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
 async def serve(settings: Settings) -> AsyncIterator[Running]:
     """Run a server until the context exits; shutdown drains every session first."""
     tls = tls_context(settings)  # first: a certificate that cannot work stops the start
+    check_interfaces(settings.rtc_interface)
     secret = load_secret(settings)
     node = settings.node_id or secrets.token_hex(4)
     store, bus = open_store(settings, node)

@@ -28,6 +28,13 @@ from pathlib import Path
 from typing import Any
 
 from backline.protocol.limits import DEFAULT_LIMITS, Limits
+from backline.server.ice import (
+    parse_addresses,
+    parse_interfaces,
+    parse_ip,
+    parse_port_range,
+    parse_turn_urls,
+)
 from backline.server.setting import (
     Setting,
     one_of,
@@ -157,6 +164,88 @@ class Settings:
         group=NETWORK,
         metavar="NAME",
         repeatable=True,
+    )
+    # network: audio (ICE, NAT and TURN; docs/OPERATIONS.md "ICE, NAT and TURN")
+    rtc_host: tuple[str, ...] = setting(
+        (),
+        parse_addresses,
+        "addresses the audio peers gather and announce host candidates on, e.g. `10.0.0.5`"
+        " (`127.0.0.1` allowed); with `--rtc-interface` too, both are used",
+        group=NETWORK,
+        metavar="ADDRESS",
+        unset="every address of every interface but 127.0.0.1",
+        repeatable=True,
+    )
+    rtc_interface: tuple[str, ...] = setting(
+        (),
+        parse_interfaces,
+        "network interfaces (e.g. `eth0`) whose addresses the audio peers gather on",
+        group=NETWORK,
+        metavar="NAME",
+        unset="every interface",
+        repeatable=True,
+    )
+    public_ip: str | None = setting(
+        None,
+        parse_ip,
+        "this machine's public address behind a 1:1 NAT (a cloud machine's): announced as a"
+        " server-reflexive candidate on the same port as each host candidate",
+        group=NETWORK,
+        metavar="IP",
+    )
+    rtc_ports: tuple[int, int] | None = setting(
+        None,
+        parse_port_range,
+        "UDP ports the audio peers bind, e.g. `40000-40100` (open them in the firewall);"
+        " one port per address per member in the room",
+        group=NETWORK,
+        metavar="FIRST-LAST",
+        unset="ephemeral ports",
+    )
+    turn: tuple[str, ...] = setting(
+        (),
+        parse_turn_urls,
+        "STUN/TURN servers handed to every client in its welcome (`ice_servers`), e.g."
+        " `turn:turn.band.example:3478`; aiortc peers use the first TURN URL",
+        group=NETWORK,
+        metavar="URL",
+        repeatable=True,
+    )
+    turn_secret: str | None = setting(
+        None,
+        parse_optional_text,
+        "coturn's `static-auth-secret` (`use-auth-secret`): each client gets its own"
+        " credentials valid for `--turn-ttl`; the secret itself is never sent",
+        group=NETWORK,
+        metavar="SECRET",
+    )
+    turn_username: str | None = setting(
+        None,
+        parse_optional_text,
+        "a static TURN username handed to every client as it is (prefer `--turn-secret`)",
+        group=NETWORK,
+        metavar="NAME",
+    )
+    turn_password: str | None = setting(
+        None,
+        parse_optional_text,
+        "the static TURN password that goes with `--turn-username`",
+        group=NETWORK,
+        metavar="PASSWORD",
+    )
+    turn_ttl: float = setting(
+        12 * 3600.0,
+        parse_seconds,
+        "how long the credentials made from `--turn-secret` stay valid",
+        group=NETWORK,
+        unit="s",
+    )
+    rtc_relay_only: bool = setting(
+        False,
+        parse_on_off,
+        "the server's audio peers use TURN relay candidates only (needs `--turn`)",
+        group=NETWORK,
+        metavar="{on,off}",
     )
     # storage
     data_dir: Path = setting(  # noqa: RUF009 - `setting` is `field` with its row attached
@@ -291,6 +380,15 @@ class Settings:
         parse_seconds,
         "time a session nobody is in stays loaded, then it is unloaded (its log stays in"
         " the store)",
+        group=SESSIONS,
+        unit="s",
+    )
+    room_lease: float = setting(
+        2.0,
+        parse_seconds,
+        "time to live of a session's audio-room lease (the room is hosted by one process,"
+        " which renews it every quarter of this): how long a dead host's room is"
+        " unreachable before another process takes it over",
         group=SESSIONS,
         unit="s",
     )
@@ -631,6 +729,12 @@ def check_settings(settings: Settings) -> Settings:
             "--tls-names (BACKLINE_TLS_NAMES) names the self-signed certificate: it needs"
             " --tls self-signed (BACKLINE_TLS)"
         )
+    if settings.rtc_relay_only and not any(u.startswith("turn") for u in settings.turn):
+        raise ConfigError(
+            "--rtc-relay-only (BACKLINE_RTC_RELAY_ONLY) needs a TURN server: --turn (BACKLINE_TURN)"
+        )
+    if settings.turn_secret and (settings.turn_username or settings.turn_password):
+        raise ConfigError("--turn-secret and --turn-username/--turn-password exclude each other")
     return settings
 
 

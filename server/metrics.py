@@ -63,6 +63,16 @@ class Metrics:
             "bus_errors": PromCounter(
                 "backline_bus_errors", "Presence/chat bus publishes that failed", registry=r
             ),
+            "room_moves": PromCounter(
+                "backline_room_moves",
+                "Times the audio room of a session this process relays to moved to another host",
+                registry=r,
+            ),
+            "room_leases_lost": PromCounter(
+                "backline_room_leases_lost",
+                "Audio rooms closed here because another process took their lease",
+                registry=r,
+            ),
             "audio_packets_forwarded": PromCounter(
                 "backline_audio_packets_forwarded",
                 "Audio packets passed through undecoded (rooms of two)",

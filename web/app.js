@@ -250,6 +250,7 @@ class App {
       peers: () => s.peerList(),
       on: (type, fn) => s.on(type, fn),
       onChange: (fn) => s.on("change", fn),
+      iceServers: () => s.lastWelcome?.ice_servers ?? [], // STUN/TURN, this client's credentials
     };
     const editor = this.editor;
     try {

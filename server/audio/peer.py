@@ -15,13 +15,15 @@ from typing import Any
 
 import av
 import numpy as np
-from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
+from aiortc import MediaStreamTrack, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
+from backline.media.ice import Gathering, IceServer, peer_connection, restrict, selected_pair
 from backline.media.opus import OpusDecoder, OpusEncoder, wanted_frame_ms
 from backline.media.rtc import Samples, release_immediately
+from backline.server.ice import IceSettings
 
-__all__ = ["MixTrack", "RtcPeer"]
+__all__ = ["MixTrack", "RtcPeer", "server_gathering"]
 
 log = logging.getLogger("backline.audio.rtc")
 
@@ -77,6 +79,28 @@ class MixTrack(MediaStreamTrack):
         self._ready.set()
 
 
+def server_gathering(ice: IceSettings | None) -> Gathering | None:
+    """How the server's peers gather, from the ICE settings (None: aiortc's defaults).
+
+    With any ICE setting given, the server uses no public STUN server (its
+    addresses are the ones it was told); it allocates TURN relays of its own only
+    when relay-only, with credentials made for itself like a client's.
+    """
+    if ice is None or not ice.configured:
+        return None
+    servers: tuple[IceServer, ...] = ()
+    if ice.relay_only:
+        servers = tuple(IceServer.from_wire(s) for s in ice.ice_servers("backline-server"))
+    return Gathering(
+        hosts=ice.hosts,
+        interfaces=ice.interfaces,
+        ports=ice.ports,
+        public_ip=ice.public_ip,
+        servers=servers,
+        relay_only=ice.relay_only,
+    )
+
+
 class RtcPeer:
     """One participant's connection: its audio in, its personal mix out."""
 
@@ -85,13 +109,16 @@ class RtcPeer:
         label: str,
         on_frame: Callable[[Samples, int], None],
         on_packet: Callable[[bytes, int], None] | None = None,
+        ice: IceSettings | None = None,
     ) -> None:
         """`on_frame(samples, pts)` gets each decoded chunk with its RTP timestamp;
-        `on_packet(payload, rtp_timestamp)` each encoded packet as it arrives."""
+        `on_packet(payload, rtp_timestamp)` each encoded packet as it arrives; `ice`
+        chooses the addresses, ports and TURN relays (`backline.media.ice`)."""
         self.label = label
         self._on_frame = on_frame
         self._on_packet = on_packet
-        self._pc = RTCPeerConnection()
+        self._gathering = server_gathering(ice)
+        self._pc = peer_connection(self._gathering)
         self.mix: MixTrack | None = None  # made when the offer says which packets to send
         self.frame_ms = 10
         self._decoder = OpusDecoder()
@@ -100,6 +127,12 @@ class RtcPeer:
     @property
     def state(self) -> str:
         return str(self._pc.connectionState)
+
+    @property
+    def selected(self) -> tuple[str, str] | None:
+        """The types of the ICE pair in use (local, remote), e.g. ``("relay", "host")``."""
+        pair = selected_pair(self._pc)
+        return None if pair is None else (pair[0].type, pair[1].type)
 
     async def answer(self, offer_sdp: str, receive: bool = True) -> str:
         """Take the participant's offer; return our answer (candidates included).
@@ -116,6 +149,7 @@ class RtcPeer:
                 if transceiver.kind == "audio":
                     transceiver.direction = "sendonly"
         release_immediately(self._pc, self._arrived, decode=False)
+        restrict(self._pc, self._gathering)  # before setLocalDescription gathers
         answer = await self._pc.createAnswer()
         await self._pc.setLocalDescription(answer)
         return str(self._pc.localDescription.sdp)

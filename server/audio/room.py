@@ -30,6 +30,7 @@ from backline.server.audio.meter import Levels, RoomMeter
 from backline.server.audio.mixer import Mixer
 from backline.server.audio.peer import RtcPeer
 from backline.server.clock import server_time_us
+from backline.server.ice import IceSettings
 
 __all__ = ["MAX_GAIN", "AudioRoom", "FrameTap"]
 
@@ -79,8 +80,10 @@ class AudioRoom:
         on_tick: Callable[[float], None] | None = None,
         pass_through: bool = True,
         on_forward: Callable[[], None] | None = None,
+        ice: IceSettings | None = None,
     ) -> None:
         self.session = session
+        self.ice = ice  # how each participant's peer gathers (`server/audio/peer.py`)
         self.pass_through = pass_through
         self._on_forward = on_forward  # once per forwarded packet (metrics)
         self.forwarded = 0
@@ -129,7 +132,7 @@ class AudioRoom:
                     if self._on_forward is not None:
                         self._on_forward()
 
-        peer = RtcPeer(f"{self.session}/{client}", arrived, packet)
+        peer = RtcPeer(f"{self.session}/{client}", arrived, packet, ice=self.ice)
         participant = _Participant(client, peer, talk=talk)
         answer = await peer.answer(offer_sdp, receive=talk)
         self.participants[client] = participant

@@ -31,6 +31,7 @@ class BusKind(StrEnum):
     RECORDING = "recording"  # this process's audio room started or stopped a recording
     DELETED = "deleted"  # an owner deleted the session
     LIVE = "live"  # a member here played a live note
+    ROOM = "room"  # the audio room's signalling between its host and the other processes
 
 
 class SessionContext:

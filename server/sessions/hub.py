@@ -16,6 +16,7 @@ from backline.protocol.sequencer import Control, Sequencer
 from backline.protocol.tokens import Claims
 from backline.server.clock import server_time_us
 from backline.server.config import Settings
+from backline.server.ice import IceSettings
 from backline.server.metrics import Metrics
 from backline.server.sessions.past import Past
 from backline.server.sessions.session import Session
@@ -199,6 +200,8 @@ class Hub:
             limits=limits,
             recordings_dir=self.settings.data_dir / "recordings",
             audio_pass_through=self.settings.audio_pass_through,
+            room_lease=self.settings.room_lease,
+            ice=IceSettings.from_settings(self.settings),
         )
         try:
             await self.bus.subscribe(name, session.on_bus)

@@ -112,6 +112,27 @@ class Roster:
         )
         return len(self.members) - (client in self.members) + remote
 
+    def presence_of(self, client: str) -> dict[str, Any] | None:
+        """`client`'s presence as this process knows it (here or on another process)."""
+        member = self.members.get(client)
+        if member is not None:
+            return member.presence()
+        remote = self._remote.get(client)
+        return None if remote is None else remote.presence
+
+    def audio_elsewhere(self) -> bool:
+        """Whether a member on another process is in the audio room (its presence says)."""
+        return any(
+            r.presence.get("audio") is True and r.presence.get("online", True)
+            for r in self._remote.values()
+        )
+
+    def names(self) -> dict[str, str]:
+        """Everyone's display name, on every process (a recording names its stems)."""
+        names = {c: str(r.presence.get("name", c)) for c, r in self._remote.items()}
+        names.update({c: m.name for c, m in self.members.items()})
+        return names
+
     def peers(self, exclude: str) -> list[dict[str, Any]]:
         """Everyone's presence but `exclude`'s (what a welcome lists)."""
         local = [p for client, p in self._now.items() if client != exclude]

@@ -58,6 +58,7 @@ from backline.protocol.messages import Batch, Hello, Role
 from backline.protocol.sequencer import Control, Sequencer
 from backline.protocol.timeline import DEFAULT_LEAD_US, lead_for
 from backline.server.clock import server_time_us
+from backline.server.ice import IceSettings
 from backline.server.metrics import Metrics
 from backline.server.sessions.admin import Controls
 from backline.server.sessions.chat import Chat
@@ -145,6 +146,8 @@ class Session:
         limits: Limits = DEFAULT_LIMITS,
         recordings_dir: Path | None = None,
         audio_pass_through: bool = True,
+        room_lease: float = 2.0,
+        ice: IceSettings | None = None,
     ) -> None:
         self.name = name
         self.store = store
@@ -161,7 +164,11 @@ class Session:
             lambda: sequencer.viewer_audio,
             recordings_dir=recordings_dir,
             pass_through=audio_pass_through,
+            lease_ttl=room_lease,
+            on_vacant=self._vacant,
+            ice=ice,
         )
+        self._ice = ice  # the welcome's `ice_servers` (server/ice.py)
         self.controls = Controls(context, self.roster, self.room, sequencer, self._deleted_by)
         self._max_clients = limits.max_clients
         self._rates = {  # announced in welcome, so that the SDK paces itself
@@ -303,10 +310,16 @@ class Session:
             if client != by:
                 send(member.peer, encoded)
 
+    def _vacant(self) -> None:
+        """The audio room hosted here for other processes' members emptied."""
+        if not self.members:
+            self._on_idle(self)
+
     @property
     def idle(self) -> bool:
         return (
             not self.members
+            and not self.room.hosting_others
             and not self._inbox
             and not self._proposals
             and self._appending is None
@@ -338,8 +351,13 @@ class Session:
         elif kind == BusKind.DELETED:  # in case this process reads the log after the data is gone
             if not self.deleted:
                 self._deleted_by(str(message.get("by")), False)
+        elif kind == BusKind.ROOM:
+            if message.get("to") in (self.context.node, "*"):
+                self.room.on_bus(node, message)
         elif kind in (BusKind.PRESENCE, BusKind.HEARTBEAT, BusKind.SYNC):
             self.roster.on_bus(str(kind), node, message)
+            if kind != BusKind.SYNC:
+                self.room.remote_presence()  # track bindings of the room's remote participants
 
     async def announce(self) -> None:
         """Ask the other processes for their members (we just loaded the session)."""
@@ -661,6 +679,7 @@ class Session:
             "rates": self._rates,
             "locked": self.seq.locked,
             "viewer_audio": self.seq.viewer_audio,
+            "ice_servers": [] if self._ice is None else self._ice.ice_servers(member.client),
         }
         snapshot = self._snapshot_bytes() if catch_up is None else None
         # the snapshot and the batches are the objects every joiner of this version

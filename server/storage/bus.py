@@ -1,7 +1,9 @@
 """The bus: presence and chat between the server processes of one session.
 
 Edits go through the store's log, in order and durably; presence and chat do
-not need either, so they travel on a lighter bus. Each message is tagged with
+not need either, so they travel on a lighter bus. The bus also holds leases
+(`claim`): a session's audio room is hosted by the node holding its ``room``
+lease, and the room's signalling travels on the bus to it. Each message is tagged with
 the publishing process (``node``), and a process drops its own echoes. The
 chat history late joiners see is kept by the store, beside the log.
 
@@ -42,6 +44,19 @@ class Bus(Protocol):
 
     async def unsubscribe(self, session: str) -> None: ...
 
+    async def claim(self, session: str, name: str, ttl: float) -> str:
+        """Take or renew the lease `name` of `session` for `ttl` seconds, if nobody else
+        holds it; returns the node holding it now (this one when it succeeded)."""
+        ...
+
+    async def release(self, session: str, name: str) -> None:
+        """Give the lease up, if this node holds it (another's is left alone)."""
+        ...
+
+    async def holder(self, session: str, name: str) -> str | None:
+        """The node holding the lease `name` of `session`, or None."""
+        ...
+
     async def healthy(self) -> bool: ...
     async def close(self) -> None: ...
 
@@ -51,6 +66,7 @@ class MemoryNetwork:
 
     def __init__(self) -> None:
         self.subscribers: dict[str, dict[str, Handler]] = {}  # session -> node -> handler
+        self.leases: dict[tuple[str, str], tuple[str, float]] = {}  # -> (node, expiry)
 
     def bus(self, node: str) -> MemoryBus:
         return MemoryBus(node, self)
@@ -77,6 +93,25 @@ class MemoryBus:
         nodes.pop(self.node, None)
         if not nodes:
             self.network.subscribers.pop(session, None)
+
+    async def claim(self, session: str, name: str, ttl: float) -> str:
+        now = asyncio.get_running_loop().time()
+        held = self.network.leases.get((session, name))
+        if held is None or held[0] == self.node or held[1] <= now:
+            self.network.leases[(session, name)] = (self.node, now + ttl)
+            return self.node
+        return held[0]
+
+    async def release(self, session: str, name: str) -> None:
+        held = self.network.leases.get((session, name))
+        if held is not None and held[0] == self.node:
+            del self.network.leases[(session, name)]
+
+    async def holder(self, session: str, name: str) -> str | None:
+        held = self.network.leases.get((session, name))
+        if held is None or held[1] <= asyncio.get_running_loop().time():
+            return None
+        return held[0]
 
     async def healthy(self) -> bool:
         return True

@@ -29,6 +29,7 @@ from backline.server.storage.redis_client import (
     CONNECT_TIMEOUT,
     CallOrder,
     RedisPools,
+    Script,
     check_prefix,
     checkout,
     execute,
@@ -43,6 +44,28 @@ log = logging.getLogger("backline.bus")
 HEALTH_TIMEOUT = 1.0  # seconds a PING may take before `healthy()` says no
 RETRY_FIRST = 0.05  # seconds before the first reconnection attempt ...
 RETRY_MAX = 2.0  # ... doubling up to this
+
+# KEYS: the lease; ARGV: node, ttl in ms. Takes or renews it when free or ours; returns the holder.
+_CLAIM = Script(
+    """
+local holder = redis.call('GET', KEYS[1])
+if (not holder) or holder == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return ARGV[1]
+end
+return holder
+"""
+)
+
+# KEYS: the lease; ARGV: node. Deletes it when it is ours.
+_RELEASE = Script(
+    """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+)
 
 
 class RedisBus:
@@ -289,6 +312,39 @@ class RedisBus:
             handler(message)
         except Exception:
             log.exception("bus: the handler of session %s failed", session)
+
+    # -- leases ---------------------------------------------------------------------
+
+    def _lease(self, session: str, name: str) -> str:
+        # ``lease-room``: in the session's slot, beside its other keys
+        return session_key(self.prefix, session, f"lease-{name}")
+
+    async def claim(self, session: str, name: str, ttl: float) -> str:
+        self._check_open()
+        try:
+            holder = await _CLAIM(
+                self._redis, [self._lease(session, name)], [self.node, max(1, round(ttl * 1000))]
+            )
+        except (RedisError, OSError) as exc:
+            raise self._unavailable(f"the {name} lease of {session}", exc) from exc
+        return holder.decode() if isinstance(holder, bytes) else str(holder)
+
+    async def release(self, session: str, name: str) -> None:
+        self._check_open()
+        try:
+            await _RELEASE(self._redis, [self._lease(session, name)], [self.node])
+        except (RedisError, OSError) as exc:
+            raise self._unavailable(f"releasing the {name} lease of {session}", exc) from exc
+
+    async def holder(self, session: str, name: str) -> str | None:
+        self._check_open()
+        try:
+            value = await execute(self._redis, "GET", self._lease(session, name))
+        except (RedisError, OSError) as exc:
+            raise self._unavailable(f"reading the {name} lease of {session}", exc) from exc
+        if value is None:
+            return None
+        return value.decode() if isinstance(value, bytes) else str(value)
 
     # -- the server --------------------------------------------------------------------
 

@@ -268,6 +268,15 @@ SAMPLES = {  # two valid texts other than the default, for the settings that nee
     "audio_pass_through": ("off", "on"),
     "log_level": ("DEBUG", "ERROR"),
     "soundfont": ("/srv/a.sf2", "/srv/b.sf2"),
+    "rtc_host": ("10.0.0.5", "127.0.0.1,::1"),
+    "rtc_interface": ("eth0", "lo,wlan0"),
+    "public_ip": ("203.0.113.7", "2001:db8::7"),
+    "rtc_ports": ("40000-40100", "50000-50009"),
+    "turn": ("turn:turn.band.example:3478", "turns:t.example:5349?transport=tcp,stun:s.example"),
+    "turn_secret": ("s3cret", "other"),
+    "turn_username": ("band", "jam"),
+    "turn_password": ("pw1", "pw2"),
+    "rtc_relay_only": ("on", "off"),
 }
 
 
@@ -285,6 +294,8 @@ def _value(s: Settings, row: Setting) -> object:
 def _needs(row: Setting) -> list[str]:
     if row.name == "tls_names":
         return ["--tls", "self-signed"]
+    if row.name == "rtc_relay_only":
+        return ["--turn", "turn:127.0.0.1"]
     return ["--certfile", "/c.pem"] if row.name == "keyfile" else []
 
 

@@ -42,6 +42,7 @@ import { ContextClock, Scheduler } from "./scheduler.js";
  * @property {() => Array<{client: string, name: string, color?: string, online?: boolean, audio?: boolean, level?: number}>} peers
  * @property {(type: string, fn: (msg: any) => void) => void} on
  * @property {(fn: () => void) => void} onChange
+ * @property {() => RTCIceServer[]} [iceServers] the STUN/TURN servers of the latest welcome
  */
 
 /** Meters show -60..0 dBFS. */
@@ -161,6 +162,7 @@ export function mountSoundPanel(element, ctx) {
       room = new AudioRoom({
         context: context(),
         send: ctx.send,
+        iceServers: ctx.iceServers,
         on: (type, fn) => roomHandlers.push([type, fn]),
         onState: (state, detail) => {
           const words = {

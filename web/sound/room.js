@@ -93,10 +93,13 @@ export class AudioRoom {
    * @param {(type: string, fn: (msg: any) => void) => void} options.on server messages by type
    * @param {(state: RoomState, detail?: string) => void} [options.onState]
    * @param {HTMLMediaElement} [options.player] plays the mix (one is made if absent)
+   * @param {() => RTCIceServer[]} [options.iceServers] the STUN/TURN servers the
+   *   server handed out in its welcome (`ice_servers`), read at each (re)connect
    */
-  constructor({ context, send, on, onState = () => {}, player }) {
+  constructor({ context, send, on, onState = () => {}, player, iceServers = () => [] }) {
     this.context = context;
     this.send = send;
+    this.iceServers = iceServers;
     this.onState = onState;
     /** @type {RoomState} */
     this.state = "idle";
@@ -121,6 +124,11 @@ export class AudioRoom {
     /** @type {Record<string, number>} the gains we asked for, resent after a reconnect */
     this.gains = {};
     on(SERVER_TYPES.RTC, (msg) => {
+      // the room moved to another server process: offer again, still in the session
+      if (msg.reoffer === true) {
+        if (this.input !== null) this._connect("reconnecting");
+        return;
+      }
       if (this._answered !== null && typeof msg.sdp === "string") this._answered(msg.sdp);
     });
     // A new welcome means the socket reconnected: the server dropped us from
@@ -223,7 +231,7 @@ export class AudioRoom {
     this._set(state);
     const input = this.input;
     if (input === null) return;
-    const pc = new RTCPeerConnection();
+    const pc = new RTCPeerConnection({ iceServers: this.iceServers() });
     this.pc = pc;
     const transceiver = pc.addTransceiver("audio", { direction: "sendrecv" });
     await transceiver.sender.replaceTrack(input.getAudioTracks()[0] ?? null);
