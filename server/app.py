@@ -34,7 +34,7 @@ from backline.protocol.model import Document
 from backline.protocol.sequencer import Sequencer
 from backline.protocol.tokens import Keyring, mint, token_id
 from backline.server import gc_tuning, runtime
-from backline.server.config import ConfigError, Settings
+from backline.server.config import ConfigError, Settings, files_root
 from backline.server.gc_tuning import timed_collections
 from backline.server.http.auth import revoked_answer
 from backline.server.http.history import history_request
@@ -264,7 +264,7 @@ async def serve(settings: Settings) -> AsyncIterator[Running]:
     else:
         log.debug("instruments: %s through FluidSynth", instruments.bank.font)
     renders = Renders(
-        settings.data_dir / "renders",
+        files_root(settings) / "renders",
         instruments.bank.font if instruments.bank else None,
         sample_cache,
         queue=settings.render_queue,
@@ -317,7 +317,7 @@ async def serve(settings: Settings) -> AsyncIterator[Running]:
             metrics = hub.metrics.exposition()
             return response(http.HTTPStatus.OK, metrics, _PROMETHEUS_TEXT, head=head)
         answer = await recordings_request(
-            request.path, request.headers, settings.data_dir / "recordings", secret
+            request.path, request.headers, files_root(settings) / "recordings", secret
         )
         if answer is None:
             answer = await samples_request(request.path, request.headers, secret, instruments)

@@ -66,6 +66,7 @@ __all__ = [
     "add_serve_arguments",
     "add_setting_arguments",
     "check_settings",
+    "files_root",
     "parse_serve_args",
     "settings_from_args",
     "settings_or_exit",
@@ -251,9 +252,20 @@ class Settings:
     data_dir: Path = setting(  # noqa: RUF009 - `setting` is `field` with its row attached
         Path("data"),
         Path,
-        "holds `backline.db` (SQLite), the generated `secret` and `recordings/`",
+        "holds `backline.db` (SQLite), the generated `secret`, and (unless `--files-dir`)"
+        " `recordings/` and `renders/`",
         group=STORAGE,
         metavar="DIR",
+    )
+    files_dir: str | None = setting(
+        None,
+        parse_optional_text,
+        "where recordings and renders live: with several processes, a directory every"
+        " process mounts (a shared volume), so that any of them lists and serves what any"
+        " other made",
+        group=STORAGE,
+        metavar="DIR",
+        unset="`--data-dir`",
     )
     store: str = setting(
         "sqlite",
@@ -718,6 +730,11 @@ def _saying_where(parse: Callable[[str], Any], name: str, text: str) -> Callable
 
 class ConfigError(ValueError):
     """Settings that cannot work together; the message names the flags."""
+
+
+def files_root(settings: Settings) -> Path:
+    """The directory holding ``recordings/`` and ``renders/`` (`--files-dir`)."""
+    return Path(settings.files_dir) if settings.files_dir else settings.data_dir
 
 
 def check_settings(settings: Settings) -> Settings:

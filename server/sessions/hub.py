@@ -15,7 +15,7 @@ from backline.protocol.errors import BacklineError, Revoked, ServerFull, Session
 from backline.protocol.sequencer import Control, Sequencer
 from backline.protocol.tokens import Claims
 from backline.server.clock import server_time_us
-from backline.server.config import Settings
+from backline.server.config import Settings, files_root
 from backline.server.ice import IceSettings
 from backline.server.metrics import Metrics
 from backline.server.sessions.past import Past
@@ -198,7 +198,7 @@ class Hub:
             on_idle=self._idle,
             metrics=self.metrics,
             limits=limits,
-            recordings_dir=self.settings.data_dir / "recordings",
+            recordings_dir=files_root(self.settings) / "recordings",
             audio_pass_through=self.settings.audio_pass_through,
             room_lease=self.settings.room_lease,
             ice=IceSettings.from_settings(self.settings),

@@ -56,7 +56,8 @@ async def test_a_render_reports_progress_and_its_files_appear_whole(
     assert summary["version"] == job["version"] and summary["bits"] == 24
     # on the server the render is one directory, no partial left beside it
     renders = server.data_dir / "renders" / SESSION
-    assert [p.name for p in renders.iterdir()] == [job["id"]]
+    assert sorted(p.name for p in renders.iterdir()) == [".jobs", job["id"]]
+    assert list((renders / ".jobs").iterdir()) == []  # a finished render's state is its directory
     listed = json.loads(request("GET", f"{server.http_url}/renders/{SESSION}", token, 10))
     assert [r["id"] for r in listed["renders"]] == [job["id"]]
 

@@ -260,6 +260,7 @@ SAMPLES = {  # two valid texts other than the default, for the settings that nee
     "store": ("memory", "sqlite"),
     "history": ("trim", "keep"),
     "archive_dir": ("/srv/a", "/srv/b"),
+    "files_dir": ("/srv/files", "/mnt/shared"),
     "redis_url": ("redis://10.0.0.5:6380/2", "redis://r:6379/0"),
     "node_id": ("eu-1", "us-2"),
     "secret": ("s3cret", "other"),
