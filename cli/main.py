@@ -294,6 +294,53 @@ def _cmd_bot(args: argparse.Namespace) -> None:
     run_loop(main())
 
 
+def _cmd_sync_midi(args: argparse.Namespace) -> None:
+    """MIDI clock out, following the session's timeline, until interrupted (Stop on exit)."""
+    from backline.client.midi_sync import MemoryOut, MidiClock, MidiOut, MidiUnavailable, open_port
+    from backline.client.session import ConnectionState, connect
+
+    if not -1000 <= args.offset_ms <= 1000:
+        raise SystemExit("backline sync midi: --offset-ms must be between -1000 and 1000")
+    out: MidiOut
+    if args.dry_run:
+        out = MemoryOut()
+    else:
+        try:
+            out = open_port(args.port, virtual=not args.existing)
+        except MidiUnavailable as exc:
+            raise SystemExit(f"backline sync midi: {exc.message}") from None
+    token = _token_for(args, Role.VIEWER)
+
+    async def main() -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, task.cancel)
+        try:
+            async with connect(
+                websocket_url(args.url), session=args.session, token=token, name="midi clock"
+            ) as s:
+                await s.clock.wait_synced()
+                clock = MidiClock(
+                    s.timeline,
+                    out,
+                    offset_ms=args.offset_ms,
+                    connected=lambda: s.state is ConnectionState.CONNECTED,
+                )
+                where = "a dry run" if args.dry_run else f"port {args.port or 'Backline clock'}"
+                print(
+                    f"MIDI clock for session {args.session!r} on {where}; Ctrl-C stops", flush=True
+                )
+                await clock.run()
+        except asyncio.CancelledError:
+            pass
+        finally:
+            out.close()
+
+    run_loop(main())
+
+
 def _cmd_record(args: argparse.Namespace) -> None:
     """Start or stop the server-side recording of the session's audio room (owners)."""
 
@@ -597,6 +644,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_auth(bot, env)
     bot.set_defaults(func=_cmd_bot)
+
+    sync = sub.add_parser("sync", help="drive your DAW from the session's timeline")
+    sync_kinds = sync.add_subparsers(dest="sync", required=True)
+    midi = sync_kinds.add_parser(
+        "midi",
+        help="MIDI clock out (24 PPQN, Start/Continue/Stop, Song Position) from the shared timeline",
+    )
+    midi.add_argument("url", help="server websocket URL")
+    midi.add_argument("--session", required=True)
+    midi.add_argument(
+        "--port", default=None, help="MIDI port name (default: a virtual port 'Backline clock')"
+    )
+    midi.add_argument(
+        "--existing", action="store_true", help="send to the existing port --port names"
+    )
+    midi.add_argument(
+        "--offset-ms",
+        type=float,
+        default=0.0,
+        help="your output latency: every message leaves this much early (-1000..1000)",
+    )
+    midi.add_argument("--dry-run", action="store_true", help="open no port (check the connection)")
+    _add_auth(midi, env)
+    midi.set_defaults(func=_cmd_sync_midi)
 
     record = sub.add_parser("record", help="start or stop recording the audio room (owners)")
     record.add_argument("action", choices=["start", "stop"])

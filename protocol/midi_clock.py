@@ -150,8 +150,10 @@ def changes(old: Timeline | None, new: Timeline, now: float) -> list[ClockEvent]
             return [ClockEvent(now, ClockKind.POSITION, _spp(math.floor(new.beat * 4 + 1e-9)))]
         where = math.floor(new.beat * 4 + BEAT_EPSILON * 4)
         return [ClockEvent(now, ClockKind.STOP), ClockEvent(now, ClockKind.POSITION, _spp(where))]
-    first = sixteenth_at_or_after(new.position(new.beat))
-    sounds = new.time_at(new.beat + (first / 4 - new.position(new.beat)))
+    linear = max(new.beat, new.linear_at(now))  # joined mid-song: from where it is now
+    musical = new.position(linear)
+    first = sixteenth_at_or_after(musical)
+    sounds = new.time_at(linear + (first / 4 - musical))
     begin = ClockKind.START if first == 0 else ClockKind.CONTINUE
     if not was_playing:
         return [
