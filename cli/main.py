@@ -341,6 +341,22 @@ def _cmd_sync_midi(args: argparse.Namespace) -> None:
     run_loop(main())
 
 
+def _cmd_sync_link(args: argparse.Namespace) -> None:
+    """Run the Ableton Link bridge, a separate GPL distribution, as its own process."""
+    import importlib.util
+
+    if importlib.util.find_spec("backline_link") is None:  # looked up, never imported
+        raise SystemExit(
+            "backline sync link: the Link bridge is a separate package under the GPL (it "
+            "embeds Ableton Link), not installed here: `pip install ./bridges/link` from a "
+            "Backline checkout (see bridges/link/README.md); Backline itself stays MIT"
+        )
+    token = _token_for(args, Role.EDITOR)
+    command = [sys.executable, "-m", "backline_link", websocket_url(args.url),
+               "--session", args.session, "--token", token, "--offset-ms", str(args.offset_ms)]  # fmt: skip
+    os.execv(sys.executable, command)
+
+
 def _cmd_record(args: argparse.Namespace) -> None:
     """Start or stop the server-side recording of the session's audio room (owners)."""
 
@@ -668,6 +684,20 @@ def build_parser() -> argparse.ArgumentParser:
     midi.add_argument("--dry-run", action="store_true", help="open no port (check the connection)")
     _add_auth(midi, env)
     midi.set_defaults(func=_cmd_sync_midi)
+    link = sync_kinds.add_parser(
+        "link",
+        help="lock your local Ableton Link session to the shared timeline (optional GPL bridge)",
+    )
+    link.add_argument("url", help="server websocket URL")
+    link.add_argument("--session", required=True)
+    link.add_argument(
+        "--offset-ms",
+        type=float,
+        default=0.0,
+        help="your output latency: Link runs this much early",
+    )
+    _add_auth(link, env)
+    link.set_defaults(func=_cmd_sync_link)
 
     record = sub.add_parser("record", help="start or stop recording the audio room (owners)")
     record.add_argument("action", choices=["start", "stop"])

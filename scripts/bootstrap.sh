@@ -16,10 +16,15 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$VENV/bin/python" -m pip install -q --upgrade pip
 fi
 stamp="$VENV/.backline-installed${extras:+-$extras}"
-want="$(cat "$ROOT/pyproject.toml" | sha256sum | cut -d' ' -f1)"
+want="$(cat "$ROOT/pyproject.toml" "$ROOT/bridges/link/pyproject.toml" | sha256sum | cut -d' ' -f1)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "bootstrap: installing backline${extras:+[$extras]} into $VENV" >&2
   "$VENV/bin/python" -m pip install -q -e "$ROOT${extras:+[$extras]}"
+  if [ "$extras" = "test" ]; then
+    # the optional Ableton Link bridge (GPL, its own distribution: bridges/link) is
+    # tested too; Backline itself never imports it
+    "$VENV/bin/python" -m pip install -q -e "$ROOT/bridges/link"
+  fi
   echo "$want" > "$stamp"
 fi
 # The browser tests (tests/web) drive Debian's Chromium through Playwright;
