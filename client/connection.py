@@ -33,6 +33,7 @@ import contextlib
 import logging
 import random
 import ssl as ssl_module
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -57,6 +58,7 @@ from backline.protocol.errors import (
     error_for_code,
 )
 from backline.protocol.messages import ClientType, ServerType
+from backline.protocol.routing import session_path
 
 __all__ = ["NEXT_STATES", "Connection", "ConnectionState", "Hooks", "Options"]
 
@@ -134,6 +136,8 @@ class Connection:
         self.client_id = ""
         self.ws: ClientConnection | None = None
         """The websocket of the latest join (still the dropped one while reconnecting)."""
+        self.node = ""
+        """The server process of the latest join (its `Backline-Node` header; "" if none)."""
         self._hooks = hooks
         self._resume = ""  # the resume key of client_id (from the welcome; never shown)
         self.color = ""  # my colour in effect (from the welcome)
@@ -196,7 +200,7 @@ class Connection:
         tls: dict[str, Any] = {} if o.ssl is None else {"ssl": o.ssl}
         try:
             ws = await ws_connect(
-                self.url,
+                session_url(self.url, o.session),  # /s/<session>: a balancer routes on it
                 subprotocols=[Subprotocol(SUBPROTOCOL)],
                 compression=None,
                 open_timeout=o.open_timeout,
@@ -223,6 +227,7 @@ class Connection:
             await ws.close()
             raise Unavailable("session is closed")
         self.ws = ws
+        self.node = ws.response.headers.get("Backline-Node", "") if ws.response else ""
         self.client_id = welcome["client"]
         self._resume = str(welcome.get("resume", ""))  # proves this identity on reconnect
         # the colour in effect: the one asked for, or the free one the session handed out
@@ -429,3 +434,12 @@ async def _send_quietly(ws: ClientConnection, data: bytes) -> None:
     """Send, ignoring a closed connection: the caller resends after reconnecting."""
     with contextlib.suppress(ConnectionClosed):
         await ws.send(data)
+
+
+def session_url(url: str, session: str) -> str:
+    """`url` (``ws://host:port``) with the session's path, when it has no path of its
+    own (empty or ``/``); a URL with another path is left as it was given."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.path not in ("", "/"):
+        return url
+    return urllib.parse.urlunsplit(parts._replace(path=session_path(session)))

@@ -32,7 +32,8 @@ ends)::
     │   ├── ServerFull      server_full       close 4010
     │   ├── SessionFull     session_full      close 4011
     │   ├── Kicked          kicked            close 4012
-    │   └── SessionDeleted  session_deleted   close 4013
+    │   ├── SessionDeleted  session_deleted   close 4013
+    │   └── SessionMismatch session_mismatch  close 4015
     └── Unauthorized        unauthorized      close 4401
         ├── BadToken                          close 4401
         ├── TokenExpired                      close 4402
@@ -95,6 +96,7 @@ __all__ = [
     "SessionDeleted",
     "SessionExists",
     "SessionFull",
+    "SessionMismatch",
     "SessionNotFound",
     "TokenExpired",
     "TooLarge",
@@ -138,6 +140,7 @@ class ErrorCode(StrEnum):
     INVITE_USED = "invite_used"  # the invite was already used as often as it allows
     BAD_IMPORT = "bad_import"  # a file to import is not a MIDI file or project it can read
     SESSION_EXISTS = "session_exists"  # a fork onto a session that already exists
+    SESSION_MISMATCH = "session_mismatch"  # hello named another session than the URL path
 
 
 class CloseCode(IntEnum):
@@ -153,6 +156,7 @@ class CloseCode(IntEnum):
     KICKED = 4012  # an owner removed this participant from the session
     SESSION_DELETED = 4013  # an owner deleted the session
     SESSION_NOT_FOUND = 4014  # no such session, and this token may not create one
+    SESSION_MISMATCH = 4015  # hello named another session than the URL path (/s/<session>)
     RATE_ABUSE = 4029  # kept sending over its rate limit after being told
     BAD_TOKEN = 4401  # token missing, malformed or wrongly signed
     TOKEN_EXPIRED = 4402  # token signature fine but past its expiry
@@ -307,6 +311,14 @@ class SessionNotFound(Refused):
     close_code = CloseCode.SESSION_NOT_FOUND
 
 
+class SessionMismatch(Refused):
+    """The hello named another session than the websocket URL's path (``/s/<session>``):
+    nothing joined. A load balancer routes by the path, so the two must agree."""
+
+    code = ErrorCode.SESSION_MISMATCH
+    close_code = CloseCode.SESSION_MISMATCH
+
+
 class BadImport(BacklineError):
     """A file to import is corrupt, hostile or of the wrong shape: nothing was imported."""
 
@@ -406,6 +418,7 @@ CLOSE_REASONS: dict[int, str] = {
     CloseCode.KICKED: "an owner removed you from the session",
     CloseCode.SESSION_DELETED: "the session was deleted",
     CloseCode.SESSION_NOT_FOUND: "there is no session of that name",
+    CloseCode.SESSION_MISMATCH: "the hello named another session than the URL",
     CloseCode.RATE_ABUSE: "too many messages over the rate limit",
     CloseCode.BAD_TOKEN: "the token was refused",
     CloseCode.TOKEN_EXPIRED: "the token has expired",
@@ -425,6 +438,7 @@ FINAL_CLOSE_CODES: frozenset[int] = frozenset(
         CloseCode.KICKED,
         CloseCode.SESSION_DELETED,
         CloseCode.SESSION_NOT_FOUND,
+        CloseCode.SESSION_MISMATCH,  # the same URL and hello would disagree again
         CloseCode.RATE_ABUSE,
         CloseCode.BAD_TOKEN,
         CloseCode.TOKEN_EXPIRED,

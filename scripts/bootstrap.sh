@@ -80,6 +80,19 @@ if [ "$extras" = "test" ] && ! command -v turnserver >/dev/null 2>&1; then
     exit 1
   fi
 fi
+# The affinity test (tests/integration/test_haproxy_affinity.py) runs its own haproxy
+# on loopback (testing/haproxy.py); the Debian package's service is not used.
+if [ "$extras" = "test" ] && ! command -v haproxy >/dev/null 2>&1; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "bootstrap: installing haproxy for the affinity test (apt-get install -y haproxy)" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy
+  else
+    echo "bootstrap: haproxy not found; the affinity test needs it: run as root" \
+      "'apt-get update && apt-get install -y haproxy'" >&2
+    exit 1
+  fi
+fi
 # Instruments: FluidSynth renders every note from a General MIDI SoundFont
 # (media/soundfont.py); without them the browser falls back to its built-in synth
 # and renders are refused. Needed by `serve` and by the tests.

@@ -28,9 +28,10 @@ from websockets.http11 import Request, Response
 from websockets.typing import Origin, Subprotocol
 
 from backline.protocol.codec import SUBPROTOCOL
-from backline.protocol.errors import CloseCode, Unavailable
+from backline.protocol.errors import BacklineError, CloseCode, Unavailable
 from backline.protocol.messages import Role
 from backline.protocol.model import Document
+from backline.protocol.routing import path_session
 from backline.protocol.sequencer import Sequencer
 from backline.protocol.tokens import Keyring, mint, token_id
 from backline.server import gc_tuning, runtime
@@ -295,6 +296,11 @@ async def serve(settings: Settings) -> AsyncIterator[Running]:
         if request.method not in ALLOWED_METHODS:
             return method_not_allowed()
         if request.method == "GET" and request.headers.get("Upgrade", "").lower() == "websocket":
+            try:  # /s/<session> binds the connection to it (connection.py checks the hello)
+                path_session(path)
+            except BacklineError as exc:
+                why = f"{exc.message}\n".encode()
+                return response(http.HTTPStatus.BAD_REQUEST, why, "text/plain; charset=utf-8")
             return None
         head = request.method == "HEAD"
         if path == "/healthz":
@@ -342,6 +348,10 @@ async def serve(settings: Settings) -> AsyncIterator[Running]:
     async def handler(ws: ServerConnection) -> None:
         await handle_connection(ws, hub, secret)
 
+    def answered(connection: ServerConnection, request: Request, answer: Response) -> None:
+        harden(connection, request, answer)
+        answer.headers["Backline-Node"] = node  # which process answered (behind a balancer)
+
     ws_server = await ws_serve(
         handler,
         settings.host,
@@ -349,7 +359,7 @@ async def serve(settings: Settings) -> AsyncIterator[Running]:
         subprotocols=[Subprotocol(SUBPROTOCOL)],
         compression=None,  # per-message deflate costs more CPU than it saves here
         process_request=routes,
-        process_response=harden,  # our security headers on websockets' own refusals too
+        process_response=answered,  # our security headers on websockets' own refusals too
         create_connection=connections,
         # the transport's buffer above which a connection stops being read (wsconn.py)
         write_limit=(WRITE_PAUSE_BYTES, WRITE_PAUSE_BYTES // 4),

@@ -297,7 +297,8 @@ class Settings:
         None,
         parse_redis_url,
         "`redis://HOST:PORT/DB` (or `rediss://`, `unix://`): store and bus in Redis, so"
-        " several processes serve the same sessions",
+        " several processes serve the same sessions; `redis+cluster://HOST:PORT` (or"
+        " `rediss+cluster://`) names any node of a Redis Cluster",
         group=STORAGE,
         metavar="URL",
         old_flags=("--redis",),

@@ -187,11 +187,12 @@ def parse_seconds(text: str) -> float:
     return parse_positive_number(text)
 
 
-@_named("Redis URL (redis://HOST:PORT/DB, rediss://… or unix://…)")
+@_named("Redis URL (redis://HOST:PORT/DB, rediss://…, unix://… or redis+cluster://HOST:PORT)")
 def parse_redis_url(text: str) -> str | None:
     if not text:
         return None
-    if not text.startswith(("redis://", "rediss://", "unix://")):
+    schemes = ("redis://", "rediss://", "unix://", "redis+cluster://", "rediss+cluster://")
+    if not text.startswith(schemes):
         raise ValueError(text)
     return text
 

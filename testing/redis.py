@@ -9,6 +9,7 @@ Redis service installed on the machine.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import signal
 import socket
@@ -18,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
-__all__ = ["RedisServer"]
+__all__ = ["RedisCluster", "RedisServer"]
 
 INSTALL_HINT = (
     "install it with `apt-get install -y redis-server` "
@@ -181,6 +182,167 @@ class RedisServer:
         return self.start()
 
     def __enter__(self) -> RedisServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class RedisCluster:
+    """A local Redis Cluster: `primaries` primaries (and `replicas` replicas of each).
+
+    Each node is a `RedisServer` (AOF, ``appendfsync always``) with
+    ``--cluster-enabled yes`` in its own directory under `data_dir`; `start` joins
+    them with ``redis-cli --cluster create ... --cluster-yes`` and waits until every
+    node reports ``cluster_state:ok``. `url` is a ``redis+cluster://`` URL of the
+    first primary (the store and the bus find the others from it).
+    """
+
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        primaries: int = 3,
+        replicas: int = 0,
+        node_timeout_ms: int = 2000,
+        start_timeout: float = 60.0,
+    ) -> None:
+        self.data_dir = Path(data_dir)
+        self.start_timeout = start_timeout
+        count = primaries * (1 + replicas)
+        self.primaries = primaries
+        self.replicas = replicas
+        options = [
+            "--cluster-enabled", "yes",
+            "--cluster-config-file", "nodes.conf",
+            "--cluster-node-timeout", str(node_timeout_ms),
+            # a replica may take over however long it was cut off (the tests
+            # fail primaries over on purpose)
+            "--cluster-replica-validity-factor", "0",
+        ]  # fmt: skip
+        self.nodes = [
+            RedisServer(self.data_dir / f"node{i}", extra_args=options) for i in range(count)
+        ]
+
+    @property
+    def url(self) -> str:
+        return f"redis+cluster://127.0.0.1:{self.nodes[0].port}/0"
+
+    def cli(self, port: int, *args: str, timeout: float = 30.0) -> str:
+        """``redis-cli -p port args...``: its output (raises on a non-zero exit)."""
+        executable = shutil.which("redis-cli")
+        if executable is None:
+            raise RuntimeError(f"redis-cli is not on PATH; {INSTALL_HINT}")
+        done = subprocess.run(
+            [executable, "-h", "127.0.0.1", "-p", str(port), *args],
+            capture_output=True,
+            timeout=timeout,
+            check=True,
+            stdin=subprocess.DEVNULL,
+        )
+        return done.stdout.decode(errors="replace")
+
+    def start(self) -> RedisCluster:
+        try:
+            for node in self.nodes:
+                node.start()
+            addresses = [f"127.0.0.1:{node.port}" for node in self.nodes]
+            self.cli(
+                self.nodes[0].port,
+                "--cluster", "create", *addresses,
+                "--cluster-replicas", str(self.replicas),
+                "--cluster-yes",
+                timeout=self.start_timeout,
+            )  # fmt: skip
+            self.wait_ok()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _info(self, port: int) -> dict[str, str]:
+        found = {}
+        for line in self.cli(port, "CLUSTER", "INFO", timeout=5.0).splitlines():
+            name, _, value = line.strip().partition(":")
+            found[name] = value
+        return found
+
+    def wait_ok(self, timeout: float | None = None) -> None:
+        """Wait until every running node says ``cluster_state:ok`` with all slots served
+        and agrees on the number of known nodes."""
+        deadline = time.monotonic() + (self.start_timeout if timeout is None else timeout)
+        running = [node for node in self.nodes if node.running]
+        last: object = None
+        while time.monotonic() < deadline:
+            try:
+                infos = [self._info(node.port) for node in running]
+                last = infos
+                if all(
+                    info.get("cluster_state") == "ok"
+                    and info.get("cluster_slots_ok") == "16384"
+                    and info.get("cluster_known_nodes") == str(len(self.nodes))
+                    for info in infos
+                ):
+                    return
+            except (subprocess.SubprocessError, OSError) as exc:
+                last = exc
+            time.sleep(0.05)  # polling processes that cannot tell us they agree
+        raise RuntimeError(f"the Redis Cluster did not reach cluster_state:ok: {last}")
+
+    def role(self, node: RedisServer) -> str:
+        """``master`` or ``slave`` (from ``ROLE``)."""
+        return self.cli(node.port, "ROLE", timeout=5.0).splitlines()[0].strip()
+
+    def primary_nodes(self) -> list[RedisServer]:
+        return [node for node in self.nodes if node.running and self.role(node) == "master"]
+
+    def replica_of(self, primary: RedisServer) -> RedisServer:
+        """A running replica of `primary`."""
+        for node in self.nodes:
+            if node is primary or not node.running:
+                continue
+            lines = self.cli(node.port, "ROLE", timeout=5.0).splitlines()
+            if lines[0].strip() == "slave" and int(lines[2]) == primary.port:
+                return node
+        raise RuntimeError(f"no replica of the primary on port {primary.port}")
+
+    def failover(self, primary: RedisServer, timeout: float = 30.0) -> RedisServer:
+        """Promote a replica of `primary` (``CLUSTER FAILOVER`` on it: the primary
+        hands over once the replica has caught up) and return it, the new primary."""
+        replica = self.replica_of(primary)
+        self.cli(replica.port, "CLUSTER", "FAILOVER", timeout=5.0)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.role(replica) == "master":
+                self.wait_ok(max(deadline - time.monotonic(), 1.0))
+                return replica
+            time.sleep(0.05)  # polling: the promotion is the nodes' business
+        raise RuntimeError(f"the replica on port {replica.port} was not promoted")
+
+    def kill_primary(self, primary: RedisServer, timeout: float = 30.0) -> RedisServer:
+        """``kill -9`` `primary`, then wait until the Cluster promoted its replica (after
+        ``cluster-node-timeout``) and serves every slot again; returns the new primary."""
+        replica = self.replica_of(primary)
+        primary.kill()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with contextlib.suppress(subprocess.SubprocessError, OSError, IndexError):
+                if self.role(replica) == "master":
+                    self.wait_ok(max(deadline - time.monotonic(), 1.0))
+                    return replica
+            time.sleep(0.05)  # polling: the election is the nodes' business
+        raise RuntimeError(f"the replica on port {replica.port} was not promoted")
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+
+    def __enter__(self) -> RedisCluster:
         return self.start()
 
     def __exit__(

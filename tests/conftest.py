@@ -13,7 +13,7 @@ from hypothesis import settings
 from websockets.asyncio.client import ClientConnection
 
 from backline.testing import RawClient, ServerProcess
-from backline.testing.redis import RedisServer
+from backline.testing.redis import RedisCluster, RedisServer
 
 # Property tests check results, not speed: on a loaded shared machine one example can take
 # longer than Hypothesis's 200 ms default deadline (a FlakyFailure that measures the machine).
@@ -61,6 +61,22 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
     """
     with RedisServer(tmp_path_factory.mktemp("redis")) as redis:
         yield redis
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
+    """One real Redis Cluster (three primaries, no replicas; AOF, fsync always), shared
+    like `redis_server` through distinct key prefixes. Its `url` is ``redis+cluster://``."""
+    with RedisCluster(tmp_path_factory.mktemp("redis-cluster")) as cluster:
+        yield cluster
+
+
+@pytest.fixture(params=["single", "cluster"])
+def any_redis(request: pytest.FixtureRequest) -> RedisServer | RedisCluster:
+    """`redis_server`, then `redis_cluster`: a test using it runs on both."""
+    name = "redis_server" if request.param == "single" else "redis_cluster"
+    found: RedisServer | RedisCluster = request.getfixturevalue(name)
+    return found
 
 
 @pytest.fixture

@@ -50,9 +50,13 @@ const LIVE_RATE = [LIMITS.live_rate, LIMITS.live_burst];
 /** Live events kept waiting for the bucket at most (beyond: the oldest note-ons go). */
 const LIVE_QUEUE = 2000;
 
-/** The websocket URL of the server that served this page. */
-export function pageSocketUrl(location = globalThis.location) {
-  return `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/`;
+/**
+ * The websocket URL of the server that served this page; with `session`, its path
+ * `/s/<session>` (what a load balancer routes on, docs/SCALING.md).
+ */
+export function pageSocketUrl(location = globalThis.location, session = "") {
+  const path = session ? `s/${encodeURIComponent(session)}` : "";
+  return `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/${path}`;
 }
 
 /** One submitted edit: `done` resolves with its version once stored, or rejects. */
@@ -71,7 +75,7 @@ export class Session {
    * @param {{url?: string, session: string, token: string, name: string, color?: string, client?: string, resume?: string}} options
    */
   constructor(options) {
-    this.options = { url: pageSocketUrl(), ...options };
+    this.options = { url: pageSocketUrl(globalThis.location, options.session), ...options };
     this.clientId = options.client && options.resume ? options.client : "";
     this.resume = this.clientId ? options.resume : "";
     /** my colour in effect: the one chosen, or the one the session handed out (welcome) */

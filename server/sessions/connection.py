@@ -42,6 +42,7 @@ from backline.protocol.errors import (
     RateAbuse,
     RateLimited,
     Refused,
+    SessionMismatch,
     Unauthorized,
     Unavailable,
 )
@@ -80,6 +81,7 @@ from backline.protocol.messages import (
     request_id,
 )
 from backline.protocol.ratelimit import TokenBucket
+from backline.protocol.routing import path_session
 from backline.protocol.tokens import Secret, check_resume, mint, resume_key, verify
 from backline.server.clock import server_time_us
 from backline.server.sessions.hub import Hub
@@ -122,6 +124,8 @@ class _Conn:
         self.refusals = TokenBucket(self.limits.abuse, now)  # empty: abuse
         self.presence_pending: dict[str, object] = {}
         self.presence_timer: asyncio.TimerHandle | None = None
+        # /s/<session> in the URL (the handshake refused a bad one): the hello must agree
+        self.path_session = path_session(ws.request.path) if ws.request is not None else None
 
     def send(self, frame: bytes) -> None:
         send(self.peer, frame)
@@ -185,6 +189,16 @@ class _Conn:
                     return None
 
     async def join(self, hello: Hello) -> bool:
+        if self.path_session is not None and hello.session != self.path_session:
+            mismatch = SessionMismatch(
+                f"this connection is for session {self.path_session} (its URL path), "
+                f"not {hello.session}; connect to /s/{hello.session} to join that one"
+            )
+            log.info("%s: refused: %s", self.peer.label, mismatch.message)
+            self.error(mismatch)
+            self.hub.metrics.count("closes", 1, code=str(int(mismatch.close_code)))
+            await self.ws.close(int(mismatch.close_code), "hello names another session")
+            return False
         try:
             claims = verify(self.secret, hello.token, hello.session, time.time())
         except Unauthorized as exc:

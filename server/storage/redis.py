@@ -24,8 +24,16 @@ Appends, reads, loads and snapshot saves are Lua scripts: each is atomic and one
 round trip, and a process's appends and snapshots of one session reach Redis in
 call order. `tail` blocks on its own connection with one XREAD BLOCK over every
 session it follows; `wake_tail` ends that wait with CLIENT UNBLOCK, sent on
-another connection. (That XREAD spans sessions, so on Redis Cluster it needs the
-followed sessions on one shard; everything else stays within one session's slot.)
+another connection.
+
+On a Redis Cluster (a ``redis+cluster://`` URL) a multi-key command must keep to
+one slot, so `tail` sends one such XREAD per followed slot (in practice one per
+session), each on its own connection to the node serving that slot, all at
+once; the first with news ends the others (CLIENT UNBLOCK on their node). A
+``MOVED`` reply (a failover, a resharding) fails that round with
+`StoreUnavailable` and the next one goes to the new owner. Appends then also
+wait (``WAIT``) until a replica has them when the Cluster has replicas, so an
+acknowledged entry survives the promotion of a replica (docs/SCALING.md).
 """
 
 from __future__ import annotations
@@ -39,7 +47,10 @@ import zlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from redis.exceptions import RedisError, ResponseError
+from redis.asyncio import ConnectionPool, Redis
+from redis.asyncio.cluster import RedisCluster
+from redis.crc import key_slot
+from redis.exceptions import MovedError, NoScriptError, RedisError, ResponseError
 
 from backline.protocol.codec import decode_record, encode
 from backline.server.storage.archive import SegmentArchive
@@ -73,6 +84,8 @@ HEALTH_TIMEOUT = 1.0  # seconds a PING may take before `healthy()` says no
 UNBLOCK_ATTEMPTS = 50  # CLIENT UNBLOCK tries while the XREAD has not blocked yet ...
 UNBLOCK_RETRY = 0.002  # ... this many seconds apart
 POLL_BLOCK = 0.05  # longest XREAD BLOCK when CLIENT UNBLOCK is refused (seconds)
+REDIRECTS = 5  # MOVED replies an append on a Cluster follows before it gives up
+REPLICA_WAIT_MS = 2000  # how long an append on a Cluster waits for a replica's copy
 ROUND_GAP_PER_SESSION = 20e-6  # seconds between tail rounds with news, per followed session
 
 _STREAM_ID = re.compile(r"(\d+)(?:-(\d+))?")
@@ -190,11 +203,13 @@ def _entries(items: Any) -> list[Entry]:
 class _Wait:
     """One `tail` call in progress, so that `wake_tail` can end it."""
 
-    __slots__ = ("client_id", "woken")
+    __slots__ = ("blocked", "woken")
 
     def __init__(self) -> None:
         self.woken = asyncio.Event()
-        self.client_id: int | None = None  # of the connection blocked in XREAD, while it is
+        # per XREAD in progress (one, or one per slot on a Cluster): the client that
+        # can unblock it and the id of the connection blocked in it, while it is
+        self.blocked: dict[int, tuple[Redis | RedisCluster, int]] = {}
 
 
 class RedisStore:
@@ -234,13 +249,14 @@ class RedisStore:
             command_timeout=command_timeout,
         )
         self._redis = self._pools.redis
-        self._blocking = self._pools.waiting
+        self._blocking = self._pools.waiting  # None on a Cluster: `_pools.node` instead
         self._in_order = CallOrder()  # appends, snapshots and deletes of a session
         self._waits: set[_Wait] = set()
         self._wake_pending = False  # a wake came while no tail was in progress
         self._last_news = float("-inf")  # loop time the last tail round with news started
         self._unblocking: set[asyncio.Task[None]] = set()
         self._unblock_refused = False
+        self._replicas: dict[tuple[str, int], int] = {}  # Cluster node -> its replicas
         self._closed = False
 
     def __repr__(self) -> str:
@@ -284,8 +300,55 @@ class RedisStore:
             self._check_open()
             return []
         async with self._in_order(session):
-            ids = await self._run(f"append to {key}", _APPEND, [key], list(entries))
+            if self._pools.cluster:
+                ids = await self._append_on_cluster(key, list(entries))
+            else:
+                ids = await self._run(f"append to {key}", _APPEND, [key], list(entries))
         return [text(i) for i in ids]
+
+    async def _append_on_cluster(self, key: str, entries: list[bytes]) -> Any:
+        """The append script on the node serving `key`, followed on the same
+        connection by ``WAIT 1`` when that node has replicas: the entries are then
+        on a replica too (and in its AOF with ``appendfsync always``), so they
+        survive a failover. A ``MOVED`` reply is followed to the new owner."""
+        self._check_open()
+        what = f"append to {key}"
+        try:
+            for _ in range(REDIRECTS):
+                owner = await self._pools.owner(key)
+                node = self._pools.node(owner)
+                replicas = self._replicas.get(owner)
+                if replicas is None:
+                    info = await execute(node.redis, "INFO", "replication")
+                    replicas = int(info.get("connected_slaves", 0)) if isinstance(info, dict) else 0
+                    self._replicas[owner] = replicas
+                async with node.redis.pipeline(transaction=False) as pipe:
+                    pipe.execute_command("EVALSHA", _APPEND.sha, 1, key, *entries)
+                    if replicas:
+                        pipe.execute_command("WAIT", 1, REPLICA_WAIT_MS)
+                    replies = await pipe.execute(raise_on_error=False)
+                first = replies[0]
+                if isinstance(first, NoScriptError):
+                    await execute(node.redis, "SCRIPT", "LOAD", _APPEND.source)
+                    continue  # not run: nothing was appended
+                if isinstance(first, MovedError):
+                    self._pools.moved(first)
+                    self._replicas.pop(owner, None)
+                    continue  # not run on that node
+                if isinstance(first, BaseException):
+                    raise first
+                if replicas and not (isinstance(replies[1], int) and replies[1] >= 1):
+                    log.warning(
+                        "%s: no replica confirmed it within %d ms; a failover now may lose it",
+                        what, REPLICA_WAIT_MS,
+                    )  # fmt: skip
+                    self._replicas.pop(owner, None)  # the replica may be gone: ask again
+                return first
+        except (RedisError, OSError) as exc:
+            self._pools.moved(exc)
+            self._replicas.clear()
+            raise self._unavailable(what, exc) from exc
+        raise self._unavailable(what, RuntimeError(f"more than {REDIRECTS} redirections"))
 
     async def read(self, session: str, after: EntryId | None, count: int = 1000) -> list[Entry]:
         first = "-" if after is None else f"({_canonical(after)}"
@@ -339,19 +402,71 @@ class RedisStore:
     async def _tail_once(
         self, positions: Mapping[str, EntryId | None], block: float, wait: _Wait
     ) -> dict[str, list[Entry] | None]:
-        """One XREAD (blocking up to `block` seconds), then the trim points.
-
-        The three commands go out in one write: CLIENT ID (so `wake_tail` knows
-        whom to unblock), XREAD BLOCK, and MGET of the trim points, which Redis runs
-        right after the XREAD returns. A trim point is set in the same script that
-        trims, so any entry the XREAD missed shows as a trim point past the
-        position: no entry is skipped silently, at no extra round trip.
-        """
+        """One round: one XREAD over every followed session, or on a Cluster one per
+        followed slot, at once (see the module docstring)."""
         if not positions:
             if block > 0:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wait.woken.wait(), block)
             return {}
+        if self._blocking is not None:
+            return await self._tail_group(self._blocking, self._redis, 0, positions, block, wait)
+        slots: dict[int, dict[str, EntryId | None]] = {}
+        for session, position in positions.items():
+            slots.setdefault(key_slot(self._key(session, "log").encode()), {})[session] = position
+        try:
+            owners = [
+                await self._pools.owner(self._key(next(iter(g)), "log")) for g in slots.values()
+            ]
+        except (RedisError, OSError) as exc:
+            raise self._unavailable("tail", exc) from exc
+
+        async def one(slot: int, group: dict[str, EntryId | None], owner: tuple[str, int]) -> Any:
+            node = self._pools.node(owner)
+            assert node.waiting is not None
+            try:
+                found = await self._tail_group(node.waiting, node.redis, slot, group, block, wait)
+            except StoreUnavailable as exc:
+                self._pools.moved(exc.__cause__ or exc)
+                self._wake(wait)  # end the other XREADs of this round: it failed
+                raise
+            if found:
+                self._wake(wait)  # news: the other XREADs of the round need not wait on
+            return found
+
+        rounds = await asyncio.gather(
+            *(
+                one(slot, group, owner)
+                for (slot, group), owner in zip(slots.items(), owners, strict=True)
+            ),
+            return_exceptions=True,
+        )
+        merged: dict[str, list[Entry] | None] = {}
+        for result in rounds:
+            if isinstance(result, BaseException):
+                raise result
+            merged.update(result)
+        return merged
+
+    async def _tail_group(
+        self,
+        pool: ConnectionPool,
+        unblocker: Redis | RedisCluster,
+        group: int,
+        positions: Mapping[str, EntryId | None],
+        block: float,
+        wait: _Wait,
+    ) -> dict[str, list[Entry] | None]:
+        """One XREAD (blocking up to `block` seconds) on a connection of `pool`, then
+        the trim points.
+
+        The three commands go out in one write: CLIENT ID (so `wake_tail` knows
+        whom to unblock, through `unblocker`), XREAD BLOCK, and MGET of the trim
+        points, which Redis runs right after the XREAD returns. A trim point is set
+        in the same script that trims, so any entry the XREAD missed shows as a
+        trim point past the position: no entry is skipped silently, at no extra
+        round trip.
+        """
         sessions = list(positions)
         logs = [self._key(s, "log") for s in sessions]
         xread: list[Any] = ["XREAD", "COUNT", self.tail_count]
@@ -361,22 +476,22 @@ class RedisStore:
         commands = [("CLIENT", "ID"), xread, ("MGET", *(self._key(s, "trim") for s in sessions))]
         try:
             async with asyncio.timeout(block + self.command_timeout):
-                conn = await checkout(self._blocking)
+                conn = await checkout(pool)
                 try:
                     await conn.send_packed_command(conn.pack_commands(commands))
-                    wait.client_id = int(await conn.read_response())
+                    wait.blocked[group] = (unblocker, int(await conn.read_response()))
                     if wait.woken.is_set():
-                        self._unblock(wait)
+                        self._unblock(wait, group)
                     streams = await conn.read_response()
-                    wait.client_id = None
+                    wait.blocked.pop(group, None)
                     marks = await conn.read_response()
                 except BaseException:
                     # replies may still be pending on it: never hand it out again as is
                     await conn.disconnect(nowait=True)
                     raise
                 finally:
-                    wait.client_id = None
-                    await self._blocking.release(conn)
+                    wait.blocked.pop(group, None)
+                    await pool.release(conn)
         except TimeoutError as exc:
             late = TimeoutError(f"no reply within {block + self.command_timeout:.1f} s")
             raise self._unavailable("tail", late) from exc
@@ -398,24 +513,31 @@ class RedisStore:
         if not self._waits:
             self._wake_pending = True
         for wait in list(self._waits):
-            if not wait.woken.is_set():
-                wait.woken.set()
-                if wait.client_id is not None:
-                    self._unblock(wait)
+            self._wake(wait)
 
-    def _unblock(self, wait: _Wait) -> None:
-        if wait.client_id is None or self._closed:
+    def _wake(self, wait: _Wait) -> None:
+        if not wait.woken.is_set():
+            wait.woken.set()
+            for group in list(wait.blocked):
+                self._unblock(wait, group)
+
+    def _unblock(self, wait: _Wait, group: int) -> None:
+        blocked = wait.blocked.get(group)
+        if blocked is None or self._closed:
             return
-        task = asyncio.get_running_loop().create_task(self._send_unblock(wait, wait.client_id))
+        task = asyncio.get_running_loop().create_task(self._send_unblock(wait, group, blocked))
         self._unblocking.add(task)
         task.add_done_callback(self._unblocking.discard)
 
-    async def _send_unblock(self, wait: _Wait, client_id: int) -> None:
+    async def _send_unblock(
+        self, wait: _Wait, group: int, blocked: tuple[Redis | RedisCluster, int]
+    ) -> None:
+        unblocker, client_id = blocked
         for _ in range(UNBLOCK_ATTEMPTS):
-            if wait.client_id != client_id:
+            if wait.blocked.get(group) != blocked:
                 return  # the XREAD has replied
             try:
-                if await execute(self._redis, "CLIENT", "UNBLOCK", client_id):
+                if await execute(unblocker, "CLIENT", "UNBLOCK", client_id):
                     return
             except ResponseError as exc:
                 # CLIENT disabled (some managed Redis): wait in short blocks instead
@@ -588,21 +710,31 @@ class RedisStore:
         head = f"{self.prefix}:{{"
         pattern = re.sub(r"([*?\[\]\\])", r"\\\1", head) + "*"
         found: set[str] = set()
-        cursor = 0
         try:
-            while True:
-                cursor, keys = await execute(
-                    self._redis, "SCAN", cursor, "MATCH", pattern, "COUNT", 1000
-                )
-                for raw in keys:
-                    key = text(raw)
-                    for tail in ("}:log", "}:snap"):
-                        if key.endswith(tail) and len(key) > len(head) + len(tail):
-                            found.add(key[len(head) : -len(tail)])
-                if int(cursor) == 0:
-                    return sorted(found)
+            for redis in await self._primaries():
+                cursor = 0
+                while True:
+                    cursor, keys = await execute(
+                        redis, "SCAN", cursor, "MATCH", pattern, "COUNT", 1000
+                    )
+                    for raw in keys:
+                        key = text(raw)
+                        for tail in ("}:log", "}:snap"):
+                            if key.endswith(tail) and len(key) > len(head) + len(tail):
+                                found.add(key[len(head) : -len(tail)])
+                    if int(cursor) == 0:
+                        break
         except (RedisError, OSError) as exc:
             raise self._unavailable("scan for sessions", exc) from exc
+        return sorted(found)
+
+    async def _primaries(self) -> list[Redis | RedisCluster]:
+        """A client per primary: the one Redis, or each primary of the Cluster."""
+        cluster = self._redis
+        if not isinstance(cluster, RedisCluster):
+            return [cluster]
+        await cluster.initialize()
+        return [self._pools.node((str(n.host), int(n.port))).redis for n in cluster.get_primaries()]
 
     # -- the server ----------------------------------------------------------------
 
@@ -624,22 +756,30 @@ class RedisStore:
         INFO persistence and leaves out what it cannot learn.
         """
         self._check_open()
-        settings: dict[str, str] = {}
         try:
-            for name in ("appendonly", "appendfsync", "save"):
-                try:
-                    reply = await execute(self._redis, "CONFIG", "GET", name)
-                except ResponseError:
-                    break
-                if not isinstance(reply, dict):
-                    reply = dict(zip(reply[::2], reply[1::2], strict=True))
-                settings.update((text(k), text(v)) for k, v in reply.items())
-            if "appendonly" not in settings:
-                info = await execute(self._redis, "INFO", "persistence")
-                if isinstance(info, dict) and "aof_enabled" in info:
-                    settings["appendonly"] = "yes" if int(info["aof_enabled"]) else "no"
+            each = [await self._persistence(redis) for redis in await self._primaries()]
         except (RedisError, OSError) as exc:
             raise self._unavailable("read the persistence settings", exc) from exc
+        # a Cluster's primaries should agree; where they do not, report every value
+        return {
+            name: "/".join(sorted({found[name] for found in each if name in found}))
+            for name in sorted({name for found in each for name in found})
+        }
+
+    async def _persistence(self, redis: Redis | RedisCluster) -> dict[str, str]:
+        settings: dict[str, str] = {}
+        for name in ("appendonly", "appendfsync", "save"):
+            try:
+                reply = await execute(redis, "CONFIG", "GET", name)
+            except ResponseError:
+                break
+            if not isinstance(reply, dict):
+                reply = dict(zip(reply[::2], reply[1::2], strict=True))
+            settings.update((text(k), text(v)) for k, v in reply.items())
+        if "appendonly" not in settings:
+            info = await execute(redis, "INFO", "persistence")
+            if isinstance(info, dict) and "aof_enabled" in info:
+                settings["appendonly"] = "yes" if int(info["aof_enabled"]) else "no"
         return settings
 
     async def close(self) -> None:

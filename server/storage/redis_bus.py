@@ -9,6 +9,14 @@ reader task dispatches what arrives to the handlers. When the connection fails
 (Redis restarts, the network drops), the reader logs one WARNING, reconnects
 with exponential backoff and subscribes to every session again; messages
 published meanwhile are lost, as pub/sub promises nothing more.
+
+On a Redis Cluster (a ``redis+cluster://`` URL) the bus uses sharded pub/sub:
+``SPUBLISH`` goes to the node serving the channel's slot (the session's, as the
+channel carries its hash tag), and there is one subscriber connection per node
+serving a followed session, with one ``SSUBSCRIBE`` per session (a multi-channel
+one must keep to one slot). When a slot moves (a failover: Redis then ends the
+subscriptions with ``sunsubscribe``) or a node's connection fails, the bus asks
+the slot map again and subscribes on the new owner.
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ import logging
 import random
 from typing import Any
 
+from redis.asyncio import ConnectionPool
 from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import RedisError
 
@@ -68,6 +77,19 @@ return 0
 )
 
 
+class _Subscriber:
+    """One subscriber connection and its reader: to the one Redis, or to one Cluster node."""
+
+    __slots__ = ("address", "conn", "pool", "reader", "wanted")
+
+    def __init__(self, pool: ConnectionPool, address: tuple[str, int] | None) -> None:
+        self.pool = pool
+        self.address = address  # None: not a Cluster
+        self.conn: AbstractConnection | None = None  # while it works
+        self.reader: asyncio.Task[None] | None = None
+        self.wanted = asyncio.Event()  # set while it has subscriptions
+
+
 class RedisBus:
     """A `Bus` through the Redis at `url`.
 
@@ -104,14 +126,15 @@ class RedisBus:
             command_timeout=command_timeout,
         )
         self._redis = self._pools.redis
-        self._sub_pool = self._pools.waiting
+        self._cluster = self._pools.cluster
         self._in_order = CallOrder()  # a session's messages and chat leave in call order
         self._handlers: dict[str, Handler] = {}
-        self._confirmed: set[str] = set()  # subscriptions Redis confirmed on `_conn`
+        self._confirmed: set[str] = set()  # subscriptions Redis confirmed
         self._waiters: dict[str, list[asyncio.Future[None]]] = {}
-        self._conn: AbstractConnection | None = None  # the subscriber, while it works
-        self._reader: asyncio.Task[None] | None = None
-        self._wanted = asyncio.Event()  # set while there are subscriptions
+        # the one subscriber, or on a Cluster one per node (and which node has a session)
+        self._subs: dict[tuple[str, int] | None, _Subscriber] = {}
+        self._owners: dict[str, tuple[str, int] | None] = {}
+        self._placing: set[asyncio.Task[None]] = set()
         self._closed = False
 
     def __repr__(self) -> str:
@@ -138,7 +161,8 @@ class RedisBus:
         payload = encode({**message, "o": self.node})
         try:
             async with self._in_order(session):
-                await execute(self._redis, "PUBLISH", self._channel(session), payload)
+                publish = "SPUBLISH" if self._cluster else "PUBLISH"
+                await execute(self._redis, publish, self._channel(session), payload)
         except (RedisError, OSError) as exc:
             raise self._unavailable(f"publish to {session}", exc) from exc
 
@@ -158,13 +182,9 @@ class RedisBus:
             return  # only the handler changed
         waiter = asyncio.get_running_loop().create_future()
         self._waiters.setdefault(session, []).append(waiter)
-        self._wanted.set()
-        if self._reader is None:
-            self._reader = asyncio.create_task(self._run(), name=f"redis-bus-{self.node}")
-        # without a working connection, the reader subscribes to everything on connecting
-        await self._send_on_subscriber("SUBSCRIBE", self._channel(session))
         try:
             async with asyncio.timeout(self.confirm_timeout):
+                await self._place(session)
                 await waiter
         except TimeoutError:
             raise BusUnavailable(
@@ -183,10 +203,69 @@ class RedisBus:
         if self._handlers.pop(session, None) is None:
             return
         self._confirmed.discard(session)
-        await self._send_on_subscriber("UNSUBSCRIBE", self._channel(session))
+        sub = self._subs.get(self._owners.pop(session, None))
+        if sub is not None:
+            command = "SUNSUBSCRIBE" if self._cluster else "UNSUBSCRIBE"
+            await self._send_on_subscriber(sub, command, self._channel(session))
 
-    async def _send_on_subscriber(self, *command: str) -> None:
-        conn = self._conn
+    async def _owner(self, session: str) -> tuple[str, int] | None:
+        if not self._cluster:
+            return None
+        return await self._pools.owner(self._channel(session))
+
+    def _subscriber(self, address: tuple[str, int] | None) -> _Subscriber:
+        sub = self._subs.get(address)
+        if sub is None:
+            pool = self._pools.waiting if address is None else self._pools.node(address).waiting
+            assert pool is not None
+            sub = self._subs[address] = _Subscriber(pool, address)
+        return sub
+
+    async def _place(self, session: str) -> None:
+        """Subscribe to `session` on the subscriber of the node serving it (the one
+        subscriber when not on a Cluster); if that one has no working connection,
+        it subscribes to everything on connecting."""
+        try:
+            address = await self._owner(session)
+        except (RedisError, OSError) as exc:
+            self._pools.moved(exc)
+            raise self._unavailable(f"finding the node of {session}", exc) from exc
+        if session not in self._handlers:
+            return  # unsubscribed meanwhile
+        self._owners[session] = address
+        sub = self._subscriber(address)
+        sub.wanted.set()
+        if sub.reader is None:
+            name = f"redis-bus-{self.node}" + ("" if address is None else f"-{address[1]}")
+            sub.reader = asyncio.create_task(self._run(sub), name=name)
+        command = "SSUBSCRIBE" if self._cluster else "SUBSCRIBE"
+        await self._send_on_subscriber(sub, command, self._channel(session))
+
+    def _sessions_of(self, sub: _Subscriber) -> list[str]:
+        return [s for s in self._handlers if self._owners.get(s) == sub.address]
+
+    def _replace(self, sessions: list[str]) -> None:
+        """Place `sessions` again, on whichever node serves them now (a Cluster's slot moved)."""
+        for session in sessions:
+            self._confirmed.discard(session)
+            self._owners.pop(session, None)
+            task = asyncio.get_running_loop().create_task(self._place_quietly(session))
+            self._placing.add(task)
+            task.add_done_callback(self._placing.discard)
+
+    async def _place_quietly(self, session: str) -> None:
+        delay = RETRY_FIRST
+        while session in self._handlers and session not in self._owners and not self._closed:
+            try:
+                await self._place(session)
+                return
+            except BusUnavailable as exc:
+                log.debug("bus: placing %s failed: %s", session, exc)
+            await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+            delay = min(delay * 2, RETRY_MAX)
+
+    async def _send_on_subscriber(self, sub: _Subscriber, *command: str) -> None:
+        conn = sub.conn
         # never on a broken connection: sending would reconnect it behind the reader's back
         if conn is None or not conn.is_connected:
             return
@@ -198,24 +277,30 @@ class RedisBus:
 
     # -- the reader ------------------------------------------------------------------
 
-    async def _run(self) -> None:
+    async def _run(self, sub: _Subscriber) -> None:
         """Keep one subscriber connection with every subscription, reconnecting forever."""
         delay = RETRY_FIRST
         lost_at: float | None = None
         loop = asyncio.get_running_loop()
         while not self._closed:
-            if not self._handlers:
-                self._wanted.clear()
-                await self._wanted.wait()
+            if not self._sessions_of(sub):
+                sub.wanted.clear()
+                await sub.wanted.wait()
                 continue
             conn: AbstractConnection | None = None
             failure: BaseException | None = None
             try:
                 async with asyncio.timeout(CONNECT_TIMEOUT + self.command_timeout):
-                    conn = await checkout(self._sub_pool)
-                self._conn = conn
-                sessions = list(self._handlers)
-                if sessions:
+                    conn = await checkout(sub.pool)
+                sub.conn = conn
+                sessions = self._sessions_of(sub)
+                if sessions and self._cluster:
+                    # one SSUBSCRIBE per session: a multi-channel one must keep to one slot
+                    await conn.send_packed_command(
+                        conn.pack_commands([("SSUBSCRIBE", self._channel(s)) for s in sessions]),
+                        check_health=False,
+                    )
+                elif sessions:
                     await conn.send_packed_command(
                         conn.pack_command("SUBSCRIBE", *map(self._channel, sessions)),
                         check_health=False,
@@ -226,20 +311,25 @@ class RedisBus:
                         redacted(self.url), loop.time() - lost_at, len(sessions),
                     )  # fmt: skip
                     lost_at, delay = None, RETRY_FIRST
-                await self._listen(conn)
+                await self._listen(sub, conn)
             except (RedisError, OSError, TimeoutError) as exc:
                 failure = exc
             except Exception as exc:  # a bug here must not end the node's presence and chat
                 log.exception("bus: the subscriber failed on a reply from %s", redacted(self.url))
                 failure = exc
             finally:
-                self._conn = None
-                self._confirmed.clear()
+                sub.conn = None
+                lost = self._sessions_of(sub)
+                self._confirmed.difference_update(lost)
                 if conn is not None:
                     await conn.disconnect(nowait=True)
-                    await self._sub_pool.release(conn)
+                    await sub.pool.release(conn)
             if self._closed:
                 return
+            if sub.address is not None and failure is not None:
+                # the node may be gone for good (failed over): ask where its sessions are
+                self._pools.moved(failure)
+                self._replace(lost)
             if lost_at is None:
                 lost_at = loop.time()
                 log.warning(
@@ -252,7 +342,7 @@ class RedisBus:
             await asyncio.sleep(delay * random.uniform(0.5, 1.0))
             delay = min(delay * 2, RETRY_MAX)
 
-    async def _listen(self, conn: AbstractConnection) -> None:
+    async def _listen(self, sub: _Subscriber, conn: AbstractConnection) -> None:
         """Dispatch replies until the connection fails (then raise)."""
         pinger = asyncio.create_task(self._ping(conn))
         try:
@@ -260,7 +350,7 @@ class RedisBus:
                 # a PING goes out every `keepalive` s: a longer silence is a dead link
                 async with asyncio.timeout(2 * self.keepalive + self.command_timeout):
                     reply = await conn.read_response()
-                self._dispatch(reply)
+                self._dispatch(sub, reply)
         finally:
             pinger.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -277,13 +367,13 @@ class RedisBus:
                 log.debug("bus: keepalive PING to %s failed: %s", redacted(self.url), exc)
                 return  # the reader sees the failure too
 
-    def _dispatch(self, reply: Any) -> None:
+    def _dispatch(self, sub: _Subscriber, reply: Any) -> None:
         if not isinstance(reply, list) or len(reply) < 3:
             return  # a PONG
         kind, channel, payload = reply[0], reply[1], reply[2]
         session = self._session(channel)
-        if kind == b"subscribe":
-            if session in self._handlers:
+        if kind in (b"subscribe", b"ssubscribe"):
+            if session in self._handlers and self._owners.get(session) == sub.address:
                 self._confirmed.add(session)
             for waiter in self._waiters.pop(session, []):
                 if not waiter.done():
@@ -291,7 +381,12 @@ class RedisBus:
         elif kind == b"unsubscribe":
             if session not in self._handlers:
                 self._confirmed.discard(session)
-        elif kind == b"message":
+        elif kind == b"sunsubscribe":
+            if session in self._handlers and self._owners.get(session) == sub.address:
+                # not asked for: the slot moved to another node (a failover)
+                self._pools.moved(ConnectionError("slot moved"))
+                self._replace([session])
+        elif kind in (b"message", b"smessage"):
             self._deliver(session, payload)
 
     def _deliver(self, session: str, payload: bytes) -> None:
@@ -357,18 +452,23 @@ class RedisBus:
                 await execute(self._redis, "PING")
         except (RedisError, OSError, TimeoutError):
             return False
-        return not self._handlers or self._conn is not None
+        return all(
+            sub.conn is not None for sub in self._subs.values() if self._sessions_of(sub)
+        ) and all(session in self._owners for session in self._handlers)
 
     async def close(self) -> None:
         if self._closed:
             return
         self._closed = True
         self._handlers.clear()
-        self._wanted.set()
-        if self._reader is not None:
-            self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reader
+        for task in list(self._placing):
+            task.cancel()
+        for sub in self._subs.values():
+            sub.wanted.set()
+            if sub.reader is not None:
+                sub.reader.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sub.reader
         for waiters in self._waiters.values():
             for waiter in waiters:
                 waiter.cancel()

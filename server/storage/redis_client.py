@@ -24,10 +24,12 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from redis.asyncio import BlockingConnectionPool, ConnectionPool, Redis
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import NoScriptError
+from redis.crc import key_slot
+from redis.exceptions import ConnectionError, MovedError, NoScriptError, RedisError
 
 __all__ = [
     "COMMAND_TIMEOUT",
@@ -39,6 +41,8 @@ __all__ = [
     "check_prefix",
     "checkout",
     "execute",
+    "is_cluster",
+    "node_url",
     "open_pool",
     "redacted",
     "session_key",
@@ -48,6 +52,7 @@ __all__ = [
 CONNECT_TIMEOUT = 2.0  # seconds to open a TCP connection to Redis
 COMMAND_TIMEOUT = 5.0  # seconds to wait for the reply to an ordinary command
 POOL_SIZE = 64  # connections per pool; more commands at once wait for one
+NODE_WAITING_SIZE = 4096  # blocking connections per Cluster node (one per followed slot)
 
 KINDS = ("log", "snap", "trim", "chat", "ms", "msd")
 """The suffixes of a session's keys: entry stream, snapshot, trim point, chat history,
@@ -68,6 +73,32 @@ def session_key(prefix: str, session: str, kind: str) -> str:
     return f"{prefix}:{{{session}}}:{kind}"
 
 
+CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
+
+
+def is_cluster(url: str) -> bool:
+    """Whether `url` names a Redis Cluster (``redis+cluster://``)."""
+    return urlsplit(url).scheme in CLUSTER_SCHEMES
+
+
+def plain_url(url: str) -> str:
+    """`url` with a cluster scheme replaced by the plain one (``redis://``)."""
+    parts = urlsplit(url)
+    scheme = CLUSTER_SCHEMES.get(parts.scheme, parts.scheme)
+    return urlunsplit(parts._replace(scheme=scheme))
+
+
+def node_url(url: str, host: str, port: int) -> str:
+    """The plain URL of the node ``host:port`` of the Cluster `url` names (same
+    credentials, same options)."""
+    parts = urlsplit(plain_url(url))
+    netloc = f"[{host}]" if ":" in host else host
+    netloc += f":{port}"
+    if parts.username is not None or parts.password is not None:
+        netloc = f"{parts.username or ''}:{parts.password or ''}@{netloc}"
+    return urlunsplit(parts._replace(netloc=netloc, path=""))
+
+
 def redacted(url: str) -> str:
     """`url` without its password, for error messages and logs."""
     parts = urlsplit(url)
@@ -83,7 +114,11 @@ def redacted(url: str) -> str:
 
 
 def open_pool(
-    url: str, *, name: str, command_timeout: float | None = COMMAND_TIMEOUT
+    url: str,
+    *,
+    name: str,
+    command_timeout: float | None = COMMAND_TIMEOUT,
+    max_connections: int = POOL_SIZE,
 ) -> ConnectionPool:
     """A pool of RESP2 connections to `url` that never retry a command by themselves.
 
@@ -95,7 +130,7 @@ def open_pool(
     """
     return BlockingConnectionPool.from_url(
         url,
-        max_connections=POOL_SIZE,
+        max_connections=max_connections,
         timeout=CONNECT_TIMEOUT + (command_timeout or 0.0),
         protocol=2,
         socket_timeout=command_timeout,
@@ -112,23 +147,115 @@ class RedisPools:
     `commands` (with `redis` over it) for ordinary commands, bounded by
     `command_timeout`; `waiting` for the connections that block on purpose
     (XREAD BLOCK, SUBSCRIBE), whose callers bound each wait themselves.
+
+    For a Cluster URL, `redis` is redis-py's cluster client, `commands` and
+    `waiting` are None, and `node` gives the plain pools of one node; `owner`
+    says which node serves a key's slot (from ``CLUSTER SLOTS``, asked again
+    after `moved` reported a failure).
     """
 
     def __init__(
-        self, url: str, *, names: tuple[str, str], command_timeout: float = COMMAND_TIMEOUT
+        self,
+        url: str,
+        *,
+        names: tuple[str, str],
+        command_timeout: float = COMMAND_TIMEOUT,
+        waiting_size: int = POOL_SIZE,
     ) -> None:
-        self.commands: ConnectionPool = open_pool(
-            url, name=names[0], command_timeout=command_timeout
-        )
-        self.redis = Redis(connection_pool=self.commands)
-        self.waiting: ConnectionPool = open_pool(url, name=names[1], command_timeout=None)
+        self.cluster = is_cluster(url)
+        self.url = url
+        self.names = names
+        self.command_timeout = command_timeout
+        self._nodes: dict[tuple[str, int], RedisPools] = {}
+        self._slots: dict[int, tuple[str, int]] = {}  # slot -> node, for `owner`
+        self.redis: Redis | RedisCluster
+        if self.cluster:
+            self.redis = RedisCluster.from_url(
+                plain_url(url),
+                max_connections=POOL_SIZE,
+                protocol=2,
+                socket_timeout=command_timeout,
+                socket_connect_timeout=CONNECT_TIMEOUT,
+                socket_keepalive=True,
+                retry=Retry(NoBackoff(), 0),
+                client_name=names[0],
+            )
+            # the Cluster has no single node to block on: see `node`
+            self.commands: ConnectionPool | None = None
+            self.waiting: ConnectionPool | None = None
+        else:
+            self.commands = open_pool(url, name=names[0], command_timeout=command_timeout)
+            self.redis = Redis(connection_pool=self.commands)
+            self.waiting = open_pool(
+                url, name=names[1], command_timeout=None, max_connections=waiting_size
+            )
+
+    async def owner(self, key: str) -> tuple[str, int]:
+        """The ``(host, port)`` of the Cluster node serving `key`'s slot, as far as
+        this process knows (`moved` corrects it)."""
+        assert isinstance(self.redis, RedisCluster)
+        cluster = self.redis
+        slot = key_slot(key.encode())
+        address = self._slots.get(slot)
+        if address is not None:
+            return address
+        if not self._slots:
+            await cluster.initialize()
+            # ask the nodes themselves: after a failover the client's map may be old
+            known = [(str(n.host), int(n.port)) for n in cluster.get_nodes()]
+            failure: BaseException | None = None
+            for candidate in dict.fromkeys([*self._nodes, *known]):
+                try:
+                    reply = await execute(self.node(candidate).redis, "CLUSTER", "SLOTS")
+                except (RedisError, OSError) as exc:
+                    failure = exc
+                    continue
+                for first, last, primary, *_ in reply:
+                    owner = (text(primary[0]) or candidate[0], int(primary[1]))
+                    for each in range(int(first), int(last) + 1):
+                        self._slots[each] = owner
+                break
+            else:
+                raise ConnectionError(f"no node of the Redis Cluster answered: {failure}")
+        address = self._slots.get(slot)
+        if address is None:
+            raise ConnectionError(f"no node of the Redis Cluster serves slot {slot}")
+        return address
+
+    def moved(self, exc: BaseException) -> None:
+        """Learn from a failure on a node: a ``MOVED`` names the slot's new owner; any
+        other error forgets every owner (asked for again from the slot map)."""
+        if isinstance(exc, MovedError):
+            self._slots[int(exc.slot_id)] = (str(exc.host), int(exc.port))
+        else:
+            self._slots.clear()
+
+    def node(self, address: tuple[str, int]) -> RedisPools:
+        """The plain pools of one Cluster node (made on first use, kept until `disconnect`)."""
+        pools = self._nodes.get(address)
+        if pools is None:
+            pools = RedisPools(
+                node_url(self.url, *address),
+                names=self.names,
+                command_timeout=self.command_timeout,
+                waiting_size=NODE_WAITING_SIZE,
+            )
+            self._nodes[address] = pools
+        return pools
 
     async def disconnect(self) -> None:
-        await self.commands.disconnect()
-        await self.waiting.disconnect()
+        if isinstance(self.redis, RedisCluster):
+            await self.redis.aclose()
+        if self.commands is not None:
+            await self.commands.disconnect()
+        if self.waiting is not None:
+            await self.waiting.disconnect()
+        nodes, self._nodes = list(self._nodes.values()), {}
+        for pools in nodes:
+            await pools.disconnect()
 
 
-async def execute(redis: Redis, *args: Any) -> Any:
+async def execute(redis: Redis | RedisCluster, *args: Any) -> Any:
     """``redis.execute_command(*args)``: the raw reply (redis-py leaves it untyped)."""
     run: Callable[..., Awaitable[Any]] = redis.execute_command
     return await run(*args)
@@ -152,7 +279,9 @@ class Script:
         self.source = source
         self.sha = hashlib.sha1(source.encode()).hexdigest()
 
-    async def __call__(self, redis: Redis, keys: Sequence[str], args: Sequence[Any]) -> Any:
+    async def __call__(
+        self, redis: Redis | RedisCluster, keys: Sequence[str], args: Sequence[Any]
+    ) -> Any:
         try:
             return await execute(redis, "EVALSHA", self.sha, len(keys), *keys, *args)
         except NoScriptError:

@@ -1,4 +1,8 @@
-"""Several server processes on one real Redis serve one session: one project, one order."""
+"""Several server processes on one real Redis serve one session: one project, one order.
+
+The tests that do not restart Redis run twice: on one redis-server and on a Redis
+Cluster of three primaries (``redis+cluster://``), each the test's own.
+"""
 
 from __future__ import annotations
 
@@ -14,24 +18,31 @@ from typing import Any
 
 import pytest
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster as RedisClusterClient
 
 from backline.client import Edit, connect
 from backline.client.session import Session
 from backline.protocol.codec import encode
 from backline.protocol.errors import BacklineError, ErrorCode, Unavailable
 from backline.testing import ServerProcess, eventually, random_edit
-from backline.testing.redis import RedisServer
+from backline.testing.redis import RedisCluster, RedisServer
 
 SESSION = "band"
 
 
-@pytest.fixture
-def redis(tmp_path: Path) -> Iterator[RedisServer]:
-    with RedisServer(tmp_path / "redis") as server:
-        yield server
+@pytest.fixture(params=["single", "cluster"])
+def redis(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[RedisServer | RedisCluster]:
+    if request.param == "cluster":
+        with RedisCluster(tmp_path / "cluster") as cluster:
+            yield cluster
+    else:
+        with RedisServer(tmp_path / "redis") as server:
+            yield server
 
 
-def start_nodes(tmp_path: Path, redis: RedisServer, count: int, *extra: str) -> list[ServerProcess]:
+def start_nodes(
+    tmp_path: Path, redis: RedisServer | RedisCluster, count: int, *extra: str
+) -> list[ServerProcess]:
     nodes = []
     for i in range(count):
         node = ServerProcess(
@@ -43,7 +54,7 @@ def start_nodes(tmp_path: Path, redis: RedisServer, count: int, *extra: str) -> 
 
 
 @pytest.fixture
-def nodes(tmp_path: Path, redis: RedisServer) -> Iterator[list[ServerProcess]]:
+def nodes(tmp_path: Path, redis: RedisServer | RedisCluster) -> Iterator[list[ServerProcess]]:
     started = start_nodes(tmp_path, redis, 3)
     try:
         yield started
@@ -196,6 +207,7 @@ async def test_node_killed_mid_storm_loses_and_duplicates_nothing(
             assert after.version == final and canonical(after) == first
 
 
+@pytest.mark.parametrize("redis", ["single"], indirect=True)  # a Cluster: the failover test
 async def test_redis_restart_mid_storm_keeps_every_acknowledged_edit(
     nodes: list[ServerProcess], redis: RedisServer
 ) -> None:
@@ -246,7 +258,7 @@ def _health(node: ServerProcess) -> dict[str, Any]:
 
 @pytest.mark.parametrize("history", ["trim", "keep", "archive"])
 async def test_snapshots_and_late_joiners_get_the_exact_project(
-    tmp_path: Path, redis: RedisServer, history: str
+    tmp_path: Path, redis: RedisServer | RedisCluster, history: str
 ) -> None:
     """`trim`: snapshots trim the stream; `keep` (the default): the whole stream stays and
     each snapshot is a milestone; `archive` (`--archive-dir`, shared by both processes):
@@ -265,7 +277,11 @@ async def test_snapshots_and_late_joiners_get_the_exact_project(
             await a.synced()
             assert a.version == 301
             expected = canonical(a)
-        client = Redis.from_url(redis.url)
+        client: Redis | RedisClusterClient = (
+            RedisClusterClient(host="127.0.0.1", port=redis.nodes[0].port)
+            if isinstance(redis, RedisCluster)
+            else Redis.from_url(redis.url)
+        )
         try:
             # snapshots are saved in the background: Redis announces nothing
             async def log_length() -> int:

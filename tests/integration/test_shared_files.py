@@ -20,7 +20,7 @@ from backline.client.audio import ToneTrack
 from backline.client.httpapi import request
 from backline.client.recordings import download, list_recordings
 from backline.client.renders import render_status, start_render
-from backline.protocol.errors import Forbidden
+from backline.protocol.errors import Forbidden, Unauthorized
 from backline.testing import ServerProcess, eventually
 from backline.testing.redis import RedisServer
 from backline.testing.songs import song_ops
@@ -115,3 +115,14 @@ async def test_renders_and_recordings_made_on_one_process_are_served_by_the_othe
     editor = b.token(SESSION, "editor")
     with pytest.raises(Forbidden):
         await asyncio.to_thread(list_recordings, b.url, SESSION, editor)
+    viewer = b.token(SESSION, "viewer")
+    with pytest.raises(Forbidden):
+        await asyncio.to_thread(list_recordings, b.url, SESSION, viewer)
+    with pytest.raises(Forbidden):
+        await asyncio.to_thread(render_status, b.url, SESSION, viewer, job["id"])
+    for call in (
+        lambda: list_recordings(b.url, SESSION, "not-a-token"),
+        lambda: render_status(b.url, SESSION, "not-a-token", job["id"]),
+    ):
+        with pytest.raises(Unauthorized):
+            await asyncio.to_thread(call)

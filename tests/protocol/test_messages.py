@@ -622,6 +622,7 @@ def test_error_codes_never_change() -> None:
         "INVITE_USED": "invite_used",
         "BAD_IMPORT": "bad_import",
         "SESSION_EXISTS": "session_exists",
+        "SESSION_MISMATCH": "session_mismatch",
     }
 
 
@@ -637,6 +638,7 @@ def test_close_codes_never_change() -> None:
         "KICKED": 4012,
         "SESSION_DELETED": 4013,
         "SESSION_NOT_FOUND": 4014,
+        "SESSION_MISMATCH": 4015,
         "RATE_ABUSE": 4029,
         "BAD_TOKEN": 4401,
         "TOKEN_EXPIRED": 4402,
@@ -689,7 +691,7 @@ def test_the_close_policy_explains_every_code_and_names_the_final_ones() -> None
     assert final == {
         "PROTOCOL_VIOLATION", "REPLACED", "KICKED", "SESSION_DELETED", "RATE_ABUSE",
         "BAD_TOKEN", "TOKEN_EXPIRED", "WRONG_SESSION", "BAD_RESUME",
-        "SESSION_NOT_FOUND", "REVOKED", "INVITE_USED",
+        "SESSION_NOT_FOUND", "REVOKED", "INVITE_USED", "SESSION_MISMATCH",
     }  # fmt: skip
     assert {1000, 1002} <= FINAL_CLOSE_CODES
     # retried: shutdown, too slow, full, a lost connection
@@ -704,6 +706,7 @@ def test_the_close_policy_explains_every_code_and_names_the_final_ones() -> None
         (4010, "ServerFull"), (4011, "SessionFull"), (4012, "Kicked"), (4013, "SessionDeleted"),
         (4029, "RateAbuse"), (4008, "Unavailable"), (1006, "Unavailable"),
         (4014, "SessionNotFound"), (4405, "Revoked"), (4406, "InviteUsed"),
+        (4015, "SessionMismatch"),
     ],
 )  # fmt: skip
 def test_a_close_rebuilds_its_typed_error(code: int, kind: str) -> None:

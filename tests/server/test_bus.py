@@ -1,7 +1,8 @@
 """The `Bus` contract, one suite for the in-process buses and for Redis; then Redis outages.
 
-Each test runs two nodes, ``a`` and ``b``, on one medium (a `MemoryNetwork`, or
-one redis-server).
+Each test runs two nodes, ``a`` and ``b``, on one medium (a `MemoryNetwork`, one
+redis-server, or a Redis Cluster of three primaries, where the bus uses sharded
+pub/sub).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import pytest
 from backline.server.storage.bus import Bus, BusUnavailable, MemoryNetwork
 from backline.server.storage.redis_bus import RedisBus
 from backline.testing import eventually
-from backline.testing.redis import RedisServer
+from backline.testing.redis import RedisCluster, RedisServer
 
 WAIT = 10.0  # seconds: the bound on anything that should happen "at once"
 PROMPT = 3.0  # seconds: how soon a failure must be reported
@@ -25,7 +26,7 @@ PROMPT = 3.0  # seconds: how soon a failure must be reported
 Inbox = asyncio.Queue[dict[str, Any]]
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", "redis-cluster"])
 async def nodes(request: pytest.FixtureRequest) -> AsyncIterator[tuple[Bus, Bus]]:
     a: Bus
     b: Bus
@@ -33,7 +34,8 @@ async def nodes(request: pytest.FixtureRequest) -> AsyncIterator[tuple[Bus, Bus]
         network = MemoryNetwork()
         a, b = network.bus("a"), network.bus("b")
     else:
-        redis: RedisServer = request.getfixturevalue("redis_server")
+        name = "redis_server" if request.param == "redis" else "redis_cluster"
+        redis: RedisServer | RedisCluster = request.getfixturevalue(name)
         prefix: str = request.getfixturevalue("redis_prefix")
         a, b = (
             RedisBus(redis.url, node="a", prefix=prefix),
@@ -87,6 +89,45 @@ async def test_each_session_reaches_its_own_handler(nodes: tuple[Bus, Bus]) -> N
     assert await next_message(inboxes["s1"]) == {"to": "s1", "o": "a"}
     assert await next_message(inboxes["s2"]) == {"to": "s2", "o": "a"}
     assert inboxes["s1"].empty() and inboxes["s2"].empty()
+
+
+async def test_sessions_in_many_slots_each_reach_their_handler(nodes: tuple[Bus, Bus]) -> None:
+    """Twenty sessions (on a Cluster: spread over every primary) deliver to their own
+    handler, and a message published after `subscribe` returned is never missed."""
+    a, b = nodes
+    inboxes: dict[str, Inbox] = {f"s{i}": asyncio.Queue() for i in range(20)}
+    for session, inbox in inboxes.items():
+        await b.subscribe(session, inbox.put_nowait)
+    for session in inboxes:
+        await a.publish(session, {"to": session})
+    for session, inbox in inboxes.items():
+        assert await next_message(inbox) == {"to": session, "o": "a"}
+    assert all(inbox.empty() for inbox in inboxes.values())
+
+
+async def test_a_lease_has_one_holder_until_released_or_expired(nodes: tuple[Bus, Bus]) -> None:
+    """claim/release/holder: the first claimer holds it; another node cannot take it
+    while it lasts; the holder renews it; release or expiry frees it."""
+    a, b = nodes
+    assert await a.holder("s", "room") is None
+    assert await a.claim("s", "room", 10.0) == "a"
+    assert await b.claim("s", "room", 10.0) == "a"
+    assert await a.claim("s", "room", 10.0) == "a"  # a renewal
+    assert await b.holder("s", "room") == "a"
+    assert await b.claim("t", "room", 10.0) == "b"  # another session's lease
+    await b.release("s", "room")  # not b's: left alone
+    assert await a.holder("s", "room") == "a"
+    await a.release("s", "room")
+    assert await b.holder("s", "room") is None
+    assert await b.claim("s", "room", 0.2) == "b"
+    await eventually(
+        lambda: _expired(a, "s"), WAIT, "b's 0.2 s lease to expire"
+    )  # expiry has no event to await
+    assert await a.claim("s", "room", 10.0) == "a"
+
+
+async def _expired(bus: Bus, session: str) -> bool:
+    return await bus.holder(session, "room") is None
 
 
 async def test_unsubscribe_stops_delivery(nodes: tuple[Bus, Bus]) -> None:

@@ -108,6 +108,8 @@ def test_redis_url_and_node_id() -> None:
     assert (s.redis_url, s.node_id) == ("redis://10.0.0.5:6380/2", "eu-1")
     env = {"BACKLINE_REDIS_URL": "redis://r:6379/0", "BACKLINE_NODE_ID": "n7"}
     assert (parse([], env).redis_url, parse([], env).node_id) == ("redis://r:6379/0", "n7")
+    cluster = "redis+cluster://10.0.0.5:7000"  # any node of a Redis Cluster
+    assert parse(["--redis-url", cluster]).redis_url == cluster
 
 
 def test_allowed_origins_tls_and_log_level() -> None:

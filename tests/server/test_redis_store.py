@@ -1,7 +1,9 @@
 """What only the Redis store has to show: key layout, AOF durability, outages, CLIENT UNBLOCK.
 
 The contract every store meets is in test_store.py; these tests run real
-``redis-server`` processes and kill or restart them.
+``redis-server`` processes and kill or restart them. The tests on the shared Redis
+(`any_redis`) run twice: on one redis-server and on a Redis Cluster of three
+primaries, where `tail` sends one XREAD per followed slot.
 """
 
 from __future__ import annotations
@@ -18,25 +20,38 @@ from redis.asyncio import Redis
 from backline.server.storage.base import Entry, StoreUnavailable
 from backline.server.storage.redis import RedisStore
 from backline.testing import eventually
-from backline.testing.redis import RedisServer
+from backline.testing.redis import RedisCluster, RedisServer
+
+AnyRedis = RedisServer | RedisCluster
 
 WAIT = 10.0  # seconds: the bound on anything that should happen "at once"
 PROMPT = 3.0  # seconds: how soon a failure must be reported
 
 
 @pytest.fixture
-async def admin(redis_server: RedisServer) -> AsyncIterator[Redis]:
-    """A plain client of the shared Redis, to look at keys and clients."""
-    client = Redis.from_url(redis_server.url)
+async def admin(any_redis: AnyRedis) -> AsyncIterator[list[Redis]]:
+    """Plain clients of the shared Redis (of each Cluster node), to look at keys and clients."""
+    if isinstance(any_redis, RedisCluster):
+        clients = [Redis(port=node.port) for node in any_redis.nodes]
+    else:
+        clients = [Redis.from_url(any_redis.url)]
     try:
-        yield client
+        yield clients
     finally:
-        await client.aclose()
+        for client in clients:
+            await client.aclose()
+
+
+async def all_keys(admin: list[Redis], pattern: str) -> list[str]:
+    found = []
+    for client in admin:
+        found += [k.decode() for k in await client.keys(pattern)]
+    return sorted(found)
 
 
 @pytest.fixture
-async def store(redis_server: RedisServer, redis_prefix: str) -> AsyncIterator[RedisStore]:
-    s = RedisStore(redis_server.url, node="n1", prefix=redis_prefix)
+async def store(any_redis: AnyRedis, redis_prefix: str) -> AsyncIterator[RedisStore]:
+    s = RedisStore(any_redis.url, node="n1", prefix=redis_prefix)
     try:
         yield s
     finally:
@@ -48,10 +63,13 @@ async def until(condition: Callable[[], Awaitable[bool]], what: str, timeout: fl
     await eventually(condition, timeout, what)
 
 
-async def blocked(admin: Redis) -> bool:
-    """Whether a client of `admin`'s Redis waits in a blocking command."""
-    info = await admin.info("clients")
-    return int(info["blocked_clients"]) >= 1
+async def blocked(admin: list[Redis]) -> bool:
+    """Whether a client of `admin`'s Redis (of any Cluster node) waits in a blocking command."""
+    for client in admin:
+        info = await client.info("clients")
+        if int(info["blocked_clients"]) >= 1:
+            return True
+    return False
 
 
 def hash_tag(key: str) -> str:
@@ -61,7 +79,7 @@ def hash_tag(key: str) -> str:
 
 
 async def test_every_key_of_a_session_shares_its_hash_tag(
-    redis_server: RedisServer, redis_prefix: str, store: RedisStore, admin: Redis
+    redis_prefix: str, store: RedisStore, admin: list[Redis]
 ) -> None:
     """Log, snapshot, milestones and chat of a session all land in the session's slot."""
     sessions = ["plain", "with:colons", "sp ace*?[x]"]
@@ -70,7 +88,7 @@ async def test_every_key_of_a_session_shares_its_hash_tag(
         await store.save_snapshot(session, ids[0], b"s", version=1, journal=b"j")
         await store.save_snapshot(session, ids[1], b"s", version=2, journal=b"j")
         await store.add_chat(session, {"text": "hi"}, keep=10)
-    keys = [k.decode() for k in await admin.keys(f"{redis_prefix}:*")]
+    keys = await all_keys(admin, f"{redis_prefix}:*")
     assert len(keys) == 5 * len(sessions)
     for session in sessions:
         mine = [k for k in keys if hash_tag(k) == session]
@@ -79,13 +97,13 @@ async def test_every_key_of_a_session_shares_its_hash_tag(
     assert sorted(await store.sessions()) == sorted(sessions)
     for session in sessions:
         await store.delete(session)
-    assert await admin.keys(f"{redis_prefix}:*") == []
+    assert await all_keys(admin, f"{redis_prefix}:*") == []
 
 
-async def test_sessions_keep_to_their_prefix(redis_server: RedisServer, redis_prefix: str) -> None:
+async def test_sessions_keep_to_their_prefix(any_redis: AnyRedis, redis_prefix: str) -> None:
     """Stores with different prefixes (even one a prefix of the other) see only their own."""
-    short = RedisStore(redis_server.url, node="n1", prefix=redis_prefix)
-    longer = RedisStore(redis_server.url, node="n1", prefix=redis_prefix + "0")
+    short = RedisStore(any_redis.url, node="n1", prefix=redis_prefix)
+    longer = RedisStore(any_redis.url, node="n1", prefix=redis_prefix + "0")
     try:
         await short.append("s", [b"x"])
         await longer.append("l", [b"y"])
@@ -97,10 +115,10 @@ async def test_sessions_keep_to_their_prefix(redis_server: RedisServer, redis_pr
 
 
 async def test_nodes_appending_at_once_see_one_order(
-    redis_server: RedisServer, redis_prefix: str
+    any_redis: AnyRedis, redis_prefix: str
 ) -> None:
     """Two nodes append to one session concurrently: one log, each batch whole, ids as returned."""
-    nodes = [RedisStore(redis_server.url, node=f"n{i}", prefix=redis_prefix) for i in range(2)]
+    nodes = [RedisStore(any_redis.url, node=f"n{i}", prefix=redis_prefix) for i in range(2)]
     try:
 
         async def writer(store: RedisStore, name: str) -> list[list[str]]:
@@ -157,10 +175,10 @@ async def test_tail_rounds_with_news_are_paced_by_the_number_of_followed_session
 
 
 async def test_tail_returns_at_most_tail_count_entries_per_session(
-    redis_server: RedisServer, redis_prefix: str
+    any_redis: AnyRedis, redis_prefix: str
 ) -> None:
     """`tail_count` bounds what one `tail` returns for a session."""
-    store = RedisStore(redis_server.url, node="n1", prefix=redis_prefix, tail_count=5)
+    store = RedisStore(any_redis.url, node="n1", prefix=redis_prefix, tail_count=5)
     try:
         ids = await store.append("s", [b"%d" % i for i in range(12)])
         found = await store.tail({"s": None}, timeout=WAIT)
@@ -169,7 +187,7 @@ async def test_tail_returns_at_most_tail_count_entries_per_session(
         await store.close()
 
 
-async def test_wake_tail_unblocks_a_blocked_xread(store: RedisStore, admin: Redis) -> None:
+async def test_wake_tail_unblocks_a_blocked_xread(store: RedisStore, admin: list[Redis]) -> None:
     """`wake_tail` ends a tail that Redis holds blocked in XREAD, in milliseconds."""
     ids = await store.append("s", [b"x"])
     waiting = asyncio.create_task(store.tail({"s": ids[-1]}, timeout=60))
@@ -287,7 +305,7 @@ async def test_tail_survives_a_redis_restart(own_redis: RedisServer) -> None:
         waiting = asyncio.create_task(store.tail({"s": ids[-1]}, timeout=60))
         admin = Redis.from_url(own_redis.url)
         try:
-            await until(lambda: blocked(admin), "blocked in XREAD")
+            await until(lambda: blocked([admin]), "blocked in XREAD")
         finally:
             await admin.aclose()
         own_redis.kill()

@@ -29,12 +29,13 @@ def _open(request: pytest.FixtureRequest, tmp_path: Path, keep_history: bool) ->
         return SQLiteStore(tmp_path, keep_history=keep_history)
     from backline.server.storage.redis import RedisStore
 
-    redis: RedisServer = request.getfixturevalue("redis_server")
+    name = "redis_cluster" if request.param == "redis-cluster" else "redis_server"
+    redis: RedisServer = request.getfixturevalue(name)  # a Cluster has `url` too
     prefix = request.getfixturevalue("redis_prefix")
     return RedisStore(redis.url, node="test", prefix=prefix, keep_history=keep_history)
 
 
-@pytest.fixture(params=["memory", "sqlite", "redis"])
+@pytest.fixture(params=["memory", "sqlite", "redis", "redis-cluster"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
     """A store as the server opens it by default: it keeps the whole history."""
     s = _open(request, tmp_path, keep_history=True)
@@ -44,7 +45,7 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
         await s.close()
 
 
-@pytest.fixture(params=["memory", "sqlite", "redis"])
+@pytest.fixture(params=["memory", "sqlite", "redis", "redis-cluster"])
 async def trimming(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
     """A store with ``--history trim``: each snapshot drops the log behind the previous one."""
     s = _open(request, tmp_path, keep_history=False)

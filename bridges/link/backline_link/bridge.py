@@ -48,6 +48,7 @@ class LinkBridge:
         # a joining peer brings its own tempo into the Link session: the session's wins
         self._joined_at = time.monotonic()
         self._peer_tempo = None
+        self._playing_set = None  # tell the newcomer the session's play state (newest wins)
         log.info("link: %d peers", peers)
 
     def _on_tempo(self, tempo: float) -> None:
@@ -60,6 +61,8 @@ class LinkBridge:
     def _on_playing(self, playing: bool) -> None:
         if playing == self._playing_set:
             return  # our own
+        if time.monotonic() - self._joined_at < JOIN_GRACE:
+            return  # a newcomer's state merging in: the session's wins (re-told next step)
         self._playing_set = bool(playing)
         log.info("link: a peer %s the transport", "started" if playing else "stopped")
         if playing:
@@ -96,7 +99,9 @@ class LinkBridge:
         quantum = float(timeline.meter[0])
         if link.quantum != quantum:
             link.quantum = quantum
-        if link.playing != timeline.playing and self._playing_set != timeline.playing:
+        if self._playing_set != timeline.playing or (
+            link.playing != timeline.playing and time.monotonic() - self._joined_at < JOIN_GRACE
+        ):
             self._playing_set = timeline.playing
             link.playing = timeline.playing
         if not timeline.playing:
