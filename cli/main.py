@@ -296,20 +296,30 @@ def _cmd_bot(args: argparse.Namespace) -> None:
 
 def _cmd_sync_midi(args: argparse.Namespace) -> None:
     """MIDI clock out, following the session's timeline, until interrupted (Stop on exit)."""
-    from backline.client.midi_sync import MemoryOut, MidiClock, MidiOut, MidiUnavailable, open_port
+    from backline.client.midi_sync import (
+        MemoryOut,
+        MidiClock,
+        MidiClockIn,
+        MidiOut,
+        MidiUnavailable,
+        open_input,
+        open_port,
+    )
     from backline.client.session import ConnectionState, connect
 
     if not -1000 <= args.offset_ms <= 1000:
         raise SystemExit("backline sync midi: --offset-ms must be between -1000 and 1000")
+    if args.follow and not args.port:
+        raise SystemExit("backline sync midi: --in needs --port NAME (the MIDI input to follow)")
     out: MidiOut
-    if args.dry_run:
+    if args.dry_run or args.follow:
         out = MemoryOut()
     else:
         try:
             out = open_port(args.port, virtual=not args.existing)
         except MidiUnavailable as exc:
             raise SystemExit(f"backline sync midi: {exc.message}") from None
-    token = _token_for(args, Role.VIEWER)
+    token = _token_for(args, Role.EDITOR if args.follow else Role.VIEWER)
 
     async def main() -> None:
         task = asyncio.current_task()
@@ -322,6 +332,18 @@ def _cmd_sync_midi(args: argparse.Namespace) -> None:
                 websocket_url(args.url), session=args.session, token=token, name="midi clock"
             ) as s:
                 await s.clock.wait_synced()
+                if args.follow:  # the port is the tempo source: its clock becomes edits
+                    follower = MidiClockIn(s)
+                    try:
+                        close = open_input(args.port, follower.receive)
+                    except MidiUnavailable as exc:
+                        raise SystemExit(f"backline sync midi: {exc.message}") from None
+                    print(f"following MIDI clock from {args.port!r} for session "
+                          f"{args.session!r}; Ctrl-C stops", flush=True)  # fmt: skip
+                    try:
+                        await asyncio.Event().wait()
+                    finally:
+                        close()
                 clock = MidiClock(
                     s.timeline,
                     out,
@@ -682,6 +704,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="your output latency: every message leaves this much early (-1000..1000)",
     )
     midi.add_argument("--dry-run", action="store_true", help="open no port (check the connection)")
+    midi.add_argument(
+        "--in",
+        dest="follow",
+        action="store_true",
+        help="the other way: follow the MIDI clock arriving on --port (a drum machine or DAW"
+        " as the session's tempo source; its tempo and start/stop become edits)",
+    )
     _add_auth(midi, env)
     midi.set_defaults(func=_cmd_sync_midi)
     link = sync_kinds.add_parser(

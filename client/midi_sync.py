@@ -25,10 +25,25 @@ from typing import Any, Protocol
 from backline.client.connection import ConnectionState
 from backline.client.musical_time import SessionTimeline
 from backline.protocol.errors import Unavailable
-from backline.protocol.midi_clock import ClockEvent, ClockKind, changes, encode, pulses
+from backline.protocol.midi_clock import (
+    ClockEvent,
+    ClockKind,
+    TempoFollower,
+    changes,
+    encode,
+    pulses,
+)
 from backline.protocol.timeline import Timeline
 
-__all__ = ["MemoryOut", "MidiClock", "MidiOut", "MidiUnavailable", "open_port"]
+__all__ = [
+    "MemoryOut",
+    "MidiClock",
+    "MidiClockIn",
+    "MidiOut",
+    "MidiUnavailable",
+    "open_input",
+    "open_port",
+]
 
 log = logging.getLogger("backline.midi")
 
@@ -197,6 +212,86 @@ class MidiClock:
             if self.timeline.current != timeline:
                 return  # the next round tells the device what changed
             self._send(event)
+
+
+class MidiClockIn:
+    """A hardware box or a DAW as the session's tempo source: incoming MIDI clock.
+
+    Feed it what arrives (`receive`, with the local monotonic time in µs): the
+    pulses' tempo becomes a tempo edit once it moved by over `threshold` bpm and
+    held for `debounce` seconds (a knob being turned sends one edit, not fifty);
+    Start plays from the top, Continue plays on, Stop stops.
+    """
+
+    def __init__(
+        self, s: Any, *, threshold: float = 0.1, debounce: float = 0.3, window: int = 48
+    ) -> None:
+        self.s = s
+        self.threshold = threshold
+        self.debounce_us = debounce * 1e6
+        self.follower = TempoFollower(window)
+        self._candidate: tuple[float, float] | None = None  # (tempo, since µs)
+        self.edits = 0  # tempo edits made
+        self._asked: float | None = None  # the last tempo we asked for (in flight or not)
+
+    def receive(self, data: bytes, at_us: float) -> None:
+        if not data:
+            return
+        status = data[0]
+        if status == 0xF8:
+            tempo = self.follower.pulse(at_us)
+            if tempo is not None:
+                self._tempo(round(tempo, 2), at_us)
+        elif status == 0xFA:
+            self.follower.reset()
+            self.s.play(0.0)
+        elif status == 0xFB:
+            self.s.play()
+        elif status == 0xFC:
+            self.s.stop()
+
+    def _tempo(self, tempo: float, at_us: float) -> None:
+        current = float(self.s.timeline.current.tempo)
+        asked = current if self._asked is None else self._asked
+        if (
+            abs(tempo - current) <= self.threshold
+            or abs(tempo - asked) <= self.threshold
+            or not 20.0 <= tempo <= 999.0
+        ):
+            self._candidate = None
+            return
+        if self._candidate is None or abs(self._candidate[0] - tempo) > self.threshold:
+            self._candidate = (tempo, at_us)  # moving: wait until it holds
+            return
+        if at_us - self._candidate[1] >= self.debounce_us:
+            self._candidate = None
+            self.edits += 1
+            self._asked = tempo
+            self.s.set_tempo(tempo)
+
+
+def open_input(name: str, receive: Callable[[bytes, float], None]) -> Callable[[], None]:
+    """Call `receive(bytes, monotonic µs)` for each message of the MIDI input `name`
+    (on rtmidi's thread, handed to the running event loop); returns a closer."""
+    try:
+        import mido
+
+        mido.set_backend("mido.backends.rtmidi", load=True)
+    except ImportError as exc:
+        raise MidiUnavailable(
+            f"MIDI input needs python-rtmidi: pip install python-rtmidi; {exc}"
+        ) from None
+    loop = asyncio.get_running_loop()
+
+    def arrived(message: Any) -> None:
+        at = time.monotonic_ns() / 1000
+        loop.call_soon_threadsafe(receive, bytes(message.bytes()), at)
+
+    try:
+        port = mido.open_input(name, callback=arrived)
+    except (OSError, RuntimeError, SystemError) as exc:
+        raise MidiUnavailable(f"cannot open the MIDI input {name!r} ({exc})") from None
+    return port.close  # type: ignore[no-any-return]
 
 
 def connected_of(state: Callable[[], ConnectionState]) -> Callable[[], bool]:

@@ -22,6 +22,7 @@ clock is read here, times are always arguments.
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -32,6 +33,7 @@ __all__ = [
     "SPP_MAX",
     "ClockEvent",
     "ClockKind",
+    "TempoFollower",
     "changes",
     "encode",
     "pulses",
@@ -186,3 +188,27 @@ def encode(event: ClockEvent) -> bytes:
         value = _spp(event.position)
         return bytes((0xF2, value & 0x7F, value >> 7))
     return bytes((_STATUS[event.kind],))
+
+
+class TempoFollower:
+    """The tempo of incoming MIDI clock: the mean pulse interval over the last `window`
+    pulses (48: two beats, which smooths a sender's jitter), from arrival times."""
+
+    def __init__(self, window: int = 48) -> None:
+        if window < 1:
+            raise ValueError("window must be at least one pulse")
+        self.window = window
+        self._times: deque[float] = deque(maxlen=window + 1)
+
+    def pulse(self, at_us: float) -> float | None:
+        """One pulse arrived at `at_us`; the tempo (bpm) once a window is full."""
+        if self._times and at_us - self._times[-1] > 2_000_000:
+            self._times.clear()  # over 2 s without a pulse (under 1.25 bpm): a new start
+        self._times.append(at_us)
+        if len(self._times) <= self.window:
+            return None
+        interval = (self._times[-1] - self._times[0]) / self.window
+        return 60_000_000 / (interval * PPQN) if interval > 0 else None
+
+    def reset(self) -> None:
+        self._times.clear()

@@ -136,3 +136,46 @@ def test_the_command_says_what_is_missing_and_changes_nothing(server: ServerProc
     assert result.returncode != 0
     assert "backline sync midi: cannot open a MIDI port" in result.stderr
     assert SEQUENCER in result.stderr and "Traceback" not in result.stderr
+
+
+async def test_the_latency_offset_sends_everything_that_much_early(server: ServerProcess) -> None:
+    token = server.token(SESSION, "owner")
+    out = MemoryOut()
+    async with connect(server.url, session=SESSION, token=token, name="daw") as s:
+        await s.clock.wait_synced()
+        clock = MidiClock(s.timeline, out, offset_ms=80.0)
+        task = asyncio.ensure_future(clock.run())
+        try:
+            await s.play()
+            await eventually(lambda: kinds(clock).count(ClockKind.CLOCK) >= 48, timeout=30)
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        sent = [(t, e) for (t, _), e in zip(out.sent, clock.sent, strict=False)]
+        early = [s.clock.to_local(e.time) - t for t, e in sent if e.kind is ClockKind.CLOCK]
+    # each pulse left about 80 ms before its beat's time (less the loop's lateness)
+    assert len(early) >= 48
+    assert statistics.median(early) > 70_000 and max(early) < 80_001
+
+
+async def test_incoming_midi_clock_sets_the_tempo_and_the_transport(server: ServerProcess) -> None:
+    from backline.client.midi_sync import MidiClockIn
+
+    token = server.token(SESSION, "editor")
+    async with connect(server.url, session=SESSION, token=token, name="box") as s:
+        follower = MidiClockIn(s)
+        interval = 60e6 / 128 / 24  # a drum machine at 128 bpm, a little jitter
+        at = 1_000_000.0
+        follower.receive(b"\xfa", at)  # Start: from the top
+        for k in range(24 * 8):  # two bars of pulses
+            follower.receive(b"\xf8", at + k * interval + (37 * k % 11 - 5))
+        await eventually(lambda: abs(s.project.project["tempo"] - 128) < 0.05, timeout=30)
+        assert s.timeline.current.playing and follower.edits == 1  # one edit, not one per pulse
+        follower.receive(b"\xfc", at + 24 * 8 * interval)
+        await eventually(lambda: not s.timeline.current.playing, timeout=30)
+        # a steady tempo already set makes no edit; garbage changes nothing
+        for k in range(24 * 4):  # a box's clock runs on while stopped
+            follower.receive(b"\xf8", at + (24 * 8 + k) * interval)
+        follower.receive(b"", at)
+        follower.receive(b"\x90\x40\x40", at)
+        assert follower.edits == 1

@@ -44,6 +44,7 @@ async def test_a_hello_for_another_session_is_refused(server: ServerProcess) -> 
     with pytest.raises(SessionMismatch):
         async with connect(server.url + "/s/one", session="two", token=server.token("two")):
             pass
+    assert (await health(server))["sessions"] == 0  # nothing joined, nothing loaded
     with pytest.raises(InvalidStatus) as refused:
         async with ws_connect(server.url + "/s/bad%20id", subprotocols=[SUBPROTOCOL]):  # type: ignore[list-item]
             pass
