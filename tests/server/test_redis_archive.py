@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from redis.asyncio import Redis
@@ -15,15 +16,22 @@ from backline.protocol.sequencer import Sequencer
 from backline.server.history import History
 from backline.server.storage.archive import SegmentArchive
 from backline.server.storage.redis import RedisStore
-from backline.testing.redis import RedisServer
+from backline.testing.redis import RedisCluster, RedisServer
 
 EVERY = 10
 SESSION = "long"
 
 
 @pytest.fixture
-async def admin(redis_server: RedisServer) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_server.url)
+async def admin(any_redis: RedisServer | RedisCluster) -> AsyncIterator[Any]:
+    """A client of the shared Redis (on a Cluster, one that follows the slots)."""
+    client: Any
+    if isinstance(any_redis, RedisCluster):
+        from redis.asyncio.cluster import RedisCluster as ClusterClient
+
+        client = ClusterClient(host="127.0.0.1", port=any_redis.nodes[0].port)
+    else:
+        client = Redis.from_url(any_redis.url)
     yield client
     await client.aclose()
 
@@ -64,10 +72,10 @@ async def fill(store: RedisStore, versions: int) -> Sequencer:
 
 
 async def test_redis_keeps_two_intervals_and_the_archive_the_rest(
-    redis_server: RedisServer, redis_prefix: str, admin: Redis, tmp_path: Path
+    any_redis: RedisServer | RedisCluster, redis_prefix: str, admin: Any, tmp_path: Path
 ) -> None:
     archive = SegmentArchive(tmp_path / "archive")
-    store = RedisStore(redis_server.url, node="n", prefix=redis_prefix, archive=archive)
+    store = RedisStore(any_redis.url, node="n", prefix=redis_prefix, archive=archive)
     try:
         final = await fill(store, 95)
         length = await admin.xlen(f"{redis_prefix}:{{{SESSION}}}:log")
@@ -97,9 +105,9 @@ async def test_redis_keeps_two_intervals_and_the_archive_the_rest(
 
 
 async def test_without_the_archive_redis_keeps_everything(
-    redis_server: RedisServer, redis_prefix: str, admin: Redis
+    any_redis: RedisServer | RedisCluster, redis_prefix: str, admin: Any
 ) -> None:
-    store = RedisStore(redis_server.url, node="n", prefix=redis_prefix)
+    store = RedisStore(any_redis.url, node="n", prefix=redis_prefix)
     try:
         await fill(store, 35)
         assert await admin.xlen(f"{redis_prefix}:{{{SESSION}}}:log") == 35
