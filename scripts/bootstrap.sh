@@ -27,72 +27,34 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   fi
   echo "$want" > "$stamp"
 fi
-# The browser tests (tests/web) drive Debian's Chromium through Playwright;
-# Playwright's own browser download cannot be used, so never run `playwright install`.
-if [ "$extras" = "test" ] && ! command -v chromium >/dev/null 2>&1; then
+# test_tool COMMAND PACKAGE WHAT: the tests named WHAT run their own COMMAND
+# processes (never the Debian package's service): install PACKAGE when missing.
+test_tool() {
+  [ "$extras" = "test" ] || return 0
+  command -v "$1" >/dev/null 2>&1 && return 0
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-    echo "bootstrap: installing chromium for the browser tests (apt-get install -y chromium)" >&2
+    echo "bootstrap: installing $2 for $3 (apt-get install -y $2)" >&2
     apt-get update -qq  # separate commands: set -e does not stop on the left of an &&
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2"
   else
-    echo "bootstrap: chromium not found; the browser tests need it: run as root" \
-      "'apt-get update && apt-get install -y chromium'" >&2
+    echo "bootstrap: $1 not found; $3 need it: run as root" \
+      "'apt-get update && apt-get install -y $2'" >&2
     exit 1
   fi
-fi
-# The Redis tests (tests/server/test_redis_*.py, the Redis params of the store and
-# bus suites) start their own redis-server processes on free loopback ports; the
-# Debian package's own service is not used.
-if [ "$extras" = "test" ] && ! command -v redis-server >/dev/null 2>&1; then
-  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-    echo "bootstrap: installing redis-server for the Redis tests (apt-get install -y redis-server)" >&2
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server
-  else
-    echo "bootstrap: redis-server not found; the Redis tests need it: run as root" \
-      "'apt-get update && apt-get install -y redis-server'" >&2
-    exit 1
-  fi
-fi
-# The reverse-proxy test (tests/integration/test_caddy_proxy.py) runs its own caddy
-# process with Caddy's local CA; the Debian package's own service is not used.
-if [ "$extras" = "test" ] && ! command -v caddy >/dev/null 2>&1; then
-  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-    echo "bootstrap: installing caddy for the reverse-proxy test (apt-get install -y caddy)" >&2
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq caddy
-  else
-    echo "bootstrap: caddy not found; the reverse-proxy test needs it: run as root" \
-      "'apt-get update && apt-get install -y caddy'" >&2
-    exit 1
-  fi
-fi
-# The TURN tests (tests/integration/test_turn_relay.py) run their own coturn
-# `turnserver` on loopback (testing/turn.py); the Debian package's service is not used.
-if [ "$extras" = "test" ] && ! command -v turnserver >/dev/null 2>&1; then
-  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-    echo "bootstrap: installing coturn for the TURN tests (apt-get install -y coturn)" >&2
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq coturn
-  else
-    echo "bootstrap: turnserver not found; the TURN tests need it: run as root" \
-      "'apt-get update && apt-get install -y coturn'" >&2
-    exit 1
-  fi
-fi
-# The affinity test (tests/integration/test_haproxy_affinity.py) runs its own haproxy
-# on loopback (testing/haproxy.py); the Debian package's service is not used.
-if [ "$extras" = "test" ] && ! command -v haproxy >/dev/null 2>&1; then
-  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-    echo "bootstrap: installing haproxy for the affinity test (apt-get install -y haproxy)" >&2
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy
-  else
-    echo "bootstrap: haproxy not found; the affinity test needs it: run as root" \
-      "'apt-get update && apt-get install -y haproxy'" >&2
-    exit 1
-  fi
-fi
+}
+# tests/web drive Debian's Chromium through Playwright; Playwright's own browser
+# download cannot be used, so never run `playwright install`.
+test_tool chromium chromium "the browser tests"
+# the Redis tests (tests/server/test_redis_*.py, the Redis params of the store and bus
+# suites, the local Redis Cluster) start their own redis-server processes
+test_tool redis-server redis-server "the Redis tests"
+test_tool redis-cli redis-tools "the Redis Cluster tests"
+# tests/integration/test_caddy_proxy.py: caddy with Caddy's local CA
+test_tool caddy caddy "the reverse-proxy tests"
+# tests/integration/test_turn_relay.py: coturn's turnserver on loopback (testing/turn.py)
+test_tool turnserver coturn "the TURN tests"
+# tests/integration/test_haproxy_affinity.py: haproxy on loopback (testing/haproxy.py)
+test_tool haproxy haproxy "the affinity tests"
 # Instruments: FluidSynth renders every note from a General MIDI SoundFont
 # (media/soundfont.py); without them the browser falls back to its built-in synth
 # and renders are refused. Needed by `serve` and by the tests.

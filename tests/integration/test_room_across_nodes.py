@@ -71,6 +71,15 @@ async def hears(
                 return time.monotonic() - start
 
 
+async def into_the_room(first: Session, b: Session, c: Session) -> None:
+    """`first` offers first (its process hosts the room), then `b` and `c`, each with its
+    tone, until `b` and `c` hear each other."""
+    await first.audio.publish(ToneTrack(A_HZ))
+    await b.audio.publish(ToneTrack(B_HZ))
+    await c.audio.publish(ToneTrack(C_HZ))
+    await asyncio.gather(hears(b, C_HZ), hears(c, B_HZ))
+
+
 async def test_members_on_two_processes_share_one_room_and_its_recording(
     nodes: list[ServerProcess],
 ) -> None:
@@ -139,10 +148,7 @@ async def test_killing_the_rooms_host_moves_the_room_and_members_stay_in_the_ses
         connect(nodes[1].url, session=SESSION, token=token, name="bob") as b,
         connect(nodes[2].url, session=SESSION, token=token, name="cy") as c,
     ):
-        await first.audio.publish(ToneTrack(A_HZ))  # nodes[0] hosts
-        await b.audio.publish(ToneTrack(B_HZ))
-        await c.audio.publish(ToneTrack(C_HZ))
-        await asyncio.gather(hears(b, C_HZ), hears(c, B_HZ))
+        await into_the_room(first, b, c)
         acked = [await b.add_track(f"t{i}") for i in range(5)]
         ids = (b.client_id, c.client_id)
 
@@ -182,10 +188,7 @@ async def test_the_host_keeps_the_room_when_its_own_members_leave(
         connect(nodes[2].url, session=SESSION, token=token, name="cy") as c,
     ):
         async with connect(host.url, session=SESSION, token=token, name="first") as first:
-            await first.audio.publish(ToneTrack(A_HZ))  # nodes[0] hosts
-            await b.audio.publish(ToneTrack(B_HZ))
-            await c.audio.publish(ToneTrack(C_HZ))
-            await asyncio.gather(hears(b, C_HZ), hears(c, B_HZ))
+            await into_the_room(first, b, c)
         # nobody is connected to the host now; its session stays loaded past --idle-unload
         await eventually(
             lambda: (
@@ -209,10 +212,7 @@ async def test_a_host_that_shuts_down_hands_the_room_over_at_once(
         connect(nodes[1].url, session=SESSION, token=token, name="bob") as b,
         connect(nodes[2].url, session=SESSION, token=token, name="cy") as c,
     ):
-        await first.audio.publish(ToneTrack(A_HZ))
-        await b.audio.publish(ToneTrack(B_HZ))
-        await c.audio.publish(ToneTrack(C_HZ))
-        await asyncio.gather(hears(b, C_HZ), hears(c, B_HZ))
+        await into_the_room(first, b, c)
         await asyncio.to_thread(host.stop)  # SIGTERM: the host releases the lease and says so
         await eventually(lambda: b.audio.reoffers >= 1 and c.audio.reoffers >= 1, timeout=15)
         await asyncio.gather(hears(b, C_HZ, (A_HZ,)), hears(c, B_HZ, (A_HZ,)))
