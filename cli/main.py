@@ -281,17 +281,22 @@ def _cmd_bot(args: argparse.Namespace) -> None:
 
     async def main() -> None:
         # SIGTERM/SIGINT leave the session cleanly (the others see the bot go) and exit 0
-        task = asyncio.current_task()
-        assert task is not None
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, task.cancel)
+        _cancel_on_signals()
         try:
             await bot.run(websocket_url(args.url), session=args.session, token=token)
         except asyncio.CancelledError:
             logging.getLogger("backline.bot").info("%s stopped", bot.name)
 
     run_loop(main())
+
+
+def _cancel_on_signals() -> None:
+    """SIGTERM and SIGINT cancel the running task: a long-running command ends cleanly."""
+    task = asyncio.current_task()
+    assert task is not None
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, task.cancel)
 
 
 def _cmd_sync_midi(args: argparse.Namespace) -> None:
@@ -322,11 +327,7 @@ def _cmd_sync_midi(args: argparse.Namespace) -> None:
     token = _token_for(args, Role.EDITOR if args.follow else Role.VIEWER)
 
     async def main() -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, task.cancel)
+        _cancel_on_signals()
         try:
             async with connect(
                 websocket_url(args.url), session=args.session, token=token, name="midi clock"

@@ -9,10 +9,11 @@ over; members offer again without leaving the session.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +70,20 @@ async def hears(
             heard = await listen(s, 0.25)
             if level_at(heard, hz) > 0.05 and all(level_at(heard, o) < 0.01 for o in others):
                 return time.monotonic() - start
+
+
+@contextlib.asynccontextmanager
+async def one_on_each(
+    nodes: list[ServerProcess],
+) -> AsyncIterator[tuple[Session, Session, Session]]:
+    """An editor connected to each of the three processes: "first", "bob" and "cy"."""
+    token = nodes[0].token(SESSION, "editor")
+    async with (
+        connect(nodes[0].url, session=SESSION, token=token, name="first") as first,
+        connect(nodes[1].url, session=SESSION, token=token, name="bob") as b,
+        connect(nodes[2].url, session=SESSION, token=token, name="cy") as c,
+    ):
+        yield first, b, c
 
 
 async def into_the_room(first: Session, b: Session, c: Session) -> None:
@@ -142,12 +157,7 @@ async def test_killing_the_rooms_host_moves_the_room_and_members_stay_in_the_ses
     nodes: list[ServerProcess],
 ) -> None:
     host = nodes[0]
-    token = host.token(SESSION, "editor")
-    async with (
-        connect(host.url, session=SESSION, token=token, name="first") as first,
-        connect(nodes[1].url, session=SESSION, token=token, name="bob") as b,
-        connect(nodes[2].url, session=SESSION, token=token, name="cy") as c,
-    ):
+    async with one_on_each(nodes) as (first, b, c):
         await into_the_room(first, b, c)
         acked = [await b.add_track(f"t{i}") for i in range(5)]
         ids = (b.client_id, c.client_id)
@@ -206,12 +216,7 @@ async def test_a_host_that_shuts_down_hands_the_room_over_at_once(
     nodes: list[ServerProcess],
 ) -> None:
     host = nodes[0]
-    token = host.token(SESSION, "editor")
-    async with (
-        connect(host.url, session=SESSION, token=token, name="first") as first,
-        connect(nodes[1].url, session=SESSION, token=token, name="bob") as b,
-        connect(nodes[2].url, session=SESSION, token=token, name="cy") as c,
-    ):
+    async with one_on_each(nodes) as (first, b, c):
         await into_the_room(first, b, c)
         await asyncio.to_thread(host.stop)  # SIGTERM: the host releases the lease and says so
         await eventually(lambda: b.audio.reoffers >= 1 and c.audio.reoffers >= 1, timeout=15)
