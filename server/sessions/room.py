@@ -111,6 +111,7 @@ class SessionRoom:
         # hosting: the participants of other processes, client -> (their node, joined at)
         self._remote: dict[str, tuple[str, float]] = {}
         self._levels_sent: dict[str, float] = {}  # what relaying processes were told
+        self._remote_tracks: dict[str, Any] = {}  # remote participants' bindings, as mixed
         self._levels_at = 0.0
         # relaying: our members in another process's room, and offers waiting for its answer
         self._relayed: set[str] = set()
@@ -396,7 +397,11 @@ class SessionRoom:
 
     def remote_presence(self) -> None:
         """Presence from another process changed: its members' track bindings may have."""
-        if self._remote:
+        if not self._remote:
+            return
+        tracks = {c: (self._roster.presence_of(c) or {}).get("track") for c in self._remote}
+        if tracks != self._remote_tracks:  # presence moves often (cursors); bindings rarely
+            self._remote_tracks = tracks
             self.follow_project()
 
     # -- every member ----------------------------------------------------------------

@@ -223,3 +223,18 @@ async def test_a_host_that_shuts_down_hands_the_room_over_at_once(
         await asyncio.gather(hears(b, C_HZ, (A_HZ,)), hears(c, B_HZ, (A_HZ,)))
         hosts = [metric(n, "backline_audio_tick_seconds_count") > 0 for n in nodes[1:]]
         assert any(hosts)
+
+
+async def test_a_relayed_members_track_binding_follows_mute(nodes: list[ServerProcess]) -> None:
+    """The host mixes by the project's mute for members of other processes too: their
+    binding (presence `track`) reaches it over the bus."""
+    async with one_on_each(nodes) as (first, b, c):
+        await into_the_room(first, b, c)
+        keys = c.add_track("Keys")
+        await keys
+        await c.set(keys.id, "mute", True)  # nobody plays it yet: bob is still heard
+        await hears(c, B_HZ)
+        b.set_presence(track=keys.id)  # now bob, in the room from nodes[1], binds to it
+        await hears(c, A_HZ, (B_HZ,))  # and the host silences him
+        b.set_presence(track=None)
+        await hears(c, B_HZ)
