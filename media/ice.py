@@ -28,7 +28,6 @@ and consent use the protocols registered in the connection as before.
 from __future__ import annotations
 
 import asyncio
-import errno
 import ipaddress
 import logging
 import random
@@ -282,10 +281,12 @@ async def _bind(
                 lambda: StunProtocol(connection), local_addr=(address, port)
             )
         except OSError as exc:
-            if ports is None or exc.errno != errno.EADDRINUSE:
+            if ports is None:
                 log.info("ICE: could not bind to %s: %s", address, exc)
                 return None
-            continue  # taken: the next one
+            # taken (uvloop reports it without an errno): the next one of the range
+            log.debug("ICE: port %d on %s: %s", port, address, exc)
+            continue
         sock = transport.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, UDP_SOCKET_BUFFER_SIZE)
