@@ -115,6 +115,51 @@ class LogEntry:
     version: int | None = None
     parent: dict[str, Any] | None = None
 
+    def stamped(
+        self,
+        now: int,
+        lead: int,
+        origin: str,
+        proposal: int,
+        token_role: Role | None,
+        token_id: str | None,
+        wall: int,
+        name: str | None,
+    ) -> LogEntry:
+        """This entry as its proposing process logs it (clock, lead, node, proposal
+        number, the token's role and fingerprint, wall clock, the author's name).
+
+        Every edit is stamped once, so this spells the constructor out instead of
+        `dataclasses.replace`, which looks the fields up each call (2.5 against
+        5.5 µs).
+        """
+        return LogEntry(
+            self.kind,
+            self.by,
+            self.seq,
+            now,
+            lead,
+            origin,
+            proposal,
+            token_role,
+            token_id,
+            self.ops,
+            self.target,
+            self.role,
+            self.target_token,
+            self.locked,
+            self.allowed,
+            self.invite,
+            name,
+            self.expires,
+            self.uses,
+            wall,
+            self.project,
+            self.source,
+            self.version,
+            self.parent,
+        )
+
     def to_wire(self) -> dict[str, Any]:
         """The stored form (only the fields that are set)."""
         wire: dict[str, Any] = {

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import itertools
 import logging
 import time
@@ -66,7 +65,7 @@ from backline.server.sessions.context import BusKind, SessionContext
 from backline.server.sessions.member import Member
 from backline.server.sessions.room import SessionRoom
 from backline.server.sessions.roster import Roster
-from backline.server.storage.base import Entry, EntryId, Store
+from backline.server.storage.base import Entry, EntryId, Store, int_id
 from backline.server.storage.bus import Bus, BusUnavailable
 from backline.server.wire.fanout import send, send_parts
 
@@ -363,8 +362,9 @@ class Session:
         """Ask the other processes for their members (we just loaded the session)."""
         await self.context.publish(BusKind.SYNC)
 
-    def deliver(self, entries: list[Entry] | None) -> None:
-        """The log's next entries (None: our position was trimmed away).
+    def deliver(self, entries: list[Entry] | None, known: list[LogEntry] | None = None) -> None:
+        """The log's next entries (None: our position was trimmed away); `known`, when
+        given, are those entries already read (our own, as we logged them).
 
         Applied right here when nothing is ahead of them and none of them can be
         an append of ours still in flight (the common case); else queued for the
@@ -377,7 +377,7 @@ class Session:
             and (self._appending is None or self._appending.done())
         ):
             try:
-                self._finish(self._decide(entries))
+                self._finish(self._decide(entries, known))
             except Exception:  # a bug: log it, keep the session alive
                 log.exception("session %s: applying failed", self.name)
             return
@@ -427,6 +427,7 @@ class Session:
         wall = int(time.time() * 1000)
         names = self.seq.names
         records: list[bytes] = []
+        logged: list[LogEntry] = []
         numbers: list[int] = []
         for submission in submissions:
             member, entry = submission.member, submission.entry
@@ -435,18 +436,12 @@ class Session:
             name = entry.name
             if entry.kind in EDIT_KINDS and names.get(member.client) != member.name:
                 name = member.name
-            stamped = dataclasses.replace(
-                entry,
-                now=now,
-                lead=lead,
-                origin=node,
-                proposal=number,
-                token_role=member.token_role,  # the sequencer decides on the role in effect
-                token_id=member.token_id,
-                wall=wall,
-                name=name,
+            # the sequencer decides on the role in effect, from the token's role here
+            stamped = entry.stamped(
+                now, lead, node, number, member.token_role, member.token_id, wall, name
             )
             records.append(encode(stamped.to_wire()))
+            logged.append(stamped)
             numbers.append(number)
         started = time.perf_counter()
         stored: asyncio.Future[list[Any]]
@@ -468,16 +463,23 @@ class Session:
         ]
         self._proposals.update(zip(numbers, mine, strict=True))
         self._appending = stored
-        stored.add_done_callback(lambda done: self._appended(done, mine, started))
+        stored.add_done_callback(lambda done: self._appended(done, mine, started, records, logged))
 
     def _appended(
-        self, done: asyncio.Future[list[Any]], mine: list[_Proposal], started: float
+        self,
+        done: asyncio.Future[list[Any]],
+        mine: list[_Proposal],
+        started: float,
+        records: list[bytes],
+        logged: list[LogEntry],
     ) -> None:
         """Our append returned: its proposals may be acknowledged (or are refused)."""
         self._appending = None
         exc = done.exception() if not done.cancelled() else Unavailable("the append was cancelled")
         if exc is None:
             self.context.observe("store_seconds", time.perf_counter() - started)
+            if self.store.single_writer:
+                self._deliver_own(done.result(), records, logged)
         else:
             if not isinstance(exc, Unavailable):
                 log.error("session %s: appending failed", self.name, exc_info=exc)
@@ -526,7 +528,25 @@ class Session:
             await asyncio.gather(*decided.waits, return_exceptions=True)
         self._finish(decided)
 
-    def _decide(self, entries: list[Entry]) -> _Round:
+    def _deliver_own(
+        self, ids: list[EntryId], records: list[bytes], logged: list[LogEntry]
+    ) -> None:
+        """Decide our own append as it returns, without reading it back (single-writer
+        stores only: nothing else can have been logged between the entries we delivered
+        last and these, unless the ids say so).
+
+        The ids must follow the last entry handed to the applier; otherwise (another
+        append of this process, e.g. the hub's `create`, is still unread, or the
+        follower was quicker) the follower delivers them in log order, as with Redis.
+        A follower round that read this session's log before this moved its position
+        sees the position changed and drops what it read (`Hub._follow`).
+        """
+        if not ids or int_id(ids[0]) != int_id(self.position_delivered) + 1:
+            return
+        self.deliver([Entry(i, r) for i, r in zip(ids, records, strict=True)], logged)
+        self.position_delivered = ids[-1]
+
+    def _decide(self, entries: list[Entry], known: list[LogEntry] | None = None) -> _Round:
         """Apply `entries` to the document; what to send is left to `_finish`."""
         started = time.perf_counter()
         node = self.context.node
@@ -535,10 +555,13 @@ class Session:
         rejects: list[tuple[_Proposal, BacklineError]] = []
         controls: list[tuple[Control, _Proposal | None, bool]] = []
         waits: list[asyncio.Future[Any]] = []
-        for stored in entries:
+        for index, stored in enumerate(entries):
             if self.deleted:
                 break  # nothing after a delete applies here any more
-            entry = LogEntry.from_wire(decode_record(stored.data))
+            if known is None:
+                entry = LogEntry.from_wire(decode_record(stored.data))
+            else:
+                entry = known[index]
             mine = entry.origin == node
             proposal = self._proposals.pop(entry.proposal, None) if mine else None
             if proposal is not None and not proposal.stored.done():

@@ -79,6 +79,10 @@ class Milestone:
 
 class Store(Protocol):
     keep_history: bool
+    single_writer: bool
+    """This process is the log's only writer (memory, SQLite): an append's ids follow
+    the last entry it returned, so a session may decide its own appends as they return
+    instead of waiting for the follower to read them back (`Session._appended`)."""
 
     async def append(self, session: str, entries: Sequence[bytes]) -> list[EntryId]:
         """Durably append, in order, as one unit; return their ids once stored."""

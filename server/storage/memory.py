@@ -15,6 +15,7 @@ from backline.server.storage.base import (
     Trimmed,
     int_id,
 )
+from backline.server.storage.news import News
 
 __all__ = ["MemoryStore"]
 
@@ -34,8 +35,9 @@ class MemoryStore:
 
     def __init__(self, keep_history: bool = True) -> None:
         self.keep_history = keep_history
+        self.single_writer = True
         self._logs: dict[str, _Log] = {}
-        self._news = asyncio.Event()
+        self._news = News()
         # sessions whose follower may have something to read: a change to a log puts
         # it here, and `tail` drops it once the follower has caught up. `tail` looks
         # at these only, not at every session a process holds (most are idle).
@@ -43,7 +45,21 @@ class MemoryStore:
         self._chat: dict[str, list[dict[str, Any]]] = {}
 
     async def append(self, session: str, entries: Sequence[bytes]) -> list[EntryId]:
-        await asyncio.sleep(0)  # a store answers later, never synchronously
+        return await self.append_soon(session, entries)
+
+    def append_soon(self, session: str, entries: Sequence[bytes]) -> asyncio.Future[list[EntryId]]:
+        """Append on the next loop turn (a store answers later, never synchronously);
+        a future and a callback, not a task per append."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[list[EntryId]] = loop.create_future()
+        loop.call_soon(self._append_now, session, list(entries), future)
+        return future
+
+    def _append_now(
+        self, session: str, entries: list[bytes], future: asyncio.Future[list[EntryId]]
+    ) -> None:
+        if future.cancelled():
+            return
         self._dirty.add(session)
         log = self._logs.setdefault(session, _Log())
         ids = []
@@ -51,11 +67,8 @@ class MemoryStore:
             log.entries.append((log.next_id, data))
             ids.append(str(log.next_id))
             log.next_id += 1
+        future.set_result(ids)
         self._news.set()
-        return ids
-
-    def append_soon(self, session: str, entries: Sequence[bytes]) -> asyncio.Future[list[EntryId]]:
-        return asyncio.ensure_future(self.append(session, entries))
 
     def _after(self, session: str, after: EntryId | None, count: int) -> list[Entry] | None:
         log = self._logs.get(session)
@@ -81,9 +94,7 @@ class MemoryStore:
         self._news.clear()
         found = self._news_at(positions)
         if not found:
-            try:
-                await asyncio.wait_for(self._news.wait(), timeout)
-            except TimeoutError:
+            if not await self._news.wait(timeout):
                 return {}
             found = self._news_at(positions)
         return found

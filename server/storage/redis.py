@@ -237,6 +237,7 @@ class RedisStore:
     ) -> None:
         self.url = url
         self.keep_history = keep_history
+        self.single_writer = False
         self.archive = archive if keep_history else None
         self.node = node
         self.prefix = check_prefix(prefix)

@@ -38,6 +38,7 @@ from backline.server.storage.base import (
     Trimmed,
     int_id,
 )
+from backline.server.storage.news import News
 
 __all__ = ["SQLiteStore"]
 
@@ -107,6 +108,7 @@ class SQLiteStore:
             raise ValueError(f"synchronous must be FULL, NORMAL or EXTRA, not {synchronous!r}")
         self.path = Path(data_dir) / FILENAME
         self.keep_history = keep_history
+        self.single_writer = True
         self.commits = 0
         self._commit_interval = commit_interval
         self._last_commit = float("-inf")  # loop time the last group commit started
@@ -127,7 +129,7 @@ class SQLiteStore:
         self._recent: dict[str, deque[tuple[int, bytes]]] = {}
         self._cache = cache
         self._trim: dict[str, int] = {}  # known trim points
-        self._news = asyncio.Event()
+        self._news = News()
 
     # -- worker-thread side -------------------------------------------------------
 
@@ -425,9 +427,7 @@ class SQLiteStore:
         self._news.clear()
         found = await self._news_at(positions)
         if not found:
-            try:
-                await asyncio.wait_for(self._news.wait(), timeout)
-            except TimeoutError:
+            if not await self._news.wait(timeout):
                 return {}
             found = await self._news_at(positions)
         return found
