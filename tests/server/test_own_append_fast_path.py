@@ -52,13 +52,13 @@ def _tempo(seq: int, bpm: float) -> LogEntry:
     return LogEntry(EntryKind.OP, "c1", seq, ops=[op])
 
 
-async def _settled(session: Session, store: Store) -> None:
-    for _ in range(50):  # the append's own answer, then its callback: a few loop turns
-        await asyncio.sleep(0)
-    if isinstance(store, SQLiteStore):
-        await store.read("s", None)  # the commit thread answered: callbacks ran after it
-        for _ in range(50):
-            await asyncio.sleep(0)
+async def _stored(session: Session) -> None:
+    """Propose now (what the scheduled callback would do) and await the store's answer:
+    the append's own callback (`_appended`, the fast path) runs before this returns."""
+    session._propose()
+    appending = session._appending
+    assert appending is not None
+    await appending
 
 
 async def _close(session: Session) -> None:
@@ -71,11 +71,11 @@ async def test_own_edits_are_decided_without_the_follower(store: Store) -> None:
     session, member = _session(store)
     try:
         session.submit(member, _tempo(1, 130.0))
-        await _settled(session, store)
+        await _stored(session)
         assert session.seq.doc.to_data()["project"]["tempo"] == 130.0
         assert session.position == session.position_delivered == "1"
         session.submit(member, _tempo(2, 140.0))
-        await _settled(session, store)
+        await _stored(session)
         assert session.seq.doc.to_data()["project"]["tempo"] == 140.0
         assert session.position == "2"
     finally:
@@ -88,7 +88,7 @@ async def test_an_unread_entry_in_between_leaves_the_order_to_the_follower(store
         # someone else's entry (the hub's `create`, say) the follower has not delivered yet
         await store.append("s", [encode(LogEntry(EntryKind.CREATE, "", 0).to_wire())])
         session.submit(member, _tempo(1, 130.0))
-        await _settled(session, store)
+        await _stored(session)
         assert session.position is None  # not decided ahead of entry 1
         assert session.position_delivered is None
         assert session.seq.doc.to_data()["project"]["tempo"] == 120.0
@@ -101,7 +101,7 @@ async def test_a_shared_log_always_reads_back(store: Store) -> None:
     session, member = _session(store)
     try:
         session.submit(member, _tempo(1, 130.0))
-        await _settled(session, store)
+        await _stored(session)
         assert session.position is None
         assert session.seq.doc.to_data()["project"]["tempo"] == 120.0
     finally:
