@@ -13,6 +13,8 @@ Keys of session ``s`` (prefix ``bl``), all in the slot of the hash tag ``{s}``:
   field: the version; values msgpack ``[after, journal]`` and the zlib-compressed
   snapshot). Then the stream is never trimmed: the whole log stays in Redis
   (its growth is in docs/SCALING.md).
+- ``bl:{s}:fence``: on a Cluster, the key `tail` writes before its ``WAIT`` so it
+  hands out only entries a replica has (see `_tail_group`); it expires by itself.
 
 Durability is Redis's: an append returns once Redis has replied, which with
 ``appendonly yes`` and ``appendfsync always`` means the entries are in the AOF
@@ -49,6 +51,7 @@ from typing import Any
 
 from redis.asyncio import ConnectionPool, Redis
 from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.connection import AbstractConnection
 from redis.crc import key_slot
 from redis.exceptions import MovedError, NoScriptError, RedisError, ResponseError
 
@@ -86,6 +89,7 @@ UNBLOCK_RETRY = 0.002  # ... this many seconds apart
 POLL_BLOCK = 0.05  # longest XREAD BLOCK when CLIENT UNBLOCK is refused (seconds)
 REDIRECTS = 5  # MOVED replies an append on a Cluster follows before it gives up
 REPLICA_WAIT_MS = 2000  # how long an append on a Cluster waits for a replica's copy
+FENCE_TTL_MS = 60_000  # the tail's fence key (see `_tail_group`) expires by itself
 ROUND_GAP_PER_SESSION = 20e-6  # seconds between tail rounds with news, per followed session
 
 _STREAM_ID = re.compile(r"(\d+)(?:-(\d+))?")
@@ -318,11 +322,7 @@ class RedisStore:
             for _ in range(REDIRECTS):
                 owner = await self._pools.owner(key)
                 node = self._pools.node(owner)
-                replicas = self._replicas.get(owner)
-                if replicas is None:
-                    info = await execute(node.redis, "INFO", "replication")
-                    replicas = int(info.get("connected_slaves", 0)) if isinstance(info, dict) else 0
-                    self._replicas[owner] = replicas
+                replicas = await self._replicas_of(owner)
                 async with node.redis.pipeline(transaction=False) as pipe:
                     pipe.execute_command("EVALSHA", _APPEND.sha, 1, key, *entries)
                     if replicas:
@@ -350,6 +350,16 @@ class RedisStore:
             self._replicas.clear()
             raise self._unavailable(what, exc) from exc
         raise self._unavailable(what, RuntimeError(f"more than {REDIRECTS} redirections"))
+
+    async def _replicas_of(self, owner: tuple[str, int]) -> int:
+        """How many replicas the Cluster node `owner` has (asked once, then cached until
+        a failure or an unconfirmed ``WAIT`` makes the answer doubtful)."""
+        replicas = self._replicas.get(owner)
+        if replicas is None:
+            info = await execute(self._pools.node(owner).redis, "INFO", "replication")
+            replicas = int(info.get("connected_slaves", 0)) if isinstance(info, dict) else 0
+            self._replicas[owner] = replicas
+        return replicas
 
     async def read(self, session: str, after: EntryId | None, count: int = 1000) -> list[Entry]:
         first = "-" if after is None else f"({_canonical(after)}"
@@ -426,7 +436,13 @@ class RedisStore:
             node = self._pools.node(owner)
             assert node.waiting is not None
             try:
-                found = await self._tail_group(node.waiting, node.redis, slot, group, block, wait)
+                try:
+                    fence = await self._replicas_of(owner) > 0
+                except (RedisError, OSError) as exc:
+                    raise self._unavailable("tail", exc) from exc
+                found = await self._tail_group(
+                    node.waiting, node.redis, slot, group, block, wait, fence=fence
+                )
             except StoreUnavailable as exc:
                 self._pools.moved(exc.__cause__ or exc)
                 self._wake(wait)  # end the other XREADs of this round: it failed
@@ -457,9 +473,11 @@ class RedisStore:
         positions: Mapping[str, EntryId | None],
         block: float,
         wait: _Wait,
+        *,
+        fence: bool = False,
     ) -> dict[str, list[Entry] | None]:
         """One XREAD (blocking up to `block` seconds) on a connection of `pool`, then
-        the trim points.
+        the trim points; with `fence`, news is returned only once a replica has it.
 
         The three commands go out in one write: CLIENT ID (so `wake_tail` knows
         whom to unblock, through `unblocker`), XREAD BLOCK, and MGET of the trim
@@ -467,6 +485,18 @@ class RedisStore:
         in the same script that trims, so any entry the XREAD missed shows as a
         trim point past the position: no entry is skipped silently, at no extra
         round trip.
+
+        The fence (a Cluster node with replicas): Redis hands a blocked XREAD an
+        entry as soon as the primary has it, before its replica does. Were the
+        primary killed then, this process would have applied an entry the promoted
+        replica never had, and its versions would run ahead of every other
+        process's for good. So when the XREAD found news, the same connection
+        writes a short-lived key in the slot and sends ``WAIT 1``: replication is
+        in order, so once a replica has that write it has every entry read before
+        it. An entry is handed out only then, as an append is acknowledged only
+        after its own ``WAIT``. (Without a confirmation within `REPLICA_WAIT_MS`,
+        a replica being gone, the news goes out with a warning, as an append is
+        acknowledged with one.)
         """
         sessions = list(positions)
         logs = [self._key(s, "log") for s in sessions]
@@ -476,7 +506,8 @@ class RedisStore:
         xread += ["STREAMS", *logs, *(_canonical(positions[s]) for s in sessions)]
         commands = [("CLIENT", "ID"), xread, ("MGET", *(self._key(s, "trim") for s in sessions))]
         try:
-            async with asyncio.timeout(block + self.command_timeout):
+            fenced = REPLICA_WAIT_MS / 1000 if fence else 0.0
+            async with asyncio.timeout(block + fenced + self.command_timeout):
                 conn = await checkout(pool)
                 try:
                     await conn.send_packed_command(conn.pack_commands(commands))
@@ -486,6 +517,8 @@ class RedisStore:
                     streams = await conn.read_response()
                     wait.blocked.pop(group, None)
                     marks = await conn.read_response()
+                    if fence and streams:
+                        await self._fence(conn, sessions[0])
                 except BaseException:
                     # replies may still be pending on it: never hand it out again as is
                     await conn.disconnect(nowait=True)
@@ -506,6 +539,21 @@ class RedisStore:
             if mark is not None and _position(text(mark)) > _position(positions[session]):
                 found[session] = None
         return found
+
+    async def _fence(self, conn: AbstractConnection, session: str) -> None:
+        """Wait until a replica has everything this connection's node had when the
+        last command on `conn` ran (see `_tail_group`)."""
+        key = self._key(session, "fence")
+        fence = (("SET", key, "1", "PX", FENCE_TTL_MS), ("WAIT", 1, REPLICA_WAIT_MS))
+        await conn.send_packed_command(conn.pack_commands(fence))
+        await conn.read_response()
+        confirmed = await conn.read_response()
+        if not (isinstance(confirmed, int) and confirmed >= 1):
+            log.warning(
+                "tail of %s: no replica confirmed the news within %d ms; handed out anyway",
+                session, REPLICA_WAIT_MS,
+            )  # fmt: skip
+            self._replicas.clear()  # the replica may be gone: ask again
 
     def wake_tail(self, session: str | None = None) -> None:
         """End the `tail` in progress now; with none in progress, the next one returns

@@ -54,9 +54,10 @@ COMMAND_TIMEOUT = 5.0  # seconds to wait for the reply to an ordinary command
 POOL_SIZE = 64  # connections per pool; more commands at once wait for one
 NODE_WAITING_SIZE = 4096  # blocking connections per Cluster node (one per followed slot)
 
-KINDS = ("log", "snap", "trim", "chat", "ms", "msd")
+KINDS = ("log", "snap", "trim", "chat", "ms", "msd", "fence")
 """The suffixes of a session's keys: entry stream, snapshot, trim point, chat history,
-milestones (version -> [after, journal]) and their snapshots (version -> zlib data)."""
+milestones (version -> [after, journal]), their snapshots (version -> zlib data) and
+the tail's replication fence (on a Cluster; expires by itself)."""
 
 
 def check_prefix(prefix: str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import statistics
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,22 @@ from backline.protocol.midi_clock import ClockKind
 from backline.testing import ServerProcess, eventually
 
 SESSION = "clocked"
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[ServerProcess]:
+    """A server whose plays and seeks sound 2 s after the request, not 200 ms.
+
+    A clock that first sees a play after its downbeat has passed joins mid-song
+    (Position, then Continue): right for a device, but not what these tests
+    check. On a loaded machine the edit's round trip and the clock task's wake-up
+    can take longer than the default lead; 2 s leaves no race.
+    """
+    proc = ServerProcess(tmp_path / "data", extra_args=["--lead-ms", "2000"]).start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
 
 
 def kinds(clock: MidiClock) -> list[ClockKind]:

@@ -245,3 +245,55 @@ async def test_the_bus_subscribes_on_the_new_primary_after_a_failover(
     finally:
         await a.close()
         await b.close()
+
+
+async def test_a_follower_hands_out_an_entry_only_once_a_replica_has_it(
+    cluster: RedisCluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A blocked XREAD gets an entry as soon as the primary has it, before its replica
+    does; had the primary been killed then, the process would have applied an entry the
+    promoted replica never had (its versions ahead of every other process's for good).
+    With the replica stopped, the entry is on the primary but the tail waits in its
+    fence (``WAIT``); once the replica runs again, the entry is handed out."""
+    import signal
+
+    from backline.server.storage import redis as redis_store
+
+    monkeypatch.setattr(redis_store, "REPLICA_WAIT_MS", 60_000)  # no give-up in this test
+    writer = RedisStore(cluster.url, node="w", prefix="fence")
+    reader = RedisStore(cluster.url, node="r", prefix="fence")
+    replica = None
+    try:
+        (first,) = await writer.append("s", [b"replicated"])  # acknowledged after its WAIT
+        owner = await writer._pools.owner("fence:{s}:log")
+        primary = next(node for node in cluster.nodes if node.port == owner[1])
+        replica = cluster.replica_of(primary)
+        assert replica.proc is not None
+        tail = asyncio.ensure_future(reader.tail({"s": first}, timeout=WAIT))
+        replica.proc.send_signal(signal.SIGSTOP)
+        append = asyncio.ensure_future(writer.append("s", [b"on the primary only"]))
+
+        def fenced() -> bool:
+            clients = cluster.cli(primary.port, "CLIENT", "LIST", timeout=5.0).splitlines()
+            return any("name=backline-tail-r" in c and "cmd=wait" in c for c in clients)
+
+        async def fenced_soon() -> bool:
+            return await asyncio.to_thread(fenced)
+
+        deadline = asyncio.get_running_loop().time() + WAIT
+        while not await fenced_soon():  # polling another process's state
+            assert asyncio.get_running_loop().time() < deadline, "the tail never fenced"
+            assert not tail.done(), f"handed out before a replica had it: {tail.result()}"
+        entries = await reader.read("s", first)
+        assert [e.data for e in entries] == [b"on the primary only"]  # there, on the primary
+        assert not tail.done()  # ... and not handed out
+        replica.proc.send_signal(signal.SIGCONT)
+        replica = None
+        found = await asyncio.wait_for(tail, WAIT)
+        assert [e.data for e in found["s"] or []] == [b"on the primary only"]
+        await asyncio.wait_for(append, WAIT)
+    finally:
+        if replica is not None and replica.proc is not None:
+            replica.proc.send_signal(signal.SIGCONT)
+        await writer.close()
+        await reader.close()
