@@ -10,7 +10,10 @@ Scenarios:
   join       join storm: 500 clients join a session holding 10,000 notes
   presence   presence storm: 50 clients move their cursors at 30 Hz
   idle       server RSS per idle connection (Backline and both baselines)
-  all        every scenario above, one report
+  versus     one Node.js load generator drives Backline (SQLite, memory),
+             Hocuspocus (memory, SQLite) and the Node.js ws relay with the fan-out
+             ramp; the Python generator drives Backline SQLite too, for reference
+  all        every scenario above but versus, one report
 
 Every run writes loadtest/results/<time>/ (or --out): result.json, report.md
 and PNG plots. See loadtest/README.md.
@@ -34,12 +37,20 @@ from typing import Any
 from .fanout import FANOUT_CONFIGS, RampOptions, run_fanout
 from .idle import run_idle
 from .join import run_join
-from .markdown import fanout_ratios, render_report, terminal_summary
+from .markdown import fanout_ratios, render_report, terminal_summary, versus_ratios
+from .node_generator import GENERATORS, VERSUS_TARGETS, run_versus, versus_units
 from .presence import run_presence
 from .report import RESULTS, run
-from .targets import BACKLINE_TARGETS, BASELINES, GENERATOR_CPU, SERVER_CPU, pin_generator
+from .targets import (
+    BACKLINE_TARGETS,
+    BASELINES,
+    GENERATOR_CPU,
+    HOCUSPOCUS_TARGETS,
+    SERVER_CPU,
+    pin_generator,
+)
 
-SCENARIOS = ("fanout", "stores", "join", "presence", "idle", "all")
+SCENARIOS = ("fanout", "stores", "join", "presence", "idle", "versus", "all")
 
 
 class Progress:
@@ -109,9 +120,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("scenario", choices=SCENARIOS)
     parser.add_argument("--out", type=Path, help="report folder (default loadtest/results/<time>)")
-    fan = parser.add_argument_group("fanout and stores")
+    fan = parser.add_argument_group("fanout, stores and versus")
     fan.add_argument(
-        "--targets", type=_split, help="comma-separated: " + ",".join(BACKLINE_TARGETS + BASELINES)
+        "--targets",
+        type=_split,
+        help="comma-separated: " + ",".join(BACKLINE_TARGETS + BASELINES + HOCUSPOCUS_TARGETS),
     )
     fan.add_argument(
         "--configs", type=_split, help="comma-separated SESSIONSxMEMBERS, e.g. 1x100,100x10"
@@ -124,6 +137,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     fan.add_argument(
         "--p99-retries", type=int, default=2, help="retries at one rate after a failed step"
     )
+    fan.add_argument(
+        "--generators",
+        type=_split,
+        default=list(GENERATORS),
+        help="versus: comma-separated node,python (python drives backline-sqlite only)",
+    )
     join = parser.add_argument_group("join, presence and idle")
     join.add_argument("--store", default="sqlite", choices=("memory", "sqlite", "redis"))
     join.add_argument("--join-clients", type=int, default=500)
@@ -133,7 +152,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     join.add_argument("--presence-seconds", type=float, default=10.0)
     join.add_argument("--idle-connections", type=int, default=1000)
     join.add_argument("--idle-targets", type=_split, default=["backline-memory", "node", "minimal"])
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    unknown = set(args.generators) - set(GENERATORS)
+    if unknown:
+        parser.error(f"--generators: unknown {', '.join(sorted(unknown))}")
+    return args
 
 
 async def main(argv: list[str] | None = None) -> Path:
@@ -143,6 +166,7 @@ async def main(argv: list[str] | None = None) -> Path:
     fanout_targets = args.targets
     configs = args.configs
     runs_fanout = scenario in ("fanout", "stores", "all")
+    versus_targets = fanout_targets or list(VERSUS_TARGETS)
     if scenario == "stores":
         fanout_targets = fanout_targets or list(BACKLINE_TARGETS)
         configs = configs or ["100x10"]
@@ -150,10 +174,14 @@ async def main(argv: list[str] | None = None) -> Path:
         fanout_targets = fanout_targets or [*BACKLINE_TARGETS, *BASELINES]
     fanout_targets = fanout_targets or ["backline-sqlite", *BASELINES]
     configs = configs or list(FANOUT_CONFIGS)
+    if runs_fanout and set(fanout_targets) & set(HOCUSPOCUS_TARGETS):
+        raise SystemExit("Hocuspocus speaks Yjs, which only the Node generator does: use versus")
     units = (len(fanout_targets) * len(configs) if runs_fanout else 0) + (
         (scenario in ("join", "all")) + (scenario in ("presence", "all"))
     )
     units += len(args.idle_targets) if scenario in ("idle", "all") else 0
+    if scenario == "versus":
+        units += versus_units(versus_targets, configs, args.generators)
     progress = Progress(units)
     started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     folder = args.out or RESULTS / time.strftime("%Y%m%d-%H%M%S")
@@ -163,15 +191,15 @@ async def main(argv: list[str] | None = None) -> Path:
         "command": "python -m loadtest " + shlex.join(sys.argv[1:] if argv is None else argv),
         "machine": _machine(),
     }
+    options = RampOptions(
+        seconds=args.seconds,
+        max_steps=args.max_steps,
+        start_deliveries=args.start,
+        factor=args.factor,
+        p99_limit_ms=args.p99_limit,
+        p99_retries=args.p99_retries,
+    )
     if runs_fanout:
-        options = RampOptions(
-            seconds=args.seconds,
-            max_steps=args.max_steps,
-            start_deliveries=args.start,
-            factor=args.factor,
-            p99_limit_ms=args.p99_limit,
-            p99_retries=args.p99_retries,
-        )
         ramps = await run_fanout(fanout_targets, configs, options, progress.say, progress.advance)
         summary = [r.summary() for r in ramps]
         steps = [asdict(s) for r in ramps for s in r.steps]
@@ -179,6 +207,19 @@ async def main(argv: list[str] | None = None) -> Path:
             "options": asdict(options),
             "summary": summary,
             "ratios": fanout_ratios(summary, steps),
+            "steps": steps,
+        }
+    if scenario == "versus":
+        versus = await run_versus(
+            versus_targets, configs, args.generators, options, progress.say, progress.advance
+        )
+        summary = [r.summary() for r in versus]
+        steps = [row for r in versus for row in r.rows()]
+        result["versus"] = {
+            "options": asdict(options),
+            "generators": args.generators,
+            "summary": summary,
+            "ratios": versus_ratios(summary, steps),
             "steps": steps,
         }
     if scenario in ("join", "all"):

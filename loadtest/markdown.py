@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-__all__ = ["fanout_ratios", "render_report", "terminal_summary"]
+__all__ = ["fanout_ratios", "render_report", "terminal_summary", "versus_ratios"]
 
 
 def _fmt(value: Any) -> str:
@@ -70,6 +70,42 @@ STEP_COLUMNS = [
     ("server_rss_mb", "RSS MiB"),
     ("passed", "passed"),
 ]
+VERSUS_COLUMNS = [
+    ("target", "target"),
+    ("generator", "generator"),
+    ("max_sustained_deliveries_per_s", "max deliveries/s"),
+    ("deliveries_per_server_cpu_s", "per server CPU-s"),
+    ("rtt_p99_ms_at_max", "p99 ms at max"),
+    ("rtt_p99_ms_at_half", "p99 ms at half"),
+    ("server_cpu_pct_at_max", "server CPU %"),
+    ("generator_cpu_pct_at_max", "generator CPU % at max"),
+    ("stopped_because", "ramp stopped"),
+]
+VERSUS_RATIO_COLUMNS = [
+    ("config", "config"),
+    ("versus", "Backline SQLite (node generator) over"),
+    ("max_ratio", "max deliveries/s"),
+    ("cpu_ratio", "per server CPU-s"),
+    ("cpu_at", "per CPU-s at offered/s"),
+]
+VERSUS_STEP_COLUMNS = [
+    ("config", "config"),
+    ("target", "target"),
+    ("generator", "generator"),
+    ("step", "step"),
+    ("offered_deliveries_per_s", "offered/s"),
+    ("deliveries_per_s", "delivered/s"),
+    ("frames_per_s", "frames/s"),
+    ("rtt_p50_ms", "p50 ms"),
+    ("rtt_p99_ms", "p99 ms"),
+    ("rtt_echo_p99_ms", "own copy p99 ms"),
+    ("server_cpu_pct", "server CPU %"),
+    ("generator_cpu_pct", "gen CPU %"),
+    ("server_rss_mb", "RSS MiB"),
+    ("passed", "passed"),
+]
+VERSUS_REFERENCE = "backline-sqlite"
+VERSUS_OTHERS = ("hocuspocus", "hocuspocus-sqlite", "node")
 JOIN_COLUMNS = [
     ("target", "target"),
     ("clients", "clients"),
@@ -162,6 +198,61 @@ def fanout_ratios(
     return ratios
 
 
+def versus_ratios(
+    summary: list[dict[str, Any]], steps: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Backline SQLite over Hocuspocus (both stores) and the Node relay, all driven by
+    the Node generator, per config.
+
+    ``max_ratio``: max sustained deliveries/s over the other's (nan when either
+    ramp had no passing step); ``cpu_ratio``: deliveries per server CPU-second
+    over the other's at the highest offered rate both were measured at.
+    """
+    node_steps = [s for s in steps if s.get("generator") == "node"]
+    by = {(s["config"], s["target"]): s for s in summary if s.get("generator") == "node"}
+    ratios = []
+    for config in dict.fromkeys(s["config"] for s in summary):
+        mine = by.get((config, VERSUS_REFERENCE))
+        if mine is None:
+            continue
+        for other in VERSUS_OTHERS:
+            theirs = by.get((config, other))
+            if theirs is None:
+                continue
+            a = mine["max_sustained_deliveries_per_s"]
+            b = theirs["max_sustained_deliveries_per_s"]
+            row: dict[str, Any] = {
+                "config": config,
+                "versus": other,
+                "max_ratio": round(a / b, 2) if a and b and a == a and b == b else float("nan"),
+                "cpu_ratio": float("nan"),
+                "cpu_at": float("nan"),
+            }
+            pair = _common_step(node_steps, config, VERSUS_REFERENCE, other)
+            if pair is not None and pair[1]["deliveries_per_server_cpu_s"]:
+                row["cpu_ratio"] = round(
+                    pair[0]["deliveries_per_server_cpu_s"] / pair[1]["deliveries_per_server_cpu_s"],
+                    2,
+                )
+                row["cpu_at"] = pair[0]["offered_deliveries_per_s"]
+            ratios.append(row)
+    return ratios
+
+
+def _versus_tables(versus: dict[str, Any], markdown: bool) -> list[str]:
+    """One summary table per config, then its ratios (Markdown or plain)."""
+    table = _table if markdown else _plain
+    lines: list[str] = []
+    for config in dict.fromkeys(s["config"] for s in versus["summary"]):
+        rows = [s for s in versus["summary"] if s["config"] == config]
+        ratios = [r for r in versus["ratios"] if r["config"] == config]
+        lines += [f"### {config}" if markdown else f"{config}:", ""]
+        lines += [*table(rows, VERSUS_COLUMNS), ""]
+        if ratios:
+            lines += [*table(ratios, VERSUS_RATIO_COLUMNS), ""]
+    return lines
+
+
 def terminal_summary(result: dict[str, Any]) -> str:
     lines: list[str] = []
     fanout = result.get("fanout")
@@ -171,6 +262,10 @@ def terminal_summary(result: dict[str, Any]) -> str:
         if fanout["ratios"]:
             lines += ["", "ratios, same run:"]
             lines += _plain(fanout["ratios"], RATIO_COLUMNS)
+    versus = result.get("versus")
+    if versus:
+        lines += ["", "versus (max sustained, p99 within the limit), per config:", ""]
+        lines += _versus_tables(versus, markdown=False)
     if result.get("join"):
         lines += ["", "join storm:", *_plain([result["join"]], JOIN_COLUMNS)]
     if result.get("presence"):
@@ -221,6 +316,25 @@ def render_report(result: dict[str, Any], images: list[Path]) -> str:
                 "",
             ]
         lines += ["### Every step", "", *_table(fanout["steps"], STEP_COLUMNS), ""]
+    versus = result.get("versus")
+    if versus:
+        lines += [
+            "## Versus: Backline, Hocuspocus and the Node ws relay, one generator",
+            "",
+            "The Node.js generator (`node/generator.js`) drives every target with the same "
+            "fan-out ramp (the Python generator also drives Backline SQLite, for reference). "
+            "A delivery is one member receiving one edit (the sender's own copy included); "
+            "the round trip is send → the sender's acknowledgement: Backline's own copy "
+            "(after the store), the relay's own copy, Hocuspocus' SyncStatus (after "
+            "applying in memory; *own copy p99* in the steps is its broadcast copy). "
+            "See loadtest/README.md.",
+            "",
+            *_versus_tables(versus, markdown=True),
+            "#### Every step",
+            "",
+            *_table(versus["steps"], VERSUS_STEP_COLUMNS),
+            "",
+        ]
     if result.get("join"):
         lines += [
             "## Join storm",

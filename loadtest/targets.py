@@ -7,12 +7,15 @@ which pids to charge CPU and memory to (`pids`: the server processes;
 
 - ``backline-*`` speak the real protocol (`hello`, then `welcome`);
 - ``node`` and ``minimal`` relay whatever a client of ``/ROOM`` sends to every
-  client of that room.
+  client of that room;
+- ``hocuspocus`` and ``hocuspocus-sqlite`` (``node/hocuspocus.js``) speak the
+  Yjs sync protocol; only the Node.js generator (``node_generator.py``) drives them.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import subprocess
@@ -28,6 +31,7 @@ __all__ = [
     "BACKLINE_TARGETS",
     "BASELINES",
     "GENERATOR_CPU",
+    "HOCUSPOCUS_TARGETS",
     "SERVER_CPU",
     "Target",
     "cpu_seconds",
@@ -40,6 +44,7 @@ HERE = Path(__file__).parent
 NODE_DIR = HERE / "node"
 BACKLINE_TARGETS = ("backline-memory", "backline-sqlite", "backline-redis", "backline-redis2")
 BASELINES = ("node", "minimal")
+HOCUSPOCUS_TARGETS = ("hocuspocus", "hocuspocus-sqlite")
 TWO_CORES = (os.cpu_count() or 1) >= 2
 SERVER_CPU: int | None = 0 if TWO_CORES else None
 GENERATOR_CPU: int | None = 1 if TWO_CORES else None
@@ -65,6 +70,17 @@ class Target:
     pids: list[int]
     helper_pids: list[int] = field(default_factory=list)
     secret: str = ""
+    protocol: str = ""  # "backline", "relay" or "hocuspocus"; "" derives it from the name
+
+    def __post_init__(self) -> None:
+        if not self.protocol:
+            self.protocol = (
+                "backline"
+                if self.name.startswith("backline")
+                else "hocuspocus"
+                if self.name.startswith("hocuspocus")
+                else "relay"
+            )
 
     @property
     def speaks_protocol(self) -> bool:
@@ -128,28 +144,61 @@ def _stop(proc: subprocess.Popen[str]) -> None:
         proc.stdout.close()
 
 
-def ensure_node_modules() -> None:
-    """Install the Node baseline's dependencies (ws) from npm the first time."""
-    if (NODE_DIR / "node_modules" / "ws" / "package.json").exists():
+def missing_node_modules(optional: bool = False) -> list[str]:
+    """The dependencies in node/package.json that node_modules does not hold (with
+    `optional`, the optional ones too: the SQLite extension of hocuspocus-sqlite)."""
+    manifest = json.loads((NODE_DIR / "package.json").read_text())
+    wanted = dict(manifest.get("dependencies", {}))
+    if optional:
+        wanted.update(manifest.get("optionalDependencies", {}))
+    return [
+        name for name in wanted if not (NODE_DIR / "node_modules" / name / "package.json").exists()
+    ]
+
+
+def ensure_node_modules(optional: bool = False) -> None:
+    """Install node/package.json's dependencies from npm when any is missing.
+
+    Checks every dependency, not one: a checkout that had only ws installed
+    must still get Hocuspocus and the generator's libraries. The optional one,
+    Hocuspocus's SQLite extension, is installed only when `optional` asks for it
+    (the hocuspocus-sqlite target): npm builds its better-sqlite3 from source,
+    about a minute of a core, which the other targets and the tests need not pay.
+    """
+    missing = missing_node_modules(optional)
+    if not missing:
         return
     npm = shutil.which("npm")
     if npm is None or shutil.which("node") is None:
-        raise RuntimeError("the Node.js baseline needs node and npm: apt-get install -y nodejs npm")
-    print("installing the Node.js baseline (npm install ws) …", file=sys.stderr, flush=True)
+        raise RuntimeError("the Node.js targets need node and npm: apt-get install -y nodejs npm")
+    print(
+        f"installing the Node.js targets and generator (npm install: {', '.join(missing)}) …",
+        file=sys.stderr,
+        flush=True,
+    )
+    omit = [] if optional else ["--omit=optional"]
     subprocess.run(
-        [npm, "install", "--prefix", str(NODE_DIR), "--no-audit", "--no-fund", "--silent"],
+        [npm, "install", "--prefix", str(NODE_DIR), "--no-audit", "--no-fund", "--silent", *omit],
         check=True,
         cwd=NODE_DIR,
     )
 
 
 def start_target(name: str, tmp: Path, stack: contextlib.ExitStack) -> Target:
-    """Start `name` (one of BACKLINE_TARGETS or BASELINES); `stack` stops it."""
+    """Start `name` (one of BACKLINE_TARGETS, BASELINES, HOCUSPOCUS_TARGETS); `stack` stops it."""
     tmp.mkdir(parents=True, exist_ok=True)
     if name == "node":
         ensure_node_modules()
         node = shutil.which("node") or "node"
         pid, port = _start_listener([node, "server.js", "0"], NODE_DIR, tmp / "node.log", stack)
+        return Target(name, [f"ws://127.0.0.1:{port}"], [pid])
+    if name in HOCUSPOCUS_TARGETS:
+        ensure_node_modules(optional=name == "hocuspocus-sqlite")
+        node = shutil.which("node") or "node"
+        cmd = [node, "hocuspocus.js", "0"]
+        if name == "hocuspocus-sqlite":
+            cmd += ["sqlite", str(tmp / "hocuspocus.sqlite")]
+        pid, port = _start_listener(cmd, NODE_DIR, tmp / f"{name}.log", stack)
         return Target(name, [f"ws://127.0.0.1:{port}"], [pid])
     if name == "minimal":
         cmd = [sys.executable, "-m", "loadtest.minimal_server"]
