@@ -165,8 +165,11 @@ class Sequencer:
         # id -> [made by, made at, changed by, changed at]; pruned lazily of the deleted
         self.blame: dict[str, list[Any]] = {}
         # the versions since the history last took them (`take_journal`), one row each:
-        # [version, by, at (unix ms), what it came from, summary]
-        self.journal: list[list[Any]] = []
+        # (version, by, at (unix ms), what it came from, summary). Tuples of plain
+        # values, which the cyclic collector stops tracking: a thousand busy sessions
+        # hold up to `snapshot_every` rows each, and as lists they made every older-
+        # generation collection walk them all (90 ms pauses at 1000x2)
+        self.journal: list[tuple[Any, ...]] = []
         self.labels: list[dict[str, Any]] = []  # named versions, oldest first
         self.parent: dict[str, Any] | None = None  # what this session was forked from
         self.forks: list[dict[str, Any]] = []  # forks made of it, oldest first
@@ -427,7 +430,7 @@ class Sequencer:
         ranked = sorted(self.authors.items(), key=lambda item: (-item[1], item[0]))
         return [{"client": c, "name": self.names.get(c, ""), "edits": n} for c, n in ranked]
 
-    def take_journal(self) -> list[list[Any]]:
+    def take_journal(self) -> list[tuple[Any, ...]]:
         """The versions since the last call (the history keeps them with a milestone)."""
         journal, self.journal = self.journal, []
         return journal
@@ -465,7 +468,7 @@ class Sequencer:
             least = min(authors.items(), key=lambda item: (item[1], item[0]))[0]
             del authors[least]
         source = entry.source if entry is not None and entry.source else kind
-        self.journal.append([self.version, client, wall, source, summary(ops)])
+        self.journal.append((self.version, client, wall, source, summary(ops)))
 
     def _access(self, entry: LogEntry) -> Control:
         """A session made (`create`), or an invite spent by a join (`redeem`)."""

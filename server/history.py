@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -125,7 +126,7 @@ class History:
         return Rebuilt(sequencer, position)
 
     async def versions(
-        self, session: str, latest: list[VersionRow] | None = None
+        self, session: str, latest: Sequence[Sequence[Any]] | None = None
     ) -> list[VersionRow]:
         """Every version's row, oldest first (journals, gaps rebuilt, the latest replayed).
 
@@ -155,7 +156,7 @@ class History:
         if latest:
             if latest[0][0] > have + 1:  # a milestone whose save failed: replay its versions
                 rows.extend(await self._rows_between(session, have, latest[0][0] - 1))
-            rows.extend(row for row in latest if row[0] > have)
+            rows.extend(list(row) for row in latest if row[0] > have)
             return rows
         rows.extend(await self._rows_between(session, have, None))
         return rows
@@ -181,7 +182,7 @@ class History:
             if not entries:
                 break
             _, last, reached = await asyncio.to_thread(_replay, sequencer, entries, until)
-            rows.extend(sequencer.take_journal())
+            rows.extend(map(list, sequencer.take_journal()))
             position = last or position
             if reached:
                 break

@@ -43,31 +43,41 @@ class MemoryStore:
         # at these only, not at every session a process holds (most are idle).
         self._dirty: set[str] = set()
         self._chat: dict[str, list[dict[str, Any]]] = {}
+        self._pending: list[tuple[str, list[bytes], asyncio.Future[list[EntryId]]]] = []
 
     async def append(self, session: str, entries: Sequence[bytes]) -> list[EntryId]:
         return await self.append_soon(session, entries)
 
     def append_soon(self, session: str, entries: Sequence[bytes]) -> asyncio.Future[list[EntryId]]:
-        """Append on the next loop turn (a store answers later, never synchronously);
-        a future and a callback, not a task per append."""
+        """Append on the next loop turn (a store answers later, never synchronously).
+
+        Every append of one loop turn is made by one callback, which resolves all of
+        their futures before it tells the follower: the sessions' own-append
+        callbacks are then queued ahead of the follower's wake-up, so each session
+        decides its own entries (`Session._deliver_own`) instead of the follower
+        reading and decoding them. With a callback per append, the follower woken
+        by the first one read the others' entries first, and most went the slow way.
+        """
         loop = asyncio.get_running_loop()
         future: asyncio.Future[list[EntryId]] = loop.create_future()
-        loop.call_soon(self._append_now, session, list(entries), future)
+        if not self._pending:
+            loop.call_soon(self._append_pending)
+        self._pending.append((session, list(entries), future))
         return future
 
-    def _append_now(
-        self, session: str, entries: list[bytes], future: asyncio.Future[list[EntryId]]
-    ) -> None:
-        if future.cancelled():
-            return
-        self._dirty.add(session)
-        log = self._logs.setdefault(session, _Log())
-        ids = []
-        for data in entries:
-            log.entries.append((log.next_id, data))
-            ids.append(str(log.next_id))
-            log.next_id += 1
-        future.set_result(ids)
+    def _append_pending(self) -> None:
+        pending, self._pending = self._pending, []
+        for session, entries, future in pending:
+            if future.cancelled():
+                continue
+            self._dirty.add(session)
+            log = self._logs.setdefault(session, _Log())
+            ids = []
+            for data in entries:
+                log.entries.append((log.next_id, data))
+                ids.append(str(log.next_id))
+                log.next_id += 1
+            future.set_result(ids)
         self._news.set()
 
     def _after(self, session: str, after: EntryId | None, count: int) -> list[Entry] | None:

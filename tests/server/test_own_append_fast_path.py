@@ -15,6 +15,7 @@ from backline.protocol.codec import encode
 from backline.protocol.entry import EntryKind, LogEntry
 from backline.protocol.messages import Role
 from backline.protocol.sequencer import Sequencer
+from backline.server.sessions.hub import _Positions
 from backline.server.sessions.session import Member, Session
 from backline.server.storage.base import Store
 from backline.server.storage.bus import MemoryBus
@@ -29,9 +30,9 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
     await made.close()
 
 
-def _session(store: Store) -> tuple[Session, Member]:
+def _session(store: Store, name: str = "s") -> tuple[Session, Member]:
     session = Session(
-        "s",
+        name,
         store,
         MemoryBus("n1"),
         Sequencer(),
@@ -106,3 +107,43 @@ async def test_a_shared_log_always_reads_back(store: Store) -> None:
         assert session.seq.doc.to_data()["project"]["tempo"] == 120.0
     finally:
         await _close(session)
+
+
+async def test_appends_of_one_loop_turn_are_all_decided_before_the_follower_wakes(
+    store: Store,
+) -> None:
+    """Two sessions append in the same turn while a follower waits on the store (as
+    `Hub._follow` does). Each decides its own edit; the follower, woken by their
+    news, finds nothing left to read. (With one store callback per append, the
+    follower woke between them and read the second session's entry first: that one
+    took the slow way, read back and decoded.)"""
+    made = [_session(store, name) for name in ("a", "b")]
+    sessions = {session.name: session for session, _ in made}
+    rounds: list[dict[str, object]] = []
+    woke = asyncio.Event()
+
+    async def follow() -> None:
+        while True:
+            found = await store.tail(_Positions(sessions), timeout=30.0)
+            rounds.append({name: entries for name, entries in found.items() if entries})
+            woke.set()
+
+    follower = asyncio.ensure_future(follow())
+    try:
+        await asyncio.sleep(0)  # one turn: the follower's first step runs
+        assert store._news._waiters, "the follower is not waiting for news"  # type: ignore[attr-defined]
+        for n, (session, member) in enumerate(made):
+            session.submit(member, _tempo(1, 130.0 + n))
+        for session, _ in made:
+            session._propose()  # both appends in this one loop turn
+        await asyncio.gather(*(session._appending for session, _ in made if session._appending))
+        await asyncio.wait_for(woke.wait(), 30)
+        assert rounds == [{}] * len(rounds)  # nothing for the follower to hand out
+        for n, (session, _) in enumerate(made):
+            assert session.position == session.position_delivered == "1"
+            assert session.seq.doc.to_data()["project"]["tempo"] == 130.0 + n
+    finally:
+        follower.cancel()
+        await asyncio.gather(follower, return_exceptions=True)
+        for session, _ in made:
+            await _close(session)
