@@ -52,7 +52,15 @@ __all__ = [
 ]
 
 GENERATORS = ("node", "python")
-VERSUS_TARGETS = ("backline-sqlite", "backline-memory", "hocuspocus", "hocuspocus-sqlite", "node")
+VERSUS_TARGETS = (
+    "backline-sqlite",
+    "backline-memory",
+    "hocuspocus",
+    "hocuspocus-sqlite",
+    "node",
+    "minimal",
+    "picows",
+)
 HOCUSPOCUS_TOKEN = "loadtest"  # no auth extension: Hocuspocus accepts any token
 JSON_LINE_LIMIT = 2**24
 DRAIN_SECONDS = 2.0  # as fanout: after a step, wait this long at most for what is in flight

@@ -6,8 +6,8 @@ which pids to charge CPU and memory to (`pids`: the server processes;
 `helper_pids`: redis-server) and how clients join a room:
 
 - ``backline-*`` speak the real protocol (`hello`, then `welcome`);
-- ``node`` and ``minimal`` relay whatever a client of ``/ROOM`` sends to every
-  client of that room;
+- ``node``, ``minimal`` (Python, `websockets`) and ``picows`` (Python, picows)
+  relay whatever a client of ``/ROOM`` sends to every client of that room;
 - ``hocuspocus`` and ``hocuspocus-sqlite`` (``node/hocuspocus.js``) speak the
   Yjs sync protocol; only the Node.js generator (``node_generator.py``) drives them.
 """
@@ -43,7 +43,7 @@ __all__ = [
 HERE = Path(__file__).parent
 NODE_DIR = HERE / "node"
 BACKLINE_TARGETS = ("backline-memory", "backline-sqlite", "backline-redis", "backline-redis2")
-BASELINES = ("node", "minimal")
+BASELINES = ("node", "minimal", "picows")
 HOCUSPOCUS_TARGETS = ("hocuspocus", "hocuspocus-sqlite")
 TWO_CORES = (os.cpu_count() or 1) >= 2
 SERVER_CPU: int | None = 0 if TWO_CORES else None
@@ -200,9 +200,10 @@ def start_target(name: str, tmp: Path, stack: contextlib.ExitStack) -> Target:
             cmd += ["sqlite", str(tmp / "hocuspocus.sqlite")]
         pid, port = _start_listener(cmd, NODE_DIR, tmp / f"{name}.log", stack)
         return Target(name, [f"ws://127.0.0.1:{port}"], [pid])
-    if name == "minimal":
-        cmd = [sys.executable, "-m", "loadtest.minimal_server"]
-        pid, port = _start_listener(cmd, HERE.parent, tmp / "minimal.log", stack)
+    if name in ("minimal", "picows"):
+        module = "loadtest.minimal_server" if name == "minimal" else "loadtest.picows_relay"
+        cmd = [sys.executable, "-m", module]
+        pid, port = _start_listener(cmd, HERE.parent, tmp / f"{name}.log", stack)
         return Target(name, [f"ws://127.0.0.1:{port}"], [pid])
     if name not in BACKLINE_TARGETS:
         raise ValueError(f"unknown target {name!r}")

@@ -1,5 +1,6 @@
 """The versus scenario runs end to end at a tiny load: the Node.js generator drives
-Backline, Hocuspocus and the Node ws relay, and the report holds every row.
+Backline, Hocuspocus, the Node ws relay and the picows relay, and the report holds
+every row.
 
 Only behaviour is asserted (every edit delivered once per member, round trips
 measured, generator CPU reported, the report written); never a timing.
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
-TARGETS = ("backline-memory", "hocuspocus", "node")
+TARGETS = ("backline-memory", "hocuspocus", "node", "picows")
 MEMBERS = 2  # config 2x2: every edit is two deliveries, the sender's own included
 
 
