@@ -126,6 +126,7 @@ class _Conn:
         self.presence_timer: asyncio.TimerHandle | None = None
         # /s/<session> in the URL (the handshake refused a bad one): the hello must agree
         self.path_session = path_session(ws.request.path) if ws.request is not None else None
+        ws.forget_handshake()  # nothing below reads the upgrade's headers
 
     def send(self, frame: bytes) -> None:
         send(self.peer, frame)

@@ -202,6 +202,18 @@ class DirectConnection(ServerConnection):
         self.recv_messages.pause = self.recv_messages.resume = _nothing
         self.on_message = None  # the session's callback holds this connection too
 
+    def forget_handshake(self) -> None:
+        """Drop the handshake's headers once the handler has read what it needs.
+
+        websockets keeps the request and response, headers included, for the
+        connection's whole life; nothing reads them after the upgrade, and at
+        about 2.5 KiB they were a tenth of what an idle connection holds.
+        """
+        if self.request is not None:
+            self.request.headers.clear()
+        if self.response is not None:
+            self.response.headers.clear()
+
     def _release_pending(self) -> None:
         pending = self.admission.pending
         pending[self._address] -= 1
