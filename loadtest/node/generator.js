@@ -87,6 +87,32 @@ function summarize(values) {
 
 // -- Backline and relay: msgpack `ops` frames ---------------------------------------
 
+// Open `member`'s socket: `onOpen(ws)` starts its join, `onMessage` sees every
+// message. The promise settles when the member calls `joinedCallback` (joined) or
+// `failCallback` (refused, a socket error), or after JOIN_TIMEOUT_MS.
+function openMember(member, protocols, onOpen, onMessage) {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(member.spec.url, protocols, WS_OPTIONS);
+    member.ws = ws;
+    const timer = setTimeout(
+      () => reject(new Error(`join timed out: ${member.spec.url}`)),
+      JOIN_TIMEOUT_MS,
+    );
+    member.joinedCallback = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    member.failCallback = (error) => {
+      clearTimeout(timer);
+      reject(error);
+    };
+    ws.on("open", () => onOpen(ws));
+    ws.on("message", onMessage);
+    ws.on("error", (error) => member.failCallback(error));
+    ws.on("close", onSocketClosed);
+  });
+}
+
 class OpsMember {
   // `spec`: url, sender, edit (base64), seq_at (offsets of the seq in edit), and
   // hello (base64, Backline) or client (relay: the `by` the frames carry)
@@ -122,26 +148,15 @@ class OpsMember {
   }
 
   join() {
-    return new Promise((resolve, reject) => {
-      const ws = new WebSocket(this.spec.url, this.protocols, WS_OPTIONS);
-      this.ws = ws;
-      const timer = setTimeout(() => reject(new Error(`join timed out: ${this.spec.url}`)), JOIN_TIMEOUT_MS);
-      this.joinedCallback = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-      this.failCallback = (error) => {
-        clearTimeout(timer);
-        reject(error);
-      };
-      ws.on("open", () => {
+    return openMember(
+      this,
+      this.protocols,
+      (ws) => {
         if (this.spec.hello) ws.send(Buffer.from(this.spec.hello, "base64"));
         else this.joinedCallback();
-      });
-      ws.on("message", (data) => (this.joined ? this.onFrame(data) : this.onJoinFrame(data)));
-      ws.on("error", (error) => this.failCallback(error));
-      ws.on("close", onSocketClosed);
-    });
+      },
+      (data) => (this.joined ? this.onFrame(data) : this.onJoinFrame(data)),
+    );
   }
 
   onJoinFrame(data) {
@@ -268,27 +283,16 @@ class HocuspocusMember {
   }
 
   join() {
-    return new Promise((resolve, reject) => {
-      const ws = new WebSocket(this.spec.url, [], WS_OPTIONS);
-      this.ws = ws;
-      const timer = setTimeout(() => reject(new Error(`join timed out: ${this.spec.url}`)), JOIN_TIMEOUT_MS);
-      this.joinedCallback = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-      this.failCallback = (error) => {
-        clearTimeout(timer);
-        reject(error);
-      };
-      ws.on("open", () => {
+    return openMember(
+      this,
+      [],
+      (ws) => {
         ws.send(this.message(AUTH, varString(this.spec.token, varUint(0, []))));
         const stateVector = this.sender ? Y.encodeStateVector(this.doc) : Uint8Array.of(0);
         ws.send(this.syncMessage(STEP1, stateVector));
-      });
-      ws.on("message", (data) => this.onMessage(data));
-      ws.on("error", (error) => this.failCallback(error));
-      ws.on("close", onSocketClosed);
-    });
+      },
+      (data) => this.onMessage(data),
+    );
   }
 
   onMessage(data) {
